@@ -1,0 +1,74 @@
+#pragma once
+// Datasets: the CSV reader (plain or gzip), the bundled sets in data/, and a seeded
+// train/validation split.
+//
+// CSV layout: a header row, then one row per sample; the last column is the target.
+// A target that is integer-valued, non-negative and has few distinct values makes a
+// classification set (classes 0..K-1); anything else is regression. TaskHint overrides.
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "descent/loss.hpp"
+#include "descent/matrix.hpp"
+
+namespace descent {
+
+enum class Task { classification, regression };
+enum class TaskHint { automatic, classification, regression };
+
+std::string_view to_string(Task task) noexcept;
+// "auto", "classification", "regression"; throws descent::Error otherwise.
+TaskHint parse_task_hint(std::string_view name);
+
+struct Dataset {
+  std::string name;  // the file or bundled name, for messages
+  Task task = Task::regression;
+  Matrix features;                    // [rows, features]
+  std::vector<std::uint32_t> labels;  // classification: one per row, each < classes
+  std::size_t classes = 0;            // classification: largest label + 1
+  Matrix values;                      // regression: [rows, 1]
+  std::vector<std::string> feature_names;
+  std::string target_name;
+
+  std::size_t rows() const noexcept { return features.rows(); }
+  std::size_t feature_count() const noexcept { return features.cols(); }
+  // The targets as the losses take them: labels, or values.
+  Targets targets() const noexcept;
+  // A copy holding the given rows, in the given order.
+  Dataset subset(std::span<const std::size_t> rows) const;
+};
+
+// Reads a CSV file (gzip-compressed when the name ends in .gz). Errors name
+// file:line:column and what was wrong.
+Dataset load_csv(const std::filesystem::path& path, TaskHint hint = TaskHint::automatic);
+// The same parser on text in memory; `name` stands for the file in messages.
+Dataset parse_csv(std::string_view text, std::string_view name,
+                  TaskHint hint = TaskHint::automatic);
+
+// Where the bundled data sets are: $DESCENT_DATA_DIR, else the source tree's data/, else the
+// installed share/descent/data.
+std::filesystem::path data_directory();
+// The bundled data sets' names ("digits", "iris", ...).
+std::vector<std::string> bundled_datasets();
+// A bundled set by name, or a CSV file by path.
+Dataset load_dataset(std::string_view name_or_path, TaskHint hint = TaskHint::automatic);
+
+struct DataSplit {
+  Dataset train;
+  Dataset validation;
+};
+// How many of `rows` a validation fraction holds out: round(fraction * rows), at least one when
+// fraction > 0. Throws descent::Error unless fraction is in [0, 1) and leaves a training row.
+std::size_t validation_rows(std::size_t rows, double validation_fraction);
+// Shuffles the rows with `seed`, then puts round(fraction * rows) of them (at least one when
+// fraction > 0) in validation. fraction must be in [0, 1).
+DataSplit split_train_validation(const Dataset& data, double validation_fraction,
+                                 std::uint64_t seed);
+
+}  // namespace descent

@@ -1,0 +1,41 @@
+#pragma once
+// Saving and loading models, and writing files so that a crash never leaves a half-written
+// one: every writer goes through a temporary file, fsync and rename.
+
+#include <filesystem>
+#include <optional>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "descent/loss.hpp"
+#include "descent/network.hpp"
+#include "descent/train.hpp"
+
+namespace descent {
+
+// Writes `bytes` to `path` atomically: a temporary file in the same directory, fsync, then
+// rename over `path`. Throws descent::Error naming the path (e.g. a missing directory).
+void write_file_atomically(const std::filesystem::path& path, std::span<const char> bytes);
+
+// The model file (little-endian): magic "DESCENTM", format version, layer sizes and
+// activations, the loss it was trained with, the input standardisation, the parameters, and
+// a CRC-32 of everything before it.
+void save_network(const std::filesystem::path& path, const Network& network,
+                  std::optional<Loss> loss = std::nullopt);
+
+struct LoadedModel {
+  Network network;
+  std::optional<Loss> loss;
+};
+// Reads a model file back; rejects a wrong, truncated or corrupted file with descent::Error.
+LoadedModel load_model(const std::filesystem::path& path);
+Network load_network(const std::filesystem::path& path);
+// The same, from bytes in memory (`name` stands for the file in messages).
+LoadedModel parse_model(std::span<const char> bytes, std::string_view name);
+
+// The per-epoch history as CSV: epoch,step,train_loss,val_loss,val_accuracy,grad_norm,lr,
+// seconds,samples_per_second. A NaN (no validation, regression accuracy) is an empty cell.
+void write_history_csv(const std::filesystem::path& path, const std::vector<EpochRecord>& history);
+
+}  // namespace descent

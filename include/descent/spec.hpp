@@ -1,0 +1,48 @@
+#pragma once
+// Spec strings, the one syntax for optimizers and (later) schedules on the command line and
+// in code:   name[:key=value[,key=value...]]
+// Values are numbers in any form strtod accepts, true/false, or lists in brackets: [20,50,80].
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace descent {
+
+struct Spec {
+  std::string name;
+  std::vector<std::pair<std::string, std::string>> options;  // key, value text; in order
+
+  // `kind` ("optimizer", "schedule") names the spec in error messages.
+  static Spec parse(std::string_view text, std::string_view kind);
+  bool has(std::string_view key) const;
+  std::string to_string() const;
+};
+
+// Reads typed values from a Spec and remembers which keys were read, so that finish() can
+// reject the ones nobody asked for. Every error names the spec, the key and the value.
+class SpecReader {
+ public:
+  SpecReader(const Spec& spec, std::string_view kind);
+
+  const std::string& name() const noexcept { return spec_.name; }
+  double number(std::string_view key, double fallback);
+  bool boolean(std::string_view key, bool fallback);
+  std::vector<double> numbers(std::string_view key, std::vector<double> fallback);
+
+  // Throws descent::Error: `<kind> "<name>": <key>=<value> is invalid: <why>`.
+  [[noreturn]] void invalid(std::string_view key, std::string_view why) const;
+  // Throws for any key that was never read, listing the ones that were.
+  void finish() const;
+
+ private:
+  const std::string* find(std::string_view key);
+  std::string prefix() const;
+
+  const Spec& spec_;
+  std::string kind_;
+  std::vector<std::string> known_;
+};
+
+}  // namespace descent

@@ -1,0 +1,257 @@
+// The CSV reader. Every error names file:line:column and the column's header name.
+
+#include <zlib.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "descent/data.hpp"
+#include "descent/error.hpp"
+
+namespace descent {
+namespace {
+
+// Auto-detection: a target with more distinct values than this is regression.
+constexpr std::size_t kMaxAutoClasses = 100;
+// A class label at or above this is an error, not a class index.
+constexpr std::uint32_t kMaxClasses = 65536;
+
+std::string read_plain(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    throw Error(
+        fmt::format("cannot open data file \"{}\": {}", path.string(), std::strerror(errno)));
+  }
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) throw Error(fmt::format("cannot read data file \"{}\"", path.string()));
+  return text;
+}
+
+std::string read_gzip(const std::filesystem::path& path) {
+  gzFile file = gzopen(path.c_str(), "rb");
+  if (file == nullptr) {
+    throw Error(
+        fmt::format("cannot open data file \"{}\": {}", path.string(), std::strerror(errno)));
+  }
+  std::string text;
+  char buffer[1 << 16];
+  for (;;) {
+    const int n = gzread(file, buffer, sizeof buffer);
+    if (n < 0) {
+      int code = 0;
+      const std::string message = gzerror(file, &code);
+      gzclose(file);
+      throw Error(fmt::format("{}: not a readable gzip file ({})", path.string(), message));
+    }
+    if (n == 0) break;
+    text.append(buffer, static_cast<std::size_t>(n));
+  }
+  // gzread stops early on a truncated stream without an error; gzclose reports it.
+  const int closed = gzclose(file);
+  if (closed != Z_OK) {
+    throw Error(fmt::format("{}: the gzip stream is truncated or corrupted", path.string()));
+  }
+  return text;
+}
+
+struct Field {
+  std::string_view text;
+  std::size_t column;  // 1-based character column where the field starts
+};
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+void split_fields(std::string_view line, std::vector<Field>& fields) {
+  fields.clear();
+  std::size_t start = 0;
+  for (;;) {
+    const std::size_t comma = line.find(',', start);
+    const std::size_t end = comma == std::string_view::npos ? line.size() : comma;
+    fields.push_back({trim(line.substr(start, end - start)), start + 1});
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+}
+
+// Human-readable form of a field for messages (bounded, printable).
+std::string shown(std::string_view text) {
+  std::string s;
+  for (char c : text.substr(0, 40)) {
+    const auto u = static_cast<unsigned char>(c);
+    s += (u >= 0x20 && u < 0x7f) ? std::string(1, c) : fmt::format("\\x{:02x}", u);
+  }
+  if (text.size() > 40) s += "...";
+  return s;
+}
+
+}  // namespace
+
+std::string_view to_string(Task task) noexcept {
+  return task == Task::classification ? "classification" : "regression";
+}
+
+TaskHint parse_task_hint(std::string_view name) {
+  if (name == "auto") return TaskHint::automatic;
+  if (name == "classification") return TaskHint::classification;
+  if (name == "regression") return TaskHint::regression;
+  throw Error(fmt::format("unknown task \"{}\": use auto, classification or regression", name));
+}
+
+Dataset parse_csv(std::string_view text, std::string_view name, TaskHint hint) {
+  if (text.empty()) throw Error(fmt::format("{}: the file is empty", name));
+  std::size_t pos = 0;
+  std::size_t line_number = 0;
+  // Next line without its terminator ("\n" or "\r\n"); false at the end.
+  auto next_line = [&](std::string_view& line) {
+    if (pos >= text.size()) return false;
+    std::size_t end = text.find('\n', pos);
+    if (end == std::string_view::npos) end = text.size();
+    line = text.substr(pos, end - pos);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    pos = end + 1;
+    ++line_number;
+    return true;
+  };
+
+  Dataset data;
+  data.name = std::string(name);
+  std::string_view line;
+  std::vector<Field> fields;
+  // The header: the first line that is not blank.
+  bool have_header = false;
+  while (next_line(line)) {
+    if (trim(line).empty()) continue;
+    have_header = true;
+    break;
+  }
+  if (!have_header) throw Error(fmt::format("{}: the file has no header row", name));
+  if (line.find('\0') != std::string_view::npos)
+    throw Error(fmt::format("{}:{}: the file is binary, not CSV text", name, line_number));
+  split_fields(line, fields);
+  const std::size_t columns = fields.size();
+  if (columns < 2) {
+    throw Error(
+        fmt::format("{}:{}: the header has {} column; need at least one feature and the "
+                    "target (the last column)",
+                    name, line_number, columns));
+  }
+  for (const Field& f : fields) {
+    if (f.text.empty())
+      throw Error(
+          fmt::format("{}:{}:{}: empty column name in the header", name, line_number, f.column));
+    data.feature_names.emplace_back(f.text);
+  }
+  data.target_name = data.feature_names.back();
+  data.feature_names.pop_back();
+  const std::size_t features = columns - 1;
+
+  std::vector<float> cells;
+  std::vector<std::size_t> target_lines;  // for messages about labels
+  std::vector<std::size_t> target_columns;
+  while (next_line(line)) {
+    if (trim(line).empty()) continue;
+    split_fields(line, fields);
+    if (fields.size() != columns) {
+      throw Error(fmt::format("{}:{}: expected {} fields as in the header, got {}", name,
+                              line_number, columns, fields.size()));
+    }
+    for (std::size_t c = 0; c < columns; ++c) {
+      const Field& f = fields[c];
+      const std::string_view column_name =
+          c < features ? std::string_view(data.feature_names[c]) : data.target_name;
+      std::string_view t = f.text;
+      if (!t.empty() && t.front() == '+') t.remove_prefix(1);
+      float value = 0.0f;
+      const auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), value);
+      if (t.empty() || ec == std::errc::invalid_argument || end != t.data() + t.size()) {
+        throw Error(fmt::format("{}:{}:{}: column \"{}\": expected a number, got \"{}\"", name,
+                                line_number, f.column, column_name, shown(f.text)));
+      }
+      if (ec == std::errc::result_out_of_range || !std::isfinite(value)) {
+        throw Error(fmt::format("{}:{}:{}: column \"{}\": \"{}\" is not a finite float", name,
+                                line_number, f.column, column_name, shown(f.text)));
+      }
+      cells.push_back(value);
+    }
+    target_lines.push_back(line_number);
+    target_columns.push_back(fields.back().column);
+  }
+  const std::size_t rows = target_lines.size();
+  if (rows == 0) throw Error(fmt::format("{}: no data rows after the header", name));
+
+  data.features = Matrix(rows, features);
+  std::vector<float> targets(rows);
+  for (std::size_t i = 0; i < rows; ++i) {
+    std::copy_n(cells.data() + i * columns, features, data.features.row(i));
+    targets[i] = cells[i * columns + features];
+  }
+
+  // Decide the task.
+  bool integral = true;
+  std::set<float> distinct;
+  for (float t : targets) {
+    integral = integral && t >= 0.0f && std::floor(t) == t;
+    if (distinct.size() <= kMaxAutoClasses) distinct.insert(t);
+  }
+  const bool looks_like_classes = integral && distinct.size() <= kMaxAutoClasses &&
+                                  (distinct.size() <= 2 || distinct.size() * 2 <= rows);
+  const bool classification =
+      hint == TaskHint::classification || (hint == TaskHint::automatic && looks_like_classes);
+
+  if (!classification) {
+    data.task = Task::regression;
+    data.values = Matrix(rows, 1);
+    std::copy(targets.begin(), targets.end(), data.values.data());
+    return data;
+  }
+  data.task = Task::classification;
+  data.labels.resize(rows);
+  std::uint32_t max_label = 0;
+  for (std::size_t i = 0; i < rows; ++i) {
+    const float t = targets[i];
+    if (t < 0.0f || std::floor(t) != t) {
+      throw Error(
+          fmt::format("{}:{}:{}: target \"{}\": class labels must be integers 0..K-1, got "
+                      "{}",
+                      name, target_lines[i], target_columns[i], data.target_name, t));
+    }
+    if (t >= static_cast<float>(kMaxClasses)) {
+      throw Error(
+          fmt::format("{}:{}:{}: target \"{}\": class label {} is too large (labels are "
+                      "0..K-1 with K <= {})",
+                      name, target_lines[i], target_columns[i], data.target_name, t, kMaxClasses));
+    }
+    data.labels[i] = static_cast<std::uint32_t>(t);
+    max_label = std::max(max_label, data.labels[i]);
+  }
+  data.classes = static_cast<std::size_t>(max_label) + 1;
+  if (data.classes < 2) {
+    throw Error(
+        fmt::format("{}: target \"{}\": classification needs at least 2 classes, every "
+                    "row has class 0",
+                    name, data.target_name));
+  }
+  return data;
+}
+
+Dataset load_csv(const std::filesystem::path& path, TaskHint hint) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw Error(fmt::format("data file \"{}\" is a directory", path.string()));
+  const bool gz = path.extension() == ".gz";
+  const std::string text = gz ? read_gzip(path) : read_plain(path);
+  return parse_csv(text, path.string(), hint);
+}
+
+}  // namespace descent

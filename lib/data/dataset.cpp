@@ -1,0 +1,140 @@
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <numeric>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "descent/data.hpp"
+#include "descent/error.hpp"
+#include "descent/rng.hpp"
+
+namespace descent {
+
+Targets Dataset::targets() const noexcept {
+  if (task == Task::classification) return Targets{labels, {}};
+  return Targets{{}, values.view()};
+}
+
+Dataset Dataset::subset(std::span<const std::size_t> rows) const {
+  Dataset out;
+  out.name = name;
+  out.task = task;
+  out.classes = classes;
+  out.feature_names = feature_names;
+  out.target_name = target_name;
+  out.features = Matrix(rows.size(), feature_count());
+  if (task == Task::classification) {
+    out.labels.resize(rows.size());
+  } else {
+    out.values = Matrix(rows.size(), values.cols());
+  }
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const std::size_t r = rows[i];
+    if (r >= this->rows())
+      throw Error(fmt::format("{}: row {} is out of range ({} rows)", name, r, this->rows()));
+    std::memcpy(out.features.row(i), features.row(r), feature_count() * sizeof(float));
+    if (task == Task::classification) {
+      out.labels[i] = labels[r];
+    } else {
+      std::memcpy(out.values.row(i), values.row(r), values.cols() * sizeof(float));
+    }
+  }
+  return out;
+}
+
+std::filesystem::path data_directory() {
+  if (const char* env = std::getenv("DESCENT_DATA_DIR"); env != nullptr && *env != '\0') return env;
+  std::error_code ec;
+  const std::filesystem::path source = DESCENT_DATA_SOURCE_DIR;
+  if (std::filesystem::is_directory(source, ec)) return source;
+  return DESCENT_DATA_INSTALL_DIR;
+}
+
+namespace {
+
+std::string bundled_name(const std::filesystem::path& file) {
+  std::string name = file.filename().string();
+  for (std::string_view suffix : {".csv.gz", ".csv"}) {
+    if (name.size() > suffix.size() && name.ends_with(suffix))
+      return name.substr(0, name.size() - suffix.size());
+  }
+  return {};
+}
+
+}  // namespace
+
+std::vector<std::string> bundled_datasets() {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(data_directory(), ec)) {
+    const std::string name = bundled_name(entry.path());
+    if (!name.empty() && entry.is_regular_file(ec)) names.push_back(name);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+Dataset load_dataset(std::string_view name_or_path, TaskHint hint) {
+  const std::filesystem::path path(name_or_path);
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec)) return load_csv(path, hint);
+  const bool looks_like_path = name_or_path.find('/') != std::string_view::npos ||
+                               name_or_path.ends_with(".csv") || name_or_path.ends_with(".gz");
+  if (!looks_like_path && !name_or_path.empty()) {
+    const std::filesystem::path dir = data_directory();
+    for (std::string_view suffix : {".csv", ".csv.gz"}) {
+      const std::filesystem::path file = dir / (std::string(name_or_path) + std::string(suffix));
+      if (std::filesystem::is_regular_file(file, ec)) {
+        Dataset data = load_csv(file, hint);
+        data.name = std::string(name_or_path);
+        return data;
+      }
+    }
+  }
+  if (looks_like_path) throw Error(fmt::format("data file \"{}\" does not exist", name_or_path));
+  const std::vector<std::string> names = bundled_datasets();
+  throw Error(fmt::format("unknown dataset \"{}\": not a file, and not a bundled set ({})",
+                          name_or_path,
+                          names.empty() ? std::string("none found in " + data_directory().string())
+                                        : fmt::format("{}", fmt::join(names, ", "))));
+}
+
+std::size_t validation_rows(std::size_t rows, double validation_fraction) {
+  if (!(validation_fraction >= 0.0 && validation_fraction < 1.0)) {
+    throw Error(fmt::format("validation fraction {} is invalid: it must be in [0, 1)",
+                            validation_fraction));
+  }
+  auto val =
+      static_cast<std::size_t>(std::llround(validation_fraction * static_cast<double>(rows)));
+  if (validation_fraction > 0.0 && val == 0) val = 1;
+  if (val >= rows) {
+    throw Error(fmt::format("{} rows are too few to hold out a validation fraction of {}", rows,
+                            validation_fraction));
+  }
+  return val;
+}
+
+DataSplit split_train_validation(const Dataset& data, double validation_fraction,
+                                 std::uint64_t seed) {
+  const std::size_t rows = data.rows();
+  std::size_t val = 0;
+  try {
+    val = validation_rows(rows, validation_fraction);
+  } catch (const Error& e) {
+    throw Error(fmt::format("{}: {}", data.name, e.what()));
+  }
+  std::vector<std::size_t> order(rows);
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  Rng rng(seed);
+  rng.shuffle(std::span<std::size_t>(order));
+  const std::size_t train = rows - val;
+  DataSplit split;
+  split.train = data.subset(std::span<const std::size_t>(order).first(train));
+  split.validation = data.subset(std::span<const std::size_t>(order).subspan(train));
+  return split;
+}
+
+}  // namespace descent

@@ -1,0 +1,93 @@
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "descent/error.hpp"
+#include "descent/io.hpp"
+
+namespace descent {
+
+void write_file_atomically(const std::filesystem::path& path, std::span<const char> bytes) {
+  if (path.empty()) throw Error("cannot write a file with an empty name");
+  const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : ".";
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) {
+    throw Error(fmt::format("cannot write \"{}\": directory \"{}\" does not exist", path.string(),
+                            dir.string()));
+  }
+  if (std::filesystem::is_directory(path, ec))
+    throw Error(fmt::format("cannot write \"{}\": it is a directory", path.string()));
+
+  // open(O_EXCL) with mode 0666 rather than mkstemp (0600): the file gets the permissions
+  // an ordinary new file gets under the process's umask.
+  static std::atomic<unsigned> counter{0};
+  std::string tmp;
+  int fd = -1;
+  for (int attempt = 0; attempt < 100 && fd < 0; ++attempt) {
+    tmp = (dir /
+           fmt::format(".{}.tmp-{}-{}", path.filename().string(), ::getpid(), counter.fetch_add(1)))
+              .string();
+    fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd < 0 && errno != EEXIST) break;
+  }
+  if (fd < 0) {
+    throw Error(fmt::format("cannot write \"{}\": cannot create a temporary file in \"{}\": {}",
+                            path.string(), dir.string(), std::strerror(errno)));
+  }
+  auto fail = [&](const char* what) {
+    const int err = errno;
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    throw Error(
+        fmt::format("cannot write \"{}\": {}: {}", path.string(), what, std::strerror(err)));
+  };
+  std::size_t written = 0;
+  while (written < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      fail("write failed");
+    }
+    written += static_cast<std::size_t>(n);
+  }
+  if (::fsync(fd) != 0) fail("fsync failed");
+  if (::close(fd) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    throw Error(
+        fmt::format("cannot write \"{}\": close failed: {}", path.string(), std::strerror(err)));
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    throw Error(
+        fmt::format("cannot write \"{}\": rename failed: {}", path.string(), std::strerror(err)));
+  }
+  // Make the rename itself durable; a failure here loses nothing already written.
+  const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (dir_fd >= 0) {
+    ::fsync(dir_fd);
+    ::close(dir_fd);
+  }
+}
+
+void write_history_csv(const std::filesystem::path& path, const std::vector<EpochRecord>& history) {
+  auto cell = [](double v) { return std::isnan(v) ? std::string() : fmt::format("{}", v); };
+  std::string text =
+      "epoch,step,train_loss,val_loss,val_accuracy,grad_norm,lr,seconds,samples_per_second\n";
+  for (const EpochRecord& r : history) {
+    text += fmt::format("{},{},{},{},{},{},{},{},{}\n", r.epoch, r.step, cell(r.train_loss),
+                        cell(r.val_loss), cell(r.val_accuracy), cell(r.grad_norm), cell(r.lr),
+                        cell(r.seconds), cell(r.samples_per_second));
+  }
+  write_file_atomically(path, std::span<const char>(text.data(), text.size()));
+}
+
+}  // namespace descent

@@ -1,0 +1,224 @@
+// The model file format. All integers and floats little-endian:
+//   "DESCENTM"  u32 version  u32 loss (0 none, 1 mse, 2 cross_entropy, 3 bce_with_logits)
+//   u64 inputs  u64 layers  { u64 units  u32 activation  u32 zero } per layer
+//   u64 standardised features (0 or inputs)  f32 mean[n]  f32 stddev[n]
+//   u64 parameters  f32 parameters[...]
+//   u32 CRC-32 of every byte before it
+
+#include <zlib.h>
+
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "descent/error.hpp"
+#include "descent/io.hpp"
+
+namespace descent {
+namespace {
+
+static_assert(std::endian::native == std::endian::little,
+              "the model format is little-endian; add byte swapping for this target");
+
+constexpr char kMagic[8] = {'D', 'E', 'S', 'C', 'E', 'N', 'T', 'M'};
+constexpr std::uint32_t kVersion = 1;
+constexpr std::uint64_t kMaxLayers = 4096;
+constexpr std::uint64_t kMaxUnits = std::uint64_t{1} << 26;
+
+std::uint32_t checksum(const char* data, std::size_t size) {
+  return static_cast<std::uint32_t>(
+      crc32_z(0L, reinterpret_cast<const Bytef*>(data), static_cast<z_size_t>(size)));
+}
+
+class Writer {
+ public:
+  template <class T>
+  void put(T value) {
+    const auto* p = reinterpret_cast<const char*>(&value);
+    bytes.insert(bytes.end(), p, p + sizeof(T));
+  }
+  void put_floats(std::span<const float> values) {
+    const auto* p = reinterpret_cast<const char*>(values.data());
+    bytes.insert(bytes.end(), p, p + values.size_bytes());
+  }
+  std::vector<char> bytes;
+};
+
+class Reader {
+ public:
+  Reader(std::span<const char> bytes, std::string_view name) : bytes_(bytes), name_(name) {}
+  template <class T>
+  T get(std::string_view what) {
+    need(sizeof(T), what);
+    T value;
+    std::memcpy(&value, bytes_.data() + pos_, sizeof(T));
+    pos_ += sizeof(T);
+    return value;
+  }
+  void get_floats(float* out, std::size_t count, std::string_view what) {
+    if (count > (bytes_.size() - pos_) / sizeof(float)) need(count * sizeof(float), what);
+    std::memcpy(out, bytes_.data() + pos_, count * sizeof(float));
+    pos_ += count * sizeof(float);
+  }
+  std::size_t position() const { return pos_; }
+
+ private:
+  void need(std::size_t n, std::string_view what) {
+    if (bytes_.size() - pos_ < n) {
+      throw Error(fmt::format("{}: truncated model file: it ends at byte {} while reading {}",
+                              name_, bytes_.size(), what));
+    }
+  }
+  std::span<const char> bytes_;
+  std::string_view name_;
+  std::size_t pos_ = 0;
+};
+
+std::uint32_t loss_tag(std::optional<Loss> loss) {
+  if (!loss) return 0;
+  switch (*loss) {
+    case Loss::mse:
+      return 1;
+    case Loss::cross_entropy:
+      return 2;
+    case Loss::bce_with_logits:
+      return 3;
+  }
+  return 0;
+}
+
+}  // namespace
+
+void save_network(const std::filesystem::path& path, const Network& network,
+                  std::optional<Loss> loss) {
+  Writer w;
+  w.bytes.insert(w.bytes.end(), std::begin(kMagic), std::end(kMagic));
+  w.put<std::uint32_t>(kVersion);
+  w.put<std::uint32_t>(loss_tag(loss));
+  w.put<std::uint64_t>(network.inputs());
+  w.put<std::uint64_t>(network.layers().size());
+  for (const DenseLayer& layer : network.layers()) {
+    w.put<std::uint64_t>(layer.outputs);
+    w.put<std::uint32_t>(static_cast<std::uint32_t>(layer.activation));
+    w.put<std::uint32_t>(0);
+  }
+  const Standardization& s = network.standardization();
+  w.put<std::uint64_t>(s.features());
+  w.put_floats(s.mean);
+  w.put_floats(s.stddev);
+  w.put<std::uint64_t>(network.parameter_count());
+  w.put_floats(network.parameters());
+  w.put<std::uint32_t>(checksum(w.bytes.data(), w.bytes.size()));
+  write_file_atomically(path, w.bytes);
+}
+
+LoadedModel parse_model(std::span<const char> bytes, std::string_view name) {
+  if (bytes.size() < sizeof kMagic || std::memcmp(bytes.data(), kMagic, sizeof kMagic) != 0) {
+    throw Error(fmt::format("{}: not a descent model file (bad magic)", name));
+  }
+  Reader r(bytes, name);
+  for (std::size_t i = 0; i < sizeof kMagic; ++i) r.get<char>("the magic");
+  const auto version = r.get<std::uint32_t>("the format version");
+  if (version != kVersion) {
+    throw Error(fmt::format("{}: model format version {} is not supported (this build reads {})",
+                            name, version, kVersion));
+  }
+  const auto tag = r.get<std::uint32_t>("the loss");
+  if (tag > 3) throw Error(fmt::format("{}: corrupted model file: loss tag {}", name, tag));
+  const auto inputs = r.get<std::uint64_t>("the input count");
+  const auto layer_count = r.get<std::uint64_t>("the layer count");
+  if (inputs == 0 || inputs > kMaxUnits || layer_count == 0 || layer_count > kMaxLayers) {
+    throw Error(
+        fmt::format("{}: corrupted model file: {} inputs, {} layers", name, inputs, layer_count));
+  }
+  std::vector<LayerSpec> layers;
+  std::uint64_t expected_params = 0;
+  std::uint64_t fan_in = inputs;
+  for (std::uint64_t l = 0; l < layer_count; ++l) {
+    const auto units = r.get<std::uint64_t>("a layer size");
+    const auto activation = r.get<std::uint32_t>("a layer activation");
+    const auto zero = r.get<std::uint32_t>("a layer record");
+    if (units == 0 || units > kMaxUnits || activation > 3 || zero != 0) {
+      throw Error(fmt::format("{}: corrupted model file: layer {} has {} units, activation {}",
+                              name, l + 1, units, activation));
+    }
+    layers.push_back({static_cast<std::size_t>(units), static_cast<Activation>(activation)});
+    expected_params += fan_in * units + units;
+    fan_in = units;
+    // Each term is below 2^53, so checking as we go keeps the sum from overflowing.
+    if (expected_params > bytes.size()) {
+      throw Error(
+          fmt::format("{}: truncated or corrupted model file: its layers need more than "
+                      "its {} bytes",
+                      name, bytes.size()));
+    }
+  }
+  const auto standardized = r.get<std::uint64_t>("the standardisation size");
+  if (standardized != 0 && standardized != inputs) {
+    throw Error(fmt::format("{}: corrupted model file: standardisation for {} of {} inputs", name,
+                            standardized, inputs));
+  }
+  Standardization s;
+  s.mean.resize(standardized);
+  s.stddev.resize(standardized);
+  r.get_floats(s.mean.data(), standardized, "the feature means");
+  r.get_floats(s.stddev.data(), standardized, "the feature standard deviations");
+  for (std::size_t j = 0; j < standardized; ++j) {
+    if (!std::isfinite(s.mean[j]) || !std::isfinite(s.stddev[j]) || !(s.stddev[j] > 0.0f)) {
+      throw Error(fmt::format("{}: corrupted model file: feature {} has mean {} and stddev {}",
+                              name, j, s.mean[j], s.stddev[j]));
+    }
+  }
+  const auto params = r.get<std::uint64_t>("the parameter count");
+  if (params != expected_params) {
+    throw Error(fmt::format("{}: corrupted model file: {} parameters for layers that need {}", name,
+                            params, expected_params));
+  }
+  if ((bytes.size() - r.position()) / sizeof(float) < params) {
+    throw Error(fmt::format("{}: truncated model file: {} bytes, too short for {} parameters", name,
+                            bytes.size(), params));
+  }
+  Network network(static_cast<std::size_t>(inputs), std::move(layers));
+  r.get_floats(network.parameters().data(), network.parameter_count(), "the parameters");
+  const std::size_t body = r.position();
+  const auto stored = r.get<std::uint32_t>("the checksum");
+  if (r.position() != bytes.size()) {
+    throw Error(fmt::format("{}: corrupted model file: {} unexpected bytes after the checksum",
+                            name, bytes.size() - r.position()));
+  }
+  if (stored != checksum(bytes.data(), body)) {
+    throw Error(fmt::format("{}: corrupted model file: checksum mismatch", name));
+  }
+  network.set_standardization(std::move(s));
+  LoadedModel model{std::move(network), std::nullopt};
+  if (tag != 0) {
+    model.loss = tag == 1 ? Loss::mse : tag == 2 ? Loss::cross_entropy : Loss::bce_with_logits;
+  }
+  return model;
+}
+
+LoadedModel load_model(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw Error(fmt::format("model file \"{}\" is a directory", path.string()));
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    throw Error(
+        fmt::format("cannot open model file \"{}\": {}", path.string(), std::strerror(errno)));
+  }
+  const std::vector<char> bytes((std::istreambuf_iterator<char>(in)),
+                                std::istreambuf_iterator<char>());
+  return parse_model(bytes, path.string());
+}
+
+Network load_network(const std::filesystem::path& path) {
+  return load_model(path).network;
+}
+
+}  // namespace descent

@@ -1,0 +1,12 @@
+// The AVX-512F instantiation of every kernel. Compiled with -mavx512f; its code runs only
+// after dispatch has checked that the CPU and the OS support it.
+#include "kernels/simd_kernels.hpp"
+
+namespace descent::kernels {
+
+// 32 zmm registers: a 12 x 32 tile is 24 accumulators, 2 for B, 1 for the broadcast A.
+constinit const KernelTable avx512_kernels =
+    make_table<xsimd::avx512f, GemmBlocking{.mr = 12, .nr = 32, .mc = 120, .kc = 256, .nc = 2048}>(
+        Isa::avx512);
+
+}  // namespace descent::kernels

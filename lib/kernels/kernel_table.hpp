@@ -1,0 +1,68 @@
+#pragma once
+// Internal: the table of kernel function pointers, one per ISA, and the one in use.
+// Tests include this header to reach every ISA's instantiation and the scalar reference.
+
+#include <cstddef>
+#include <cstdint>
+
+#include "descent/kernels.hpp"
+
+namespace descent::kernels {
+
+// Cache blocking of the GEMM, per ISA: data, not code.
+struct GemmBlocking {
+  std::size_t mr;  // rows of the register tile
+  std::size_t nr;  // columns of the register tile
+  std::size_t mc;  // rows of a packed A block (multiple of mr)
+  std::size_t kc;  // depth of a packed block
+  std::size_t nc;  // columns of a packed B block (multiple of nr)
+};
+
+struct KernelTable {
+  Isa isa;
+  GemmBlocking gemm_blocking;
+  void (*sgemm)(Trans trans_a, Trans trans_b, std::size_t m, std::size_t n, std::size_t k,
+                float alpha, const float* a, std::size_t lda, const float* b, std::size_t ldb,
+                float beta, float* c, std::size_t ldc);
+  void (*axpy)(std::size_t n, float alpha, const float* x, float* y);
+  void (*scale)(std::size_t n, float alpha, float* x);
+  double (*dot)(std::size_t n, const float* x, const float* y);
+  double (*sum_squares)(std::size_t n, const float* x);
+  void (*column_sums)(std::size_t rows, std::size_t cols, const float* x, std::size_t ldx,
+                      float beta, float* out);
+  void (*activation_forward)(Activation activation, std::size_t n, const float* x, float* y);
+  void (*activation_backward)(Activation activation, std::size_t n, const float* y, const float* dy,
+                              float* dx);
+  double (*softmax_cross_entropy)(std::size_t rows, std::size_t cols, const float* logits,
+                                  std::size_t ld, const std::uint32_t* labels, float grad_scale,
+                                  float* grad, std::size_t ldg);
+  double (*mse)(std::size_t rows, std::size_t cols, const float* pred, std::size_t ldp,
+                const float* target, std::size_t ldt, float grad_scale, float* grad,
+                std::size_t ldg);
+  double (*bce_with_logits)(std::size_t rows, std::size_t cols, const float* logits, std::size_t ld,
+                            const float* target, std::size_t ldt, float grad_scale, float* grad,
+                            std::size_t ldg);
+};
+
+// The plain C++ twins every fast kernel is tested against (also the `scalar` ISA).
+const KernelTable& reference_table();
+
+#if DESCENT_X86_KERNELS
+// Each ISA's table, constant-initialised in isa_<name>.cpp, which is compiled with that ISA's
+// flags. They are data, not functions, so reading one runs no code compiled for that ISA.
+extern const KernelTable sse2_kernels;
+extern const KernelTable avx2_kernels;
+extern const KernelTable avx512_kernels;
+#endif
+
+// The table for `isa`, or null when this build or this CPU cannot run it.
+const KernelTable* table_for(Isa isa);
+
+// The table in use: chosen once from the CPU and DESCENT_ISA, changed by set_isa().
+const KernelTable& active();
+
+// Resolves a DESCENT_ISA value against the best ISA available; throws descent::Error for an
+// unknown name or an ISA above `best`. A null or empty value means `best`.
+Isa resolve_isa_request(const char* requested, Isa best);
+
+}  // namespace descent::kernels

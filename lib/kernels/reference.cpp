@@ -1,0 +1,174 @@
+// The scalar reference twin of every kernel: the simplest correct loops, accumulating in
+// double. Tests use them as the oracle; DESCENT_ISA=scalar runs them for real.
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "kernels/kernel_table.hpp"
+
+namespace descent::kernels {
+namespace {
+
+double op_element(Trans trans, const float* x, std::size_t ld, std::size_t i, std::size_t p) {
+  return trans == Trans::no ? x[i * ld + p] : x[p * ld + i];
+}
+
+void sgemm(Trans trans_a, Trans trans_b, std::size_t m, std::size_t n, std::size_t k, float alpha,
+           const float* a, std::size_t lda, const float* b, std::size_t ldb, float beta, float* c,
+           std::size_t ldc) {
+  for (std::size_t i = 0; i < m; ++i) {
+    for (std::size_t j = 0; j < n; ++j) {
+      double sum = 0.0;
+      for (std::size_t p = 0; p < k; ++p)
+        sum += op_element(trans_a, a, lda, i, p) * op_element(trans_b, b, ldb, p, j);
+      const double prior = beta == 0.0f ? 0.0 : static_cast<double>(beta) * c[i * ldc + j];
+      c[i * ldc + j] = static_cast<float>(alpha * sum + prior);
+    }
+  }
+}
+
+void axpy(std::size_t n, float alpha, const float* x, float* y) {
+  for (std::size_t i = 0; i < n; ++i) y[i] += alpha * x[i];
+}
+
+void scale(std::size_t n, float alpha, float* x) {
+  for (std::size_t i = 0; i < n; ++i) x[i] *= alpha;
+}
+
+double dot(std::size_t n, const float* x, const float* y) {
+  double sum = 0.0;
+  for (std::size_t i = 0; i < n; ++i) sum += static_cast<double>(x[i]) * y[i];
+  return sum;
+}
+
+double sum_squares(std::size_t n, const float* x) {
+  return dot(n, x, x);
+}
+
+void column_sums(std::size_t rows, std::size_t cols, const float* x, std::size_t ldx, float beta,
+                 float* out) {
+  for (std::size_t j = 0; j < cols; ++j) {
+    double sum = beta == 0.0f ? 0.0 : static_cast<double>(beta) * out[j];
+    for (std::size_t i = 0; i < rows; ++i) sum += x[i * ldx + j];
+    out[j] = static_cast<float>(sum);
+  }
+}
+
+double sigmoid(double x) {
+  return 1.0 / (1.0 + std::exp(-x));
+}
+
+void activation_forward(Activation activation, std::size_t n, const float* x, float* y) {
+  for (std::size_t i = 0; i < n; ++i) {
+    const double v = x[i];
+    double r = v;
+    switch (activation) {
+      case Activation::identity:
+        break;
+      case Activation::relu:
+        r = v > 0.0 ? v : 0.0;
+        break;
+      case Activation::sigmoid:
+        r = sigmoid(v);
+        break;
+      case Activation::tanh:
+        r = std::tanh(v);
+        break;
+    }
+    y[i] = static_cast<float>(r);
+  }
+}
+
+void activation_backward(Activation activation, std::size_t n, const float* y, const float* dy,
+                         float* dx) {
+  for (std::size_t i = 0; i < n; ++i) {
+    const double v = y[i];
+    double derivative = 1.0;
+    switch (activation) {
+      case Activation::identity:
+        break;
+      case Activation::relu:
+        derivative = v > 0.0 ? 1.0 : 0.0;
+        break;
+      case Activation::sigmoid:
+        derivative = v * (1.0 - v);
+        break;
+      case Activation::tanh:
+        derivative = 1.0 - v * v;
+        break;
+    }
+    dx[i] = static_cast<float>(dy[i] * derivative);
+  }
+}
+
+double softmax_cross_entropy(std::size_t rows, std::size_t cols, const float* logits,
+                             std::size_t ld, const std::uint32_t* labels, float grad_scale,
+                             float* grad, std::size_t ldg) {
+  double total = 0.0;
+  for (std::size_t i = 0; i < rows; ++i) {
+    const float* z = logits + i * ld;
+    const double m = *std::max_element(z, z + cols);
+    double sum = 0.0;
+    for (std::size_t j = 0; j < cols; ++j) sum += std::exp(z[j] - m);
+    total += m + std::log(sum) - z[labels[i]];
+    if (grad != nullptr) {
+      for (std::size_t j = 0; j < cols; ++j) {
+        const double p = std::exp(z[j] - m) / sum;
+        grad[i * ldg + j] = static_cast<float>(grad_scale * (p - (j == labels[i] ? 1.0 : 0.0)));
+      }
+    }
+  }
+  return total;
+}
+
+double mse(std::size_t rows, std::size_t cols, const float* pred, std::size_t ldp,
+           const float* target, std::size_t ldt, float grad_scale, float* grad, std::size_t ldg) {
+  double total = 0.0;
+  for (std::size_t i = 0; i < rows; ++i) {
+    for (std::size_t j = 0; j < cols; ++j) {
+      const double d = static_cast<double>(pred[i * ldp + j]) - target[i * ldt + j];
+      total += d * d;
+      if (grad != nullptr) grad[i * ldg + j] = static_cast<float>(2.0 * grad_scale * d);
+    }
+  }
+  return total;
+}
+
+double bce_with_logits(std::size_t rows, std::size_t cols, const float* logits, std::size_t ld,
+                       const float* target, std::size_t ldt, float grad_scale, float* grad,
+                       std::size_t ldg) {
+  double total = 0.0;
+  for (std::size_t i = 0; i < rows; ++i) {
+    for (std::size_t j = 0; j < cols; ++j) {
+      const double x = logits[i * ld + j];
+      const double t = target[i * ldt + j];
+      total += std::max(x, 0.0) - x * t + std::log1p(std::exp(-std::abs(x)));
+      if (grad != nullptr) grad[i * ldg + j] = static_cast<float>(grad_scale * (sigmoid(x) - t));
+    }
+  }
+  return total;
+}
+
+}  // namespace
+
+const KernelTable& reference_table() {
+  static const KernelTable table{
+      .isa = Isa::scalar,
+      .gemm_blocking = GemmBlocking{.mr = 1, .nr = 1, .mc = 1, .kc = 1, .nc = 1},
+      .sgemm = &sgemm,
+      .axpy = &axpy,
+      .scale = &scale,
+      .dot = &dot,
+      .sum_squares = &sum_squares,
+      .column_sums = &column_sums,
+      .activation_forward = &activation_forward,
+      .activation_backward = &activation_backward,
+      .softmax_cross_entropy = &softmax_cross_entropy,
+      .mse = &mse,
+      .bce_with_logits = &bce_with_logits,
+  };
+  return table;
+}
+
+}  // namespace descent::kernels

@@ -1,0 +1,487 @@
+#pragma once
+// The kernels, written once as templates on the xsimd architecture A. Each isa_<name>.cpp
+// includes this header and instantiates it for its own architecture, compiled with that
+// architecture's flags.
+//
+// Everything here has internal linkage (anonymous namespace): an inline function compiled
+// with AVX-512 flags in one translation unit must never be merged by the linker with the
+// copy another ISA's unit calls. For the same reason nothing here calls a non-template
+// inline function of the standard library; scalar helpers are our own.
+//
+// Partial vectors (tails) go through a small stack buffer and the same vector code as full
+// ones, so an element's result never depends on where it sits in the array.
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <new>
+
+#include <xsimd/xsimd.hpp>
+
+#include "kernels/kernel_table.hpp"
+
+namespace descent::kernels {
+namespace {
+
+template <class A>
+using Batch = xsimd::batch<float, A>;
+
+inline float max_scalar(float a, float b) {
+  return a > b ? a : b;
+}
+
+// The sum of a batch's lanes, in lane order. (xsimd 8.1's hadd for avx512f uses an AVX512DQ
+// instruction, which AVX-512F alone does not guarantee.)
+template <class A>
+float lane_sum(Batch<A> v) {
+  alignas(64) float lanes[Batch<A>::size];
+  v.store_aligned(lanes);
+  float sum = 0.0f;
+  for (float lane : lanes) sum += lane;
+  return sum;
+}
+inline std::size_t min_size(std::size_t a, std::size_t b) {
+  return a < b ? a : b;
+}
+
+// ---------------------------------------------------------------------------------------
+// Element-wise maps.
+
+inline constexpr std::size_t kSimdAlign = 64;
+
+// y[i] = f(x[i]) for batches.
+template <class A, class F>
+void map1(std::size_t n, const float* x, float* y, F f) {
+  using B = Batch<A>;
+  constexpr std::size_t W = B::size;
+  std::size_t i = 0;
+  for (; i + W <= n; i += W) f(B::load_unaligned(x + i)).store_unaligned(y + i);
+  if (i < n) {
+    alignas(kSimdAlign) float buf[W] = {};
+    std::memcpy(buf, x + i, (n - i) * sizeof(float));
+    f(B::load_aligned(buf)).store_aligned(buf);
+    std::memcpy(y + i, buf, (n - i) * sizeof(float));
+  }
+}
+
+// z[i] = f(x[i], y[i]) for batches; the lanes past n of a tail batch hold pad_x and pad_y.
+// z may be null when only f's side effects matter.
+template <class A, class F>
+void map2(std::size_t n, const float* x, const float* y, float* z, F f, float pad_x = 0.0f,
+          float pad_y = 0.0f) {
+  using B = Batch<A>;
+  constexpr std::size_t W = B::size;
+  std::size_t i = 0;
+  for (; i + W <= n; i += W) {
+    const B r = f(B::load_unaligned(x + i), B::load_unaligned(y + i));
+    if (z != nullptr) r.store_unaligned(z + i);
+  }
+  if (i < n) {
+    alignas(kSimdAlign) float bx[W];
+    alignas(kSimdAlign) float by[W];
+    for (std::size_t l = 0; l < W; ++l) {
+      bx[l] = i + l < n ? x[i + l] : pad_x;
+      by[l] = i + l < n ? y[i + l] : pad_y;
+    }
+    const B r = f(B::load_aligned(bx), B::load_aligned(by));
+    if (z != nullptr) {
+      r.store_aligned(bx);
+      std::memcpy(z + i, bx, (n - i) * sizeof(float));
+    }
+  }
+}
+
+template <class A>
+void axpy(std::size_t n, float alpha, const float* x, float* y) {
+  const Batch<A> a(alpha);
+  map2<A>(n, x, y, y, [&](Batch<A> xv, Batch<A> yv) { return xsimd::fma(a, xv, yv); });
+}
+
+template <class A>
+void scale(std::size_t n, float alpha, float* x) {
+  const Batch<A> a(alpha);
+  map1<A>(n, x, x, [&](Batch<A> v) { return v * a; });
+}
+
+template <class A>
+Batch<A> sigmoid(Batch<A> x) {
+  const Batch<A> one(1.0f);
+  return one / (one + xsimd::exp(-x));
+}
+
+template <class A>
+void activation_forward(Activation activation, std::size_t n, const float* x, float* y) {
+  using B = Batch<A>;
+  switch (activation) {
+    case Activation::identity:
+      if (x != y) std::memmove(y, x, n * sizeof(float));
+      return;
+    case Activation::relu:
+      map1<A>(n, x, y, [](B v) { return xsimd::max(v, B(0.0f)); });
+      return;
+    case Activation::sigmoid:
+      map1<A>(n, x, y, [](B v) { return sigmoid<A>(v); });
+      return;
+    case Activation::tanh:
+      map1<A>(n, x, y, [](B v) { return xsimd::tanh(v); });
+      return;
+  }
+}
+
+template <class A>
+void activation_backward(Activation activation, std::size_t n, const float* y, const float* dy,
+                         float* dx) {
+  using B = Batch<A>;
+  const B one(1.0f);
+  switch (activation) {
+    case Activation::identity:
+      if (dy != dx) std::memmove(dx, dy, n * sizeof(float));
+      return;
+    case Activation::relu:
+      map2<A>(n, y, dy, dx, [](B yv, B g) { return xsimd::select(yv > B(0.0f), g, B(0.0f)); });
+      return;
+    case Activation::sigmoid:
+      map2<A>(n, y, dy, dx, [&](B yv, B g) { return g * (yv * (one - yv)); });
+      return;
+    case Activation::tanh:
+      map2<A>(n, y, dy, dx, [&](B yv, B g) { return g * (one - yv * yv); });
+      return;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Reductions: float lanes over blocks short enough to keep the rounding small, each block
+// added into a double.
+
+inline constexpr std::size_t kReduceBlock = 1024;
+
+template <class A, class F>
+double reduce_blocks(std::size_t n, F block_sum) {
+  double total = 0.0;
+  for (std::size_t start = 0; start < n; start += kReduceBlock)
+    total += static_cast<double>(block_sum(start, min_size(kReduceBlock, n - start)));
+  return total;
+}
+
+template <class A>
+double dot(std::size_t n, const float* x, const float* y) {
+  using B = Batch<A>;
+  constexpr std::size_t W = B::size;
+  return reduce_blocks<A>(n, [&](std::size_t start, std::size_t len) {
+    B acc0(0.0f), acc1(0.0f);
+    std::size_t i = 0;
+    for (; i + 2 * W <= len; i += 2 * W) {
+      acc0 = xsimd::fma(B::load_unaligned(x + start + i), B::load_unaligned(y + start + i), acc0);
+      acc1 = xsimd::fma(B::load_unaligned(x + start + i + W), B::load_unaligned(y + start + i + W),
+                        acc1);
+    }
+    for (; i < len; i += W) {
+      alignas(kSimdAlign) float bx[W] = {};
+      alignas(kSimdAlign) float by[W] = {};
+      const std::size_t count = min_size(W, len - i);
+      std::memcpy(bx, x + start + i, count * sizeof(float));
+      std::memcpy(by, y + start + i, count * sizeof(float));
+      acc0 = xsimd::fma(B::load_aligned(bx), B::load_aligned(by), acc0);
+    }
+    return lane_sum<A>(acc0 + acc1);
+  });
+}
+
+template <class A>
+double sum_squares(std::size_t n, const float* x) {
+  return dot<A>(n, x, x);
+}
+
+template <class A>
+void column_sums(std::size_t rows, std::size_t cols, const float* x, std::size_t ldx, float beta,
+                 float* out) {
+  using B = Batch<A>;
+  constexpr std::size_t W = B::size;
+  std::size_t j = 0;
+  for (; j + W <= cols; j += W) {
+    B acc(0.0f);
+    for (std::size_t i = 0; i < rows; ++i) acc += B::load_unaligned(x + i * ldx + j);
+    if (beta != 0.0f) acc += B(beta) * B::load_unaligned(out + j);
+    acc.store_unaligned(out + j);
+  }
+  // Remaining columns: the same additions, in the same row order, one lane at a time.
+  for (; j < cols; ++j) {
+    float acc = 0.0f;
+    for (std::size_t i = 0; i < rows; ++i) acc += x[i * ldx + j];
+    if (beta != 0.0f) acc += beta * out[j];
+    out[j] = acc;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Losses.
+
+template <class A>
+double softmax_cross_entropy(std::size_t rows, std::size_t cols, const float* logits,
+                             std::size_t ld, const std::uint32_t* labels, float grad_scale,
+                             float* grad, std::size_t ldg) {
+  using B = Batch<A>;
+  constexpr std::size_t W = B::size;
+  constexpr float lowest = std::numeric_limits<float>::lowest();
+  double total = 0.0;
+  for (std::size_t i = 0; i < rows; ++i) {
+    const float* z = logits + i * ld;
+    // Row maximum; padding lanes hold `lowest` so they never win and exp() sends them to 0.
+    B vmax(lowest);
+    std::size_t j = 0;
+    for (; j + W <= cols; j += W) vmax = xsimd::max(vmax, B::load_unaligned(z + j));
+    alignas(kSimdAlign) float tail[W];
+    const std::size_t rest = cols - j;
+    if (rest != 0) {
+      for (std::size_t t = 0; t < W; ++t) tail[t] = t < rest ? z[j + t] : lowest;
+      vmax = xsimd::max(vmax, B::load_aligned(tail));
+    }
+    alignas(kSimdAlign) float lanes[W];
+    vmax.store_aligned(lanes);
+    float m = lanes[0];
+    for (std::size_t t = 1; t < W; ++t) m = max_scalar(m, lanes[t]);
+
+    const B bm(m);
+    B vsum(0.0f);
+    float* g = grad == nullptr ? nullptr : grad + i * ldg;
+    for (j = 0; j + W <= cols; j += W) {
+      const B e = xsimd::exp(B::load_unaligned(z + j) - bm);
+      vsum += e;
+      if (g != nullptr) e.store_unaligned(g + j);
+    }
+    if (rest != 0) {
+      const B e = xsimd::exp(B::load_aligned(tail) - bm);
+      vsum += e;
+      if (g != nullptr) {
+        e.store_aligned(lanes);
+        std::memcpy(g + j, lanes, rest * sizeof(float));
+      }
+    }
+    const float sum = lane_sum<A>(vsum);
+    const std::uint32_t label = labels[i];
+    // __builtin_log calls libm's log(double): no inline copy compiled with this ISA's flags.
+    total += static_cast<double>(m) + __builtin_log(static_cast<double>(sum)) -
+             static_cast<double>(z[label]);
+    if (g != nullptr) {
+      // g = scale * (softmax - onehot)
+      const float factor = grad_scale / sum;
+      scale<A>(cols, factor, g);
+      g[label] -= grad_scale;
+    }
+  }
+  return total;
+}
+
+template <class A>
+double mse(std::size_t rows, std::size_t cols, const float* pred, std::size_t ldp,
+           const float* target, std::size_t ldt, float grad_scale, float* grad, std::size_t ldg) {
+  using B = Batch<A>;
+  const B two_scale(2.0f * grad_scale);
+  double total = 0.0;
+  for (std::size_t i = 0; i < rows; ++i) {
+    B acc(0.0f);  // zero padding adds (0 - 0)^2 = 0
+    map2<A>(cols, pred + i * ldp, target + i * ldt, grad == nullptr ? nullptr : grad + i * ldg,
+            [&](B p, B t) {
+              const B d = p - t;
+              acc = xsimd::fma(d, d, acc);
+              return two_scale * d;
+            });
+    total += static_cast<double>(lane_sum<A>(acc));
+  }
+  return total;
+}
+
+template <class A>
+double bce_with_logits(std::size_t rows, std::size_t cols, const float* logits, std::size_t ld,
+                       const float* target, std::size_t ldt, float grad_scale, float* grad,
+                       std::size_t ldg) {
+  using B = Batch<A>;
+  const B zero(0.0f), scale_v(grad_scale);
+  double total = 0.0;
+  for (std::size_t i = 0; i < rows; ++i) {
+    B acc(0.0f);
+    // Padding x = lowest, t = 0 gives exactly 0 loss: 0 - 0 + log1p(exp(-huge)) = 0.
+    map2<A>(
+        cols, logits + i * ld, target + i * ldt, grad == nullptr ? nullptr : grad + i * ldg,
+        [&](B x, B t) {
+          acc += xsimd::max(x, zero) - x * t + xsimd::log1p(xsimd::exp(-xsimd::abs(x)));
+          return scale_v * (sigmoid<A>(x) - t);
+        },
+        std::numeric_limits<float>::lowest(), 0.0f);
+    total += static_cast<double>(lane_sum<A>(acc));
+  }
+  return total;
+}
+
+// ---------------------------------------------------------------------------------------
+// GEMM, BLIS-style: op(B) is packed into kc x nr column panels, op(A) (times alpha) into
+// mr x kc row panels, and an mr x nr register tile accumulates over kc. Edge tiles are
+// computed on zero-padded panels exactly as full tiles are, then only their valid part is
+// added to C, so every element of C sees the same arithmetic wherever it lies.
+
+// op(X)(i, p) of a row-major X with leading dimension ld.
+inline float element(Trans trans, const float* x, std::size_t ld, std::size_t i, std::size_t p) {
+  return trans == Trans::no ? x[i * ld + p] : x[p * ld + i];
+}
+
+// dst: ceil(mc / MR) panels, each kc x MR (k-major), rows past mc zero.
+template <std::size_t MR>
+void pack_a(Trans trans, const float* a, std::size_t lda, std::size_t i0, std::size_t mc,
+            std::size_t p0, std::size_t kc, float alpha, float* dst) {
+  for (std::size_t ir = 0; ir < mc; ir += MR) {
+    const std::size_t rows = min_size(MR, mc - ir);
+    for (std::size_t p = 0; p < kc; ++p) {
+      for (std::size_t r = 0; r < rows; ++r)
+        dst[r] = alpha * element(trans, a, lda, i0 + ir + r, p0 + p);
+      for (std::size_t r = rows; r < MR; ++r) dst[r] = 0.0f;
+      dst += MR;
+    }
+  }
+}
+
+// dst: ceil(nc / NR) panels, each kc x NR (k-major), columns past nc zero.
+template <std::size_t NR>
+void pack_b(Trans trans, const float* b, std::size_t ldb, std::size_t p0, std::size_t kc,
+            std::size_t j0, std::size_t nc, float* dst) {
+  for (std::size_t jr = 0; jr < nc; jr += NR) {
+    const std::size_t cols = min_size(NR, nc - jr);
+    for (std::size_t p = 0; p < kc; ++p) {
+      if (trans == Trans::no) {
+        std::memcpy(dst, b + (p0 + p) * ldb + j0 + jr, cols * sizeof(float));
+      } else {
+        for (std::size_t c = 0; c < cols; ++c) dst[c] = b[(j0 + jr + c) * ldb + p0 + p];
+      }
+      for (std::size_t c = cols; c < NR; ++c) dst[c] = 0.0f;
+      dst += NR;
+    }
+  }
+}
+
+// acc (MR x NR, row-major in `tile`) = sum over kc of packed A panel x packed B panel.
+template <class A, std::size_t MR, std::size_t NR>
+void micro_kernel(std::size_t kc, const float* pa, const float* pb, float* tile) {
+  using B = Batch<A>;
+  constexpr std::size_t W = B::size;
+  constexpr std::size_t NV = NR / W;
+  B acc[MR][NV];
+#pragma GCC unroll 32
+  for (std::size_t r = 0; r < MR; ++r)
+#pragma GCC unroll 8
+    for (std::size_t v = 0; v < NV; ++v) acc[r][v] = B(0.0f);
+  for (std::size_t p = 0; p < kc; ++p) {
+    B bv[NV];
+#pragma GCC unroll 8
+    for (std::size_t v = 0; v < NV; ++v) bv[v] = B::load_aligned(pb + v * W);
+#pragma GCC unroll 32
+    for (std::size_t r = 0; r < MR; ++r) {
+      const B av(pa[r]);
+#pragma GCC unroll 8
+      for (std::size_t v = 0; v < NV; ++v) acc[r][v] = xsimd::fma(av, bv[v], acc[r][v]);
+    }
+    pa += MR;
+    pb += NR;
+  }
+#pragma GCC unroll 32
+  for (std::size_t r = 0; r < MR; ++r)
+#pragma GCC unroll 8
+    for (std::size_t v = 0; v < NV; ++v) acc[r][v].store_aligned(tile + r * NR + v * W);
+}
+
+// Scratch for the packed panels, one set per thread, allocated once at the largest block
+// size. (Not AlignedBuffer: its inline members would be shared with other ISAs' units.)
+struct PackBuffers {
+  float* a = nullptr;
+  float* b = nullptr;
+  PackBuffers(std::size_t a_floats, std::size_t b_floats)
+      : a(static_cast<float*>(std::aligned_alloc(kSimdAlign, a_floats * sizeof(float)))),
+        b(static_cast<float*>(std::aligned_alloc(kSimdAlign, b_floats * sizeof(float)))) {
+    if (a == nullptr || b == nullptr) throw std::bad_alloc();
+  }
+  PackBuffers(const PackBuffers&) = delete;
+  PackBuffers& operator=(const PackBuffers&) = delete;
+  ~PackBuffers() {
+    std::free(a);
+    std::free(b);
+  }
+};
+
+template <class A, GemmBlocking G>
+void sgemm(Trans trans_a, Trans trans_b, std::size_t m, std::size_t n, std::size_t k, float alpha,
+           const float* a, std::size_t lda, const float* b, std::size_t ldb, float beta, float* c,
+           std::size_t ldc) {
+  constexpr std::size_t MR = G.mr, NR = G.nr;
+  static_assert(NR % Batch<A>::size == 0 && G.mc % MR == 0 && G.nc % NR == 0);
+  if (m == 0 || n == 0) return;
+  if (beta != 1.0f) {
+    for (std::size_t i = 0; i < m; ++i) {
+      float* row = c + i * ldc;
+      if (beta == 0.0f) {
+        std::memset(row, 0, n * sizeof(float));
+      } else {
+        scale<A>(n, beta, row);
+      }
+    }
+  }
+  if (k == 0 || alpha == 0.0f) return;
+
+  thread_local PackBuffers buffers(G.mc * G.kc, G.kc * G.nc);
+  float* pa = buffers.a;
+  float* pb = buffers.b;
+  alignas(kSimdAlign) float tile[MR * NR];
+
+  for (std::size_t jc = 0; jc < n; jc += G.nc) {
+    const std::size_t nc = min_size(G.nc, n - jc);
+    for (std::size_t pc = 0; pc < k; pc += G.kc) {
+      const std::size_t kc = min_size(G.kc, k - pc);
+      pack_b<NR>(trans_b, b, ldb, pc, kc, jc, nc, pb);
+      for (std::size_t ic = 0; ic < m; ic += G.mc) {
+        const std::size_t mc = min_size(G.mc, m - ic);
+        pack_a<MR>(trans_a, a, lda, ic, mc, pc, kc, alpha, pa);
+        for (std::size_t jr = 0; jr < nc; jr += NR) {
+          const std::size_t cols = min_size(NR, nc - jr);
+          const float* panel_b = pb + jr * kc;
+          for (std::size_t ir = 0; ir < mc; ir += MR) {
+            const std::size_t rows = min_size(MR, mc - ir);
+            micro_kernel<A, MR, NR>(kc, pa + ir * kc, panel_b, tile);
+            float* c_tile = c + (ic + ir) * ldc + jc + jr;
+            if (cols == NR) {
+              for (std::size_t r = 0; r < rows; ++r) {
+                float* c_row = c_tile + r * ldc;
+                map2<A>(NR, tile + r * NR, c_row, c_row,
+                        [](Batch<A> t, Batch<A> cv) { return cv + t; });
+              }
+            } else {
+              for (std::size_t r = 0; r < rows; ++r)
+                for (std::size_t col = 0; col < cols; ++col)
+                  c_tile[r * ldc + col] += tile[r * NR + col];
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+template <class A, GemmBlocking G>
+constexpr KernelTable make_table(Isa isa) {
+  return KernelTable{
+      .isa = isa,
+      .gemm_blocking = G,
+      .sgemm = &sgemm<A, G>,
+      .axpy = &axpy<A>,
+      .scale = &scale<A>,
+      .dot = &dot<A>,
+      .sum_squares = &sum_squares<A>,
+      .column_sums = &column_sums<A>,
+      .activation_forward = &activation_forward<A>,
+      .activation_backward = &activation_backward<A>,
+      .softmax_cross_entropy = &softmax_cross_entropy<A>,
+      .mse = &mse<A>,
+      .bce_with_logits = &bce_with_logits<A>,
+  };
+}
+
+}  // namespace
+}  // namespace descent::kernels

@@ -1,0 +1,81 @@
+#include "descent/loss.hpp"
+
+#include <fmt/format.h>
+
+#include "descent/error.hpp"
+#include "kernels/kernel_table.hpp"
+
+namespace descent {
+
+std::string_view to_string(Loss loss) noexcept {
+  switch (loss) {
+    case Loss::mse:
+      return "mse";
+    case Loss::cross_entropy:
+      return "cross_entropy";
+    case Loss::bce_with_logits:
+      return "bce_with_logits";
+  }
+  return "unknown";
+}
+
+Loss parse_loss(std::string_view name) {
+  if (name == "mse") return Loss::mse;
+  if (name == "cross_entropy" || name == "cross-entropy" || name == "ce")
+    return Loss::cross_entropy;
+  if (name == "bce_with_logits" || name == "bce") return Loss::bce_with_logits;
+  throw Error(fmt::format("unknown loss \"{}\": use mse, cross_entropy or bce_with_logits", name));
+}
+
+std::size_t loss_divisor(Loss loss, std::size_t rows, std::size_t outputs) noexcept {
+  return loss == Loss::cross_entropy ? rows : rows * outputs;
+}
+
+void check_targets(Loss loss, ConstMatrixView output, const Targets& targets) {
+  if (loss == Loss::cross_entropy) {
+    if (targets.labels.size() != output.rows) {
+      throw Error(fmt::format("cross_entropy: {} labels for {} rows of output",
+                              targets.labels.size(), output.rows));
+    }
+    if (output.cols < 2) throw Error("cross_entropy needs at least 2 outputs (one per class)");
+    for (std::size_t i = 0; i < targets.labels.size(); ++i) {
+      if (targets.labels[i] >= output.cols) {
+        throw Error(fmt::format("cross_entropy: label {} in row {} is not below the {} outputs",
+                                targets.labels[i], i, output.cols));
+      }
+    }
+    return;
+  }
+  if (targets.values.rows != output.rows || targets.values.cols != output.cols) {
+    throw Error(fmt::format("{}: targets are {}x{} but the output is {}x{}", to_string(loss),
+                            targets.values.rows, targets.values.cols, output.rows, output.cols));
+  }
+}
+
+double loss_sum(Loss loss, ConstMatrixView output, const Targets& targets, float grad_scale,
+                const MatrixView* grad) {
+  const auto& k = kernels::active();
+  float* g = grad == nullptr ? nullptr : grad->data;
+  const std::size_t ldg = grad == nullptr ? 0 : grad->stride;
+  switch (loss) {
+    case Loss::cross_entropy:
+      return k.softmax_cross_entropy(output.rows, output.cols, output.data, output.stride,
+                                     targets.labels.data(), grad_scale, g, ldg);
+    case Loss::mse:
+      return k.mse(output.rows, output.cols, output.data, output.stride, targets.values.data,
+                   targets.values.stride, grad_scale, g, ldg);
+    case Loss::bce_with_logits:
+      return k.bce_with_logits(output.rows, output.cols, output.data, output.stride,
+                               targets.values.data, targets.values.stride, grad_scale, g, ldg);
+  }
+  return 0.0;
+}
+
+double loss_mean(Loss loss, ConstMatrixView output, const Targets& targets) {
+  check_targets(loss, output, targets);
+  if (output.rows == 0) return 0.0;
+  return loss_sum(loss, output, targets, 0.0f, nullptr) /
+         static_cast<double>(loss_divisor(loss, output.rows, output.cols));
+}
+
+}  // namespace descent

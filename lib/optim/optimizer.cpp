@@ -1,0 +1,92 @@
+// The optimizer registry. Built-ins are registered here, by direct reference, when the
+// registry is first used: no static initializer in another object file that a static link
+// could drop.
+
+#include "descent/optimizer.hpp"
+
+#include <cmath>
+#include <mutex>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "descent/error.hpp"
+#include "optim/builtin.hpp"
+
+namespace descent {
+
+Optimizer::Optimizer(float lr) : lr_(lr) {
+  set_lr(lr);
+}
+
+void Optimizer::set_lr(float lr) {
+  if (!std::isfinite(lr) || lr < 0.0f)
+    throw Error(fmt::format("learning rate {} is invalid: it must be finite and >= 0", lr));
+  lr_ = lr;
+}
+
+namespace {
+
+struct Registry {
+  std::mutex mutex;
+  std::vector<std::pair<std::string, OptimizerFactory>> entries;
+
+  Registry() {
+    for (auto& [name, factory] : builtin_optimizers()) entries.emplace_back(name, factory);
+  }
+};
+
+Registry& registry() {
+  static Registry r;
+  return r;
+}
+
+}  // namespace
+
+void register_optimizer(std::string name, OptimizerFactory factory) {
+  if (name.empty() || name.find_first_of(":,=[] \t") != std::string::npos) {
+    throw Error(
+        fmt::format("optimizer name \"{}\" is invalid: it must be non-empty and contain "
+                    "none of : , = [ ] or spaces",
+                    name));
+  }
+  if (!factory) throw Error(fmt::format("optimizer \"{}\": the factory is empty", name));
+  Registry& r = registry();
+  std::lock_guard lock(r.mutex);
+  for (const auto& entry : r.entries) {
+    if (entry.first == name)
+      throw Error(fmt::format("optimizer \"{}\" is already registered", name));
+  }
+  r.entries.emplace_back(std::move(name), std::move(factory));
+}
+
+std::vector<std::string> optimizer_names() {
+  Registry& r = registry();
+  std::lock_guard lock(r.mutex);
+  std::vector<std::string> names;
+  for (const auto& entry : r.entries) names.push_back(entry.first);
+  return names;
+}
+
+std::unique_ptr<Optimizer> make_optimizer(std::string_view text) {
+  const Spec spec = Spec::parse(text, "optimizer");
+  OptimizerFactory factory;
+  {
+    Registry& r = registry();
+    std::lock_guard lock(r.mutex);
+    for (const auto& entry : r.entries)
+      if (entry.first == spec.name) factory = entry.second;
+  }
+  if (!factory) {
+    throw Error(fmt::format("unknown optimizer \"{}\" (known: {})", spec.name,
+                            fmt::join(optimizer_names(), ", ")));
+  }
+  SpecReader reader(spec, "optimizer");
+  std::unique_ptr<Optimizer> optimizer = factory(reader);
+  reader.finish();
+  if (!optimizer)
+    throw Error(fmt::format("optimizer \"{}\": the factory returned nothing", spec.name));
+  return optimizer;
+}
+
+}  // namespace descent

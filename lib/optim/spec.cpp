@@ -1,0 +1,168 @@
+#include "descent/spec.hpp"
+
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "descent/error.hpp"
+
+namespace descent {
+namespace {
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// Splits on commas outside brackets.
+std::vector<std::string_view> split_top_level(std::string_view text, std::string_view kind,
+                                              std::string_view whole) {
+  std::vector<std::string_view> parts;
+  int depth = 0;
+  std::size_t start = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '[') ++depth;
+    if (text[i] == ']' && --depth < 0)
+      throw Error(fmt::format("{} spec \"{}\": unbalanced ']'", kind, whole));
+    if (text[i] == ',' && depth == 0) {
+      parts.push_back(text.substr(start, i - start));
+      start = i + 1;
+    }
+  }
+  if (depth != 0) throw Error(fmt::format("{} spec \"{}\": unclosed '['", kind, whole));
+  parts.push_back(text.substr(start));
+  return parts;
+}
+
+bool parse_double(std::string_view text, double& out) {
+  const std::string s(trim(text));
+  if (s.empty()) return false;
+  errno = 0;
+  char* end = nullptr;
+  out = std::strtod(s.c_str(), &end);
+  return end == s.c_str() + s.size() && errno != ERANGE;
+}
+
+}  // namespace
+
+Spec Spec::parse(std::string_view text, std::string_view kind) {
+  const std::string_view whole = text;
+  Spec spec;
+  const std::size_t colon = text.find(':');
+  spec.name = std::string(trim(text.substr(0, colon)));
+  if (spec.name.empty()) throw Error(fmt::format("{} spec \"{}\" has no name", kind, whole));
+  if (colon == std::string_view::npos) return spec;
+  const std::string_view rest = text.substr(colon + 1);
+  if (trim(rest).empty()) return spec;
+  for (std::string_view part : split_top_level(rest, kind, whole)) {
+    const std::size_t eq = part.find('=');
+    const std::string_view key = trim(part.substr(0, eq));
+    if (eq == std::string_view::npos || key.empty()) {
+      throw Error(
+          fmt::format("{} spec \"{}\": expected key=value, got \"{}\"", kind, whole, trim(part)));
+    }
+    const std::string_view value = trim(part.substr(eq + 1));
+    if (value.empty()) {
+      throw Error(fmt::format("{} spec \"{}\": key \"{}\" has no value", kind, whole, key));
+    }
+    if (spec.has(key)) {
+      throw Error(fmt::format("{} spec \"{}\": key \"{}\" is given twice", kind, whole, key));
+    }
+    spec.options.emplace_back(std::string(key), std::string(value));
+  }
+  return spec;
+}
+
+bool Spec::has(std::string_view key) const {
+  for (const auto& [k, v] : options)
+    if (k == key) return true;
+  return false;
+}
+
+std::string Spec::to_string() const {
+  std::string s = name;
+  for (std::size_t i = 0; i < options.size(); ++i)
+    s += fmt::format("{}{}={}", i == 0 ? ":" : ",", options[i].first, options[i].second);
+  return s;
+}
+
+SpecReader::SpecReader(const Spec& spec, std::string_view kind) : spec_(spec), kind_(kind) {}
+
+std::string SpecReader::prefix() const {
+  return fmt::format("{} \"{}\"", kind_, spec_.name);
+}
+
+const std::string* SpecReader::find(std::string_view key) {
+  known_.emplace_back(key);
+  for (const auto& [k, v] : spec_.options)
+    if (k == key) return &v;
+  return nullptr;
+}
+
+double SpecReader::number(std::string_view key, double fallback) {
+  const std::string* value = find(key);
+  if (value == nullptr) return fallback;
+  double x = 0.0;
+  if (!parse_double(*value, x))
+    throw Error(fmt::format("{}: {}={} is not a number", prefix(), key, *value));
+  if (!std::isfinite(x)) throw Error(fmt::format("{}: {}={} is not finite", prefix(), key, *value));
+  return x;
+}
+
+bool SpecReader::boolean(std::string_view key, bool fallback) {
+  const std::string* value = find(key);
+  if (value == nullptr) return fallback;
+  if (*value == "true") return true;
+  if (*value == "false") return false;
+  throw Error(fmt::format("{}: {}={} is not a boolean (use true or false)", prefix(), key, *value));
+}
+
+std::vector<double> SpecReader::numbers(std::string_view key, std::vector<double> fallback) {
+  const std::string* value = find(key);
+  if (value == nullptr) return fallback;
+  const std::string_view v = *value;
+  if (v.size() < 2 || v.front() != '[' || v.back() != ']') {
+    throw Error(fmt::format("{}: {}={} is not a list (write it as [a,b,...])", prefix(), key, v));
+  }
+  std::vector<double> result;
+  const std::string_view inner = trim(v.substr(1, v.size() - 2));
+  if (inner.empty()) return result;
+  std::size_t start = 0;
+  while (start <= inner.size()) {
+    std::size_t comma = inner.find(',', start);
+    if (comma == std::string_view::npos) comma = inner.size();
+    double x = 0.0;
+    const std::string_view item = inner.substr(start, comma - start);
+    if (!parse_double(item, x) || !std::isfinite(x)) {
+      throw Error(fmt::format("{}: {}={}: \"{}\" is not a number", prefix(), key, v, trim(item)));
+    }
+    result.push_back(x);
+    start = comma + 1;
+  }
+  return result;
+}
+
+void SpecReader::invalid(std::string_view key, std::string_view why) const {
+  for (const auto& [k, v] : spec_.options)
+    if (k == key) throw Error(fmt::format("{}: {}={} is invalid: {}", prefix(), key, v, why));
+  throw Error(fmt::format("{}: {} is invalid: {}", prefix(), key, why));
+}
+
+void SpecReader::finish() const {
+  for (const auto& [k, v] : spec_.options) {
+    bool read = false;
+    for (const auto& known : known_) read = read || known == k;
+    if (!read) {
+      if (known_.empty())
+        throw Error(fmt::format("{}: unknown key \"{}\" (it takes no keys)", prefix(), k));
+      throw Error(fmt::format("{}: unknown key \"{}\" (known keys: {})", prefix(), k,
+                              fmt::join(known_, ", ")));
+    }
+  }
+}
+
+}  // namespace descent

@@ -1,0 +1,112 @@
+#include <gtest/gtest.h>
+
+#include <zlib.h>
+
+#include <string>
+
+#include "descent/data.hpp"
+#include "descent/error.hpp"
+#include "test_util.hpp"
+
+namespace descent {
+namespace {
+
+std::string error_of(std::string_view text, TaskHint hint = TaskHint::automatic) {
+  try {
+    parse_csv(text, "t.csv", hint);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+TEST(Csv, ReadsFeaturesAndIntegerLabelsAsClassification) {
+  const Dataset d = parse_csv("a,b,label\n1,2,0\n3,4.5,1\n-1,1e2,1\n5,6,0\n", "t.csv");
+  EXPECT_EQ(d.task, Task::classification);
+  EXPECT_EQ(d.rows(), 4u);
+  EXPECT_EQ(d.feature_count(), 2u);
+  EXPECT_EQ(d.classes, 2u);
+  EXPECT_EQ(d.feature_names, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(d.target_name, "label");
+  EXPECT_FLOAT_EQ(d.features(1, 1), 4.5f);
+  EXPECT_FLOAT_EQ(d.features(2, 1), 100.0f);
+  EXPECT_EQ(d.labels, (std::vector<std::uint32_t>{0, 1, 1, 0}));
+}
+
+TEST(Csv, NonIntegerOrManyDistinctTargetsAreRegression) {
+  const Dataset d = parse_csv("x,y\n1,0.5\n2,1.5\n", "t.csv");
+  EXPECT_EQ(d.task, Task::regression);
+  EXPECT_EQ(d.values.rows(), 2u);
+  EXPECT_FLOAT_EQ(d.values(1, 0), 1.5f);
+  std::string many = "x,y\n";
+  for (int i = 0; i < 300; ++i) many += std::to_string(i) + "," + std::to_string(i) + "\n";
+  EXPECT_EQ(parse_csv(many, "t.csv").task, Task::regression);
+  EXPECT_EQ(parse_csv(many, "t.csv", TaskHint::classification).classes, 300u);
+  EXPECT_EQ(parse_csv("x,y\n1,0\n2,1\n3,0\n", "t.csv", TaskHint::regression).task,
+            Task::regression);
+}
+
+TEST(Csv, ToleratesCrlfBlankLinesAndSpaces) {
+  const Dataset d = parse_csv("a , y\r\n\r\n 1 , 0\r\n2,1\r\n\n", "t.csv");
+  EXPECT_EQ(d.rows(), 2u);
+  EXPECT_EQ(d.feature_names[0], "a");
+  EXPECT_FLOAT_EQ(d.features(0, 0), 1.0f);
+}
+
+TEST(Csv, ErrorsNameFileLineColumnAndColumnName) {
+  EXPECT_EQ(error_of(""), "t.csv: the file is empty");
+  EXPECT_EQ(error_of("\n\n"), "t.csv: the file has no header row");
+  EXPECT_EQ(error_of("a,b\n"), "t.csv: no data rows after the header");
+  EXPECT_EQ(error_of("only\n1\n"),
+            "t.csv:1: the header has 1 column; need at least one feature and the target (the "
+            "last column)");
+  EXPECT_EQ(error_of("a,b,y\n1,2,0\n1,2\n"), "t.csv:3: expected 3 fields as in the header, got 2");
+  EXPECT_EQ(error_of("a,b,y\n1,2,0\n3,n/a,1\n"),
+            "t.csv:3:3: column \"b\": expected a number, got \"n/a\"");
+  EXPECT_EQ(error_of("a,y\n1,0\n,1\n"), "t.csv:3:1: column \"a\": expected a number, got \"\"");
+  EXPECT_EQ(error_of("a,y\nnan,0\n"), "t.csv:2:1: column \"a\": \"nan\" is not a finite float");
+  EXPECT_EQ(error_of("a,y\n1,inf\n"), "t.csv:2:3: column \"y\": \"inf\" is not a finite float");
+  EXPECT_EQ(error_of("a,y\n1e999,0\n"), "t.csv:2:1: column \"a\": \"1e999\" is not a finite float");
+  EXPECT_EQ(error_of("a,,y\n1,2,3\n"), "t.csv:1:3: empty column name in the header");
+}
+
+TEST(Csv, ClassLabelErrors) {
+  EXPECT_EQ(error_of("a,y\n1,0.5\n2,1\n", TaskHint::classification),
+            "t.csv:2:3: target \"y\": class labels must be integers 0..K-1, got 0.5");
+  EXPECT_EQ(error_of("a,y\n1,-1\n2,1\n", TaskHint::classification),
+            "t.csv:2:3: target \"y\": class labels must be integers 0..K-1, got -1");
+  EXPECT_EQ(error_of("a,y\n1,0\n2,0\n", TaskHint::classification),
+            "t.csv: target \"y\": classification needs at least 2 classes, every row has class 0");
+  EXPECT_NE(error_of("a,y\n1,100000\n2,1\n", TaskHint::classification).find("too large"),
+            std::string::npos);
+}
+
+TEST(Csv, LoadsPlainAndGzipFilesAndReportsMissingOnes) {
+  test::TempDir dir;
+  const std::string text = "a,b,y\n1,2,0\n3,4,1\n";
+  test::write_text(dir / "plain.csv", text);
+  gzFile gz = gzopen((dir / "packed.csv.gz").c_str(), "wb");
+  gzwrite(gz, text.data(), static_cast<unsigned>(text.size()));
+  gzclose(gz);
+  const Dataset a = load_csv(dir / "plain.csv");
+  const Dataset b = load_csv(dir / "packed.csv.gz");
+  EXPECT_EQ(a.rows(), 2u);
+  EXPECT_EQ(b.rows(), 2u);
+  EXPECT_EQ(b.labels, a.labels);
+  try {
+    load_csv(dir / "missing.csv");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("missing.csv"), std::string::npos);
+  }
+  // A truncated gzip stream is an error, not silently fewer rows.
+  const std::string packed = test::read_text(dir / "packed.csv.gz");
+  test::write_text(dir / "cut.csv.gz", packed.substr(0, packed.size() - 6));
+  EXPECT_THROW(load_csv(dir / "cut.csv.gz"), Error);
+  test::write_text(dir / "binary.csv", std::string("\x00\x01\x02,\n", 5));
+  EXPECT_THROW(load_csv(dir / "binary.csv"), Error);
+  EXPECT_THROW(load_csv(dir.path()), Error);
+}
+
+}  // namespace
+}  // namespace descent

@@ -1,0 +1,99 @@
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include "descent/data.hpp"
+#include "descent/error.hpp"
+#include "descent/standardization.hpp"
+
+namespace descent {
+namespace {
+
+struct Expected {
+  const char* name;
+  std::size_t rows, features;
+  Task task;
+  std::size_t classes;
+};
+
+TEST(BundledData, EverySetLoadsWithItsDocumentedShape) {
+  const Expected sets[] = {
+      {"digits", 1797, 64, Task::classification, 10},
+      {"iris", 150, 4, Task::classification, 3},
+      {"wine", 178, 13, Task::classification, 3},
+      {"breast_cancer", 569, 30, Task::classification, 2},
+      {"penguins", 342, 4, Task::classification, 3},
+      {"diabetes", 442, 10, Task::regression, 0},
+      {"concrete", 1030, 8, Task::regression, 0},
+      {"letter_recognition", 20000, 16, Task::classification, 26},
+  };
+  const auto names = bundled_datasets();
+  for (const Expected& e : sets) {
+    SCOPED_TRACE(e.name);
+    EXPECT_NE(std::find(names.begin(), names.end(), e.name), names.end());
+    const Dataset d = load_dataset(e.name);
+    EXPECT_EQ(d.name, e.name);
+    EXPECT_EQ(d.rows(), e.rows);
+    EXPECT_EQ(d.feature_count(), e.features);
+    EXPECT_EQ(d.task, e.task);
+    EXPECT_EQ(d.classes, e.classes);
+  }
+}
+
+TEST(BundledData, UnknownNamesListTheBundledOnes) {
+  try {
+    load_dataset("digitz");
+    FAIL();
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("unknown dataset \"digitz\""), std::string::npos);
+    EXPECT_NE(message.find("digits"), std::string::npos);
+  }
+  EXPECT_THROW(load_dataset("no/such/file.csv"), Error);
+}
+
+TEST(Split, IsSeededDisjointAndComplete) {
+  const Dataset d = load_dataset("iris");
+  const DataSplit a = split_train_validation(d, 0.2, 1);
+  const DataSplit b = split_train_validation(d, 0.2, 1);
+  const DataSplit c = split_train_validation(d, 0.2, 2);
+  EXPECT_EQ(a.train.rows(), 120u);
+  EXPECT_EQ(a.validation.rows(), 30u);
+  EXPECT_TRUE(std::equal(a.train.features.span().begin(), a.train.features.span().end(),
+                         b.train.features.span().begin()));
+  EXPECT_FALSE(std::equal(a.train.features.span().begin(), a.train.features.span().end(),
+                          c.train.features.span().begin()));
+  // Every row lands in exactly one part: compare the multiset of row sums.
+  std::multiset<float> all, parts;
+  for (std::size_t i = 0; i < d.rows(); ++i) all.insert(d.features(i, 0) * 1000 + d.features(i, 2));
+  for (const Dataset* p : {&a.train, &a.validation})
+    for (std::size_t i = 0; i < p->rows(); ++i)
+      parts.insert(p->features(i, 0) * 1000 + p->features(i, 2));
+  EXPECT_EQ(all, parts);
+  EXPECT_EQ(validation_rows(10, 0.01), 1u);
+  EXPECT_EQ(validation_rows(10, 0.0), 0u);
+  EXPECT_THROW(split_train_validation(d, 1.0, 1), Error);
+  EXPECT_THROW(split_train_validation(d, -0.1, 1), Error);
+}
+
+TEST(Standardization, FitsMeanAndStdAndLeavesConstantsFinite) {
+  Matrix x(4, 2);
+  for (std::size_t i = 0; i < 4; ++i) {
+    x(i, 0) = static_cast<float>(i);  // mean 1.5, population std sqrt(1.25)
+    x(i, 1) = 7.0f;                   // constant
+  }
+  const Standardization s = Standardization::fit(x.view());
+  EXPECT_FLOAT_EQ(s.mean[0], 1.5f);
+  EXPECT_FLOAT_EQ(s.stddev[0], static_cast<float>(std::sqrt(1.25)));
+  EXPECT_FLOAT_EQ(s.stddev[1], 1.0f);
+  s.apply(x.view());
+  EXPECT_FLOAT_EQ(x(0, 0), static_cast<float>(-1.5 / std::sqrt(1.25)));
+  EXPECT_FLOAT_EQ(x(2, 1), 0.0f);
+  Matrix wrong(2, 3);
+  EXPECT_THROW(s.apply(wrong.view()), Error);
+}
+
+}  // namespace
+}  // namespace descent

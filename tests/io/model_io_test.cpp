@@ -1,0 +1,116 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+
+#include "descent/error.hpp"
+#include "descent/io.hpp"
+#include "test_util.hpp"
+
+namespace descent {
+namespace {
+
+Network sample_network() {
+  Network net(3, {{5, Activation::tanh}, {4, Activation::relu}, {2, Activation::identity}});
+  net.initialize(Init::pytorch, 12);
+  net.set_standardization({{1.0f, 2.0f, 3.0f}, {0.5f, 1.0f, 2.0f}});
+  return net;
+}
+
+TEST(ModelFile, RoundTripsExactly) {
+  test::TempDir dir;
+  const Network net = sample_network();
+  save_network(dir / "m.bin", net, Loss::cross_entropy);
+  const LoadedModel loaded = load_model(dir / "m.bin");
+  const Network& back = loaded.network;
+  EXPECT_EQ(loaded.loss, Loss::cross_entropy);
+  EXPECT_EQ(back.inputs(), 3u);
+  ASSERT_EQ(back.layers().size(), 3u);
+  for (std::size_t l = 0; l < 3; ++l) {
+    EXPECT_EQ(back.layers()[l].outputs, net.layers()[l].outputs);
+    EXPECT_EQ(back.layers()[l].activation, net.layers()[l].activation);
+  }
+  ASSERT_EQ(back.parameter_count(), net.parameter_count());
+  EXPECT_EQ(0, std::memcmp(back.parameters().data(), net.parameters().data(),
+                           net.parameter_count() * sizeof(float)));
+  EXPECT_EQ(back.standardization().mean, net.standardization().mean);
+  EXPECT_EQ(back.standardization().stddev, net.standardization().stddev);
+  save_network(dir / "plain.bin", Network::mlp(2, {}, 1));
+  EXPECT_FALSE(load_model(dir / "plain.bin").loss.has_value());
+}
+
+TEST(ModelFile, RejectsEveryTruncation) {
+  test::TempDir dir;
+  save_network(dir / "m.bin", sample_network());
+  const std::string bytes = test::read_text(dir / "m.bin");
+  for (std::size_t size = 0; size < bytes.size(); ++size) {
+    EXPECT_THROW(parse_model(std::span<const char>(bytes.data(), size), "m.bin"), Error)
+        << "truncated to " << size;
+  }
+}
+
+TEST(ModelFile, RejectsEverySingleByteCorruption) {
+  test::TempDir dir;
+  save_network(dir / "m.bin", sample_network());
+  std::string bytes = test::read_text(dir / "m.bin");
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    bytes[i] = static_cast<char>(bytes[i] ^ 0x20);
+    EXPECT_THROW(parse_model(bytes, "m.bin"), Error) << "byte " << i;
+    bytes[i] = static_cast<char>(bytes[i] ^ 0x20);
+  }
+  EXPECT_NO_THROW(parse_model(bytes, "m.bin"));
+  bytes += "x";
+  EXPECT_THROW(parse_model(bytes, "m.bin"), Error);
+}
+
+TEST(ModelFile, ErrorsSayWhatIsWrong) {
+  test::TempDir dir;
+  test::write_text(dir / "text.bin", "epoch,step\n1,2\n");
+  try {
+    load_network(dir / "text.bin");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("not a descent model file"), std::string::npos);
+  }
+  EXPECT_THROW(load_network(dir / "missing.bin"), Error);
+  EXPECT_THROW(load_network(dir.path()), Error);
+}
+
+TEST(AtomicWrite, MissingDirectoryIsAnErrorAndLeavesNothing) {
+  test::TempDir dir;
+  try {
+    save_network(dir / "no/such/dir/m.bin", sample_network());
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("does not exist"), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(std::filesystem::is_empty(dir.path()));
+}
+
+TEST(AtomicWrite, ReplacesTheOldFileAndLeavesNoTemporaries) {
+  test::TempDir dir;
+  test::write_text(dir / "h.csv", "old");
+  std::vector<EpochRecord> history(2);
+  history[0].epoch = 1;
+  history[0].val_loss = std::nan("");
+  history[0].val_accuracy = std::nan("");
+  history[1].epoch = 2;
+  history[1].train_loss = 0.25;
+  write_history_csv(dir / "h.csv", history);
+  const std::string text = test::read_text(dir / "h.csv");
+  EXPECT_EQ(text.substr(0, text.find('\n')),
+            "epoch,step,train_loss,val_loss,val_accuracy,grad_norm,lr,seconds,samples_per_second");
+  EXPECT_NE(text.find("\n1,0,0,,,0,0,0,0\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("\n2,0,0.25,0,0,0,0,0,0\n"), std::string::npos) << text;
+  std::size_t files = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+    (void)entry;
+    ++files;
+  }
+  EXPECT_EQ(files, 1u);
+  EXPECT_THROW(write_history_csv(dir.path(), history), Error);
+}
+
+}  // namespace
+}  // namespace descent

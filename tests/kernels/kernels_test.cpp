@@ -1,0 +1,337 @@
+// Every ISA's kernels against the scalar reference twins, on random inputs with sizes 1..67,
+// odd leading dimensions and unaligned starts.
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "descent/kernels.hpp"
+#include "descent/rng.hpp"
+#include "kernels/kernel_table.hpp"
+#include "test_util.hpp"
+
+namespace descent {
+namespace {
+
+using kernels::KernelTable;
+using test::random_floats;
+
+std::vector<Isa> simd_isas() {
+  std::vector<Isa> isas;
+  for (Isa isa : supported_isas())
+    if (isa != Isa::scalar) isas.push_back(isa);
+  return isas;
+}
+
+// Relative-plus-absolute closeness to a double-accumulated reference.
+::testing::AssertionResult close(double got, double want, double scale, double rel = 2e-5) {
+  const double tol = rel * scale + 1e-6;
+  if (std::abs(got - want) <= tol) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure()
+         << "got " << got << ", want " << want << " (tol " << tol << ")";
+}
+
+class KernelTest : public ::testing::TestWithParam<Isa> {
+ protected:
+  const KernelTable& simd() const { return *kernels::table_for(GetParam()); }
+  const KernelTable& ref() const { return kernels::reference_table(); }
+};
+
+TEST_P(KernelTest, TableIsThisIsasOwnInstantiation) {
+  ASSERT_NE(kernels::table_for(GetParam()), nullptr);
+  EXPECT_EQ(simd().isa, GetParam());
+  EXPECT_NE(simd().sgemm, ref().sgemm);
+  EXPECT_NE(simd().axpy, ref().axpy);
+  EXPECT_NE(simd().softmax_cross_entropy, ref().softmax_cross_entropy);
+  for (Isa other : simd_isas()) {
+    if (other != GetParam()) {
+      EXPECT_NE(simd().sgemm, kernels::table_for(other)->sgemm);
+    }
+  }
+}
+
+TEST_P(KernelTest, SetIsaRoutesThePublicEntryPointsToIt) {
+  const Isa previous = active_isa();
+  set_isa(GetParam());
+  EXPECT_EQ(active_isa(), GetParam());
+  EXPECT_EQ(&kernels::active(), kernels::table_for(GetParam()));
+  EXPECT_EQ(kernels::active().sgemm, simd().sgemm);
+  // The public call computes what the table's own function computes, bit for bit.
+  const auto a = random_floats(5 * 7, 1), b = random_floats(7 * 6, 2);
+  std::vector<float> c1(5 * 6), c2(5 * 6);
+  sgemm(Trans::no, Trans::no, 5, 6, 7, 1.0f, a.data(), 7, b.data(), 6, 0.0f, c1.data(), 6);
+  simd().sgemm(Trans::no, Trans::no, 5, 6, 7, 1.0f, a.data(), 7, b.data(), 6, 0.0f, c2.data(), 6);
+  EXPECT_EQ(c1, c2);
+  set_isa(previous);
+}
+
+TEST_P(KernelTest, AxpyAndScaleMatchReference) {
+  for (std::size_t n = 1; n <= 67; ++n) {
+    for (std::size_t offset : {0, 1}) {
+      const auto x = random_floats(n + offset, n);
+      const auto y0 = random_floats(n + offset, n + 100);
+      auto y_simd = y0, y_ref = y0;
+      simd().axpy(n, -0.75f, x.data() + offset, y_simd.data() + offset);
+      ref().axpy(n, -0.75f, x.data() + offset, y_ref.data() + offset);
+      for (std::size_t i = 0; i < n + offset; ++i)
+        ASSERT_TRUE(close(y_simd[i], y_ref[i], 2.0)) << "axpy n=" << n << " i=" << i;
+      simd().scale(n, 1.5f, y_simd.data() + offset);
+      ref().scale(n, 1.5f, y_ref.data() + offset);
+      for (std::size_t i = 0; i < n + offset; ++i)
+        ASSERT_TRUE(close(y_simd[i], y_ref[i], 4.0)) << "scale n=" << n << " i=" << i;
+    }
+  }
+}
+
+TEST_P(KernelTest, DotAndSumOfSquaresMatchReference) {
+  for (std::size_t n : {1, 2, 3, 7, 15, 16, 17, 31, 33, 63, 64, 65, 67, 1000, 1025, 5000}) {
+    const auto x = random_floats(n + 1, n * 3), y = random_floats(n + 1, n * 3 + 1);
+    double scale = 0.0;
+    for (std::size_t i = 0; i < n; ++i) scale += std::abs(x[i + 1] * y[i + 1]);
+    EXPECT_TRUE(close(simd().dot(n, x.data() + 1, y.data() + 1),
+                      ref().dot(n, x.data() + 1, y.data() + 1), scale))
+        << "n=" << n;
+    const double sq = ref().sum_squares(n, x.data());
+    EXPECT_TRUE(close(simd().sum_squares(n, x.data()), sq, sq)) << "n=" << n;
+  }
+  EXPECT_EQ(simd().dot(0, nullptr, nullptr), 0.0);
+}
+
+TEST_P(KernelTest, ColumnSumsMatchReference) {
+  Rng rng(7);
+  for (std::size_t cols = 1; cols <= 67; ++cols) {
+    const std::size_t rows = 1 + rng.below(40);
+    const std::size_t ld = cols + rng.below(4);
+    const auto x = random_floats(rows * ld, cols);
+    for (float beta : {0.0f, 1.0f, 0.5f}) {
+      auto out_simd = random_floats(cols, cols + 7), out_ref = out_simd;
+      if (beta == 0.0f) out_simd.assign(cols, std::numeric_limits<float>::quiet_NaN());
+      simd().column_sums(rows, cols, x.data(), ld, beta, out_simd.data());
+      ref().column_sums(rows, cols, x.data(), ld, beta, out_ref.data());
+      for (std::size_t j = 0; j < cols; ++j)
+        ASSERT_TRUE(close(out_simd[j], out_ref[j], static_cast<double>(rows)))
+            << "rows=" << rows << " cols=" << cols << " beta=" << beta;
+    }
+  }
+}
+
+TEST_P(KernelTest, ActivationsMatchReference) {
+  for (Activation act :
+       {Activation::identity, Activation::relu, Activation::sigmoid, Activation::tanh}) {
+    for (std::size_t n = 1; n <= 67; ++n) {
+      const auto x = random_floats(n, n + 11, -6.0f, 6.0f);
+      std::vector<float> y_simd(n), y_ref(n);
+      simd().activation_forward(act, n, x.data(), y_simd.data());
+      ref().activation_forward(act, n, x.data(), y_ref.data());
+      for (std::size_t i = 0; i < n; ++i)
+        ASSERT_TRUE(close(y_simd[i], y_ref[i], std::abs(y_ref[i])))
+            << to_string(act) << " forward n=" << n << " x=" << x[i];
+      const auto dy = random_floats(n, n + 12);
+      std::vector<float> dx_simd(n), dx_ref(n);
+      simd().activation_backward(act, n, y_ref.data(), dy.data(), dx_simd.data());
+      ref().activation_backward(act, n, y_ref.data(), dy.data(), dx_ref.data());
+      for (std::size_t i = 0; i < n; ++i)
+        ASSERT_TRUE(close(dx_simd[i], dx_ref[i], std::abs(dx_ref[i]) + 1e-3))
+            << to_string(act) << " backward n=" << n;
+      // In place, as the layers call them.
+      auto inplace = x;
+      simd().activation_forward(act, n, inplace.data(), inplace.data());
+      EXPECT_EQ(inplace, y_simd);
+    }
+  }
+}
+
+TEST_P(KernelTest, ElementResultDoesNotDependOnPositionInTheArray) {
+  // Tails go through the same vector code as full batches, so an element computes the same
+  // bits whether it sits in the body or the tail: shards of any size agree.
+  const std::size_t n = 67;
+  const auto x = random_floats(n, 99, -4.0f, 4.0f);
+  for (Activation act : {Activation::sigmoid, Activation::tanh, Activation::relu}) {
+    std::vector<float> whole(n);
+    simd().activation_forward(act, n, x.data(), whole.data());
+    for (std::size_t start = 1; start < n; start += 5) {
+      std::vector<float> part(n - start);
+      simd().activation_forward(act, n - start, x.data() + start, part.data());
+      for (std::size_t i = 0; i < part.size(); ++i)
+        ASSERT_EQ(part[i], whole[start + i]) << to_string(act) << " start=" << start;
+    }
+  }
+}
+
+TEST_P(KernelTest, SoftmaxCrossEntropyMatchesReference) {
+  Rng rng(11);
+  for (std::size_t cols = 1; cols <= 67; ++cols) {
+    const std::size_t rows = 1 + rng.below(6);
+    const std::size_t ld = cols + rng.below(3);
+    const auto logits = random_floats(rows * ld, cols, -5.0f, 5.0f);
+    std::vector<std::uint32_t> labels(rows);
+    for (auto& l : labels) l = static_cast<std::uint32_t>(rng.below(cols));
+    std::vector<float> g_simd(rows * ld, 7.0f), g_ref(rows * ld, 7.0f);
+    const double l_simd = simd().softmax_cross_entropy(rows, cols, logits.data(), ld, labels.data(),
+                                                       0.25f, g_simd.data(), ld);
+    const double l_ref = ref().softmax_cross_entropy(rows, cols, logits.data(), ld, labels.data(),
+                                                     0.25f, g_ref.data(), ld);
+    ASSERT_TRUE(close(l_simd, l_ref, std::abs(l_ref) + 1.0)) << "cols=" << cols;
+    for (std::size_t i = 0; i < rows; ++i)
+      for (std::size_t j = 0; j < cols; ++j)
+        ASSERT_TRUE(close(g_simd[i * ld + j], g_ref[i * ld + j], 0.25)) << "cols=" << cols;
+    // Padding between rows is not touched.
+    for (std::size_t i = 0; i < rows; ++i)
+      for (std::size_t j = cols; j < ld; ++j) ASSERT_EQ(g_simd[i * ld + j], 7.0f);
+    // Loss only, no gradient.
+    EXPECT_EQ(simd().softmax_cross_entropy(rows, cols, logits.data(), ld, labels.data(), 0.25f,
+                                           nullptr, 0),
+              l_simd);
+  }
+}
+
+TEST_P(KernelTest, SoftmaxCrossEntropyIsFiniteForHugeLogits) {
+  const std::vector<float> logits = {3.0e4f, -3.0e4f, 1.0e4f, 8.0e37f, -8.0e37f, 0.0f};
+  const std::uint32_t labels[2] = {1, 1};
+  std::vector<float> grad(6);
+  const double loss =
+      simd().softmax_cross_entropy(2, 3, logits.data(), 3, labels, 1.0f, grad.data(), 3);
+  EXPECT_TRUE(std::isfinite(loss));
+  EXPECT_NEAR(loss, 6.0e4 + 16.0e37, 1e33);
+  for (float g : grad) EXPECT_TRUE(std::isfinite(g));
+  EXPECT_FLOAT_EQ(grad[0], 1.0f);   // softmax 1 at the max, label elsewhere
+  EXPECT_FLOAT_EQ(grad[1], -1.0f);  // 0 - 1 at the label
+}
+
+TEST_P(KernelTest, MseAndBceMatchReference) {
+  Rng rng(13);
+  for (std::size_t cols = 1; cols <= 67; ++cols) {
+    const std::size_t rows = 1 + rng.below(5);
+    const std::size_t ld = cols + rng.below(3);
+    const auto pred = random_floats(rows * ld, cols + 1, -8.0f, 8.0f);
+    const auto target = random_floats(rows * ld, cols + 2, 0.0f, 1.0f);
+    std::vector<float> g_simd(rows * ld), g_ref(rows * ld);
+    double l_simd =
+        simd().mse(rows, cols, pred.data(), ld, target.data(), ld, 0.5f, g_simd.data(), ld);
+    double l_ref =
+        ref().mse(rows, cols, pred.data(), ld, target.data(), ld, 0.5f, g_ref.data(), ld);
+    ASSERT_TRUE(close(l_simd, l_ref, l_ref)) << "mse cols=" << cols;
+    for (std::size_t i = 0; i < rows; ++i)
+      for (std::size_t j = 0; j < cols; ++j)
+        ASSERT_TRUE(close(g_simd[i * ld + j], g_ref[i * ld + j], 10.0)) << "mse grad";
+    EXPECT_EQ(simd().mse(rows, cols, pred.data(), ld, target.data(), ld, 0.5f, nullptr, 0), l_simd);
+
+    l_simd = simd().bce_with_logits(rows, cols, pred.data(), ld, target.data(), ld, 0.5f,
+                                    g_simd.data(), ld);
+    l_ref = ref().bce_with_logits(rows, cols, pred.data(), ld, target.data(), ld, 0.5f,
+                                  g_ref.data(), ld);
+    ASSERT_TRUE(close(l_simd, l_ref, l_ref)) << "bce cols=" << cols;
+    for (std::size_t i = 0; i < rows; ++i)
+      for (std::size_t j = 0; j < cols; ++j)
+        ASSERT_TRUE(close(g_simd[i * ld + j], g_ref[i * ld + j], 1.0)) << "bce grad";
+  }
+}
+
+struct GemmCase {
+  Trans ta, tb;
+  std::size_t m, n, k, pad_a, pad_b, pad_c, offset;
+  float alpha, beta;
+};
+
+void check_gemm(const KernelTable& simd, const GemmCase& g) {
+  const std::size_t a_rows = g.ta == Trans::no ? g.m : g.k, a_cols = g.ta == Trans::no ? g.k : g.m;
+  const std::size_t b_rows = g.tb == Trans::no ? g.k : g.n, b_cols = g.tb == Trans::no ? g.n : g.k;
+  const std::size_t lda = a_cols + g.pad_a, ldb = b_cols + g.pad_b, ldc = g.n + g.pad_c;
+  const auto a = random_floats(a_rows * lda + g.offset, g.m * 131 + g.k);
+  const auto b = random_floats(b_rows * ldb + g.offset, g.n * 137 + g.k);
+  auto c_simd = random_floats(g.m * ldc + g.offset, g.m + g.n);
+  if (g.beta == 0.0f) c_simd.assign(c_simd.size(), std::numeric_limits<float>::quiet_NaN());
+  auto c_ref = c_simd;
+  const float* pa = a.data() + g.offset;
+  const float* pb = b.data() + g.offset;
+  simd.sgemm(g.ta, g.tb, g.m, g.n, g.k, g.alpha, pa, lda, pb, ldb, g.beta, c_simd.data() + g.offset,
+             ldc);
+  kernels::reference_table().sgemm(g.ta, g.tb, g.m, g.n, g.k, g.alpha, pa, lda, pb, ldb, g.beta,
+                                   c_ref.data() + g.offset, ldc);
+  for (std::size_t i = 0; i < g.m; ++i) {
+    for (std::size_t j = 0; j < ldc; ++j) {
+      const std::size_t at = g.offset + i * ldc + j;
+      if (j >= g.n) {  // padding columns of C are left alone
+        ASSERT_TRUE(std::isnan(c_simd[at]) ? std::isnan(c_ref[at]) : c_simd[at] == c_ref[at]);
+        continue;
+      }
+      ASSERT_FALSE(std::isnan(c_simd[at])) << "NaN at " << i << "," << j;
+      const double scale = std::abs(g.alpha) * static_cast<double>(g.k) + std::abs(g.beta) + 1.0;
+      ASSERT_TRUE(close(c_simd[at], c_ref[at], scale))
+          << "m=" << g.m << " n=" << g.n << " k=" << g.k << " ta=" << (g.ta == Trans::yes)
+          << " tb=" << (g.tb == Trans::yes) << " alpha=" << g.alpha << " beta=" << g.beta << " at "
+          << i << "," << j;
+    }
+  }
+}
+
+TEST_P(KernelTest, SgemmMatchesReferenceOnSmallOddShapes) {
+  Rng rng(17);
+  for (int trial = 0; trial < 120; ++trial) {
+    GemmCase g;
+    g.ta = rng.below(2) ? Trans::yes : Trans::no;
+    g.tb = rng.below(2) ? Trans::yes : Trans::no;
+    g.m = 1 + rng.below(67);
+    g.n = 1 + rng.below(67);
+    g.k = 1 + rng.below(67);
+    g.pad_a = rng.below(4);
+    g.pad_b = rng.below(4);
+    g.pad_c = rng.below(4);
+    g.offset = rng.below(2);
+    const float alphas[] = {1.0f, -0.5f, 2.0f};
+    const float betas[] = {0.0f, 1.0f, 0.3f};
+    g.alpha = alphas[rng.below(3)];
+    g.beta = betas[rng.below(3)];
+    check_gemm(simd(), g);
+  }
+}
+
+TEST_P(KernelTest, SgemmCoversEveryTransposeAndTileRemainder) {
+  const auto& blocking = simd().gemm_blocking;
+  for (Trans ta : {Trans::no, Trans::yes}) {
+    for (Trans tb : {Trans::no, Trans::yes}) {
+      // Every remainder of m against MR and of n against NR, once.
+      for (std::size_t rm = 0; rm < blocking.mr; ++rm)
+        check_gemm(simd(),
+                   {ta, tb, blocking.mr + rm, 2 * blocking.nr + 1, 9, 1, 0, 2, 1, 1.0f, 0.0f});
+      for (std::size_t rn = 0; rn < blocking.nr; ++rn)
+        check_gemm(simd(), {ta, tb, blocking.mr + 1, blocking.nr + rn, 5, 0, 3, 1, 0, 1.0f, 1.0f});
+    }
+  }
+}
+
+TEST_P(KernelTest, SgemmCrossesEveryCacheBlock) {
+  const auto& blocking = simd().gemm_blocking;
+  for (Trans ta : {Trans::no, Trans::yes}) {
+    for (Trans tb : {Trans::no, Trans::yes}) {
+      // m over MC, k over KC (partial last block), n over NC.
+      check_gemm(simd(), {ta, tb, blocking.mc + 7, 19, blocking.kc + 13, 1, 2, 3, 1, 0.5f, 0.3f});
+      check_gemm(simd(), {ta, tb, 3, blocking.nc + 5, 4, 0, 1, 0, 0, 1.0f, 0.0f});
+    }
+  }
+}
+
+TEST_P(KernelTest, SgemmDegenerateShapes) {
+  std::vector<float> c(12, std::numeric_limits<float>::quiet_NaN());
+  // k = 0 with beta = 0: C is overwritten with zeros.
+  simd().sgemm(Trans::no, Trans::no, 3, 4, 0, 1.0f, nullptr, 1, nullptr, 4, 0.0f, c.data(), 4);
+  for (float v : c) EXPECT_EQ(v, 0.0f);
+  // k = 0 with beta = 2: C is scaled.
+  c.assign(12, 1.5f);
+  simd().sgemm(Trans::no, Trans::no, 3, 4, 0, 1.0f, nullptr, 1, nullptr, 4, 2.0f, c.data(), 4);
+  for (float v : c) EXPECT_EQ(v, 3.0f);
+  // m = 0 or n = 0: nothing happens.
+  simd().sgemm(Trans::no, Trans::no, 0, 4, 3, 1.0f, nullptr, 3, nullptr, 4, 0.0f, nullptr, 4);
+}
+
+INSTANTIATE_TEST_SUITE_P(Isas, KernelTest, ::testing::ValuesIn(simd_isas()),
+                         [](const auto& param_info) {
+                           return std::string(to_string(param_info.param));
+                         });
+
+}  // namespace
+}  // namespace descent

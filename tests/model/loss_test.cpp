@@ -1,0 +1,62 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "descent/error.hpp"
+#include "descent/loss.hpp"
+
+namespace descent {
+namespace {
+
+TEST(Loss, CrossEntropyOfUniformLogitsIsLogOfClassCount) {
+  Matrix logits(3, 4);  // all zero
+  const std::uint32_t labels[] = {0, 2, 3};
+  EXPECT_NEAR(loss_mean(Loss::cross_entropy, logits.view(), {labels, {}}), std::log(4.0), 1e-6);
+}
+
+TEST(Loss, CrossEntropyMatchesHandComputation) {
+  Matrix logits(1, 3);
+  logits(0, 0) = 1.0f;
+  logits(0, 1) = 2.0f;
+  logits(0, 2) = 3.0f;
+  const std::uint32_t label[] = {0};
+  const double expected = -1.0 + std::log(std::exp(1.0) + std::exp(2.0) + std::exp(3.0));
+  EXPECT_NEAR(loss_mean(Loss::cross_entropy, logits.view(), {label, {}}), expected, 1e-6);
+}
+
+TEST(Loss, MseIsTheMeanOverRowsAndOutputs) {
+  Matrix pred(2, 2), target(2, 2);
+  pred(0, 0) = 1.0f;  // errors 1, 0, 0, 3 -> (1 + 9) / 4
+  pred(1, 1) = 3.0f;
+  EXPECT_DOUBLE_EQ(loss_mean(Loss::mse, pred.view(), {{}, target.view()}), 2.5);
+}
+
+TEST(Loss, BceWithLogitsMatchesTheFormulaAndStaysFinite) {
+  Matrix x(1, 3), t(1, 3);
+  x(0, 0) = 0.0f;
+  x(0, 1) = 100.0f;
+  x(0, 2) = -100.0f;
+  t(0, 0) = 1.0f;
+  t(0, 1) = 0.0f;
+  t(0, 2) = 0.0f;
+  // log 2, 100 (confidently wrong), ~0
+  const double expected = (std::log(2.0) + 100.0 + std::log1p(std::exp(-100.0))) / 3.0;
+  const double got = loss_mean(Loss::bce_with_logits, x.view(), {{}, t.view()});
+  EXPECT_NEAR(got, expected, 1e-5);
+}
+
+TEST(Loss, ChecksTargets) {
+  Matrix out(2, 3);
+  const std::uint32_t bad[] = {0, 3};
+  EXPECT_THROW(loss_mean(Loss::cross_entropy, out.view(), {bad, {}}), Error);
+  const std::uint32_t short_labels[] = {0};
+  EXPECT_THROW(loss_mean(Loss::cross_entropy, out.view(), {short_labels, {}}), Error);
+  Matrix wrong(2, 2);
+  EXPECT_THROW(loss_mean(Loss::mse, out.view(), {{}, wrong.view()}), Error);
+  EXPECT_EQ(parse_loss("ce"), Loss::cross_entropy);
+  EXPECT_EQ(parse_loss("bce"), Loss::bce_with_logits);
+  EXPECT_THROW(parse_loss("hinge"), Error);
+}
+
+}  // namespace
+}  // namespace descent

@@ -1,0 +1,143 @@
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "descent/error.hpp"
+#include "descent/optim/sgd.hpp"
+#include "descent/optimizer.hpp"
+#include "descent/spec.hpp"
+
+namespace descent {
+namespace {
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+TEST(Spec, ParsesNameKeysNumbersBooleansAndLists) {
+  const Spec s = Spec::parse("multistep: milestones=[20, 50,80] ,gamma=0.3,flag=true", "schedule");
+  EXPECT_EQ(s.name, "multistep");
+  ASSERT_EQ(s.options.size(), 3u);
+  SpecReader r(s, "schedule");
+  EXPECT_EQ(r.numbers("milestones", {}), (std::vector<double>{20, 50, 80}));
+  EXPECT_DOUBLE_EQ(r.number("gamma", 1.0), 0.3);
+  EXPECT_TRUE(r.boolean("flag", false));
+  EXPECT_DOUBLE_EQ(r.number("absent", 4.5), 4.5);
+  EXPECT_NO_THROW(r.finish());
+  EXPECT_EQ(Spec::parse("sgd", "optimizer").options.size(), 0u);
+  EXPECT_EQ(Spec::parse("sgd:", "optimizer").options.size(), 0u);
+}
+
+TEST(Spec, NumbersInAnyFormStrtodAccepts) {
+  const Spec s = Spec::parse("x:a=1e-3,b=.5,c=0x1p-2,d=-2,e=+3.", "optimizer");
+  SpecReader r(s, "optimizer");
+  EXPECT_DOUBLE_EQ(r.number("a", 0), 1e-3);
+  EXPECT_DOUBLE_EQ(r.number("b", 0), 0.5);
+  EXPECT_DOUBLE_EQ(r.number("c", 0), 0.25);
+  EXPECT_DOUBLE_EQ(r.number("d", 0), -2.0);
+  EXPECT_DOUBLE_EQ(r.number("e", 0), 3.0);
+}
+
+TEST(Spec, ErrorsNameTheKeyAndTheValue) {
+  EXPECT_EQ(error_of([] { Spec::parse(":lr=1", "optimizer"); }),
+            "optimizer spec \":lr=1\" has no name");
+  EXPECT_NE(error_of([] { Spec::parse("sgd:lr", "optimizer"); }).find("expected key=value"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { Spec::parse("sgd:lr=1,lr=2", "optimizer"); }).find("given twice"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { Spec::parse("m:x=[1,2", "schedule"); }).find("unclosed"),
+            std::string::npos);
+  const Spec s = Spec::parse("sgd:lr=fast,on=yes,l=[1,x]", "optimizer");
+  SpecReader r(s, "optimizer");
+  EXPECT_EQ(error_of([&] { r.number("lr", 0); }), "optimizer \"sgd\": lr=fast is not a number");
+  EXPECT_EQ(error_of([&] { r.boolean("on", false); }),
+            "optimizer \"sgd\": on=yes is not a boolean (use true or false)");
+  EXPECT_NE(error_of([&] { r.numbers("l", {}); }).find("\"x\" is not a number"), std::string::npos);
+}
+
+TEST(MakeOptimizer, BuildsSgdWithPyTorchsDefault) {
+  auto opt = make_optimizer("sgd");
+  EXPECT_EQ(opt->name(), "sgd");
+  EXPECT_FLOAT_EQ(opt->lr(), 1e-3f);
+  EXPECT_FLOAT_EQ(make_optimizer("sgd:lr=0.05")->lr(), 0.05f);
+}
+
+TEST(MakeOptimizer, RejectsUnknownNamesKeysAndInvalidValues) {
+  EXPECT_NE(error_of([] { make_optimizer("sgdd"); }).find("unknown optimizer \"sgdd\" (known: sgd"),
+            std::string::npos);
+  EXPECT_EQ(error_of([] { make_optimizer("sgd:lrr=0.1"); }),
+            "optimizer \"sgd\": unknown key \"lrr\" (known keys: lr)");
+  EXPECT_EQ(error_of([] { make_optimizer("sgd:lr=0"); }),
+            "optimizer \"sgd\": lr=0 is invalid: must be > 0");
+  EXPECT_EQ(error_of([] { make_optimizer("sgd:lr=-1"); }),
+            "optimizer \"sgd\": lr=-1 is invalid: must be > 0");
+  EXPECT_EQ(error_of([] { make_optimizer("sgd:lr=inf"); }),
+            "optimizer \"sgd\": lr=inf is not finite");
+  EXPECT_THROW(make_optimizer(""), Error);
+}
+
+TEST(Sgd, StepIsWMinusLrTimesG) {
+  Sgd sgd({.lr = 0.5f});
+  std::vector<float> w = {1.0f, 2.0f, 3.0f}, g = {2.0f, -2.0f, 0.0f};
+  sgd.step(w, g);
+  EXPECT_EQ(w, (std::vector<float>{0.0f, 3.0f, 3.0f}));
+  sgd.set_lr(0.25f);
+  sgd.step(w, g);
+  EXPECT_EQ(w, (std::vector<float>{-0.5f, 3.5f, 3.0f}));
+  std::vector<float> short_g = {1.0f};
+  EXPECT_THROW(sgd.step(w, short_g), Error);
+  EXPECT_THROW(sgd.set_lr(-1.0f), Error);
+  EXPECT_THROW(Sgd({.lr = 0.0f}), Error);
+}
+
+}  // namespace
+}  // namespace descent
+
+// A user's optimizer, from outside the library's namespace: handed over directly or
+// registered by name.
+namespace user_code {
+
+class SignDescent final : public descent::Optimizer {
+ public:
+  explicit SignDescent(float lr) : Optimizer(lr) {}
+  void step(std::span<float> params, std::span<const float> grads) override {
+    for (std::size_t i = 0; i < params.size(); ++i)
+      params[i] -= lr() * static_cast<float>((grads[i] > 0.0f) - (grads[i] < 0.0f));
+    ++steps;
+  }
+  std::string_view name() const override { return "sign"; }
+  int steps = 0;
+};
+
+TEST(PluggableOptimizer, RegisteredByNameFromOutsideTheLibrary) {
+  descent::register_optimizer("sign", [](descent::SpecReader& options) {
+    const double lr = options.number("lr", 0.01);
+    if (!(lr > 0.0)) options.invalid("lr", "must be > 0");
+    return std::make_unique<SignDescent>(static_cast<float>(lr));
+  });
+  auto opt = descent::make_optimizer("sign:lr=0.5");
+  EXPECT_EQ(opt->name(), "sign");
+  std::vector<float> w = {1.0f, 1.0f}, g = {3.0f, -0.1f};
+  opt->step(w, g);
+  EXPECT_EQ(w, (std::vector<float>{0.5f, 1.5f}));
+  const auto names = descent::optimizer_names();
+  EXPECT_EQ(names.front(), "sgd");
+  EXPECT_NE(std::find(names.begin(), names.end(), "sign"), names.end());
+  EXPECT_THROW(descent::make_optimizer("sign:momentum=1"), descent::Error);
+  EXPECT_THROW(descent::register_optimizer("sign", nullptr), descent::Error);
+  EXPECT_THROW(descent::register_optimizer(
+                   "sgd", [](descent::SpecReader&) { return std::make_unique<SignDescent>(0.1f); }),
+               descent::Error);
+  EXPECT_THROW(
+      descent::register_optimizer(
+          "bad:name", [](descent::SpecReader&) { return std::make_unique<SignDescent>(0.1f); }),
+      descent::Error);
+}
+
+}  // namespace user_code

@@ -1,0 +1,218 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "descent/data.hpp"
+#include "descent/error.hpp"
+#include "descent/optim/sgd.hpp"
+#include "descent/parallel.hpp"
+#include "descent/train.hpp"
+
+namespace descent {
+namespace {
+
+Network digits_network(const Dataset& d) {
+  return Network::mlp(d.feature_count(), {64}, d.classes, Activation::relu);
+}
+
+TEST(Train, LearnsDigitsWithMiniBatchSgd) {
+  const Dataset d = load_dataset("digits");
+  Network net = digits_network(d);
+  Sgd sgd({.lr = 0.1f});
+  TrainOptions o;
+  o.epochs = 8;
+  o.batch_size = 32;
+  o.seed = 3;
+  o.init = Init::automatic;
+  const TrainResult r = train(net, d, sgd, o);
+  ASSERT_EQ(r.history.size(), 8u);
+  EXPECT_EQ(r.stop_reason, StopReason::max_epochs);
+  const std::size_t train_rows = d.rows() - validation_rows(d.rows(), 0.2);
+  EXPECT_EQ(r.steps, 8 * ((train_rows + 31) / 32));
+  EXPECT_GT(r.history.back().val_accuracy, 0.93);
+  EXPECT_LT(r.history.back().train_loss, r.history.front().train_loss);
+  for (std::size_t i = 0; i < r.history.size(); ++i) {
+    const EpochRecord& e = r.history[i];
+    EXPECT_EQ(e.epoch, i + 1);
+    EXPECT_FLOAT_EQ(static_cast<float>(e.lr), 0.1f);
+    EXPECT_GT(e.grad_norm, 0.0);
+    EXPECT_GT(e.samples_per_second, 0.0);
+    if (i > 0) {
+      EXPECT_GE(e.seconds, r.history[i - 1].seconds);
+    }
+  }
+  EXPECT_FALSE(net.standardization().empty());
+}
+
+TEST(Train, BatchStochasticAndMiniBatchAreOneTrainer) {
+  const Dataset d = load_dataset("iris");
+  for (std::size_t batch : {std::size_t{0}, std::size_t{1}, std::size_t{16}}) {
+    SCOPED_TRACE(batch);
+    Network net = Network::mlp(4, {8}, 3, Activation::tanh);
+    Sgd sgd({.lr = batch == 1 ? 0.01f : 0.2f});
+    TrainOptions o;
+    o.epochs = batch == 0 ? 150 : 30;
+    o.batch_size = batch;
+    o.init = Init::automatic;
+    const TrainResult r = train(net, d, sgd, o);
+    const std::size_t train_rows = 150 - 30;
+    const std::size_t per_epoch = batch == 0 ? 1 : (train_rows + batch - 1) / batch;
+    EXPECT_EQ(r.steps, o.epochs * per_epoch);
+    EXPECT_GT(r.history.back().val_accuracy, 0.85);
+  }
+}
+
+TEST(Train, RegressionReportsNoAccuracy) {
+  const Dataset d = load_dataset("diabetes");
+  Network net = Network::mlp(10, {16}, 1, Activation::relu);
+  Sgd sgd({.lr = 1e-3f});
+  TrainOptions o;
+  o.epochs = 3;
+  o.init = Init::automatic;
+  const TrainResult r = train(net, d, sgd, o);
+  EXPECT_EQ(r.loss, Loss::mse);
+  EXPECT_TRUE(std::isnan(r.history.back().val_accuracy));
+  EXPECT_TRUE(std::isfinite(r.history.back().val_loss));
+}
+
+TEST(Train, BinaryCrossEntropyOnTwoClasses) {
+  const Dataset d = load_dataset("breast_cancer");
+  Network net = Network::mlp(30, {8}, 1, Activation::relu);
+  Sgd sgd({.lr = 0.05f});
+  TrainOptions o;
+  o.epochs = 10;
+  o.loss = Loss::bce_with_logits;
+  o.init = Init::automatic;
+  const TrainResult r = train(net, d, sgd, o);
+  EXPECT_GT(r.history.back().val_accuracy, 0.9);
+}
+
+TEST(Train, ResultsDoNotDependOnTheThreadCount) {
+  const Dataset d = load_dataset("digits");
+  std::vector<float> reference;
+  std::vector<double> reference_losses;
+  for (std::size_t threads : {1, 2, 3, 4}) {
+    SCOPED_TRACE(threads);
+    Network net = Network::mlp(64, {512, 256}, 10, Activation::relu);
+    Sgd sgd({.lr = 0.05f});
+    TrainOptions o;
+    o.epochs = 1;
+    o.batch_size = 256;
+    o.threads = threads;
+    o.seed = 11;
+    o.init = Init::automatic;
+    std::size_t seen_threads = 0;
+    Callbacks cb;
+    cb.on_step = [&](const StepRecord&) {
+      seen_threads = descent::threads();
+      return true;
+    };
+    const TrainResult r = train(net, d, sgd, o, cb);
+    EXPECT_EQ(seen_threads, threads);
+    EXPECT_EQ(r.threads, threads);
+    std::vector<float> params(net.parameters().begin(), net.parameters().end());
+    std::vector<double> losses;
+    for (const auto& e : r.history)
+      losses.insert(losses.end(), {e.train_loss, e.val_loss, e.grad_norm});
+    if (reference.empty()) {
+      reference = params;
+      reference_losses = losses;
+    } else {
+      EXPECT_EQ(0, std::memcmp(params.data(), reference.data(), params.size() * sizeof(float)));
+      EXPECT_EQ(losses, reference_losses);
+    }
+  }
+}
+
+TEST(Trainer, CutsLargeBatchesIntoShardsBySizeNotThreads) {
+  Network net = Network::mlp(784, {256, 256}, 10);
+  Sgd sgd;
+  Trainer trainer(net, sgd, Loss::cross_entropy);
+  EXPECT_LT(trainer.shard_rows(128), 128u);  // more than one shard
+  EXPECT_EQ(trainer.shard_rows(1), 1u);
+  Network small = Network::mlp(4, {8}, 3);
+  Trainer small_trainer(small, sgd, Loss::cross_entropy);
+  EXPECT_EQ(small_trainer.shard_rows(64), 64u);  // too little work to split
+}
+
+TEST(Trainer, TrainStepLowersTheLossOnAFixedBatch) {
+  Network net = Network::mlp(3, {5}, 2, Activation::tanh);
+  net.initialize(Init::automatic, 1);
+  Sgd sgd({.lr = 0.5f});
+  Trainer trainer(net, sgd, Loss::cross_entropy);
+  Matrix x(4, 3);
+  for (std::size_t i = 0; i < x.size(); ++i) x.data()[i] = static_cast<float>(i % 5) - 2.0f;
+  const std::uint32_t labels[] = {0, 1, 1, 0};
+  const double first = trainer.train_step(x.view(), {labels, {}}).loss;
+  double last = first;
+  for (int i = 0; i < 20; ++i) last = trainer.train_step(x.view(), {labels, {}}).loss;
+  EXPECT_LT(last, first * 0.5);
+  const std::uint32_t bad[] = {0, 1, 2, 0};
+  EXPECT_THROW(trainer.train_step(x.view(), {bad, {}}), Error);
+  Matrix wrong(4, 2);
+  EXPECT_THROW(trainer.train_step(wrong.view(), {labels, {}}), Error);
+}
+
+TEST(Trainer, CallbacksStopTheRun) {
+  const Dataset d = load_dataset("iris");
+  Network net = Network::mlp(4, {4}, 3);
+  Sgd sgd({.lr = 0.1f});
+  TrainOptions o;
+  o.epochs = 50;
+  o.init = Init::automatic;
+  Callbacks cb;
+  cb.on_epoch = [](const EpochRecord& e) { return e.epoch < 3; };
+  TrainResult r = train(net, d, sgd, o, cb);
+  EXPECT_EQ(r.stop_reason, StopReason::callback);
+  EXPECT_EQ(r.epochs, 3u);
+  cb = {};
+  cb.on_step = [](const StepRecord& s) { return s.step < 5; };
+  r = train(net, d, sgd, o, cb);
+  EXPECT_EQ(r.steps, 5u);
+  EXPECT_EQ(r.stop_reason, StopReason::callback);
+}
+
+TEST(Trainer, RejectsDataThatDoesNotFitTheModel) {
+  const Dataset d = load_dataset("iris");
+  Sgd sgd;
+  Network wrong_inputs = Network::mlp(5, {4}, 3);
+  EXPECT_THROW(train(wrong_inputs, d, sgd, {}), Error);
+  Network too_few_outputs = Network::mlp(4, {4}, 2);
+  EXPECT_THROW(train(too_few_outputs, d, sgd, {}), Error);
+  Network net = Network::mlp(4, {4}, 3);
+  TrainOptions o;
+  o.loss = Loss::mse;
+  EXPECT_THROW(train(net, d, sgd, o), Error);
+  o = {};
+  o.epochs = 0;
+  EXPECT_THROW(train(net, d, sgd, o), Error);
+}
+
+// A user's optimizer instance goes straight to the trainer.
+class HalfStep final : public Optimizer {
+ public:
+  HalfStep() : Optimizer(0.1f) {}
+  void step(std::span<float> p, std::span<const float> g) override {
+    for (std::size_t i = 0; i < p.size(); ++i) p[i] -= 0.5f * lr() * g[i];
+    ++calls;
+  }
+  std::string_view name() const override { return "half"; }
+  int calls = 0;
+};
+
+TEST(Trainer, TakesAUsersOwnOptimizer) {
+  const Dataset d = load_dataset("iris");
+  Network net = Network::mlp(4, {4}, 3);
+  HalfStep opt;
+  TrainOptions o;
+  o.epochs = 2;
+  o.batch_size = 40;
+  o.init = Init::automatic;
+  const TrainResult r = train(net, d, opt, o);
+  EXPECT_EQ(opt.calls, static_cast<int>(r.steps));
+  EXPECT_EQ(r.steps, 6u);
+}
+
+}  // namespace
+}  // namespace descent

@@ -1,0 +1,14 @@
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace descent::cli {
+
+// Adds `descent train` to app; the returned function runs it after parsing.
+struct Command {
+  CLI::App* app = nullptr;
+  std::function<int()> run;
+};
+Command add_train_command(CLI::App& app);
+
+}  // namespace descent::cli

@@ -1,0 +1,67 @@
+#include "cli/options.hpp"
+
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "descent/error.hpp"
+
+namespace descent::cli {
+
+std::size_t parse_count(std::string_view text, std::string_view option) {
+  std::size_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size()) {
+    if (!text.empty() && text.front() == '-')
+      throw Error(fmt::format("{} {} is invalid: it must not be negative", option, text));
+    throw Error(fmt::format("{} {} is not a whole number", option, text));
+  }
+  return value;
+}
+
+double parse_number(std::string_view text, std::string_view option) {
+  const std::string s(text);
+  char* end = nullptr;
+  errno = 0;
+  const double value = std::strtod(s.c_str(), &end);
+  if (s.empty() || end != s.c_str() + s.size() || errno == ERANGE || !std::isfinite(value))
+    throw Error(fmt::format("{} {} is not a finite number", option, text));
+  return value;
+}
+
+std::vector<std::size_t> parse_sizes(std::string_view text, std::string_view option) {
+  std::vector<std::size_t> sizes;
+  if (text.empty() || text == "none") return sizes;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    std::size_t comma = text.find(',', start);
+    if (comma == std::string_view::npos) comma = text.size();
+    const std::string_view item = text.substr(start, comma - start);
+    std::size_t value = 0;
+    const auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), value);
+    if (item.empty() || ec != std::errc() || end != item.data() + item.size() || value == 0) {
+      throw Error(fmt::format("{} {}: \"{}\" is not a positive layer size", option, text, item));
+    }
+    sizes.push_back(value);
+    start = comma + 1;
+  }
+  return sizes;
+}
+
+void check_output_path(const std::string& path, std::string_view option) {
+  if (path.empty()) throw Error(fmt::format("{}: the file name is empty", option));
+  const std::filesystem::path p(path);
+  const std::filesystem::path dir = p.has_parent_path() ? p.parent_path() : ".";
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) {
+    throw Error(fmt::format("{} {}: directory \"{}\" does not exist", option, path, dir.string()));
+  }
+  if (std::filesystem::is_directory(p, ec))
+    throw Error(fmt::format("{} {}: that is a directory", option, path));
+}
+
+}  // namespace descent::cli

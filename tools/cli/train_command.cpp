@@ -1,0 +1,203 @@
+// descent train: load data, build the MLP, train it, report, save.
+
+#include <cmath>
+#include <cstdio>
+#include <string>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.hpp"
+#include "cli/options.hpp"
+#include "cli/progress.hpp"
+#include "descent/descent.hpp"
+
+namespace descent::cli {
+namespace {
+
+constexpr const char* kDefaultOptimizer = "sgd:lr=0.1";
+
+struct TrainArgs {
+  std::string data = "digits";
+  std::string task = "auto";
+  std::string hidden = "128,64";
+  std::string activation = "relu";
+  std::string loss = "auto";
+  std::string init = "auto";
+  std::string optimizer = kDefaultOptimizer;
+  std::string lr;
+  std::string batch = "32";
+  std::string epochs = "20";
+  std::string val_fraction = "0.2";
+  std::string seed = "42";
+  std::string threads = "0";
+  std::string history;
+  std::string save;
+  bool json = false;
+  bool quiet = false;
+};
+
+// The optimizer spec with --lr folded in; both at once is an error.
+std::string optimizer_spec(const TrainArgs& args, bool optimizer_given) {
+  if (args.lr.empty()) return args.optimizer;
+  Spec spec = Spec::parse(args.optimizer, "optimizer");
+  if (optimizer_given && spec.has("lr")) {
+    throw Error(fmt::format("give the learning rate once: --lr {} and lr= in --optimizer {}",
+                            args.lr, args.optimizer));
+  }
+  std::erase_if(spec.options, [](const auto& kv) { return kv.first == "lr"; });
+  parse_number(args.lr, "--lr");
+  spec.options.emplace_back("lr", args.lr);
+  return spec.to_string();
+}
+
+nlohmann::json number_or_null(double v) {
+  return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
+}
+
+std::string shape_of(const Network& net) {
+  std::string s = fmt::format("{}", net.inputs());
+  for (const DenseLayer& layer : net.layers()) s += fmt::format("-{}", layer.outputs);
+  return s;
+}
+
+int run_train(const TrainArgs& args, bool optimizer_given) {
+  // Options first: nothing is loaded or trained when one of them is wrong.
+  const TaskHint task = parse_task_hint(args.task);
+  const std::vector<std::size_t> hidden = parse_sizes(args.hidden, "--hidden");
+  const Activation activation = parse_activation(args.activation);
+  const Init init = parse_init(args.init);
+  const std::string spec = optimizer_spec(args, optimizer_given);
+  std::unique_ptr<Optimizer> optimizer = make_optimizer(spec);
+  TrainOptions options;
+  options.batch_size = args.batch == "full" ? 0 : parse_count(args.batch, "--batch");
+  if (args.batch != "full" && options.batch_size == 0)
+    throw Error("--batch 0 is invalid: use a positive batch size, or full");
+  options.epochs = parse_count(args.epochs, "--epochs");
+  if (options.epochs == 0) throw Error("--epochs 0 is invalid: train for at least one epoch");
+  options.validation_fraction = parse_number(args.val_fraction, "--val-fraction");
+  if (!(options.validation_fraction >= 0.0 && options.validation_fraction < 1.0))
+    throw Error(
+        fmt::format("--val-fraction {} is invalid: it must be in [0, 1)", args.val_fraction));
+  options.seed = parse_count(args.seed, "--seed");
+  options.threads = parse_count(args.threads, "--threads");
+  options.init = init;
+  if (!args.history.empty()) check_output_path(args.history, "--history");
+  if (!args.save.empty()) check_output_path(args.save, "--save");
+  const Isa isa = active_isa();  // reports a bad DESCENT_ISA now
+
+  const Dataset data = load_dataset(args.data, task);
+  const Loss loss = args.loss == "auto" ? default_loss(data) : parse_loss(args.loss);
+  options.loss = loss;
+  std::size_t outputs = 1;
+  if (data.task == Task::classification) {
+    outputs = loss == Loss::bce_with_logits ? 1 : data.classes;
+  } else {
+    outputs = data.values.cols();
+  }
+  Network network = Network::mlp(data.feature_count(), hidden, outputs, activation);
+
+  std::FILE* progress_out = args.json ? stderr : stdout;
+  const std::size_t train_rows =
+      data.rows() - validation_rows(data.rows(), options.validation_fraction);
+  const std::size_t batch =
+      options.batch_size == 0 ? train_rows : std::min(options.batch_size, train_rows);
+  Progress progress(progress_out, options.epochs, (train_rows + batch - 1) / batch, !args.quiet);
+  Callbacks callbacks;
+  callbacks.on_step = [&](const StepRecord& r) {
+    progress.step(r);
+    return true;
+  };
+  callbacks.on_epoch = [&](const EpochRecord& r) {
+    progress.epoch(r);
+    return true;
+  };
+  const TrainResult result = train(network, data, *optimizer, options, callbacks);
+  if (!args.history.empty()) write_history_csv(args.history, result.history);
+  if (!args.save.empty()) save_network(args.save, network, loss);
+
+  const EpochRecord& last = result.history.back();
+  if (args.json) {
+    nlohmann::json out = {
+        {"stop_reason", std::string(to_string(result.stop_reason))},
+        {"epochs", result.epochs},
+        {"steps", result.steps},
+        {"final_train_loss", number_or_null(last.train_loss)},
+        {"final_val_loss", number_or_null(last.val_loss)},
+        {"samples_per_second", number_or_null(result.samples_per_second)},
+        {"seconds", number_or_null(result.seconds)},
+        {"threads", result.threads},
+        {"isa", std::string(to_string(isa))},
+        {"data", data.name},
+        {"task", std::string(to_string(data.task))},
+        {"model", shape_of(network)},
+        {"loss", std::string(to_string(loss))},
+        {"optimizer", spec},
+        {"batch_size", batch},
+    };
+    if (data.task == Task::classification) out["val_accuracy"] = number_or_null(last.val_accuracy);
+    fmt::print("{}\n", out.dump());
+    return 0;
+  }
+  fmt::print("\ntrained {} ({} rows, {} features{})\n", data.name, data.rows(),
+             data.feature_count(),
+             data.task == Task::classification ? fmt::format(", {} classes", data.classes) : "");
+  fmt::print("  model      {} {}, {}, {}, batch {}\n", shape_of(network), to_string(activation),
+             to_string(loss), spec, batch);
+  fmt::print(
+      "  stopped    {} after {} epochs, {} steps in {:.2f} s ({:.0f} samples/s, {} "
+      "threads, {})\n",
+      to_string(result.stop_reason), result.epochs, result.steps, result.seconds,
+      result.samples_per_second, result.threads, to_string(isa));
+  std::string final_line = fmt::format("  final      train_loss {:.4f}", last.train_loss);
+  if (!std::isnan(last.val_loss)) final_line += fmt::format("  val_loss {:.4f}", last.val_loss);
+  if (!std::isnan(last.val_accuracy))
+    final_line += fmt::format("  val_accuracy {:.4f}", last.val_accuracy);
+  fmt::print("{}\n", final_line);
+  if (!args.history.empty()) fmt::print("  history    {}\n", args.history);
+  if (!args.save.empty()) fmt::print("  model file {}\n", args.save);
+  return 0;
+}
+
+}  // namespace
+
+Command add_train_command(CLI::App& app) {
+  auto args = std::make_shared<TrainArgs>();
+  CLI::App* cmd = app.add_subcommand("train", "Train an MLP on a data set");
+  cmd->add_option("--data", args->data, "Bundled data set name or CSV file (.csv or .csv.gz)")
+      ->capture_default_str();
+  cmd->add_option("--task", args->task, "auto, classification or regression")
+      ->capture_default_str();
+  cmd->add_option("--hidden", args->hidden,
+                  "Hidden layer sizes, comma-separated (none for no hidden layer)")
+      ->capture_default_str();
+  cmd->add_option("--activation", args->activation, "relu, tanh, sigmoid or identity")
+      ->capture_default_str();
+  cmd->add_option("--loss", args->loss, "auto, mse, cross_entropy or bce_with_logits")
+      ->capture_default_str();
+  cmd->add_option("--init", args->init,
+                  "auto, kaiming_normal, kaiming_uniform, xavier_normal, xavier_uniform or pytorch")
+      ->capture_default_str();
+  CLI::Option* optimizer =
+      cmd->add_option("--optimizer", args->optimizer, "Optimizer spec, e.g. sgd:lr=0.05")
+          ->capture_default_str();
+  cmd->add_option("--lr", args->lr, "Learning rate (shorthand for lr= in the optimizer spec)");
+  cmd->add_option("--batch", args->batch, "Batch size N, or full for batch gradient descent")
+      ->capture_default_str();
+  cmd->add_option("--epochs", args->epochs, "Epochs")->capture_default_str();
+  cmd->add_option("--val-fraction", args->val_fraction, "Fraction held out for validation")
+      ->capture_default_str();
+  cmd->add_option("--seed", args->seed, "Seed for the split, initialisation and shuffling")
+      ->capture_default_str();
+  cmd->add_option("--threads", args->threads, "Threads (0 = every hardware thread)")
+      ->capture_default_str();
+  cmd->add_option("--history", args->history, "Write the per-epoch history to this CSV file");
+  cmd->add_option("--save", args->save, "Save the trained model to this file");
+  cmd->add_flag("--json", args->json,
+                "Print one JSON object with the result (progress goes to stderr)");
+  cmd->add_flag("--quiet", args->quiet, "No progress display");
+  return Command{cmd, [args, optimizer] { return run_train(*args, optimizer->count() > 0); }};
+}
+
+}  // namespace descent::cli
