@@ -34,7 +34,13 @@ void BM_sgemm_square(benchmark::State& state) {
       benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
   state.SetLabel(std::string(descent::to_string(descent::active_isa())));
 }
-BENCHMARK(BM_sgemm_square)->Arg(64)->Arg(128)->Arg(256)->Arg(512)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_sgemm_square)
+    ->Arg(64)
+    ->Arg(128)
+    ->Arg(256)
+    ->Arg(512)
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
 
 // One optimizer step of the 784-256-256-10 ReLU MLP with softmax cross-entropy on
 // MNIST-shaped random data: forward, loss, backward, reduction and the SGD update.

@@ -44,6 +44,7 @@ class Writer {
     bytes.insert(bytes.end(), p, p + sizeof(T));
   }
   void put_floats(std::span<const float> values) {
+    if (values.empty()) return;
     const auto* p = reinterpret_cast<const char*>(values.data());
     bytes.insert(bytes.end(), p, p + values.size_bytes());
   }
@@ -62,18 +63,21 @@ class Reader {
     return value;
   }
   void get_floats(float* out, std::size_t count, std::string_view what) {
-    if (count > (bytes_.size() - pos_) / sizeof(float)) need(count * sizeof(float), what);
+    if (count == 0) return;
+    if (count > remaining() / sizeof(float)) truncated(what);
     std::memcpy(out, bytes_.data() + pos_, count * sizeof(float));
     pos_ += count * sizeof(float);
   }
   std::size_t position() const { return pos_; }
+  std::size_t remaining() const { return bytes_.size() - pos_; }
+  [[noreturn]] void truncated(std::string_view what) const {
+    throw Error(fmt::format("{}: truncated model file: it ends at byte {} while reading {}", name_,
+                            bytes_.size(), what));
+  }
 
  private:
-  void need(std::size_t n, std::string_view what) {
-    if (bytes_.size() - pos_ < n) {
-      throw Error(fmt::format("{}: truncated model file: it ends at byte {} while reading {}",
-                              name_, bytes_.size(), what));
-    }
+  void need(std::size_t n, std::string_view what) const {
+    if (remaining() < n) truncated(what);
   }
   std::span<const char> bytes_;
   std::string_view name_;
@@ -164,6 +168,7 @@ LoadedModel parse_model(std::span<const char> bytes, std::string_view name) {
     throw Error(fmt::format("{}: corrupted model file: standardisation for {} of {} inputs", name,
                             standardized, inputs));
   }
+  if (standardized > r.remaining() / (2 * sizeof(float))) r.truncated("the standardisation");
   Standardization s;
   s.mean.resize(standardized);
   s.stddev.resize(standardized);
