@@ -6,8 +6,12 @@
 
 namespace descent {
 
+// The largest thread count descent accepts.
+inline constexpr std::size_t kMaxThreads = 1024;
+
 // Run descent's parallel work on n threads; 0 means every hardware thread (the default).
-// A request above the core count is honoured. Not to be called while training runs.
+// A request above the core count is honoured; one above kMaxThreads throws descent::Error.
+// Not to be called while training runs.
 void set_threads(std::size_t n);
 // The number of threads descent's parallel work runs on.
 std::size_t threads();

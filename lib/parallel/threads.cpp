@@ -7,6 +7,9 @@
 #include <oneapi/tbb/parallel_for.h>
 #include <oneapi/tbb/task_arena.h>
 
+#include <fmt/format.h>
+
+#include "descent/error.hpp"
 #include "descent/parallel.hpp"
 #include "parallel/parallel.hpp"
 
@@ -29,6 +32,9 @@ ThreadState& state() {
 }
 
 void configure(ThreadState& s, std::size_t n) {
+  if (n > kMaxThreads) {
+    throw Error(fmt::format("{} threads is too many: descent runs on at most {}", n, kMaxThreads));
+  }
   const std::size_t effective = n == 0 ? hardware_threads() : n;
   s.arena.reset();
   s.control.reset();

@@ -102,6 +102,7 @@ TEST(Cli, BadOptionsExitTwoWithAMessageAndWriteNothing) {
       {"train --data iris --batch -3", "--batch -3 is invalid: it must not be negative"},
       {"train --data iris --epochs 0", "--epochs 0 is invalid"},
       {"train --data iris --threads -1", "--threads -1 is invalid: it must not be negative"},
+      {"train --data iris --threads 5000", "--threads 5000 is invalid"},
       {"train --data iris --hidden 8,x", "--hidden 8,x: \"x\" is not a positive layer size"},
       {"train --data iris --activation swish", "unknown activation \"swish\""},
       {"train --data iris --loss hinge", "unknown loss \"hinge\""},

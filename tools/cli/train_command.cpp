@@ -82,6 +82,10 @@ int run_train(const TrainArgs& args, bool optimizer_given) {
         fmt::format("--val-fraction {} is invalid: it must be in [0, 1)", args.val_fraction));
   options.seed = parse_count(args.seed, "--seed");
   options.threads = parse_count(args.threads, "--threads");
+  if (options.threads > kMaxThreads) {
+    throw Error(fmt::format("--threads {} is invalid: descent runs on at most {} threads",
+                            args.threads, kMaxThreads));
+  }
   options.init = init;
   if (!args.history.empty()) check_output_path(args.history, "--history");
   if (!args.save.empty()) check_output_path(args.save, "--save");

@@ -1,0 +1,69 @@
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "descent/error.hpp"
+#include "descent/parallel.hpp"
+#include "parallel/parallel.hpp"
+
+namespace descent {
+namespace {
+
+// The distinct threads that ran 64 short pieces of work.
+std::size_t threads_used() {
+  std::mutex mutex;
+  std::set<std::thread::id> ids;
+  parallel::for_each_index(64, [&](std::size_t) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    std::lock_guard lock(mutex);
+    ids.insert(std::this_thread::get_id());
+  });
+  return ids.size();
+}
+
+TEST(Threads, SetThreadsIsHonouredAndNeverExceeded) {
+  set_threads(1);
+  EXPECT_EQ(threads(), 1u);
+  EXPECT_EQ(threads_used(), 1u);
+  // More threads than this machine may have cores: still honoured, still a ceiling.
+  set_threads(3);
+  EXPECT_EQ(threads(), 3u);
+  EXPECT_LE(threads_used(), 3u);
+  EXPECT_GE(threads_used(), 2u);
+  set_threads(0);
+  EXPECT_EQ(threads(), hardware_threads());
+}
+
+TEST(Threads, ScopeRestoresThePreviousSetting) {
+  set_threads(2);
+  {
+    const ThreadScope scope(4);
+    EXPECT_EQ(threads(), 4u);
+  }
+  EXPECT_EQ(threads(), 2u);
+  {
+    const ThreadScope keep(0);
+    EXPECT_EQ(threads(), 2u);
+  }
+  set_threads(0);
+}
+
+TEST(Threads, EveryIndexRunsExactlyOnce) {
+  set_threads(4);
+  std::vector<int> hits(1000, 0);
+  parallel::for_each_index(hits.size(), [&](std::size_t i) { ++hits[i]; });
+  for (int h : hits) EXPECT_EQ(h, 1);
+  set_threads(0);
+}
+
+TEST(Threads, RefusesAbsurdCounts) {
+  EXPECT_THROW(set_threads(kMaxThreads + 1), Error);
+  EXPECT_NO_THROW(set_threads(0));
+}
+
+}  // namespace
+}  // namespace descent
