@@ -54,7 +54,8 @@ void activation_backward(Activation activation, std::size_t n, const float* y, c
                          float* dx);
 
 // Losses return the sum over every row (and output) in double. When grad is not null it
-// receives grad_scale * d(sum)/d(input); pass 1/rows (or 1/(rows*cols)) for a mean.
+// receives grad_scale * d(sum)/d(input); pass 1/rows (or 1/(rows*cols)) for a mean. grad must
+// not overlap the inputs.
 //
 // Softmax cross-entropy on integer labels, by log-sum-exp (finite for any finite logits):
 // sum_i [ log(sum_j exp(z_ij)) - z_i,label_i ].   logits: [rows, cols], labels[i] < cols.

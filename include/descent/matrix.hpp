@@ -2,6 +2,7 @@
 // Row-major float matrices on 64-byte-aligned storage, and non-owning views into them.
 
 #include <cstddef>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -37,6 +38,7 @@ class AlignedBuffer {
     std::free(std::exchange(data_, nullptr));
     size_ = 0;
     if (size == 0) return;
+    if (size > (SIZE_MAX - kAlignment) / sizeof(T)) throw std::bad_alloc();
     const std::size_t bytes = (size * sizeof(T) + kAlignment - 1) / kAlignment * kAlignment;
     data_ = static_cast<T*>(std::aligned_alloc(kAlignment, bytes));
     if (data_ == nullptr) throw std::bad_alloc();
@@ -92,7 +94,9 @@ struct MatrixView {
 class Matrix {
  public:
   Matrix() = default;
-  Matrix(std::size_t rows, std::size_t cols) : storage_(rows * cols), rows_(rows), cols_(cols) {}
+  // Throws std::bad_alloc when rows * cols overflows or cannot be allocated.
+  Matrix(std::size_t rows, std::size_t cols)
+      : storage_(checked_size(rows, cols)), rows_(rows), cols_(cols) {}
 
   std::size_t rows() const noexcept { return rows_; }
   std::size_t cols() const noexcept { return cols_; }
@@ -113,6 +117,12 @@ class Matrix {
   operator ConstMatrixView() const noexcept { return view(); }
 
  private:
+  static std::size_t checked_size(std::size_t rows, std::size_t cols) {
+    std::size_t size = 0;
+    if (__builtin_mul_overflow(rows, cols, &size)) throw std::bad_alloc();
+    return size;
+  }
+
   AlignedBuffer<float> storage_;
   std::size_t rows_ = 0;
   std::size_t cols_ = 0;

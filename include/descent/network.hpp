@@ -43,10 +43,15 @@ Init parse_init(std::string_view name);
 
 class Workspace;
 
+// The largest parameter count a Network accepts (2^31: 8 GiB of parameters, as much again of
+// gradients).
+inline constexpr std::size_t kMaxParameters = std::size_t{1} << 31;
+
 class Network {
  public:
   // `layers` from the first hidden layer to the output layer. Throws descent::Error on a zero
-  // size or an empty stack. Parameters start at zero: call initialize().
+  // size, an empty stack or more than kMaxParameters parameters. Parameters start at zero:
+  // call initialize().
   Network(std::size_t inputs, std::vector<LayerSpec> layers);
 
   // inputs -> hidden... (hidden_activation) -> outputs (identity: logits or raw values).

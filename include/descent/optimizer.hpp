@@ -4,6 +4,7 @@
 //
 // Semantics, names and defaults are those of torch.optim.
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <span>
@@ -11,31 +12,60 @@
 #include <string_view>
 #include <vector>
 
+#include "descent/matrix.hpp"
 #include "descent/spec.hpp"
 
 namespace descent {
+
+// Visits an optimizer's state -- every buffer, counter and scalar, always in the same order --
+// so that save_state() and load_state() need no code of their own in each optimizer.
+class StateVisitor {
+ public:
+  virtual ~StateVisitor() = default;
+  virtual void buffer(std::string_view name, AlignedBuffer<float>& values) = 0;
+  virtual void counter(std::string_view name, std::uint64_t& value) = 0;
+  virtual void scalar(std::string_view name, double& value) = 0;
+};
 
 class Optimizer {
  public:
   virtual ~Optimizer() = default;
 
   // One update of params from grads; both spans are the model's flat buffers (same length).
+  // Element-wise work runs in parallel over fixed pieces, so the result does not depend on
+  // the thread count.
   virtual void step(std::span<float> params, std::span<const float> grads) = 0;
-  // The registered name ("sgd", ...).
+  // The registered name ("sgd", "adam", ...).
   virtual std::string_view name() const = 0;
-  // Forgets all state (momentum buffers, step counts); hyperparameters stay.
-  virtual void reset() {}
+  // Allocates the state for `parameter_count` parameters now, so that step() never
+  // allocates; the trainer calls it before training. step() prepares itself if needed.
+  virtual void prepare(std::size_t parameter_count) { (void)parameter_count; }
+  // Forgets all state (buffers, step counts); hyperparameters and the learning rate stay.
+  virtual void reset() { steps_ = 0; }
 
   // The learning rate for the coming step; schedules set it.
-  float lr() const noexcept { return lr_; }
+  double lr() const noexcept { return lr_; }
   // Throws descent::Error unless lr is finite and >= 0.
-  void set_lr(float lr);
+  void set_lr(double lr);
+  // Optimizer steps taken since construction or reset().
+  std::uint64_t steps() const noexcept { return steps_; }
+
+  // The state as bytes (name, learning rate, step count, buffers), and back. load_state
+  // throws descent::Error for the state of another optimizer, other hyperparameters that
+  // change the state's layout, another parameter count, or damaged bytes.
+  std::vector<char> save_state() const;
+  void load_state(std::span<const char> bytes);
 
  protected:
-  explicit Optimizer(float lr);
+  explicit Optimizer(double lr);
+  // Lists the state beyond the step count for save_state() and load_state().
+  virtual void visit_state(StateVisitor& visitor) { (void)visitor; }
+  // Counts a step; call once per step().
+  void count_step() noexcept { ++steps_; }
 
  private:
-  float lr_;
+  double lr_;
+  std::uint64_t steps_ = 0;
 };
 
 // Builds an optimizer from the options of its spec. Read every key you accept from the

@@ -10,8 +10,9 @@ namespace descent {
 inline constexpr std::size_t kMaxThreads = 1024;
 
 // Run descent's parallel work on n threads; 0 means every hardware thread (the default).
-// A request above the core count is honoured; one above kMaxThreads throws descent::Error.
-// Not to be called while training runs.
+// A request above the core count is honoured (then, and only then, descent raises oneTBB's
+// process-wide thread cap with a tbb::global_control); one above kMaxThreads throws
+// descent::Error. Work already running keeps the threads it started with.
 void set_threads(std::size_t n);
 // The number of threads descent's parallel work runs on.
 std::size_t threads();
@@ -19,7 +20,8 @@ std::size_t threads();
 std::size_t hardware_threads();
 
 // Sets the thread count for the lifetime of the scope and restores the previous one after;
-// n == 0 keeps the current setting.
+// n == 0 keeps the current setting. The setting is process-wide: two scopes alive at once in
+// different threads leave the later one's count in force for both.
 class ThreadScope {
  public:
   explicit ThreadScope(std::size_t n);

@@ -95,7 +95,9 @@ class Trainer {
   // reduction, optimizer update. network.gradients() holds the batch's mean gradient after.
   StepRecord train_step(ConstMatrixView x, const Targets& targets);
 
-  // Mean loss (and accuracy for classification) of the network on data, forward only.
+  // Mean loss (and accuracy for classification) of the network on data, forward only. The
+  // inputs are used as given: after train(), standardise raw data with
+  // network.standardization().apply() first (Network::predict does it for you).
   Evaluation evaluate(const Dataset& data);
 
   // Trains on `train` for options.epochs epochs, evaluating on `validation` (may be null)
@@ -104,6 +106,9 @@ class Trainer {
 
   // The rule that cuts a batch: rows per shard, from the batch size and the model only.
   std::size_t shard_rows(std::size_t batch_rows) const noexcept;
+  // Allocates everything a step on a batch of up to batch_rows rows needs (workspaces, shard
+  // gradients, the optimizer's state), so that steps allocate nothing. fit() calls it.
+  void reserve(std::size_t batch_rows);
   Loss loss() const noexcept { return loss_; }
 
  private:

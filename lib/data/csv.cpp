@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <set>
@@ -22,12 +23,20 @@ namespace {
 constexpr std::size_t kMaxAutoClasses = 100;
 // A class label at or above this is an error, not a class index.
 constexpr std::uint32_t kMaxClasses = 65536;
+// The most text a data file may hold (after decompression).
+constexpr std::uint64_t kMaxTextBytes = std::uint64_t{4} << 30;
 
 std::string read_plain(const std::filesystem::path& path) {
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  if (!ec && size > kMaxTextBytes) {
+    throw Error(fmt::format("data file \"{}\" is {} bytes, more than the {} descent reads",
+                            path.string(), size, kMaxTextBytes));
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    throw Error(
-        fmt::format("cannot open data file \"{}\": {}", path.string(), std::strerror(errno)));
+    throw Error(fmt::format("cannot open data file \"{}\": {}", path.string(),
+                            std::strerror(errno)));
   }
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (in.bad()) throw Error(fmt::format("cannot read data file \"{}\"", path.string()));
@@ -52,6 +61,11 @@ std::string read_gzip(const std::filesystem::path& path) {
     }
     if (n == 0) break;
     text.append(buffer, static_cast<std::size_t>(n));
+    if (text.size() > kMaxTextBytes) {
+      gzclose(file);
+      throw Error(fmt::format("{}: decompresses to more than the {} bytes descent reads",
+                              path.string(), kMaxTextBytes));
+    }
   }
   // gzread stops early on a truncated stream without an error; gzclose reports it.
   const int closed = gzclose(file);
@@ -171,14 +185,18 @@ Dataset parse_csv(std::string_view text, std::string_view name, TaskHint hint) {
       const std::string_view column_name =
           c < features ? std::string_view(data.feature_names[c]) : data.target_name;
       std::string_view t = f.text;
-      if (!t.empty() && t.front() == '+') t.remove_prefix(1);
+      if (t.size() > 1 && t.front() == '+' && t[1] != '-' && t[1] != '+') t.remove_prefix(1);
       float value = 0.0f;
       const auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), value);
       if (t.empty() || ec == std::errc::invalid_argument || end != t.data() + t.size()) {
         throw Error(fmt::format("{}:{}:{}: column \"{}\": expected a number, got \"{}\"", name,
                                 line_number, f.column, column_name, shown(f.text)));
       }
-      if (ec == std::errc::result_out_of_range || !std::isfinite(value)) {
+      if (ec == std::errc::result_out_of_range) {
+        // Underflow (1e-50) rounds to zero or a subnormal, as strtof does; overflow is an error.
+        value = std::strtof(std::string(t).c_str(), nullptr);
+      }
+      if (!std::isfinite(value)) {
         throw Error(fmt::format("{}:{}:{}: column \"{}\": \"{}\" is not a finite float", name,
                                 line_number, f.column, column_name, shown(f.text)));
       }
@@ -197,14 +215,17 @@ Dataset parse_csv(std::string_view text, std::string_view name, TaskHint hint) {
     targets[i] = cells[i * columns + features];
   }
 
-  // Decide the task.
+  // Decide the task: labels 0..K-1 with K <= kMaxAutoClasses, each class used about twice or
+  // more on average; a target with at most two values is always classes.
   bool integral = true;
+  float largest = 0.0f;
   std::set<float> distinct;
   for (float t : targets) {
     integral = integral && t >= 0.0f && std::floor(t) == t;
+    largest = std::max(largest, t);
     if (distinct.size() <= kMaxAutoClasses) distinct.insert(t);
   }
-  const bool looks_like_classes = integral && distinct.size() <= kMaxAutoClasses &&
+  const bool looks_like_classes = integral && largest < static_cast<float>(kMaxAutoClasses) &&
                                   (distinct.size() <= 2 || distinct.size() * 2 <= rows);
   const bool classification =
       hint == TaskHint::classification || (hint == TaskHint::automatic && looks_like_classes);
@@ -249,6 +270,8 @@ Dataset load_csv(const std::filesystem::path& path, TaskHint hint) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec))
     throw Error(fmt::format("data file \"{}\" is a directory", path.string()));
+  if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec))
+    throw Error(fmt::format("data file \"{}\" is not a regular file", path.string()));
   const bool gz = path.extension() == ".gz";
   const std::string text = gz ? read_gzip(path) : read_plain(path);
   return parse_csv(text, path.string(), hint);

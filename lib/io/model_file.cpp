@@ -212,6 +212,8 @@ LoadedModel load_model(const std::filesystem::path& path) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec))
     throw Error(fmt::format("model file \"{}\" is a directory", path.string()));
+  if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec))
+    throw Error(fmt::format("model file \"{}\" is not a regular file", path.string()));
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     throw Error(

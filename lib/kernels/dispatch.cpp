@@ -40,7 +40,8 @@ Isa detect_best_isa() {
   const std::uint64_t xcr = xcr0();
   const bool os_avx = (xcr & 0x6) == 0x6;       // XMM and YMM state
   const bool os_avx512 = (xcr & 0xe6) == 0xe6;  // and opmask, ZMM_Hi256, Hi16_ZMM
-  if (cpu.avx512f && os_avx512) return Isa::avx512;
+  // The AVX-512 unit is compiled with -mavx2 -mfma too, so it needs both as well.
+  if (cpu.avx512f && cpu.fma3_avx2 && os_avx512) return Isa::avx512;
   if (cpu.fma3_avx2 && os_avx) return Isa::avx2;
   // SSE2 is part of x86-64 itself. (xsimd 8.1 reads its flag from the wrong CPUID register,
   // ECX bit 26 -- XSAVE -- so its cpu.sse2 is false on CPUs without XSAVE.)

@@ -18,6 +18,54 @@ struct GemmBlocking {
   std::size_t nc;  // columns of a packed B block (multiple of nr)
 };
 
+// The scalars of one fused optimizer update, computed in double as torch.optim computes them
+// for the step (Python floats) and rounded to float where the kernel applies them. Each
+// kernel reads and writes the flat buffers in one pass; `maximize` negates the gradient
+// first, and a non-zero weight_decay adds weight_decay * p to it (L2), except for adamw.
+struct SgdParams {
+  double lr, momentum, dampening, weight_decay;
+  bool nesterov, maximize, first_step;  // first_step: the momentum buffer starts as d_p
+};
+struct AdagradParams {
+  double clr, weight_decay, eps;  // clr = lr / (1 + (step - 1) * lr_decay)
+  bool maximize;
+};
+struct RmspropParams {
+  double lr, alpha, eps, weight_decay, momentum;
+  bool centered, maximize;
+};
+struct AdamParams {
+  double lr, beta1, beta2, eps, weight_decay;
+  double step_size;              // lr / (1 - beta1^t)
+  double bias_correction2_sqrt;  // sqrt(1 - beta2^t)
+  bool amsgrad, maximize, decoupled;  // decoupled: adamw's p *= 1 - lr * weight_decay
+};
+struct NadamParams {
+  double beta1, beta2, eps, weight_decay;
+  double shrink;            // decoupled weight decay: p *= shrink first (1 - lr * wd, or 1)
+  double bias_correction2;  // 1 - beta2^t
+  double grad_coef;         // -lr * (1 - mu_t) / (1 - prod mu)
+  double avg_coef;          // -lr * mu_{t+1} / (1 - prod mu * mu_{t+1})
+  bool maximize;
+};
+struct RadamParams {
+  double lr, beta1, beta2, eps, weight_decay;
+  double shrink;                 // decoupled weight decay: p *= shrink first (or 1)
+  double bias_correction1;       // 1 - beta1^t
+  double bias_correction2_sqrt;  // sqrt(1 - beta2^t)
+  double rect;                   // the variance rectification term, when rectified
+  bool rectified, maximize;      // rectified: rho_t > 5
+};
+struct AdamaxParams {
+  double beta1, beta2, eps, weight_decay;
+  double clr;  // lr / (1 - beta1^t)
+  bool maximize;
+};
+struct AdadeltaParams {
+  double lr, rho, eps, weight_decay;
+  bool maximize;
+};
+
 struct KernelTable {
   Isa isa;
   GemmBlocking gemm_blocking;
@@ -42,6 +90,23 @@ struct KernelTable {
   double (*bce_with_logits)(std::size_t rows, std::size_t cols, const float* logits, std::size_t ld,
                             const float* target, std::size_t ldt, float grad_scale, float* grad,
                             std::size_t ldg);
+  // Fused optimizer updates over n elements; state buffers a kernel does not use are null.
+  void (*sgd_step)(std::size_t n, float* p, const float* g, float* momentum_buffer,
+                   const SgdParams& s);
+  void (*adagrad_step)(std::size_t n, float* p, const float* g, float* sum,
+                       const AdagradParams& s);
+  void (*rmsprop_step)(std::size_t n, float* p, const float* g, float* square_avg,
+                       float* grad_avg, float* momentum_buffer, const RmspropParams& s);
+  void (*adam_step)(std::size_t n, float* p, const float* g, float* exp_avg, float* exp_avg_sq,
+                    float* max_exp_avg_sq, const AdamParams& s);
+  void (*nadam_step)(std::size_t n, float* p, const float* g, float* exp_avg, float* exp_avg_sq,
+                     const NadamParams& s);
+  void (*radam_step)(std::size_t n, float* p, const float* g, float* exp_avg, float* exp_avg_sq,
+                     const RadamParams& s);
+  void (*adamax_step)(std::size_t n, float* p, const float* g, float* exp_avg, float* exp_inf,
+                      const AdamaxParams& s);
+  void (*adadelta_step)(std::size_t n, float* p, const float* g, float* square_avg,
+                        float* acc_delta, const AdadeltaParams& s);
 };
 
 // The plain C++ twins every fast kernel is tested against (also the `scalar` ISA).

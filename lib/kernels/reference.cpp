@@ -150,6 +150,132 @@ double bce_with_logits(std::size_t rows, std::size_t cols, const float* logits, 
   return total;
 }
 
+// Optimizer updates, element by element in double.
+double decayed(double g, double p, bool maximize, double weight_decay) {
+  return (maximize ? -g : g) + weight_decay * p;
+}
+
+void sgd_step(std::size_t n, float* p, const float* g, float* buf, const SgdParams& s) {
+  for (std::size_t i = 0; i < n; ++i) {
+    double d = decayed(g[i], p[i], s.maximize, s.weight_decay);
+    if (s.momentum != 0.0) {
+      const double b = s.first_step ? d : s.momentum * buf[i] + (1.0 - s.dampening) * d;
+      buf[i] = static_cast<float>(b);
+      d = s.nesterov ? d + s.momentum * b : b;
+    }
+    p[i] = static_cast<float>(p[i] - s.lr * d);
+  }
+}
+
+void adagrad_step(std::size_t n, float* p, const float* g, float* sum, const AdagradParams& s) {
+  for (std::size_t i = 0; i < n; ++i) {
+    const double d = decayed(g[i], p[i], s.maximize, s.weight_decay);
+    const double acc = sum[i] + d * d;
+    sum[i] = static_cast<float>(acc);
+    p[i] = static_cast<float>(p[i] - s.clr * d / (std::sqrt(acc) + s.eps));
+  }
+}
+
+void rmsprop_step(std::size_t n, float* p, const float* g, float* square_avg, float* grad_avg,
+                  float* buf, const RmspropParams& s) {
+  for (std::size_t i = 0; i < n; ++i) {
+    const double d = decayed(g[i], p[i], s.maximize, s.weight_decay);
+    const double sq = s.alpha * square_avg[i] + (1.0 - s.alpha) * d * d;
+    square_avg[i] = static_cast<float>(sq);
+    double avg = 0.0;
+    if (s.centered) {
+      const double ga = s.alpha * grad_avg[i] + (1.0 - s.alpha) * d;
+      grad_avg[i] = static_cast<float>(ga);
+      avg = std::sqrt(sq - ga * ga);
+    } else {
+      avg = std::sqrt(sq);
+    }
+    avg += s.eps;
+    if (s.momentum > 0.0) {
+      const double b = s.momentum * buf[i] + d / avg;
+      buf[i] = static_cast<float>(b);
+      p[i] = static_cast<float>(p[i] - s.lr * b);
+    } else {
+      p[i] = static_cast<float>(p[i] - s.lr * d / avg);
+    }
+  }
+}
+
+void adam_step(std::size_t n, float* p, const float* g, float* m, float* v, float* vmax,
+               const AdamParams& s) {
+  for (std::size_t i = 0; i < n; ++i) {
+    double pv = p[i];
+    double d = 0.0;
+    if (s.decoupled) {
+      d = s.maximize ? -g[i] : g[i];
+      pv *= 1.0 - s.lr * s.weight_decay;
+    } else {
+      d = decayed(g[i], pv, s.maximize, s.weight_decay);
+    }
+    const double mv = s.beta1 * m[i] + (1.0 - s.beta1) * d;
+    const double vv = s.beta2 * v[i] + (1.0 - s.beta2) * d * d;
+    m[i] = static_cast<float>(mv);
+    v[i] = static_cast<float>(vv);
+    double second = vv;
+    if (s.amsgrad) {
+      second = std::max<double>(vmax[i], vv);
+      vmax[i] = static_cast<float>(second);
+    }
+    p[i] = static_cast<float>(pv - s.step_size * mv / (std::sqrt(second) / s.bias_correction2_sqrt + s.eps));
+  }
+}
+
+void nadam_step(std::size_t n, float* p, const float* g, float* m, float* v, const NadamParams& s) {
+  for (std::size_t i = 0; i < n; ++i) {
+    const double pv = static_cast<float>(p[i] * s.shrink);
+    const double d = decayed(g[i], pv, s.maximize, s.weight_decay);
+    const double mv = s.beta1 * m[i] + (1.0 - s.beta1) * d;
+    const double vv = s.beta2 * v[i] + (1.0 - s.beta2) * d * d;
+    m[i] = static_cast<float>(mv);
+    v[i] = static_cast<float>(vv);
+    const double denom = std::sqrt(vv / s.bias_correction2) + s.eps;
+    p[i] = static_cast<float>(pv + s.grad_coef * d / denom + s.avg_coef * mv / denom);
+  }
+}
+
+void radam_step(std::size_t n, float* p, const float* g, float* m, float* v, const RadamParams& s) {
+  for (std::size_t i = 0; i < n; ++i) {
+    const double pv = static_cast<float>(p[i] * s.shrink);
+    const double d = decayed(g[i], pv, s.maximize, s.weight_decay);
+    const double mv = s.beta1 * m[i] + (1.0 - s.beta1) * d;
+    const double vv = s.beta2 * v[i] + (1.0 - s.beta2) * d * d;
+    m[i] = static_cast<float>(mv);
+    v[i] = static_cast<float>(vv);
+    double update = mv / s.bias_correction1 * s.lr;
+    if (s.rectified) update *= s.bias_correction2_sqrt / (std::sqrt(vv) + s.eps) * s.rect;
+    p[i] = static_cast<float>(pv - update);
+  }
+}
+
+void adamax_step(std::size_t n, float* p, const float* g, float* m, float* u,
+                 const AdamaxParams& s) {
+  for (std::size_t i = 0; i < n; ++i) {
+    const double d = decayed(g[i], p[i], s.maximize, s.weight_decay);
+    const double mv = s.beta1 * m[i] + (1.0 - s.beta1) * d;
+    const double uv = std::max(s.beta2 * u[i], std::abs(d) + s.eps);
+    m[i] = static_cast<float>(mv);
+    u[i] = static_cast<float>(uv);
+    p[i] = static_cast<float>(p[i] - s.clr * mv / uv);
+  }
+}
+
+void adadelta_step(std::size_t n, float* p, const float* g, float* square_avg, float* acc_delta,
+                   const AdadeltaParams& s) {
+  for (std::size_t i = 0; i < n; ++i) {
+    const double d = decayed(g[i], p[i], s.maximize, s.weight_decay);
+    const double sq = s.rho * square_avg[i] + (1.0 - s.rho) * d * d;
+    square_avg[i] = static_cast<float>(sq);
+    const double delta = std::sqrt(acc_delta[i] + s.eps) / std::sqrt(sq + s.eps) * d;
+    acc_delta[i] = static_cast<float>(s.rho * acc_delta[i] + (1.0 - s.rho) * delta * delta);
+    p[i] = static_cast<float>(p[i] - s.lr * delta);
+  }
+}
+
 }  // namespace
 
 const KernelTable& reference_table() {
@@ -167,6 +293,14 @@ const KernelTable& reference_table() {
       .softmax_cross_entropy = &softmax_cross_entropy,
       .mse = &mse,
       .bce_with_logits = &bce_with_logits,
+      .sgd_step = &sgd_step,
+      .adagrad_step = &adagrad_step,
+      .rmsprop_step = &rmsprop_step,
+      .adam_step = &adam_step,
+      .nadam_step = &nadam_step,
+      .radam_step = &radam_step,
+      .adamax_step = &adamax_step,
+      .adadelta_step = &adadelta_step,
   };
   return table;
 }

@@ -11,6 +11,7 @@
 // Partial vectors (tails) go through a small stack buffer and the same vector code as full
 // ones, so an element's result never depends on where it sits in the array.
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -464,6 +465,226 @@ void sgemm(Trans trans_a, Trans trans_b, std::size_t m, std::size_t n, std::size
   }
 }
 
+// ---------------------------------------------------------------------------------------
+// Fused optimizer updates: one pass over the parameter, gradient and state buffers, the
+// formulas and operation order of torch.optim's single-tensor implementations.
+
+// Calls body(ptrs) for every batch of n elements of N arrays (null arrays stay null). The
+// tail runs through zero-padded stack copies, so every element sees the same vector code;
+// the arrays whose bit is set in `outputs` are copied back.
+template <class A, std::size_t N, class F>
+void zip_batches(std::size_t n, const std::array<float*, N>& arrays, unsigned outputs, F body) {
+  constexpr std::size_t W = Batch<A>::size;
+  std::array<float*, N> at{};
+  std::size_t i = 0;
+  for (; i + W <= n; i += W) {
+    for (std::size_t k = 0; k < N; ++k) at[k] = arrays[k] == nullptr ? nullptr : arrays[k] + i;
+    body(at);
+  }
+  if (i == n) return;
+  alignas(kSimdAlign) float tail[N][W];
+  const std::size_t rest = n - i;
+  for (std::size_t k = 0; k < N; ++k) {
+    at[k] = nullptr;
+    if (arrays[k] == nullptr) continue;
+    for (std::size_t l = 0; l < W; ++l) tail[k][l] = l < rest ? arrays[k][i + l] : 0.0f;
+    at[k] = tail[k];
+  }
+  body(at);
+  for (std::size_t k = 0; k < N; ++k)
+    if (((outputs >> k) & 1u) != 0 && arrays[k] != nullptr)
+      std::memcpy(arrays[k] + i, tail[k], rest * sizeof(float));
+}
+
+template <class A>
+Batch<A> load(const float* p) {
+  return Batch<A>::load_unaligned(p);
+}
+
+template <class A>
+Batch<A> splat(double v) {
+  return Batch<A>(static_cast<float>(v));
+}
+
+// d = (maximize ? -g : g) + weight_decay * p
+template <class A>
+Batch<A> decayed_grad(Batch<A> g, Batch<A> p, bool maximize, double weight_decay) {
+  if (maximize) g = -g;
+  if (weight_decay != 0.0) g = xsimd::fma(splat<A>(weight_decay), p, g);
+  return g;
+}
+
+template <class A>
+void sgd_step(std::size_t n, float* p, const float* g, float* buf, const SgdParams& s) {
+  using B = Batch<A>;
+  const B momentum = splat<A>(s.momentum), keep = splat<A>(1.0 - s.dampening);
+  const B neg_lr = splat<A>(-s.lr);
+  zip_batches<A, 3>(n, {p, const_cast<float*>(g), buf}, 0b101, [&](const auto& at) {
+    B pv = load<A>(at[0]);
+    B d = decayed_grad<A>(load<A>(at[1]), pv, s.maximize, s.weight_decay);
+    if (s.momentum != 0.0) {
+      const B b = s.first_step ? d : xsimd::fma(load<A>(at[2]), momentum, keep * d);
+      b.store_unaligned(at[2]);
+      d = s.nesterov ? xsimd::fma(momentum, b, d) : b;
+    }
+    xsimd::fma(neg_lr, d, pv).store_unaligned(at[0]);
+  });
+}
+
+template <class A>
+void adagrad_step(std::size_t n, float* p, const float* g, float* sum, const AdagradParams& s) {
+  using B = Batch<A>;
+  const B neg_clr = splat<A>(-s.clr), eps = splat<A>(s.eps);
+  zip_batches<A, 3>(n, {p, const_cast<float*>(g), sum}, 0b101, [&](const auto& at) {
+    const B pv = load<A>(at[0]);
+    const B d = decayed_grad<A>(load<A>(at[1]), pv, s.maximize, s.weight_decay);
+    const B acc = xsimd::fma(d, d, load<A>(at[2]));
+    acc.store_unaligned(at[2]);
+    xsimd::fma(neg_clr, d / (xsimd::sqrt(acc) + eps), pv).store_unaligned(at[0]);
+  });
+}
+
+template <class A>
+void rmsprop_step(std::size_t n, float* p, const float* g, float* square_avg, float* grad_avg,
+                  float* buf, const RmspropParams& s) {
+  using B = Batch<A>;
+  const B alpha = splat<A>(s.alpha), rest = splat<A>(1.0 - s.alpha), eps = splat<A>(s.eps);
+  const B momentum = splat<A>(s.momentum), neg_lr = splat<A>(-s.lr);
+  zip_batches<A, 5>(n, {p, const_cast<float*>(g), square_avg, grad_avg, buf}, 0b11101,
+                    [&](const auto& at) {
+    const B pv = load<A>(at[0]);
+    const B d = decayed_grad<A>(load<A>(at[1]), pv, s.maximize, s.weight_decay);
+    const B sq = xsimd::fma(load<A>(at[2]), alpha, rest * (d * d));
+    sq.store_unaligned(at[2]);
+    B avg;
+    if (s.centered) {
+      const B ga = xsimd::fma(load<A>(at[3]), alpha, rest * d);
+      ga.store_unaligned(at[3]);
+      avg = xsimd::sqrt(xsimd::fnma(ga, ga, sq));  // sq - ga * ga
+    } else {
+      avg = xsimd::sqrt(sq);
+    }
+    avg = avg + eps;
+    if (s.momentum > 0.0) {
+      const B b = xsimd::fma(load<A>(at[4]), momentum, d / avg);
+      b.store_unaligned(at[4]);
+      xsimd::fma(neg_lr, b, pv).store_unaligned(at[0]);
+    } else {
+      xsimd::fma(neg_lr, d / avg, pv).store_unaligned(at[0]);
+    }
+  });
+}
+
+template <class A>
+void adam_step(std::size_t n, float* p, const float* g, float* m, float* v, float* vmax,
+               const AdamParams& s) {
+  using B = Batch<A>;
+  const B beta1 = splat<A>(s.beta1), rest1 = splat<A>(1.0 - s.beta1);
+  const B beta2 = splat<A>(s.beta2), rest2 = splat<A>(1.0 - s.beta2);
+  const B eps = splat<A>(s.eps), bc2 = splat<A>(s.bias_correction2_sqrt);
+  const B neg_step = splat<A>(-s.step_size), shrink = splat<A>(1.0 - s.lr * s.weight_decay);
+  zip_batches<A, 5>(n, {p, const_cast<float*>(g), m, v, vmax}, 0b11101, [&](const auto& at) {
+    B pv = load<A>(at[0]);
+    B d = load<A>(at[1]);
+    if (s.decoupled) {
+      if (s.maximize) d = -d;
+      pv = pv * shrink;
+    } else {
+      d = decayed_grad<A>(d, pv, s.maximize, s.weight_decay);
+    }
+    const B mv = xsimd::fma(load<A>(at[2]), beta1, rest1 * d);
+    const B vv = xsimd::fma(load<A>(at[3]), beta2, rest2 * (d * d));
+    mv.store_unaligned(at[2]);
+    vv.store_unaligned(at[3]);
+    B second = vv;
+    if (s.amsgrad) {
+      second = xsimd::max(load<A>(at[4]), vv);
+      second.store_unaligned(at[4]);
+    }
+    const B denom = xsimd::sqrt(second) / bc2 + eps;
+    xsimd::fma(neg_step, mv / denom, pv).store_unaligned(at[0]);
+  });
+}
+
+template <class A>
+void nadam_step(std::size_t n, float* p, const float* g, float* m, float* v,
+                const NadamParams& s) {
+  using B = Batch<A>;
+  const B beta1 = splat<A>(s.beta1), rest1 = splat<A>(1.0 - s.beta1);
+  const B beta2 = splat<A>(s.beta2), rest2 = splat<A>(1.0 - s.beta2);
+  const B eps = splat<A>(s.eps), bc2 = splat<A>(s.bias_correction2);
+  const B grad_coef = splat<A>(s.grad_coef), avg_coef = splat<A>(s.avg_coef);
+  const B shrink = splat<A>(s.shrink);
+  zip_batches<A, 4>(n, {p, const_cast<float*>(g), m, v}, 0b1101, [&](const auto& at) {
+    const B pv = load<A>(at[0]) * shrink;
+    const B d = decayed_grad<A>(load<A>(at[1]), pv, s.maximize, s.weight_decay);
+    const B mv = xsimd::fma(load<A>(at[2]), beta1, rest1 * d);
+    const B vv = xsimd::fma(load<A>(at[3]), beta2, rest2 * (d * d));
+    mv.store_unaligned(at[2]);
+    vv.store_unaligned(at[3]);
+    const B denom = xsimd::sqrt(vv / bc2) + eps;
+    const B stepped = xsimd::fma(grad_coef, d / denom, pv);
+    xsimd::fma(avg_coef, mv / denom, stepped).store_unaligned(at[0]);
+  });
+}
+
+template <class A>
+void radam_step(std::size_t n, float* p, const float* g, float* m, float* v,
+                const RadamParams& s) {
+  using B = Batch<A>;
+  const B beta1 = splat<A>(s.beta1), rest1 = splat<A>(1.0 - s.beta1);
+  const B beta2 = splat<A>(s.beta2), rest2 = splat<A>(1.0 - s.beta2);
+  const B eps = splat<A>(s.eps), bc1 = splat<A>(s.bias_correction1);
+  const B bc2 = splat<A>(s.bias_correction2_sqrt), lr = splat<A>(s.lr), rect = splat<A>(s.rect);
+  const B shrink = splat<A>(s.shrink);
+  zip_batches<A, 4>(n, {p, const_cast<float*>(g), m, v}, 0b1101, [&](const auto& at) {
+    const B pv = load<A>(at[0]) * shrink;
+    const B d = decayed_grad<A>(load<A>(at[1]), pv, s.maximize, s.weight_decay);
+    const B mv = xsimd::fma(load<A>(at[2]), beta1, rest1 * d);
+    const B vv = xsimd::fma(load<A>(at[3]), beta2, rest2 * (d * d));
+    mv.store_unaligned(at[2]);
+    vv.store_unaligned(at[3]);
+    B update = (mv / bc1) * lr;
+    if (s.rectified) update = update * (bc2 / (xsimd::sqrt(vv) + eps)) * rect;
+    (pv - update).store_unaligned(at[0]);
+  });
+}
+
+template <class A>
+void adamax_step(std::size_t n, float* p, const float* g, float* m, float* u,
+                 const AdamaxParams& s) {
+  using B = Batch<A>;
+  const B beta1 = splat<A>(s.beta1), rest1 = splat<A>(1.0 - s.beta1);
+  const B beta2 = splat<A>(s.beta2), eps = splat<A>(s.eps), neg_clr = splat<A>(-s.clr);
+  zip_batches<A, 4>(n, {p, const_cast<float*>(g), m, u}, 0b1101, [&](const auto& at) {
+    const B pv = load<A>(at[0]);
+    const B d = decayed_grad<A>(load<A>(at[1]), pv, s.maximize, s.weight_decay);
+    const B mv = xsimd::fma(load<A>(at[2]), beta1, rest1 * d);
+    const B uv = xsimd::max(load<A>(at[3]) * beta2, xsimd::abs(d) + eps);
+    mv.store_unaligned(at[2]);
+    uv.store_unaligned(at[3]);
+    xsimd::fma(neg_clr, mv / uv, pv).store_unaligned(at[0]);
+  });
+}
+
+template <class A>
+void adadelta_step(std::size_t n, float* p, const float* g, float* square_avg, float* acc_delta,
+                   const AdadeltaParams& s) {
+  using B = Batch<A>;
+  const B rho = splat<A>(s.rho), rest = splat<A>(1.0 - s.rho), eps = splat<A>(s.eps);
+  const B neg_lr = splat<A>(-s.lr);
+  zip_batches<A, 4>(n, {p, const_cast<float*>(g), square_avg, acc_delta}, 0b1101,
+                    [&](const auto& at) {
+    const B pv = load<A>(at[0]);
+    const B d = decayed_grad<A>(load<A>(at[1]), pv, s.maximize, s.weight_decay);
+    const B sq = xsimd::fma(load<A>(at[2]), rho, rest * (d * d));
+    sq.store_unaligned(at[2]);
+    const B delta = xsimd::sqrt(load<A>(at[3]) + eps) / xsimd::sqrt(sq + eps) * d;
+    xsimd::fma(load<A>(at[3]), rho, rest * (delta * delta)).store_unaligned(at[3]);
+    xsimd::fma(neg_lr, delta, pv).store_unaligned(at[0]);
+  });
+}
+
 template <class A, GemmBlocking G>
 constexpr KernelTable make_table(Isa isa) {
   return KernelTable{
@@ -480,6 +701,14 @@ constexpr KernelTable make_table(Isa isa) {
       .softmax_cross_entropy = &softmax_cross_entropy<A>,
       .mse = &mse<A>,
       .bce_with_logits = &bce_with_logits<A>,
+      .sgd_step = &sgd_step<A>,
+      .adagrad_step = &adagrad_step<A>,
+      .rmsprop_step = &rmsprop_step<A>,
+      .adam_step = &adam_step<A>,
+      .nadam_step = &nadam_step<A>,
+      .radam_step = &radam_step<A>,
+      .adamax_step = &adamax_step<A>,
+      .adadelta_step = &adadelta_step<A>,
   };
 }
 

@@ -53,9 +53,16 @@ Network::Network(std::size_t inputs, std::vector<LayerSpec> layers) : inputs_(in
     layer.outputs = layers[l].units;
     layer.activation = layers[l].activation;
     layer.weight_offset = offset;
-    offset += layer.inputs * layer.outputs;
-    layer.bias_offset = offset;
-    offset += layer.outputs;
+    // inputs * outputs + outputs, guarded against overflow and against absurd sizes.
+    std::size_t weights = 0;
+    if (__builtin_mul_overflow(layer.inputs, layer.outputs, &weights) ||
+        __builtin_add_overflow(offset, weights, &offset) || offset > kMaxParameters ||
+        __builtin_add_overflow(offset, layer.outputs, &offset) || offset > kMaxParameters) {
+      throw Error(fmt::format("layer {} ({} -> {}) takes the network past {} parameters, the most "
+                              "descent supports",
+                              l + 1, layer.inputs, layer.outputs, kMaxParameters));
+    }
+    layer.bias_offset = offset - layer.outputs;
     layers_.push_back(layer);
     fan_in = layer.outputs;
   }
@@ -206,7 +213,9 @@ Matrix Network::predict(ConstMatrixView x) const {
         fmt::format("the network takes {} inputs, the data has {} columns", inputs_, x.cols));
   }
   Matrix result(x.rows, outputs());
-  constexpr std::size_t chunk = 256;
+  // Rows per pass: at most 256, and few enough that a wide network's workspace stays small.
+  const std::size_t chunk =
+      std::clamp<std::size_t>((std::size_t{1} << 22) / max_width(), 1, 256);
   Workspace ws(*this, std::min<std::size_t>(chunk, std::max<std::size_t>(x.rows, 1)));
   Matrix scaled(std::min(chunk, x.rows), inputs_);
   for (std::size_t first = 0; first < x.rows; first += chunk) {
@@ -226,8 +235,10 @@ Workspace::Workspace(const Network& network, std::size_t max_rows)
     : max_rows_(max_rows), outputs_(network.outputs()) {
   for (const DenseLayer& layer : network.layers())
     activations_.emplace_back(max_rows, layer.outputs);
-  delta_[0].resize(max_rows * network.max_width());
-  delta_[1].resize(max_rows * network.max_width());
+  std::size_t delta_size = 0;
+  if (__builtin_mul_overflow(max_rows, network.max_width(), &delta_size)) throw std::bad_alloc();
+  delta_[0].resize(delta_size);
+  delta_[1].resize(delta_size);
 }
 
 MatrixView Workspace::output_gradient(std::size_t rows) noexcept {

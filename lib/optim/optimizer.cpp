@@ -5,6 +5,7 @@
 #include "descent/optimizer.hpp"
 
 #include <cmath>
+#include <cstring>
 #include <mutex>
 
 #include <fmt/format.h>
@@ -15,12 +16,12 @@
 
 namespace descent {
 
-Optimizer::Optimizer(float lr) : lr_(lr) {
+Optimizer::Optimizer(double lr) : lr_(lr) {
   set_lr(lr);
 }
 
-void Optimizer::set_lr(float lr) {
-  if (!std::isfinite(lr) || lr < 0.0f)
+void Optimizer::set_lr(double lr) {
+  if (!std::isfinite(lr) || lr < 0.0)
     throw Error(fmt::format("learning rate {} is invalid: it must be finite and >= 0", lr));
   lr_ = lr;
 }

@@ -1,13 +1,9 @@
 #include <memory>
 #include <mutex>
 
-#include <oneapi/tbb/blocked_range.h>
+#include <fmt/format.h>
 #include <oneapi/tbb/global_control.h>
 #include <oneapi/tbb/info.h>
-#include <oneapi/tbb/parallel_for.h>
-#include <oneapi/tbb/task_arena.h>
-
-#include <fmt/format.h>
 
 #include "descent/error.hpp"
 #include "descent/parallel.hpp"
@@ -20,10 +16,11 @@ struct ThreadState {
   std::mutex mutex;
   std::size_t requested = 0;
   std::size_t effective = 0;
-  // global_control lifts oneTBB's default cap (the core count) so that a request for more
-  // threads than cores is honoured; the arena keeps descent's work to exactly that many.
+  // oneTBB caps the whole process at the core count by default; a global_control lifts the
+  // cap, only when more threads than cores are asked for. The arena keeps descent's own work
+  // to exactly the requested count.
   std::unique_ptr<tbb::global_control> control;
-  std::unique_ptr<tbb::task_arena> arena;
+  std::shared_ptr<tbb::task_arena> arena;
 };
 
 ThreadState& state() {
@@ -36,20 +33,15 @@ void configure(ThreadState& s, std::size_t n) {
     throw Error(fmt::format("{} threads is too many: descent runs on at most {}", n, kMaxThreads));
   }
   const std::size_t effective = n == 0 ? hardware_threads() : n;
-  s.arena.reset();
+  auto arena = std::make_shared<tbb::task_arena>(static_cast<int>(effective));
   s.control.reset();
-  s.control = std::make_unique<tbb::global_control>(tbb::global_control::max_allowed_parallelism,
-                                                    effective);
-  s.arena = std::make_unique<tbb::task_arena>(static_cast<int>(effective));
+  if (effective > hardware_threads()) {
+    s.control = std::make_unique<tbb::global_control>(
+        tbb::global_control::max_allowed_parallelism, effective);
+  }
+  s.arena = std::move(arena);
   s.requested = n;
   s.effective = effective;
-}
-
-tbb::task_arena& arena() {
-  ThreadState& s = state();
-  std::lock_guard lock(s.mutex);
-  if (!s.arena) configure(s, 0);
-  return *s.arena;
 }
 
 }  // namespace
@@ -83,25 +75,21 @@ ThreadScope::~ThreadScope() {
   if (!changed_) return;
   ThreadState& s = state();
   std::lock_guard lock(s.mutex);
-  configure(s, previous_);
+  try {
+    configure(s, previous_);
+  } catch (...) {
+    // previous_ was valid when it was set, so only an allocation failure lands here; the
+    // current arena stays, which is safe.
+  }
 }
 
 namespace parallel {
 
-void for_each_index(std::size_t count, const std::function<void(std::size_t)>& body) {
-  if (count == 0) return;
-  if (count == 1) {
-    body(0);
-    return;
-  }
-  arena().execute([&] {
-    tbb::parallel_for(
-        tbb::blocked_range<std::size_t>(0, count, 1),
-        [&](const tbb::blocked_range<std::size_t>& range) {
-          for (std::size_t i = range.begin(); i != range.end(); ++i) body(i);
-        },
-        tbb::simple_partitioner());
-  });
+std::shared_ptr<tbb::task_arena> current_arena() {
+  ThreadState& s = state();
+  std::lock_guard lock(s.mutex);
+  if (!s.arena) configure(s, 0);
+  return s.arena;
 }
 
 }  // namespace parallel

@@ -56,6 +56,22 @@ void check_data(const Network& network, Loss loss, const Dataset& data, std::str
     throw Error(fmt::format("{} data \"{}\" has {} features but the network takes {} inputs", role,
                             data.name, data.feature_count(), network.inputs()));
   }
+  // A Dataset can be built by hand: its parts must agree before any kernel reads them.
+  if (data.task == Task::classification) {
+    if (data.labels.size() != data.rows()) {
+      throw Error(fmt::format("{} data \"{}\" has {} rows but {} labels", role, data.name,
+                              data.rows(), data.labels.size()));
+    }
+    for (std::size_t i = 0; i < data.labels.size(); ++i) {
+      if (data.labels[i] >= data.classes) {
+        throw Error(fmt::format("{} data \"{}\": label {} in row {} is not below its {} classes",
+                                role, data.name, data.labels[i], i, data.classes));
+      }
+    }
+  } else if (data.values.rows() != data.rows()) {
+    throw Error(fmt::format("{} data \"{}\" has {} rows but {} rows of targets", role, data.name,
+                            data.rows(), data.values.rows()));
+  }
   switch (loss) {
     case Loss::cross_entropy:
       if (data.task != Task::classification) {
@@ -179,6 +195,26 @@ Trainer::Trainer(Network& network, Optimizer& optimizer, Loss loss, TrainOptions
 
 Trainer::~Trainer() = default;
 
+void Trainer::reserve(std::size_t batch_rows) {
+  State& s = *state_;
+  const std::size_t per_shard = shard_rows(batch_rows);
+  const std::size_t shards = ceil_div(batch_rows, per_shard);
+  if (s.shard_capacity >= per_shard && s.workspaces.size() >= shards) return;
+  // A smaller batch never needs more rows per shard or more shards than a larger one, so
+  // sizing for the largest batch serves them all.
+  const std::size_t capacity = std::max(s.shard_capacity, per_shard);
+  const std::size_t count = std::max(s.workspaces.size(), shards);
+  s.workspaces.clear();
+  for (std::size_t i = 0; i < count; ++i) s.workspaces.emplace_back(network_, capacity);
+  s.shard_gradients.resize(count - 1);
+  for (auto& g : s.shard_gradients)
+    if (g.size() != network_.parameter_count()) g.resize(network_.parameter_count());
+  s.shard_loss.assign(count, 0.0);
+  s.gradient_pointers.assign(count, nullptr);
+  s.shard_capacity = capacity;
+  optimizer_.prepare(network_.parameter_count());
+}
+
 std::size_t Trainer::shard_rows(std::size_t batch_rows) const noexcept {
   if (batch_rows == 0) return 1;
   const double flops_per_row = 6.0 * static_cast<double>(network_.parameter_count());
@@ -198,22 +234,10 @@ StepRecord Trainer::train_step(ConstMatrixView x, const Targets& targets) {
   check_targets(loss_, ConstMatrixView{nullptr, rows, network_.outputs(), network_.outputs()},
                 targets);
 
+  reserve(rows);
   State& s = *state_;
   const std::size_t per_shard = shard_rows(rows);
   const std::size_t shards = ceil_div(rows, per_shard);
-  if (s.shard_capacity < per_shard || s.workspaces.size() < shards) {
-    // Sized once for the largest batch seen; fit() calls this before its first step.
-    const std::size_t capacity = std::max(s.shard_capacity, per_shard);
-    const std::size_t count = std::max(s.workspaces.size(), shards);
-    s.workspaces.clear();
-    for (std::size_t i = 0; i < count; ++i) s.workspaces.emplace_back(network_, capacity);
-    s.shard_gradients.resize(count - 1);
-    for (auto& g : s.shard_gradients)
-      if (g.size() != network_.parameter_count()) g.resize(network_.parameter_count());
-    s.shard_loss.assign(count, 0.0);
-    s.gradient_pointers.assign(count, nullptr);
-    s.shard_capacity = capacity;
-  }
   s.gradient_pointers[0] = network_.gradients().data();
   for (std::size_t i = 1; i < shards; ++i) s.gradient_pointers[i] = s.shard_gradients[i - 1].data();
 
@@ -328,6 +352,7 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
     if (targets.view.values.data != nullptr)
       s.batch_values = Matrix(batch, targets.view.values.cols);
   }
+  reserve(batch);  // every allocation a step needs, before the first step
   std::vector<std::size_t> order(rows);
   std::iota(order.begin(), order.end(), std::size_t{0});
   Rng shuffle_rng(derive_seed(options_.seed, 2));
@@ -420,6 +445,8 @@ TrainResult train(Network& network, const Dataset& data, Optimizer& optimizer,
     standardization.apply(split.train.features.view());
     if (split.validation.rows() > 0) standardization.apply(split.validation.features.view());
     network.set_standardization(std::move(standardization));
+  } else {
+    network.set_standardization({});  // the network now sees raw inputs
   }
   if (options.init) network.initialize(*options.init, derive_seed(options.seed, 1));
   Trainer trainer(network, optimizer, loss, options);

@@ -70,6 +70,25 @@ TEST(Csv, ErrorsNameFileLineColumnAndColumnName) {
   EXPECT_EQ(error_of("a,,y\n1,2,3\n"), "t.csv:1:3: empty column name in the header");
 }
 
+TEST(Csv, UnderflowIsZeroAndSignsAreStrict) {
+  const Dataset d = parse_csv("a,y\n1e-50,0\n+2,1\n", "t.csv");
+  EXPECT_EQ(d.features(0, 0), 0.0f);
+  EXPECT_EQ(d.features(1, 0), 2.0f);
+  EXPECT_EQ(error_of("a,y\n+-1,0\n"), "t.csv:2:1: column \"a\": expected a number, got \"+-1\"");
+}
+
+TEST(Csv, LargeIntegerTargetsAreRegressionNotClasses) {
+  const Dataset d = parse_csv("a,y\n1,100000\n2,200000\n3,100000\n4,200000\n", "t.csv");
+  EXPECT_EQ(d.task, Task::regression);
+  const Dataset years = parse_csv("a,y\n1,1999\n2,2000\n3,1999\n4,2000\n5,1999\n", "t.csv");
+  EXPECT_EQ(years.task, Task::regression);
+}
+
+TEST(Csv, SpecialFilesAreRefused) {
+  EXPECT_THROW(load_csv("/dev/zero"), Error);
+  EXPECT_THROW(load_csv("/dev/null"), Error);
+}
+
 TEST(Csv, ClassLabelErrors) {
   EXPECT_EQ(error_of("a,y\n1,0.5\n2,1\n", TaskHint::classification),
             "t.csv:2:3: target \"y\": class labels must be integers 0..K-1, got 0.5");

@@ -1,6 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <zlib.h>
+
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 
@@ -75,6 +78,54 @@ TEST(ModelFile, ErrorsSayWhatIsWrong) {
   }
   EXPECT_THROW(load_network(dir / "missing.bin"), Error);
   EXPECT_THROW(load_network(dir.path()), Error);
+}
+
+// The file with one little-endian field replaced and the checksum made valid again, so that
+// the structural checks, not the CRC, must catch it.
+std::string patched(std::string bytes, std::size_t offset, const void* value, std::size_t size) {
+  std::memcpy(bytes.data() + offset, value, size);
+  const auto crc = static_cast<std::uint32_t>(
+      crc32(0L, reinterpret_cast<const Bytef*>(bytes.data()), static_cast<uInt>(bytes.size() - 4)));
+  std::memcpy(bytes.data() + bytes.size() - 4, &crc, 4);
+  return bytes;
+}
+
+TEST(ModelFile, StructuralChecksCatchWhatAValidChecksumHides) {
+  test::TempDir dir;
+  // Net(3 -> 5 tanh -> 4 relu -> 2), standardised: the layout is
+  // magic 0..8, version 8, loss 12, inputs 16, layers 24, layer records from 32 (16 each),
+  // standardisation count at 80, means from 88, stddevs from 100, parameter count at 112.
+  save_network(dir / "m.bin", sample_network());
+  const std::string bytes = test::read_text(dir / "m.bin");
+  ASSERT_NO_THROW(parse_model(patched(bytes, 0, "DESCENTM", 8), "m.bin"));
+  const std::uint64_t huge = std::uint64_t{1} << 40, zero = 0, four = 4, many = 5000;
+  const std::uint32_t bad_activation = 9, bad_loss = 7, version = 2;
+  const float negative = -1.0f, nan = std::nanf("");
+  EXPECT_THROW(parse_model(patched(bytes, 8, &version, 4), "m.bin"), Error);
+  EXPECT_THROW(parse_model(patched(bytes, 12, &bad_loss, 4), "m.bin"), Error);
+  EXPECT_THROW(parse_model(patched(bytes, 16, &huge, 8), "m.bin"), Error);
+  EXPECT_THROW(parse_model(patched(bytes, 16, &zero, 8), "m.bin"), Error);
+  EXPECT_THROW(parse_model(patched(bytes, 24, &many, 8), "m.bin"), Error);
+  EXPECT_THROW(parse_model(patched(bytes, 24, &four, 8), "m.bin"), Error);
+  EXPECT_THROW(parse_model(patched(bytes, 32, &huge, 8), "m.bin"), Error);
+  EXPECT_THROW(parse_model(patched(bytes, 32, &zero, 8), "m.bin"), Error);
+  EXPECT_THROW(parse_model(patched(bytes, 40, &bad_activation, 4), "m.bin"), Error);
+  EXPECT_THROW(parse_model(patched(bytes, 80, &huge, 8), "m.bin"), Error);
+  EXPECT_THROW(parse_model(patched(bytes, 100, &negative, 4), "m.bin"), Error);
+  EXPECT_THROW(parse_model(patched(bytes, 88, &nan, 4), "m.bin"), Error);
+  EXPECT_THROW(parse_model(patched(bytes, 112, &huge, 8), "m.bin"), Error);
+}
+
+TEST(AtomicWrite, ADirectoryInTheWayIsAnErrorAndLeavesNoTemporary) {
+  test::TempDir dir;
+  std::filesystem::create_directory(dir / "taken");
+  EXPECT_THROW(save_network(dir / "taken", sample_network()), Error);
+  std::size_t entries = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+    EXPECT_EQ(entry.path().filename(), "taken");
+    ++entries;
+  }
+  EXPECT_EQ(entries, 1u);
 }
 
 TEST(AtomicWrite, MissingDirectoryIsAnErrorAndLeavesNothing) {

@@ -87,6 +87,10 @@ TEST(Network, RejectsBadShapes) {
   Matrix too_many(3, 3);
   EXPECT_THROW(net.forward(too_many.view(), ws), Error);
   EXPECT_THROW(parse_init("he"), Error);
+  // Sizes whose product overflows, or whose parameters no machine holds: an Error, not a crash.
+  EXPECT_THROW(Network::mlp(64, {1, std::size_t{1} << 62}, 10), Error);
+  EXPECT_THROW(Network::mlp(100000, {100000}, 10), Error);
+  EXPECT_THROW(Matrix(std::size_t{1} << 40, std::size_t{1} << 40), std::bad_alloc);
 }
 
 TEST(Network, PredictAppliesTheStandardisation) {

@@ -72,7 +72,8 @@ TEST(MakeOptimizer, RejectsUnknownNamesKeysAndInvalidValues) {
   EXPECT_NE(error_of([] { make_optimizer("sgdd"); }).find("unknown optimizer \"sgdd\" (known: sgd"),
             std::string::npos);
   EXPECT_EQ(error_of([] { make_optimizer("sgd:lrr=0.1"); }),
-            "optimizer \"sgd\": unknown key \"lrr\" (known keys: lr)");
+            "optimizer \"sgd\": unknown key \"lrr\" (known keys: lr, momentum, dampening, "
+            "weight_decay, nesterov, maximize)");
   EXPECT_EQ(error_of([] { make_optimizer("sgd:lr=0"); }),
             "optimizer \"sgd\": lr=0 is invalid: must be > 0");
   EXPECT_EQ(error_of([] { make_optimizer("sgd:lr=-1"); }),

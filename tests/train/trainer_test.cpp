@@ -130,6 +130,13 @@ TEST(Trainer, CutsLargeBatchesIntoShardsBySizeNotThreads) {
   Sgd sgd;
   Trainer trainer(net, sgd, Loss::cross_entropy);
   EXPECT_LT(trainer.shard_rows(128), 128u);  // more than one shard
+  std::vector<std::size_t> rule;
+  for (std::size_t threads : {1, 2, 3, 8}) {
+    set_threads(threads);
+    rule.push_back(trainer.shard_rows(128));
+  }
+  set_threads(0);
+  EXPECT_EQ(rule, std::vector<std::size_t>(4, rule.front()));
   EXPECT_EQ(trainer.shard_rows(1), 1u);
   Network small = Network::mlp(4, {8}, 3);
   Trainer small_trainer(small, sgd, Loss::cross_entropy);
@@ -171,6 +178,21 @@ TEST(Trainer, CallbacksStopTheRun) {
   r = train(net, d, sgd, o, cb);
   EXPECT_EQ(r.steps, 5u);
   EXPECT_EQ(r.stop_reason, StopReason::callback);
+}
+
+TEST(Trainer, RejectsHandBuiltDataWhosePartsDisagree) {
+  Dataset d = load_dataset("iris");
+  Network net = Network::mlp(4, {4}, 3);
+  Sgd sgd;
+  Trainer trainer(net, sgd, Loss::cross_entropy);
+  Dataset short_labels = d;
+  short_labels.labels.pop_back();
+  EXPECT_THROW(trainer.fit(short_labels, nullptr), Error);
+  EXPECT_THROW(trainer.evaluate(short_labels), Error);
+  Dataset bad_label = d;
+  bad_label.labels[7] = 3;  // classes is 3: labels are 0..2
+  EXPECT_THROW(trainer.fit(bad_label, nullptr), Error);
+  EXPECT_THROW(trainer.evaluate(bad_label), Error);
 }
 
 TEST(Trainer, RejectsDataThatDoesNotFitTheModel) {

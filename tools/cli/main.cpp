@@ -3,6 +3,7 @@
 
 #include <cstdio>
 #include <exception>
+#include <new>
 #include <vector>
 
 #include <fmt/format.h>
@@ -34,6 +35,10 @@ int main(int argc, char** argv) {
     return 2;
   } catch (const descent::Error& e) {
     fmt::print(stderr, "descent: error: {}\n", e.what());
+    return 2;
+  } catch (const std::bad_alloc&) {
+    fmt::print(stderr, "descent: error: out of memory: the model or the data is too large for "
+                       "this machine\n");
     return 2;
   } catch (const std::exception& e) {
     fmt::print(stderr, "descent: internal error: {}\n", e.what());

@@ -11,6 +11,10 @@
 #include "descent/error.hpp"
 
 namespace descent::cli {
+namespace {
+// Wider than any dense layer descent is meant for; the network checks its total size too.
+constexpr std::size_t kMaxLayerSize = std::size_t{1} << 24;
+}  // namespace
 
 std::size_t parse_count(std::string_view text, std::string_view option) {
   std::size_t value = 0;
@@ -43,8 +47,10 @@ std::vector<std::size_t> parse_sizes(std::string_view text, std::string_view opt
     const std::string_view item = text.substr(start, comma - start);
     std::size_t value = 0;
     const auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), value);
-    if (item.empty() || ec != std::errc() || end != item.data() + item.size() || value == 0) {
-      throw Error(fmt::format("{} {}: \"{}\" is not a positive layer size", option, text, item));
+    if (item.empty() || ec != std::errc() || end != item.data() + item.size() || value == 0 ||
+        value > kMaxLayerSize) {
+      throw Error(fmt::format("{} {}: \"{}\" is not a layer size (1 to {})", option, text, item,
+                              kMaxLayerSize));
     }
     sizes.push_back(value);
     start = comma + 1;

@@ -118,8 +118,9 @@ int run_train(const TrainArgs& args, bool optimizer_given) {
     return true;
   };
   const TrainResult result = train(network, data, *optimizer, options, callbacks);
-  if (!args.history.empty()) write_history_csv(args.history, result.history);
+  // The model first: it is the costlier thing to lose.
   if (!args.save.empty()) save_network(args.save, network, loss);
+  if (!args.history.empty()) write_history_csv(args.history, result.history);
 
   const EpochRecord& last = result.history.back();
   if (args.json) {

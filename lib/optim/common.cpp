@@ -1,0 +1,46 @@
+#include "optim/common.hpp"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "descent/error.hpp"
+
+namespace descent::optim {
+
+void require(bool ok, std::string_view optimizer, std::string_view key, double value,
+             std::string_view why) {
+  if (!ok) {
+    throw Error(fmt::format("optimizer \"{}\": {}={} is invalid: {}", optimizer, key, value, why));
+  }
+}
+
+double checked_lr(std::string_view optimizer, double lr) {
+  require(lr > 0.0, optimizer, "lr", lr, "must be > 0");
+  return lr;
+}
+
+void require_adam_like(std::string_view optimizer, double lr, double beta1, double beta2,
+                       double eps, double weight_decay) {
+  require(lr > 0.0, optimizer, "lr", lr, "must be > 0");
+  require(beta1 >= 0.0 && beta1 < 1.0, optimizer, "beta1", beta1, "must be in [0, 1)");
+  require(beta2 >= 0.0 && beta2 < 1.0, optimizer, "beta2", beta2, "must be in [0, 1)");
+  require(eps >= 0.0, optimizer, "eps", eps, "must be >= 0");
+  require(weight_decay >= 0.0, optimizer, "weight_decay", weight_decay, "must be >= 0");
+}
+
+void check_sizes(std::string_view optimizer, std::span<const float> params,
+                 std::span<const float> grads) {
+  if (params.size() != grads.size()) {
+    throw Error(
+        fmt::format("{}: {} parameters but {} gradients", optimizer, params.size(), grads.size()));
+  }
+}
+
+void ensure(AlignedBuffer<float>& buffer, std::size_t n, float fill) {
+  if (buffer.size() == n) return;
+  buffer.resize(n);
+  if (fill != 0.0f) std::fill(buffer.data(), buffer.data() + n, fill);
+}
+
+}  // namespace descent::optim

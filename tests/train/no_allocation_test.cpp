@@ -1,0 +1,63 @@
+// "No allocation inside a training step": after the trainer is sized (reserve/fit), steps
+// call operator new zero times, for every optimizer and on 1 and 2 threads. This binary
+// replaces the global operator new to count, so it holds only this test.
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <new>
+
+#include "descent/descent.hpp"
+
+namespace {
+std::atomic<bool> g_counting{false};
+std::atomic<std::size_t> g_allocations{0};
+}  // namespace
+
+void* operator new(std::size_t size) {
+  if (g_counting.load(std::memory_order_relaxed)) g_allocations.fetch_add(1);
+  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+
+namespace descent {
+namespace {
+
+class NoAllocation : public ::testing::TestWithParam<std::tuple<const char*, std::size_t>> {};
+
+TEST_P(NoAllocation, StepsAfterReserveAllocateNothing) {
+  const auto [spec, threads] = GetParam();
+  set_threads(threads);
+  Network net = Network::mlp(200, {128, 64}, 10, Activation::relu);
+  net.initialize(Init::automatic, 1);
+  auto optimizer = make_optimizer(spec);
+  Trainer trainer(net, *optimizer, Loss::cross_entropy);
+  const std::size_t batch = 96;
+  Matrix x(batch, 200);
+  for (std::size_t i = 0; i < x.size(); ++i) x.data()[i] = static_cast<float>(i % 13) * 0.1f - 0.6f;
+  std::vector<std::uint32_t> labels(batch);
+  for (std::size_t i = 0; i < batch; ++i) labels[i] = static_cast<std::uint32_t>(i % 10);
+  ASSERT_GT(batch / trainer.shard_rows(batch), 1u);  // the parallel path, not one shard
+  trainer.reserve(batch);
+  // Warm-up: each worker thread's GEMM packing buffers are allocated once, on first use.
+  for (int i = 0; i < 3; ++i) trainer.train_step(x, {labels, {}});
+  g_allocations = 0;
+  g_counting = true;
+  for (int i = 0; i < 10; ++i) trainer.train_step(x, {labels, {}});
+  g_counting = false;
+  EXPECT_EQ(g_allocations.load(), 0u) << spec << " on " << threads << " threads";
+  set_threads(0);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Optimizers, NoAllocation,
+    ::testing::Combine(::testing::Values("sgd", "momentum", "nesterov", "adagrad",
+                                         "rmsprop:centered=true,momentum=0.5", "adam:amsgrad=true",
+                                         "adamw", "nadam", "radam", "adamax", "adadelta"),
+                       ::testing::Values(std::size_t{1}, std::size_t{2})));
+
+}  // namespace
+}  // namespace descent
