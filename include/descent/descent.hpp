@@ -20,6 +20,8 @@
 #include "descent/optimizer.hpp"
 #include "descent/parallel.hpp"
 #include "descent/rng.hpp"
+#include "descent/schedule.hpp"
 #include "descent/spec.hpp"
 #include "descent/standardization.hpp"
+#include "descent/state.hpp"
 #include "descent/train.hpp"

@@ -34,6 +34,13 @@ Network load_network(const std::filesystem::path& path);
 // The same, from bytes in memory (`name` stands for the file in messages).
 LoadedModel parse_model(std::span<const char> bytes, std::string_view name);
 
+// A network's parameters as a flat little-endian float32 file in nn.Linear order (per layer:
+// weight [out, in] row-major, then bias [out]) -- the file tools/torch_convert.py reads and
+// writes for a torch.nn.Sequential of Linear layers. load_parameters throws descent::Error
+// unless the file holds exactly parameter_count() floats, all finite.
+void save_parameters(const std::filesystem::path& path, const Network& network);
+void load_parameters(const std::filesystem::path& path, Network& network);
+
 // The per-epoch history as CSV: epoch,step,train_loss,val_loss,val_accuracy,grad_norm,lr,
 // seconds,samples_per_second. A NaN (no validation, regression accuracy) is an empty cell.
 void write_history_csv(const std::filesystem::path& path, const std::vector<EpochRecord>& history);

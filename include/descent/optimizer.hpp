@@ -14,18 +14,9 @@
 
 #include "descent/matrix.hpp"
 #include "descent/spec.hpp"
+#include "descent/state.hpp"
 
 namespace descent {
-
-// Visits an optimizer's state -- every buffer, counter and scalar, always in the same order --
-// so that save_state() and load_state() need no code of their own in each optimizer.
-class StateVisitor {
- public:
-  virtual ~StateVisitor() = default;
-  virtual void buffer(std::string_view name, AlignedBuffer<float>& values) = 0;
-  virtual void counter(std::string_view name, std::uint64_t& value) = 0;
-  virtual void scalar(std::string_view name, double& value) = 0;
-};
 
 class Optimizer {
  public:

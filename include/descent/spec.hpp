@@ -3,6 +3,7 @@
 // in code:   name[:key=value[,key=value...]]
 // Values are numbers in any form strtod accepts, true/false, or lists in brackets: [20,50,80].
 
+#include <initializer_list>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -30,6 +31,11 @@ class SpecReader {
   double number(std::string_view key, double fallback);
   bool boolean(std::string_view key, bool fallback);
   std::vector<double> numbers(std::string_view key, std::vector<double> fallback);
+  // A whole number >= minimum (written in any form strtod accepts: 10, 1e2).
+  long long integer(std::string_view key, long long fallback, long long minimum);
+  // One of `choices`, as written.
+  std::string choice(std::string_view key, std::string fallback,
+                     std::initializer_list<std::string_view> choices);
 
   // Throws descent::Error: `<kind> "<name>": <key>=<value> is invalid: <why>`.
   [[noreturn]] void invalid(std::string_view key, std::string_view why) const;

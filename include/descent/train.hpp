@@ -18,6 +18,7 @@
 #include "descent/matrix.hpp"
 #include "descent/network.hpp"
 #include "descent/optimizer.hpp"
+#include "descent/schedule.hpp"
 
 namespace descent {
 
@@ -27,16 +28,23 @@ enum class StopReason {
 };
 std::string_view to_string(StopReason reason) noexcept;
 
+// When a schedule advances: once per epoch (as most PyTorch scripts call scheduler.step()) or
+// once per optimizer step. plateau always advances per epoch, with the validation loss (the
+// training loss without validation data).
+enum class SchedulePer { epoch, step };
+
 struct TrainOptions {
   std::size_t batch_size = 32;  // 0 = the whole training set (batch gradient descent)
   std::size_t epochs = 10;
-  std::uint64_t seed = 0;            // shuffling; train() also derives the split and init
-  double validation_fraction = 0.2;  // train(): held out of the data before training
-  std::size_t threads = 0;           // 0 = descent::threads()
-  bool shuffle = true;               // reshuffle the training rows every epoch
-  bool standardize = true;           // train(): fit on the training split, save in the network
-  std::optional<Loss> loss;          // train(): default cross_entropy / mse by task
-  std::optional<Init> init;          // train(): initialise the network first (seed-derived)
+  std::uint64_t seed = 0;              // shuffling; train() also derives the split and init
+  double validation_fraction = 0.2;    // train(): held out of the data before training
+  std::size_t threads = 0;             // 0 = descent::threads()
+  bool shuffle = true;                 // reshuffle the training rows every epoch
+  bool standardize = true;             // train(): fit on the training split, save in the network
+  std::optional<Loss> loss;            // train(): default cross_entropy / mse by task
+  std::optional<Init> init;            // train(): initialise the network first (seed-derived)
+  std::shared_ptr<Schedule> schedule;  // sets the optimizer's rate; none keeps it fixed
+  SchedulePer schedule_per = SchedulePer::epoch;
 };
 
 // One row of the history, written after every epoch.
@@ -57,6 +65,7 @@ struct StepRecord {
   std::size_t step = 0;   // 1-based count of optimizer steps
   std::size_t rows = 0;
   double loss = 0.0;       // mean loss of the batch, before the update
+  double lr = 0.0;         // the learning rate of this step
   double grad_norm = 0.0;  // L2 norm of the mean gradient
 };
 

@@ -35,8 +35,8 @@ std::string read_plain(const std::filesystem::path& path) {
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    throw Error(fmt::format("cannot open data file \"{}\": {}", path.string(),
-                            std::strerror(errno)));
+    throw Error(
+        fmt::format("cannot open data file \"{}\": {}", path.string(), std::strerror(errno)));
   }
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (in.bad()) throw Error(fmt::format("cannot read data file \"{}\"", path.string()));

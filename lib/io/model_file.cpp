@@ -228,4 +228,38 @@ Network load_network(const std::filesystem::path& path) {
   return load_model(path).network;
 }
 
+void save_parameters(const std::filesystem::path& path, const Network& network) {
+  const auto params = network.parameters();
+  write_file_atomically(path, std::span<const char>(reinterpret_cast<const char*>(params.data()),
+                                                    params.size_bytes()));
+}
+
+void load_parameters(const std::filesystem::path& path, Network& network) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) {
+    throw Error(fmt::format(
+        "parameter file \"{}\" {}", path.string(),
+        std::filesystem::exists(path, ec) ? "is not a regular file" : "does not exist"));
+  }
+  const auto size = std::filesystem::file_size(path, ec);
+  const std::size_t expected = network.parameter_count() * sizeof(float);
+  if (ec || size != expected) {
+    throw Error(
+        fmt::format("parameter file \"{}\" holds {} bytes; this network's {} parameters "
+                    "need {} (float32, nn.Linear order)",
+                    path.string(), size, network.parameter_count(), expected));
+  }
+  std::ifstream in(path, std::ios::binary);
+  std::vector<float> values(network.parameter_count());
+  in.read(reinterpret_cast<char*>(values.data()), static_cast<std::streamsize>(expected));
+  if (!in) throw Error(fmt::format("cannot read parameter file \"{}\"", path.string()));
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (!std::isfinite(values[i])) {
+      throw Error(
+          fmt::format("parameter file \"{}\": parameter {} is {}", path.string(), i, values[i]));
+    }
+  }
+  network.set_parameters(values);
+}
+
 }  // namespace descent

@@ -36,8 +36,8 @@ struct RmspropParams {
 };
 struct AdamParams {
   double lr, beta1, beta2, eps, weight_decay;
-  double step_size;              // lr / (1 - beta1^t)
-  double bias_correction2_sqrt;  // sqrt(1 - beta2^t)
+  double step_size;                   // lr / (1 - beta1^t)
+  double bias_correction2_sqrt;       // sqrt(1 - beta2^t)
   bool amsgrad, maximize, decoupled;  // decoupled: adamw's p *= 1 - lr * weight_decay
 };
 struct NadamParams {
@@ -93,10 +93,9 @@ struct KernelTable {
   // Fused optimizer updates over n elements; state buffers a kernel does not use are null.
   void (*sgd_step)(std::size_t n, float* p, const float* g, float* momentum_buffer,
                    const SgdParams& s);
-  void (*adagrad_step)(std::size_t n, float* p, const float* g, float* sum,
-                       const AdagradParams& s);
-  void (*rmsprop_step)(std::size_t n, float* p, const float* g, float* square_avg,
-                       float* grad_avg, float* momentum_buffer, const RmspropParams& s);
+  void (*adagrad_step)(std::size_t n, float* p, const float* g, float* sum, const AdagradParams& s);
+  void (*rmsprop_step)(std::size_t n, float* p, const float* g, float* square_avg, float* grad_avg,
+                       float* momentum_buffer, const RmspropParams& s);
   void (*adam_step)(std::size_t n, float* p, const float* g, float* exp_avg, float* exp_avg_sq,
                     float* max_exp_avg_sq, const AdamParams& s);
   void (*nadam_step)(std::size_t n, float* p, const float* g, float* exp_avg, float* exp_avg_sq,

@@ -221,7 +221,8 @@ void adam_step(std::size_t n, float* p, const float* g, float* m, float* v, floa
       second = std::max<double>(vmax[i], vv);
       vmax[i] = static_cast<float>(second);
     }
-    p[i] = static_cast<float>(pv - s.step_size * mv / (std::sqrt(second) / s.bias_correction2_sqrt + s.eps));
+    p[i] = static_cast<float>(pv - s.step_size * mv /
+                                       (std::sqrt(second) / s.bias_correction2_sqrt + s.eps));
   }
 }
 

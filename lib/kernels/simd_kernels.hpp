@@ -552,27 +552,27 @@ void rmsprop_step(std::size_t n, float* p, const float* g, float* square_avg, fl
   const B momentum = splat<A>(s.momentum), neg_lr = splat<A>(-s.lr);
   zip_batches<A, 5>(n, {p, const_cast<float*>(g), square_avg, grad_avg, buf}, 0b11101,
                     [&](const auto& at) {
-    const B pv = load<A>(at[0]);
-    const B d = decayed_grad<A>(load<A>(at[1]), pv, s.maximize, s.weight_decay);
-    const B sq = xsimd::fma(load<A>(at[2]), alpha, rest * (d * d));
-    sq.store_unaligned(at[2]);
-    B avg;
-    if (s.centered) {
-      const B ga = xsimd::fma(load<A>(at[3]), alpha, rest * d);
-      ga.store_unaligned(at[3]);
-      avg = xsimd::sqrt(xsimd::fnma(ga, ga, sq));  // sq - ga * ga
-    } else {
-      avg = xsimd::sqrt(sq);
-    }
-    avg = avg + eps;
-    if (s.momentum > 0.0) {
-      const B b = xsimd::fma(load<A>(at[4]), momentum, d / avg);
-      b.store_unaligned(at[4]);
-      xsimd::fma(neg_lr, b, pv).store_unaligned(at[0]);
-    } else {
-      xsimd::fma(neg_lr, d / avg, pv).store_unaligned(at[0]);
-    }
-  });
+                      const B pv = load<A>(at[0]);
+                      const B d = decayed_grad<A>(load<A>(at[1]), pv, s.maximize, s.weight_decay);
+                      const B sq = xsimd::fma(load<A>(at[2]), alpha, rest * (d * d));
+                      sq.store_unaligned(at[2]);
+                      B avg;
+                      if (s.centered) {
+                        const B ga = xsimd::fma(load<A>(at[3]), alpha, rest * d);
+                        ga.store_unaligned(at[3]);
+                        avg = xsimd::sqrt(xsimd::fnma(ga, ga, sq));  // sq - ga * ga
+                      } else {
+                        avg = xsimd::sqrt(sq);
+                      }
+                      avg = avg + eps;
+                      if (s.momentum > 0.0) {
+                        const B b = xsimd::fma(load<A>(at[4]), momentum, d / avg);
+                        b.store_unaligned(at[4]);
+                        xsimd::fma(neg_lr, b, pv).store_unaligned(at[0]);
+                      } else {
+                        xsimd::fma(neg_lr, d / avg, pv).store_unaligned(at[0]);
+                      }
+                    });
 }
 
 template <class A>
@@ -607,8 +607,7 @@ void adam_step(std::size_t n, float* p, const float* g, float* m, float* v, floa
 }
 
 template <class A>
-void nadam_step(std::size_t n, float* p, const float* g, float* m, float* v,
-                const NadamParams& s) {
+void nadam_step(std::size_t n, float* p, const float* g, float* m, float* v, const NadamParams& s) {
   using B = Batch<A>;
   const B beta1 = splat<A>(s.beta1), rest1 = splat<A>(1.0 - s.beta1);
   const B beta2 = splat<A>(s.beta2), rest2 = splat<A>(1.0 - s.beta2);
@@ -629,8 +628,7 @@ void nadam_step(std::size_t n, float* p, const float* g, float* m, float* v,
 }
 
 template <class A>
-void radam_step(std::size_t n, float* p, const float* g, float* m, float* v,
-                const RadamParams& s) {
+void radam_step(std::size_t n, float* p, const float* g, float* m, float* v, const RadamParams& s) {
   using B = Batch<A>;
   const B beta1 = splat<A>(s.beta1), rest1 = splat<A>(1.0 - s.beta1);
   const B beta2 = splat<A>(s.beta2), rest2 = splat<A>(1.0 - s.beta2);
@@ -673,16 +671,16 @@ void adadelta_step(std::size_t n, float* p, const float* g, float* square_avg, f
   using B = Batch<A>;
   const B rho = splat<A>(s.rho), rest = splat<A>(1.0 - s.rho), eps = splat<A>(s.eps);
   const B neg_lr = splat<A>(-s.lr);
-  zip_batches<A, 4>(n, {p, const_cast<float*>(g), square_avg, acc_delta}, 0b1101,
-                    [&](const auto& at) {
-    const B pv = load<A>(at[0]);
-    const B d = decayed_grad<A>(load<A>(at[1]), pv, s.maximize, s.weight_decay);
-    const B sq = xsimd::fma(load<A>(at[2]), rho, rest * (d * d));
-    sq.store_unaligned(at[2]);
-    const B delta = xsimd::sqrt(load<A>(at[3]) + eps) / xsimd::sqrt(sq + eps) * d;
-    xsimd::fma(load<A>(at[3]), rho, rest * (delta * delta)).store_unaligned(at[3]);
-    xsimd::fma(neg_lr, delta, pv).store_unaligned(at[0]);
-  });
+  zip_batches<A, 4>(
+      n, {p, const_cast<float*>(g), square_avg, acc_delta}, 0b1101, [&](const auto& at) {
+        const B pv = load<A>(at[0]);
+        const B d = decayed_grad<A>(load<A>(at[1]), pv, s.maximize, s.weight_decay);
+        const B sq = xsimd::fma(load<A>(at[2]), rho, rest * (d * d));
+        sq.store_unaligned(at[2]);
+        const B delta = xsimd::sqrt(load<A>(at[3]) + eps) / xsimd::sqrt(sq + eps) * d;
+        xsimd::fma(load<A>(at[3]), rho, rest * (delta * delta)).store_unaligned(at[3]);
+        xsimd::fma(neg_lr, delta, pv).store_unaligned(at[0]);
+      });
 }
 
 template <class A, GemmBlocking G>

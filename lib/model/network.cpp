@@ -58,9 +58,10 @@ Network::Network(std::size_t inputs, std::vector<LayerSpec> layers) : inputs_(in
     if (__builtin_mul_overflow(layer.inputs, layer.outputs, &weights) ||
         __builtin_add_overflow(offset, weights, &offset) || offset > kMaxParameters ||
         __builtin_add_overflow(offset, layer.outputs, &offset) || offset > kMaxParameters) {
-      throw Error(fmt::format("layer {} ({} -> {}) takes the network past {} parameters, the most "
-                              "descent supports",
-                              l + 1, layer.inputs, layer.outputs, kMaxParameters));
+      throw Error(
+          fmt::format("layer {} ({} -> {}) takes the network past {} parameters, the most "
+                      "descent supports",
+                      l + 1, layer.inputs, layer.outputs, kMaxParameters));
     }
     layer.bias_offset = offset - layer.outputs;
     layers_.push_back(layer);
@@ -214,8 +215,7 @@ Matrix Network::predict(ConstMatrixView x) const {
   }
   Matrix result(x.rows, outputs());
   // Rows per pass: at most 256, and few enough that a wide network's workspace stays small.
-  const std::size_t chunk =
-      std::clamp<std::size_t>((std::size_t{1} << 22) / max_width(), 1, 256);
+  const std::size_t chunk = std::clamp<std::size_t>((std::size_t{1} << 22) / max_width(), 1, 256);
   Workspace ws(*this, std::min<std::size_t>(chunk, std::max<std::size_t>(x.rows, 1)));
   Matrix scaled(std::min(chunk, x.rows), inputs_);
   for (std::size_t first = 0; first < x.rows; first += chunk) {

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "core/state_io.hpp"
 #include "descent/error.hpp"
 #include "optim/builtin.hpp"
 
@@ -88,6 +89,31 @@ std::unique_ptr<Optimizer> make_optimizer(std::string_view text) {
   if (!optimizer)
     throw Error(fmt::format("optimizer \"{}\": the factory returned nothing", spec.name));
   return optimizer;
+}
+
+}  // namespace descent
+
+namespace descent {
+namespace {
+constexpr std::string_view kOptimizerStateMagic{"DSNTOPT1", 8};
+}  // namespace
+
+std::vector<char> Optimizer::save_state() const {
+  // The visitor interface takes references for both directions; writing changes nothing.
+  auto& self = const_cast<Optimizer&>(*this);
+  return state_io::write(kOptimizerStateMagic, name(), lr_, [&](StateVisitor& v) {
+    v.counter("step", self.steps_);
+    self.visit_state(v);
+  });
+}
+
+void Optimizer::load_state(std::span<const char> bytes) {
+  const double rate =
+      state_io::read(bytes, kOptimizerStateMagic, name(), "optimizer state", [&](StateVisitor& v) {
+        v.counter("step", steps_);
+        visit_state(v);
+      });
+  set_lr(rate);
 }
 
 }  // namespace descent

@@ -146,6 +146,29 @@ std::vector<double> SpecReader::numbers(std::string_view key, std::vector<double
   return result;
 }
 
+long long SpecReader::integer(std::string_view key, long long fallback, long long minimum) {
+  const std::string* value = find(key);
+  if (value == nullptr) return fallback;
+  double x = 0.0;
+  if (!parse_double(*value, x) || !std::isfinite(x))
+    throw Error(fmt::format("{}: {}={} is not a number", prefix(), key, *value));
+  if (x != std::floor(x) || x < static_cast<double>(minimum) || x > 9.0e15) {
+    throw Error(fmt::format("{}: {}={} is invalid: must be a whole number >= {}", prefix(), key,
+                            *value, minimum));
+  }
+  return static_cast<long long>(x);
+}
+
+std::string SpecReader::choice(std::string_view key, std::string fallback,
+                               std::initializer_list<std::string_view> choices) {
+  const std::string* value = find(key);
+  if (value == nullptr) return fallback;
+  for (std::string_view c : choices)
+    if (*value == c) return *value;
+  throw Error(fmt::format("{}: {}={} is invalid: use {}", prefix(), key, *value,
+                          fmt::join(choices, " or ")));
+}
+
 void SpecReader::invalid(std::string_view key, std::string_view why) const {
   for (const auto& [k, v] : spec_.options)
     if (k == key) throw Error(fmt::format("{}: {}={} is invalid: {}", prefix(), key, v, why));

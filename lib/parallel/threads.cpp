@@ -36,8 +36,8 @@ void configure(ThreadState& s, std::size_t n) {
   auto arena = std::make_shared<tbb::task_arena>(static_cast<int>(effective));
   s.control.reset();
   if (effective > hardware_threads()) {
-    s.control = std::make_unique<tbb::global_control>(
-        tbb::global_control::max_allowed_parallelism, effective);
+    s.control = std::make_unique<tbb::global_control>(tbb::global_control::max_allowed_parallelism,
+                                                      effective);
   }
   s.arena = std::move(arena);
   s.requested = n;

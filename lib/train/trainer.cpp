@@ -279,6 +279,7 @@ StepRecord Trainer::train_step(ConstMatrixView x, const Targets& targets) {
   record.rows = rows;
   record.loss = loss_total / static_cast<double>(loss_divisor(loss_, rows, network_.outputs()));
   record.grad_norm = std::sqrt(k.sum_squares(params, network_.gradients().data()));
+  record.lr = optimizer_.lr();
   optimizer_.step(network_.parameters(), network_.gradients());
   return record;
 }
@@ -353,6 +354,22 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
       s.batch_values = Matrix(batch, targets.view.values.cols);
   }
   reserve(batch);  // every allocation a step needs, before the first step
+  Schedule* schedule = options_.schedule.get();
+  const bool schedule_per_step = schedule != nullptr &&
+                                 options_.schedule_per == SchedulePer::step &&
+                                 !schedule->needs_metric();
+  if (schedule != nullptr) {
+    const std::size_t steps_per_epoch = ceil_div(rows, batch);
+    const std::size_t planned =
+        schedule_per_step ? steps_per_epoch * options_.epochs : options_.epochs;
+    if (const auto limit = schedule->step_limit(); limit && planned > *limit) {
+      throw Error(fmt::format(
+          "schedule \"{}\" defines {} steps but this run advances it {} "
+          "times (once per {}): raise total_steps or train less",
+          schedule->name(), *limit, planned, schedule_per_step ? "optimizer step" : "epoch"));
+    }
+    optimizer_.set_lr(schedule->rate());
+  }
   std::vector<std::size_t> order(rows);
   std::iota(order.begin(), order.end(), std::size_t{0});
   Rng shuffle_rng(derive_seed(options_.seed, 2));
@@ -391,6 +408,10 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
       }
       last = train_step(x, t);
       last.epoch = epoch;
+      if (schedule_per_step) {
+        schedule->step();
+        optimizer_.set_lr(schedule->rate());
+      }
       weighted_loss += last.loss * static_cast<double>(count);
       samples += count;
       if (callbacks.on_step && !callbacks.on_step(last)) {
@@ -413,7 +434,11 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
       record.val_accuracy = eval.accuracy;
     }
     record.grad_norm = last.grad_norm;
-    record.lr = optimizer_.lr();
+    record.lr = last.lr;
+    if (schedule != nullptr && !schedule_per_step) {
+      schedule->step(std::isnan(record.val_loss) ? record.train_loss : record.val_loss);
+      optimizer_.set_lr(schedule->rate());
+    }
     record.seconds = seconds_since(start);
     record.samples_per_second =
         epoch_seconds > 0.0 ? static_cast<double>(rows) / epoch_seconds : 0.0;

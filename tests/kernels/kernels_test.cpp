@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <string>
 #include <vector>
@@ -326,6 +327,139 @@ TEST_P(KernelTest, SgemmDegenerateShapes) {
   for (float v : c) EXPECT_EQ(v, 3.0f);
   // m = 0 or n = 0: nothing happens.
   simd().sgemm(Trans::no, Trans::no, 0, 4, 3, 1.0f, nullptr, 3, nullptr, 4, 0.0f, nullptr, 4);
+}
+
+// One optimizer kernel call on buffers p, g and up to three state buffers.
+using OptimizerCall = std::function<void(const KernelTable&, std::size_t n, float* p,
+                                         const float* g, float* s0, float* s1, float* s2)>;
+
+std::vector<std::pair<std::string, OptimizerCall>> optimizer_calls() {
+  using namespace kernels;
+  std::vector<std::pair<std::string, OptimizerCall>> calls;
+  for (bool first : {false, true}) {
+    for (bool nesterov : {false, true}) {
+      calls.emplace_back("sgd", [=](const KernelTable& k, std::size_t n, float* p, const float* g,
+                                    float* s0, float*, float*) {
+        k.sgd_step(n, p, g, s0,
+                   {.lr = 0.1,
+                    .momentum = 0.9,
+                    .dampening = nesterov ? 0.0 : 0.2,
+                    .weight_decay = 0.01,
+                    .nesterov = nesterov,
+                    .maximize = !first,
+                    .first_step = first});
+      });
+    }
+  }
+  calls.emplace_back("adagrad", [](const KernelTable& k, std::size_t n, float* p, const float* g,
+                                   float* s0, float*, float*) {
+    k.adagrad_step(n, p, g, s0,
+                   {.clr = 0.05, .weight_decay = 0.01, .eps = 1e-10, .maximize = false});
+  });
+  for (bool centered : {false, true}) {
+    calls.emplace_back("rmsprop", [=](const KernelTable& k, std::size_t n, float* p, const float* g,
+                                      float* s0, float* s1, float* s2) {
+      k.rmsprop_step(n, p, g, s0, centered ? s1 : nullptr, s2,
+                     {.lr = 0.01,
+                      .alpha = 0.99,
+                      .eps = 1e-8,
+                      .weight_decay = 0.02,
+                      .momentum = 0.5,
+                      .centered = centered,
+                      .maximize = false});
+    });
+  }
+  for (bool amsgrad : {false, true}) {
+    for (bool decoupled : {false, true}) {
+      calls.emplace_back("adam", [=](const KernelTable& k, std::size_t n, float* p, const float* g,
+                                     float* s0, float* s1, float* s2) {
+        k.adam_step(n, p, g, s0, s1, amsgrad ? s2 : nullptr,
+                    {.lr = 0.01,
+                     .beta1 = 0.9,
+                     .beta2 = 0.999,
+                     .eps = 1e-8,
+                     .weight_decay = 0.05,
+                     .step_size = 0.02,
+                     .bias_correction2_sqrt = 0.3,
+                     .amsgrad = amsgrad,
+                     .maximize = amsgrad,
+                     .decoupled = decoupled});
+      });
+    }
+  }
+  calls.emplace_back("nadam", [](const KernelTable& k, std::size_t n, float* p, const float* g,
+                                 float* s0, float* s1, float*) {
+    k.nadam_step(n, p, g, s0, s1,
+                 {.beta1 = 0.9,
+                  .beta2 = 0.999,
+                  .eps = 1e-8,
+                  .weight_decay = 0.01,
+                  .shrink = 0.999,
+                  .bias_correction2 = 0.05,
+                  .grad_coef = -0.01,
+                  .avg_coef = -0.02,
+                  .maximize = true});
+  });
+  for (bool rectified : {false, true}) {
+    calls.emplace_back("radam", [=](const KernelTable& k, std::size_t n, float* p, const float* g,
+                                    float* s0, float* s1, float*) {
+      k.radam_step(n, p, g, s0, s1,
+                   {.lr = 0.01,
+                    .beta1 = 0.9,
+                    .beta2 = 0.999,
+                    .eps = 1e-8,
+                    .weight_decay = 0.01,
+                    .shrink = 1.0,
+                    .bias_correction1 = 0.3,
+                    .bias_correction2_sqrt = 0.2,
+                    .rect = 0.7,
+                    .rectified = rectified,
+                    .maximize = false});
+    });
+  }
+  calls.emplace_back("adamax", [](const KernelTable& k, std::size_t n, float* p, const float* g,
+                                  float* s0, float* s1, float*) {
+    k.adamax_step(n, p, g, s0, s1,
+                  {.beta1 = 0.9,
+                   .beta2 = 0.999,
+                   .eps = 1e-8,
+                   .weight_decay = 0.01,
+                   .clr = 0.02,
+                   .maximize = false});
+  });
+  calls.emplace_back("adadelta", [](const KernelTable& k, std::size_t n, float* p, const float* g,
+                                    float* s0, float* s1, float*) {
+    k.adadelta_step(n, p, g, s0, s1,
+                    {.lr = 1.0, .rho = 0.9, .eps = 1e-6, .weight_decay = 0.01, .maximize = false});
+  });
+  return calls;
+}
+
+TEST_P(KernelTest, OptimizerUpdatesMatchReference) {
+  for (const auto& [name, call] : optimizer_calls()) {
+    for (std::size_t n = 1; n <= 67; ++n) {
+      const std::size_t offset = n % 2;  // unaligned starts too
+      const auto g = random_floats(n + offset, n * 7 + 1);
+      std::vector<std::vector<float>> simd_bufs, ref_bufs;
+      // p in [-1, 1]; the states as a run leaves them: second moments positive, and a
+      // centred RMSprop's mean gradient (second buffer) small against its mean square.
+      const float lows[4] = {-1.0f, 0.5f, 0.0f, 0.5f}, highs[4] = {1.0f, 1.0f, 0.3f, 1.0f};
+      for (std::size_t b = 0; b < 4; ++b)
+        simd_bufs.push_back(random_floats(n + offset, n * 7 + 2 + b, lows[b], highs[b]));
+      ref_bufs = simd_bufs;
+      auto at = [&](std::vector<float>& v) { return v.data() + offset; };
+      call(simd(), n, at(simd_bufs[0]), g.data() + offset, at(simd_bufs[1]), at(simd_bufs[2]),
+           at(simd_bufs[3]));
+      call(ref(), n, at(ref_bufs[0]), g.data() + offset, at(ref_bufs[1]), at(ref_bufs[2]),
+           at(ref_bufs[3]));
+      for (std::size_t b = 0; b < 4; ++b) {
+        for (std::size_t i = 0; i < n + offset; ++i) {
+          ASSERT_TRUE(close(simd_bufs[b][i], ref_bufs[b][i], std::abs(ref_bufs[b][i]) + 1.0))
+              << name << " n=" << n << " buffer " << b << " element " << i;
+        }
+      }
+    }
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Isas, KernelTest, ::testing::ValuesIn(simd_isas()),

@@ -37,8 +37,9 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "descent: error: {}\n", e.what());
     return 2;
   } catch (const std::bad_alloc&) {
-    fmt::print(stderr, "descent: error: out of memory: the model or the data is too large for "
-                       "this machine\n");
+    fmt::print(stderr,
+               "descent: error: out of memory: the model or the data is too large for "
+               "this machine\n");
     return 2;
   } catch (const std::exception& e) {
     fmt::print(stderr, "descent: internal error: {}\n", e.what());

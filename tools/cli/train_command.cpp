@@ -27,6 +27,8 @@ struct TrainArgs {
   std::string init = "auto";
   std::string optimizer = kDefaultOptimizer;
   std::string lr;
+  std::string schedule;
+  std::string schedule_per = "epoch";
   std::string batch = "32";
   std::string epochs = "20";
   std::string val_fraction = "0.2";
@@ -67,10 +69,21 @@ int run_train(const TrainArgs& args, bool optimizer_given) {
   const TaskHint task = parse_task_hint(args.task);
   const std::vector<std::size_t> hidden = parse_sizes(args.hidden, "--hidden");
   const Activation activation = parse_activation(args.activation);
-  const Init init = parse_init(args.init);
+  // --init is a scheme name, or a file of parameters (tools/torch_convert.py writes one).
+  std::optional<Init> init;
+  try {
+    init = parse_init(args.init);
+  } catch (const Error&) {
+    if (args.init.find('/') == std::string::npos && args.init.find('.') == std::string::npos) throw;
+  }
   const std::string spec = optimizer_spec(args, optimizer_given);
   std::unique_ptr<Optimizer> optimizer = make_optimizer(spec);
   TrainOptions options;
+  if (!args.schedule.empty()) options.schedule = make_schedule(args.schedule, optimizer->lr());
+  if (args.schedule_per != "epoch" && args.schedule_per != "step") {
+    throw Error(fmt::format("--schedule-per {} is invalid: use epoch or step", args.schedule_per));
+  }
+  options.schedule_per = args.schedule_per == "step" ? SchedulePer::step : SchedulePer::epoch;
   options.batch_size = args.batch == "full" ? 0 : parse_count(args.batch, "--batch");
   if (args.batch != "full" && options.batch_size == 0)
     throw Error("--batch 0 is invalid: use a positive batch size, or full");
@@ -86,7 +99,7 @@ int run_train(const TrainArgs& args, bool optimizer_given) {
     throw Error(fmt::format("--threads {} is invalid: descent runs on at most {} threads",
                             args.threads, kMaxThreads));
   }
-  options.init = init;
+  options.init = init;  // nullopt: parameters come from the --init file below
   if (!args.history.empty()) check_output_path(args.history, "--history");
   if (!args.save.empty()) check_output_path(args.save, "--save");
   const Isa isa = active_isa();  // reports a bad DESCENT_ISA now
@@ -101,6 +114,7 @@ int run_train(const TrainArgs& args, bool optimizer_given) {
     outputs = data.values.cols();
   }
   Network network = Network::mlp(data.feature_count(), hidden, outputs, activation);
+  if (!init) load_parameters(args.init, network);
 
   std::FILE* progress_out = args.json ? stderr : stdout;
   const std::size_t train_rows =
@@ -139,6 +153,8 @@ int run_train(const TrainArgs& args, bool optimizer_given) {
         {"model", shape_of(network)},
         {"loss", std::string(to_string(loss))},
         {"optimizer", spec},
+        {"schedule",
+         args.schedule.empty() ? nlohmann::json(nullptr) : nlohmann::json(args.schedule)},
         {"batch_size", batch},
     };
     if (data.task == Task::classification) out["val_accuracy"] = number_or_null(last.val_accuracy);
@@ -148,8 +164,12 @@ int run_train(const TrainArgs& args, bool optimizer_given) {
   fmt::print("\ntrained {} ({} rows, {} features{})\n", data.name, data.rows(),
              data.feature_count(),
              data.task == Task::classification ? fmt::format(", {} classes", data.classes) : "");
-  fmt::print("  model      {} {}, {}, {}, batch {}\n", shape_of(network), to_string(activation),
-             to_string(loss), spec, batch);
+  fmt::print("  model      {} {}, {}, {}{}, batch {}\n", shape_of(network), to_string(activation),
+             to_string(loss), spec,
+             args.schedule.empty()
+                 ? std::string()
+                 : fmt::format(", schedule {} per {}", args.schedule, args.schedule_per),
+             batch);
   fmt::print(
       "  stopped    {} after {} epochs, {} steps in {:.2f} s ({:.0f} samples/s, {} "
       "threads, {})\n",
@@ -182,12 +202,20 @@ Command add_train_command(CLI::App& app) {
   cmd->add_option("--loss", args->loss, "auto, mse, cross_entropy or bce_with_logits")
       ->capture_default_str();
   cmd->add_option("--init", args->init,
-                  "auto, kaiming_normal, kaiming_uniform, xavier_normal, xavier_uniform or pytorch")
+                  "auto, kaiming_normal, kaiming_uniform, xavier_normal, xavier_uniform, pytorch, "
+                  "or a file of float32 parameters in nn.Linear order (tools/torch_convert.py)")
       ->capture_default_str();
   CLI::Option* optimizer =
       cmd->add_option("--optimizer", args->optimizer, "Optimizer spec, e.g. sgd:lr=0.05")
           ->capture_default_str();
   cmd->add_option("--lr", args->lr, "Learning rate (shorthand for lr= in the optimizer spec)");
+  cmd->add_option(
+      "--schedule", args->schedule,
+      "Learning-rate schedule spec, e.g. cosine:T_max=20 or step:step_size=10,gamma=0.5");
+  cmd->add_option("--schedule-per", args->schedule_per,
+                  "Advance the schedule once per epoch or once per optimizer step (plateau: per "
+                  "epoch always)")
+      ->capture_default_str();
   cmd->add_option("--batch", args->batch, "Batch size N, or full for batch gradient descent")
       ->capture_default_str();
   cmd->add_option("--epochs", args->epochs, "Epochs")->capture_default_str();

@@ -1,6 +1,4 @@
-// Optimizer::save_state and load_state. The format: "DSNTOPT1", the optimizer's name, the
-// learning rate, then one record per visited field (kind, name, value), then a CRC-32 of
-// everything before it. Little-endian.
+// The byte format of visited state, shared by optimizers and schedules (see state_io.hpp).
 
 #include <zlib.h>
 
@@ -11,13 +9,12 @@
 
 #include <fmt/format.h>
 
+#include "core/state_io.hpp"
 #include "descent/error.hpp"
-#include "descent/optimizer.hpp"
 
-namespace descent {
+namespace descent::state_io {
 namespace {
 
-constexpr char kStateMagic[8] = {'D', 'S', 'N', 'T', 'O', 'P', 'T', '1'};
 enum class FieldKind : std::uint8_t { buffer = 1, counter = 2, scalar = 3 };
 
 struct Field {
@@ -84,14 +81,14 @@ class ByteReader {
   }
   std::string name() {
     const auto size = get<std::uint32_t>();
-    if (size > 256) throw Error("optimizer state is damaged: a field name is too long");
+    if (size > 256) throw Error("a field name is too long");
     need(size);
     std::string s(bytes_.data() + pos_, size);
     pos_ += size;
     return s;
   }
   void floats(std::vector<float>& out, std::uint64_t count) {
-    if (count > (bytes_.size() - pos_) / sizeof(float)) throw Error("optimizer state is truncated");
+    if (count > (bytes_.size() - pos_) / sizeof(float)) throw Error("the state is truncated");
     out.resize(count);
     if (count != 0) std::memcpy(out.data(), bytes_.data() + pos_, count * sizeof(float));
     pos_ += count * sizeof(float);
@@ -100,7 +97,7 @@ class ByteReader {
 
  private:
   void need(std::size_t n) const {
-    if (bytes_.size() - pos_ < n) throw Error("optimizer state is truncated");
+    if (bytes_.size() - pos_ < n) throw Error("the state is truncated");
   }
   std::span<const char> bytes_;
   std::size_t pos_ = 0;
@@ -110,13 +107,13 @@ class ByteReader {
 // mismatch leaves the optimizer untouched, then copying.
 class StateApplier final : public StateVisitor {
  public:
-  StateApplier(const std::vector<Field>& fields, std::string_view optimizer, bool apply)
-      : fields_(fields), optimizer_(optimizer), apply_(apply) {}
+  StateApplier(const std::vector<Field>& fields, std::string_view owner, bool apply)
+      : fields_(fields), optimizer_(owner), apply_(apply) {}
   void buffer(std::string_view name, AlignedBuffer<float>& values) override {
     const Field& f = next(name, FieldKind::buffer);
     if (!values.empty() && values.size() != f.values.size()) {
-      throw Error(fmt::format("optimizer state for {}: {} holds {} values, this optimizer {}",
-                              optimizer_, name, f.values.size(), values.size()));
+      throw Error(fmt::format("state of {}: {} holds {} values, this one {}", optimizer_, name,
+                              f.values.size(), values.size()));
     }
     if (!apply_) return;
     if (values.size() != f.values.size()) values.resize(f.values.size());
@@ -133,7 +130,7 @@ class StateApplier final : public StateVisitor {
   void finish() const {
     if (index_ != fields_.size()) {
       throw Error(
-          fmt::format("optimizer state for {} has a field \"{}\" this optimizer does not "
+          fmt::format("state of {} has a field \"{}\" this one does not "
                       "have (other hyperparameters?)",
                       optimizer_, fields_[index_].name));
     }
@@ -143,7 +140,7 @@ class StateApplier final : public StateVisitor {
   const Field& next(std::string_view name, FieldKind kind) {
     if (index_ >= fields_.size() || fields_[index_].name != name || fields_[index_].kind != kind) {
       throw Error(fmt::format(
-          "optimizer state for {} does not match this optimizer: expected "
+          "state of {} does not match this one: expected "
           "\"{}\", found \"{}\" (other hyperparameters?)",
           optimizer_, name, index_ < fields_.size() ? fields_[index_].name : "nothing"));
     }
@@ -157,61 +154,59 @@ class StateApplier final : public StateVisitor {
 
 }  // namespace
 
-std::vector<char> Optimizer::save_state() const {
-  std::vector<char> out(std::begin(kStateMagic), std::end(kStateMagic));
-  put_name(out, name());
-  put<double>(out, lr_);
+std::vector<char> write(std::string_view magic, std::string_view owner, double rate,
+                        const std::function<void(StateVisitor&)>& visit) {
+  std::vector<char> out(magic.begin(), magic.end());
+  put_name(out, owner);
+  put<double>(out, rate);
   StateWriter writer(out);
-  // The visitor interface takes references for both directions; writing changes nothing.
-  auto& self = const_cast<Optimizer&>(*this);
-  writer.counter("step", self.steps_);
-  self.visit_state(writer);
+  visit(writer);
   put<std::uint32_t>(out, checksum(out.data(), out.size()));
   return out;
 }
 
-void Optimizer::load_state(std::span<const char> bytes) {
-  if (bytes.size() < sizeof kStateMagic + 4 ||
-      std::memcmp(bytes.data(), kStateMagic, sizeof kStateMagic) != 0) {
-    throw Error("not an optimizer state (bad magic)");
-  }
-  const std::size_t body = bytes.size() - 4;
-  std::uint32_t stored = 0;
-  std::memcpy(&stored, bytes.data() + body, 4);
-  if (stored != checksum(bytes.data(), body)) {
-    throw Error("optimizer state is damaged (checksum mismatch)");
-  }
-  ByteReader r(bytes.first(body));
-  for (std::size_t i = 0; i < sizeof kStateMagic; ++i) r.get<char>();
-  const std::string saved_name = r.name();
-  if (saved_name != name()) {
-    throw Error(fmt::format("optimizer state is for {}, not {}", saved_name, name()));
-  }
-  const auto saved_lr = r.get<double>();
-  if (!std::isfinite(saved_lr) || saved_lr < 0.0) throw Error("optimizer state is damaged: bad lr");
-  std::vector<Field> fields;
-  while (!r.done()) {
-    Field f;
-    const auto kind = r.get<std::uint8_t>();
-    if (kind < 1 || kind > 3) throw Error("optimizer state is damaged: unknown field kind");
-    f.kind = static_cast<FieldKind>(kind);
-    f.name = r.name();
-    if (f.kind == FieldKind::buffer) {
-      r.floats(f.values, r.get<std::uint64_t>());
-    } else if (f.kind == FieldKind::counter) {
-      f.count = r.get<std::uint64_t>();
-    } else {
-      f.scalar = r.get<double>();
+double read(std::span<const char> bytes, std::string_view magic, std::string_view owner,
+            std::string_view what, const std::function<void(StateVisitor&)>& visit) {
+  try {
+    if (bytes.size() < magic.size() + 4 ||
+        std::memcmp(bytes.data(), magic.data(), magic.size()) != 0) {
+      throw Error("bad magic");
     }
-    fields.push_back(std::move(f));
+    const std::size_t body = bytes.size() - 4;
+    std::uint32_t stored = 0;
+    std::memcpy(&stored, bytes.data() + body, 4);
+    if (stored != checksum(bytes.data(), body)) throw Error("checksum mismatch: it is damaged");
+    ByteReader r(bytes.first(body));
+    for (std::size_t i = 0; i < magic.size(); ++i) r.get<char>();
+    const std::string saved_owner = r.name();
+    if (saved_owner != owner) throw Error(fmt::format("it is for {}, not {}", saved_owner, owner));
+    const auto rate = r.get<double>();
+    if (!std::isfinite(rate) || rate < 0.0) throw Error("its learning rate is not valid");
+    std::vector<Field> fields;
+    while (!r.done()) {
+      Field f;
+      const auto kind = r.get<std::uint8_t>();
+      if (kind < 1 || kind > 3) throw Error("unknown field kind");
+      f.kind = static_cast<FieldKind>(kind);
+      f.name = r.name();
+      if (f.kind == FieldKind::buffer) {
+        r.floats(f.values, r.get<std::uint64_t>());
+      } else if (f.kind == FieldKind::counter) {
+        f.count = r.get<std::uint64_t>();
+      } else {
+        f.scalar = r.get<double>();
+      }
+      fields.push_back(std::move(f));
+    }
+    for (bool apply : {false, true}) {
+      StateApplier applier(fields, owner, apply);
+      visit(applier);
+      applier.finish();
+    }
+    return rate;
+  } catch (const Error& e) {
+    throw Error(fmt::format("{} rejected: {}", what, e.what()));
   }
-  for (bool apply : {false, true}) {
-    StateApplier applier(fields, name(), apply);
-    applier.counter("step", steps_);
-    visit_state(applier);
-    applier.finish();
-  }
-  set_lr(saved_lr);
 }
 
-}  // namespace descent
+}  // namespace descent::state_io

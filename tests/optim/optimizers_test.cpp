@@ -1,0 +1,160 @@
+// The built-in optimizers beyond their trajectories: names and defaults, every invalid
+// hyperparameter, state save/restore and reset.
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "descent/descent.hpp"
+#include "test_util.hpp"
+
+namespace descent {
+namespace {
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+TEST(BuiltinOptimizers, EveryNameBuildsWithPyTorchsDefaultRate) {
+  const std::vector<std::pair<std::string, double>> defaults = {
+      {"sgd", 1e-3},     {"momentum", 1e-3}, {"nesterov", 1e-3}, {"adagrad", 1e-2},
+      {"rmsprop", 1e-2}, {"adam", 1e-3},     {"adamw", 1e-3},    {"nadam", 2e-3},
+      {"radam", 1e-3},   {"adamax", 2e-3},   {"adadelta", 1.0}};
+  const auto names = optimizer_names();
+  for (const auto& [name, lr] : defaults) {
+    auto opt = make_optimizer(name);
+    EXPECT_DOUBLE_EQ(opt->lr(), lr) << name;
+    EXPECT_NE(std::find(names.begin(), names.end(), name), names.end()) << name;
+  }
+  // The aliases are sgd with momentum 0.9 (and Nesterov).
+  EXPECT_EQ(make_optimizer("momentum")->name(), "sgd");
+  const auto* nesterov = dynamic_cast<const Sgd*>(make_optimizer("nesterov:lr=0.1").get());
+  ASSERT_NE(nesterov, nullptr);
+  EXPECT_DOUBLE_EQ(AdamW().options().weight_decay, 0.01);
+  EXPECT_DOUBLE_EQ(AdamWOptions{}.weight_decay, 0.01);
+  EXPECT_DOUBLE_EQ(NadamOptions{}.momentum_decay, 4e-3);
+}
+
+TEST(BuiltinOptimizers, InvalidHyperparametersNameTheKeyAndValue) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"sgd:lr=0", "lr=0 is invalid"},
+      {"sgd:lr=-0.1", "lr=-0.1 is invalid"},
+      {"sgd:momentum=-1", "momentum=-1 is invalid"},
+      {"sgd:dampening=2", "dampening=2 is invalid"},
+      {"sgd:weight_decay=-1", "weight_decay=-1 is invalid"},
+      {"sgd:nesterov=true", "nesterov needs a momentum > 0"},
+      {"sgd:momentum=0.9,nesterov=true,dampening=0.1", "nesterov needs dampening = 0"},
+      {"nesterov:momentum=0", "nesterov needs a momentum > 0"},
+      {"adagrad:lr_decay=-1", "lr_decay=-1 is invalid"},
+      {"adagrad:initial_accumulator_value=-1", "initial_accumulator_value=-1 is invalid"},
+      {"adagrad:eps=-1e-10", "eps=-1e-10 is invalid"},
+      {"rmsprop:alpha=1.5", "alpha=1.5 is invalid"},
+      {"rmsprop:momentum=-0.5", "momentum=-0.5 is invalid"},
+      {"adam:beta1=1", "beta1=1 is invalid: must be in [0, 1)"},
+      {"adam:beta2=-0.1", "beta2=-0.1 is invalid"},
+      {"adam:eps=-1", "eps=-1 is invalid"},
+      {"adamw:weight_decay=-0.01", "weight_decay=-0.01 is invalid"},
+      {"nadam:momentum_decay=-1", "momentum_decay=-1 is invalid"},
+      {"radam:beta1=1.5", "beta1=1.5 is invalid"},
+      {"adamax:beta2=1", "beta2=1 is invalid"},
+      {"adadelta:rho=1.1", "rho=1.1 is invalid"},
+      {"adam:amsgrad=yes", "amsgrad=yes is not a boolean"},
+      {"adam:betas=0.9", "unknown key \"betas\""},
+      {"adam:lr=abc", "lr=abc is not a number"},
+      {"adadelta:lr=nan", "lr=nan is not finite"},
+  };
+  for (const auto& [spec, fragment] : cases) {
+    const std::string message = error_of([&] { make_optimizer(spec); });
+    EXPECT_NE(message.find(fragment), std::string::npos) << spec << ": " << message;
+  }
+}
+
+// Trains `steps` steps of a fixed gradient sequence.
+void run(Optimizer& opt, std::vector<float>& p, int first, int steps) {
+  for (int s = first; s < first + steps; ++s) {
+    const auto g = test::random_floats(p.size(), static_cast<std::uint64_t>(100 + s));
+    opt.step(p, g);
+  }
+}
+
+TEST(OptimizerState, SaveAndLoadContinueExactly) {
+  for (const char* spec :
+       {"sgd:momentum=0.9", "adagrad:lr_decay=0.1", "rmsprop:centered=true,momentum=0.3",
+        "adam:amsgrad=true", "adamw", "nadam", "radam", "adamax", "adadelta"}) {
+    SCOPED_TRACE(spec);
+    const auto start = test::random_floats(1000, 7);
+    auto a = make_optimizer(spec);
+    std::vector<float> pa = start;
+    run(*a, pa, 0, 20);  // uninterrupted
+
+    auto b = make_optimizer(spec);
+    std::vector<float> pb = start;
+    run(*b, pb, 0, 8);
+    const std::vector<char> state = b->save_state();
+    b.reset();
+    auto c = make_optimizer(spec);
+    c->set_lr(123.0);  // restored from the state
+    c->load_state(state);
+    EXPECT_EQ(c->steps(), 8u);
+    run(*c, pb, 8, 12);
+    EXPECT_EQ(0, std::memcmp(pa.data(), pb.data(), pa.size() * sizeof(float)));
+  }
+}
+
+TEST(OptimizerState, RejectsStateOfAnotherKindSizeOrDamage) {
+  std::vector<float> p(50, 1.0f), g(50, 0.5f);
+  auto adam = make_optimizer("adam");
+  adam->step(p, g);
+  const auto state = adam->save_state();
+  EXPECT_NE(error_of([&] {
+              make_optimizer("sgd:momentum=0.9")->load_state(state);
+            }).find("is for adam, not sgd"),
+            std::string::npos);
+  // Same name, other hyperparameters that change the state's layout.
+  EXPECT_NE(error_of([&] {
+              make_optimizer("adam:amsgrad=true")->load_state(state);
+            }).find("does not match"),
+            std::string::npos);
+  // Same optimizer prepared for another parameter count.
+  auto other = make_optimizer("adam");
+  other->prepare(60);
+  EXPECT_NE(error_of([&] { other->load_state(state); }).find("holds 50 values"), std::string::npos);
+  // Damaged or truncated bytes, and a failed load changes nothing.
+  auto target = make_optimizer("adam");
+  target->set_lr(0.5);
+  for (std::size_t cut : {std::size_t{0}, std::size_t{5}, state.size() / 2, state.size() - 1}) {
+    EXPECT_THROW(target->load_state(std::span<const char>(state.data(), cut)), Error);
+  }
+  auto damaged = state;
+  damaged[damaged.size() / 2] ^= 0x10;
+  EXPECT_THROW(target->load_state(damaged), Error);
+  EXPECT_EQ(target->steps(), 0u);
+  EXPECT_DOUBLE_EQ(target->lr(), 0.5);
+}
+
+TEST(OptimizerState, ResetStartsOver) {
+  for (const char* spec :
+       {"sgd:momentum=0.9", "adagrad:initial_accumulator_value=0.1", "rmsprop:centered=true",
+        "adam", "nadam", "radam", "adamax", "adadelta"}) {
+    SCOPED_TRACE(spec);
+    auto opt = make_optimizer(spec);
+    std::vector<float> first = test::random_floats(100, 3), second = first;
+    run(*opt, first, 0, 5);
+    run(*opt, second, 50, 3);  // some unrelated history
+    opt->reset();
+    EXPECT_EQ(opt->steps(), 0u);
+    second = test::random_floats(100, 3);
+    run(*opt, second, 0, 5);
+    EXPECT_EQ(first, second);
+  }
+}
+
+}  // namespace
+}  // namespace descent

@@ -1,0 +1,137 @@
+// Schedules beyond their golden values: spec errors, state, and how the trainer drives them.
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "descent/descent.hpp"
+
+namespace descent {
+namespace {
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+TEST(Schedules, EveryNameIsKnown) {
+  for (const std::string& name : schedule_names()) {
+    std::string spec = name;
+    if (name == "step") spec += ":step_size=3";
+    if (name == "multistep") spec += ":milestones=[2,4]";
+    if (name == "exponential") spec += ":gamma=0.9";
+    if (name == "cosine") spec += ":T_max=5";
+    if (name == "cosine_restarts") spec += ":T_0=5";
+    if (name == "onecycle") spec += ":total_steps=50";
+    auto s = make_schedule(spec, 0.1);
+    EXPECT_EQ(s->name(), name);
+    EXPECT_EQ(s->needs_metric(), name == "plateau");
+  }
+}
+
+TEST(Schedules, InvalidSpecsNameTheKeyAndValue) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"cosin:T_max=3", "unknown schedule \"cosin\""},
+      {"cosine", "T_max is invalid: is required"},
+      {"cosine:T_max=0", "T_max=0 is invalid: must be a whole number >= 1"},
+      {"cosine:T_max=2.5", "T_max=2.5 is invalid"},
+      {"step:step_size=3,gama=0.5", "unknown key \"gama\""},
+      {"multistep:milestones=20", "milestones=20 is not a list"},
+      {"multistep:milestones=[1,x]", "\"x\" is not a number"},
+      {"multistep:milestones=[-1]", "must be whole numbers >= 0"},
+      {"linear:start_factor=0", "start_factor=0 is invalid"},
+      {"linear:end_factor=2", "end_factor=2 is invalid"},
+      {"onecycle:max_lr=1", "total_steps is invalid: is required"},
+      {"onecycle:total_steps=3", "pct_start"},
+      {"onecycle:total_steps=100,div_factor=0", "div_factor=0 is invalid"},
+      {"plateau:factor=1", "factor=1 is invalid"},
+      {"plateau:mode=up", "mode=up is invalid: use min or max"},
+      {"plateau:threshold_mode=relative", "threshold_mode=relative is invalid: use rel or abs"},
+      {"plateau:warmup_iters=5", "warmup is not available for plateau"},
+      {"cosine:T_max=5,warmup_start_factor=0.1", "needs warmup_iters > 0"},
+      {"cosine:T_max=5,warmup_iters=3,warmup_start_factor=0", "warmup_start_factor=0 is invalid"},
+      {"cosine:T_max=5,warmup_iters=-1", "warmup_iters=-1 is invalid"},
+  };
+  for (const auto& [spec, fragment] : cases) {
+    const std::string message = error_of([&] { make_schedule(spec, 0.1); });
+    EXPECT_NE(message.find(fragment), std::string::npos) << spec << ": " << message;
+  }
+  EXPECT_THROW(make_schedule("plateau", 0.1)->step(), Error);
+}
+
+TEST(Schedules, StateRoundTripsMidway) {
+  for (const char* spec :
+       {"cosine:T_max=10,warmup_iters=3", "cosine_restarts:T_0=4,T_mult=2",
+        "onecycle:total_steps=40", "multistep:milestones=[3,7]", "plateau:patience=1"}) {
+    SCOPED_TRACE(spec);
+    auto a = make_schedule(spec, 0.1), b = make_schedule(spec, 0.1);
+    for (int i = 0; i < 6; ++i) {
+      a->step(1.0 / (1 + i % 2));
+      b->step(1.0 / (1 + i % 2));
+    }
+    auto c = make_schedule(spec, 0.1);
+    c->load_state(b->save_state());
+    for (int i = 6; i < 20; ++i) {
+      a->step(1.0);
+      c->step(1.0);
+      EXPECT_EQ(a->rate(), c->rate()) << "step " << i;
+    }
+    EXPECT_THROW(make_schedule("step:step_size=2", 0.1)->load_state(b->save_state()), Error);
+  }
+}
+
+TrainResult run(const char* schedule, SchedulePer per, std::size_t epochs,
+                const Callbacks& cb = {}) {
+  const Dataset d = load_dataset("iris");
+  Network net = Network::mlp(4, {8}, 3);
+  auto sgd = make_optimizer("sgd:lr=0.1");
+  TrainOptions o;
+  o.epochs = epochs;
+  o.batch_size = 40;  // 120 training rows: 3 steps per epoch
+  o.init = Init::automatic;
+  o.schedule = make_schedule(schedule, sgd->lr());
+  o.schedule_per = per;
+  return train(net, d, *sgd, o, cb);
+}
+
+TEST(TrainerSchedules, PerEpochByDefault) {
+  const TrainResult r = run("step:step_size=1,gamma=0.5", SchedulePer::epoch, 4);
+  ASSERT_EQ(r.history.size(), 4u);
+  for (std::size_t e = 0; e < 4; ++e)
+    EXPECT_DOUBLE_EQ(r.history[e].lr, 0.1 * std::pow(0.5, static_cast<double>(e)));
+}
+
+TEST(TrainerSchedules, PerStepWhenAsked) {
+  std::vector<double> rates;
+  Callbacks cb;
+  cb.on_step = [&](const StepRecord& s) {
+    rates.push_back(s.lr);
+    return true;
+  };
+  run("exponential:gamma=0.9", SchedulePer::step, 2, cb);
+  ASSERT_EQ(rates.size(), 6u);
+  for (std::size_t i = 0; i < rates.size(); ++i)
+    EXPECT_NEAR(rates[i], 0.1 * std::pow(0.9, static_cast<double>(i)), 1e-9);
+}
+
+TEST(TrainerSchedules, PlateauStepsPerEpochWithTheValidationLoss) {
+  // A loss that cannot improve by a relative 100%: every epoch is bad, and with patience 0
+  // each one halves the rate.
+  const TrainResult r = run("plateau:patience=0,factor=0.5,threshold=1", SchedulePer::step, 4);
+  for (std::size_t e = 0; e < 4; ++e)
+    EXPECT_NEAR(r.history[e].lr, 0.1 * std::pow(0.5, static_cast<double>(e)), 1e-12) << e;
+}
+
+TEST(TrainerSchedules, OneCycleThatWouldRunOutIsRefusedUpFront) {
+  const std::string message = error_of([] { run("onecycle:total_steps=5", SchedulePer::step, 2); });
+  EXPECT_NE(message.find("defines 5 steps but this run advances it 6 times"), std::string::npos)
+      << message;
+  EXPECT_NO_THROW(run("onecycle:total_steps=6", SchedulePer::step, 2));
+}
+
+}  // namespace
+}  // namespace descent
