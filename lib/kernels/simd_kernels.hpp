@@ -12,6 +12,7 @@
 // ones, so an element's result never depends on where it sits in the array.
 
 #include <array>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -469,28 +470,25 @@ void sgemm(Trans trans_a, Trans trans_b, std::size_t m, std::size_t n, std::size
 // Fused optimizer updates: one pass over the parameter, gradient and state buffers, the
 // formulas and operation order of torch.optim's single-tensor implementations.
 
-// Calls body(ptrs) for every batch of n elements of N arrays (null arrays stay null). The
-// tail runs through zero-padded stack copies, so every element sees the same vector code;
-// the arrays whose bit is set in `outputs` are copied back.
+// Calls body(base, i) for every batch of n elements of N arrays: body reads and writes
+// base[k] + i. The tail runs through zero-padded stack copies (body(copies, 0)), so every
+// element sees the same vector code; the arrays whose bit is set in `outputs` are copied
+// back. Null arrays stay null.
 template <class A, std::size_t N, class F>
 void zip_batches(std::size_t n, const std::array<float*, N>& arrays, unsigned outputs, F body) {
   constexpr std::size_t W = Batch<A>::size;
-  std::array<float*, N> at{};
   std::size_t i = 0;
-  for (; i + W <= n; i += W) {
-    for (std::size_t k = 0; k < N; ++k) at[k] = arrays[k] == nullptr ? nullptr : arrays[k] + i;
-    body(at);
-  }
+  for (; i + W <= n; i += W) body(arrays, i);
   if (i == n) return;
   alignas(kSimdAlign) float tail[N][W];
+  std::array<float*, N> copies{};
   const std::size_t rest = n - i;
   for (std::size_t k = 0; k < N; ++k) {
-    at[k] = nullptr;
     if (arrays[k] == nullptr) continue;
     for (std::size_t l = 0; l < W; ++l) tail[k][l] = l < rest ? arrays[k][i + l] : 0.0f;
-    at[k] = tail[k];
+    copies[k] = tail[k];
   }
-  body(at);
+  body(copies, 0);
   for (std::size_t k = 0; k < N; ++k)
     if (((outputs >> k) & 1u) != 0 && arrays[k] != nullptr)
       std::memcpy(arrays[k] + i, tail[k], rest * sizeof(float));
@@ -519,15 +517,15 @@ void sgd_step(std::size_t n, float* p, const float* g, float* buf, const SgdPara
   using B = Batch<A>;
   const B momentum = splat<A>(s.momentum), keep = splat<A>(1.0 - s.dampening);
   const B neg_lr = splat<A>(-s.lr);
-  zip_batches<A, 3>(n, {p, const_cast<float*>(g), buf}, 0b101, [&](const auto& at) {
-    B pv = load<A>(at[0]);
-    B d = decayed_grad<A>(load<A>(at[1]), pv, s.maximize, s.weight_decay);
+  zip_batches<A, 3>(n, {p, const_cast<float*>(g), buf}, 0b101, [&](const auto& at, std::size_t i) {
+    B pv = load<A>(at[0] + i);
+    B d = decayed_grad<A>(load<A>(at[1] + i), pv, s.maximize, s.weight_decay);
     if (s.momentum != 0.0) {
-      const B b = s.first_step ? d : xsimd::fma(load<A>(at[2]), momentum, keep * d);
-      b.store_unaligned(at[2]);
+      const B b = s.first_step ? d : xsimd::fma(load<A>(at[2] + i), momentum, keep * d);
+      b.store_unaligned(at[2] + i);
       d = s.nesterov ? xsimd::fma(momentum, b, d) : b;
     }
-    xsimd::fma(neg_lr, d, pv).store_unaligned(at[0]);
+    xsimd::fma(neg_lr, d, pv).store_unaligned(at[0] + i);
   });
 }
 
@@ -535,12 +533,12 @@ template <class A>
 void adagrad_step(std::size_t n, float* p, const float* g, float* sum, const AdagradParams& s) {
   using B = Batch<A>;
   const B neg_clr = splat<A>(-s.clr), eps = splat<A>(s.eps);
-  zip_batches<A, 3>(n, {p, const_cast<float*>(g), sum}, 0b101, [&](const auto& at) {
-    const B pv = load<A>(at[0]);
-    const B d = decayed_grad<A>(load<A>(at[1]), pv, s.maximize, s.weight_decay);
-    const B acc = xsimd::fma(d, d, load<A>(at[2]));
-    acc.store_unaligned(at[2]);
-    xsimd::fma(neg_clr, d / (xsimd::sqrt(acc) + eps), pv).store_unaligned(at[0]);
+  zip_batches<A, 3>(n, {p, const_cast<float*>(g), sum}, 0b101, [&](const auto& at, std::size_t i) {
+    const B pv = load<A>(at[0] + i);
+    const B d = decayed_grad<A>(load<A>(at[1] + i), pv, s.maximize, s.weight_decay);
+    const B acc = xsimd::fma(d, d, load<A>(at[2] + i));
+    acc.store_unaligned(at[2] + i);
+    xsimd::fma(neg_clr, d / (xsimd::sqrt(acc) + eps), pv).store_unaligned(at[0] + i);
   });
 }
 
@@ -551,26 +549,27 @@ void rmsprop_step(std::size_t n, float* p, const float* g, float* square_avg, fl
   const B alpha = splat<A>(s.alpha), rest = splat<A>(1.0 - s.alpha), eps = splat<A>(s.eps);
   const B momentum = splat<A>(s.momentum), neg_lr = splat<A>(-s.lr);
   zip_batches<A, 5>(n, {p, const_cast<float*>(g), square_avg, grad_avg, buf}, 0b11101,
-                    [&](const auto& at) {
-                      const B pv = load<A>(at[0]);
-                      const B d = decayed_grad<A>(load<A>(at[1]), pv, s.maximize, s.weight_decay);
-                      const B sq = xsimd::fma(load<A>(at[2]), alpha, rest * (d * d));
-                      sq.store_unaligned(at[2]);
+                    [&](const auto& at, std::size_t i) {
+                      const B pv = load<A>(at[0] + i);
+                      const B d =
+                          decayed_grad<A>(load<A>(at[1] + i), pv, s.maximize, s.weight_decay);
+                      const B sq = xsimd::fma(load<A>(at[2] + i), alpha, rest * (d * d));
+                      sq.store_unaligned(at[2] + i);
                       B avg;
                       if (s.centered) {
-                        const B ga = xsimd::fma(load<A>(at[3]), alpha, rest * d);
-                        ga.store_unaligned(at[3]);
+                        const B ga = xsimd::fma(load<A>(at[3] + i), alpha, rest * d);
+                        ga.store_unaligned(at[3] + i);
                         avg = xsimd::sqrt(xsimd::fnma(ga, ga, sq));  // sq - ga * ga
                       } else {
                         avg = xsimd::sqrt(sq);
                       }
                       avg = avg + eps;
                       if (s.momentum > 0.0) {
-                        const B b = xsimd::fma(load<A>(at[4]), momentum, d / avg);
-                        b.store_unaligned(at[4]);
-                        xsimd::fma(neg_lr, b, pv).store_unaligned(at[0]);
+                        const B b = xsimd::fma(load<A>(at[4] + i), momentum, d / avg);
+                        b.store_unaligned(at[4] + i);
+                        xsimd::fma(neg_lr, b, pv).store_unaligned(at[0] + i);
                       } else {
-                        xsimd::fma(neg_lr, d / avg, pv).store_unaligned(at[0]);
+                        xsimd::fma(neg_lr, d / avg, pv).store_unaligned(at[0] + i);
                       }
                     });
 }
@@ -581,29 +580,32 @@ void adam_step(std::size_t n, float* p, const float* g, float* m, float* v, floa
   using B = Batch<A>;
   const B beta1 = splat<A>(s.beta1), rest1 = splat<A>(1.0 - s.beta1);
   const B beta2 = splat<A>(s.beta2), rest2 = splat<A>(1.0 - s.beta2);
-  const B eps = splat<A>(s.eps), bc2 = splat<A>(s.bias_correction2_sqrt);
+  // sqrt(v) / sqrt(1 - beta2^t) as a product: one division per element fewer than PyTorch,
+  // which rounds differently by at most an ulp.
+  const B eps = splat<A>(s.eps), inv_bc2 = splat<A>(1.0 / s.bias_correction2_sqrt);
   const B neg_step = splat<A>(-s.step_size), shrink = splat<A>(1.0 - s.lr * s.weight_decay);
-  zip_batches<A, 5>(n, {p, const_cast<float*>(g), m, v, vmax}, 0b11101, [&](const auto& at) {
-    B pv = load<A>(at[0]);
-    B d = load<A>(at[1]);
-    if (s.decoupled) {
-      if (s.maximize) d = -d;
-      pv = pv * shrink;
-    } else {
-      d = decayed_grad<A>(d, pv, s.maximize, s.weight_decay);
-    }
-    const B mv = xsimd::fma(load<A>(at[2]), beta1, rest1 * d);
-    const B vv = xsimd::fma(load<A>(at[3]), beta2, rest2 * (d * d));
-    mv.store_unaligned(at[2]);
-    vv.store_unaligned(at[3]);
-    B second = vv;
-    if (s.amsgrad) {
-      second = xsimd::max(load<A>(at[4]), vv);
-      second.store_unaligned(at[4]);
-    }
-    const B denom = xsimd::sqrt(second) / bc2 + eps;
-    xsimd::fma(neg_step, mv / denom, pv).store_unaligned(at[0]);
-  });
+  zip_batches<A, 5>(n, {p, const_cast<float*>(g), m, v, vmax}, 0b11101,
+                    [&](const auto& at, std::size_t i) {
+                      B pv = load<A>(at[0] + i);
+                      B d = load<A>(at[1] + i);
+                      if (s.decoupled) {
+                        if (s.maximize) d = -d;
+                        pv = pv * shrink;
+                      } else {
+                        d = decayed_grad<A>(d, pv, s.maximize, s.weight_decay);
+                      }
+                      const B mv = xsimd::fma(load<A>(at[2] + i), beta1, rest1 * d);
+                      const B vv = xsimd::fma(load<A>(at[3] + i), beta2, rest2 * (d * d));
+                      mv.store_unaligned(at[2] + i);
+                      vv.store_unaligned(at[3] + i);
+                      B second = vv;
+                      if (s.amsgrad) {
+                        second = xsimd::max(load<A>(at[4] + i), vv);
+                        second.store_unaligned(at[4] + i);
+                      }
+                      const B denom = xsimd::fma(xsimd::sqrt(second), inv_bc2, eps);
+                      xsimd::fma(neg_step, mv / denom, pv).store_unaligned(at[0] + i);
+                    });
 }
 
 template <class A>
@@ -611,20 +613,23 @@ void nadam_step(std::size_t n, float* p, const float* g, float* m, float* v, con
   using B = Batch<A>;
   const B beta1 = splat<A>(s.beta1), rest1 = splat<A>(1.0 - s.beta1);
   const B beta2 = splat<A>(s.beta2), rest2 = splat<A>(1.0 - s.beta2);
-  const B eps = splat<A>(s.eps), bc2 = splat<A>(s.bias_correction2);
+  // sqrt(v / (1 - beta2^t)) as sqrt(v) times a constant, and one reciprocal for both
+  // quotients: two divisions per element fewer than PyTorch, an ulp apart at most.
+  const B eps = splat<A>(s.eps), inv_bc2_sqrt = splat<A>(1.0 / std::sqrt(s.bias_correction2));
   const B grad_coef = splat<A>(s.grad_coef), avg_coef = splat<A>(s.avg_coef);
   const B shrink = splat<A>(s.shrink);
-  zip_batches<A, 4>(n, {p, const_cast<float*>(g), m, v}, 0b1101, [&](const auto& at) {
-    const B pv = load<A>(at[0]) * shrink;
-    const B d = decayed_grad<A>(load<A>(at[1]), pv, s.maximize, s.weight_decay);
-    const B mv = xsimd::fma(load<A>(at[2]), beta1, rest1 * d);
-    const B vv = xsimd::fma(load<A>(at[3]), beta2, rest2 * (d * d));
-    mv.store_unaligned(at[2]);
-    vv.store_unaligned(at[3]);
-    const B denom = xsimd::sqrt(vv / bc2) + eps;
-    const B stepped = xsimd::fma(grad_coef, d / denom, pv);
-    xsimd::fma(avg_coef, mv / denom, stepped).store_unaligned(at[0]);
-  });
+  zip_batches<A, 4>(
+      n, {p, const_cast<float*>(g), m, v}, 0b1101, [&](const auto& at, std::size_t i) {
+        const B pv = load<A>(at[0] + i) * shrink;
+        const B d = decayed_grad<A>(load<A>(at[1] + i), pv, s.maximize, s.weight_decay);
+        const B mv = xsimd::fma(load<A>(at[2] + i), beta1, rest1 * d);
+        const B vv = xsimd::fma(load<A>(at[3] + i), beta2, rest2 * (d * d));
+        mv.store_unaligned(at[2] + i);
+        vv.store_unaligned(at[3] + i);
+        const B inv = B(1.0f) / xsimd::fma(xsimd::sqrt(vv), inv_bc2_sqrt, eps);
+        const B stepped = xsimd::fma(grad_coef, d * inv, pv);
+        xsimd::fma(avg_coef, mv * inv, stepped).store_unaligned(at[0] + i);
+      });
 }
 
 template <class A>
@@ -632,20 +637,23 @@ void radam_step(std::size_t n, float* p, const float* g, float* m, float* v, con
   using B = Batch<A>;
   const B beta1 = splat<A>(s.beta1), rest1 = splat<A>(1.0 - s.beta1);
   const B beta2 = splat<A>(s.beta2), rest2 = splat<A>(1.0 - s.beta2);
-  const B eps = splat<A>(s.eps), bc1 = splat<A>(s.bias_correction1);
-  const B bc2 = splat<A>(s.bias_correction2_sqrt), lr = splat<A>(s.lr), rect = splat<A>(s.rect);
+  // lr / (1 - beta1^t) and sqrt(1 - beta2^t) * r_t folded into constants: one division per
+  // element, where PyTorch has two.
+  const B eps = splat<A>(s.eps), step = splat<A>(s.lr / s.bias_correction1);
+  const B rectify = splat<A>(s.bias_correction2_sqrt * s.rect);
   const B shrink = splat<A>(s.shrink);
-  zip_batches<A, 4>(n, {p, const_cast<float*>(g), m, v}, 0b1101, [&](const auto& at) {
-    const B pv = load<A>(at[0]) * shrink;
-    const B d = decayed_grad<A>(load<A>(at[1]), pv, s.maximize, s.weight_decay);
-    const B mv = xsimd::fma(load<A>(at[2]), beta1, rest1 * d);
-    const B vv = xsimd::fma(load<A>(at[3]), beta2, rest2 * (d * d));
-    mv.store_unaligned(at[2]);
-    vv.store_unaligned(at[3]);
-    B update = (mv / bc1) * lr;
-    if (s.rectified) update = update * (bc2 / (xsimd::sqrt(vv) + eps)) * rect;
-    (pv - update).store_unaligned(at[0]);
-  });
+  zip_batches<A, 4>(
+      n, {p, const_cast<float*>(g), m, v}, 0b1101, [&](const auto& at, std::size_t i) {
+        const B pv = load<A>(at[0] + i) * shrink;
+        const B d = decayed_grad<A>(load<A>(at[1] + i), pv, s.maximize, s.weight_decay);
+        const B mv = xsimd::fma(load<A>(at[2] + i), beta1, rest1 * d);
+        const B vv = xsimd::fma(load<A>(at[3] + i), beta2, rest2 * (d * d));
+        mv.store_unaligned(at[2] + i);
+        vv.store_unaligned(at[3] + i);
+        B update = mv * step;
+        if (s.rectified) update = update * (rectify / (xsimd::sqrt(vv) + eps));
+        (pv - update).store_unaligned(at[0] + i);
+      });
 }
 
 template <class A>
@@ -654,15 +662,16 @@ void adamax_step(std::size_t n, float* p, const float* g, float* m, float* u,
   using B = Batch<A>;
   const B beta1 = splat<A>(s.beta1), rest1 = splat<A>(1.0 - s.beta1);
   const B beta2 = splat<A>(s.beta2), eps = splat<A>(s.eps), neg_clr = splat<A>(-s.clr);
-  zip_batches<A, 4>(n, {p, const_cast<float*>(g), m, u}, 0b1101, [&](const auto& at) {
-    const B pv = load<A>(at[0]);
-    const B d = decayed_grad<A>(load<A>(at[1]), pv, s.maximize, s.weight_decay);
-    const B mv = xsimd::fma(load<A>(at[2]), beta1, rest1 * d);
-    const B uv = xsimd::max(load<A>(at[3]) * beta2, xsimd::abs(d) + eps);
-    mv.store_unaligned(at[2]);
-    uv.store_unaligned(at[3]);
-    xsimd::fma(neg_clr, mv / uv, pv).store_unaligned(at[0]);
-  });
+  zip_batches<A, 4>(
+      n, {p, const_cast<float*>(g), m, u}, 0b1101, [&](const auto& at, std::size_t i) {
+        const B pv = load<A>(at[0] + i);
+        const B d = decayed_grad<A>(load<A>(at[1] + i), pv, s.maximize, s.weight_decay);
+        const B mv = xsimd::fma(load<A>(at[2] + i), beta1, rest1 * d);
+        const B uv = xsimd::max(load<A>(at[3] + i) * beta2, xsimd::abs(d) + eps);
+        mv.store_unaligned(at[2] + i);
+        uv.store_unaligned(at[3] + i);
+        xsimd::fma(neg_clr, mv / uv, pv).store_unaligned(at[0] + i);
+      });
 }
 
 template <class A>
@@ -672,14 +681,16 @@ void adadelta_step(std::size_t n, float* p, const float* g, float* square_avg, f
   const B rho = splat<A>(s.rho), rest = splat<A>(1.0 - s.rho), eps = splat<A>(s.eps);
   const B neg_lr = splat<A>(-s.lr);
   zip_batches<A, 4>(
-      n, {p, const_cast<float*>(g), square_avg, acc_delta}, 0b1101, [&](const auto& at) {
-        const B pv = load<A>(at[0]);
-        const B d = decayed_grad<A>(load<A>(at[1]), pv, s.maximize, s.weight_decay);
-        const B sq = xsimd::fma(load<A>(at[2]), rho, rest * (d * d));
-        sq.store_unaligned(at[2]);
-        const B delta = xsimd::sqrt(load<A>(at[3]) + eps) / xsimd::sqrt(sq + eps) * d;
-        xsimd::fma(load<A>(at[3]), rho, rest * (delta * delta)).store_unaligned(at[3]);
-        xsimd::fma(neg_lr, delta, pv).store_unaligned(at[0]);
+      n, {p, const_cast<float*>(g), square_avg, acc_delta}, 0b1101,
+      [&](const auto& at, std::size_t i) {
+        const B pv = load<A>(at[0] + i);
+        const B d = decayed_grad<A>(load<A>(at[1] + i), pv, s.maximize, s.weight_decay);
+        const B sq = xsimd::fma(load<A>(at[2] + i), rho, rest * (d * d));
+        sq.store_unaligned(at[2] + i);
+        // sqrt(u + eps) / sqrt(v + eps) as one square root of the quotient.
+        const B delta = xsimd::sqrt((load<A>(at[3] + i) + eps) / (sq + eps)) * d;
+        xsimd::fma(load<A>(at[3] + i), rho, rest * (delta * delta)).store_unaligned(at[3] + i);
+        xsimd::fma(neg_lr, delta, pv).store_unaligned(at[0] + i);
       });
 }
 

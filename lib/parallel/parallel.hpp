@@ -25,6 +25,10 @@ void for_each_index(std::size_t count, const Body& body) {
     return;
   }
   const std::shared_ptr<tbb::task_arena> arena = current_arena();
+  if (arena->max_concurrency() == 1) {  // one thread: no tasks to pay for
+    for (std::size_t i = 0; i < count; ++i) body(i);
+    return;
+  }
   arena->execute([&] {
     tbb::parallel_for(
         tbb::blocked_range<std::size_t>(0, count, 1),

@@ -134,6 +134,33 @@ TEST(Cli, BadOptionsExitTwoWithAMessageAndWriteNothing) {
   }
 }
 
+TEST(Cli, SchedulesAndInitFilesWork) {
+  test::TempDir dir;
+  const auto init = dir / "init.bin";
+  Network net = Network::mlp(4, {8}, 3, Activation::tanh);
+  net.initialize(Init::pytorch, 5);
+  save_parameters(init, net);
+  const CliRun r =
+      run_cli("train --data iris --hidden 8 --activation tanh --init " + init.string() +
+                  " --optimizer adam --schedule step:step_size=1," +
+                  "gamma=0.5 --epochs 3 --history " + (dir / "h.csv").string() + " --json --quiet",
+              dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["schedule"], "step:step_size=1,gamma=0.5");
+  const std::string csv = test::read_text(dir / "h.csv");
+  EXPECT_NE(csv.find(",0.001,"), std::string::npos) << csv;    // epoch 1: adam's 1e-3
+  EXPECT_NE(csv.find(",0.0005,"), std::string::npos) << csv;   // epoch 2: halved
+  EXPECT_NE(csv.find(",0.00025,"), std::string::npos) << csv;  // epoch 3
+  const CliRun wrong = run_cli("train --data iris --hidden 9 --init " + init.string(), dir);
+  EXPECT_EQ(wrong.status, 2);
+  EXPECT_NE(wrong.err.find("parameters need"), std::string::npos) << wrong.err;
+  const CliRun bad = run_cli("train --data iris --schedule cosine", dir);
+  EXPECT_EQ(bad.status, 2);
+  EXPECT_NE(bad.err.find("T_max is invalid: is required"), std::string::npos) << bad.err;
+  const CliRun per = run_cli("train --data iris --schedule-per batch", dir);
+  EXPECT_EQ(per.status, 2);
+}
+
 TEST(Cli, BadCsvNamesFileLineAndColumn) {
   test::TempDir dir;
   test::write_text(dir / "bad.csv", "a,b,y\n1,2,0\n3,oops,1\n");

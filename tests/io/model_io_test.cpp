@@ -116,6 +116,29 @@ TEST(ModelFile, StructuralChecksCatchWhatAValidChecksumHides) {
   EXPECT_THROW(parse_model(patched(bytes, 112, &huge, 8), "m.bin"), Error);
 }
 
+TEST(ParameterFile, RoundTripsInLinearOrderAndChecksItsSize) {
+  test::TempDir dir;
+  const Network net = sample_network();
+  save_parameters(dir / "p.bin", net);
+  const std::string bytes = test::read_text(dir / "p.bin");
+  ASSERT_EQ(bytes.size(), net.parameter_count() * sizeof(float));
+  // The first float is weight[0][0] of the first layer, then the row continues.
+  float first = 0.0f;
+  std::memcpy(&first, bytes.data(), sizeof first);
+  EXPECT_EQ(first, net.parameters()[0]);
+  Network other(3, {{5, Activation::tanh}, {4, Activation::relu}, {2, Activation::identity}});
+  load_parameters(dir / "p.bin", other);
+  EXPECT_EQ(0, std::memcmp(other.parameters().data(), net.parameters().data(), bytes.size()));
+  Network wider = Network::mlp(3, {6}, 2);
+  EXPECT_THROW(load_parameters(dir / "p.bin", wider), Error);
+  EXPECT_THROW(load_parameters(dir / "missing.bin", other), Error);
+  std::string with_nan = bytes;
+  const float nan = std::nanf("");
+  std::memcpy(with_nan.data() + 8, &nan, sizeof nan);
+  test::write_text(dir / "nan.bin", with_nan);
+  EXPECT_THROW(load_parameters(dir / "nan.bin", other), Error);
+}
+
 TEST(AtomicWrite, ADirectoryInTheWayIsAnErrorAndLeavesNoTemporary) {
   test::TempDir dir;
   std::filesystem::create_directory(dir / "taken");

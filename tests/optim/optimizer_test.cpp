@@ -3,10 +3,12 @@
 #include <string>
 #include <vector>
 
+#include "descent/data.hpp"
 #include "descent/error.hpp"
 #include "descent/optim/sgd.hpp"
 #include "descent/optimizer.hpp"
 #include "descent/spec.hpp"
+#include "descent/train.hpp"
 
 namespace descent {
 namespace {
@@ -139,6 +141,20 @@ TEST(PluggableOptimizer, RegisteredByNameFromOutsideTheLibrary) {
       descent::register_optimizer(
           "bad:name", [](descent::SpecReader&) { return std::make_unique<SignDescent>(0.1f); }),
       descent::Error);
+}
+
+TEST(PluggableOptimizer, HandedToTheTrainerFromOutsideTheLibrary) {
+  const descent::Dataset data = descent::load_dataset("iris");
+  descent::Network net = descent::Network::mlp(4, {6}, 3);
+  SignDescent optimizer(0.01f);
+  descent::TrainOptions options;
+  options.epochs = 3;
+  options.batch_size = 30;
+  options.init = descent::Init::automatic;
+  const descent::TrainResult result = descent::train(net, data, optimizer, options);
+  EXPECT_EQ(optimizer.steps, static_cast<int>(result.steps));
+  EXPECT_EQ(result.steps, 12u);  // 120 training rows, batches of 30, 3 epochs
+  EXPECT_LT(result.history.back().train_loss, result.history.front().train_loss);
 }
 
 }  // namespace user_code
