@@ -4,10 +4,12 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <string>
 #include <vector>
 
+#include "descent/error.hpp"
 #include "descent/rng.hpp"
 
 namespace descent::test {
@@ -49,6 +51,16 @@ class TempDir {
 inline void write_text(const std::filesystem::path& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary);
   out << text;
+}
+
+// The message of the descent::Error that f throws, or "no error".
+inline std::string error_message(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "no error";
 }
 
 inline std::string read_text(const std::filesystem::path& path) {

@@ -512,6 +512,25 @@ Batch<A> decayed_grad(Batch<A> g, Batch<A> p, bool maximize, double weight_decay
   return g;
 }
 
+// Adam's running averages, stored back: m = beta1 m + (1 - beta1) d, v = beta2 v + (1 - beta2) d^2.
+template <class A>
+struct Moments {
+  Batch<A> beta1, rest1, beta2, rest2;
+  Moments(double b1, double b2)
+      : beta1(splat<A>(b1)),
+        rest1(splat<A>(1.0 - b1)),
+        beta2(splat<A>(b2)),
+        rest2(splat<A>(1.0 - b2)) {}
+  // Returns {m, v}.
+  std::array<Batch<A>, 2> update(float* m, float* v, Batch<A> d) const {
+    const Batch<A> mv = xsimd::fma(load<A>(m), beta1, rest1 * d);
+    const Batch<A> vv = xsimd::fma(load<A>(v), beta2, rest2 * (d * d));
+    mv.store_unaligned(m);
+    vv.store_unaligned(v);
+    return {mv, vv};
+  }
+};
+
 template <class A>
 void sgd_step(std::size_t n, float* p, const float* g, float* buf, const SgdParams& s) {
   using B = Batch<A>;
@@ -578,8 +597,7 @@ template <class A>
 void adam_step(std::size_t n, float* p, const float* g, float* m, float* v, float* vmax,
                const AdamParams& s) {
   using B = Batch<A>;
-  const B beta1 = splat<A>(s.beta1), rest1 = splat<A>(1.0 - s.beta1);
-  const B beta2 = splat<A>(s.beta2), rest2 = splat<A>(1.0 - s.beta2);
+  const Moments<A> moments(s.beta1, s.beta2);
   // sqrt(v) / sqrt(1 - beta2^t) as a product: one division per element fewer than PyTorch,
   // which rounds differently by at most an ulp.
   const B eps = splat<A>(s.eps), inv_bc2 = splat<A>(1.0 / s.bias_correction2_sqrt);
@@ -594,10 +612,7 @@ void adam_step(std::size_t n, float* p, const float* g, float* m, float* v, floa
                       } else {
                         d = decayed_grad<A>(d, pv, s.maximize, s.weight_decay);
                       }
-                      const B mv = xsimd::fma(load<A>(at[2] + i), beta1, rest1 * d);
-                      const B vv = xsimd::fma(load<A>(at[3] + i), beta2, rest2 * (d * d));
-                      mv.store_unaligned(at[2] + i);
-                      vv.store_unaligned(at[3] + i);
+                      const auto [mv, vv] = moments.update(at[2] + i, at[3] + i, d);
                       B second = vv;
                       if (s.amsgrad) {
                         second = xsimd::max(load<A>(at[4] + i), vv);
@@ -611,8 +626,7 @@ void adam_step(std::size_t n, float* p, const float* g, float* m, float* v, floa
 template <class A>
 void nadam_step(std::size_t n, float* p, const float* g, float* m, float* v, const NadamParams& s) {
   using B = Batch<A>;
-  const B beta1 = splat<A>(s.beta1), rest1 = splat<A>(1.0 - s.beta1);
-  const B beta2 = splat<A>(s.beta2), rest2 = splat<A>(1.0 - s.beta2);
+  const Moments<A> moments(s.beta1, s.beta2);
   // sqrt(v / (1 - beta2^t)) as sqrt(v) times a constant, and one reciprocal for both
   // quotients: two divisions per element fewer than PyTorch, an ulp apart at most.
   const B eps = splat<A>(s.eps), inv_bc2_sqrt = splat<A>(1.0 / std::sqrt(s.bias_correction2));
@@ -622,10 +636,7 @@ void nadam_step(std::size_t n, float* p, const float* g, float* m, float* v, con
       n, {p, const_cast<float*>(g), m, v}, 0b1101, [&](const auto& at, std::size_t i) {
         const B pv = load<A>(at[0] + i) * shrink;
         const B d = decayed_grad<A>(load<A>(at[1] + i), pv, s.maximize, s.weight_decay);
-        const B mv = xsimd::fma(load<A>(at[2] + i), beta1, rest1 * d);
-        const B vv = xsimd::fma(load<A>(at[3] + i), beta2, rest2 * (d * d));
-        mv.store_unaligned(at[2] + i);
-        vv.store_unaligned(at[3] + i);
+        const auto [mv, vv] = moments.update(at[2] + i, at[3] + i, d);
         const B inv = B(1.0f) / xsimd::fma(xsimd::sqrt(vv), inv_bc2_sqrt, eps);
         const B stepped = xsimd::fma(grad_coef, d * inv, pv);
         xsimd::fma(avg_coef, mv * inv, stepped).store_unaligned(at[0] + i);
@@ -635,8 +646,7 @@ void nadam_step(std::size_t n, float* p, const float* g, float* m, float* v, con
 template <class A>
 void radam_step(std::size_t n, float* p, const float* g, float* m, float* v, const RadamParams& s) {
   using B = Batch<A>;
-  const B beta1 = splat<A>(s.beta1), rest1 = splat<A>(1.0 - s.beta1);
-  const B beta2 = splat<A>(s.beta2), rest2 = splat<A>(1.0 - s.beta2);
+  const Moments<A> moments(s.beta1, s.beta2);
   // lr / (1 - beta1^t) and sqrt(1 - beta2^t) * r_t folded into constants: one division per
   // element, where PyTorch has two.
   const B eps = splat<A>(s.eps), step = splat<A>(s.lr / s.bias_correction1);
@@ -646,10 +656,7 @@ void radam_step(std::size_t n, float* p, const float* g, float* m, float* v, con
       n, {p, const_cast<float*>(g), m, v}, 0b1101, [&](const auto& at, std::size_t i) {
         const B pv = load<A>(at[0] + i) * shrink;
         const B d = decayed_grad<A>(load<A>(at[1] + i), pv, s.maximize, s.weight_decay);
-        const B mv = xsimd::fma(load<A>(at[2] + i), beta1, rest1 * d);
-        const B vv = xsimd::fma(load<A>(at[3] + i), beta2, rest2 * (d * d));
-        mv.store_unaligned(at[2] + i);
-        vv.store_unaligned(at[3] + i);
+        const auto [mv, vv] = moments.update(at[2] + i, at[3] + i, d);
         B update = mv * step;
         if (s.rectified) update = update * (rectify / (xsimd::sqrt(vv) + eps));
         (pv - update).store_unaligned(at[0] + i);

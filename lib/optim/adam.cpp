@@ -71,8 +71,11 @@ void Adam::visit_state(StateVisitor& v) {
   if (options_.amsgrad) v.buffer("max_exp_avg_sq", max_exp_avg_sq_);
 }
 
-std::unique_ptr<Optimizer> make_adam(SpecReader& r) {
-  AdamOptions o;
+namespace {
+
+// Adam and AdamW take the same keys; only the default weight decay differs.
+template <class Options>
+Options read_options(SpecReader& r, Options o) {
   o.lr = r.number("lr", o.lr);
   o.beta1 = r.number("beta1", o.beta1);
   o.beta2 = r.number("beta2", o.beta2);
@@ -80,19 +83,17 @@ std::unique_ptr<Optimizer> make_adam(SpecReader& r) {
   o.weight_decay = r.number("weight_decay", o.weight_decay);
   o.amsgrad = r.boolean("amsgrad", o.amsgrad);
   o.maximize = r.boolean("maximize", o.maximize);
-  return std::make_unique<Adam>(o);
+  return o;
+}
+
+}  // namespace
+
+std::unique_ptr<Optimizer> make_adam(SpecReader& r) {
+  return std::make_unique<Adam>(read_options(r, AdamOptions{}));
 }
 
 std::unique_ptr<Optimizer> make_adamw(SpecReader& r) {
-  AdamWOptions o;
-  o.lr = r.number("lr", o.lr);
-  o.beta1 = r.number("beta1", o.beta1);
-  o.beta2 = r.number("beta2", o.beta2);
-  o.eps = r.number("eps", o.eps);
-  o.weight_decay = r.number("weight_decay", o.weight_decay);
-  o.amsgrad = r.boolean("amsgrad", o.amsgrad);
-  o.maximize = r.boolean("maximize", o.maximize);
-  return std::make_unique<AdamW>(o);
+  return std::make_unique<AdamW>(read_options(r, AdamWOptions{}));
 }
 
 }  // namespace descent

@@ -9,18 +9,10 @@
 #include "descent/optimizer.hpp"
 #include "descent/spec.hpp"
 #include "descent/train.hpp"
+#include "test_util.hpp"
 
 namespace descent {
 namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
 
 TEST(Spec, ParsesNameKeysNumbersBooleansAndLists) {
   const Spec s = Spec::parse("multistep: milestones=[20, 50,80] ,gamma=0.3,flag=true", "schedule");
@@ -47,20 +39,24 @@ TEST(Spec, NumbersInAnyFormStrtodAccepts) {
 }
 
 TEST(Spec, ErrorsNameTheKeyAndTheValue) {
-  EXPECT_EQ(error_of([] { Spec::parse(":lr=1", "optimizer"); }),
+  EXPECT_EQ(test::error_message([] { Spec::parse(":lr=1", "optimizer"); }),
             "optimizer spec \":lr=1\" has no name");
-  EXPECT_NE(error_of([] { Spec::parse("sgd:lr", "optimizer"); }).find("expected key=value"),
-            std::string::npos);
-  EXPECT_NE(error_of([] { Spec::parse("sgd:lr=1,lr=2", "optimizer"); }).find("given twice"),
-            std::string::npos);
-  EXPECT_NE(error_of([] { Spec::parse("m:x=[1,2", "schedule"); }).find("unclosed"),
+  EXPECT_NE(
+      test::error_message([] { Spec::parse("sgd:lr", "optimizer"); }).find("expected key=value"),
+      std::string::npos);
+  EXPECT_NE(
+      test::error_message([] { Spec::parse("sgd:lr=1,lr=2", "optimizer"); }).find("given twice"),
+      std::string::npos);
+  EXPECT_NE(test::error_message([] { Spec::parse("m:x=[1,2", "schedule"); }).find("unclosed"),
             std::string::npos);
   const Spec s = Spec::parse("sgd:lr=fast,on=yes,l=[1,x]", "optimizer");
   SpecReader r(s, "optimizer");
-  EXPECT_EQ(error_of([&] { r.number("lr", 0); }), "optimizer \"sgd\": lr=fast is not a number");
-  EXPECT_EQ(error_of([&] { r.boolean("on", false); }),
+  EXPECT_EQ(test::error_message([&] { r.number("lr", 0); }),
+            "optimizer \"sgd\": lr=fast is not a number");
+  EXPECT_EQ(test::error_message([&] { r.boolean("on", false); }),
             "optimizer \"sgd\": on=yes is not a boolean (use true or false)");
-  EXPECT_NE(error_of([&] { r.numbers("l", {}); }).find("\"x\" is not a number"), std::string::npos);
+  EXPECT_NE(test::error_message([&] { r.numbers("l", {}); }).find("\"x\" is not a number"),
+            std::string::npos);
 }
 
 TEST(MakeOptimizer, BuildsSgdWithPyTorchsDefault) {
@@ -71,16 +67,18 @@ TEST(MakeOptimizer, BuildsSgdWithPyTorchsDefault) {
 }
 
 TEST(MakeOptimizer, RejectsUnknownNamesKeysAndInvalidValues) {
-  EXPECT_NE(error_of([] { make_optimizer("sgdd"); }).find("unknown optimizer \"sgdd\" (known: sgd"),
+  EXPECT_NE(test::error_message([] {
+              make_optimizer("sgdd");
+            }).find("unknown optimizer \"sgdd\" (known: sgd"),
             std::string::npos);
-  EXPECT_EQ(error_of([] { make_optimizer("sgd:lrr=0.1"); }),
+  EXPECT_EQ(test::error_message([] { make_optimizer("sgd:lrr=0.1"); }),
             "optimizer \"sgd\": unknown key \"lrr\" (known keys: lr, momentum, dampening, "
             "weight_decay, nesterov, maximize)");
-  EXPECT_EQ(error_of([] { make_optimizer("sgd:lr=0"); }),
+  EXPECT_EQ(test::error_message([] { make_optimizer("sgd:lr=0"); }),
             "optimizer \"sgd\": lr=0 is invalid: must be > 0");
-  EXPECT_EQ(error_of([] { make_optimizer("sgd:lr=-1"); }),
+  EXPECT_EQ(test::error_message([] { make_optimizer("sgd:lr=-1"); }),
             "optimizer \"sgd\": lr=-1 is invalid: must be > 0");
-  EXPECT_EQ(error_of([] { make_optimizer("sgd:lr=inf"); }),
+  EXPECT_EQ(test::error_message([] { make_optimizer("sgd:lr=inf"); }),
             "optimizer \"sgd\": lr=inf is not finite");
   EXPECT_THROW(make_optimizer(""), Error);
 }

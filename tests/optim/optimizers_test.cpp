@@ -13,15 +13,6 @@
 namespace descent {
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
-
 TEST(BuiltinOptimizers, EveryNameBuildsWithPyTorchsDefaultRate) {
   const std::vector<std::pair<std::string, double>> defaults = {
       {"sgd", 1e-3},     {"momentum", 1e-3}, {"nesterov", 1e-3}, {"adagrad", 1e-2},
@@ -71,7 +62,7 @@ TEST(BuiltinOptimizers, InvalidHyperparametersNameTheKeyAndValue) {
       {"adadelta:lr=nan", "lr=nan is not finite"},
   };
   for (const auto& [spec, fragment] : cases) {
-    const std::string message = error_of([&] { make_optimizer(spec); });
+    const std::string message = test::error_message([&] { make_optimizer(spec); });
     EXPECT_NE(message.find(fragment), std::string::npos) << spec << ": " << message;
   }
 }
@@ -113,19 +104,20 @@ TEST(OptimizerState, RejectsStateOfAnotherKindSizeOrDamage) {
   auto adam = make_optimizer("adam");
   adam->step(p, g);
   const auto state = adam->save_state();
-  EXPECT_NE(error_of([&] {
+  EXPECT_NE(test::error_message([&] {
               make_optimizer("sgd:momentum=0.9")->load_state(state);
             }).find("is for adam, not sgd"),
             std::string::npos);
   // Same name, other hyperparameters that change the state's layout.
-  EXPECT_NE(error_of([&] {
+  EXPECT_NE(test::error_message([&] {
               make_optimizer("adam:amsgrad=true")->load_state(state);
             }).find("does not match"),
             std::string::npos);
   // Same optimizer prepared for another parameter count.
   auto other = make_optimizer("adam");
   other->prepare(60);
-  EXPECT_NE(error_of([&] { other->load_state(state); }).find("holds 50 values"), std::string::npos);
+  EXPECT_NE(test::error_message([&] { other->load_state(state); }).find("holds 50 values"),
+            std::string::npos);
   // Damaged or truncated bytes, and a failed load changes nothing.
   auto target = make_optimizer("adam");
   target->set_lr(0.5);

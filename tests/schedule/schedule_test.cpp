@@ -5,18 +5,10 @@
 #include <cmath>
 
 #include "descent/descent.hpp"
+#include "test_util.hpp"
 
 namespace descent {
 namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
 
 TEST(Schedules, EveryNameIsKnown) {
   for (const std::string& name : schedule_names()) {
@@ -57,7 +49,7 @@ TEST(Schedules, InvalidSpecsNameTheKeyAndValue) {
       {"cosine:T_max=5,warmup_iters=-1", "warmup_iters=-1 is invalid"},
   };
   for (const auto& [spec, fragment] : cases) {
-    const std::string message = error_of([&] { make_schedule(spec, 0.1); });
+    const std::string message = test::error_message([&] { make_schedule(spec, 0.1); });
     EXPECT_NE(message.find(fragment), std::string::npos) << spec << ": " << message;
   }
   EXPECT_THROW(make_schedule("plateau", 0.1)->step(), Error);
@@ -127,7 +119,8 @@ TEST(TrainerSchedules, PlateauStepsPerEpochWithTheValidationLoss) {
 }
 
 TEST(TrainerSchedules, OneCycleThatWouldRunOutIsRefusedUpFront) {
-  const std::string message = error_of([] { run("onecycle:total_steps=5", SchedulePer::step, 2); });
+  const std::string message =
+      test::error_message([] { run("onecycle:total_steps=5", SchedulePer::step, 2); });
   EXPECT_NE(message.find("defines 5 steps but this run advances it 6 times"), std::string::npos)
       << message;
   EXPECT_NO_THROW(run("onecycle:total_steps=6", SchedulePer::step, 2));
