@@ -24,6 +24,9 @@ void write_file_atomically(const std::filesystem::path& path, std::span<const ch
 void save_network(const std::filesystem::path& path, const Network& network,
                   std::optional<Loss> loss = std::nullopt);
 
+// The model file's bytes, for embedding (checkpoints) or sending elsewhere.
+std::vector<char> model_bytes(const Network& network, std::optional<Loss> loss = std::nullopt);
+
 struct LoadedModel {
   Network network;
   std::optional<Loss> loss;

@@ -6,9 +6,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -23,10 +25,34 @@
 namespace descent {
 
 enum class StopReason {
-  max_epochs,  // ran every epoch asked for
-  callback,    // a callback returned false
+  max_epochs,      // ran every epoch asked for
+  max_steps,       // took the optimizer steps asked for
+  time_budget,     // ran out of time
+  converged,       // the gradient norm fell to the tolerance: the gradient is about zero
+  plateau,         // the monitored loss stopped changing for `patience` epochs
+  target_reached,  // the monitored loss, or the validation accuracy, reached its target
+  early_stopped,   // the validation loss stopped improving; the best weights were restored
+  diverged,        // a non-finite or exploding loss or gradient; the last finite weights kept
+  callback,        // a callback returned false
 };
 std::string_view to_string(StopReason reason) noexcept;
+
+// When to stop besides the epoch count; every criterion is off unless set, and they combine
+// (the first one met stops training). "The monitored loss" is the validation loss when there
+// is validation data, else the epoch's training loss.
+struct StopCriteria {
+  std::size_t max_steps = 0;                // optimizer steps; 0: no limit
+  double max_seconds = 0.0;                 // wall time of the run; 0: no limit
+  double grad_tolerance = 0.0;              // converged: a step's gradient norm <= this
+  double plateau_tolerance = 0.0;           // plateau: |relative change| of the monitored
+  std::size_t plateau_patience = 5;         //   loss below this for this many epochs in a row
+  std::optional<double> target_loss;        // target_reached: the monitored loss <= this
+  std::optional<double> target_accuracy;    // target_reached: validation accuracy >= this
+  std::size_t early_stopping_patience = 0;  // early_stopped: this many epochs without the
+  double early_stopping_min_delta = 0.0;    //   validation loss improving by more than this
+  double divergence_factor = 1e3;           // diverged: a step's loss above this times the
+                                            //   first step's (0: only non-finite values)
+};
 
 // When a schedule advances: once per epoch (as most PyTorch scripts call scheduler.step()) or
 // once per optimizer step. plateau always advances per epoch, with the validation loss (the
@@ -45,6 +71,16 @@ struct TrainOptions {
   std::optional<Init> init;            // train(): initialise the network first (seed-derived)
   std::shared_ptr<Schedule> schedule;  // sets the optimizer's rate; none keeps it fixed
   SchedulePer schedule_per = SchedulePer::epoch;
+  StopCriteria stop;
+  double clip_norm = 0.0;   // scale the gradient to this global L2 norm when above it (0: off)
+  double clip_value = 0.0;  // clamp every gradient element to [-clip_value, clip_value] (0: off)
+  // Checkpoints: every `checkpoint_every` epochs, and when training stops, the network, the
+  // optimizer's and schedule's state, the shuffling position, the epoch, the step and the
+  // history go to `checkpoint` (atomically). `resume` continues from such a file; the run
+  // then ends exactly as an uninterrupted one would.
+  std::filesystem::path checkpoint;
+  std::size_t checkpoint_every = 1;
+  std::filesystem::path resume;
 };
 
 // One row of the history, written after every epoch.
@@ -58,6 +94,11 @@ struct EpochRecord {
   double lr = 0.0;                  // learning rate of the epoch's last step
   double seconds = 0.0;             // wall time since training began
   double samples_per_second = 0.0;  // training throughput over this epoch
+  // Per layer, at the epoch's last step: the L2 norm of its gradient (weights and bias) and
+  // of its parameters, so vanishing and exploding gradients show.
+  std::vector<double> layer_grad_norms;
+  std::vector<double> layer_weight_norms;
+  std::optional<StopReason> stop_reason;  // on the epoch training stopped in
 };
 
 struct StepRecord {
@@ -70,13 +111,17 @@ struct StepRecord {
 };
 
 struct Callbacks {
-  std::function<bool(const StepRecord&)> on_step;    // return false to stop
-  std::function<bool(const EpochRecord&)> on_epoch;  // return false to stop
+  std::function<bool(const StepRecord&)> on_step;      // return false to stop
+  std::function<bool(const EpochRecord&)> on_epoch;    // return false to stop
+  std::function<void(const std::string&)> on_warning;  // vanishing or exploding gradients
 };
 
 struct TrainResult {
   std::vector<EpochRecord> history;
   StopReason stop_reason = StopReason::max_epochs;
+  std::string stop_message;           // the reason in a sentence, with where and what to do
+  std::vector<std::string> warnings;  // what on_warning was told
+  std::size_t best_epoch = 0;         // early stopping: the epoch whose weights were kept
   std::size_t epochs = 0;
   std::size_t steps = 0;
   double seconds = 0.0;
@@ -110,7 +155,8 @@ class Trainer {
   Evaluation evaluate(const Dataset& data);
 
   // Trains on `train` for options.epochs epochs, evaluating on `validation` (may be null)
-  // after each. Inputs are used as given (see train() for standardisation).
+  // after each, until a stop criterion is met. Inputs are used as given (see train() for
+  // standardisation).
   TrainResult fit(const Dataset& train, const Dataset* validation, const Callbacks& callbacks = {});
 
   // The rule that cuts a batch: rows per shard, from the batch size and the model only.
@@ -120,8 +166,17 @@ class Trainer {
   void reserve(std::size_t batch_rows);
   Loss loss() const noexcept { return loss_; }
 
+  // What a run carries from epoch to epoch and into checkpoints (defined internally).
+  struct Run;
+
  private:
   struct State;
+  // The mean gradient of the batch into network.gradients(), and its loss and norm; no update.
+  StepRecord compute_gradient(ConstMatrixView x, const Targets& targets);
+  // Clips network.gradients() as the options ask; grad_norm is its norm before clipping.
+  void clip_gradients(double grad_norm);
+  // The sum of squares of values, in fixed pieces summed in order (thread-count independent).
+  double squared_norm(std::span<const float> values);
   Network& network_;
   Optimizer& optimizer_;
   Loss loss_;

@@ -5,8 +5,6 @@
 //   u64 parameters  f32 parameters[...]
 //   u32 CRC-32 of every byte before it
 
-#include <zlib.h>
-
 #include <bit>
 #include <cmath>
 #include <cstdint>
@@ -17,72 +15,17 @@
 
 #include <fmt/format.h>
 
+#include "core/bytes.hpp"
 #include "descent/error.hpp"
 #include "descent/io.hpp"
 
 namespace descent {
 namespace {
 
-static_assert(std::endian::native == std::endian::little,
-              "the model format is little-endian; add byte swapping for this target");
-
 constexpr char kMagic[8] = {'D', 'E', 'S', 'C', 'E', 'N', 'T', 'M'};
 constexpr std::uint32_t kVersion = 1;
 constexpr std::uint64_t kMaxLayers = 4096;
 constexpr std::uint64_t kMaxUnits = std::uint64_t{1} << 26;
-
-std::uint32_t checksum(const char* data, std::size_t size) {
-  return static_cast<std::uint32_t>(
-      crc32_z(0L, reinterpret_cast<const Bytef*>(data), static_cast<z_size_t>(size)));
-}
-
-class Writer {
- public:
-  template <class T>
-  void put(T value) {
-    const auto* p = reinterpret_cast<const char*>(&value);
-    bytes.insert(bytes.end(), p, p + sizeof(T));
-  }
-  void put_floats(std::span<const float> values) {
-    if (values.empty()) return;
-    const auto* p = reinterpret_cast<const char*>(values.data());
-    bytes.insert(bytes.end(), p, p + values.size_bytes());
-  }
-  std::vector<char> bytes;
-};
-
-class Reader {
- public:
-  Reader(std::span<const char> bytes, std::string_view name) : bytes_(bytes), name_(name) {}
-  template <class T>
-  T get(std::string_view what) {
-    need(sizeof(T), what);
-    T value;
-    std::memcpy(&value, bytes_.data() + pos_, sizeof(T));
-    pos_ += sizeof(T);
-    return value;
-  }
-  void get_floats(float* out, std::size_t count, std::string_view what) {
-    if (count == 0) return;
-    if (count > remaining() / sizeof(float)) truncated(what);
-    std::memcpy(out, bytes_.data() + pos_, count * sizeof(float));
-    pos_ += count * sizeof(float);
-  }
-  std::size_t position() const { return pos_; }
-  std::size_t remaining() const { return bytes_.size() - pos_; }
-  [[noreturn]] void truncated(std::string_view what) const {
-    throw Error(fmt::format("{}: truncated model file: it ends at byte {} while reading {}", name_,
-                            bytes_.size(), what));
-  }
-
- private:
-  void need(std::size_t n, std::string_view what) const {
-    if (remaining() < n) truncated(what);
-  }
-  std::span<const char> bytes_;
-  std::string_view name_;
-  std::size_t pos_ = 0;
-};
 
 std::uint32_t loss_tag(std::optional<Loss> loss) {
   if (!loss) return 0;
@@ -99,10 +42,9 @@ std::uint32_t loss_tag(std::optional<Loss> loss) {
 
 }  // namespace
 
-void save_network(const std::filesystem::path& path, const Network& network,
-                  std::optional<Loss> loss) {
-  Writer w;
-  w.bytes.insert(w.bytes.end(), std::begin(kMagic), std::end(kMagic));
+std::vector<char> model_bytes(const Network& network, std::optional<Loss> loss) {
+  bytes::Writer w;
+  w.put_bytes(kMagic);
   w.put<std::uint32_t>(kVersion);
   w.put<std::uint32_t>(loss_tag(loss));
   w.put<std::uint64_t>(network.inputs());
@@ -118,15 +60,20 @@ void save_network(const std::filesystem::path& path, const Network& network,
   w.put_floats(s.stddev);
   w.put<std::uint64_t>(network.parameter_count());
   w.put_floats(network.parameters());
-  w.put<std::uint32_t>(checksum(w.bytes.data(), w.bytes.size()));
-  write_file_atomically(path, w.bytes);
+  w.put<std::uint32_t>(bytes::crc32(w.out));
+  return std::move(w.out);
+}
+
+void save_network(const std::filesystem::path& path, const Network& network,
+                  std::optional<Loss> loss) {
+  write_file_atomically(path, model_bytes(network, loss));
 }
 
 LoadedModel parse_model(std::span<const char> bytes, std::string_view name) {
   if (bytes.size() < sizeof kMagic || std::memcmp(bytes.data(), kMagic, sizeof kMagic) != 0) {
     throw Error(fmt::format("{}: not a descent model file (bad magic)", name));
   }
-  Reader r(bytes, name);
+  bytes::Reader r(bytes, fmt::format("{}: model file", name));
   for (std::size_t i = 0; i < sizeof kMagic; ++i) r.get<char>("the magic");
   const auto version = r.get<std::uint32_t>("the format version");
   if (version != kVersion) {
@@ -172,8 +119,8 @@ LoadedModel parse_model(std::span<const char> bytes, std::string_view name) {
   Standardization s;
   s.mean.resize(standardized);
   s.stddev.resize(standardized);
-  r.get_floats(s.mean.data(), standardized, "the feature means");
-  r.get_floats(s.stddev.data(), standardized, "the feature standard deviations");
+  r.floats(s.mean.data(), standardized, "the feature means");
+  r.floats(s.stddev.data(), standardized, "the feature standard deviations");
   for (std::size_t j = 0; j < standardized; ++j) {
     if (!std::isfinite(s.mean[j]) || !std::isfinite(s.stddev[j]) || !(s.stddev[j] > 0.0f)) {
       throw Error(fmt::format("{}: corrupted model file: feature {} has mean {} and stddev {}",
@@ -190,14 +137,14 @@ LoadedModel parse_model(std::span<const char> bytes, std::string_view name) {
                             bytes.size(), params));
   }
   Network network(static_cast<std::size_t>(inputs), std::move(layers));
-  r.get_floats(network.parameters().data(), network.parameter_count(), "the parameters");
+  r.floats(network.parameters().data(), network.parameter_count(), "the parameters");
   const std::size_t body = r.position();
   const auto stored = r.get<std::uint32_t>("the checksum");
   if (r.position() != bytes.size()) {
     throw Error(fmt::format("{}: corrupted model file: {} unexpected bytes after the checksum",
                             name, bytes.size() - r.position()));
   }
-  if (stored != checksum(bytes.data(), body)) {
+  if (stored != bytes::crc32(bytes.first(body))) {
     throw Error(fmt::format("{}: corrupted model file: checksum mismatch", name));
   }
   network.set_standardization(std::move(s));
@@ -209,19 +156,7 @@ LoadedModel parse_model(std::span<const char> bytes, std::string_view name) {
 }
 
 LoadedModel load_model(const std::filesystem::path& path) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec))
-    throw Error(fmt::format("model file \"{}\" is a directory", path.string()));
-  if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec))
-    throw Error(fmt::format("model file \"{}\" is not a regular file", path.string()));
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    throw Error(
-        fmt::format("cannot open model file \"{}\": {}", path.string(), std::strerror(errno)));
-  }
-  const std::vector<char> bytes((std::istreambuf_iterator<char>(in)),
-                                std::istreambuf_iterator<char>());
-  return parse_model(bytes, path.string());
+  return parse_model(bytes::read_file(path.string(), "model file"), path.string());
 }
 
 Network load_network(const std::filesystem::path& path) {

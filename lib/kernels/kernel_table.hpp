@@ -74,6 +74,7 @@ struct KernelTable {
                 float beta, float* c, std::size_t ldc);
   void (*axpy)(std::size_t n, float alpha, const float* x, float* y);
   void (*scale)(std::size_t n, float alpha, float* x);
+  void (*clamp)(std::size_t n, float lo, float hi, float* x);
   double (*dot)(std::size_t n, const float* x, const float* y);
   double (*sum_squares)(std::size_t n, const float* x);
   void (*column_sums)(std::size_t rows, std::size_t cols, const float* x, std::size_t ldx,

@@ -36,6 +36,10 @@ void scale(std::size_t n, float alpha, float* x) {
   for (std::size_t i = 0; i < n; ++i) x[i] *= alpha;
 }
 
+void clamp(std::size_t n, float lo, float hi, float* x) {
+  for (std::size_t i = 0; i < n; ++i) x[i] = std::min(std::max(x[i], lo), hi);
+}
+
 double dot(std::size_t n, const float* x, const float* y) {
   double sum = 0.0;
   for (std::size_t i = 0; i < n; ++i) sum += static_cast<double>(x[i]) * y[i];
@@ -286,6 +290,7 @@ const KernelTable& reference_table() {
       .sgemm = &sgemm,
       .axpy = &axpy,
       .scale = &scale,
+      .clamp = &clamp,
       .dot = &dot,
       .sum_squares = &sum_squares,
       .column_sums = &column_sums,

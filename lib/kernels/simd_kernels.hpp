@@ -108,6 +108,12 @@ void scale(std::size_t n, float alpha, float* x) {
 }
 
 template <class A>
+void clamp(std::size_t n, float lo, float hi, float* x) {
+  const Batch<A> l(lo), h(hi);
+  map1<A>(n, x, x, [&](Batch<A> v) { return xsimd::min(xsimd::max(v, l), h); });
+}
+
+template <class A>
 Batch<A> sigmoid(Batch<A> x) {
   const Batch<A> one(1.0f);
   return one / (one + xsimd::exp(-x));
@@ -709,6 +715,7 @@ constexpr KernelTable make_table(Isa isa) {
       .sgemm = &sgemm<A, G>,
       .axpy = &axpy<A>,
       .scale = &scale<A>,
+      .clamp = &clamp<A>,
       .dot = &dot<A>,
       .sum_squares = &sum_squares<A>,
       .column_sums = &column_sums<A>,

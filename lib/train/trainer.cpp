@@ -13,6 +13,7 @@
 #include "descent/train.hpp"
 #include "kernels/kernel_table.hpp"
 #include "parallel/parallel.hpp"
+#include "train/train_detail.hpp"
 
 namespace descent {
 namespace {
@@ -33,23 +34,34 @@ std::size_t ceil_div(std::size_t a, std::size_t b) {
   return (a + b - 1) / b;
 }
 
-using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
+// Correct predictions in a batch: argmax for cross_entropy, the sign of the logit against a
+// 0/1 target for bce_with_logits; 0 for mse.
+std::size_t count_correct(Loss loss, ConstMatrixView out, const Targets& t) {
+  std::size_t correct = 0;
+  if (loss == Loss::cross_entropy) {
+    for (std::size_t i = 0; i < out.rows; ++i) {
+      const float* row = out.row(i);
+      const std::size_t best =
+          static_cast<std::size_t>(std::max_element(row, row + out.cols) - row);
+      correct += best == t.labels[i] ? 1 : 0;
+    }
+  } else if (loss == Loss::bce_with_logits) {
+    for (std::size_t i = 0; i < out.rows; ++i)
+      for (std::size_t j = 0; j < out.cols; ++j)
+        correct += (out(i, j) > 0.0f) == (t.values(i, j) >= 0.5f) ? 1 : 0;
+  }
+  return correct;
 }
+
+}  // namespace
+
+namespace detail {
 
 // Independent seeds for the split, the initialisation and the shuffle, from one user seed.
 std::uint64_t derive_seed(std::uint64_t seed, std::uint64_t stream) {
   Rng rng(seed ^ (0x9e3779b97f4a7c15ULL * (stream + 1)));
   return rng.next_u64();
 }
-
-// The targets a loss needs for a data set; bce_with_logits on a two-class set turns the
-// labels into 0/1 values.
-struct PreparedTargets {
-  Matrix owned;
-  Targets view;
-};
 
 void check_data(const Network& network, Loss loss, const Dataset& data, std::string_view role) {
   if (data.feature_count() != network.inputs()) {
@@ -129,58 +141,7 @@ Targets slice(const Targets& t, std::size_t first, std::size_t count) {
   return s;
 }
 
-// Correct predictions in a batch: argmax for cross_entropy, the sign of the logit against a
-// 0/1 target for bce_with_logits; 0 for mse.
-std::size_t count_correct(Loss loss, ConstMatrixView out, const Targets& t) {
-  std::size_t correct = 0;
-  if (loss == Loss::cross_entropy) {
-    for (std::size_t i = 0; i < out.rows; ++i) {
-      const float* row = out.row(i);
-      const std::size_t best =
-          static_cast<std::size_t>(std::max_element(row, row + out.cols) - row);
-      correct += best == t.labels[i] ? 1 : 0;
-    }
-  } else if (loss == Loss::bce_with_logits) {
-    for (std::size_t i = 0; i < out.rows; ++i)
-      for (std::size_t j = 0; j < out.cols; ++j)
-        correct += (out(i, j) > 0.0f) == (t.values(i, j) >= 0.5f) ? 1 : 0;
-  }
-  return correct;
-}
-
-}  // namespace
-
-std::string_view to_string(StopReason reason) noexcept {
-  switch (reason) {
-    case StopReason::max_epochs:
-      return "max_epochs";
-    case StopReason::callback:
-      return "callback";
-  }
-  return "unknown";
-}
-
-Loss default_loss(const Dataset& data) noexcept {
-  return data.task == Task::classification ? Loss::cross_entropy : Loss::mse;
-}
-
-struct Trainer::State {
-  // Training shards: one workspace and one gradient buffer per shard slot. Shard 0 writes
-  // straight into network.gradients().
-  std::size_t shard_capacity = 0;
-  std::vector<Workspace> workspaces;
-  std::vector<AlignedBuffer<float>> shard_gradients;
-  std::vector<double> shard_loss;
-  std::vector<float*> gradient_pointers;
-  // Evaluation chunks.
-  std::vector<Workspace> eval_workspaces;
-  std::vector<double> chunk_loss;
-  std::vector<std::size_t> chunk_correct;
-  // The gathered batch.
-  Matrix batch_x;
-  std::vector<std::uint32_t> batch_labels;
-  Matrix batch_values;
-};
+}  // namespace detail
 
 Trainer::Trainer(Network& network, Optimizer& optimizer, Loss loss, TrainOptions options)
     : network_(network),
@@ -225,6 +186,55 @@ std::size_t Trainer::shard_rows(std::size_t batch_rows) const noexcept {
 }
 
 StepRecord Trainer::train_step(ConstMatrixView x, const Targets& targets) {
+  StepRecord record = compute_gradient(x, targets);
+  clip_gradients(record.grad_norm);
+  optimizer_.step(network_.parameters(), network_.gradients());
+  record.step = ++steps_;
+  return record;
+}
+
+double Trainer::squared_norm(std::span<const float> values) {
+  // Fixed pieces, each summed in double, then added in order: the same bits on any number of
+  // threads.
+  State& s = *state_;
+  const std::size_t pieces = ceil_div(values.size(), kReduceChunk);
+  if (s.piece_sums.size() < pieces) s.piece_sums.resize(pieces);
+  const auto& k = kernels::active();
+  parallel::for_each_index(pieces, [&](std::size_t piece) {
+    const std::size_t first = piece * kReduceChunk;
+    s.piece_sums[piece] =
+        k.sum_squares(std::min(kReduceChunk, values.size() - first), values.data() + first);
+  });
+  double total = 0.0;
+  for (std::size_t i = 0; i < pieces; ++i) total += s.piece_sums[i];
+  return total;
+}
+
+void Trainer::clip_gradients(double grad_norm) {
+  const auto& k = kernels::active();
+  std::span<float> g = network_.gradients();
+  if (options_.clip_value > 0.0) {
+    const auto v = static_cast<float>(options_.clip_value);
+    parallel::for_each_index(ceil_div(g.size(), kReduceChunk), [&](std::size_t piece) {
+      const std::size_t first = piece * kReduceChunk;
+      k.clamp(std::min(kReduceChunk, g.size() - first), -v, v, g.data() + first);
+    });
+    if (options_.clip_norm > 0.0) grad_norm = std::sqrt(squared_norm(g));
+  }
+  if (options_.clip_norm > 0.0) {
+    // torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is below 1.
+    const double coef = options_.clip_norm / (grad_norm + 1e-6);
+    if (coef < 1.0) {
+      const auto c = static_cast<float>(coef);
+      parallel::for_each_index(ceil_div(g.size(), kReduceChunk), [&](std::size_t piece) {
+        const std::size_t first = piece * kReduceChunk;
+        k.scale(std::min(kReduceChunk, g.size() - first), c, g.data() + first);
+      });
+    }
+  }
+}
+
+StepRecord Trainer::compute_gradient(ConstMatrixView x, const Targets& targets) {
   const std::size_t rows = x.rows;
   if (rows == 0) throw Error("train_step: the batch is empty");
   if (x.cols != network_.inputs()) {
@@ -252,7 +262,7 @@ StepRecord Trainer::train_step(ConstMatrixView x, const Targets& targets) {
     Workspace& ws = s.workspaces[shard];
     const ConstMatrixView out = network_.forward(xs, ws);
     const MatrixView grad = ws.output_gradient(count);
-    s.shard_loss[shard] = loss_sum(loss_, out, slice(targets, first, count), scale, &grad);
+    s.shard_loss[shard] = loss_sum(loss_, out, detail::slice(targets, first, count), scale, &grad);
     network_.backward(xs, ws, std::span<float>(s.gradient_pointers[shard], params));
   });
 
@@ -275,17 +285,15 @@ StepRecord Trainer::train_step(ConstMatrixView x, const Targets& targets) {
   for (std::size_t i = 0; i < shards; ++i) loss_total += s.shard_loss[i];
 
   StepRecord record;
-  record.step = ++steps_;
   record.rows = rows;
   record.loss = loss_total / static_cast<double>(loss_divisor(loss_, rows, network_.outputs()));
-  record.grad_norm = std::sqrt(k.sum_squares(params, network_.gradients().data()));
+  record.grad_norm = std::sqrt(squared_norm(network_.gradients()));
   record.lr = optimizer_.lr();
-  optimizer_.step(network_.parameters(), network_.gradients());
   return record;
 }
 
 Evaluation Trainer::evaluate(const Dataset& data) {
-  check_data(network_, loss_, data, "evaluation");
+  detail::check_data(network_, loss_, data, "evaluation");
   Evaluation result;
   result.rows = data.rows();
   if (data.rows() == 0) {
@@ -293,7 +301,7 @@ Evaluation Trainer::evaluate(const Dataset& data) {
     result.accuracy = kNaN;
     return result;
   }
-  const PreparedTargets targets = prepare_targets(loss_, data);
+  const detail::PreparedTargets targets = detail::prepare_targets(loss_, data);
   State& s = *state_;
   const std::size_t chunks = ceil_div(data.rows(), kEvalRows);
   const std::size_t workers = std::min(chunks, kMaxShards);
@@ -307,7 +315,7 @@ Evaluation Trainer::evaluate(const Dataset& data) {
       const std::size_t count = std::min(kEvalRows, data.rows() - first);
       const ConstMatrixView out =
           network_.forward(x.rows_range(first, count), s.eval_workspaces[worker]);
-      const Targets t = slice(targets.view, first, count);
+      const Targets t = detail::slice(targets.view, first, count);
       s.chunk_loss[chunk] = loss_sum(loss_, out, t, 0.0f, nullptr);
       s.chunk_correct[chunk] = count_correct(loss_, out, t);
     }
@@ -328,155 +336,6 @@ Evaluation Trainer::evaluate(const Dataset& data) {
     result.accuracy = static_cast<double>(correct) / static_cast<double>(judged);
   }
   return result;
-}
-
-TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
-                         const Callbacks& callbacks) {
-  check_data(network_, loss_, train, "training");
-  if (validation != nullptr && validation->rows() > 0)
-    check_data(network_, loss_, *validation, "validation");
-  if (train.rows() == 0) throw Error(fmt::format("training data \"{}\" has no rows", train.name));
-  if (options_.epochs == 0) throw Error("epochs must be at least 1");
-  (void)active_isa();  // an invalid DESCENT_ISA is reported here, before any work
-
-  const ThreadScope thread_scope(options_.threads);
-  const std::size_t rows = train.rows();
-  const std::size_t batch = options_.batch_size == 0 ? rows : std::min(options_.batch_size, rows);
-  // Full batch: every step sees every row, in the data's order; nothing to gather.
-  const bool gather = batch < rows;
-  const PreparedTargets targets = prepare_targets(loss_, train);
-
-  State& s = *state_;
-  if (gather) {
-    s.batch_x = Matrix(batch, network_.inputs());
-    if (!targets.view.labels.empty()) s.batch_labels.assign(batch, 0);
-    if (targets.view.values.data != nullptr)
-      s.batch_values = Matrix(batch, targets.view.values.cols);
-  }
-  reserve(batch);  // every allocation a step needs, before the first step
-  Schedule* schedule = options_.schedule.get();
-  const bool schedule_per_step = schedule != nullptr &&
-                                 options_.schedule_per == SchedulePer::step &&
-                                 !schedule->needs_metric();
-  if (schedule != nullptr) {
-    const std::size_t steps_per_epoch = ceil_div(rows, batch);
-    const std::size_t planned =
-        schedule_per_step ? steps_per_epoch * options_.epochs : options_.epochs;
-    if (const auto limit = schedule->step_limit(); limit && planned > *limit) {
-      throw Error(fmt::format(
-          "schedule \"{}\" defines {} steps but this run advances it {} "
-          "times (once per {}): raise total_steps or train less",
-          schedule->name(), *limit, planned, schedule_per_step ? "optimizer step" : "epoch"));
-    }
-    optimizer_.set_lr(schedule->rate());
-  }
-  std::vector<std::size_t> order(rows);
-  std::iota(order.begin(), order.end(), std::size_t{0});
-  Rng shuffle_rng(derive_seed(options_.seed, 2));
-
-  TrainResult result;
-  result.threads = threads();
-  result.isa = active_isa();
-  result.loss = loss_;
-  const auto start = Clock::now();
-  double train_seconds = 0.0;
-  std::size_t samples = 0;
-  bool stop = false;
-
-  for (std::size_t epoch = 1; epoch <= options_.epochs && !stop; ++epoch) {
-    if (gather && options_.shuffle) shuffle_rng.shuffle(std::span<std::size_t>(order));
-    const auto epoch_start = Clock::now();
-    double weighted_loss = 0.0;
-    StepRecord last;
-    for (std::size_t first = 0; first < rows && !stop; first += batch) {
-      const std::size_t count = std::min(batch, rows - first);
-      ConstMatrixView x = train.features.view().rows_range(first, count);
-      Targets t = slice(targets.view, first, count);
-      if (gather) {
-        for (std::size_t i = 0; i < count; ++i) {
-          const std::size_t r = order[first + i];
-          std::memcpy(s.batch_x.row(i), train.features.row(r), network_.inputs() * sizeof(float));
-          if (!t.labels.empty()) s.batch_labels[i] = targets.view.labels[r];
-          if (t.values.data != nullptr)
-            std::memcpy(s.batch_values.row(i), targets.view.values.row(r),
-                        t.values.cols * sizeof(float));
-        }
-        x = s.batch_x.view().rows_range(0, count);
-        if (!t.labels.empty())
-          t.labels = std::span<const std::uint32_t>(s.batch_labels).first(count);
-        if (t.values.data != nullptr) t.values = s.batch_values.view().rows_range(0, count);
-      }
-      last = train_step(x, t);
-      last.epoch = epoch;
-      if (schedule_per_step) {
-        schedule->step();
-        optimizer_.set_lr(schedule->rate());
-      }
-      weighted_loss += last.loss * static_cast<double>(count);
-      samples += count;
-      if (callbacks.on_step && !callbacks.on_step(last)) {
-        stop = true;
-        result.stop_reason = StopReason::callback;
-      }
-    }
-    const double epoch_seconds = seconds_since(epoch_start);
-    train_seconds += epoch_seconds;
-
-    EpochRecord record;
-    record.epoch = epoch;
-    record.step = steps_;
-    record.train_loss = weighted_loss / static_cast<double>(rows);
-    record.val_loss = kNaN;
-    record.val_accuracy = kNaN;
-    if (validation != nullptr && validation->rows() > 0) {
-      const Evaluation eval = evaluate(*validation);
-      record.val_loss = eval.loss;
-      record.val_accuracy = eval.accuracy;
-    }
-    record.grad_norm = last.grad_norm;
-    record.lr = last.lr;
-    if (schedule != nullptr && !schedule_per_step) {
-      schedule->step(std::isnan(record.val_loss) ? record.train_loss : record.val_loss);
-      optimizer_.set_lr(schedule->rate());
-    }
-    record.seconds = seconds_since(start);
-    record.samples_per_second =
-        epoch_seconds > 0.0 ? static_cast<double>(rows) / epoch_seconds : 0.0;
-    result.history.push_back(record);
-    result.epochs = epoch;
-    if (!stop && callbacks.on_epoch && !callbacks.on_epoch(record)) {
-      stop = true;
-      result.stop_reason = StopReason::callback;
-    }
-  }
-  result.steps = steps_;
-  result.seconds = seconds_since(start);
-  result.samples_per_second =
-      train_seconds > 0.0 ? static_cast<double>(samples) / train_seconds : 0.0;
-  return result;
-}
-
-TrainResult train(Network& network, const Dataset& data, Optimizer& optimizer,
-                  const TrainOptions& options, const Callbacks& callbacks) {
-  const Loss loss = options.loss.value_or(default_loss(data));
-  DataSplit split;
-  if (options.validation_fraction > 0.0) {
-    split = split_train_validation(data, options.validation_fraction, derive_seed(options.seed, 0));
-  } else {
-    split.train = data;
-  }
-  if (options.standardize) {
-    Standardization standardization = Standardization::fit(split.train.features.view());
-    standardization.apply(split.train.features.view());
-    if (split.validation.rows() > 0) standardization.apply(split.validation.features.view());
-    network.set_standardization(std::move(standardization));
-  } else {
-    network.set_standardization({});  // the network now sees raw inputs
-  }
-  if (options.init) network.initialize(*options.init, derive_seed(options.seed, 1));
-  Trainer trainer(network, optimizer, loss, options);
-  return trainer.fit(split.train, split.validation.rows() > 0 ? &split.validation : nullptr,
-                     callbacks);
 }
 
 }  // namespace descent

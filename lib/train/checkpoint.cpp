@@ -1,0 +1,251 @@
+// Checkpoint files. Little-endian:
+//   "DSNTCKP1"  u32 version
+//   section model       (u64 length, the model file's bytes: shape, standardisation, weights)
+//   section optimizer   (its save_state() bytes)
+//   string schedule name ("" for none), section schedule state
+//   the fingerprint, u64 steps, the Run (see write_run)
+//   u32 CRC-32 of every byte before it
+
+#include <cmath>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "core/bytes.hpp"
+#include "descent/error.hpp"
+#include "descent/io.hpp"
+#include "train/run.hpp"
+
+namespace descent {
+namespace {
+
+constexpr char kMagic[8] = {'D', 'S', 'N', 'T', 'C', 'K', 'P', '1'};
+constexpr std::uint32_t kVersion = 1;
+constexpr std::uint64_t kMaxCount = std::uint64_t{1} << 32;  // any list in a checkpoint
+
+void write_fingerprint(bytes::Writer& w, const RunFingerprint& f) {
+  w.put<std::uint64_t>(f.batch_size);
+  w.put<std::uint64_t>(f.seed);
+  w.put<std::uint32_t>(f.loss);
+  w.put<std::uint32_t>(f.shuffle);
+  w.put<std::uint64_t>(f.train_rows);
+  w.put<std::uint32_t>(f.train_crc);
+  w.put<std::uint64_t>(f.validation_rows);
+  w.put<std::uint32_t>(f.validation_crc);
+}
+
+RunFingerprint read_fingerprint(bytes::Reader& r) {
+  RunFingerprint f;
+  f.batch_size = r.get<std::uint64_t>("the batch size");
+  f.seed = r.get<std::uint64_t>("the seed");
+  f.loss = r.get<std::uint32_t>("the loss");
+  f.shuffle = r.get<std::uint32_t>("the shuffle setting");
+  f.train_rows = r.get<std::uint64_t>("the training rows");
+  f.train_crc = r.get<std::uint32_t>("the training data checksum");
+  f.validation_rows = r.get<std::uint64_t>("the validation rows");
+  f.validation_crc = r.get<std::uint32_t>("the validation data checksum");
+  return f;
+}
+
+void write_record(bytes::Writer& w, const EpochRecord& e) {
+  w.put<std::uint64_t>(e.epoch);
+  w.put<std::uint64_t>(e.step);
+  for (double v : {e.train_loss, e.val_loss, e.val_accuracy, e.grad_norm, e.lr, e.seconds,
+                   e.samples_per_second}) {
+    w.put<double>(v);
+  }
+  w.put<std::uint64_t>(e.layer_grad_norms.size());
+  for (double v : e.layer_grad_norms) w.put<double>(v);
+  for (double v : e.layer_weight_norms) w.put<double>(v);
+  w.put<std::uint8_t>(e.stop_reason ? static_cast<std::uint8_t>(*e.stop_reason) + 1 : 0);
+}
+
+EpochRecord read_record(bytes::Reader& r) {
+  EpochRecord e;
+  e.epoch = r.get<std::uint64_t>("an epoch number");
+  e.step = r.get<std::uint64_t>("a step number");
+  for (double* v : {&e.train_loss, &e.val_loss, &e.val_accuracy, &e.grad_norm, &e.lr, &e.seconds,
+                    &e.samples_per_second}) {
+    *v = r.get<double>("a history value");
+  }
+  const auto layers = r.get<std::uint64_t>("the layer count");
+  if (layers > r.remaining() / 16) r.truncated("the layer norms");
+  for (std::uint64_t l = 0; l < layers; ++l) e.layer_grad_norms.push_back(r.get<double>("a norm"));
+  for (std::uint64_t l = 0; l < layers; ++l)
+    e.layer_weight_norms.push_back(r.get<double>("a norm"));
+  const auto stop = r.get<std::uint8_t>("a stop reason");
+  if (stop > static_cast<std::uint8_t>(StopReason::callback) + 1)
+    throw Error("checkpoint: damaged stop reason");
+  if (stop != 0) e.stop_reason = static_cast<StopReason>(stop - 1);
+  return e;
+}
+
+void write_run(bytes::Writer& w, const Trainer::Run& run) {
+  w.put<std::uint64_t>(run.epoch);
+  for (std::uint64_t word : run.shuffle_rng.state()) w.put<std::uint64_t>(word);
+  for (double v : {run.elapsed, run.initial_loss, run.previous_monitored}) w.put<double>(v);
+  w.put<std::uint64_t>(run.flat_epochs);
+  w.put<double>(run.best_loss);
+  w.put<std::uint64_t>(run.best_epoch);
+  w.put<std::uint64_t>(run.bad_epochs);
+  w.put<std::uint64_t>(run.best_params.size());
+  w.put_floats(run.best_params.span());
+  w.put<std::uint64_t>(run.first_grad_norms.size());
+  for (double v : run.first_grad_norms) w.put<double>(v);
+  w.put<std::uint64_t>(run.warned_vanishing.size());
+  for (std::size_t i = 0; i < run.warned_vanishing.size(); ++i) {
+    w.put<std::uint8_t>(run.warned_vanishing[i]);
+    w.put<std::uint8_t>(run.warned_exploding[i]);
+  }
+  w.put<std::uint64_t>(run.history.size());
+  for (const EpochRecord& e : run.history) write_record(w, e);
+}
+
+Trainer::Run read_run(bytes::Reader& r, std::size_t parameters, std::size_t layers) {
+  Trainer::Run run;
+  run.epoch = r.get<std::uint64_t>("the epoch");
+  Rng::State state{};
+  for (auto& word : state) word = r.get<std::uint64_t>("the shuffling state");
+  run.shuffle_rng.set_state(state);
+  run.elapsed = r.get<double>("the elapsed time");
+  run.initial_loss = r.get<double>("the first loss");
+  run.previous_monitored = r.get<double>("the last monitored loss");
+  run.flat_epochs = r.get<std::uint64_t>("the plateau count");
+  run.best_loss = r.get<double>("the best loss");
+  run.best_epoch = r.get<std::uint64_t>("the best epoch");
+  run.bad_epochs = r.get<std::uint64_t>("the epochs without improvement");
+  const auto best = r.get<std::uint64_t>("the best weights' size");
+  if (best != 0 && best != parameters)
+    throw Error(fmt::format("checkpoint: damaged: best weights of {} values", best));
+  run.best_params.resize(best);
+  r.floats(run.best_params.data(), best, "the best weights");
+  const auto norms = r.get<std::uint64_t>("the first epoch's norms");
+  if (norms > layers) throw Error("checkpoint: damaged: too many layer norms");
+  for (std::uint64_t i = 0; i < norms; ++i) run.first_grad_norms.push_back(r.get<double>("a norm"));
+  const auto flags = r.get<std::uint64_t>("the warning flags");
+  if (flags != layers) throw Error("checkpoint: damaged: warning flags for another network");
+  for (std::uint64_t i = 0; i < flags; ++i) {
+    run.warned_vanishing.push_back(r.get<std::uint8_t>("a warning flag"));
+    run.warned_exploding.push_back(r.get<std::uint8_t>("a warning flag"));
+  }
+  const auto history = r.get<std::uint64_t>("the history length");
+  if (history > kMaxCount || history > r.remaining()) r.truncated("the history");
+  for (std::uint64_t i = 0; i < history; ++i) run.history.push_back(read_record(r));
+  return run;
+}
+
+std::string describe(const Network& net) {
+  std::string s = fmt::format("{}", net.inputs());
+  for (const DenseLayer& layer : net.layers())
+    s += fmt::format("-{}{}", layer.outputs,
+                     layer.activation == Activation::identity
+                         ? ""
+                         : fmt::format(" {}", to_string(layer.activation)));
+  return s;
+}
+
+}  // namespace
+
+void write_checkpoint(const std::filesystem::path& path, const Network& network, Loss loss,
+                      const Optimizer& optimizer, const Schedule* schedule,
+                      const RunFingerprint& fingerprint, std::size_t steps,
+                      const Trainer::Run& run) {
+  bytes::Writer w;
+  w.put_bytes(kMagic);
+  w.put<std::uint32_t>(kVersion);
+  w.put_section(model_bytes(network, loss));
+  w.put_section(optimizer.save_state());
+  w.put_string(schedule != nullptr ? schedule->name() : "");
+  w.put_section(schedule != nullptr ? schedule->save_state() : std::vector<char>{});
+  write_fingerprint(w, fingerprint);
+  w.put<std::uint64_t>(steps);
+  write_run(w, run);
+  w.put<std::uint32_t>(bytes::crc32(w.out));
+  write_file_atomically(path, w.out);
+}
+
+void read_checkpoint(const std::filesystem::path& path, Network& network, Loss loss,
+                     Optimizer& optimizer, Schedule* schedule, const RunFingerprint& fingerprint,
+                     std::size_t& steps, Trainer::Run& run) {
+  const std::string name = path.string();
+  const std::vector<char> file = bytes::read_file(name, "checkpoint");
+  if (file.size() < sizeof kMagic + 8 || std::memcmp(file.data(), kMagic, sizeof kMagic) != 0) {
+    throw Error(fmt::format("{}: not a descent checkpoint (bad magic)", name));
+  }
+  const std::span<const char> body = std::span<const char>(file).first(file.size() - 4);
+  std::uint32_t stored = 0;
+  std::memcpy(&stored, file.data() + body.size(), 4);
+  if (stored != bytes::crc32(body)) {
+    throw Error(
+        fmt::format("{}: the checkpoint is damaged or truncated (checksum mismatch)", name));
+  }
+  bytes::Reader r(body, fmt::format("{}: checkpoint", name));
+  r.skip(sizeof kMagic, "the magic");
+  const auto version = r.get<std::uint32_t>("the version");
+  if (version != kVersion) {
+    throw Error(
+        fmt::format("{}: checkpoint format version {} is not supported (this build reads {})", name,
+                    version, kVersion));
+  }
+  LoadedModel model = parse_model(r.section("the model"), name + " (model)");
+  const std::span<const char> optimizer_state = r.section("the optimizer state");
+  const std::string schedule_name = r.string("the schedule name");
+  const std::span<const char> schedule_state = r.section("the schedule state");
+  const RunFingerprint saved = read_fingerprint(r);
+  const auto saved_steps = r.get<std::uint64_t>("the step count");
+  Trainer::Run saved_run = read_run(r, network.parameter_count(), network.layers().size());
+  if (!r.done()) throw Error(fmt::format("{}: the checkpoint has bytes after its end", name));
+
+  // Does it belong to this run?
+  if (describe(model.network) != describe(network)) {
+    throw Error(fmt::format("{}: the checkpoint is for a {} network; this run trains {}", name,
+                            describe(model.network), describe(network)));
+  }
+  if (model.loss != loss) {
+    throw Error(fmt::format("{}: the checkpoint was trained with another loss; this run uses {}",
+                            name, to_string(loss)));
+  }
+  auto mismatch = [&](bool differs, std::string_view what, auto was, auto is) {
+    if (differs) {
+      throw Error(fmt::format("{}: the checkpoint was written with {} {}; this run has {}", name,
+                              what, was, is));
+    }
+  };
+  mismatch(saved.batch_size != fingerprint.batch_size, "batch size", saved.batch_size,
+           fingerprint.batch_size);
+  mismatch(saved.seed != fingerprint.seed, "seed", saved.seed, fingerprint.seed);
+  mismatch(saved.shuffle != fingerprint.shuffle, "shuffle", saved.shuffle != 0,
+           fingerprint.shuffle != 0);
+  mismatch(saved.train_rows != fingerprint.train_rows || saved.train_crc != fingerprint.train_crc,
+           "training data of",
+           fmt::format("{} rows (checksum {:08x})", saved.train_rows, saved.train_crc),
+           fmt::format("{} rows (checksum {:08x})", fingerprint.train_rows, fingerprint.train_crc));
+  mismatch(saved.validation_rows != fingerprint.validation_rows ||
+               saved.validation_crc != fingerprint.validation_crc,
+           "validation data of", fmt::format("{} rows", saved.validation_rows),
+           fmt::format("{} rows (or other values)", fingerprint.validation_rows));
+  const std::string schedule_here = schedule != nullptr ? std::string(schedule->name()) : "";
+  mismatch(schedule_name != schedule_here, "schedule",
+           schedule_name.empty() ? "none" : schedule_name,
+           schedule_here.empty() ? "none" : schedule_here);
+
+  // Restore: the schedule, then the optimizer (each checks everything before it changes
+  // anything, and the schedule is put back if the optimizer refuses).
+  std::vector<char> schedule_backup;
+  if (schedule != nullptr) {
+    schedule_backup = schedule->save_state();
+    schedule->load_state(schedule_state);
+  }
+  try {
+    optimizer.load_state(optimizer_state);
+  } catch (const Error& e) {
+    if (schedule != nullptr) schedule->load_state(schedule_backup);
+    throw Error(fmt::format("{}: {}", name, e.what()));
+  }
+  network.set_parameters(model.network.parameters());
+  network.set_standardization(model.network.standardization());
+  steps = saved_steps;
+  run = std::move(saved_run);
+}
+
+}  // namespace descent

@@ -1,0 +1,65 @@
+#pragma once
+// Internal: everything about a training run that must survive a checkpoint for the resumed
+// run to end exactly as an uninterrupted one, and the checkpoint file that holds it.
+
+#include <cstdint>
+#include <filesystem>
+#include <limits>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "descent/rng.hpp"
+#include "descent/train.hpp"
+
+namespace descent {
+
+struct Trainer::Run {
+  std::size_t epoch = 0;  // epochs completed
+  Rng shuffle_rng;
+  double elapsed = 0.0;  // wall time of earlier processes, seconds
+  // Divergence: the loss of the run's first step.
+  double initial_loss = std::numeric_limits<double>::quiet_NaN();
+  // Plateau: the monitored loss of the last epoch, and how many epochs in a row it barely moved.
+  double previous_monitored = std::numeric_limits<double>::quiet_NaN();
+  std::size_t flat_epochs = 0;
+  // Early stopping: the best validation loss so far, its epoch and weights, and the epochs since.
+  double best_loss = std::numeric_limits<double>::infinity();
+  std::size_t best_epoch = 0;
+  std::size_t bad_epochs = 0;
+  AlignedBuffer<float> best_params;
+  // Diagnostics: each layer's gradient norm after the first epoch, and the warnings given.
+  std::vector<double> first_grad_norms;
+  std::vector<std::uint8_t> warned_vanishing;
+  std::vector<std::uint8_t> warned_exploding;
+  std::vector<EpochRecord> history;
+};
+
+// What a checkpoint must match to be resumed: the run's settings and its data.
+struct RunFingerprint {
+  std::uint64_t batch_size = 0;
+  std::uint64_t seed = 0;
+  std::uint32_t loss = 0;
+  std::uint32_t shuffle = 0;
+  std::uint64_t train_rows = 0;
+  std::uint32_t train_crc = 0;
+  std::uint64_t validation_rows = 0;
+  std::uint32_t validation_crc = 0;
+};
+
+// The checkpoint file: magic "DSNTCKP1", format version, the model file, the optimizer's
+// state, the schedule's (name and state, or nothing), the fingerprint, the trainer's step
+// count and Run, and a CRC-32 of all of it.
+void write_checkpoint(const std::filesystem::path& path, const Network& network, Loss loss,
+                      const Optimizer& optimizer, const Schedule* schedule,
+                      const RunFingerprint& fingerprint, std::size_t steps,
+                      const Trainer::Run& run);
+
+// Reads a checkpoint into network, optimizer, schedule, steps and run, after checking that
+// it is whole and matches them and the fingerprint; throws descent::Error otherwise and then
+// changes nothing.
+void read_checkpoint(const std::filesystem::path& path, Network& network, Loss loss,
+                     Optimizer& optimizer, Schedule* schedule, const RunFingerprint& fingerprint,
+                     std::size_t& steps, Trainer::Run& run);
+
+}  // namespace descent

@@ -1,0 +1,55 @@
+#pragma once
+// Internal: pieces of the trainer that fit.cpp and trainer.cpp share.
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "descent/data.hpp"
+#include "descent/loss.hpp"
+#include "descent/network.hpp"
+#include "descent/train.hpp"
+
+namespace descent::detail {
+
+// Independent seeds for the split, the initialisation and the shuffle, from one user seed.
+std::uint64_t derive_seed(std::uint64_t seed, std::uint64_t stream);
+
+// The targets a loss needs for a data set; bce_with_logits on a two-class set turns the
+// labels into 0/1 values (owned).
+struct PreparedTargets {
+  Matrix owned;
+  Targets view;
+};
+PreparedTargets prepare_targets(Loss loss, const Dataset& data);
+
+// Throws descent::Error unless data fits the network and the loss, and its parts agree.
+void check_data(const Network& network, Loss loss, const Dataset& data, std::string_view role);
+
+// Rows [first, first + count) of the targets.
+Targets slice(const Targets& t, std::size_t first, std::size_t count);
+
+}  // namespace descent::detail
+
+namespace descent {
+
+struct Trainer::State {
+  // Training shards: one workspace and one gradient buffer per shard slot. Shard 0 writes
+  // straight into network.gradients().
+  std::size_t shard_capacity = 0;
+  std::vector<Workspace> workspaces;
+  std::vector<AlignedBuffer<float>> shard_gradients;
+  std::vector<double> shard_loss;
+  std::vector<float*> gradient_pointers;
+  std::vector<double> piece_sums;  // squared_norm's partial sums
+  // Evaluation chunks.
+  std::vector<Workspace> eval_workspaces;
+  std::vector<double> chunk_loss;
+  std::vector<std::size_t> chunk_correct;
+  // The gathered batch.
+  Matrix batch_x;
+  std::vector<std::uint32_t> batch_labels;
+  Matrix batch_values;
+};
+
+}  // namespace descent
