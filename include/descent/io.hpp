@@ -45,7 +45,8 @@ void save_parameters(const std::filesystem::path& path, const Network& network);
 void load_parameters(const std::filesystem::path& path, Network& network);
 
 // The per-epoch history as CSV: epoch,step,train_loss,val_loss,val_accuracy,grad_norm,lr,
-// seconds,samples_per_second. A NaN (no validation, regression accuracy) is an empty cell.
+// seconds,samples_per_second, grad_norm_layer1..L, weight_norm_layer1..L, stop_reason (on
+// the epoch training stopped in). A NaN (no validation, regression accuracy) is an empty cell.
 void write_history_csv(const std::filesystem::path& path, const std::vector<EpochRecord>& history);
 
 }  // namespace descent

@@ -2,6 +2,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <csignal>
+#include <cstdlib>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -63,6 +65,8 @@ void write_file_atomically(const std::filesystem::path& path, std::span<const ch
     throw Error(
         fmt::format("cannot write \"{}\": close failed: {}", path.string(), std::strerror(err)));
   }
+  // For the crash test: die between writing the new file and putting it in place.
+  if (std::getenv("DESCENT_TEST_CRASH_BEFORE_RENAME") != nullptr) std::raise(SIGKILL);
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     const int err = errno;
     ::unlink(tmp.c_str());
@@ -79,12 +83,22 @@ void write_file_atomically(const std::filesystem::path& path, std::span<const ch
 
 void write_history_csv(const std::filesystem::path& path, const std::vector<EpochRecord>& history) {
   auto cell = [](double v) { return std::isnan(v) ? std::string() : fmt::format("{}", v); };
-  std::string text =
-      "epoch,step,train_loss,val_loss,val_accuracy,grad_norm,lr,seconds,samples_per_second\n";
+  const std::size_t layers = history.empty() ? 0 : history.front().layer_grad_norms.size();
+  std::string text = "epoch,step,train_loss,val_loss,val_accuracy,grad_norm,lr,seconds,samples_per_second";
+  for (std::size_t l = 1; l <= layers; ++l) text += fmt::format(",grad_norm_layer{}", l);
+  for (std::size_t l = 1; l <= layers; ++l) text += fmt::format(",weight_norm_layer{}", l);
+  text += ",stop_reason\n";
   for (const EpochRecord& r : history) {
-    text += fmt::format("{},{},{},{},{},{},{},{},{}\n", r.epoch, r.step, cell(r.train_loss),
+    text += fmt::format("{},{},{},{},{},{},{},{},{}", r.epoch, r.step, cell(r.train_loss),
                         cell(r.val_loss), cell(r.val_accuracy), cell(r.grad_norm), cell(r.lr),
                         cell(r.seconds), cell(r.samples_per_second));
+    for (const auto* norms : {&r.layer_grad_norms, &r.layer_weight_norms}) {
+      for (std::size_t l = 0; l < layers; ++l) {
+        text += ',';
+        if (l < norms->size()) text += cell((*norms)[l]);
+      }
+    }
+    text += fmt::format(",{}\n", r.stop_reason ? to_string(*r.stop_reason) : "");
   }
   write_file_atomically(path, std::span<const char>(text.data(), text.size()));
 }

@@ -169,14 +169,18 @@ TEST(AtomicWrite, ReplacesTheOldFileAndLeavesNoTemporaries) {
   history[0].epoch = 1;
   history[0].val_loss = std::nan("");
   history[0].val_accuracy = std::nan("");
+  history[0].layer_grad_norms = {1.0, 2.0};
+  history[0].layer_weight_norms = {3.0, 4.0};
   history[1].epoch = 2;
   history[1].train_loss = 0.25;
+  history[1].stop_reason = StopReason::max_epochs;
   write_history_csv(dir / "h.csv", history);
   const std::string text = test::read_text(dir / "h.csv");
   EXPECT_EQ(text.substr(0, text.find('\n')),
-            "epoch,step,train_loss,val_loss,val_accuracy,grad_norm,lr,seconds,samples_per_second");
-  EXPECT_NE(text.find("\n1,0,0,,,0,0,0,0\n"), std::string::npos) << text;
-  EXPECT_NE(text.find("\n2,0,0.25,0,0,0,0,0,0\n"), std::string::npos) << text;
+            "epoch,step,train_loss,val_loss,val_accuracy,grad_norm,lr,seconds,samples_per_second,"
+            "grad_norm_layer1,grad_norm_layer2,weight_norm_layer1,weight_norm_layer2,stop_reason");
+  EXPECT_NE(text.find("\n1,0,0,,,0,0,0,0,1,2,3,4,\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("\n2,0,0.25,0,0,0,0,0,0,,,,,max_epochs\n"), std::string::npos) << text;
   std::size_t files = 0;
   for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
     (void)entry;

@@ -1,7 +1,10 @@
 // descent train: load data, build the MLP, train it, report, save.
 
+#include <csignal>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <string>
 
 #include <fmt/format.h>
@@ -36,9 +39,21 @@ struct TrainArgs {
   std::string threads = "0";
   std::string history;
   std::string save;
+  // Stop criteria, clipping, checkpoints; empty means off.
+  std::string max_steps, time_budget, grad_tol, plateau_tol, plateau_patience = "5", target_loss,
+      target_accuracy, early_stopping, min_delta, divergence_factor, clip_norm, clip_value;
+  std::string checkpoint, checkpoint_every = "1", resume;
   bool json = false;
   bool quiet = false;
 };
+
+// A non-negative number from an option, or `fallback` when the option was not given.
+double nonnegative(const std::string& text, std::string_view option, double fallback) {
+  if (text.empty()) return fallback;
+  const double v = parse_number(text, option);
+  if (v < 0.0) throw Error(fmt::format("{} {} is invalid: it must be >= 0", option, text));
+  return v;
+}
 
 // The optimizer spec with --lr folded in; both at once is an error.
 std::string optimizer_spec(const TrainArgs& args, bool optimizer_given) {
@@ -100,6 +115,43 @@ int run_train(const TrainArgs& args, bool optimizer_given) {
                             args.threads, kMaxThreads));
   }
   options.init = init;  // nullopt: parameters come from the --init file below
+  StopCriteria& stop = options.stop;
+  if (!args.max_steps.empty()) {
+    stop.max_steps = parse_count(args.max_steps, "--max-steps");
+    if (stop.max_steps == 0) throw Error("--max-steps 0 is invalid: take at least one step");
+  }
+  stop.max_seconds = nonnegative(args.time_budget, "--time-budget", 0.0);
+  stop.grad_tolerance = nonnegative(args.grad_tol, "--grad-tol", 0.0);
+  stop.plateau_tolerance = nonnegative(args.plateau_tol, "--plateau-tol", 0.0);
+  stop.plateau_patience = parse_count(args.plateau_patience, "--plateau-patience");
+  if (stop.plateau_patience == 0) throw Error("--plateau-patience 0 is invalid: use at least 1");
+  if (!args.target_loss.empty()) stop.target_loss = parse_number(args.target_loss, "--target-loss");
+  if (!args.target_accuracy.empty()) {
+    stop.target_accuracy = parse_number(args.target_accuracy, "--target-accuracy");
+    if (*stop.target_accuracy < 0.0 || *stop.target_accuracy > 1.0) {
+      throw Error(fmt::format("--target-accuracy {} is invalid: it must be in [0, 1]",
+                              args.target_accuracy));
+    }
+  }
+  if (!args.early_stopping.empty())
+    stop.early_stopping_patience = parse_count(args.early_stopping, "--early-stopping");
+  stop.early_stopping_min_delta = nonnegative(args.min_delta, "--min-delta", 0.0);
+  stop.divergence_factor =
+      nonnegative(args.divergence_factor, "--divergence-factor", stop.divergence_factor);
+  options.clip_norm = nonnegative(args.clip_norm, "--clip-norm", 0.0);
+  options.clip_value = nonnegative(args.clip_value, "--clip-value", 0.0);
+  if (!args.checkpoint.empty()) {
+    check_output_path(args.checkpoint, "--checkpoint");
+    options.checkpoint = args.checkpoint;
+  }
+  options.checkpoint_every = parse_count(args.checkpoint_every, "--checkpoint-every");
+  if (options.checkpoint_every == 0) throw Error("--checkpoint-every 0 is invalid: use at least 1");
+  if (!args.resume.empty()) {
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(args.resume, ec))
+      throw Error(fmt::format("--resume {}: no such checkpoint file", args.resume));
+    options.resume = args.resume;
+  }
   if (!args.history.empty()) check_output_path(args.history, "--history");
   if (!args.save.empty()) check_output_path(args.save, "--save");
   const Isa isa = active_isa();  // reports a bad DESCENT_ISA now
@@ -131,6 +183,18 @@ int run_train(const TrainArgs& args, bool optimizer_given) {
     progress.epoch(r);
     return true;
   };
+  callbacks.on_warning = [&](const std::string& message) {
+    if (!args.quiet) fmt::print(stderr, "descent: warning: {}\n", message);
+  };
+  // For the crash test: die at this step as if killed, mid-epoch, without any clean-up.
+  if (const char* crash = std::getenv("DESCENT_TEST_CRASH_AT_STEP")) {
+    const std::size_t at = parse_count(crash, "DESCENT_TEST_CRASH_AT_STEP");
+    callbacks.on_step = [&progress, at](const StepRecord& r) {
+      progress.step(r);
+      if (r.step == at) std::raise(SIGKILL);
+      return true;
+    };
+  }
   const TrainResult result = train(network, data, *optimizer, options, callbacks);
   // The model first: it is the costlier thing to lose.
   if (!args.save.empty()) save_network(args.save, network, loss);
@@ -140,6 +204,8 @@ int run_train(const TrainArgs& args, bool optimizer_given) {
   if (args.json) {
     nlohmann::json out = {
         {"stop_reason", std::string(to_string(result.stop_reason))},
+        {"stop_message", result.stop_message},
+        {"warnings", result.warnings},
         {"epochs", result.epochs},
         {"steps", result.steps},
         {"final_train_loss", number_or_null(last.train_loss)},
@@ -157,6 +223,7 @@ int run_train(const TrainArgs& args, bool optimizer_given) {
          args.schedule.empty() ? nlohmann::json(nullptr) : nlohmann::json(args.schedule)},
         {"batch_size", batch},
     };
+    if (options.stop.early_stopping_patience > 0) out["best_epoch"] = result.best_epoch;
     if (data.task == Task::classification) out["val_accuracy"] = number_or_null(last.val_accuracy);
     fmt::print("{}\n", out.dump());
     return 0;
@@ -170,11 +237,11 @@ int run_train(const TrainArgs& args, bool optimizer_given) {
                  ? std::string()
                  : fmt::format(", schedule {} per {}", args.schedule, args.schedule_per),
              batch);
-  fmt::print(
-      "  stopped    {} after {} epochs, {} steps in {:.2f} s ({:.0f} samples/s, {} "
-      "threads, {})\n",
-      to_string(result.stop_reason), result.epochs, result.steps, result.seconds,
-      result.samples_per_second, result.threads, to_string(isa));
+  fmt::print("  stopped    {}: {}\n", to_string(result.stop_reason), result.stop_message);
+  fmt::print("  ran        {} epochs, {} steps in {:.2f} s ({:.0f} samples/s, {} threads, {})\n",
+             result.epochs, result.steps, result.seconds, result.samples_per_second,
+             result.threads, to_string(isa));
+  for (const std::string& w : result.warnings) fmt::print("  warning    {}\n", w);
   std::string final_line = fmt::format("  final      train_loss {:.4f}", last.train_loss);
   if (!std::isnan(last.val_loss)) final_line += fmt::format("  val_loss {:.4f}", last.val_loss);
   if (!std::isnan(last.val_accuracy))
@@ -182,6 +249,7 @@ int run_train(const TrainArgs& args, bool optimizer_given) {
   fmt::print("{}\n", final_line);
   if (!args.history.empty()) fmt::print("  history    {}\n", args.history);
   if (!args.save.empty()) fmt::print("  model file {}\n", args.save);
+  if (!args.checkpoint.empty()) fmt::print("  checkpoint {}\n", args.checkpoint);
   return 0;
 }
 
@@ -227,6 +295,36 @@ Command add_train_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--history", args->history, "Write the per-epoch history to this CSV file");
   cmd->add_option("--save", args->save, "Save the trained model to this file");
+  cmd->add_option("--max-steps", args->max_steps, "Stop after this many optimizer steps");
+  cmd->add_option("--time-budget", args->time_budget, "Stop after this many seconds");
+  cmd->add_option("--grad-tol", args->grad_tol,
+                  "Stop (converged) when a step's gradient norm is at most this");
+  cmd->add_option("--plateau-tol", args->plateau_tol,
+                  "Stop (plateau) when the monitored loss changes by less than this, relatively, "
+                  "for --plateau-patience epochs");
+  cmd->add_option("--plateau-patience", args->plateau_patience, "Epochs for --plateau-tol")
+      ->capture_default_str();
+  cmd->add_option("--target-loss", args->target_loss,
+                  "Stop when the monitored loss (validation, else training) is at most this");
+  cmd->add_option("--target-accuracy", args->target_accuracy,
+                  "Stop when the validation accuracy is at least this");
+  cmd->add_option("--early-stopping", args->early_stopping,
+                  "Stop after this many epochs without a validation-loss improvement, and "
+                  "restore the best weights");
+  cmd->add_option("--min-delta", args->min_delta, "The improvement --early-stopping counts");
+  cmd->add_option("--divergence-factor", args->divergence_factor,
+                  "Stop (diverged) when a step's loss exceeds this times the first step's "
+                  "(default 1000; 0: only non-finite losses)");
+  cmd->add_option("--clip-norm", args->clip_norm, "Clip the gradient's global L2 norm to this");
+  cmd->add_option("--clip-value", args->clip_value,
+                  "Clamp every gradient element to [-value, value]");
+  cmd->add_option("--checkpoint", args->checkpoint,
+                  "Write a checkpoint to this file (atomically) every --checkpoint-every epochs "
+                  "and when training stops");
+  cmd->add_option("--checkpoint-every", args->checkpoint_every, "Epochs between checkpoints")
+      ->capture_default_str();
+  cmd->add_option("--resume", args->resume,
+                  "Continue from this checkpoint (give the same data and options)");
   cmd->add_flag("--json", args->json,
                 "Print one JSON object with the result (progress goes to stderr)");
   cmd->add_flag("--quiet", args->quiet, "No progress display");
