@@ -51,6 +51,12 @@ Dataset load_csv(const std::filesystem::path& path, TaskHint hint = TaskHint::au
 Dataset parse_csv(std::string_view text, std::string_view name,
                   TaskHint hint = TaskHint::automatic);
 
+// The same, where has_target = false reads every column as a feature (data to predict on):
+// the result has no targets (regression, with zero target columns).
+Dataset load_csv_columns(const std::filesystem::path& path, TaskHint hint, bool has_target);
+Dataset parse_csv_columns(std::string_view text, std::string_view name, TaskHint hint,
+                          bool has_target);
+
 // Where the bundled data sets are: $DESCENT_DATA_DIR, else the source tree's data/, else the
 // installed share/descent/data.
 std::filesystem::path data_directory();

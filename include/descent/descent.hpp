@@ -3,6 +3,7 @@
 
 #include "descent/activation.hpp"
 #include "descent/data.hpp"
+#include "descent/evaluate.hpp"
 #include "descent/error.hpp"
 #include "descent/io.hpp"
 #include "descent/kernels.hpp"

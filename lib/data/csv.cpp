@@ -123,6 +123,11 @@ TaskHint parse_task_hint(std::string_view name) {
 }
 
 Dataset parse_csv(std::string_view text, std::string_view name, TaskHint hint) {
+  return parse_csv_columns(text, name, hint, true);
+}
+
+Dataset parse_csv_columns(std::string_view text, std::string_view name, TaskHint hint,
+                          bool has_target) {
   if (text.empty()) throw Error(fmt::format("{}: the file is empty", name));
   std::size_t pos = 0;
   std::size_t line_number = 0;
@@ -154,7 +159,7 @@ Dataset parse_csv(std::string_view text, std::string_view name, TaskHint hint) {
     throw Error(fmt::format("{}:{}: the file is binary, not CSV text", name, line_number));
   split_fields(line, fields);
   const std::size_t columns = fields.size();
-  if (columns < 2) {
+  if (columns < (has_target ? 2u : 1u)) {
     throw Error(
         fmt::format("{}:{}: the header has {} column; need at least one feature and the "
                     "target (the last column)",
@@ -166,9 +171,11 @@ Dataset parse_csv(std::string_view text, std::string_view name, TaskHint hint) {
           fmt::format("{}:{}:{}: empty column name in the header", name, line_number, f.column));
     data.feature_names.emplace_back(f.text);
   }
-  data.target_name = data.feature_names.back();
-  data.feature_names.pop_back();
-  const std::size_t features = columns - 1;
+  if (has_target) {
+    data.target_name = data.feature_names.back();
+    data.feature_names.pop_back();
+  }
+  const std::size_t features = has_target ? columns - 1 : columns;
 
   std::vector<float> cells;
   std::vector<std::size_t> target_lines;  // for messages about labels
@@ -209,6 +216,13 @@ Dataset parse_csv(std::string_view text, std::string_view name, TaskHint hint) {
   if (rows == 0) throw Error(fmt::format("{}: no data rows after the header", name));
 
   data.features = Matrix(rows, features);
+  if (!has_target) {
+    for (std::size_t i = 0; i < rows; ++i)
+      std::copy_n(cells.data() + i * columns, features, data.features.row(i));
+    data.task = Task::regression;
+    data.values = Matrix(rows, 0);
+    return data;
+  }
   std::vector<float> targets(rows);
   for (std::size_t i = 0; i < rows; ++i) {
     std::copy_n(cells.data() + i * columns, features, data.features.row(i));
@@ -267,6 +281,10 @@ Dataset parse_csv(std::string_view text, std::string_view name, TaskHint hint) {
 }
 
 Dataset load_csv(const std::filesystem::path& path, TaskHint hint) {
+  return load_csv_columns(path, hint, true);
+}
+
+Dataset load_csv_columns(const std::filesystem::path& path, TaskHint hint, bool has_target) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec))
     throw Error(fmt::format("data file \"{}\" is a directory", path.string()));
@@ -274,7 +292,7 @@ Dataset load_csv(const std::filesystem::path& path, TaskHint hint) {
     throw Error(fmt::format("data file \"{}\" is not a regular file", path.string()));
   const bool gz = path.extension() == ".gz";
   const std::string text = gz ? read_gzip(path) : read_plain(path);
-  return parse_csv(text, path.string(), hint);
+  return parse_csv_columns(text, path.string(), hint, has_target);
 }
 
 }  // namespace descent

@@ -137,7 +137,8 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
       s.batch_values = Matrix(batch, targets.view.values.cols);
   }
   reserve(batch);                            // every allocation a step needs, before the first step
-  AlignedBuffer<float> last_finite(params);  // the parameters before the latest update
+  AlignedBuffer<float> last_good(params);  // the parameters before the latest update
+  bool have_last_good = false;
   std::vector<std::size_t> order(rows);
 
   Run run;
@@ -226,15 +227,16 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
       StepRecord step = compute_gradient(x, t);
       step.epoch = epoch;
       step.step = steps_ + 1;
-      // Divergence and convergence are judged before the update, so the parameters kept are
-      // always ones whose loss and gradient were finite.
+      // Divergence and convergence are judged before the update. On divergence the update
+      // that led to it is undone (below), so the parameters kept are the last ones whose loss
+      // and gradient were finite and sound.
       if (!std::isfinite(step.loss) || !std::isfinite(step.grad_norm)) {
-        stop_with(
-            StopReason::diverged,
-            fmt::format("diverged at step {} (epoch {}): the {} is {}; the last finite "
-                        "parameters were kept -- try a smaller learning rate than {}",
-                        step.step, epoch, std::isfinite(step.loss) ? "gradient norm" : "loss",
-                        std::isfinite(step.loss) ? step.grad_norm : step.loss, optimizer_.lr()));
+        stop_with(StopReason::diverged,
+                  fmt::format("at step {} (epoch {}) the {} is {}; the parameters from before "
+                              "the last update were kept -- try a smaller learning rate than {}",
+                              step.step, epoch, std::isfinite(step.loss) ? "gradient norm" : "loss",
+                              std::isfinite(step.loss) ? step.grad_norm : step.loss,
+                              optimizer_.lr()));
         break;
       }
       if (std::isnan(run.initial_loss)) run.initial_loss = step.loss;
@@ -242,21 +244,23 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
           step.loss > crit.divergence_factor * run.initial_loss) {
         stop_with(
             StopReason::diverged,
-            fmt::format("diverged at step {} (epoch {}): the loss {:.6g} is more than {:g} "
-                        "times the first step's {:.6g} -- try a smaller learning rate than {}",
+            fmt::format("at step {} (epoch {}) the loss {:.6g} is more than {:g} "
+                        "times the first step's {:.6g}; the parameters from before the last "
+                        "update were kept -- try a smaller learning rate than {}",
                         step.step, epoch, step.loss, crit.divergence_factor, run.initial_loss,
                         optimizer_.lr()));
         break;
       }
       if (crit.grad_tolerance > 0.0 && step.grad_norm <= crit.grad_tolerance) {
         stop_with(StopReason::converged,
-                  fmt::format("converged at step {} (epoch {}): the gradient norm {:.3g} is "
+                  fmt::format("at step {} (epoch {}) the gradient norm {:.3g} is "
                               "within the tolerance {:g}",
                               step.step, epoch, step.grad_norm, crit.grad_tolerance));
         break;
       }
       clip_gradients(step.grad_norm);
-      std::memcpy(last_finite.data(), network_.parameters().data(), params * sizeof(float));
+      std::memcpy(last_good.data(), network_.parameters().data(), params * sizeof(float));
+      have_last_good = true;
       optimizer_.step(network_.parameters(), network_.gradients());
       ++steps_;
       last = step;
@@ -279,10 +283,10 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
                                                        crit.max_seconds, steps_));
       }
     }
-    if (stop == StopReason::diverged) {
-      // An update may have made the parameters themselves non-finite: keep the ones before it.
-      if (!std::isfinite(squared_norm(network_.parameters())))
-        std::memcpy(network_.parameters().data(), last_finite.data(), params * sizeof(float));
+    if (stop == StopReason::diverged && have_last_good) {
+      // The latest update produced the non-finite or exploding values: keep the parameters
+      // from before it, the last ones whose loss and gradient were sound.
+      std::memcpy(network_.parameters().data(), last_good.data(), params * sizeof(float));
     }
     const double epoch_seconds = seconds_since(epoch_start);
     train_seconds += epoch_seconds;
@@ -340,13 +344,13 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
     const double monitored = validation != nullptr ? record.val_loss : record.train_loss;
     if (!stop && crit.target_loss && monitored <= *crit.target_loss) {
       stop_with(StopReason::target_reached,
-                fmt::format("reached the target {} loss {:g} at epoch {} ({:.6g})",
+                fmt::format("the {} loss reached the target {:g} at epoch {} ({:.6g})",
                             validation != nullptr ? "validation" : "training", *crit.target_loss,
                             epoch, monitored));
     }
     if (!stop && crit.target_accuracy && record.val_accuracy >= *crit.target_accuracy) {
       stop_with(StopReason::target_reached,
-                fmt::format("reached the target validation accuracy {:g} at epoch {} ({:.4f})",
+                fmt::format("the validation accuracy reached the target {:g} at epoch {} ({:.4f})",
                             *crit.target_accuracy, epoch, record.val_accuracy));
     }
     if (!stop && crit.plateau_tolerance > 0.0 && std::isfinite(monitored)) {
@@ -356,7 +360,7 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
       run.previous_monitored = monitored;
       if (run.flat_epochs >= crit.plateau_patience) {
         stop_with(StopReason::plateau,
-                  fmt::format("plateau: the loss changed by less than {:g} (relative) for {} "
+                  fmt::format("the monitored loss changed by less than {:g} (relative) for {} "
                               "epochs, up to epoch {}",
                               crit.plateau_tolerance, crit.plateau_patience, epoch));
       }
@@ -371,7 +375,7 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
       } else if (++run.bad_epochs >= crit.early_stopping_patience) {
         std::memcpy(network_.parameters().data(), run.best_params.data(), params * sizeof(float));
         stop_with(StopReason::early_stopped,
-                  fmt::format("early stopping at epoch {}: the validation loss has not improved "
+                  fmt::format("at epoch {} the validation loss had not improved "
                               "for {} epochs; restored the weights of epoch {} (validation loss "
                               "{:.6g})",
                               epoch, crit.early_stopping_patience, run.best_epoch, run.best_loss));

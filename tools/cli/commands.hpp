@@ -10,5 +10,7 @@ struct Command {
   std::function<int()> run;
 };
 Command add_train_command(CLI::App& app);
+Command add_predict_command(CLI::App& app);
+Command add_evaluate_command(CLI::App& app);
 
 }  // namespace descent::cli

@@ -19,6 +19,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   std::vector<descent::cli::Command> commands;
   commands.push_back(descent::cli::add_train_command(app));
+  commands.push_back(descent::cli::add_predict_command(app));
+  commands.push_back(descent::cli::add_evaluate_command(app));
   app.add_subcommand("isa", "Print the instruction set the kernels run on")->callback([] {
     fmt::print("{}\n", descent::to_string(descent::active_isa()));
   });

@@ -1,0 +1,175 @@
+// descent predict and descent evaluate: a saved model on new data.
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.hpp"
+#include "cli/options.hpp"
+#include "descent/descent.hpp"
+
+namespace descent::cli {
+namespace {
+
+struct ModelArgs {
+  std::string model;
+  std::string data;
+  std::string out;
+  std::string loss;  // overrides (or supplies) the loss the model file records
+  bool json = false;
+};
+
+Loss model_loss(const LoadedModel& model, const ModelArgs& args) {
+  if (!args.loss.empty()) return parse_loss(args.loss);
+  if (!model.loss) {
+    throw Error(fmt::format("{} does not record the loss it was trained with: give --loss",
+                            args.model));
+  }
+  return *model.loss;
+}
+
+// The data's features for the model: every column, or all but a last (target) column.
+Dataset features_for(const Network& net, const std::string& path) {
+  Dataset d = load_csv_columns(path, TaskHint::regression, false);
+  if (d.feature_count() == net.inputs()) return d;
+  if (d.feature_count() == net.inputs() + 1) {
+    Dataset trimmed;
+    trimmed.name = d.name;
+    trimmed.features = Matrix(d.rows(), net.inputs());
+    for (std::size_t i = 0; i < d.rows(); ++i)
+      std::copy_n(d.features.row(i), net.inputs(), trimmed.features.row(i));
+    return trimmed;
+  }
+  throw Error(fmt::format("{} has {} columns; the model takes {} features (give {} columns, or {} "
+                          "with the target last)",
+                          path, d.feature_count(), net.inputs(), net.inputs(), net.inputs() + 1));
+}
+
+int run_predict(const ModelArgs& args) {
+  if (!args.out.empty()) check_output_path(args.out, "--out");
+  const LoadedModel model = load_model(args.model);
+  const std::optional<Loss> loss = args.loss.empty() ? model.loss : parse_loss(args.loss);
+  const Dataset data = features_for(model.network, args.data);
+  const Matrix out = model.network.predict(data.features.view());
+  const std::size_t outputs = model.network.outputs();
+
+  std::string text;
+  if (loss == Loss::cross_entropy) {
+    text = "prediction";
+    for (std::size_t j = 0; j < outputs; ++j) text += fmt::format(",p{}", j);
+    text += '\n';
+    std::vector<double> p(outputs);
+    for (std::size_t i = 0; i < out.rows(); ++i) {
+      const float* z = out.row(i);
+      const double m = *std::max_element(z, z + outputs);
+      double sum = 0.0;
+      for (std::size_t j = 0; j < outputs; ++j) sum += p[j] = std::exp(z[j] - m);
+      text += fmt::format("{}", std::max_element(z, z + outputs) - z);
+      for (std::size_t j = 0; j < outputs; ++j) text += fmt::format(",{:.6g}", p[j] / sum);
+      text += '\n';
+    }
+  } else if (loss == Loss::bce_with_logits && outputs == 1) {
+    text = "prediction,probability\n";
+    for (std::size_t i = 0; i < out.rows(); ++i) {
+      const double probability = 1.0 / (1.0 + std::exp(-static_cast<double>(out(i, 0))));
+      text += fmt::format("{},{:.6g}\n", probability > 0.5 ? 1 : 0, probability);
+    }
+  } else {
+    const std::string name = loss == Loss::mse ? "prediction" : "output";
+    for (std::size_t j = 0; j < outputs; ++j)
+      text += fmt::format("{}{}{}", j == 0 ? "" : ",", name,
+                          outputs == 1 ? std::string() : fmt::format("_{}", j + 1));
+    text += '\n';
+    for (std::size_t i = 0; i < out.rows(); ++i) {
+      for (std::size_t j = 0; j < outputs; ++j)
+        text += fmt::format("{}{:.9g}", j == 0 ? "" : ",", out(i, j));
+      text += '\n';
+    }
+  }
+  if (args.out.empty()) {
+    fmt::print("{}", text);
+  } else {
+    write_file_atomically(args.out, std::span<const char>(text.data(), text.size()));
+    fmt::print(stderr, "descent: wrote {} predictions to {}\n", out.rows(), args.out);
+  }
+  return 0;
+}
+
+int run_evaluate(const ModelArgs& args) {
+  const LoadedModel model = load_model(args.model);
+  const Loss loss = model_loss(model, args);
+  const TaskHint hint = loss == Loss::mse ? TaskHint::regression : TaskHint::classification;
+  const Dataset data = load_csv(args.data, hint);
+  const ModelEvaluation e = evaluate_model(model.network, loss, data);
+  auto number = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); };
+  if (args.json) {
+    nlohmann::json out = {{"rows", e.rows}, {"loss", std::string(to_string(loss))},
+                          {"mean_loss", number(e.mean_loss)}};
+    if (loss == Loss::mse) {
+      out["mse"] = number(e.mse);
+      out["mae"] = number(e.mae);
+      out["r2"] = number(e.r2);
+    } else {
+      out["accuracy"] = number(e.accuracy);
+      out["confusion"] = e.confusion;
+    }
+    fmt::print("{}\n", out.dump());
+    return 0;
+  }
+  fmt::print("evaluated {} on {} ({} rows)\n", args.model, data.name, e.rows);
+  fmt::print("  {} loss  {:.6g}\n", to_string(loss), e.mean_loss);
+  if (loss == Loss::mse) {
+    fmt::print("  mse        {:.6g}\n  mae        {:.6g}\n  r2         {:.6g}\n", e.mse, e.mae,
+               e.r2);
+    return 0;
+  }
+  fmt::print("  accuracy   {:.4f}\n  confusion (rows: true class, columns: predicted)\n",
+             e.accuracy);
+  const std::size_t k = e.confusion.size();
+  std::size_t width = 3;
+  for (const auto& row : e.confusion)
+    for (std::size_t c : row) width = std::max(width, fmt::formatted_size("{}", c));
+  fmt::print("  {:>{}}", "", 4);
+  for (std::size_t j = 0; j < k; ++j) fmt::print(" {:>{}}", j, width);
+  fmt::print("\n");
+  for (std::size_t i = 0; i < k; ++i) {
+    fmt::print("  {:>{}}", i, 4);
+    for (std::size_t j = 0; j < k; ++j) fmt::print(" {:>{}}", e.confusion[i][j], width);
+    fmt::print("\n");
+  }
+  return 0;
+}
+
+CLI::App* add_model_options(CLI::App* cmd, ModelArgs& args) {
+  cmd->add_option("--model", args.model, "A model file written by descent train --save")->required();
+  cmd->add_option("--data", args.data, "A CSV file (.csv or .csv.gz)")->required();
+  cmd->add_option("--loss", args.loss,
+                  "mse, cross_entropy or bce_with_logits (default: the one the model records)");
+  return cmd;
+}
+
+}  // namespace
+
+Command add_predict_command(CLI::App& app) {
+  auto args = std::make_shared<ModelArgs>();
+  CLI::App* cmd = add_model_options(
+      app.add_subcommand("predict", "Predict with a saved model (standardisation applied)"), *args);
+  cmd->add_option("--out", args->out, "Write the predictions to this CSV file (default: stdout)");
+  return Command{cmd, [args] { return run_predict(*args); }};
+}
+
+Command add_evaluate_command(CLI::App& app) {
+  auto args = std::make_shared<ModelArgs>();
+  CLI::App* cmd = add_model_options(
+      app.add_subcommand("evaluate",
+                         "Loss and accuracy with a confusion matrix (classification), or MSE, "
+                         "MAE and R^2 (regression), of a saved model on labelled data"),
+      *args);
+  cmd->add_flag("--json", args->json, "Print one JSON object");
+  return Command{cmd, [args] { return run_evaluate(*args); }};
+}
+
+}  // namespace descent::cli
