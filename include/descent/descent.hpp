@@ -3,8 +3,8 @@
 
 #include "descent/activation.hpp"
 #include "descent/data.hpp"
-#include "descent/evaluate.hpp"
 #include "descent/error.hpp"
+#include "descent/evaluate.hpp"
 #include "descent/io.hpp"
 #include "descent/kernels.hpp"
 #include "descent/loss.hpp"

@@ -122,6 +122,7 @@ struct TrainResult {
   std::string stop_message;           // the reason in a sentence, with where and what to do
   std::vector<std::string> warnings;  // what on_warning was told
   std::size_t best_epoch = 0;         // early stopping: the epoch whose weights were kept
+  std::size_t resumed_epoch = 0;      // the checkpoint's epoch when resumed, else 0
   std::size_t epochs = 0;
   std::size_t steps = 0;
   double seconds = 0.0;

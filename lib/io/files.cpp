@@ -2,10 +2,10 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <csignal>
-#include <cstdlib>
 #include <cerrno>
 #include <cmath>
+#include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -84,7 +84,8 @@ void write_file_atomically(const std::filesystem::path& path, std::span<const ch
 void write_history_csv(const std::filesystem::path& path, const std::vector<EpochRecord>& history) {
   auto cell = [](double v) { return std::isnan(v) ? std::string() : fmt::format("{}", v); };
   const std::size_t layers = history.empty() ? 0 : history.front().layer_grad_norms.size();
-  std::string text = "epoch,step,train_loss,val_loss,val_accuracy,grad_norm,lr,seconds,samples_per_second";
+  std::string text =
+      "epoch,step,train_loss,val_loss,val_accuracy,grad_norm,lr,seconds,samples_per_second";
   for (std::size_t l = 1; l <= layers; ++l) text += fmt::format(",grad_norm_layer{}", l);
   for (std::size_t l = 1; l <= layers; ++l) text += fmt::format(",weight_norm_layer{}", l);
   text += ",stop_reason\n";

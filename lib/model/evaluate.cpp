@@ -26,10 +26,10 @@ ModelEvaluation evaluate_model(const Network& network, Loss loss, const Dataset&
 
   if (loss == Loss::mse) {
     if (data.task != Task::regression || data.values.cols() != outputs) {
-      throw Error(fmt::format("the model predicts {} value(s) per row; \"{}\" needs a numeric "
-                              "target column (it has {})",
-                              outputs, data.name,
-                              data.task == Task::regression ? "another shape" : "class labels"));
+      throw Error(fmt::format(
+          "the model predicts {} value(s) per row; \"{}\" needs a numeric "
+          "target column (it has {})",
+          outputs, data.name, data.task == Task::regression ? "another shape" : "class labels"));
     }
     double squares = 0.0, absolute = 0.0, total = 0.0;
     for (std::size_t j = 0; j < outputs; ++j) {

@@ -168,11 +168,17 @@ void read_checkpoint(const std::filesystem::path& path, Network& network, Loss l
                      Optimizer& optimizer, Schedule* schedule, const RunFingerprint& fingerprint,
                      std::size_t& steps, Trainer::Run& run) {
   const std::string name = path.string();
-  const std::vector<char> file = bytes::read_file(name, "checkpoint");
+  parse_checkpoint(bytes::read_file(name, "checkpoint"), name, network, loss, optimizer, schedule,
+                   fingerprint, steps, run);
+}
+
+void parse_checkpoint(std::span<const char> file, const std::string& name, Network& network,
+                      Loss loss, Optimizer& optimizer, Schedule* schedule,
+                      const RunFingerprint& fingerprint, std::size_t& steps, Trainer::Run& run) {
   if (file.size() < sizeof kMagic + 8 || std::memcmp(file.data(), kMagic, sizeof kMagic) != 0) {
     throw Error(fmt::format("{}: not a descent checkpoint (bad magic)", name));
   }
-  const std::span<const char> body = std::span<const char>(file).first(file.size() - 4);
+  const std::span<const char> body = file.first(file.size() - 4);
   std::uint32_t stored = 0;
   std::memcpy(&stored, file.data() + body.size(), 4);
   if (stored != bytes::crc32(body)) {

@@ -136,7 +136,7 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
     if (targets.view.values.data != nullptr)
       s.batch_values = Matrix(batch, targets.view.values.cols);
   }
-  reserve(batch);                            // every allocation a step needs, before the first step
+  reserve(batch);                          // every allocation a step needs, before the first step
   AlignedBuffer<float> last_good(params);  // the parameters before the latest update
   bool have_last_good = false;
   std::vector<std::size_t> order(rows);
@@ -178,6 +178,7 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
 
   TrainResult result;
   result.history = run.history;
+  result.resumed_epoch = options_.resume.empty() ? 0 : run.epoch;
   result.threads = threads();
   result.isa = active_isa();
   result.loss = loss_;
@@ -231,24 +232,23 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
       // that led to it is undone (below), so the parameters kept are the last ones whose loss
       // and gradient were finite and sound.
       if (!std::isfinite(step.loss) || !std::isfinite(step.grad_norm)) {
-        stop_with(StopReason::diverged,
-                  fmt::format("at step {} (epoch {}) the {} is {}; the parameters from before "
-                              "the last update were kept -- try a smaller learning rate than {}",
-                              step.step, epoch, std::isfinite(step.loss) ? "gradient norm" : "loss",
-                              std::isfinite(step.loss) ? step.grad_norm : step.loss,
-                              optimizer_.lr()));
+        stop_with(
+            StopReason::diverged,
+            fmt::format("at step {} (epoch {}) the {} is {}; the parameters from before "
+                        "the last update were kept -- try a smaller learning rate than {}",
+                        step.step, epoch, std::isfinite(step.loss) ? "gradient norm" : "loss",
+                        std::isfinite(step.loss) ? step.grad_norm : step.loss, optimizer_.lr()));
         break;
       }
       if (std::isnan(run.initial_loss)) run.initial_loss = step.loss;
       if (crit.divergence_factor > 0.0 && run.initial_loss > 0.0 &&
           step.loss > crit.divergence_factor * run.initial_loss) {
-        stop_with(
-            StopReason::diverged,
-            fmt::format("at step {} (epoch {}) the loss {:.6g} is more than {:g} "
-                        "times the first step's {:.6g}; the parameters from before the last "
-                        "update were kept -- try a smaller learning rate than {}",
-                        step.step, epoch, step.loss, crit.divergence_factor, run.initial_loss,
-                        optimizer_.lr()));
+        stop_with(StopReason::diverged,
+                  fmt::format("at step {} (epoch {}) the loss {:.6g} is more than {:g} "
+                              "times the first step's {:.6g}; the parameters from before the last "
+                              "update were kept -- try a smaller learning rate than {}",
+                              step.step, epoch, step.loss, crit.divergence_factor, run.initial_loss,
+                              optimizer_.lr()));
         break;
       }
       if (crit.grad_tolerance > 0.0 && step.grad_norm <= crit.grad_tolerance) {

@@ -7,6 +7,7 @@
 #include <limits>
 #include <optional>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "descent/rng.hpp"
@@ -61,5 +62,9 @@ void write_checkpoint(const std::filesystem::path& path, const Network& network,
 void read_checkpoint(const std::filesystem::path& path, Network& network, Loss loss,
                      Optimizer& optimizer, Schedule* schedule, const RunFingerprint& fingerprint,
                      std::size_t& steps, Trainer::Run& run);
+// The same from bytes in memory; `name` stands for the file in messages.
+void parse_checkpoint(std::span<const char> bytes, const std::string& name, Network& network,
+                      Loss loss, Optimizer& optimizer, Schedule* schedule,
+                      const RunFingerprint& fingerprint, std::size_t& steps, Trainer::Run& run);
 
 }  // namespace descent

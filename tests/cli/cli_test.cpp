@@ -21,10 +21,11 @@ struct CliRun {
   std::string err;
 };
 
-CliRun run_cli(const std::string& args, const test::TempDir& dir) {
+// Runs `descent args` (or, with prefix_cli false, the command line as given).
+CliRun run_cli(const std::string& args, const test::TempDir& dir, bool prefix_cli = true) {
   const auto err_file = dir / "stderr.txt";
-  const std::string command =
-      std::string(DESCENT_CLI) + " " + args + " 2>" + err_file.string() + " </dev/null";
+  const std::string command = (prefix_cli ? std::string(DESCENT_CLI) + " " : std::string()) + args +
+                              " 2>" + err_file.string() + " </dev/null";
   CliRun r;
   FILE* pipe = ::popen(command.c_str(), "r");
   if (pipe == nullptr) return r;
@@ -32,7 +33,7 @@ CliRun run_cli(const std::string& args, const test::TempDir& dir) {
   std::size_t n = 0;
   while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) r.out.append(buffer, n);
   const int raw = ::pclose(pipe);
-  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : WIFSIGNALED(raw) ? 128 + WTERMSIG(raw) : -1;
   r.err = test::read_text(err_file);
   std::filesystem::remove(err_file);
   return r;
@@ -159,6 +160,189 @@ TEST(Cli, SchedulesAndInitFilesWork) {
   EXPECT_NE(bad.err.find("T_max is invalid: is required"), std::string::npos) << bad.err;
   const CliRun per = run_cli("train --data iris --schedule-per batch", dir);
   EXPECT_EQ(per.status, 2);
+}
+
+// The history without its timing columns (seconds, samples_per_second).
+std::string without_timing(const std::string& csv) {
+  std::string out;
+  std::size_t start = 0;
+  while (start < csv.size()) {
+    std::size_t end = csv.find('\n', start);
+    if (end == std::string::npos) end = csv.size();
+    std::vector<std::string> cells;
+    std::size_t c = start;
+    while (c <= end) {
+      std::size_t comma = csv.find(',', c);
+      if (comma == std::string::npos || comma > end) comma = end;
+      cells.push_back(csv.substr(c, comma - c));
+      c = comma + 1;
+    }
+    for (std::size_t i = 0; i < cells.size(); ++i)
+      if (i != 7 && i != 8) out += cells[i] + ",";
+    out += "\n";
+    start = end + 1;
+  }
+  return out;
+}
+
+TEST(Cli, KilledMidEpochAndResumedEndsBitIdentical) {
+  test::TempDir dir;
+  const std::string common =
+      "train --data digits --hidden 32 --optimizer adam --lr 0.01 --schedule cosine:T_max=6 "
+      "--epochs 6 --seed 5 --quiet";
+  const CliRun whole = run_cli(common + " --save " + (dir / "whole.model").string() +
+                                   " --history " + (dir / "whole.csv").string(),
+                               dir);
+  ASSERT_EQ(whole.status, 0) << whole.err;
+  // 1437 training rows in batches of 32: 45 steps an epoch. Die at step 160, inside epoch 4,
+  // after the checkpoint of epoch 3.
+  const CliRun killed = run_cli("DESCENT_TEST_CRASH_AT_STEP=160 " + std::string(DESCENT_CLI) + " " +
+                                    common + " --checkpoint " + (dir / "ck").string() + " --save " +
+                                    (dir / "killed.model").string(),
+                                dir, false);
+  ASSERT_EQ(killed.status, 128 + 9) << killed.err;  // SIGKILL
+  EXPECT_FALSE(std::filesystem::exists(dir / "killed.model"));
+  const CliRun resumed =
+      run_cli(common + " --checkpoint " + (dir / "ck").string() + " --resume " +
+                  (dir / "ck").string() + " --save " + (dir / "resumed.model").string() +
+                  " --history " + (dir / "resumed.csv").string() + " --json",
+              dir);
+  ASSERT_EQ(resumed.status, 0) << resumed.err;
+  EXPECT_EQ(nlohmann::json::parse(resumed.out)["resumed_epoch"], 3);
+  EXPECT_EQ(test::read_text(dir / "whole.model"), test::read_text(dir / "resumed.model"));
+  EXPECT_EQ(without_timing(test::read_text(dir / "whole.csv")),
+            without_timing(test::read_text(dir / "resumed.csv")));
+}
+
+TEST(Cli, ACrashWhileWritingACheckpointLeavesThePreviousOne) {
+  test::TempDir dir;
+  const std::string common =
+      "train --data iris --hidden 8 --quiet --checkpoint " + (dir / "ck").string();
+  ASSERT_EQ(run_cli(common + " --epochs 2", dir).status, 0);
+  const std::string before = test::read_text(dir / "ck");
+  const CliRun crash = run_cli("DESCENT_TEST_CRASH_BEFORE_RENAME=1 " + std::string(DESCENT_CLI) +
+                                   " " + common + " --epochs 4 --resume " + (dir / "ck").string(),
+                               dir, false);
+  EXPECT_EQ(crash.status, 128 + 9);
+  EXPECT_EQ(test::read_text(dir / "ck"), before);  // the old checkpoint, whole
+  const CliRun resumed =
+      run_cli(common + " --epochs 4 --resume " + (dir / "ck").string() + " --json", dir);
+  EXPECT_EQ(resumed.status, 0) << resumed.err;
+}
+
+TEST(Cli, ResumeRefusesAnotherRunsCheckpoint) {
+  test::TempDir dir;
+  ASSERT_EQ(run_cli("train --data iris --hidden 8 --epochs 1 --quiet --checkpoint " +
+                        (dir / "ck").string(),
+                    dir)
+                .status,
+            0);
+  const CliRun shape =
+      run_cli("train --data iris --hidden 9 --resume " + (dir / "ck").string(), dir);
+  EXPECT_EQ(shape.status, 2);
+  EXPECT_NE(shape.err.find("the checkpoint is for a 4-8 relu-3 network"), std::string::npos)
+      << shape.err;
+  const CliRun optimizer = run_cli(
+      "train --data iris --hidden 8 --optimizer adam --resume " + (dir / "ck").string(), dir);
+  EXPECT_EQ(optimizer.status, 2);
+  EXPECT_NE(optimizer.err.find("is for sgd, not adam"), std::string::npos) << optimizer.err;
+  test::write_text(dir / "cut", test::read_text(dir / "ck").substr(0, 50));
+  const CliRun cut =
+      run_cli("train --data iris --hidden 8 --resume " + (dir / "cut").string(), dir);
+  EXPECT_EQ(cut.status, 2);
+  EXPECT_NE(cut.err.find("damaged or truncated"), std::string::npos) << cut.err;
+}
+
+TEST(Cli, PredictAndEvaluate) {
+  test::TempDir dir;
+  ASSERT_EQ(run_cli("train --data iris --hidden 8 --epochs 30 --lr 0.2 --quiet --save " +
+                        (dir / "iris.model").string(),
+                    dir)
+                .status,
+            0);
+  const CliRun eval = run_cli("evaluate --model " + (dir / "iris.model").string() + " --data " +
+                                  std::string(DESCENT_DATA) + "/iris.csv --json",
+                              dir);
+  ASSERT_EQ(eval.status, 0) << eval.err;
+  const auto j = nlohmann::json::parse(eval.out);
+  EXPECT_EQ(j["rows"], 150);
+  EXPECT_GT(j["accuracy"].get<double>(), 0.8);
+  std::size_t total = 0;
+  for (const auto& row : j["confusion"])
+    for (const auto& c : row) total += c.get<std::size_t>();
+  EXPECT_EQ(total, 150u);
+  // Features only (no target column): predictions with class probabilities.
+  test::write_text(dir / "new.csv", "a,b,c,d\n5.1,3.5,1.4,0.2\n6.7,3.0,5.2,2.3\n");
+  const CliRun pred =
+      run_cli("predict --model " + (dir / "iris.model").string() + " --data " +
+                  (dir / "new.csv").string() + " --out " + (dir / "pred.csv").string(),
+              dir);
+  ASSERT_EQ(pred.status, 0) << pred.err;
+  const std::string csv = test::read_text(dir / "pred.csv");
+  EXPECT_EQ(csv.substr(0, csv.find('\n')), "prediction,p0,p1,p2");
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 3);
+  EXPECT_EQ(csv[csv.find('\n') + 1], '0');  // a setosa
+  // Regression: MSE, MAE and R^2.
+  ASSERT_EQ(run_cli("train --data diabetes --hidden 16 --optimizer adam --lr 0.05 --epochs 60 "
+                    "--quiet --save " +
+                        (dir / "d.model").string(),
+                    dir)
+                .status,
+            0);
+  const CliRun reg = run_cli("evaluate --model " + (dir / "d.model").string() + " --data " +
+                                 std::string(DESCENT_DATA) + "/diabetes.csv --json",
+                             dir);
+  ASSERT_EQ(reg.status, 0) << reg.err;
+  const auto r = nlohmann::json::parse(reg.out);
+  EXPECT_GT(r["r2"].get<double>(), 0.3);
+  EXPECT_GT(r["mae"].get<double>(), 0.0);
+  // A feature count that does not match is an error.
+  const CliRun wrong = run_cli("evaluate --model " + (dir / "iris.model").string() + " --data " +
+                                   std::string(DESCENT_DATA) + "/wine.csv",
+                               dir);
+  EXPECT_EQ(wrong.status, 2);
+  EXPECT_NE(wrong.err.find("has 13 features; the model takes 4"), std::string::npos) << wrong.err;
+  const CliRun wrong_predict = run_cli("predict --model " + (dir / "iris.model").string() +
+                                           " --data " + std::string(DESCENT_DATA) + "/wine.csv",
+                                       dir);
+  EXPECT_EQ(wrong_predict.status, 2);
+  const CliRun no_model =
+      run_cli("predict --model " + (dir / "none").string() + " --data x.csv", dir);
+  EXPECT_EQ(no_model.status, 2);
+}
+
+TEST(Cli, BadDataFilesNameFileLineAndColumn) {
+  struct BadFile {
+    const char* content;
+    const char* message;
+    const char* extra;  // options
+  };
+  const BadFile cases[] = {
+      {"", "the file is empty", ""},
+      {"a,b,y\n", "no data rows after the header", ""},
+      {"a,b,y\n1,2,0\n3,4\n", "bad.csv:3: expected 3 fields as in the header, got 2", ""},
+      {"a,b,y\n1,2,0\n3,x,1\n", "bad.csv:3:3: column \"b\": expected a number, got \"x\"", ""},
+      {"a,b,y\n1,nan,0\n3,4,1\n", "bad.csv:2:3: column \"b\": \"nan\" is not a finite float", ""},
+      {"a,b,y\n1,2,0\n3,-inf,1\n", "bad.csv:3:3: column \"b\": \"-inf\" is not a finite float", ""},
+      {"a\n1\n2\n", "bad.csv:1: the header has 1 column", ""},
+      {"a,y\n1,0.5\n2,1\n", "bad.csv:2:3: target \"y\": class labels must be integers",
+       "--task classification"},
+      {"a,y\n1,-1\n2,1\n", "bad.csv:2:3: target \"y\": class labels must be integers",
+       "--task classification"},
+      {"a,y\n1,0\n2,0\n3,0\n", "classification needs at least 2 classes", ""},
+  };
+  for (const BadFile& c : cases) {
+    test::TempDir dir;
+    test::write_text(dir / "bad.csv", c.content);
+    const CliRun r =
+        run_cli("train --data " + (dir / "bad.csv").string() + " " + c.extra + " --save " +
+                    (dir / "m.model").string() + " --history " + (dir / "h.csv").string(),
+                dir);
+    EXPECT_EQ(r.status, 2) << c.content;
+    EXPECT_NE(r.err.find(c.message), std::string::npos) << c.content << "\nstderr: " << r.err;
+    EXPECT_FALSE(std::filesystem::exists(dir / "m.model"));
+    EXPECT_FALSE(std::filesystem::exists(dir / "h.csv"));
+  }
 }
 
 TEST(Cli, BadCsvNamesFileLineAndColumn) {

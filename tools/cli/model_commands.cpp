@@ -25,8 +25,8 @@ struct ModelArgs {
 Loss model_loss(const LoadedModel& model, const ModelArgs& args) {
   if (!args.loss.empty()) return parse_loss(args.loss);
   if (!model.loss) {
-    throw Error(fmt::format("{} does not record the loss it was trained with: give --loss",
-                            args.model));
+    throw Error(
+        fmt::format("{} does not record the loss it was trained with: give --loss", args.model));
   }
   return *model.loss;
 }
@@ -43,9 +43,10 @@ Dataset features_for(const Network& net, const std::string& path) {
       std::copy_n(d.features.row(i), net.inputs(), trimmed.features.row(i));
     return trimmed;
   }
-  throw Error(fmt::format("{} has {} columns; the model takes {} features (give {} columns, or {} "
-                          "with the target last)",
-                          path, d.feature_count(), net.inputs(), net.inputs(), net.inputs() + 1));
+  throw Error(
+      fmt::format("{} has {} columns; the model takes {} features (give {} columns, or {} "
+                  "with the target last)",
+                  path, d.feature_count(), net.inputs(), net.inputs(), net.inputs() + 1));
 }
 
 int run_predict(const ModelArgs& args) {
@@ -104,9 +105,12 @@ int run_evaluate(const ModelArgs& args) {
   const TaskHint hint = loss == Loss::mse ? TaskHint::regression : TaskHint::classification;
   const Dataset data = load_csv(args.data, hint);
   const ModelEvaluation e = evaluate_model(model.network, loss, data);
-  auto number = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); };
+  auto number = [](double v) {
+    return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
+  };
   if (args.json) {
-    nlohmann::json out = {{"rows", e.rows}, {"loss", std::string(to_string(loss))},
+    nlohmann::json out = {{"rows", e.rows},
+                          {"loss", std::string(to_string(loss))},
                           {"mean_loss", number(e.mean_loss)}};
     if (loss == Loss::mse) {
       out["mse"] = number(e.mse);
@@ -144,7 +148,8 @@ int run_evaluate(const ModelArgs& args) {
 }
 
 CLI::App* add_model_options(CLI::App* cmd, ModelArgs& args) {
-  cmd->add_option("--model", args.model, "A model file written by descent train --save")->required();
+  cmd->add_option("--model", args.model, "A model file written by descent train --save")
+      ->required();
   cmd->add_option("--data", args.data, "A CSV file (.csv or .csv.gz)")->required();
   cmd->add_option("--loss", args.loss,
                   "mse, cross_entropy or bce_with_logits (default: the one the model records)");

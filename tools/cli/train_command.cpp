@@ -1,7 +1,7 @@
 // descent train: load data, build the MLP, train it, report, save.
 
-#include <csignal>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -40,8 +40,9 @@ struct TrainArgs {
   std::string history;
   std::string save;
   // Stop criteria, clipping, checkpoints; empty means off.
-  std::string max_steps, time_budget, grad_tol, plateau_tol, plateau_patience = "5", target_loss,
-      target_accuracy, early_stopping, min_delta, divergence_factor, clip_norm, clip_value;
+  std::string max_steps, time_budget, grad_tol, plateau_tol,
+      plateau_patience = "5", target_loss, target_accuracy, early_stopping, min_delta,
+      divergence_factor, clip_norm, clip_value;
   std::string checkpoint, checkpoint_every = "1", resume;
   bool json = false;
   bool quiet = false;
@@ -224,6 +225,7 @@ int run_train(const TrainArgs& args, bool optimizer_given) {
         {"batch_size", batch},
     };
     if (options.stop.early_stopping_patience > 0) out["best_epoch"] = result.best_epoch;
+    if (!args.resume.empty()) out["resumed_epoch"] = result.resumed_epoch;
     if (data.task == Task::classification) out["val_accuracy"] = number_or_null(last.val_accuracy);
     fmt::print("{}\n", out.dump());
     return 0;
@@ -237,10 +239,12 @@ int run_train(const TrainArgs& args, bool optimizer_given) {
                  ? std::string()
                  : fmt::format(", schedule {} per {}", args.schedule, args.schedule_per),
              batch);
+  if (!args.resume.empty())
+    fmt::print("  resumed    from {} after epoch {}\n", args.resume, result.resumed_epoch);
   fmt::print("  stopped    {}: {}\n", to_string(result.stop_reason), result.stop_message);
   fmt::print("  ran        {} epochs, {} steps in {:.2f} s ({:.0f} samples/s, {} threads, {})\n",
-             result.epochs, result.steps, result.seconds, result.samples_per_second,
-             result.threads, to_string(isa));
+             result.epochs, result.steps, result.seconds, result.samples_per_second, result.threads,
+             to_string(isa));
   for (const std::string& w : result.warnings) fmt::print("  warning    {}\n", w);
   std::string final_line = fmt::format("  final      train_loss {:.4f}", last.train_loss);
   if (!std::isnan(last.val_loss)) final_line += fmt::format("  val_loss {:.4f}", last.val_loss);

@@ -1,0 +1,285 @@
+// Training that cannot fail silently: every stop criterion, divergence, clipping and the
+// per-layer diagnostics.
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "descent/descent.hpp"
+
+namespace descent {
+namespace {
+
+struct IrisRun {
+  Dataset data = load_dataset("iris");
+  Network net = Network::mlp(4, {8}, 3, Activation::relu);
+  std::unique_ptr<Optimizer> optimizer = make_optimizer("sgd:lr=0.1");
+  TrainOptions options;
+  IrisRun() {
+    options.epochs = 50;
+    options.batch_size = 40;  // 120 training rows: 3 steps per epoch
+    options.init = Init::automatic;
+  }
+  TrainResult run(const Callbacks& cb = {}) { return train(net, data, *optimizer, options, cb); }
+};
+
+std::vector<float> params_of(const Network& net) {
+  return {net.parameters().begin(), net.parameters().end()};
+}
+
+TEST(Stop, MaxEpochsIsTheDefaultReason) {
+  IrisRun s;
+  s.options.epochs = 3;
+  const TrainResult r = s.run();
+  EXPECT_EQ(r.stop_reason, StopReason::max_epochs);
+  EXPECT_EQ(r.history.back().stop_reason, StopReason::max_epochs);
+  EXPECT_FALSE(r.history.front().stop_reason.has_value());
+  EXPECT_NE(r.stop_message.find("3 epochs"), std::string::npos);
+}
+
+TEST(Stop, MaxStepsMidEpoch) {
+  IrisRun s;
+  s.options.stop.max_steps = 5;
+  const TrainResult r = s.run();
+  EXPECT_EQ(r.stop_reason, StopReason::max_steps);
+  EXPECT_EQ(r.steps, 5u);
+  ASSERT_EQ(r.history.size(), 2u);
+  EXPECT_EQ(r.history.back().stop_reason, StopReason::max_steps);
+}
+
+TEST(Stop, TimeBudget) {
+  IrisRun s;
+  s.options.stop.max_seconds = 1e-12;  // spent by any step
+  const TrainResult r = s.run();
+  EXPECT_EQ(r.stop_reason, StopReason::time_budget);
+  EXPECT_EQ(r.steps, 1u);
+}
+
+TEST(Stop, ConvergedWhenTheGradientIsAboutZero) {
+  // Least squares y = 2 x1 - x2 + 0.5 on exact data: full-batch descent drives the gradient to 0.
+  Dataset d;
+  d.name = "line";
+  d.task = Task::regression;
+  d.features = Matrix(40, 2);
+  d.values = Matrix(40, 1);
+  for (std::size_t i = 0; i < 40; ++i) {
+    d.features(i, 0) = static_cast<float>(i % 7) / 7.0f - 0.5f;
+    d.features(i, 1) = static_cast<float>(i % 5) / 5.0f - 0.4f;
+    d.values(i, 0) = 2.0f * d.features(i, 0) - d.features(i, 1) + 0.5f;
+  }
+  Network net = Network::mlp(2, {}, 1);
+  auto sgd = make_optimizer("sgd:lr=0.5");
+  TrainOptions o;
+  o.batch_size = 0;
+  o.epochs = 10000;
+  o.validation_fraction = 0.0;
+  o.standardize = false;
+  o.stop.grad_tolerance = 1e-5;
+  const TrainResult r = train(net, d, *sgd, o);
+  EXPECT_EQ(r.stop_reason, StopReason::converged);
+  EXPECT_LT(r.epochs, 10000u);
+  EXPECT_NEAR(net.parameters()[0], 2.0f, 1e-3f);
+  EXPECT_NEAR(net.parameters()[1], -1.0f, 1e-3f);
+  EXPECT_NEAR(net.parameters()[2], 0.5f, 1e-3f);
+}
+
+TEST(Stop, PlateauWhenTheLossStopsMoving) {
+  IrisRun s;
+  s.optimizer = make_optimizer("sgd:lr=1e-12");
+  s.options.stop.plateau_tolerance = 1e-6;
+  s.options.stop.plateau_patience = 3;
+  const TrainResult r = s.run();
+  EXPECT_EQ(r.stop_reason, StopReason::plateau);
+  EXPECT_EQ(r.epochs, 4u);  // epoch 1 has nothing to compare with; 2, 3 and 4 are flat
+}
+
+TEST(Stop, TargetAccuracyAndTargetLoss) {
+  IrisRun s;
+  s.options.stop.target_accuracy = 0.9;
+  TrainResult r = s.run();
+  EXPECT_EQ(r.stop_reason, StopReason::target_reached);
+  EXPECT_GE(r.history.back().val_accuracy, 0.9);
+  EXPECT_LT(r.epochs, 50u);
+  IrisRun t;
+  t.options.stop.target_loss = 0.5;
+  r = t.run();
+  EXPECT_EQ(r.stop_reason, StopReason::target_reached);
+  EXPECT_LE(r.history.back().val_loss, 0.5);
+  for (std::size_t e = 0; e + 1 < r.history.size(); ++e) EXPECT_GT(r.history[e].val_loss, 0.5);
+}
+
+TEST(Stop, EarlyStoppingRestoresTheBestWeights) {
+  IrisRun s;
+  s.optimizer = make_optimizer("adam:lr=0.05");
+  s.net = Network::mlp(4, {64, 64}, 3);
+  s.options.batch_size = 8;
+  s.options.stop.early_stopping_patience = 3;
+  std::vector<std::vector<float>> snapshots;
+  Callbacks cb;
+  cb.on_epoch = [&](const EpochRecord&) {
+    snapshots.push_back(params_of(s.net));
+    return true;
+  };
+  const TrainResult r = s.run(cb);
+  ASSERT_EQ(r.stop_reason, StopReason::early_stopped);
+  ASSERT_GE(r.best_epoch, 1u);
+  EXPECT_EQ(r.epochs, r.best_epoch + 3);
+  // The validation loss of the restored weights is the best seen.
+  double best = std::numeric_limits<double>::infinity();
+  for (const auto& e : r.history) best = std::min(best, e.val_loss);
+  EXPECT_EQ(r.history[r.best_epoch - 1].val_loss, best);
+  EXPECT_EQ(params_of(s.net), snapshots[r.best_epoch - 1]);
+}
+
+TEST(Stop, EarlyStoppingNeedsValidationData) {
+  IrisRun s;
+  s.options.validation_fraction = 0.0;
+  s.options.stop.early_stopping_patience = 2;
+  EXPECT_THROW(s.run(), Error);
+}
+
+TEST(Divergence, ExplodingLossStopsAndUndoesTheLastUpdate) {
+  IrisRun s;
+  s.optimizer = make_optimizer("sgd:lr=500");
+  std::vector<std::vector<float>> after_step;  // on_step runs after each update
+  Callbacks cb;
+  cb.on_step = [&](const StepRecord&) {
+    after_step.push_back(params_of(s.net));
+    return true;
+  };
+  s.net.initialize(Init::automatic, 0);
+  s.options.init.reset();
+  const std::vector<float> initial = params_of(s.net);
+  const TrainResult r = s.run(cb);
+  ASSERT_EQ(r.stop_reason, StopReason::diverged);
+  EXPECT_NE(r.stop_message.find("smaller learning rate"), std::string::npos) << r.stop_message;
+  for (float p : s.net.parameters()) ASSERT_TRUE(std::isfinite(p));
+  // Diverged at step t = steps + 1: the parameters are those from before update `steps`.
+  const std::vector<float>& expected = r.steps >= 2 ? after_step[r.steps - 2] : initial;
+  EXPECT_EQ(params_of(s.net), expected);
+}
+
+TEST(Divergence, NonFiniteLossAtTheFirstStepLeavesTheWeights) {
+  Dataset d = load_dataset("iris");
+  d.features(3, 1) = std::numeric_limits<float>::infinity();
+  Network net = Network::mlp(4, {8}, 3);
+  net.initialize(Init::automatic, 2);
+  const std::vector<float> before = params_of(net);
+  auto sgd = make_optimizer("sgd:lr=0.1");
+  TrainOptions o;
+  o.validation_fraction = 0.0;
+  o.standardize = false;
+  o.batch_size = 0;
+  const TrainResult r = train(net, d, *sgd, o);
+  EXPECT_EQ(r.stop_reason, StopReason::diverged);
+  EXPECT_EQ(r.steps, 0u);
+  EXPECT_NE(r.stop_message.find("step 1"), std::string::npos) << r.stop_message;
+  EXPECT_EQ(params_of(net), before);
+}
+
+TEST(Clipping, ByNormScalesTheStepToTheLimit) {
+  Network net = Network::mlp(4, {8}, 3);
+  net.initialize(Init::automatic, 1);
+  auto sgd = make_optimizer("sgd:lr=1");
+  TrainOptions o;
+  o.clip_norm = 0.01;
+  Trainer trainer(net, *sgd, Loss::cross_entropy, o);
+  Matrix x(5, 4);
+  for (std::size_t i = 0; i < x.size(); ++i) x.data()[i] = static_cast<float>(i % 3) - 1.0f;
+  const std::uint32_t labels[] = {0, 1, 2, 0, 1};
+  const std::vector<float> before = params_of(net);
+  const StepRecord step = trainer.train_step(x, {labels, {}});
+  ASSERT_GT(step.grad_norm, 0.01);  // the norm before clipping
+  double moved = 0.0;
+  for (std::size_t i = 0; i < before.size(); ++i) {
+    const double d = static_cast<double>(net.parameters()[i]) - before[i];
+    moved += d * d;
+  }
+  EXPECT_NEAR(std::sqrt(moved), 0.01, 1e-6);
+}
+
+TEST(Clipping, ByValueClampsEveryElement) {
+  Network net = Network::mlp(4, {8}, 3);
+  net.initialize(Init::automatic, 1);
+  auto sgd = make_optimizer("sgd:lr=1");
+  TrainOptions o;
+  o.clip_value = 1e-3;
+  Trainer trainer(net, *sgd, Loss::cross_entropy, o);
+  Matrix x(5, 4);
+  for (std::size_t i = 0; i < x.size(); ++i) x.data()[i] = static_cast<float>(i % 3) - 1.0f;
+  const std::uint32_t labels[] = {0, 1, 2, 0, 1};
+  const std::vector<float> before = params_of(net);
+  trainer.train_step(x, {labels, {}});
+  std::size_t at_limit = 0;
+  for (std::size_t i = 0; i < before.size(); ++i) {
+    const float d = std::abs(net.parameters()[i] - before[i]);
+    EXPECT_LE(d, 1e-3f * 1.0001f);
+    at_limit += d > 0.999e-3f ? 1 : 0;
+  }
+  EXPECT_GT(at_limit, 0u);
+}
+
+TEST(Diagnostics, PerLayerNormsAndAVanishingGradientWarning) {
+  IrisRun s;
+  s.options.epochs = 3;
+  s.net = Network::mlp(4, {8, 8}, 3);
+  s.net.initialize(Init::automatic, 3);
+  s.options.init.reset();
+  // Zero the middle layer: ReLU(0) passes nothing back, so layers 1 and 2 learn nothing.
+  const DenseLayer& mid = s.net.layers()[1];
+  std::fill(s.net.parameters().begin() + static_cast<std::ptrdiff_t>(mid.weight_offset),
+            s.net.parameters().begin() + static_cast<std::ptrdiff_t>(mid.bias_offset + mid.outputs),
+            0.0f);
+  std::vector<std::string> told;
+  Callbacks cb;
+  cb.on_warning = [&](const std::string& w) { told.push_back(w); };
+  const TrainResult r = s.run(cb);
+  for (const EpochRecord& e : r.history) {
+    ASSERT_EQ(e.layer_grad_norms.size(), 3u);
+    ASSERT_EQ(e.layer_weight_norms.size(), 3u);
+    EXPECT_EQ(e.layer_grad_norms[0], 0.0);
+    EXPECT_GT(e.layer_grad_norms[2], 0.0);
+    EXPECT_GT(e.layer_weight_norms[0], 0.0);
+  }
+  EXPECT_EQ(told, r.warnings);
+  ASSERT_EQ(r.warnings.size(), 2u);  // layers 1 and 2, once each
+  EXPECT_NE(r.warnings[0].find("layer 1 (4 -> 8)"), std::string::npos) << r.warnings[0];
+  EXPECT_NE(r.warnings[0].find("vanishing"), std::string::npos);
+}
+
+TEST(Diagnostics, ExplodingGradientWarning) {
+  // Full-batch descent on a linear model just past its stability limit: the gradient grows
+  // geometrically, a thousandfold within a few dozen epochs.
+  Dataset d = load_dataset("diabetes");
+  Network net = Network::mlp(10, {}, 1);
+  net.initialize(Init::automatic, 4);
+  auto sgd = make_optimizer("sgd:lr=1.2");
+  TrainOptions o;
+  o.batch_size = 0;
+  o.epochs = 200;
+  o.validation_fraction = 0.0;
+  o.stop.divergence_factor = 0.0;  // let it grow
+  const TrainResult r = train(net, d, *sgd, o);
+  bool exploding = false;
+  for (const auto& w : r.warnings)
+    exploding = exploding || w.find("exploding") != std::string::npos;
+  EXPECT_TRUE(exploding);
+}
+
+TEST(StopOptions, InvalidValuesAreErrors) {
+  IrisRun s;
+  s.options.clip_norm = -1.0;
+  EXPECT_THROW(s.run(), Error);
+  IrisRun t;
+  t.options.stop.target_accuracy = 1.5;
+  EXPECT_THROW(t.run(), Error);
+  IrisRun u;
+  u.options.stop.plateau_tolerance = 0.1;
+  u.options.stop.plateau_patience = 0;
+  EXPECT_THROW(u.run(), Error);
+}
+
+}  // namespace
+}  // namespace descent
