@@ -104,11 +104,16 @@ class Workspace {
   std::size_t max_rows() const noexcept { return max_rows_; }
   // Where the loss writes dL/d(output) for a batch of `rows` rows: [rows, outputs].
   MatrixView output_gradient(std::size_t rows) noexcept;
+  // Whether forward and backward may split their matrix products across descent's threads;
+  // off when the caller already runs several workspaces in parallel. Either way the results
+  // are the same bits.
+  void set_parallel(bool parallel) noexcept { parallel_ = parallel; }
 
  private:
   friend class Network;
   std::size_t max_rows_;
   std::size_t outputs_;
+  bool parallel_ = false;
   std::vector<Matrix> activations_;  // one per layer: [max_rows, layer outputs]
   AlignedBuffer<float> delta_[2];    // [max_rows * max_width] each
 };

@@ -14,6 +14,7 @@
 #endif
 
 #include "descent/error.hpp"
+#include "kernels/gemm.hpp"
 #include "kernels/kernel_table.hpp"
 
 namespace descent {
@@ -192,7 +193,8 @@ void sgemm(Trans trans_a, Trans trans_b, std::size_t m, std::size_t n, std::size
   check_operand("a", trans_a, m, k, lda, a);
   check_operand("b", trans_b, k, n, ldb, b);
   check_operand("c", Trans::no, m, n, ldc, c);
-  kernels::active().sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  kernels::gemm(kernels::active(), trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
+                {}, true);
 }
 
 void axpy(std::size_t n, float alpha, const float* x, float* y) {

@@ -22,6 +22,7 @@
 
 #include <xsimd/xsimd.hpp>
 
+#include "kernels/gemm.hpp"
 #include "kernels/kernel_table.hpp"
 
 namespace descent::kernels {
@@ -119,44 +120,50 @@ Batch<A> sigmoid(Batch<A> x) {
   return one / (one + xsimd::exp(-x));
 }
 
+// f(x), and g * f'(x) written with the forward output y = f(x): the one definition the
+// element-wise passes and the GEMM epilogues share, so fused and separate passes agree bit
+// for bit.
+template <class A>
+Batch<A> activate(Activation activation, Batch<A> v) {
+  switch (activation) {
+    case Activation::identity: return v;
+    case Activation::relu: return xsimd::max(v, Batch<A>(0.0f));
+    case Activation::sigmoid: return sigmoid<A>(v);
+    case Activation::tanh: return xsimd::tanh(v);
+  }
+  return v;
+}
+
+template <class A>
+Batch<A> activation_gradient(Activation activation, Batch<A> y, Batch<A> g) {
+  const Batch<A> one(1.0f);
+  switch (activation) {
+    case Activation::identity: return g;
+    case Activation::relu: return xsimd::select(y > Batch<A>(0.0f), g, Batch<A>(0.0f));
+    case Activation::sigmoid: return g * (y * (one - y));
+    case Activation::tanh: return g * (one - y * y);
+  }
+  return g;
+}
+
 template <class A>
 void activation_forward(Activation activation, std::size_t n, const float* x, float* y) {
-  using B = Batch<A>;
-  switch (activation) {
-    case Activation::identity:
-      if (x != y) std::memmove(y, x, n * sizeof(float));
-      return;
-    case Activation::relu:
-      map1<A>(n, x, y, [](B v) { return xsimd::max(v, B(0.0f)); });
-      return;
-    case Activation::sigmoid:
-      map1<A>(n, x, y, [](B v) { return sigmoid<A>(v); });
-      return;
-    case Activation::tanh:
-      map1<A>(n, x, y, [](B v) { return xsimd::tanh(v); });
-      return;
+  if (activation == Activation::identity) {
+    if (x != y) std::memmove(y, x, n * sizeof(float));
+    return;
   }
+  map1<A>(n, x, y, [&](Batch<A> v) { return activate<A>(activation, v); });
 }
 
 template <class A>
 void activation_backward(Activation activation, std::size_t n, const float* y, const float* dy,
                          float* dx) {
-  using B = Batch<A>;
-  const B one(1.0f);
-  switch (activation) {
-    case Activation::identity:
-      if (dy != dx) std::memmove(dx, dy, n * sizeof(float));
-      return;
-    case Activation::relu:
-      map2<A>(n, y, dy, dx, [](B yv, B g) { return xsimd::select(yv > B(0.0f), g, B(0.0f)); });
-      return;
-    case Activation::sigmoid:
-      map2<A>(n, y, dy, dx, [&](B yv, B g) { return g * (yv * (one - yv)); });
-      return;
-    case Activation::tanh:
-      map2<A>(n, y, dy, dx, [&](B yv, B g) { return g * (one - yv * yv); });
-      return;
+  if (activation == Activation::identity) {
+    if (dy != dx) std::memmove(dx, dy, n * sizeof(float));
+    return;
   }
+  map2<A>(n, y, dy, dx,
+          [&](Batch<A> yv, Batch<A> g) { return activation_gradient<A>(activation, yv, g); });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -324,32 +331,40 @@ double bce_with_logits(std::size_t rows, std::size_t cols, const float* logits, 
 }
 
 // ---------------------------------------------------------------------------------------
-// GEMM, BLIS-style: op(B) is packed into kc x nr column panels, op(A) (times alpha) into
-// mr x kc row panels, and an mr x nr register tile accumulates over kc. Edge tiles are
-// computed on zero-padded panels exactly as full tiles are, then only their valid part is
-// added to C, so every element of C sees the same arithmetic wherever it lies.
+// GEMM pieces, BLIS-style: op(A) times alpha packed into mr x kc row panels, op(B) into
+// kc x nr column panels, and an mr x nr register tile accumulating over kc. The blocking
+// loops and the threads live in gemm.cpp. Edge tiles run on zero-padded panels exactly as full
+// tiles do, and every store goes through the same vector code (the edges through a stack
+// copy), so every element of C sees the same arithmetic wherever it lies.
 
 // op(X)(i, p) of a row-major X with leading dimension ld.
 inline float element(Trans trans, const float* x, std::size_t ld, std::size_t i, std::size_t p) {
   return trans == Trans::no ? x[i * ld + p] : x[p * ld + i];
 }
 
-// dst: ceil(mc / MR) panels, each kc x MR (k-major), rows past mc zero.
 template <std::size_t MR>
 void pack_a(Trans trans, const float* a, std::size_t lda, std::size_t i0, std::size_t mc,
             std::size_t p0, std::size_t kc, float alpha, float* dst) {
   for (std::size_t ir = 0; ir < mc; ir += MR) {
     const std::size_t rows = min_size(MR, mc - ir);
-    for (std::size_t p = 0; p < kc; ++p) {
-      for (std::size_t r = 0; r < rows; ++r)
-        dst[r] = alpha * element(trans, a, lda, i0 + ir + r, p0 + p);
-      for (std::size_t r = rows; r < MR; ++r) dst[r] = 0.0f;
-      dst += MR;
+    if (trans == Trans::yes) {
+      // A^T: op(A)(i, p) = a[p * lda + i], contiguous along the panel's rows.
+      for (std::size_t p = 0; p < kc; ++p) {
+        const float* src = a + (p0 + p) * lda + i0 + ir;
+        for (std::size_t r = 0; r < rows; ++r) dst[r] = alpha * src[r];
+        for (std::size_t r = rows; r < MR; ++r) dst[r] = 0.0f;
+        dst += MR;
+      }
+    } else {
+      for (std::size_t p = 0; p < kc; ++p) {
+        for (std::size_t r = 0; r < rows; ++r) dst[r] = alpha * a[(i0 + ir + r) * lda + p0 + p];
+        for (std::size_t r = rows; r < MR; ++r) dst[r] = 0.0f;
+        dst += MR;
+      }
     }
   }
 }
 
-// dst: ceil(nc / NR) panels, each kc x NR (k-major), columns past nc zero.
 template <std::size_t NR>
 void pack_b(Trans trans, const float* b, std::size_t ldb, std::size_t p0, std::size_t kc,
             std::size_t j0, std::size_t nc, float* dst) {
@@ -367,9 +382,21 @@ void pack_b(Trans trans, const float* b, std::size_t ldb, std::size_t p0, std::s
   }
 }
 
-// acc (MR x NR, row-major in `tile`) = sum over kc of packed A panel x packed B panel.
-template <class A, std::size_t MR, std::size_t NR>
-void micro_kernel(std::size_t kc, const float* pa, const float* pb, float* tile) {
+// One element-vector of a tile's store: the combination with C (or the bias), then the
+// epilogue. c, bias and y are the vectors read for these lanes (zero where not needed).
+template <class A>
+Batch<A> stored_value(const GemmTileStore& s, Batch<A> acc, Batch<A> c, Batch<A> bias, Batch<A> y) {
+  Batch<A> v = s.overwrite ? (s.bias != nullptr ? bias + acc : acc) : c + acc;
+  if (s.last) {
+    if (s.activation != Activation::identity) v = activate<A>(s.activation, v);
+    if (s.derivative != nullptr) v = activation_gradient<A>(s.derivative_activation, y, v);
+  }
+  return v;
+}
+
+// acc += packed A panel x packed B panel over kc, then finish(acc) stores it.
+template <class A, std::size_t MR, std::size_t NR, class Finish>
+void micro_kernel(std::size_t kc, const float* pa, const float* pb, Finish finish) {
   using B = Batch<A>;
   constexpr std::size_t W = B::size;
   constexpr std::size_t NV = NR / W;
@@ -391,85 +418,76 @@ void micro_kernel(std::size_t kc, const float* pa, const float* pb, float* tile)
     pa += MR;
     pb += NR;
   }
-#pragma GCC unroll 32
-  for (std::size_t r = 0; r < MR; ++r)
-#pragma GCC unroll 8
-    for (std::size_t v = 0; v < NV; ++v) acc[r][v].store_aligned(tile + r * NR + v * W);
+  finish(acc);
 }
 
-// Scratch for the packed panels, one set per thread, allocated once at the largest block
-// size. (Not AlignedBuffer: its inline members would be shared with other ISAs' units.)
-struct PackBuffers {
-  float* a = nullptr;
-  float* b = nullptr;
-  PackBuffers(std::size_t a_floats, std::size_t b_floats)
-      : a(static_cast<float*>(std::aligned_alloc(kSimdAlign, a_floats * sizeof(float)))),
-        b(static_cast<float*>(std::aligned_alloc(kSimdAlign, b_floats * sizeof(float)))) {
-    if (a == nullptr || b == nullptr) throw std::bad_alloc();
-  }
-  PackBuffers(const PackBuffers&) = delete;
-  PackBuffers& operator=(const PackBuffers&) = delete;
-  ~PackBuffers() {
-    std::free(a);
-    std::free(b);
-  }
-};
-
 template <class A, GemmBlocking G>
-void sgemm(Trans trans_a, Trans trans_b, std::size_t m, std::size_t n, std::size_t k, float alpha,
-           const float* a, std::size_t lda, const float* b, std::size_t ldb, float beta, float* c,
-           std::size_t ldc) {
-  constexpr std::size_t MR = G.mr, NR = G.nr;
-  static_assert(NR % Batch<A>::size == 0 && G.mc % MR == 0 && G.nc % NR == 0);
-  if (m == 0 || n == 0) return;
-  if (beta != 1.0f) {
-    for (std::size_t i = 0; i < m; ++i) {
-      float* row = c + i * ldc;
-      if (beta == 0.0f) {
-        std::memset(row, 0, n * sizeof(float));
-      } else {
-        scale<A>(n, beta, row);
-      }
-    }
-  }
-  if (k == 0 || alpha == 0.0f) return;
-
-  thread_local PackBuffers buffers(G.mc * G.kc, G.kc * G.nc);
-  float* pa = buffers.a;
-  float* pb = buffers.b;
-  alignas(kSimdAlign) float tile[MR * NR];
-
-  for (std::size_t jc = 0; jc < n; jc += G.nc) {
-    const std::size_t nc = min_size(G.nc, n - jc);
-    for (std::size_t pc = 0; pc < k; pc += G.kc) {
-      const std::size_t kc = min_size(G.kc, k - pc);
-      pack_b<NR>(trans_b, b, ldb, pc, kc, jc, nc, pb);
-      for (std::size_t ic = 0; ic < m; ic += G.mc) {
-        const std::size_t mc = min_size(G.mc, m - ic);
-        pack_a<MR>(trans_a, a, lda, ic, mc, pc, kc, alpha, pa);
-        for (std::size_t jr = 0; jr < nc; jr += NR) {
-          const std::size_t cols = min_size(NR, nc - jr);
-          const float* panel_b = pb + jr * kc;
-          for (std::size_t ir = 0; ir < mc; ir += MR) {
-            const std::size_t rows = min_size(MR, mc - ir);
-            micro_kernel<A, MR, NR>(kc, pa + ir * kc, panel_b, tile);
-            float* c_tile = c + (ic + ir) * ldc + jc + jr;
-            if (cols == NR) {
-              for (std::size_t r = 0; r < rows; ++r) {
-                float* c_row = c_tile + r * ldc;
-                map2<A>(NR, tile + r * NR, c_row, c_row,
-                        [](Batch<A> t, Batch<A> cv) { return cv + t; });
+void gemm_tiles(std::size_t mc, std::size_t nc, std::size_t kc, const float* pa, const float* pb,
+                float* c, std::size_t ldc, const GemmTileStore& s) {
+  using B = Batch<A>;
+  constexpr std::size_t W = B::size, MR = G.mr, NR = G.nr, NV = NR / W;
+  static_assert(NR % W == 0);
+  const B zero(0.0f);
+  for (std::size_t jr = 0; jr < nc; jr += NR) {
+    const std::size_t cols = min_size(NR, nc - jr);
+    const float* panel_b = pb + jr * kc;
+    for (std::size_t ir = 0; ir < mc; ir += MR) {
+      const std::size_t rows = min_size(MR, mc - ir);
+      micro_kernel<A, MR, NR>(kc, pa + ir * kc, panel_b, [&](const B(&acc)[MR][NV]) {
+        if (!s.transposed && cols == NR) {
+          // A full tile: straight loads and stores.
+#pragma GCC unroll 32
+          for (std::size_t r = 0; r < rows; ++r) {
+            float* c_row = c + (ir + r) * ldc + jr;
+            const float* y_row =
+                s.derivative != nullptr ? s.derivative + (ir + r) * s.ld_derivative + jr : nullptr;
+#pragma GCC unroll 8
+            for (std::size_t v = 0; v < NV; ++v) {
+              const B cv = s.overwrite ? zero : B::load_unaligned(c_row + v * W);
+              const B bias = s.bias != nullptr ? B::load_unaligned(s.bias + jr + v * W) : zero;
+              const B y = y_row != nullptr ? B::load_unaligned(y_row + v * W) : zero;
+              stored_value<A>(s, acc[r][v], cv, bias, y).store_unaligned(c_row + v * W);
+            }
+          }
+          return;
+        }
+        // An edge tile, or a transposed store: gather, the same vector arithmetic, scatter.
+        alignas(kSimdAlign) float cb[W], bb[W], yb[W], out[W];
+        for (std::size_t r = 0; r < rows; ++r) {
+          for (std::size_t v = 0; v < NV && v * W < cols; ++v) {
+            const std::size_t lanes = min_size(W, cols - v * W);
+            for (std::size_t l = 0; l < W; ++l) {
+              cb[l] = bb[l] = yb[l] = 0.0f;
+              if (l >= lanes) continue;
+              const std::size_t i = ir + r, j = jr + v * W + l;  // in the tile's matrix
+              const std::size_t at = s.transposed ? j * ldc + i : i * ldc + j;
+              if (!s.overwrite) cb[l] = c[at];
+              if (s.bias != nullptr) bb[l] = s.transposed ? s.bias[i] : s.bias[j];
+              if (s.derivative != nullptr) {
+                yb[l] = s.transposed ? s.derivative[j * s.ld_derivative + i]
+                                     : s.derivative[i * s.ld_derivative + j];
               }
-            } else {
-              for (std::size_t r = 0; r < rows; ++r)
-                for (std::size_t col = 0; col < cols; ++col)
-                  c_tile[r * ldc + col] += tile[r * NR + col];
+            }
+            stored_value<A>(s, acc[r][v], B::load_aligned(cb), B::load_aligned(bb),
+                            B::load_aligned(yb))
+                .store_aligned(out);
+            for (std::size_t l = 0; l < lanes; ++l) {
+              const std::size_t i = ir + r, j = jr + v * W + l;
+              c[s.transposed ? j * ldc + i : i * ldc + j] = out[l];
             }
           }
         }
-      }
+      });
     }
   }
+}
+
+// The ISA's whole sgemm, serial: the table entry the tests compare with the reference.
+template <Isa I>
+void sgemm(Trans trans_a, Trans trans_b, std::size_t m, std::size_t n, std::size_t k, float alpha,
+           const float* a, std::size_t lda, const float* b, std::size_t ldb, float beta, float* c,
+           std::size_t ldc) {
+  gemm(*table_for(I), trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, {}, false);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -707,12 +725,15 @@ void adadelta_step(std::size_t n, float* p, const float* g, float* square_avg, f
       });
 }
 
-template <class A, GemmBlocking G>
-constexpr KernelTable make_table(Isa isa) {
+template <class A, Isa I, GemmBlocking G>
+constexpr KernelTable make_table() {
   return KernelTable{
-      .isa = isa,
+      .isa = I,
       .gemm_blocking = G,
-      .sgemm = &sgemm<A, G>,
+      .sgemm = &sgemm<I>,
+      .gemm_pack_a = &pack_a<G.mr>,
+      .gemm_pack_b = &pack_b<G.nr>,
+      .gemm_tiles = &gemm_tiles<A, G>,
       .axpy = &axpy<A>,
       .scale = &scale<A>,
       .clamp = &clamp<A>,

@@ -8,6 +8,7 @@
 
 #include "descent/error.hpp"
 #include "descent/rng.hpp"
+#include "kernels/gemm.hpp"
 #include "kernels/kernel_table.hpp"
 
 namespace descent {
@@ -165,13 +166,13 @@ ConstMatrixView Network::forward(ConstMatrixView x, Workspace& ws) const {
   for (std::size_t l = 0; l < layers_.size(); ++l) {
     const DenseLayer& layer = layers_[l];
     float* y = ws.activations_[l].data();
-    const float* bias = params + layer.bias_offset;
-    // y = bias (each row), then y += x * W^T, then y = f(y).
-    for (std::size_t i = 0; i < x.rows; ++i)
-      std::memcpy(y + i * layer.outputs, bias, layer.outputs * sizeof(float));
-    k.sgemm(Trans::no, Trans::yes, x.rows, layer.outputs, layer.inputs, 1.0f, input.data,
-            input.stride, params + layer.weight_offset, layer.inputs, 1.0f, y, layer.outputs);
-    k.activation_forward(layer.activation, x.rows * layer.outputs, y, y);
+    // y = f(x W^T + bias), the bias and f fused into the product's last store.
+    kernels::GemmEpilogue epilogue;
+    epilogue.bias = params + layer.bias_offset;
+    epilogue.activation = layer.activation;
+    kernels::gemm(k, Trans::no, Trans::yes, x.rows, layer.outputs, layer.inputs, 1.0f, input.data,
+                  input.stride, params + layer.weight_offset, layer.inputs, 0.0f, y, layer.outputs,
+                  epilogue, ws.parallel_);
     input = ConstMatrixView{y, x.rows, layer.outputs, layer.outputs};
   }
   return input;
@@ -185,24 +186,32 @@ void Network::backward(ConstMatrixView x, Workspace& ws, std::span<float> grads)
   const auto& k = kernels::active();
   const float* params = parameters_.data();
   const std::size_t rows = x.rows;
-  float* delta = ws.delta_[0].data();  // holds dL/d(output of layer l), [rows, outputs]
+  float* delta = ws.delta_[0].data();  // dL/d(output of layer l), [rows, outputs]
   float* next = ws.delta_[1].data();
+  // The output layer's own activation; the hidden ones are fused into the dX products below.
+  const DenseLayer& top = layers_.back();
+  k.activation_backward(top.activation, rows * top.outputs, ws.activations_.back().data(), delta,
+                        delta);
   for (std::size_t l = layers_.size(); l-- > 0;) {
     const DenseLayer& layer = layers_[l];
-    const float* y = ws.activations_[l].data();
-    // dZ = dY * f'(Y), in place.
-    k.activation_backward(layer.activation, rows * layer.outputs, y, delta, delta);
+    // delta is dZ = dL/d(pre-activation) of layer l.
     const float* input = l == 0 ? x.data : ws.activations_[l - 1].data();
     const std::size_t input_stride = l == 0 ? x.stride : layer.inputs;
-    // dW = dZ^T * X   [out, in];   db = column sums of dZ   [out]
-    k.sgemm(Trans::yes, Trans::no, layer.outputs, layer.inputs, rows, 1.0f, delta, layer.outputs,
-            input, input_stride, 0.0f, grads.data() + layer.weight_offset, layer.inputs);
-    k.column_sums(rows, layer.outputs, delta, layer.outputs, 0.0f,
-                  grads.data() + layer.bias_offset);
+    // dW = dZ^T X   [out, in];   db = column sums of dZ   [out]
+    kernels::gemm(k, Trans::yes, Trans::no, layer.outputs, layer.inputs, rows, 1.0f, delta,
+                  layer.outputs, input, input_stride, 0.0f, grads.data() + layer.weight_offset,
+                  layer.inputs, {}, ws.parallel_);
+    k.column_sums(rows, layer.outputs, delta, layer.outputs, 0.0f, grads.data() + layer.bias_offset);
     if (l > 0) {
-      // dX = dZ * W   [rows, in]
-      k.sgemm(Trans::no, Trans::no, rows, layer.inputs, layer.outputs, 1.0f, delta, layer.outputs,
-              params + layer.weight_offset, layer.inputs, 0.0f, next, layer.inputs);
+      // dZ of layer l-1 = (dZ W) * f'(its output), the derivative fused into the store.
+      const DenseLayer& below = layers_[l - 1];
+      kernels::GemmEpilogue epilogue;
+      epilogue.derivative = ws.activations_[l - 1].data();
+      epilogue.ld_derivative = below.outputs;
+      epilogue.derivative_activation = below.activation;
+      kernels::gemm(k, Trans::no, Trans::no, rows, layer.inputs, layer.outputs, 1.0f, delta,
+                    layer.outputs, params + layer.weight_offset, layer.inputs, 0.0f, next,
+                    layer.inputs, epilogue, ws.parallel_);
       std::swap(delta, next);
     }
   }
@@ -217,6 +226,7 @@ Matrix Network::predict(ConstMatrixView x) const {
   // Rows per pass: at most 256, and few enough that a wide network's workspace stays small.
   const std::size_t chunk = std::clamp<std::size_t>((std::size_t{1} << 22) / max_width(), 1, 256);
   Workspace ws(*this, std::min<std::size_t>(chunk, std::max<std::size_t>(x.rows, 1)));
+  ws.set_parallel(true);
   Matrix scaled(std::min(chunk, x.rows), inputs_);
   for (std::size_t first = 0; first < x.rows; first += chunk) {
     const std::size_t rows = std::min(chunk, x.rows - first);

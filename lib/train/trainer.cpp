@@ -11,6 +11,7 @@
 #include "descent/parallel.hpp"
 #include "descent/rng.hpp"
 #include "descent/train.hpp"
+#include "kernels/gemm.hpp"
 #include "kernels/kernel_table.hpp"
 #include "parallel/parallel.hpp"
 #include "train/train_detail.hpp"
@@ -174,6 +175,8 @@ void Trainer::reserve(std::size_t batch_rows) {
   s.gradient_pointers.assign(count, nullptr);
   s.shard_capacity = capacity;
   optimizer_.prepare(network_.parameter_count());
+  // Packing buffers for every product that can run at once: one per thread, plus the caller.
+  kernels::gemm_reserve(kernels::active(), threads() + 1);
 }
 
 std::size_t Trainer::shard_rows(std::size_t batch_rows) const noexcept {
@@ -255,6 +258,8 @@ StepRecord Trainer::compute_gradient(ConstMatrixView x, const Targets& targets) 
       static_cast<float>(1.0 / static_cast<double>(loss_divisor(loss_, rows, network_.outputs())));
   const std::size_t params = network_.parameter_count();
 
+  // One shard runs here, not in a task: its products may use the threads themselves.
+  for (std::size_t i = 0; i < shards; ++i) s.workspaces[i].set_parallel(shards == 1);
   parallel::for_each_index(shards, [&](std::size_t shard) {
     const std::size_t first = shard * per_shard;
     const std::size_t count = std::min(per_shard, rows - first);

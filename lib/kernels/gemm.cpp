@@ -1,0 +1,207 @@
+// The GEMM driver: BLIS's five loops around an ISA's packing routines and register tiles.
+//
+//   for jc in N by nc            (columns of C: one packed B block, kc x nc, shared)
+//     for pc in K by kc          (K blocks, in order: the sums never depend on the split)
+//       pack B
+//       for ic in M by mc, and   (tasks: rows of C, each packing its own A block)
+//           columns in chunks      of the B block
+//         tiles                  (mr x nr register tiles, in gemm_tiles)
+//
+// Block sizes are the ISA's data (GemmBlocking). Threads split M and the columns of each B
+// block, never K, so every element of C is summed in the same order on any thread count.
+
+#include "kernels/gemm.hpp"
+
+#include <algorithm>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "descent/matrix.hpp"
+#include "descent/parallel.hpp"
+#include "kernels/kernel_table.hpp"
+#include "parallel/parallel.hpp"
+
+namespace descent::kernels {
+namespace {
+
+std::size_t ceil_div(std::size_t a, std::size_t b) { return (a + b - 1) / b; }
+Trans flip(Trans t) { return t == Trans::no ? Trans::yes : Trans::no; }
+
+// Below this many multiply-adds a product is not worth splitting across threads.
+constexpr double kParallelFmas = 1 << 21;
+
+// Packing buffers: a call takes its B buffer for its whole run, a task its A buffer for its
+// block, and both give them back, so concurrent and nested calls never share one. The
+// trainer fills the pools before training (gemm_reserve), so steps allocate none.
+class BufferPool {
+ public:
+  BufferPool() { free_.reserve(kMaxThreads + 8); }
+  std::unique_ptr<AlignedBuffer<float>> take(std::size_t size) {
+    std::unique_ptr<AlignedBuffer<float>> buffer;
+    {
+      std::lock_guard lock(mutex_);
+      if (!free_.empty()) {
+        buffer = std::move(free_.back());
+        free_.pop_back();
+      }
+    }
+    if (!buffer) buffer = std::make_unique<AlignedBuffer<float>>();
+    if (buffer->size() < size) buffer->resize(size);
+    return buffer;
+  }
+  void give(std::unique_ptr<AlignedBuffer<float>> buffer) {
+    std::lock_guard lock(mutex_);
+    if (free_.size() < free_.capacity()) free_.push_back(std::move(buffer));
+  }
+  void fill(std::size_t count, std::size_t size) {
+    std::lock_guard lock(mutex_);
+    for (auto& b : free_)
+      if (b->size() < size) b->resize(size);
+    while (free_.size() < std::min(count, free_.capacity())) {
+      free_.push_back(std::make_unique<AlignedBuffer<float>>(size));
+    }
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<AlignedBuffer<float>>> free_;
+};
+
+BufferPool& a_pool() {
+  static BufferPool pool;
+  return pool;
+}
+
+BufferPool& b_pool() {
+  static BufferPool pool;
+  return pool;
+}
+
+// The scalar reference has no tiles: its sgemm, then the epilogue as separate passes.
+void reference_gemm(const KernelTable& t, Trans ta, Trans tb, std::size_t m, std::size_t n,
+                    std::size_t k, float alpha, const float* a, std::size_t lda, const float* b,
+                    std::size_t ldb, float beta, float* c, std::size_t ldc,
+                    const GemmEpilogue& e) {
+  t.sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  for (std::size_t i = 0; i < m; ++i) {
+    float* row = c + i * ldc;
+    if (e.bias != nullptr)
+      for (std::size_t j = 0; j < n; ++j) row[j] += e.bias[j];
+    t.activation_forward(e.activation, n, row, row);
+    if (e.derivative != nullptr)
+      t.activation_backward(e.derivative_activation, n, e.derivative + i * e.ld_derivative, row, row);
+  }
+}
+
+}  // namespace
+
+void gemm_reserve(const KernelTable& t, std::size_t concurrency) {
+  const GemmBlocking& g = t.gemm_blocking;
+  a_pool().fill(concurrency, g.mc * g.kc);
+  b_pool().fill(concurrency, g.kc * g.nc);
+}
+
+void gemm(const KernelTable& t, Trans ta, Trans tb, std::size_t m, std::size_t n, std::size_t k,
+          float alpha, const float* a, std::size_t lda, const float* b, std::size_t ldb,
+          float beta, float* c, std::size_t ldc, const GemmEpilogue& e, bool parallel) {
+  if (m == 0 || n == 0) return;
+  if (t.gemm_tiles == nullptr) {
+    reference_gemm(t, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, e);
+    return;
+  }
+  const GemmBlocking& g = t.gemm_blocking;
+  // A narrow C (an output layer's few columns) wastes most of each register tile's width:
+  // compute C^T = op(B)^T op(A)^T instead, so that the long side runs along the width.
+  const bool transposed = n <= g.nr / 2 && m > n;
+  if (transposed) {
+    std::swap(m, n);
+    std::swap(a, b);
+    std::swap(lda, ldb);
+    const Trans new_a = flip(tb), new_b = flip(ta);
+    ta = new_a;
+    tb = new_b;
+  }
+  // C's rows and columns in the orientation computed (C^T's when transposed).
+  auto c_block = [&](std::size_t i, std::size_t j) {
+    return transposed ? c + j * ldc + i : c + i * ldc + j;
+  };
+  auto y_block = [&](std::size_t i, std::size_t j) {
+    return transposed ? e.derivative + j * e.ld_derivative + i : e.derivative + i * e.ld_derivative + j;
+  };
+  // beta: 0 overwrites C (never reading it), 1 adds to it, anything else scales it first.
+  if (beta != 0.0f && beta != 1.0f) {
+    const std::size_t rows = transposed ? n : m, cols = transposed ? m : n;
+    for (std::size_t i = 0; i < rows; ++i) t.scale(cols, beta, c + i * ldc);
+  }
+  // alpha == 0 or k == 0: the product is zero (and A and B are not read).
+  const std::size_t kk = alpha == 0.0f ? 0 : k;
+
+  const std::size_t threads = descent::threads();
+  const bool split = parallel && threads > 1 &&
+                     static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(kk) >=
+                         kParallelFmas;
+  auto b_buffer = b_pool().take(g.kc * g.nc);
+  float* pb = b_buffer->data();
+  const std::size_t ic_blocks = ceil_div(m, g.mc);
+
+  for (std::size_t jc = 0; jc < n; jc += g.nc) {
+    const std::size_t nc = std::min(g.nc, n - jc);
+    const std::size_t panels = ceil_div(nc, g.nr);
+    // Column chunks per B block: enough tasks to keep every thread busy.
+    const std::size_t chunks =
+        split ? std::clamp<std::size_t>(ceil_div(4 * threads, ic_blocks), 1, panels) : 1;
+    const std::size_t chunk_panels = ceil_div(panels, chunks);
+    for (std::size_t pc = 0; pc == 0 || pc < kk; pc += g.kc) {
+      const std::size_t kc = std::min(g.kc, kk - pc);
+      // Pack B, a group of panels per piece.
+      const std::size_t pack_pieces = split ? std::min(panels, 4 * threads) : 1;
+      const std::size_t panels_per_piece = ceil_div(panels, pack_pieces);
+      auto pack_b = [&](std::size_t piece) {
+        const std::size_t first = piece * panels_per_piece * g.nr;
+        if (first >= nc) return;
+        const std::size_t cols = std::min(panels_per_piece * g.nr, nc - first);
+        t.gemm_pack_b(tb, b, ldb, pc, kc, jc + first, cols, pb + first * kc);
+      };
+      if (kc > 0) {
+        if (split) {
+          parallel::for_each_index(pack_pieces, pack_b);
+        } else {
+          pack_b(0);
+        }
+      }
+      GemmTileStore store;
+      store.overwrite = pc == 0 && beta == 0.0f;
+      store.last = pc + kc >= kk;
+      store.activation = store.last ? e.activation : Activation::identity;
+      store.derivative_activation = e.derivative_activation;
+      store.ld_derivative = e.ld_derivative;
+      store.transposed = transposed;
+      auto task = [&](std::size_t index) {
+        const std::size_t ic = (index / chunks) * g.mc;
+        const std::size_t first = (index % chunks) * chunk_panels * g.nr;
+        if (first >= nc) return;
+        const std::size_t mc = std::min(g.mc, m - ic);
+        const std::size_t cols = std::min(chunk_panels * g.nr, nc - first);
+        auto a_buffer = a_pool().take(g.mc * g.kc);
+        float* pa = a_buffer->data();
+        if (kc > 0) t.gemm_pack_a(ta, a, lda, ic, mc, pc, kc, alpha, pa);
+        GemmTileStore s = store;
+        const std::size_t col = jc + first;
+        if (store.overwrite && e.bias != nullptr) s.bias = transposed ? e.bias + ic : e.bias + col;
+        if (store.last && e.derivative != nullptr) s.derivative = y_block(ic, col);
+        t.gemm_tiles(mc, cols, kc, pa, pb + first * kc, c_block(ic, col), ldc, s);
+        a_pool().give(std::move(a_buffer));
+      };
+      if (split) {
+        parallel::for_each_index(ic_blocks * chunks, task);
+      } else {
+        for (std::size_t index = 0; index < ic_blocks * chunks; ++index) task(index);
+      }
+      if (kc == 0) break;
+    }
+  }
+  b_pool().give(std::move(b_buffer));
+}
+
+}  // namespace descent::kernels

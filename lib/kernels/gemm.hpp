@@ -1,0 +1,40 @@
+#pragma once
+// Internal: the GEMM driver. The blocking loops, the threads and the buffers live here, in
+// code compiled without ISA flags; the packing and the register tiles come from an ISA's
+// KernelTable.
+
+#include <cstddef>
+
+#include "descent/activation.hpp"
+#include "descent/kernels.hpp"
+
+namespace descent::kernels {
+
+struct KernelTable;
+
+// What happens to the product on its way into C, fused into the last store of each tile:
+//   C = f(alpha op(A) op(B) + bias)              (forward: bias per column, f = activation)
+//   C = (alpha op(A) op(B)) * f'(y)              (backward: y the next layer's output)
+// bias needs beta == 0.
+struct GemmEpilogue {
+  const float* bias = nullptr;
+  Activation activation = Activation::identity;
+  const float* derivative = nullptr;  // y, [m, n] with leading dimension ld_derivative
+  std::size_t ld_derivative = 0;
+  Activation derivative_activation = Activation::identity;
+};
+
+// C = epilogue(alpha op(A) op(B) + beta C), op(A) m x k, op(B) k x n. With parallel, the
+// product is split over M and N (never K) across descent's threads; every element of C is
+// computed by the same arithmetic either way, so the result does not depend on the thread
+// count. Serial calls are safe inside the library's own parallel tasks.
+void gemm(const KernelTable& table, Trans trans_a, Trans trans_b, std::size_t m, std::size_t n,
+          std::size_t k, float alpha, const float* a, std::size_t lda, const float* b,
+          std::size_t ldb, float beta, float* c, std::size_t ldc, const GemmEpilogue& epilogue,
+          bool parallel);
+
+// Makes sure `concurrency` calls and tasks can run at once without allocating their packing
+// buffers (the trainer calls it before training).
+void gemm_reserve(const KernelTable& table, std::size_t concurrency);
+
+}  // namespace descent::kernels
