@@ -25,8 +25,12 @@
 namespace descent::kernels {
 namespace {
 
-std::size_t ceil_div(std::size_t a, std::size_t b) { return (a + b - 1) / b; }
-Trans flip(Trans t) { return t == Trans::no ? Trans::yes : Trans::no; }
+std::size_t ceil_div(std::size_t a, std::size_t b) {
+  return (a + b - 1) / b;
+}
+Trans flip(Trans t) {
+  return t == Trans::no ? Trans::yes : Trans::no;
+}
 
 // Below this many multiply-adds a product is not worth splitting across threads.
 constexpr double kParallelFmas = 1 << 21;
@@ -81,8 +85,7 @@ BufferPool& b_pool() {
 // The scalar reference has no tiles: its sgemm, then the epilogue as separate passes.
 void reference_gemm(const KernelTable& t, Trans ta, Trans tb, std::size_t m, std::size_t n,
                     std::size_t k, float alpha, const float* a, std::size_t lda, const float* b,
-                    std::size_t ldb, float beta, float* c, std::size_t ldc,
-                    const GemmEpilogue& e) {
+                    std::size_t ldb, float beta, float* c, std::size_t ldc, const GemmEpilogue& e) {
   t.sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   for (std::size_t i = 0; i < m; ++i) {
     float* row = c + i * ldc;
@@ -90,7 +93,8 @@ void reference_gemm(const KernelTable& t, Trans ta, Trans tb, std::size_t m, std
       for (std::size_t j = 0; j < n; ++j) row[j] += e.bias[j];
     t.activation_forward(e.activation, n, row, row);
     if (e.derivative != nullptr)
-      t.activation_backward(e.derivative_activation, n, e.derivative + i * e.ld_derivative, row, row);
+      t.activation_backward(e.derivative_activation, n, e.derivative + i * e.ld_derivative, row,
+                            row);
   }
 }
 
@@ -103,8 +107,8 @@ void gemm_reserve(const KernelTable& t, std::size_t concurrency) {
 }
 
 void gemm(const KernelTable& t, Trans ta, Trans tb, std::size_t m, std::size_t n, std::size_t k,
-          float alpha, const float* a, std::size_t lda, const float* b, std::size_t ldb,
-          float beta, float* c, std::size_t ldc, const GemmEpilogue& e, bool parallel) {
+          float alpha, const float* a, std::size_t lda, const float* b, std::size_t ldb, float beta,
+          float* c, std::size_t ldc, const GemmEpilogue& e, bool parallel) {
   if (m == 0 || n == 0) return;
   if (t.gemm_tiles == nullptr) {
     reference_gemm(t, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, e);
@@ -127,7 +131,8 @@ void gemm(const KernelTable& t, Trans ta, Trans tb, std::size_t m, std::size_t n
     return transposed ? c + j * ldc + i : c + i * ldc + j;
   };
   auto y_block = [&](std::size_t i, std::size_t j) {
-    return transposed ? e.derivative + j * e.ld_derivative + i : e.derivative + i * e.ld_derivative + j;
+    return transposed ? e.derivative + j * e.ld_derivative + i
+                      : e.derivative + i * e.ld_derivative + j;
   };
   // beta: 0 overwrites C (never reading it), 1 adds to it, anything else scales it first.
   if (beta != 0.0f && beta != 1.0f) {
@@ -138,9 +143,9 @@ void gemm(const KernelTable& t, Trans ta, Trans tb, std::size_t m, std::size_t n
   const std::size_t kk = alpha == 0.0f ? 0 : k;
 
   const std::size_t threads = descent::threads();
-  const bool split = parallel && threads > 1 &&
-                     static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(kk) >=
-                         kParallelFmas;
+  const bool split =
+      parallel && threads > 1 &&
+      static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(kk) >= kParallelFmas;
   auto b_buffer = b_pool().take(g.kc * g.nc);
   float* pb = b_buffer->data();
   const std::size_t ic_blocks = ceil_div(m, g.mc);

@@ -68,9 +68,9 @@ struct AdadeltaParams {
 
 // How a block of GEMM tiles is written to C. The driver (gemm.cpp) sets it per K block.
 struct GemmTileStore {
-  bool overwrite = false;      // C = acc (the first K block when beta == 0), else C += acc
+  bool overwrite = false;       // C = acc (the first K block when beta == 0), else C += acc
   const float* bias = nullptr;  // with overwrite: C = bias + acc (bias per column of C)
-  bool last = false;           // the last K block: apply the epilogue below after adding
+  bool last = false;            // the last K block: apply the epilogue below after adding
   Activation activation = Activation::identity;  // C = f(C)
   const float* derivative = nullptr;  // C = C * f'(y), y read like C at derivative/ld_derivative
   std::size_t ld_derivative = 0;
@@ -88,10 +88,10 @@ struct KernelTable {
   // alpha into ceil(mc/mr) panels of kc x mr, packing op(B) into ceil(nc/nr) panels of kc x nr,
   // and the mr x nr register tiles of an mc x nc block of C from packed panels. bias and
   // derivative in `store` point at the block's first column and element.
-  void (*gemm_pack_a)(Trans trans, const float* a, std::size_t lda, std::size_t i0,
-                      std::size_t mc, std::size_t p0, std::size_t kc, float alpha, float* dst);
-  void (*gemm_pack_b)(Trans trans, const float* b, std::size_t ldb, std::size_t p0,
-                      std::size_t kc, std::size_t j0, std::size_t nc, float* dst);
+  void (*gemm_pack_a)(Trans trans, const float* a, std::size_t lda, std::size_t i0, std::size_t mc,
+                      std::size_t p0, std::size_t kc, float alpha, float* dst);
+  void (*gemm_pack_b)(Trans trans, const float* b, std::size_t ldb, std::size_t p0, std::size_t kc,
+                      std::size_t j0, std::size_t nc, float* dst);
   void (*gemm_tiles)(std::size_t mc, std::size_t nc, std::size_t kc, const float* pa,
                      const float* pb, float* c, std::size_t ldc, const GemmTileStore& store);
   void (*axpy)(std::size_t n, float alpha, const float* x, float* y);

@@ -126,10 +126,14 @@ Batch<A> sigmoid(Batch<A> x) {
 template <class A>
 Batch<A> activate(Activation activation, Batch<A> v) {
   switch (activation) {
-    case Activation::identity: return v;
-    case Activation::relu: return xsimd::max(v, Batch<A>(0.0f));
-    case Activation::sigmoid: return sigmoid<A>(v);
-    case Activation::tanh: return xsimd::tanh(v);
+    case Activation::identity:
+      return v;
+    case Activation::relu:
+      return xsimd::max(v, Batch<A>(0.0f));
+    case Activation::sigmoid:
+      return sigmoid<A>(v);
+    case Activation::tanh:
+      return xsimd::tanh(v);
   }
   return v;
 }
@@ -138,10 +142,14 @@ template <class A>
 Batch<A> activation_gradient(Activation activation, Batch<A> y, Batch<A> g) {
   const Batch<A> one(1.0f);
   switch (activation) {
-    case Activation::identity: return g;
-    case Activation::relu: return xsimd::select(y > Batch<A>(0.0f), g, Batch<A>(0.0f));
-    case Activation::sigmoid: return g * (y * (one - y));
-    case Activation::tanh: return g * (one - y * y);
+    case Activation::identity:
+      return g;
+    case Activation::relu:
+      return xsimd::select(y > Batch<A>(0.0f), g, Batch<A>(0.0f));
+    case Activation::sigmoid:
+      return g * (y * (one - y));
+    case Activation::tanh:
+      return g * (one - y * y);
   }
   return g;
 }
