@@ -47,6 +47,11 @@ class Optimizer {
   std::vector<char> save_state() const;
   void load_state(std::span<const char> bytes);
 
+  // What make_optimizer built it from: the spec with every key and its effective value
+  // (given or default), sorted, e.g. "adam:amsgrad=false,beta1=0.9,..."; empty for an
+  // optimizer constructed directly. Checkpoints compare it.
+  const std::string& spec() const noexcept { return spec_; }
+
  protected:
   explicit Optimizer(double lr);
   // Lists the state beyond the step count for save_state() and load_state().
@@ -55,8 +60,10 @@ class Optimizer {
   void count_step() noexcept { ++steps_; }
 
  private:
+  friend std::unique_ptr<Optimizer> make_optimizer(std::string_view spec);
   double lr_;
   std::uint64_t steps_ = 0;
+  std::string spec_;
 };
 
 // Builds an optimizer from the options of its spec. Read every key you accept from the

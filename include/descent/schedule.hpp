@@ -63,13 +63,19 @@ class Schedule {
   std::vector<char> save_state() const;
   void load_state(std::span<const char> bytes);
 
+  // What make_schedule built it from: the spec with every key and its effective value, and
+  // the base rate (empty for a schedule built otherwise). Checkpoints compare it.
+  const std::string& spec() const noexcept { return spec_; }
+
  protected:
   explicit Schedule(double rate) : rate_(rate) {}
   void set_rate(double rate) noexcept { rate_ = rate; }
   virtual void visit_state(StateVisitor& visitor) = 0;
 
  private:
+  friend std::unique_ptr<Schedule> make_schedule(std::string_view spec, double base_lr);
   double rate_;
+  std::string spec_;
 };
 
 // Builds a schedule from its spec for an optimizer whose learning rate is base_lr. Throws

@@ -41,14 +41,20 @@ class SpecReader {
   [[noreturn]] void invalid(std::string_view key, std::string_view why) const;
   // Throws for any key that was never read, listing the ones that were.
   void finish() const;
+  // The spec with every key read and its effective value (given or default), sorted by key:
+  // two specs that build the same thing have the same canonical form.
+  std::string canonical() const;
 
  private:
   const std::string* find(std::string_view key);
+  void record(std::string_view key, std::string value);
+  std::vector<double> parse_numbers(std::string_view key, std::vector<double> fallback);
   std::string prefix() const;
 
   const Spec& spec_;
   std::string kind_;
   std::vector<std::string> known_;
+  std::vector<std::pair<std::string, std::string>> effective_;  // key, canonical value
 };
 
 }  // namespace descent

@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "core/bytes.hpp"
 #include "core/state_io.hpp"
 #include "descent/error.hpp"
 
@@ -115,16 +116,45 @@ class StateApplier final : public StateVisitor {
       throw Error(fmt::format("state of {}: {} holds {} values, this one {}", optimizer_, name,
                               f.values.size(), values.size()));
     }
+    // Every buffer of one state belongs to the same parameters.
+    if (!f.values.empty()) {
+      if (buffer_size_ != 0 && f.values.size() != buffer_size_) {
+        throw Error(fmt::format("state of {}: {} holds {} values, an earlier buffer {}", optimizer_,
+                                name, f.values.size(), buffer_size_));
+      }
+      buffer_size_ = f.values.size();
+    }
     if (!apply_) return;
     if (values.size() != f.values.size()) values.resize(f.values.size());
     std::copy(f.values.begin(), f.values.end(), values.data());
   }
   void counter(std::string_view name, std::uint64_t& value) override {
     const Field& f = next(name, FieldKind::counter);
+    if (f.count > static_cast<std::uint64_t>(StateVisitor::kMaxWhole)) {
+      throw Error(
+          fmt::format("state of {}: {} = {} is damaged (beyond 2^53)", optimizer_, name, f.count));
+    }
     if (apply_) value = f.count;
   }
   void scalar(std::string_view name, double& value) override {
     const Field& f = next(name, FieldKind::scalar);
+    if (apply_) value = f.scalar;
+  }
+  void bounded(std::string_view name, double& value, double min, double max) override {
+    const Field& f = next(name, FieldKind::scalar);
+    if (!(f.scalar >= min && f.scalar <= max)) {
+      throw Error(fmt::format("state of {}: {} = {} is damaged (it must lie in [{}, {}])",
+                              optimizer_, name, f.scalar, min, max));
+    }
+    if (apply_) value = f.scalar;
+  }
+  void whole(std::string_view name, double& value, double min) override {
+    const Field& f = next(name, FieldKind::scalar);
+    if (!(f.scalar >= min && f.scalar <= StateVisitor::kMaxWhole) ||
+        f.scalar != std::floor(f.scalar)) {
+      throw Error(fmt::format("state of {}: {} = {} is damaged (it must be a whole number >= {})",
+                              optimizer_, name, f.scalar, min));
+    }
     if (apply_) value = f.scalar;
   }
   void finish() const {
@@ -150,6 +180,7 @@ class StateApplier final : public StateVisitor {
   std::string_view optimizer_;
   bool apply_;
   std::size_t index_ = 0;
+  std::size_t buffer_size_ = 0;
 };
 
 }  // namespace
@@ -175,7 +206,8 @@ double read(std::span<const char> bytes, std::string_view magic, std::string_vie
     const std::size_t body = bytes.size() - 4;
     std::uint32_t stored = 0;
     std::memcpy(&stored, bytes.data() + body, 4);
-    if (stored != checksum(bytes.data(), body)) throw Error("checksum mismatch: it is damaged");
+    if (!bytes::checksum_matches(stored, bytes.first(body)))
+      throw Error("checksum mismatch: it is damaged");
     ByteReader r(bytes.first(body));
     for (std::size_t i = 0; i < magic.size(); ++i) r.get<char>();
     const std::string saved_owner = r.name();

@@ -17,6 +17,7 @@ Adadelta::Adadelta(const AdadeltaOptions& o)
 }
 
 void Adadelta::prepare(std::size_t n) {
+  optim::check_state_size(name(), steps(), square_avg_.size(), n);
   optim::ensure(square_avg_, n);
   optim::ensure(acc_delta_, n);
 }

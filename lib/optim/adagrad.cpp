@@ -19,6 +19,7 @@ Adagrad::Adagrad(const AdagradOptions& o)
 }
 
 void Adagrad::prepare(std::size_t n) {
+  optim::check_state_size(name(), steps(), sum_.size(), n);
   optim::ensure(sum_, n, static_cast<float>(options_.initial_accumulator_value));
 }
 

@@ -29,6 +29,7 @@ AdamW::AdamW(const AdamWOptions& o)
            true) {}
 
 void Adam::prepare(std::size_t n) {
+  optim::check_state_size(name(), steps(), exp_avg_.size(), n);
   optim::ensure(exp_avg_, n);
   optim::ensure(exp_avg_sq_, n);
   if (options_.amsgrad) optim::ensure(max_exp_avg_sq_, n);

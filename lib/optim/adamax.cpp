@@ -14,6 +14,7 @@ Adamax::Adamax(const AdamaxOptions& o) : Optimizer(optim::checked_lr("adamax", o
 }
 
 void Adamax::prepare(std::size_t n) {
+  optim::check_state_size(name(), steps(), exp_avg_.size(), n);
   optim::ensure(exp_avg_, n);
   optim::ensure(exp_inf_, n);
 }

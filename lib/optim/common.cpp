@@ -37,6 +37,16 @@ void check_sizes(std::string_view optimizer, std::span<const float> params,
   }
 }
 
+void check_state_size(std::string_view optimizer, std::uint64_t steps, std::size_t state_size,
+                      std::size_t n) {
+  if (steps > 0 && state_size != 0 && state_size != n) {
+    throw Error(fmt::format(
+        "optimizer \"{}\": its state is for {} parameters (after {} steps) but the model has {}: "
+        "call reset() before using it on another model",
+        optimizer, state_size, steps, n));
+  }
+}
+
 void ensure(AlignedBuffer<float>& buffer, std::size_t n, float fill) {
   if (buffer.size() == n) return;
   buffer.resize(n);

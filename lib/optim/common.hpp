@@ -41,6 +41,11 @@ void require_adam_like(std::string_view optimizer, double lr, double beta1, doub
 void check_sizes(std::string_view optimizer, std::span<const float> params,
                  std::span<const float> grads);
 
+// Throws descent::Error when an optimizer that has taken steps (or restored a state) holds
+// state for other than n parameters: its state belongs to another model.
+void check_state_size(std::string_view optimizer, std::uint64_t steps, std::size_t state_size,
+                      std::size_t n);
+
 // Makes `buffer` hold n elements, each `fill`, unless it already holds n.
 void ensure(AlignedBuffer<float>& buffer, std::size_t n, float fill = 0.0f);
 

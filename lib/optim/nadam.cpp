@@ -16,6 +16,7 @@ Nadam::Nadam(const NadamOptions& o) : Optimizer(optim::checked_lr("nadam", o.lr)
 }
 
 void Nadam::prepare(std::size_t n) {
+  optim::check_state_size(name(), steps(), exp_avg_.size(), n);
   optim::ensure(exp_avg_, n);
   optim::ensure(exp_avg_sq_, n);
 }
@@ -56,7 +57,7 @@ void Nadam::step(std::span<float> params, std::span<const float> grads) {
 }
 
 void Nadam::visit_state(StateVisitor& v) {
-  v.scalar("mu_product", mu_product_);
+  v.bounded("mu_product", mu_product_, 0.0, 1.0);
   v.buffer("exp_avg", exp_avg_);
   v.buffer("exp_avg_sq", exp_avg_sq_);
 }

@@ -88,6 +88,7 @@ std::unique_ptr<Optimizer> make_optimizer(std::string_view text) {
   reader.finish();
   if (!optimizer)
     throw Error(fmt::format("optimizer \"{}\": the factory returned nothing", spec.name));
+  optimizer->spec_ = reader.canonical();
   return optimizer;
 }
 

@@ -14,6 +14,7 @@ Radam::Radam(const RadamOptions& o) : Optimizer(optim::checked_lr("radam", o.lr)
 }
 
 void Radam::prepare(std::size_t n) {
+  optim::check_state_size(name(), steps(), exp_avg_.size(), n);
   optim::ensure(exp_avg_, n);
   optim::ensure(exp_avg_sq_, n);
 }

@@ -19,6 +19,7 @@ Rmsprop::Rmsprop(const RmspropOptions& o)
 }
 
 void Rmsprop::prepare(std::size_t n) {
+  optim::check_state_size(name(), steps(), square_avg_.size(), n);
   optim::ensure(square_avg_, n);
   if (options_.centered) optim::ensure(grad_avg_, n);
   if (options_.momentum > 0.0) optim::ensure(momentum_buffer_, n);

@@ -21,6 +21,7 @@ Sgd::Sgd(const SgdOptions& o) : Optimizer(optim::checked_lr("sgd", o.lr)), optio
 }
 
 void Sgd::prepare(std::size_t n) {
+  optim::check_state_size(name(), steps(), momentum_buffer_.size(), n);
   if (options_.momentum != 0.0) optim::ensure(momentum_buffer_, n);
 }
 

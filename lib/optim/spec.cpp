@@ -1,5 +1,6 @@
 #include "descent/spec.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -105,23 +106,38 @@ const std::string* SpecReader::find(std::string_view key) {
 
 double SpecReader::number(std::string_view key, double fallback) {
   const std::string* value = find(key);
-  if (value == nullptr) return fallback;
-  double x = 0.0;
-  if (!parse_double(*value, x))
-    throw Error(fmt::format("{}: {}={} is not a number", prefix(), key, *value));
-  if (!std::isfinite(x)) throw Error(fmt::format("{}: {}={} is not finite", prefix(), key, *value));
+  double x = fallback;
+  if (value != nullptr) {
+    if (!parse_double(*value, x))
+      throw Error(fmt::format("{}: {}={} is not a number", prefix(), key, *value));
+    if (!std::isfinite(x))
+      throw Error(fmt::format("{}: {}={} is not finite", prefix(), key, *value));
+  }
+  record(key, fmt::format("{}", x));
   return x;
 }
 
 bool SpecReader::boolean(std::string_view key, bool fallback) {
   const std::string* value = find(key);
-  if (value == nullptr) return fallback;
-  if (*value == "true") return true;
-  if (*value == "false") return false;
-  throw Error(fmt::format("{}: {}={} is not a boolean (use true or false)", prefix(), key, *value));
+  bool result = fallback;
+  if (value != nullptr) {
+    if (*value != "true" && *value != "false") {
+      throw Error(
+          fmt::format("{}: {}={} is not a boolean (use true or false)", prefix(), key, *value));
+    }
+    result = *value == "true";
+  }
+  record(key, result ? "true" : "false");
+  return result;
 }
 
 std::vector<double> SpecReader::numbers(std::string_view key, std::vector<double> fallback) {
+  std::vector<double> result = parse_numbers(key, std::move(fallback));
+  record(key, fmt::format("[{}]", fmt::join(result, ",")));
+  return result;
+}
+
+std::vector<double> SpecReader::parse_numbers(std::string_view key, std::vector<double> fallback) {
   const std::string* value = find(key);
   if (value == nullptr) return fallback;
   const std::string_view v = *value;
@@ -148,23 +164,34 @@ std::vector<double> SpecReader::numbers(std::string_view key, std::vector<double
 
 long long SpecReader::integer(std::string_view key, long long fallback, long long minimum) {
   const std::string* value = find(key);
-  if (value == nullptr) return fallback;
-  double x = 0.0;
-  if (!parse_double(*value, x) || !std::isfinite(x))
-    throw Error(fmt::format("{}: {}={} is not a number", prefix(), key, *value));
-  if (x != std::floor(x) || x < static_cast<double>(minimum) || x > 9.0e15) {
-    throw Error(fmt::format("{}: {}={} is invalid: must be a whole number >= {}", prefix(), key,
-                            *value, minimum));
+  long long result = fallback;
+  if (value != nullptr) {
+    double x = 0.0;
+    if (!parse_double(*value, x) || !std::isfinite(x))
+      throw Error(fmt::format("{}: {}={} is not a number", prefix(), key, *value));
+    if (x != std::floor(x) || x < static_cast<double>(minimum) || x > 9.0e15) {
+      throw Error(fmt::format("{}: {}={} is invalid: must be a whole number >= {}", prefix(), key,
+                              *value, minimum));
+    }
+    result = static_cast<long long>(x);
   }
-  return static_cast<long long>(x);
+  record(key, fmt::format("{}", result));
+  return result;
 }
 
 std::string SpecReader::choice(std::string_view key, std::string fallback,
                                std::initializer_list<std::string_view> choices) {
   const std::string* value = find(key);
-  if (value == nullptr) return fallback;
-  for (std::string_view c : choices)
-    if (*value == c) return *value;
+  if (value == nullptr) {
+    record(key, fallback);
+    return fallback;
+  }
+  for (std::string_view c : choices) {
+    if (*value == c) {
+      record(key, *value);
+      return *value;
+    }
+  }
   throw Error(fmt::format("{}: {}={} is invalid: use {}", prefix(), key, *value,
                           fmt::join(choices, " or ")));
 }
@@ -173,6 +200,21 @@ void SpecReader::invalid(std::string_view key, std::string_view why) const {
   for (const auto& [k, v] : spec_.options)
     if (k == key) throw Error(fmt::format("{}: {}={} is invalid: {}", prefix(), key, v, why));
   throw Error(fmt::format("{}: {} is invalid: {}", prefix(), key, why));
+}
+
+void SpecReader::record(std::string_view key, std::string value) {
+  for (const auto& [k, v] : effective_)
+    if (k == key) return;
+  effective_.emplace_back(std::string(key), std::move(value));
+}
+
+std::string SpecReader::canonical() const {
+  auto sorted = effective_;
+  std::sort(sorted.begin(), sorted.end());
+  std::string s = spec_.name;
+  for (std::size_t i = 0; i < sorted.size(); ++i)
+    s += fmt::format("{}{}={}", i == 0 ? ":" : ",", sorted[i].first, sorted[i].second);
+  return s;
 }
 
 void SpecReader::finish() const {

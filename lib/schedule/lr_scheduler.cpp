@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numbers>
 
 namespace descent::lr_scheduler {
@@ -21,10 +22,13 @@ long long py_mod(long long a, long long b) {
   return a - b * floor_div(a, b);
 }
 
-// Visits an integer as a double (exact below 2^53).
-void visit_integer(StateVisitor& v, std::string_view name, long long& value) {
+constexpr double kMaxRate = std::numeric_limits<double>::max();
+
+// Visits an integer >= min as a double (exact below 2^53; restoring checks the range before
+// the cast).
+void visit_integer(StateVisitor& v, std::string_view name, long long& value, double min) {
   double x = static_cast<double>(value);
-  v.scalar(name, x);
+  v.whole(name, x, min);
   value = static_cast<long long>(x);
 }
 
@@ -58,9 +62,9 @@ void Scheduler::step_to(long long epoch) {
 }
 
 void Scheduler::visit(StateVisitor& v) {
-  visit_integer(v, "last_epoch", last_epoch_);
-  visit_integer(v, "step_count", step_count_);
-  v.scalar("base_lr", base_lr_);
+  visit_integer(v, "last_epoch", last_epoch_, -1.0);
+  visit_integer(v, "step_count", step_count_, 0.0);
+  v.bounded("base_lr", base_lr_, 0.0, kMaxRate);
 }
 
 double StepLR::get_lr() {
@@ -186,8 +190,8 @@ void CosineAnnealingWarmRestarts::step_to(long long epoch) {
 
 void CosineAnnealingWarmRestarts::visit(StateVisitor& v) {
   Scheduler::visit(v);
-  v.scalar("T_i", t_i_);
-  v.scalar("T_cur", t_cur_);
+  v.bounded("T_i", t_i_, 1.0, StateVisitor::kMaxWhole);
+  v.bounded("T_cur", t_cur_, -kMaxRate, kMaxRate);
 }
 
 OneCycleLR::OneCycleLR(Group& g, double max_lr, long long total_steps, double pct_start,
@@ -240,7 +244,7 @@ void SequentialLR::step() {
 }
 
 void SequentialLR::visit(StateVisitor& v) {
-  visit_integer(v, "sequential.last_epoch", last_epoch_);
+  visit_integer(v, "sequential.last_epoch", last_epoch_, 0.0);
   first_->visit(v);
   second_->visit(v);
 }

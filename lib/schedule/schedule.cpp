@@ -20,6 +20,7 @@ namespace {
 using namespace lr_scheduler;
 
 constexpr std::string_view kScheduleStateMagic{"DSNTSCH1", 8};
+constexpr double kMaxRate = std::numeric_limits<double>::max();
 
 const std::vector<std::string>& names() {
   static const std::vector<std::string> n = {
@@ -66,8 +67,8 @@ class TorchSchedule final : public Schedule {
 
  protected:
   void visit_state(StateVisitor& v) override {
-    v.scalar("lr", group_.lr);
-    v.scalar("initial_lr", group_.initial_lr);
+    v.bounded("lr", group_.lr, 0.0, kMaxRate);
+    v.bounded("initial_lr", group_.initial_lr, 0.0, kMaxRate);
     if (sequential_) {
       sequential_->visit(v);
     } else {
@@ -133,12 +134,13 @@ class PlateauSchedule final : public Schedule {
  protected:
   void visit_state(StateVisitor& v) override {
     double lr = rate();
-    v.scalar("lr", lr);
+    v.bounded("lr", lr, 0.0, kMaxRate);
     set_rate(lr);
-    v.scalar("best", best_);
-    v.scalar("num_bad_epochs", bad_epochs_);
-    v.scalar("cooldown_counter", cooldown_counter_);
-    v.scalar("last_epoch", last_epoch_);
+    constexpr double inf = std::numeric_limits<double>::infinity();
+    v.bounded("best", best_, -inf, inf);
+    v.whole("num_bad_epochs", bad_epochs_, 0.0);
+    v.whole("cooldown_counter", cooldown_counter_, 0.0);
+    v.whole("last_epoch", last_epoch_, 0.0);
   }
 
  private:
@@ -195,7 +197,7 @@ std::unique_ptr<Schedule> make_schedule(std::string_view text, double base_lr) {
     PlateauSchedule::Options o;
     o.maximize = r.choice("mode", "min", {"min", "max"}) == "max";
     o.factor = r.number("factor", o.factor);
-    if (!(o.factor > 0.0 && o.factor < 1.0)) r.invalid("factor", "must be in (0, 1)");
+    if (!(o.factor >= 0.0 && o.factor < 1.0)) r.invalid("factor", "must be in [0, 1)");
     o.patience = r.integer("patience", o.patience, 0);
     o.threshold = r.number("threshold", o.threshold);
     if (o.threshold < 0.0) r.invalid("threshold", "must be >= 0");
@@ -211,7 +213,9 @@ std::unique_ptr<Schedule> make_schedule(std::string_view text, double base_lr) {
           "PyTorch LRScheduler that SequentialLR can chain)");
     }
     r.finish();
-    return std::make_unique<PlateauSchedule>(base_lr, o);
+    auto plateau = std::make_unique<PlateauSchedule>(base_lr, o);
+    plateau->spec_ = fmt::format("{} (base rate {})", r.canonical(), base_lr);
+    return plateau;
   }
 
   auto schedule = std::make_unique<TorchSchedule>(name, base_lr);
@@ -223,7 +227,9 @@ std::unique_ptr<Schedule> make_schedule(std::string_view text, double base_lr) {
   } else if (name == "step") {
     if (!spec.has("step_size")) r.invalid("step_size", "is required");
     const long long step_size = r.integer("step_size", 1, 1);
-    main = std::make_unique<StepLR>(g, step_size, r.number("gamma", 0.1));
+    const double gamma = r.number("gamma", 0.1);
+    if (gamma < 0.0) r.invalid("gamma", "must be >= 0");
+    main = std::make_unique<StepLR>(g, step_size, gamma);
   } else if (name == "multistep") {
     if (!spec.has("milestones")) r.invalid("milestones", "is required, e.g. milestones=[30,80]");
     std::vector<long long> milestones;
@@ -232,10 +238,14 @@ std::unique_ptr<Schedule> make_schedule(std::string_view text, double base_lr) {
         r.invalid("milestones", "must be whole numbers >= 0");
       milestones.push_back(static_cast<long long>(m));
     }
-    main = std::make_unique<MultiStepLR>(g, milestones, r.number("gamma", 0.1));
+    const double gamma = r.number("gamma", 0.1);
+    if (gamma < 0.0) r.invalid("gamma", "must be >= 0");
+    main = std::make_unique<MultiStepLR>(g, milestones, gamma);
   } else if (name == "exponential") {
     if (!spec.has("gamma")) r.invalid("gamma", "is required");
-    main = std::make_unique<ExponentialLR>(g, r.number("gamma", 1.0));
+    const double gamma = r.number("gamma", 1.0);
+    if (gamma < 0.0) r.invalid("gamma", "must be >= 0");
+    main = std::make_unique<ExponentialLR>(g, gamma);
   } else if (name == "cosine") {
     if (!spec.has("T_max")) r.invalid("T_max", "is required");
     const long long t_max = r.integer("T_max", 1, 1);
@@ -288,6 +298,7 @@ std::unique_ptr<Schedule> make_schedule(std::string_view text, double base_lr) {
   r.finish();
   if (limit) *limit += static_cast<std::size_t>(warmup_iters);
   schedule->start(std::move(main), warmup_iters, warmup_start, limit);
+  schedule->spec_ = fmt::format("{} (base rate {})", r.canonical(), base_lr);
   return schedule;
 }
 

@@ -351,23 +351,28 @@ std::vector<std::pair<std::string, OptimizerCall>> optimizer_calls() {
       });
     }
   }
-  calls.emplace_back("adagrad", [](const KernelTable& k, std::size_t n, float* p, const float* g,
-                                   float* s0, float*, float*) {
-    k.adagrad_step(n, p, g, s0,
-                   {.clr = 0.05, .weight_decay = 0.01, .eps = 1e-10, .maximize = false});
-  });
-  for (bool centered : {false, true}) {
-    calls.emplace_back("rmsprop", [=](const KernelTable& k, std::size_t n, float* p, const float* g,
-                                      float* s0, float* s1, float* s2) {
-      k.rmsprop_step(n, p, g, s0, centered ? s1 : nullptr, s2,
-                     {.lr = 0.01,
-                      .alpha = 0.99,
-                      .eps = 1e-8,
-                      .weight_decay = 0.02,
-                      .momentum = 0.5,
-                      .centered = centered,
-                      .maximize = false});
+  // Every optimizer with maximize off and on.
+  for (bool maximize : {false, true}) {
+    calls.emplace_back("adagrad", [=](const KernelTable& k, std::size_t n, float* p, const float* g,
+                                      float* s0, float*, float*) {
+      k.adagrad_step(n, p, g, s0,
+                     {.clr = 0.05, .weight_decay = 0.01, .eps = 1e-10, .maximize = maximize});
     });
+  }
+  for (bool centered : {false, true}) {
+    for (bool maximize : {false, true}) {
+      calls.emplace_back("rmsprop", [=](const KernelTable& k, std::size_t n, float* p,
+                                        const float* g, float* s0, float* s1, float* s2) {
+        k.rmsprop_step(n, p, g, s0, centered ? s1 : nullptr, s2,
+                       {.lr = 0.01,
+                        .alpha = 0.99,
+                        .eps = 1e-8,
+                        .weight_decay = 0.02,
+                        .momentum = 0.5,
+                        .centered = centered,
+                        .maximize = maximize});
+      });
+    }
   }
   for (bool amsgrad : {false, true}) {
     for (bool decoupled : {false, true}) {
@@ -382,7 +387,7 @@ std::vector<std::pair<std::string, OptimizerCall>> optimizer_calls() {
                      .step_size = 0.02,
                      .bias_correction2_sqrt = 0.3,
                      .amsgrad = amsgrad,
-                     .maximize = amsgrad,
+                     .maximize = amsgrad != decoupled,
                      .decoupled = decoupled});
       });
     }
@@ -400,38 +405,56 @@ std::vector<std::pair<std::string, OptimizerCall>> optimizer_calls() {
                   .avg_coef = -0.02,
                   .maximize = true});
   });
+  calls.emplace_back("nadam", [](const KernelTable& k, std::size_t n, float* p, const float* g,
+                                 float* s0, float* s1, float*) {
+    k.nadam_step(n, p, g, s0, s1,
+                 {.beta1 = 0.9,
+                  .beta2 = 0.99,
+                  .eps = 1e-6,
+                  .weight_decay = 0.02,
+                  .shrink = 0.98,
+                  .bias_correction2 = 0.1,
+                  .grad_coef = -0.02,
+                  .avg_coef = -0.01,
+                  .maximize = false});
+  });
   for (bool rectified : {false, true}) {
-    calls.emplace_back("radam", [=](const KernelTable& k, std::size_t n, float* p, const float* g,
-                                    float* s0, float* s1, float*) {
-      k.radam_step(n, p, g, s0, s1,
-                   {.lr = 0.01,
-                    .beta1 = 0.9,
-                    .beta2 = 0.999,
-                    .eps = 1e-8,
-                    .weight_decay = 0.01,
-                    .shrink = 1.0,
-                    .bias_correction1 = 0.3,
-                    .bias_correction2_sqrt = 0.2,
-                    .rect = 0.7,
-                    .rectified = rectified,
-                    .maximize = false});
+    for (bool maximize : {false, true}) {
+      calls.emplace_back("radam", [=](const KernelTable& k, std::size_t n, float* p, const float* g,
+                                      float* s0, float* s1, float*) {
+        k.radam_step(n, p, g, s0, s1,
+                     {.lr = 0.01,
+                      .beta1 = 0.9,
+                      .beta2 = 0.999,
+                      .eps = 1e-8,
+                      .weight_decay = 0.01,
+                      .shrink = 1.0,
+                      .bias_correction1 = 0.3,
+                      .bias_correction2_sqrt = 0.2,
+                      .rect = 0.7,
+                      .rectified = rectified,
+                      .maximize = maximize});
+      });
+    }
+  }
+  for (bool maximize : {false, true}) {
+    calls.emplace_back("adamax", [=](const KernelTable& k, std::size_t n, float* p, const float* g,
+                                     float* s0, float* s1, float*) {
+      k.adamax_step(n, p, g, s0, s1,
+                    {.beta1 = 0.9,
+                     .beta2 = 0.999,
+                     .eps = 1e-8,
+                     .weight_decay = 0.01,
+                     .clr = 0.02,
+                     .maximize = maximize});
+    });
+    calls.emplace_back("adadelta", [=](const KernelTable& k, std::size_t n, float* p,
+                                       const float* g, float* s0, float* s1, float*) {
+      k.adadelta_step(
+          n, p, g, s0, s1,
+          {.lr = 1.0, .rho = 0.9, .eps = 1e-6, .weight_decay = 0.01, .maximize = maximize});
     });
   }
-  calls.emplace_back("adamax", [](const KernelTable& k, std::size_t n, float* p, const float* g,
-                                  float* s0, float* s1, float*) {
-    k.adamax_step(n, p, g, s0, s1,
-                  {.beta1 = 0.9,
-                   .beta2 = 0.999,
-                   .eps = 1e-8,
-                   .weight_decay = 0.01,
-                   .clr = 0.02,
-                   .maximize = false});
-  });
-  calls.emplace_back("adadelta", [](const KernelTable& k, std::size_t n, float* p, const float* g,
-                                    float* s0, float* s1, float*) {
-    k.adadelta_step(n, p, g, s0, s1,
-                    {.lr = 1.0, .rho = 0.9, .eps = 1e-6, .weight_decay = 0.01, .maximize = false});
-  });
   return calls;
 }
 

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <functional>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -129,6 +131,74 @@ TEST(OptimizerState, RejectsStateOfAnotherKindSizeOrDamage) {
   EXPECT_THROW(target->load_state(damaged), Error);
   EXPECT_EQ(target->steps(), 0u);
   EXPECT_DOUBLE_EQ(target->lr(), 0.5);
+}
+
+// An optimizer that saves whatever state a test makes up, under another optimizer's name.
+class MadeUpState final : public Optimizer {
+ public:
+  MadeUpState(std::string name, std::function<void(StateVisitor&)> visit)
+      : Optimizer(0.1), name_(std::move(name)), visit_(std::move(visit)) {}
+  void step(std::span<float>, std::span<const float>) override {}
+  std::string_view name() const override { return name_; }
+
+ protected:
+  void visit_state(StateVisitor& v) override { visit_(v); }
+
+ private:
+  std::string name_;
+  std::function<void(StateVisitor&)> visit_;
+};
+
+TEST(OptimizerState, EveryBufferBelongsToTheSameParameters) {
+  AlignedBuffer<float> fifty(50), forty(40);
+  std::fill(fifty.data(), fifty.data() + 50, 0.25f);
+  const auto uneven = MadeUpState("adam", [&](StateVisitor& v) {
+                        v.buffer("exp_avg", fifty);
+                        v.buffer("exp_avg_sq", forty);
+                      }).save_state();
+  // Unprepared, the sizes cannot be checked against the optimizer's, but against each other.
+  EXPECT_NE(test::error_message([&] {
+              make_optimizer("adam")->load_state(uneven);
+            }).find("an earlier buffer 50"),
+            std::string::npos);
+  // Prepared, the check comes before any copy: the first buffer is not half-restored.
+  auto prepared = make_optimizer("adam");
+  std::vector<float> p(50, 1.0f), g(50, 0.5f);
+  prepared->step(p, g);
+  const auto before = prepared->save_state();
+  EXPECT_THROW(prepared->load_state(uneven), Error);
+  EXPECT_EQ(prepared->save_state(), before);
+
+  // A state restored into an unprepared optimizer fixes its parameter count: a step on other
+  // parameters is refused, until reset().
+  auto restored = make_optimizer("adam");
+  restored->load_state(before);
+  std::vector<float> p7(7, 1.0f), g7(7, 0.5f);
+  EXPECT_NE(test::error_message([&] {
+              restored->step(p7, g7);
+            }).find("its state is for 50 parameters (after 1 steps) but the model has 7"),
+            std::string::npos);
+  EXPECT_EQ(p7, std::vector<float>(7, 1.0f));
+  restored->reset();
+  restored->step(p7, g7);
+  EXPECT_NE(p7, std::vector<float>(7, 1.0f));
+}
+
+TEST(OptimizerState, RefusesScalarsOutOfRange) {
+  AlignedBuffer<float> a(8), b(8);
+  for (double mu : {-0.5, 1.5, std::numeric_limits<double>::quiet_NaN()}) {
+    const auto state = MadeUpState("nadam", [&](StateVisitor& v) {
+                         double m = mu;
+                         v.scalar("mu_product", m);
+                         v.buffer("exp_avg", a);
+                         v.buffer("exp_avg_sq", b);
+                       }).save_state();
+    auto nadam = make_optimizer("nadam");
+    EXPECT_NE(test::error_message([&] { nadam->load_state(state); }).find("mu_product"),
+              std::string::npos)
+        << mu;
+    EXPECT_EQ(nadam->steps(), 0u);
+  }
 }
 
 TEST(OptimizerState, ResetStartsOver) {

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
+#include <limits>
 
 #include "descent/descent.hpp"
 #include "test_util.hpp"
@@ -41,6 +43,10 @@ TEST(Schedules, InvalidSpecsNameTheKeyAndValue) {
       {"onecycle:total_steps=3", "pct_start"},
       {"onecycle:total_steps=100,div_factor=0", "div_factor=0 is invalid"},
       {"plateau:factor=1", "factor=1 is invalid"},
+      {"plateau:factor=-0.5", "factor=-0.5 is invalid"},
+      {"step:step_size=2,gamma=-0.1", "gamma=-0.1 is invalid: must be >= 0"},
+      {"multistep:milestones=[2],gamma=-1", "gamma=-1 is invalid: must be >= 0"},
+      {"exponential:gamma=-0.9", "gamma=-0.9 is invalid: must be >= 0"},
       {"plateau:mode=up", "mode=up is invalid: use min or max"},
       {"plateau:threshold_mode=relative", "threshold_mode=relative is invalid: use rel or abs"},
       {"plateau:warmup_iters=5", "warmup is not available for plateau"},
@@ -74,6 +80,59 @@ TEST(Schedules, StateRoundTripsMidway) {
     }
     EXPECT_THROW(make_schedule("step:step_size=2", 0.1)->load_state(b->save_state()), Error);
   }
+}
+
+// A schedule that saves whatever state a test makes up, under another schedule's name.
+class MadeUpSchedule final : public Schedule {
+ public:
+  MadeUpSchedule(std::string name, std::function<void(StateVisitor&)> visit)
+      : Schedule(0.1), name_(std::move(name)), visit_(std::move(visit)) {}
+  using Schedule::step;
+  void step() override {}
+  std::string_view name() const override { return name_; }
+
+ protected:
+  void visit_state(StateVisitor& v) override { visit_(v); }
+
+ private:
+  std::string name_;
+  std::function<void(StateVisitor&)> visit_;
+};
+
+TEST(Schedules, RefusesStateOutOfRangeAndChangesNothing) {
+  // The fields of a step schedule's state, in order, with one made wrong at a time.
+  const char* names[] = {"lr", "initial_lr", "last_epoch", "step_count", "base_lr"};
+  const double good[] = {0.1, 0.1, 3.0, 4.0, 0.1};
+  const std::vector<std::pair<std::size_t, double>> bad = {
+      {0, -0.1},  {0, std::numeric_limits<double>::infinity()},
+      {1, -1.0},  {2, 2.5},
+      {2, 1e300}, {2, -7.0},
+      {3, -1.0},  {4, std::numeric_limits<double>::quiet_NaN()}};
+  for (const auto& [field, value] : bad) {
+    const auto state = MadeUpSchedule("step", [&](StateVisitor& v) {
+                         for (std::size_t i = 0; i < 5; ++i) {
+                           double x = i == field ? value : good[i];
+                           v.scalar(names[i], x);
+                         }
+                       }).save_state();
+    auto schedule = make_schedule("step:step_size=2", 0.5);
+    schedule->step();
+    const auto before = schedule->save_state();
+    const std::string message = test::error_message([&] { schedule->load_state(state); });
+    EXPECT_NE(message.find(names[field]), std::string::npos)
+        << names[field] << "=" << value << ": " << message;
+    EXPECT_EQ(schedule->save_state(), before);
+  }
+  // The same fields in range are accepted.
+  const auto fine = MadeUpSchedule("step", [&](StateVisitor& v) {
+                      for (std::size_t i = 0; i < 5; ++i) {
+                        double x = good[i];
+                        v.scalar(names[i], x);
+                      }
+                    }).save_state();
+  auto schedule = make_schedule("step:step_size=2", 0.5);
+  schedule->load_state(fine);
+  EXPECT_EQ(schedule->rate(), 0.1);
 }
 
 TrainResult run(const char* schedule, SchedulePer per, std::size_t epochs,
