@@ -79,6 +79,23 @@ int main(int argc, char** argv) {
   const auto path = root / "checkpoint/valid-4-8-3-adam-cosine.ckpt";
   write_checkpoint(path, net, Loss::cross_entropy, *adam, cosine.get(), fuzz::corpus_fingerprint(),
                    8, run);
+  // The same run stopped by max_steps inside its second epoch, with the weights before its
+  // last update.
+  Trainer::Run partial = run;
+  partial.stopped = StopReason::max_steps;
+  partial.stop_message = "took the 10 steps asked for";
+  partial.partial = true;
+  partial.epoch_rng = run.shuffle_rng.state();
+  partial.epoch_first = 32;
+  partial.epoch_loss_sum = 30.0;
+  partial.last_good.resize(net.parameter_count());
+  partial.have_last_good = true;
+  e.epoch = 2;
+  e.step = 10;
+  e.stop_reason = StopReason::max_steps;
+  partial.history.push_back(e);
+  write_checkpoint(root / "checkpoint/valid-partial-epoch.ckpt", net, Loss::cross_entropy, *adam,
+                   cosine.get(), fuzz::corpus_fingerprint(), 10, partial);
   const std::string ckpt = read(path);
   write(root / "checkpoint/invalid-truncated.ckpt", ckpt.substr(0, ckpt.size() / 2));
   std::string flipped = ckpt;

@@ -38,9 +38,10 @@ class Rng {
     }
   }
 
-  // The whole state, so that checkpoints can resume a stream exactly.
+  // The whole state, so that checkpoints can resume a stream exactly. set_state throws
+  // descent::Error for the all-zero state, which xoshiro256** never leaves (and never reaches).
   State state() const noexcept { return state_; }
-  void set_state(const State& state) noexcept { state_ = state; }
+  void set_state(const State& state);
 
  private:
   State state_{};

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <numbers>
 
+#include "descent/error.hpp"
+
 namespace descent {
 namespace {
 
@@ -50,6 +52,15 @@ std::uint64_t Rng::below(std::uint64_t bound) noexcept {
     const std::uint64_t r = next_u64();
     if (r >= threshold) return r % bound;
   }
+}
+
+}  // namespace descent
+
+namespace descent {
+
+void Rng::set_state(const State& state) {
+  if (state == State{}) throw Error("random generator state is all zero (damaged)");
+  state_ = state;
 }
 
 }  // namespace descent

@@ -271,7 +271,9 @@ Dataset parse_csv_columns(std::string_view text, std::string_view name, TaskHint
     max_label = std::max(max_label, data.labels[i]);
   }
   data.classes = static_cast<std::size_t>(max_label) + 1;
-  if (data.classes < 2) {
+  // Told it is classification (say, a test set for evaluation), one class is data; guessed
+  // from the values, it is more likely a mistake.
+  if (data.classes < 2 && hint != TaskHint::classification) {
     throw Error(
         fmt::format("{}: target \"{}\": classification needs at least 2 classes, every "
                     "row has class 0",

@@ -144,7 +144,7 @@ LoadedModel parse_model(std::span<const char> bytes, std::string_view name) {
     throw Error(fmt::format("{}: corrupted model file: {} unexpected bytes after the checksum",
                             name, bytes.size() - r.position()));
   }
-  if (stored != bytes::crc32(bytes.first(body))) {
+  if (!bytes::checksum_matches(stored, bytes.first(body))) {
     throw Error(fmt::format("{}: corrupted model file: checksum mismatch", name));
   }
   network.set_standardization(std::move(s));

@@ -20,10 +20,15 @@ namespace descent {
 namespace {
 
 constexpr char kMagic[8] = {'D', 'S', 'N', 'T', 'C', 'K', 'P', '1'};
-constexpr std::uint32_t kVersion = 1;
+constexpr std::uint32_t kVersion = 2;
 constexpr std::uint64_t kMaxCount = std::uint64_t{1} << 32;  // any list in a checkpoint
 
 void write_fingerprint(bytes::Writer& w, const RunFingerprint& f) {
+  w.put_string(f.optimizer);
+  w.put_string(f.schedule);
+  w.put<std::uint32_t>(f.schedule_per);
+  w.put<double>(f.clip_norm);
+  w.put<double>(f.clip_value);
   w.put<std::uint64_t>(f.batch_size);
   w.put<std::uint64_t>(f.seed);
   w.put<std::uint32_t>(f.loss);
@@ -36,6 +41,11 @@ void write_fingerprint(bytes::Writer& w, const RunFingerprint& f) {
 
 RunFingerprint read_fingerprint(bytes::Reader& r) {
   RunFingerprint f;
+  f.optimizer = r.string("the optimizer");
+  f.schedule = r.string("the schedule");
+  f.schedule_per = r.get<std::uint32_t>("when the schedule steps");
+  f.clip_norm = r.get<double>("clip_norm");
+  f.clip_value = r.get<double>("clip_value");
   f.batch_size = r.get<std::uint64_t>("the batch size");
   f.seed = r.get<std::uint64_t>("the seed");
   f.loss = r.get<std::uint32_t>("the loss");
@@ -60,6 +70,14 @@ void write_record(bytes::Writer& w, const EpochRecord& e) {
   w.put<std::uint8_t>(e.stop_reason ? static_cast<std::uint8_t>(*e.stop_reason) + 1 : 0);
 }
 
+std::optional<StopReason> read_stop_reason(bytes::Reader& r) {
+  const auto stop = r.get<std::uint8_t>("a stop reason");
+  if (stop > static_cast<std::uint8_t>(StopReason::callback) + 1)
+    throw Error("checkpoint: damaged stop reason");
+  if (stop == 0) return std::nullopt;
+  return static_cast<StopReason>(stop - 1);
+}
+
 EpochRecord read_record(bytes::Reader& r) {
   EpochRecord e;
   e.epoch = r.get<std::uint64_t>("an epoch number");
@@ -73,16 +91,22 @@ EpochRecord read_record(bytes::Reader& r) {
   for (std::uint64_t l = 0; l < layers; ++l) e.layer_grad_norms.push_back(r.get<double>("a norm"));
   for (std::uint64_t l = 0; l < layers; ++l)
     e.layer_weight_norms.push_back(r.get<double>("a norm"));
-  const auto stop = r.get<std::uint8_t>("a stop reason");
-  if (stop > static_cast<std::uint8_t>(StopReason::callback) + 1)
-    throw Error("checkpoint: damaged stop reason");
-  if (stop != 0) e.stop_reason = static_cast<StopReason>(stop - 1);
+  e.stop_reason = read_stop_reason(r);
   return e;
 }
 
 void write_run(bytes::Writer& w, const Trainer::Run& run) {
   w.put<std::uint64_t>(run.epoch);
   for (std::uint64_t word : run.shuffle_rng.state()) w.put<std::uint64_t>(word);
+  w.put<std::uint8_t>(run.stopped ? static_cast<std::uint8_t>(*run.stopped) + 1 : 0);
+  w.put_string(run.stop_message);
+  w.put<std::uint8_t>(run.partial ? 1 : 0);
+  for (std::uint64_t word : run.epoch_rng) w.put<std::uint64_t>(word);
+  w.put<std::uint64_t>(run.epoch_first);
+  for (double v : {run.epoch_loss_sum, run.epoch_grad_norm, run.epoch_lr}) w.put<double>(v);
+  const std::size_t good = run.have_last_good ? run.last_good.size() : 0;
+  w.put<std::uint64_t>(good);
+  w.put_floats(run.last_good.span().first(good));
   for (double v : {run.elapsed, run.initial_loss, run.previous_monitored}) w.put<double>(v);
   w.put<std::uint64_t>(run.flat_epochs);
   w.put<double>(run.best_loss);
@@ -97,16 +121,41 @@ void write_run(bytes::Writer& w, const Trainer::Run& run) {
     w.put<std::uint8_t>(run.warned_vanishing[i]);
     w.put<std::uint8_t>(run.warned_exploding[i]);
   }
+  w.put<std::uint64_t>(run.warnings.size());
+  for (const std::string& warning : run.warnings) w.put_string(warning);
   w.put<std::uint64_t>(run.history.size());
   for (const EpochRecord& e : run.history) write_record(w, e);
+}
+
+Rng::State read_rng(bytes::Reader& r) {
+  Rng::State state{};
+  for (auto& word : state) word = r.get<std::uint64_t>("the shuffling state");
+  if (state == Rng::State{}) throw Error("checkpoint: damaged shuffling state (all zero)");
+  return state;
 }
 
 Trainer::Run read_run(bytes::Reader& r, std::size_t parameters, std::size_t layers) {
   Trainer::Run run;
   run.epoch = r.get<std::uint64_t>("the epoch");
-  Rng::State state{};
-  for (auto& word : state) word = r.get<std::uint64_t>("the shuffling state");
-  run.shuffle_rng.set_state(state);
+  run.shuffle_rng.set_state(read_rng(r));
+  run.stopped = read_stop_reason(r);
+  run.stop_message = r.string("the stop message");
+  const auto partial = r.get<std::uint8_t>("the partial-epoch flag");
+  if (partial > 1) throw Error("checkpoint: damaged partial-epoch flag");
+  run.partial = partial == 1;
+  for (auto& word : run.epoch_rng) word = r.get<std::uint64_t>("the epoch's shuffling state");
+  if (run.partial && run.epoch_rng == Rng::State{})
+    throw Error("checkpoint: damaged epoch shuffling state (all zero)");
+  run.epoch_first = r.get<std::uint64_t>("the position in the epoch");
+  run.epoch_loss_sum = r.get<double>("the epoch's loss so far");
+  run.epoch_grad_norm = r.get<double>("the epoch's last gradient norm");
+  run.epoch_lr = r.get<double>("the epoch's last rate");
+  const auto good = r.get<std::uint64_t>("the last sound weights' size");
+  if (good != 0 && good != parameters)
+    throw Error(fmt::format("checkpoint: damaged: last sound weights of {} values", good));
+  run.last_good.resize(good);
+  r.floats(run.last_good.data(), good, "the last sound weights");
+  run.have_last_good = good != 0;
   run.elapsed = r.get<double>("the elapsed time");
   run.initial_loss = r.get<double>("the first loss");
   run.previous_monitored = r.get<double>("the last monitored loss");
@@ -127,10 +176,36 @@ Trainer::Run read_run(bytes::Reader& r, std::size_t parameters, std::size_t laye
   for (std::uint64_t i = 0; i < flags; ++i) {
     run.warned_vanishing.push_back(r.get<std::uint8_t>("a warning flag"));
     run.warned_exploding.push_back(r.get<std::uint8_t>("a warning flag"));
+    if (run.warned_vanishing.back() > 1 || run.warned_exploding.back() > 1)
+      throw Error("checkpoint: damaged warning flag");
   }
+  const auto warnings = r.get<std::uint64_t>("the warning count");
+  if (warnings > 2 * layers) throw Error("checkpoint: damaged: too many warnings");
+  for (std::uint64_t i = 0; i < warnings; ++i) run.warnings.push_back(r.string("a warning"));
   const auto history = r.get<std::uint64_t>("the history length");
   if (history > kMaxCount || history > r.remaining()) r.truncated("the history");
   for (std::uint64_t i = 0; i < history; ++i) run.history.push_back(read_record(r));
+
+  // The pieces must agree with each other.
+  auto damaged = [](std::string_view what) {
+    throw Error(fmt::format("checkpoint: damaged: {}", what));
+  };
+  if (run.history.size() != run.epoch + (run.partial ? 1 : 0))
+    damaged("the history does not match the epoch count");
+  for (std::size_t i = 0; i < run.history.size(); ++i) {
+    const EpochRecord& e = run.history[i];
+    if (e.epoch != i + 1) damaged("the history's epochs are not consecutive");
+    if (e.layer_grad_norms.size() != layers) damaged("a history record is for another network");
+    if (i > 0 && e.step < run.history[i - 1].step) damaged("the history's steps go backwards");
+    if (e.stop_reason && i + 1 != run.history.size())
+      damaged("a stop reason before the last epoch");
+  }
+  if (run.stopped && (run.history.empty() || run.history.back().stop_reason != run.stopped))
+    damaged("the stop reason does not match the history");
+  if (run.partial && !run.stopped) damaged("a partial epoch without a stop reason");
+  if (run.best_epoch > run.epoch) damaged("the best epoch lies after the last one");
+  if (run.best_epoch > 0 && run.best_params.empty()) damaged("the best epoch has no weights");
+  if (!std::isfinite(run.elapsed) || run.elapsed < 0.0) damaged("the elapsed time");
   return run;
 }
 
@@ -181,7 +256,7 @@ void parse_checkpoint(std::span<const char> file, const std::string& name, Netwo
   const std::span<const char> body = file.first(file.size() - 4);
   std::uint32_t stored = 0;
   std::memcpy(&stored, file.data() + body.size(), 4);
-  if (stored != bytes::crc32(body)) {
+  if (!bytes::checksum_matches(stored, body)) {
     throw Error(
         fmt::format("{}: the checkpoint is damaged or truncated (checksum mismatch)", name));
   }
@@ -199,7 +274,8 @@ void parse_checkpoint(std::span<const char> file, const std::string& name, Netwo
   const std::span<const char> schedule_state = r.section("the schedule state");
   const RunFingerprint saved = read_fingerprint(r);
   const auto saved_steps = r.get<std::uint64_t>("the step count");
-  Trainer::Run saved_run = read_run(r, network.parameter_count(), network.layers().size());
+  Trainer::Run saved_run =
+      read_run(r, model.network.parameter_count(), model.network.layers().size());
   if (!r.done()) throw Error(fmt::format("{}: the checkpoint has bytes after its end", name));
 
   // Does it belong to this run?
@@ -217,6 +293,18 @@ void parse_checkpoint(std::span<const char> file, const std::string& name, Netwo
                               what, was, is));
     }
   };
+  mismatch(saved.optimizer != fingerprint.optimizer, "optimizer", saved.optimizer,
+           fingerprint.optimizer);
+  mismatch(saved.schedule != fingerprint.schedule, "schedule",
+           saved.schedule.empty() ? "none" : saved.schedule,
+           fingerprint.schedule.empty() ? "none" : fingerprint.schedule);
+  mismatch(saved.schedule_per != fingerprint.schedule_per, "the schedule stepping per",
+           saved.schedule_per == 0 ? "epoch" : "step",
+           fingerprint.schedule_per == 0 ? "epoch" : "step");
+  mismatch(saved.clip_norm != fingerprint.clip_norm, "clip_norm", saved.clip_norm,
+           fingerprint.clip_norm);
+  mismatch(saved.clip_value != fingerprint.clip_value, "clip_value", saved.clip_value,
+           fingerprint.clip_value);
   mismatch(saved.batch_size != fingerprint.batch_size, "batch size", saved.batch_size,
            fingerprint.batch_size);
   mismatch(saved.seed != fingerprint.seed, "seed", saved.seed, fingerprint.seed);
@@ -234,6 +322,12 @@ void parse_checkpoint(std::span<const char> file, const std::string& name, Netwo
   mismatch(schedule_name != schedule_here, "schedule",
            schedule_name.empty() ? "none" : schedule_name,
            schedule_here.empty() ? "none" : schedule_here);
+  if ((saved_run.history.empty() ? 0 : saved_run.history.back().step) != saved_steps) {
+    throw Error(fmt::format("{}: the checkpoint is damaged: its step count", name));
+  }
+  if (saved_run.partial && saved_run.epoch_first >= fingerprint.train_rows) {
+    throw Error(fmt::format("{}: the checkpoint is damaged: its position in the epoch", name));
+  }
 
   // Restore: the schedule, then the optimizer (each checks everything before it changes
   // anything, and the schedule is put back if the optimizer refuses).

@@ -76,6 +76,18 @@ void check_options(const TrainOptions& o, bool has_validation, Loss loss) {
     throw Error("checkpoint_every must be at least 1");
 }
 
+// Limits stop a run that may be resumed with the limit raised; the other reasons end it.
+bool is_limit(StopReason reason) {
+  return reason == StopReason::max_epochs || reason == StopReason::max_steps ||
+         reason == StopReason::time_budget || reason == StopReason::callback;
+}
+
+// a * b, or nothing when it overflows.
+std::optional<std::size_t> checked_product(std::size_t a, std::size_t b) {
+  if (a != 0 && b > std::numeric_limits<std::size_t>::max() / a) return std::nullopt;
+  return a * b;
+}
+
 std::string layer_name(const DenseLayer& layer, std::size_t index) {
   return fmt::format("layer {} ({} -> {})", index + 1, layer.inputs, layer.outputs);
 }
@@ -116,6 +128,11 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
   detail::check_data(network_, loss_, train, "training");
   if (validation != nullptr) detail::check_data(network_, loss_, *validation, "validation");
   if (train.rows() == 0) throw Error(fmt::format("training data \"{}\" has no rows", train.name));
+  if (train.task == Task::classification && train.classes < 2 && loss_ != Loss::bce_with_logits) {
+    throw Error(fmt::format(
+        "training data \"{}\": classification needs at least 2 classes, every row has class 0",
+        train.name));
+  }
   check_options(options_, validation != nullptr, loss_);
   (void)active_isa();  // an invalid DESCENT_ISA is reported here, before any work
 
@@ -136,9 +153,7 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
     if (targets.view.values.data != nullptr)
       s.batch_values = Matrix(batch, targets.view.values.cols);
   }
-  reserve(batch);                          // every allocation a step needs, before the first step
-  AlignedBuffer<float> last_good(params);  // the parameters before the latest update
-  bool have_last_good = false;
+  reserve(batch);  // every allocation a step needs, before the first step
   std::vector<std::size_t> order(rows);
 
   Run run;
@@ -146,7 +161,16 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
   const std::size_t layers = network_.layers().size();
   run.warned_vanishing.assign(layers, 0);
   run.warned_exploding.assign(layers, 0);
+  Schedule* schedule = options_.schedule.get();
   RunFingerprint fingerprint;
+  fingerprint.optimizer =
+      optimizer_.spec().empty() ? std::string(optimizer_.name()) : optimizer_.spec();
+  if (schedule != nullptr)
+    fingerprint.schedule =
+        schedule->spec().empty() ? std::string(schedule->name()) : schedule->spec();
+  fingerprint.schedule_per = options_.schedule_per == SchedulePer::step ? 1 : 0;
+  fingerprint.clip_norm = options_.clip_norm;
+  fingerprint.clip_value = options_.clip_value;
   fingerprint.batch_size = options_.batch_size;
   fingerprint.seed = options_.seed;
   fingerprint.loss = static_cast<std::uint32_t>(loss_);
@@ -156,28 +180,29 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
   fingerprint.validation_rows = validation != nullptr ? validation->rows() : 0;
   fingerprint.validation_crc = validation != nullptr ? crc_of(*validation) : 0;
 
-  Schedule* schedule = options_.schedule.get();
-  if (!options_.resume.empty()) {
-    read_checkpoint(options_.resume, network_, loss_, optimizer_, schedule, fingerprint, steps_,
-                    run);
-  }
+  // Everything that can refuse the run is checked before a checkpoint changes anything.
   const bool schedule_per_step = schedule != nullptr &&
                                  options_.schedule_per == SchedulePer::step &&
                                  !schedule->needs_metric();
   if (schedule != nullptr) {
-    const std::size_t planned =
-        schedule_per_step ? steps_per_epoch * options_.epochs : options_.epochs;
-    if (const auto limit = schedule->step_limit(); limit && planned > *limit) {
-      throw Error(fmt::format(
-          "schedule \"{}\" defines {} steps but this run advances it {} "
-          "times (once per {}): raise total_steps or train less",
-          schedule->name(), *limit, planned, schedule_per_step ? "optimizer step" : "epoch"));
+    const auto planned = checked_product(schedule_per_step ? steps_per_epoch : 1, options_.epochs);
+    if (const auto limit = schedule->step_limit(); limit && (!planned || *planned > *limit)) {
+      throw Error(
+          fmt::format("schedule \"{}\" defines {} steps but this run advances it {} "
+                      "times (once per {}): raise total_steps or train less",
+                      schedule->name(), *limit,
+                      planned ? fmt::format("{}", *planned) : std::string("more than 2^64"),
+                      schedule_per_step ? "optimizer step" : "epoch"));
     }
-    optimizer_.set_lr(schedule->rate());
   }
+  if (!options_.resume.empty()) {
+    read_checkpoint(options_.resume, network_, loss_, optimizer_, schedule, fingerprint, steps_,
+                    run);
+  }
+  if (schedule != nullptr) optimizer_.set_lr(schedule->rate());
+  if (!run.have_last_good) run.last_good.resize(params);
 
   TrainResult result;
-  result.history = run.history;
   result.resumed_epoch = options_.resume.empty() ? 0 : run.epoch;
   result.threads = threads();
   result.isa = active_isa();
@@ -185,29 +210,92 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
   const StopCriteria& crit = options_.stop;
   const auto start = Clock::now();
   auto elapsed = [&] { return run.elapsed + seconds_since(start); };
+  auto finish = [&] {
+    result.history = run.history;
+    result.warnings = run.warnings;
+    result.epochs = run.history.empty() ? 0 : run.history.back().epoch;
+    result.steps = steps_;
+    result.best_epoch = run.best_epoch;
+    result.seconds = elapsed();
+    return result;
+  };
+
+  // A run that had stopped goes on only when the limit that stopped it was raised; one that
+  // had finished (converged, diverged, ...) is returned as it was.
+  if (run.stopped) {
+    bool raised = false;
+    switch (*run.stopped) {
+      case StopReason::max_epochs:
+        raised = options_.epochs > run.epoch;
+        break;
+      case StopReason::max_steps:
+        raised = crit.max_steps == 0 || steps_ < crit.max_steps;
+        break;
+      case StopReason::time_budget:
+        raised = crit.max_seconds == 0.0 || run.elapsed < crit.max_seconds;
+        break;
+      case StopReason::callback:
+        raised = true;
+        break;
+      default:
+        break;
+    }
+    if (!raised) {
+      result.stop_reason = *run.stopped;
+      result.stop_message =
+          fmt::format("the checkpoint's run had already stopped: {}{}", run.stop_message,
+                      is_limit(*run.stopped) ? " (raise the limit to go on)" : "");
+      return finish();
+    }
+    run.stopped.reset();
+    run.stop_message.clear();
+    if (run.partial) {
+      run.history.pop_back();  // the partial epoch is trained to its end and recorded again
+    } else {
+      run.history.back().stop_reason.reset();
+    }
+  }
+
   double train_seconds = 0.0;
   std::size_t samples = 0;
   std::optional<StopReason> stop;
+  // The first reason met stops training; `final` ones (diverged, early stopping, ...) also
+  // replace a limit met at the same point, since a resumed run must not go on past them.
   auto stop_with = [&](StopReason reason, std::string message) {
-    if (stop) return;
+    if (stop && !(is_limit(*stop) && !is_limit(reason))) return;
     stop = reason;
     result.stop_reason = reason;
     result.stop_message = std::move(message);
   };
   auto warn = [&](std::string message) {
     if (callbacks.on_warning) callbacks.on_warning(message);
-    result.warnings.push_back(std::move(message));
+    run.warnings.push_back(std::move(message));
+  };
+  auto restore = [&](const AlignedBuffer<float>& from) {
+    if (from.size() == params)
+      std::memcpy(network_.parameters().data(), from.data(), params * sizeof(float));
   };
 
   for (std::size_t epoch = run.epoch + 1; epoch <= options_.epochs && !stop; ++epoch) {
+    std::size_t first = 0;       // the next row of the epoch's order
+    double weighted_loss = 0.0;  // the epoch's losses, weighted by rows
+    StepRecord last;             // the epoch's latest step
+    if (run.partial) {
+      // Resumed inside this epoch: draw the same order, and go on from where it stopped.
+      run.shuffle_rng.set_state(run.epoch_rng);
+      first = run.epoch_first;
+      weighted_loss = run.epoch_loss_sum;
+      last.grad_norm = run.epoch_grad_norm;
+      last.lr = run.epoch_lr;
+      run.partial = false;
+    }
     // The order is drawn afresh each epoch, so the generator's state is all a checkpoint needs.
+    const Rng::State epoch_rng = run.shuffle_rng.state();
     std::iota(order.begin(), order.end(), std::size_t{0});
     if (gather && options_.shuffle) run.shuffle_rng.shuffle(std::span<std::size_t>(order));
     const auto epoch_start = Clock::now();
-    double weighted_loss = 0.0;
-    std::size_t epoch_rows = 0;
-    StepRecord last;
-    for (std::size_t first = 0; first < rows && !stop; first += batch) {
+    std::size_t process_rows = 0;  // trained on in this process
+    while (first < rows && !stop) {
       const std::size_t count = std::min(batch, rows - first);
       ConstMatrixView x = train.features.view().rows_range(first, count);
       Targets t = detail::slice(targets.view, first, count);
@@ -259,8 +347,8 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
         break;
       }
       clip_gradients(step.grad_norm);
-      std::memcpy(last_good.data(), network_.parameters().data(), params * sizeof(float));
-      have_last_good = true;
+      std::memcpy(run.last_good.data(), network_.parameters().data(), params * sizeof(float));
+      run.have_last_good = true;
       optimizer_.step(network_.parameters(), network_.gradients());
       ++steps_;
       last = step;
@@ -269,7 +357,8 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
         optimizer_.set_lr(schedule->rate());
       }
       weighted_loss += step.loss * static_cast<double>(count);
-      epoch_rows += count;
+      first += count;
+      process_rows += count;
       samples += count;
       if (callbacks.on_step && !callbacks.on_step(step)) {
         stop_with(StopReason::callback, fmt::format("stopped by a callback at step {}", step.step));
@@ -283,10 +372,13 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
                                                        crit.max_seconds, steps_));
       }
     }
-    if (stop == StopReason::diverged && have_last_good) {
+    // Every row of the epoch trained on: its end-of-epoch bookkeeping runs (even when a limit
+    // was met at its last step, as it would in a run that went on).
+    const bool complete = first == rows;
+    if (stop == StopReason::diverged && run.have_last_good) {
       // The latest update produced the non-finite or exploding values: keep the parameters
       // from before it, the last ones whose loss and gradient were sound.
-      std::memcpy(network_.parameters().data(), last_good.data(), params * sizeof(float));
+      restore(run.last_good);
     }
     const double epoch_seconds = seconds_since(epoch_start);
     train_seconds += epoch_seconds;
@@ -294,29 +386,39 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
     EpochRecord record;
     record.epoch = epoch;
     record.step = steps_;
-    record.train_loss = epoch_rows > 0 ? weighted_loss / static_cast<double>(epoch_rows) : kNaN;
+    record.train_loss = first > 0 ? weighted_loss / static_cast<double>(first) : kNaN;
     record.val_loss = kNaN;
     record.val_accuracy = kNaN;
     if (validation != nullptr) {
       const Evaluation eval = evaluate(*validation);
       record.val_loss = eval.loss;
       record.val_accuracy = eval.accuracy;
+      if (!std::isfinite(eval.loss) && stop != StopReason::diverged) {
+        stop_with(StopReason::diverged,
+                  fmt::format("at epoch {} (step {}) the validation loss is {}; the parameters "
+                              "from before the last update were kept -- try a smaller learning "
+                              "rate than {}",
+                              epoch, steps_, eval.loss, optimizer_.lr()));
+        if (run.have_last_good) restore(run.last_good);
+      }
     }
     record.grad_norm = last.grad_norm;
     record.lr = last.lr;
     record.seconds = elapsed();
     record.samples_per_second =
-        epoch_seconds > 0.0 ? static_cast<double>(epoch_rows) / epoch_seconds : 0.0;
+        epoch_seconds > 0.0 ? static_cast<double>(process_rows) / epoch_seconds : 0.0;
 
-    // Per-layer norms, from the gradient of the epoch's last computed step.
+    // Per-layer norms, from the gradient of the epoch's last computed step; the warnings
+    // compare whole epochs only.
     const std::span<const float> g = network_.gradients(), p = network_.parameters();
     for (std::size_t l = 0; l < layers; ++l) {
       const DenseLayer& layer = network_.layers()[l];
-      const std::size_t first = layer.weight_offset;
-      const std::size_t size = layer.bias_offset + layer.outputs - first;
-      const double gn = std::sqrt(k.sum_squares(size, g.data() + first));
+      const std::size_t offset = layer.weight_offset;
+      const std::size_t size = layer.bias_offset + layer.outputs - offset;
+      const double gn = std::sqrt(k.sum_squares(size, g.data() + offset));
       record.layer_grad_norms.push_back(gn);
-      record.layer_weight_norms.push_back(std::sqrt(k.sum_squares(size, p.data() + first)));
+      record.layer_weight_norms.push_back(std::sqrt(k.sum_squares(size, p.data() + offset)));
+      if (!complete) continue;
       if (run.first_grad_norms.size() < layers) run.first_grad_norms.push_back(gn);
       if (gn < kVanishing && run.warned_vanishing[l] == 0) {
         run.warned_vanishing[l] = 1;
@@ -335,59 +437,61 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
       }
     }
 
-    if (schedule != nullptr && !schedule_per_step && !stop) {
-      schedule->step(std::isnan(record.val_loss) ? record.train_loss : record.val_loss);
-      optimizer_.set_lr(schedule->rate());
-    }
-
-    // Epoch-end criteria, on the monitored loss.
-    const double monitored = validation != nullptr ? record.val_loss : record.train_loss;
-    if (!stop && crit.target_loss && monitored <= *crit.target_loss) {
-      stop_with(StopReason::target_reached,
-                fmt::format("the {} loss reached the target {:g} at epoch {} ({:.6g})",
-                            validation != nullptr ? "validation" : "training", *crit.target_loss,
-                            epoch, monitored));
-    }
-    if (!stop && crit.target_accuracy && record.val_accuracy >= *crit.target_accuracy) {
-      stop_with(StopReason::target_reached,
-                fmt::format("the validation accuracy reached the target {:g} at epoch {} ({:.4f})",
-                            *crit.target_accuracy, epoch, record.val_accuracy));
-    }
-    if (!stop && crit.plateau_tolerance > 0.0 && std::isfinite(monitored)) {
-      const double change = std::abs(monitored - run.previous_monitored) /
-                            std::max(std::abs(run.previous_monitored), 1e-12);
-      run.flat_epochs = change < crit.plateau_tolerance ? run.flat_epochs + 1 : 0;
-      run.previous_monitored = monitored;
-      if (run.flat_epochs >= crit.plateau_patience) {
-        stop_with(StopReason::plateau,
-                  fmt::format("the monitored loss changed by less than {:g} (relative) for {} "
-                              "epochs, up to epoch {}",
-                              crit.plateau_tolerance, crit.plateau_patience, epoch));
+    if (complete && (!stop || is_limit(*stop))) {
+      if (schedule != nullptr && !schedule_per_step) {
+        schedule->step(std::isnan(record.val_loss) ? record.train_loss : record.val_loss);
+        optimizer_.set_lr(schedule->rate());
       }
-    }
-    if (crit.early_stopping_patience > 0 && !stop) {
-      if (record.val_loss < run.best_loss - crit.early_stopping_min_delta) {
-        run.best_loss = record.val_loss;
-        run.best_epoch = epoch;
-        run.bad_epochs = 0;
-        run.best_params.resize(params);
-        std::memcpy(run.best_params.data(), network_.parameters().data(), params * sizeof(float));
-      } else if (++run.bad_epochs >= crit.early_stopping_patience) {
-        std::memcpy(network_.parameters().data(), run.best_params.data(), params * sizeof(float));
-        stop_with(StopReason::early_stopped,
-                  fmt::format("at epoch {} the validation loss had not improved "
-                              "for {} epochs; restored the weights of epoch {} (validation loss "
-                              "{:.6g})",
-                              epoch, crit.early_stopping_patience, run.best_epoch, run.best_loss));
+      // Epoch-end criteria, on the monitored loss.
+      const double monitored = validation != nullptr ? record.val_loss : record.train_loss;
+      if (crit.target_loss && monitored <= *crit.target_loss) {
+        stop_with(StopReason::target_reached,
+                  fmt::format("the {} loss reached the target {:g} at epoch {} ({:.6g})",
+                              validation != nullptr ? "validation" : "training", *crit.target_loss,
+                              epoch, monitored));
       }
-    }
-    if (!stop && crit.max_seconds > 0.0 && elapsed() >= crit.max_seconds) {
-      stop_with(StopReason::time_budget,
-                fmt::format("used the time budget of {:g} s at epoch {}", crit.max_seconds, epoch));
-    }
-    if (!stop && epoch == options_.epochs) {
-      stop_with(StopReason::max_epochs,
-                fmt::format("ran the {} epochs asked for", options_.epochs));
+      if (crit.target_accuracy && record.val_accuracy >= *crit.target_accuracy) {
+        stop_with(
+            StopReason::target_reached,
+            fmt::format("the validation accuracy reached the target {:g} at epoch {} ({:.4f})",
+                        *crit.target_accuracy, epoch, record.val_accuracy));
+      }
+      if (crit.plateau_tolerance > 0.0 && std::isfinite(monitored)) {
+        const double change = std::abs(monitored - run.previous_monitored) /
+                              std::max(std::abs(run.previous_monitored), 1e-12);
+        run.flat_epochs = change < crit.plateau_tolerance ? run.flat_epochs + 1 : 0;
+        run.previous_monitored = monitored;
+        if (run.flat_epochs >= crit.plateau_patience) {
+          stop_with(StopReason::plateau,
+                    fmt::format("the monitored loss changed by less than {:g} (relative) for {} "
+                                "epochs, up to epoch {}",
+                                crit.plateau_tolerance, crit.plateau_patience, epoch));
+        }
+      }
+      if (crit.early_stopping_patience > 0) {
+        if (record.val_loss < run.best_loss - crit.early_stopping_min_delta) {
+          run.best_loss = record.val_loss;
+          run.best_epoch = epoch;
+          run.bad_epochs = 0;
+          run.best_params.resize(params);
+          std::memcpy(run.best_params.data(), network_.parameters().data(), params * sizeof(float));
+        } else if (++run.bad_epochs >= crit.early_stopping_patience && !run.best_params.empty()) {
+          restore(run.best_params);
+          stop_with(
+              StopReason::early_stopped,
+              fmt::format("at epoch {} the validation loss had not improved for {} epochs; "
+                          "restored the weights of epoch {} (validation loss {:.6g})",
+                          epoch, crit.early_stopping_patience, run.best_epoch, run.best_loss));
+        }
+      }
+      if (crit.max_seconds > 0.0 && elapsed() >= crit.max_seconds) {
+        stop_with(StopReason::time_budget, fmt::format("used the time budget of {:g} s at epoch {}",
+                                                       crit.max_seconds, epoch));
+      }
+      if (epoch == options_.epochs) {
+        stop_with(StopReason::max_epochs,
+                  fmt::format("ran the {} epochs asked for", options_.epochs));
+      }
     }
     record.stop_reason = stop;
     // Every epoch is reported, the last one too (with its stop reason).
@@ -395,9 +499,21 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
       stop_with(StopReason::callback, fmt::format("stopped by a callback at epoch {}", epoch));
       record.stop_reason = stop;
     }
-    result.history.push_back(record);
     run.history.push_back(record);
-    run.epoch = epoch;
+    if (complete) {
+      run.epoch = epoch;
+    } else {
+      run.partial = true;
+      run.epoch_rng = epoch_rng;
+      run.epoch_first = first;
+      run.epoch_loss_sum = weighted_loss;
+      run.epoch_grad_norm = last.grad_norm;
+      run.epoch_lr = last.lr;
+    }
+    if (stop) {
+      run.stopped = stop;
+      run.stop_message = result.stop_message;
+    }
     if (!options_.checkpoint.empty() && (stop || epoch % options_.checkpoint_every == 0)) {
       Run saved = run;  // elapsed counts this process's time too
       saved.elapsed = elapsed();
@@ -406,17 +522,13 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
     }
   }
   if (!stop) {
-    // Resumed from a checkpoint of a finished run, or with no epochs left.
+    // Resumed from a checkpoint with no epochs left to train.
     result.stop_reason = StopReason::max_epochs;
     result.stop_message = fmt::format("ran the {} epochs asked for", options_.epochs);
   }
-  result.epochs = run.epoch;
-  result.steps = steps_;
-  result.best_epoch = run.best_epoch;
-  result.seconds = elapsed();
   result.samples_per_second =
       train_seconds > 0.0 ? static_cast<double>(samples) / train_seconds : 0.0;
-  return result;
+  return finish();
 }
 
 TrainResult train(Network& network, const Dataset& data, Optimizer& optimizer,

@@ -18,6 +18,22 @@ namespace descent {
 struct Trainer::Run {
   std::size_t epoch = 0;  // epochs completed
   Rng shuffle_rng;
+  // Why the run stopped, once it has: a checkpoint of a stopped run resumes only when the
+  // limit that stopped it (epochs, steps, time, a callback) has been raised.
+  std::optional<StopReason> stopped;
+  std::string stop_message;
+  // A run stopped inside an epoch (steps, time, a callback): where in it, so that a resumed
+  // run finishes the same epoch with the same order. The last history record is then the
+  // partial epoch's, replaced when the epoch completes.
+  bool partial = false;
+  Rng::State epoch_rng{};        // the shuffling state at the start of the partial epoch
+  std::size_t epoch_first = 0;   // the rows of it already trained on
+  double epoch_loss_sum = 0.0;   // their losses, weighted by rows
+  double epoch_grad_norm = 0.0;  // its last step's gradient norm and rate
+  double epoch_lr = 0.0;
+  // Divergence: the parameters before the latest update, kept when the next step diverges.
+  AlignedBuffer<float> last_good;
+  bool have_last_good = false;
   double elapsed = 0.0;  // wall time of earlier processes, seconds
   // Divergence: the loss of the run's first step.
   double initial_loss = std::numeric_limits<double>::quiet_NaN();
@@ -33,11 +49,17 @@ struct Trainer::Run {
   std::vector<double> first_grad_norms;
   std::vector<std::uint8_t> warned_vanishing;
   std::vector<std::uint8_t> warned_exploding;
+  std::vector<std::string> warnings;
   std::vector<EpochRecord> history;
 };
 
 // What a checkpoint must match to be resumed: the run's settings and its data.
 struct RunFingerprint {
+  std::string optimizer;  // its canonical spec, or its name
+  std::string schedule;   // its canonical spec, or its name, or ""
+  std::uint32_t schedule_per = 0;
+  double clip_norm = 0.0;
+  double clip_value = 0.0;
   std::uint64_t batch_size = 0;
   std::uint64_t seed = 0;
   std::uint32_t loss = 0;

@@ -133,8 +133,10 @@ TEST(Cli, BadOptionsExitTwoWithAMessageAndWriteNothing) {
       {"train --data iris --target-accuracy 2", "--target-accuracy 2 is invalid"},
       {"train --data iris --early-stopping 3 --val-fraction 0", "needs validation data"},
       {"train --data iris --checkpoint-every 0", "--checkpoint-every 0 is invalid"},
+      {"train --data iris --schedule step:step_size=2,gamma=-1", "gamma=-1 is invalid"},
       {"train --data iris --resume /no/such/checkpoint", "no such checkpoint file"},
-      {"train --data iris --checkpoint /no/such/dir/ck", "directory \"/no/such/dir\" does not exist"},
+      {"train --data iris --checkpoint /no/such/dir/ck",
+       "directory \"/no/such/dir\" does not exist"},
       {"train --data iris --bogus", "--bogus"},
       {"", "subcommand"},
   };
@@ -264,12 +266,89 @@ TEST(Cli, ResumeRefusesAnotherRunsCheckpoint) {
   const CliRun optimizer = run_cli(
       "train --data iris --hidden 8 --optimizer adam --resume " + (dir / "ck").string(), dir);
   EXPECT_EQ(optimizer.status, 2);
-  EXPECT_NE(optimizer.err.find("is for sgd, not adam"), std::string::npos) << optimizer.err;
+  EXPECT_NE(optimizer.err.find("the checkpoint was written with optimizer sgd:"), std::string::npos)
+      << optimizer.err;
   test::write_text(dir / "cut", test::read_text(dir / "ck").substr(0, 50));
   const CliRun cut =
       run_cli("train --data iris --hidden 8 --resume " + (dir / "cut").string(), dir);
   EXPECT_EQ(cut.status, 2);
   EXPECT_NE(cut.err.find("damaged or truncated"), std::string::npos) << cut.err;
+}
+
+TEST(Cli, OutputsMustBeDistinctFilesAndNotTheInputs) {
+  test::TempDir dir;
+  const std::string f = (dir / "out").string();
+  test::write_text(dir / "data.csv", "a,y\n1,0\n2,1\n3,0\n4,1\n5,0\n6,1\n");
+  const std::string data = (dir / "data.csv").string();
+  const std::pair<std::string, std::string> cases[] = {
+      {"--save " + f + " --history " + f, "--save and --history name the same file"},
+      {"--save " + f + " --checkpoint " + f, "--save and --checkpoint name the same file"},
+      {"--history " + f + " --checkpoint " + (dir / "." / "out").string(),
+       "--history and --checkpoint name the same file"},
+      {"--save " + data, "--save and --data name the same file"},
+  };
+  for (const auto& [options, message] : cases) {
+    const CliRun r = run_cli("train --data " + data + " --epochs 1 " + options, dir);
+    EXPECT_EQ(r.status, 2) << options;
+    EXPECT_NE(r.err.find(message), std::string::npos) << options << "\n" << r.err;
+    EXPECT_FALSE(std::filesystem::exists(f)) << options;
+  }
+  EXPECT_EQ(test::read_text(dir / "data.csv"), "a,y\n1,0\n2,1\n3,0\n4,1\n5,0\n6,1\n");
+  // --checkpoint may be the file --resume reads: the run goes on writing it.
+  const std::string ck = (dir / "ck").string();
+  ASSERT_EQ(run_cli("train --data iris --epochs 1 --quiet --checkpoint " + ck, dir).status, 0);
+  const CliRun again =
+      run_cli("train --data iris --epochs 2 --quiet --checkpoint " + ck + " --resume " + ck, dir);
+  EXPECT_EQ(again.status, 0) << again.err;
+}
+
+TEST(Cli, OptionsThatNeedAnotherAreReportedAsIgnored) {
+  test::TempDir dir;
+  const CliRun r = run_cli(
+      "train --data iris --epochs 1 --checkpoint-every 2 --schedule-per step --min-delta 0.1 "
+      "--plateau-patience 3",
+      dir);
+  EXPECT_EQ(r.status, 0) << r.err;
+  for (const char* warning : {"--checkpoint-every has no effect without --checkpoint",
+                              "--schedule-per has no effect without --schedule",
+                              "--min-delta has no effect without --early-stopping",
+                              "--plateau-patience has no effect without --plateau-tol"}) {
+    EXPECT_NE(r.err.find(warning), std::string::npos) << warning << "\n" << r.err;
+  }
+}
+
+TEST(Cli, ResumingAFinishedRunReportsItAndTrainsNothing) {
+  test::TempDir dir;
+  const std::string ck = (dir / "ck").string();
+  ASSERT_EQ(run_cli("train --data iris --epochs 3 --quiet --checkpoint " + ck, dir).status, 0);
+  const CliRun r = run_cli("train --data iris --epochs 3 --json --resume " + ck, dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["stop_reason"], "max_epochs");
+  EXPECT_EQ(j["epochs"], 3);
+  EXPECT_NE(j["stop_message"].get<std::string>().find("already stopped"), std::string::npos);
+}
+
+TEST(Cli, EvaluatesATestSetWithASingleClass) {
+  test::TempDir dir;
+  ASSERT_EQ(run_cli("train --data iris --hidden 8 --epochs 30 --lr 0.2 --quiet --save " +
+                        (dir / "iris.model").string(),
+                    dir)
+                .status,
+            0);
+  test::write_text(dir / "setosa.csv", "a,b,c,d,y\n5.1,3.5,1.4,0.2,0\n4.9,3.0,1.4,0.2,0\n");
+  const CliRun eval = run_cli("evaluate --model " + (dir / "iris.model").string() + " --data " +
+                                  (dir / "setosa.csv").string() + " --json",
+                              dir);
+  ASSERT_EQ(eval.status, 0) << eval.err;
+  const auto j = nlohmann::json::parse(eval.out);
+  EXPECT_EQ(j["rows"], 2);
+  EXPECT_EQ(j["confusion"].size(), 3u);
+  // Training on one class stays an error.
+  const CliRun train = run_cli(
+      "train --data " + (dir / "setosa.csv").string() + " --task classification --epochs 1", dir);
+  EXPECT_EQ(train.status, 2);
+  EXPECT_NE(train.err.find("needs at least 2 classes"), std::string::npos) << train.err;
 }
 
 TEST(Cli, PredictAndEvaluate) {

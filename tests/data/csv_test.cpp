@@ -94,8 +94,12 @@ TEST(Csv, ClassLabelErrors) {
             "t.csv:2:3: target \"y\": class labels must be integers 0..K-1, got 0.5");
   EXPECT_EQ(error_of("a,y\n1,-1\n2,1\n", TaskHint::classification),
             "t.csv:2:3: target \"y\": class labels must be integers 0..K-1, got -1");
-  EXPECT_EQ(error_of("a,y\n1,0\n2,0\n", TaskHint::classification),
+  EXPECT_EQ(error_of("a,y\n1,0\n2,0\n", TaskHint::automatic),
             "t.csv: target \"y\": classification needs at least 2 classes, every row has class 0");
+  // Told it is classification (a test set, say), one class is accepted.
+  const Dataset one = parse_csv("a,y\n1,0\n2,0\n", "t.csv", TaskHint::classification);
+  EXPECT_EQ(one.classes, 1u);
+  EXPECT_EQ(one.labels, (std::vector<std::uint32_t>{0, 0}));
   EXPECT_NE(error_of("a,y\n1,100000\n2,1\n", TaskHint::classification).find("too large"),
             std::string::npos);
 }

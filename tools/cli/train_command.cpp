@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <limits>
 #include <string>
 
 #include <fmt/format.h>
@@ -80,7 +81,65 @@ std::string shape_of(const Network& net) {
   return s;
 }
 
-int run_train(const TrainArgs& args, bool optimizer_given) {
+// Options that mean something only with another one: given alone, they are ignored, and the
+// user is told so.
+void warn_about_ignored_options(const CLI::App& cmd, bool quiet) {
+  static constexpr std::pair<const char*, const char*> kNeeds[] = {
+      {"--checkpoint-every", "--checkpoint"},
+      {"--schedule-per", "--schedule"},
+      {"--plateau-patience", "--plateau-tol"},
+      {"--min-delta", "--early-stopping"},
+  };
+  if (quiet) return;
+  for (const auto& [option, needs] : kNeeds) {
+    if (cmd.count(option) > 0 && cmd.count(needs) == 0)
+      fmt::print(stderr, "descent: warning: {} has no effect without {}\n", option, needs);
+  }
+}
+
+// No two outputs may be one file, and no output may overwrite an input (but --checkpoint may
+// be the file --resume reads: the run goes on writing it).
+void check_distinct_files(const TrainArgs& args) {
+  struct File {
+    const char* option;
+    const std::string* path;
+    bool output;
+  };
+  const File files[] = {{"--save", &args.save, true},
+                        {"--history", &args.history, true},
+                        {"--checkpoint", &args.checkpoint, true},
+                        {"--resume", &args.resume, false},
+                        {"--data", &args.data, false},
+                        {"--init", &args.init, false}};
+  auto same = [](const std::string& a, const std::string& b) {
+    std::error_code ec1, ec2;
+    const auto x = std::filesystem::weakly_canonical(a, ec1);
+    const auto y = std::filesystem::weakly_canonical(b, ec2);
+    return !ec1 && !ec2 && x == y;
+  };
+  for (std::size_t i = 0; i < std::size(files); ++i) {
+    for (std::size_t j = i + 1; j < std::size(files); ++j) {
+      const File& a = files[i];
+      const File& b = files[j];
+      if (!a.output && !b.output) continue;
+      if (a.path->empty() || b.path->empty()) continue;
+      // Inputs that are not files (a bundled data set, an init scheme) cannot collide.
+      std::error_code ec;
+      if ((!a.output && !std::filesystem::exists(*a.path, ec)) ||
+          (!b.output && !std::filesystem::exists(*b.path, ec)))
+        continue;
+      if (std::string_view(a.option) == "--checkpoint" && std::string_view(b.option) == "--resume")
+        continue;
+      if (same(*a.path, *b.path)) {
+        throw Error(fmt::format("{} and {} name the same file {}: {}", a.option, b.option, *a.path,
+                                b.output ? "use two files" : "it would be overwritten"));
+      }
+    }
+  }
+}
+
+int run_train(const TrainArgs& args, const CLI::App& cmd) {
+  const bool optimizer_given = cmd.count("--optimizer") > 0;
   // Options first: nothing is loaded or trained when one of them is wrong.
   const TaskHint task = parse_task_hint(args.task);
   const std::vector<std::size_t> hidden = parse_sizes(args.hidden, "--hidden");
@@ -155,11 +214,17 @@ int run_train(const TrainArgs& args, bool optimizer_given) {
   }
   if (!args.history.empty()) check_output_path(args.history, "--history");
   if (!args.save.empty()) check_output_path(args.save, "--save");
+  check_distinct_files(args);
+  warn_about_ignored_options(cmd, args.quiet);
   const Isa isa = active_isa();  // reports a bad DESCENT_ISA now
 
   const Dataset data = load_dataset(args.data, task);
   const Loss loss = args.loss == "auto" ? default_loss(data) : parse_loss(args.loss);
   options.loss = loss;
+  if (data.task == Task::classification && data.classes < 2 && loss != Loss::bce_with_logits) {
+    throw Error(fmt::format("{}: classification needs at least 2 classes, every row has class 0",
+                            data.name));
+  }
   std::size_t outputs = 1;
   if (data.task == Task::classification) {
     outputs = loss == Loss::bce_with_logits ? 1 : data.classes;
@@ -201,7 +266,9 @@ int run_train(const TrainArgs& args, bool optimizer_given) {
   if (!args.save.empty()) save_network(args.save, network, loss);
   if (!args.history.empty()) write_history_csv(args.history, result.history);
 
-  const EpochRecord& last = result.history.back();
+  EpochRecord last;  // the last epoch's, or NaNs when nothing was trained
+  last.train_loss = last.val_loss = last.val_accuracy = std::numeric_limits<double>::quiet_NaN();
+  if (!result.history.empty()) last = result.history.back();
   if (args.json) {
     nlohmann::json out = {
         {"stop_reason", std::string(to_string(result.stop_reason))},
@@ -277,9 +344,8 @@ Command add_train_command(CLI::App& app) {
                   "auto, kaiming_normal, kaiming_uniform, xavier_normal, xavier_uniform, pytorch, "
                   "or a file of float32 parameters in nn.Linear order (tools/torch_convert.py)")
       ->capture_default_str();
-  CLI::Option* optimizer =
-      cmd->add_option("--optimizer", args->optimizer, "Optimizer spec, e.g. sgd:lr=0.05")
-          ->capture_default_str();
+  cmd->add_option("--optimizer", args->optimizer, "Optimizer spec, e.g. sgd:lr=0.05")
+      ->capture_default_str();
   cmd->add_option("--lr", args->lr, "Learning rate (shorthand for lr= in the optimizer spec)");
   cmd->add_option(
       "--schedule", args->schedule,
@@ -332,7 +398,7 @@ Command add_train_command(CLI::App& app) {
   cmd->add_flag("--json", args->json,
                 "Print one JSON object with the result (progress goes to stderr)");
   cmd->add_flag("--quiet", args->quiet, "No progress display");
-  return Command{cmd, [args, optimizer] { return run_train(*args, optimizer->count() > 0); }};
+  return Command{cmd, [args, cmd] { return run_train(*args, *cmd); }};
 }
 
 }  // namespace descent::cli
