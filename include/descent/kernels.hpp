@@ -36,6 +36,11 @@ void sgemm(Trans trans_a, Trans trans_b, std::size_t m, std::size_t n, std::size
            const float* a, std::size_t lda, const float* b, std::size_t ldb, float beta, float* c,
            std::size_t ldc);
 
+// Runs `iterations` rounds of independent fused multiply-adds on the active ISA's widest
+// vectors and returns the floating-point operations done (2 per lane and FMA): benchmarks
+// time it for the core's peak rate.
+double fma_loop(std::size_t iterations);
+
 // y += alpha * x
 void axpy(std::size_t n, float alpha, const float* x, float* y);
 // x *= alpha

@@ -213,6 +213,10 @@ double sum_squares(std::size_t n, const float* x) {
   return kernels::active().sum_squares(n, x);
 }
 
+double fma_loop(std::size_t iterations) {
+  return kernels::active().fma_loop(iterations);
+}
+
 void column_sums(std::size_t rows, std::size_t cols, const float* x, std::size_t ldx, float beta,
                  float* out) {
   kernels::active().column_sums(rows, cols, x, ldx, beta, out);

@@ -193,7 +193,7 @@ void gemm(const KernelTable& t, Trans ta, Trans tb, std::size_t m, std::size_t n
         if (kc > 0) t.gemm_pack_a(ta, a, lda, ic, mc, pc, kc, alpha, pa);
         GemmTileStore s = store;
         const std::size_t col = jc + first;
-        if (store.overwrite && e.bias != nullptr) s.bias = transposed ? e.bias + ic : e.bias + col;
+        if (store.last && e.bias != nullptr) s.bias = transposed ? e.bias + ic : e.bias + col;
         if (store.last && e.derivative != nullptr) s.derivative = y_block(ic, col);
         t.gemm_tiles(mc, cols, kc, pa, pb + first * kc, c_block(ic, col), ldc, s);
         a_pool().give(std::move(a_buffer));

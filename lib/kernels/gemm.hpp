@@ -15,7 +15,8 @@ struct KernelTable;
 // What happens to the product on its way into C, fused into the last store of each tile:
 //   C = f(alpha op(A) op(B) + bias)              (forward: bias per column, f = activation)
 //   C = (alpha op(A) op(B)) * f'(y)              (backward: y the next layer's output)
-// bias needs beta == 0.
+// Each is applied after the whole sum, in the order separate passes would apply them, so the
+// fused result equals the unfused one bit for bit. The epilogue needs beta == 0.
 struct GemmEpilogue {
   const float* bias = nullptr;
   Activation activation = Activation::identity;

@@ -69,8 +69,8 @@ struct AdadeltaParams {
 // How a block of GEMM tiles is written to C. The driver (gemm.cpp) sets it per K block.
 struct GemmTileStore {
   bool overwrite = false;       // C = acc (the first K block when beta == 0), else C += acc
-  const float* bias = nullptr;  // with overwrite: C = bias + acc (bias per column of C)
   bool last = false;            // the last K block: apply the epilogue below after adding
+  const float* bias = nullptr;  // C += bias (per column of C)
   Activation activation = Activation::identity;  // C = f(C)
   const float* derivative = nullptr;  // C = C * f'(y), y read like C at derivative/ld_derivative
   std::size_t ld_derivative = 0;
@@ -99,6 +99,7 @@ struct KernelTable {
   void (*clamp)(std::size_t n, float lo, float hi, float* x);
   double (*dot)(std::size_t n, const float* x, const float* y);
   double (*sum_squares)(std::size_t n, const float* x);
+  double (*fma_loop)(std::size_t iterations);
   void (*column_sums)(std::size_t rows, std::size_t cols, const float* x, std::size_t ldx,
                       float beta, float* out);
   void (*activation_forward)(Activation activation, std::size_t n, const float* x, float* y);

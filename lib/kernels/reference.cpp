@@ -281,6 +281,18 @@ void adadelta_step(std::size_t n, float* p, const float* g, float* square_avg, f
   }
 }
 
+// Twelve independent scalar multiply-add chains.
+double fma_loop(std::size_t iterations) {
+  float acc[12];
+  for (std::size_t c = 0; c < 12; ++c) acc[c] = 0.01f * static_cast<float>(c);
+  for (std::size_t i = 0; i < iterations; ++i)
+    for (float& a : acc) a = a * 0.999f + 0.001f;
+  float sum = 0.0f;
+  for (float a : acc) sum += a;
+  asm volatile("" : : "m"(sum) : "memory");  // the sums are used: the loop stays
+  return 2.0 * 12.0 * static_cast<double>(iterations);
+}
+
 }  // namespace
 
 const KernelTable& reference_table() {
@@ -296,6 +308,7 @@ const KernelTable& reference_table() {
       .clamp = &clamp,
       .dot = &dot,
       .sum_squares = &sum_squares,
+      .fma_loop = &fma_loop,
       .column_sums = &column_sums,
       .activation_forward = &activation_forward,
       .activation_backward = &activation_backward,

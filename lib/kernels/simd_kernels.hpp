@@ -394,8 +394,10 @@ void pack_b(Trans trans, const float* b, std::size_t ldb, std::size_t p0, std::s
 // epilogue. c, bias and y are the vectors read for these lanes (zero where not needed).
 template <class A>
 Batch<A> stored_value(const GemmTileStore& s, Batch<A> acc, Batch<A> c, Batch<A> bias, Batch<A> y) {
-  Batch<A> v = s.overwrite ? (s.bias != nullptr ? bias + acc : acc) : c + acc;
+  Batch<A> v = s.overwrite ? acc : c + acc;
   if (s.last) {
+    // After the whole sum, as a separate pass would add it: fused and unfused agree bitwise.
+    if (s.bias != nullptr) v = v + bias;
     if (s.activation != Activation::identity) v = activate<A>(s.activation, v);
     if (s.derivative != nullptr) v = activation_gradient<A>(s.derivative_activation, y, v);
   }
@@ -488,6 +490,27 @@ void gemm_tiles(std::size_t mc, std::size_t nc, std::size_t kc, const float* pa,
       });
     }
   }
+}
+
+// Independent FMA chains on the widest vectors, enough of them to cover the latency of
+// every FMA unit: the core's peak, for benchmarks. Returns the FLOPs done.
+template <class A>
+double fma_loop(std::size_t iterations) {
+  using B = Batch<A>;
+  constexpr std::size_t kChains = 12;
+  B acc[kChains];
+#pragma GCC unroll 12
+  for (std::size_t c = 0; c < kChains; ++c) acc[c] = B(0.01f * static_cast<float>(c));
+  const B x(0.999f), y(0.001f);
+  for (std::size_t i = 0; i < iterations; ++i) {
+#pragma GCC unroll 12
+    for (std::size_t c = 0; c < kChains; ++c) acc[c] = xsimd::fma(acc[c], x, y);
+  }
+  B sum = acc[0];
+  for (std::size_t c = 1; c < kChains; ++c) sum += acc[c];
+  const float total = lane_sum<A>(sum);
+  asm volatile("" : : "m"(total) : "memory");  // the sums are used: the loop stays
+  return 2.0 * static_cast<double>(B::size * kChains) * static_cast<double>(iterations);
 }
 
 // The ISA's whole sgemm, serial: the table entry the tests compare with the reference.
@@ -747,6 +770,7 @@ constexpr KernelTable make_table() {
       .clamp = &clamp<A>,
       .dot = &dot<A>,
       .sum_squares = &sum_squares<A>,
+      .fma_loop = &fma_loop<A>,
       .column_sums = &column_sums<A>,
       .activation_forward = &activation_forward<A>,
       .activation_backward = &activation_backward<A>,

@@ -5,13 +5,16 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <string>
 #include <vector>
 
 #include "descent/kernels.hpp"
+#include "descent/parallel.hpp"
 #include "descent/rng.hpp"
+#include "kernels/gemm.hpp"
 #include "kernels/kernel_table.hpp"
 #include "test_util.hpp"
 
@@ -313,6 +316,126 @@ TEST_P(KernelTest, SgemmCrossesEveryCacheBlock) {
       check_gemm(simd(), {ta, tb, blocking.mc + 7, 19, blocking.kc + 13, 1, 2, 3, 1, 0.5f, 0.3f});
       check_gemm(simd(), {ta, tb, 3, blocking.nc + 5, 4, 0, 1, 0, 0, 1.0f, 0.0f});
     }
+  }
+}
+
+TEST_P(KernelTest, SgemmCoversEveryRemainderOfKAgainstKc) {
+  const auto& blocking = simd().gemm_blocking;
+  // Every remainder of k against KC, on a tile and a bit; a sample for the other transposes.
+  for (std::size_t r = 0; r < blocking.kc; ++r) {
+    check_gemm(simd(), {Trans::no, Trans::no, blocking.mr + 1, blocking.nr + 1, blocking.kc + r, 0,
+                        0, 0, 0, 1.0f, r % 2 == 0 ? 0.0f : 1.0f});
+  }
+  for (Trans ta : {Trans::no, Trans::yes}) {
+    for (Trans tb : {Trans::no, Trans::yes}) {
+      for (std::size_t r : {std::size_t{1}, blocking.kc / 2 + 1, blocking.kc - 1}) {
+        check_gemm(simd(), {ta, tb, blocking.mr + 2, blocking.nr - 1, 2 * blocking.kc + r, 1, 1, 1,
+                            0, -0.5f, 0.0f});
+      }
+    }
+  }
+}
+
+TEST_P(KernelTest, SgemmNarrowOutputsTakeTheTransposedPath) {
+  // n <= NR / 2 with m > n: the driver computes C^T. Every n there, remainders of m, every
+  // transpose case, alpha and beta.
+  const auto& blocking = simd().gemm_blocking;
+  for (Trans ta : {Trans::no, Trans::yes}) {
+    for (Trans tb : {Trans::no, Trans::yes}) {
+      for (std::size_t n = 1; n <= blocking.nr / 2; ++n) {
+        for (std::size_t m : {n + 1, blocking.nr + 3, 3 * blocking.nr + blocking.nr / 2}) {
+          check_gemm(simd(), {ta, tb, m, n, 17, 1, 2, 1, 1, 1.0f, 0.0f});
+          check_gemm(simd(), {ta, tb, m, n, blocking.kc + 3, 0, 0, 2, 0, 0.5f, 0.7f});
+        }
+      }
+    }
+  }
+}
+
+// The fused epilogues against the same ISA's product followed by its separate passes: bias
+// and activation on the way out (forward), the activation derivative (backward). They share
+// their vector code, so they must agree bit for bit.
+TEST_P(KernelTest, FusedEpiloguesEqualSeparatePassesBitwise) {
+  const KernelTable& t = simd();
+  for (Activation act :
+       {Activation::identity, Activation::relu, Activation::sigmoid, Activation::tanh}) {
+    // Normal tiles, edge tiles, and the narrow (transposed) path.
+    const std::size_t shapes[][3] = {{37, 45, 29}, {8, 3, 70}, {1, 1, 1}, {130, 7, 300}};
+    for (const auto& shape : shapes) {
+      const std::size_t m = shape[0], n = shape[1], k = shape[2];
+      SCOPED_TRACE(testing::Message() << to_string(act) << " m=" << m << " n=" << n << " k=" << k);
+      const auto x = random_floats(m * k, 5), w = random_floats(n * k, 6);
+      const auto bias = random_floats(n, 7);
+      // Forward: Y = f(X W^T + b).
+      std::vector<float> fused(m * n, std::numeric_limits<float>::quiet_NaN());
+      kernels::GemmEpilogue forward;
+      forward.bias = bias.data();
+      forward.activation = act;
+      kernels::gemm(t, Trans::no, Trans::yes, m, n, k, 1.0f, x.data(), k, w.data(), k, 0.0f,
+                    fused.data(), n, forward, false);
+      std::vector<float> separate(m * n, std::numeric_limits<float>::quiet_NaN());
+      kernels::gemm(t, Trans::no, Trans::yes, m, n, k, 1.0f, x.data(), k, w.data(), k, 0.0f,
+                    separate.data(), n, {}, false);
+      for (std::size_t i = 0; i < m; ++i) {
+        float* row = separate.data() + i * n;
+        for (std::size_t j = 0; j < n; ++j) row[j] = bias[j] + row[j];
+        t.activation_forward(act, n, row, row);
+      }
+      ASSERT_EQ(0, std::memcmp(fused.data(), separate.data(), fused.size() * sizeof(float)));
+      // Backward: dX = (dY W) * f'(y), y the layer's output.
+      const auto dy = random_floats(m * n, 8);
+      std::vector<float> y(m * k);
+      t.activation_forward(act, m * k, random_floats(m * k, 9).data(), y.data());
+      std::vector<float> dx_fused(m * k, std::numeric_limits<float>::quiet_NaN());
+      kernels::GemmEpilogue backward;
+      backward.derivative = y.data();
+      backward.ld_derivative = k;
+      backward.derivative_activation = act;
+      kernels::gemm(t, Trans::no, Trans::no, m, k, n, 1.0f, dy.data(), n, w.data(), k, 0.0f,
+                    dx_fused.data(), k, backward, false);
+      std::vector<float> dx_separate(m * k);
+      kernels::gemm(t, Trans::no, Trans::no, m, k, n, 1.0f, dy.data(), n, w.data(), k, 0.0f,
+                    dx_separate.data(), k, {}, false);
+      t.activation_backward(act, m * k, y.data(), dx_separate.data(), dx_separate.data());
+      ASSERT_EQ(0,
+                std::memcmp(dx_fused.data(), dx_separate.data(), dx_fused.size() * sizeof(float)));
+    }
+  }
+}
+
+// A product large enough to be split across threads gives the same bits on any thread count
+// as the serial call: M and N are split, never K.
+TEST_P(KernelTest, ParallelGemmIsBitIdenticalOnAnyThreadCount) {
+  const KernelTable& t = simd();
+  struct Shape {
+    Trans ta, tb;
+    std::size_t m, n, k;
+  };
+  const Shape shapes[] = {{Trans::no, Trans::no, 301, 277, 300},
+                          {Trans::no, Trans::yes, 512, 256, 784},
+                          {Trans::yes, Trans::no, 256, 784, 128},
+                          {Trans::no, Trans::yes, 2000, 10, 256},
+                          {Trans::yes, Trans::yes, 97, 1100, 40}};
+  for (const Shape& s : shapes) {
+    SCOPED_TRACE(testing::Message() << "m=" << s.m << " n=" << s.n << " k=" << s.k);
+    const std::size_t lda = s.ta == Trans::no ? s.k : s.m, ldb = s.tb == Trans::no ? s.n : s.k;
+    const auto a = random_floats(s.m * s.k, 11), b = random_floats(s.k * s.n, 12);
+    const auto bias = random_floats(s.n, 13);
+    kernels::GemmEpilogue e;
+    e.bias = bias.data();
+    e.activation = Activation::relu;
+    std::vector<float> serial(s.m * s.n);
+    kernels::gemm(t, s.ta, s.tb, s.m, s.n, s.k, 0.7f, a.data(), lda, b.data(), ldb, 0.0f,
+                  serial.data(), s.n, e, false);
+    for (std::size_t threads : {1, 2, 3, 4, 8}) {
+      set_threads(threads);
+      std::vector<float> c(s.m * s.n, std::numeric_limits<float>::quiet_NaN());
+      kernels::gemm(t, s.ta, s.tb, s.m, s.n, s.k, 0.7f, a.data(), lda, b.data(), ldb, 0.0f,
+                    c.data(), s.n, e, true);
+      EXPECT_EQ(0, std::memcmp(c.data(), serial.data(), c.size() * sizeof(float)))
+          << threads << " threads";
+    }
+    set_threads(0);
   }
 }
 

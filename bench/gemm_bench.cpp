@@ -1,0 +1,254 @@
+// GEMM benchmarks: descent::sgemm beside OpenBLAS's cblas_sgemm and oneDNN's dnnl_sgemm, in
+// the same binary and run, each timing the public call on unpacked row-major inputs, on
+// squares and on the products of an MLP's training step; the FMA peak they are measured
+// against; and a dense layer's fused forward against the bare product of the same shape.
+//
+//   BM_fma_peak/threads:T                       the cores' FMA rate (GFLOPS counter)
+//   BM_gemm/LIB/SHAPE/threads:T                 GFLOPS and peak_fraction counters
+//   BM_dense_forward/SHAPE/threads:T            Network::forward of one ReLU layer
+//
+// SHAPE is square/N (NN), or fwd|dx|dw/B/IN-OUT for a layer IN -> OUT on a batch of B:
+// forward Y = X W^T (NT: m=B, n=OUT, k=IN), input gradient dX = dY W (NN: m=B, n=IN, k=OUT),
+// weight gradient dW = dY^T X (TN: m=OUT, n=IN, k=B). Threads are pinned for every library:
+// descent::set_threads, openblas_set_num_threads, omp_set_num_threads (oneDNN's runtime).
+// bench/gemm_report.py turns a JSON run into the comparison table.
+
+#include <benchmark/benchmark.h>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <descent/descent.hpp>
+
+#ifdef DESCENT_BENCH_OPENBLAS
+#include <cblas.h>
+#endif
+#ifdef DESCENT_BENCH_ONEDNN
+#include <omp.h>
+#include <oneapi/dnnl/dnnl.h>
+#endif
+
+namespace {
+
+using descent::Trans;
+
+std::vector<float> random_floats(std::size_t n, std::uint64_t seed) {
+  descent::Rng rng(seed);
+  std::vector<float> v(n);
+  for (float& x : v) x = rng.uniform(-1.0f, 1.0f);
+  return v;
+}
+
+// FLOPs per second of `threads` threads each running the FMA loop, measured once per count.
+double peak_flops(std::size_t threads) {
+  static double peak[3] = {0.0, 0.0, 0.0};
+  if (threads > 2) threads = 2;
+  if (peak[threads] > 0.0) return peak[threads];
+  constexpr std::size_t kIterations = std::size_t{1} << 24;
+  double best = 0.0;
+  for (int round = 0; round < 5; ++round) {
+    const auto start = std::chrono::steady_clock::now();
+    std::vector<std::thread> pool;
+    std::vector<double> flops(threads, 0.0);
+    for (std::size_t t = 0; t < threads; ++t)
+      pool.emplace_back([&flops, t] { flops[t] = descent::fma_loop(kIterations); });
+    for (auto& th : pool) th.join();
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    double total = 0.0;
+    for (double f : flops) total += f;
+    best = std::max(best, total / seconds);
+  }
+  peak[threads] = best;
+  return best;
+}
+
+void run_fma_peak(benchmark::State& state, std::size_t threads) {
+  constexpr std::size_t kIterations = std::size_t{1} << 22;
+  double flops = 0.0;
+  for (auto _ : state) {
+    std::vector<double> done(threads, 0.0);
+    std::vector<std::thread> pool;
+    for (std::size_t t = 0; t < threads; ++t)
+      pool.emplace_back([&done, t] { done[t] = descent::fma_loop(kIterations); });
+    for (auto& th : pool) th.join();
+    for (double d : done) flops += d;
+  }
+  state.counters["GFLOPS"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsRate);
+  state.SetLabel(std::string(descent::to_string(descent::active_isa())));
+}
+
+enum class Lib { descent, openblas, onednn };
+
+const char* lib_name(Lib lib) {
+  switch (lib) {
+    case Lib::descent:
+      return "descent";
+    case Lib::openblas:
+      return "openblas";
+    case Lib::onednn:
+      return "onednn";
+  }
+  return "?";
+}
+
+struct Shape {
+  std::string name;
+  Trans ta, tb;
+  std::size_t m, n, k;
+};
+
+std::vector<Shape> shapes() {
+  std::vector<Shape> s;
+  for (std::size_t n : {64, 128, 256, 512, 1024, 2048})
+    s.push_back({"square/" + std::to_string(n), Trans::no, Trans::no, n, n, n});
+  const std::pair<std::size_t, std::size_t> layers[] = {{784, 256}, {256, 256}, {256, 10}};
+  for (std::size_t batch : {32, 128, 512}) {
+    for (const auto& [in, out] : layers) {
+      const std::string tail =
+          std::to_string(batch) + "/" + std::to_string(in) + "-" + std::to_string(out);
+      s.push_back({"fwd/" + tail, Trans::no, Trans::yes, batch, out, in});
+      s.push_back({"dx/" + tail, Trans::no, Trans::no, batch, in, out});
+      s.push_back({"dw/" + tail, Trans::yes, Trans::no, out, in, batch});
+    }
+  }
+  return s;
+}
+
+void set_library_threads(std::size_t threads) {
+  descent::set_threads(threads);
+#ifdef DESCENT_BENCH_OPENBLAS
+  openblas_set_num_threads(static_cast<int>(threads));
+#endif
+#ifdef DESCENT_BENCH_ONEDNN
+  omp_set_num_threads(static_cast<int>(threads));
+#endif
+}
+
+void run_gemm(benchmark::State& state, Lib lib, const Shape& shape, std::size_t threads) {
+  set_library_threads(threads);
+  const std::size_t m = shape.m, n = shape.n, k = shape.k;
+  // Row-major, as stored: op(A) is m x k, op(B) is k x n.
+  const std::size_t lda = shape.ta == Trans::no ? k : m;
+  const std::size_t ldb = shape.tb == Trans::no ? n : k;
+  const auto a = random_floats(m * k, 1), b = random_floats(k * n, 2);
+  std::vector<float> c(m * n, 0.0f);
+  auto call = [&] {
+    switch (lib) {
+      case Lib::descent:
+        descent::sgemm(shape.ta, shape.tb, m, n, k, 1.0f, a.data(), lda, b.data(), ldb, 0.0f,
+                       c.data(), n);
+        break;
+      case Lib::openblas:
+#ifdef DESCENT_BENCH_OPENBLAS
+        cblas_sgemm(CblasRowMajor, shape.ta == Trans::no ? CblasNoTrans : CblasTrans,
+                    shape.tb == Trans::no ? CblasNoTrans : CblasTrans, static_cast<int>(m),
+                    static_cast<int>(n), static_cast<int>(k), 1.0f, a.data(), static_cast<int>(lda),
+                    b.data(), static_cast<int>(ldb), 0.0f, c.data(), static_cast<int>(n));
+#endif
+        break;
+      case Lib::onednn:
+#ifdef DESCENT_BENCH_ONEDNN
+        dnnl_sgemm(shape.ta == Trans::no ? 'N' : 'T', shape.tb == Trans::no ? 'N' : 'T',
+                   static_cast<dnnl_dim_t>(m), static_cast<dnnl_dim_t>(n),
+                   static_cast<dnnl_dim_t>(k), 1.0f, a.data(), static_cast<dnnl_dim_t>(lda),
+                   b.data(), static_cast<dnnl_dim_t>(ldb), 0.0f, c.data(),
+                   static_cast<dnnl_dim_t>(n));
+#endif
+        break;
+    }
+  };
+  call();  // warm: first-touch, packing buffers, thread pools
+  for (auto _ : state) {
+    call();
+    benchmark::DoNotOptimize(c.data());
+    benchmark::ClobberMemory();
+  }
+  const double flops =
+      2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
+  state.counters["GFLOPS"] =
+      benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  // GFLOPS / peak GFLOPS: a rate divided by a constant stays a rate counter's value.
+  state.counters["peak_fraction"] = benchmark::Counter(
+      flops / peak_flops(threads), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["m"] = static_cast<double>(m);
+  state.counters["n"] = static_cast<double>(n);
+  state.counters["k"] = static_cast<double>(k);
+  state.SetLabel(std::string(descent::to_string(descent::active_isa())));
+  set_library_threads(0);
+}
+
+// One ReLU layer IN -> OUT: Network::forward, the fused product + bias + ReLU, on B rows.
+void run_dense_forward(benchmark::State& state, std::size_t batch, std::size_t in, std::size_t out,
+                       std::size_t threads) {
+  descent::set_threads(threads);
+  const descent::Network net(in, {descent::LayerSpec{out, descent::Activation::relu}});
+  descent::Network init = net;
+  init.initialize(descent::Init::automatic, 1);
+  descent::Workspace ws(init, batch);
+  ws.set_parallel(true);
+  descent::Matrix x(batch, in);
+  const auto values = random_floats(batch * in, 3);
+  std::copy(values.begin(), values.end(), x.data());
+  benchmark::DoNotOptimize(init.forward(x.view(), ws));
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(init.forward(x.view(), ws));
+    benchmark::ClobberMemory();
+  }
+  const double flops = 2.0 * static_cast<double>(batch * in * out);
+  state.counters["GFLOPS"] =
+      benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  descent::set_threads(0);
+}
+
+const bool registered = [] {
+  for (std::size_t threads : {1, 2}) {
+    benchmark::RegisterBenchmark(
+        ("BM_fma_peak/threads:" + std::to_string(threads)).c_str(),
+        [threads](benchmark::State& state) { run_fma_peak(state, threads); })
+        ->UseRealTime();
+  }
+  std::vector<Lib> libs = {Lib::descent};
+#ifdef DESCENT_BENCH_OPENBLAS
+  libs.push_back(Lib::openblas);
+#endif
+#ifdef DESCENT_BENCH_ONEDNN
+  libs.push_back(Lib::onednn);
+#endif
+  // Per shape and thread count, the libraries one after another: compared close in time.
+  for (const Shape& shape : shapes()) {
+    for (std::size_t threads : {1, 2}) {
+      for (Lib lib : libs) {
+        const std::string name = std::string("BM_gemm/") + lib_name(lib) + "/" + shape.name +
+                                 "/threads:" + std::to_string(threads);
+        benchmark::RegisterBenchmark(name.c_str(),
+                                     [lib, shape, threads](benchmark::State& state) {
+                                       run_gemm(state, lib, shape, threads);
+                                     })
+            ->Unit(benchmark::kMicrosecond)
+            ->UseRealTime();
+      }
+    }
+  }
+  for (std::size_t batch : {32, 128, 512}) {
+    for (const auto& [in, out] : {std::pair<std::size_t, std::size_t>{784, 256}, {256, 256}}) {
+      for (std::size_t threads : {1, 2}) {
+        const std::string name = "BM_dense_forward/fwd/" + std::to_string(batch) + "/" +
+                                 std::to_string(in) + "-" + std::to_string(out) +
+                                 "/threads:" + std::to_string(threads);
+        benchmark::RegisterBenchmark(name.c_str(),
+                                     [batch, in, out, threads](benchmark::State& state) {
+                                       run_dense_forward(state, batch, in, out, threads);
+                                     })
+            ->Unit(benchmark::kMicrosecond)
+            ->UseRealTime();
+      }
+    }
+  }
+  return true;
+}();
+
+}  // namespace
