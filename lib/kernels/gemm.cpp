@@ -28,6 +28,9 @@ namespace {
 std::size_t ceil_div(std::size_t a, std::size_t b) {
   return (a + b - 1) / b;
 }
+std::size_t round_up(std::size_t a, std::size_t b) {
+  return ceil_div(a, b) * b;
+}
 Trans flip(Trans t) {
   return t == Trans::no ? Trans::yes : Trans::no;
 }
@@ -115,9 +118,9 @@ void gemm(const KernelTable& t, Trans ta, Trans tb, std::size_t m, std::size_t n
     return;
   }
   const GemmBlocking& g = t.gemm_blocking;
-  // A narrow C (an output layer's few columns) wastes most of each register tile's width:
-  // compute C^T = op(B)^T op(A)^T instead, so that the long side runs along the width.
-  const bool transposed = n <= g.nr / 2 && m > n;
+  // A narrow C (an output layer's few columns) would fill a fraction of each vector: compute
+  // C^T = op(B)^T op(A)^T instead, so that the long side runs along the vectors.
+  const bool transposed = n % t.gemm_lanes != 0 && n < g.nr && m > n;
   if (transposed) {
     std::swap(m, n);
     std::swap(a, b);
@@ -142,37 +145,58 @@ void gemm(const KernelTable& t, Trans ta, Trans tb, std::size_t m, std::size_t n
   // alpha == 0 or k == 0: the product is zero (and A and B are not read).
   const std::size_t kk = alpha == 0.0f ? 0 : k;
 
+  // Blocks as even as the limits allow, from the shape alone (never the thread count).
+  const std::size_t kc_size = kk == 0 ? 0 : ceil_div(kk, ceil_div(kk, g.kc));
+  const std::size_t mc_size = round_up(ceil_div(m, ceil_div(m, g.mc)), g.mr);
+  const std::size_t nc_size = round_up(ceil_div(n, ceil_div(n, g.nc)), g.nr);
+  // Operands the tiles can read where they are: a transposed A (each of its rows is a
+  // column of op(A), MR contiguous floats at a time) and an untransposed B whose rows are
+  // whole vectors. The others are packed.
+  const bool direct_a = ta == Trans::yes && alpha == 1.0f;
+  const bool direct_b = tb == Trans::no && n % t.gemm_lanes == 0;
+
   const std::size_t threads = descent::threads();
   const bool split =
       parallel && threads > 1 &&
       static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(kk) >= kParallelFmas;
-  auto b_buffer = b_pool().take(g.kc * g.nc);
-  float* pb = b_buffer->data();
-  const std::size_t ic_blocks = ceil_div(m, g.mc);
+  std::unique_ptr<AlignedBuffer<float>> b_buffer;
+  if (!direct_b) b_buffer = b_pool().take(g.kc * g.nc);
+  const std::size_t ic_blocks = ceil_div(m, mc_size);
 
-  for (std::size_t jc = 0; jc < n; jc += g.nc) {
-    const std::size_t nc = std::min(g.nc, n - jc);
+  for (std::size_t jc = 0; jc < n; jc += nc_size) {
+    const std::size_t nc = std::min(nc_size, n - jc);
     const std::size_t panels = ceil_div(nc, g.nr);
     // Column chunks per B block: enough tasks to keep every thread busy.
     const std::size_t chunks =
         split ? std::clamp<std::size_t>(ceil_div(4 * threads, ic_blocks), 1, panels) : 1;
     const std::size_t chunk_panels = ceil_div(panels, chunks);
-    for (std::size_t pc = 0; pc == 0 || pc < kk; pc += g.kc) {
-      const std::size_t kc = std::min(g.kc, kk - pc);
-      // Pack B, a group of panels per piece.
-      const std::size_t pack_pieces = split ? std::min(panels, 4 * threads) : 1;
-      const std::size_t panels_per_piece = ceil_div(panels, pack_pieces);
-      auto pack_b = [&](std::size_t piece) {
-        const std::size_t first = piece * panels_per_piece * g.nr;
-        if (first >= nc) return;
-        const std::size_t cols = std::min(panels_per_piece * g.nr, nc - first);
-        t.gemm_pack_b(tb, b, ldb, pc, kc, jc + first, cols, pb + first * kc);
-      };
-      if (kc > 0) {
-        if (split) {
-          parallel::for_each_index(pack_pieces, pack_b);
-        } else {
-          pack_b(0);
+    for (std::size_t pc = 0; pc == 0 || pc < kk; pc += kc_size) {
+      const std::size_t kc = std::min(kc_size, kk - pc);
+      TileOperands block{};
+      if (direct_b) {
+        block.b = b + pc * ldb + jc;
+        block.b_panel = 1;
+        block.b_step = ldb;
+      } else {
+        float* pb = b_buffer->data();
+        block.b = pb;
+        block.b_panel = kc;
+        block.b_step = g.nr;
+        // Pack B, a group of panels per piece.
+        const std::size_t pack_pieces = split ? std::min(panels, 4 * threads) : 1;
+        const std::size_t panels_per_piece = ceil_div(panels, pack_pieces);
+        auto pack_b = [&](std::size_t piece) {
+          const std::size_t first = piece * panels_per_piece * g.nr;
+          if (first >= nc) return;
+          const std::size_t cols = std::min(panels_per_piece * g.nr, nc - first);
+          t.gemm_pack_b(tb, b, ldb, pc, kc, jc + first, cols, pb + first * kc);
+        };
+        if (kc > 0) {
+          if (split) {
+            parallel::for_each_index(pack_pieces, pack_b);
+          } else {
+            pack_b(0);
+          }
         }
       }
       GemmTileStore store;
@@ -183,20 +207,31 @@ void gemm(const KernelTable& t, Trans ta, Trans tb, std::size_t m, std::size_t n
       store.ld_derivative = e.ld_derivative;
       store.transposed = transposed;
       auto task = [&](std::size_t index) {
-        const std::size_t ic = (index / chunks) * g.mc;
+        const std::size_t ic = (index / chunks) * mc_size;
         const std::size_t first = (index % chunks) * chunk_panels * g.nr;
         if (first >= nc) return;
-        const std::size_t mc = std::min(g.mc, m - ic);
+        const std::size_t mc = std::min(mc_size, m - ic);
         const std::size_t cols = std::min(chunk_panels * g.nr, nc - first);
-        auto a_buffer = a_pool().take(g.mc * g.kc);
-        float* pa = a_buffer->data();
-        if (kc > 0) t.gemm_pack_a(ta, a, lda, ic, mc, pc, kc, alpha, pa);
+        TileOperands ops = block;
+        ops.b += first * ops.b_panel;
+        std::unique_ptr<AlignedBuffer<float>> a_buffer;
+        if (direct_a) {
+          ops.a = a + pc * lda + ic;
+          ops.a_panel = 1;
+          ops.a_step = lda;
+        } else {
+          a_buffer = a_pool().take(g.mc * g.kc);
+          if (kc > 0) t.gemm_pack_a(ta, a, lda, ic, mc, pc, kc, alpha, a_buffer->data());
+          ops.a = a_buffer->data();
+          ops.a_panel = kc;
+          ops.a_step = g.mr;
+        }
         GemmTileStore s = store;
         const std::size_t col = jc + first;
         if (store.last && e.bias != nullptr) s.bias = transposed ? e.bias + ic : e.bias + col;
         if (store.last && e.derivative != nullptr) s.derivative = y_block(ic, col);
-        t.gemm_tiles(mc, cols, kc, pa, pb + first * kc, c_block(ic, col), ldc, s);
-        a_pool().give(std::move(a_buffer));
+        t.gemm_tiles(mc, cols, kc, ops, c_block(ic, col), ldc, s);
+        if (a_buffer) a_pool().give(std::move(a_buffer));
       };
       if (split) {
         parallel::for_each_index(ic_blocks * chunks, task);
@@ -206,7 +241,7 @@ void gemm(const KernelTable& t, Trans ta, Trans tb, std::size_t m, std::size_t n
       if (kc == 0) break;
     }
   }
-  b_pool().give(std::move(b_buffer));
+  if (b_buffer) b_pool().give(std::move(b_buffer));
 }
 
 }  // namespace descent::kernels

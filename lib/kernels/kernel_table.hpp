@@ -12,10 +12,20 @@ namespace descent::kernels {
 // Cache blocking of the GEMM, per ISA: data, not code.
 struct GemmBlocking {
   std::size_t mr;  // rows of the register tile
-  std::size_t nr;  // columns of the register tile
-  std::size_t mc;  // rows of a packed A block (multiple of mr)
-  std::size_t kc;  // depth of a packed block
-  std::size_t nc;  // columns of a packed B block (multiple of nr)
+  std::size_t nr;  // columns of the register tile (a multiple of the vector width)
+  std::size_t mc;  // most rows of an A block (multiple of mr); blocks are made even
+  std::size_t kc;  // most depth of a block; K is cut into even blocks of at most kc
+  std::size_t nc;  // most columns of a B block (multiple of nr)
+};
+
+// The operands of a block of tiles, packed or read in place: panel ir of A (ir a multiple
+// of mr) starts at a + ir * a_panel and holds op(A)(r, p) at [r + p * a_step]; panel jr of B
+// starts at b + jr * b_panel and holds the nr floats of op(B) row p at [p * b_step].
+struct TileOperands {
+  const float* a;
+  std::size_t a_panel, a_step;
+  const float* b;
+  std::size_t b_panel, b_step;
 };
 
 // The scalars of one fused optimizer update, computed in double as torch.optim computes them
@@ -85,15 +95,16 @@ struct KernelTable {
                 float alpha, const float* a, std::size_t lda, const float* b, std::size_t ldb,
                 float beta, float* c, std::size_t ldc);
   // The GEMM's pieces, driven by gemm.cpp (null in the scalar reference): packing op(A) times
-  // alpha into ceil(mc/mr) panels of kc x mr, packing op(B) into ceil(nc/nr) panels of kc x nr,
-  // and the mr x nr register tiles of an mc x nc block of C from packed panels. bias and
-  // derivative in `store` point at the block's first column and element.
+  // alpha into ceil(mc/mr) panels of kc x mr, packing op(B) into ceil(nc/nr) panels of kc x nr
+  // (zero-padded), and the register tiles of an mc x nc block of C. bias and derivative in
+  // `store` point at the block's first column and element.
+  std::size_t gemm_lanes;  // floats per vector: a B operand read in place needs n % lanes == 0
   void (*gemm_pack_a)(Trans trans, const float* a, std::size_t lda, std::size_t i0, std::size_t mc,
                       std::size_t p0, std::size_t kc, float alpha, float* dst);
   void (*gemm_pack_b)(Trans trans, const float* b, std::size_t ldb, std::size_t p0, std::size_t kc,
                       std::size_t j0, std::size_t nc, float* dst);
-  void (*gemm_tiles)(std::size_t mc, std::size_t nc, std::size_t kc, const float* pa,
-                     const float* pb, float* c, std::size_t ldc, const GemmTileStore& store);
+  void (*gemm_tiles)(std::size_t mc, std::size_t nc, std::size_t kc, const TileOperands& ops,
+                     float* c, std::size_t ldc, const GemmTileStore& store);
   void (*axpy)(std::size_t n, float alpha, const float* x, float* y);
   void (*scale)(std::size_t n, float alpha, float* x);
   void (*clamp)(std::size_t n, float lo, float hi, float* x);

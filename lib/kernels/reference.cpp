@@ -300,6 +300,7 @@ const KernelTable& reference_table() {
       .isa = Isa::scalar,
       .gemm_blocking = GemmBlocking{.mr = 1, .nr = 1, .mc = 1, .kc = 1, .nc = 1},
       .sgemm = &sgemm,
+      .gemm_lanes = 1,
       .gemm_pack_a = nullptr,  // no tiles: gemm.cpp runs sgemm and the epilogue in passes
       .gemm_pack_b = nullptr,
       .gemm_tiles = nullptr,

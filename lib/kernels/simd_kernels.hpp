@@ -19,6 +19,7 @@
 #include <cstring>
 #include <limits>
 #include <new>
+#include <utility>
 
 #include <xsimd/xsimd.hpp>
 
@@ -338,159 +339,13 @@ double bce_with_logits(std::size_t rows, std::size_t cols, const float* logits, 
   return total;
 }
 
-// ---------------------------------------------------------------------------------------
-// GEMM pieces, BLIS-style: op(A) times alpha packed into mr x kc row panels, op(B) into
-// kc x nr column panels, and an mr x nr register tile accumulating over kc. The blocking
-// loops and the threads live in gemm.cpp. Edge tiles run on zero-padded panels exactly as full
-// tiles do, and every store goes through the same vector code (the edges through a stack
-// copy), so every element of C sees the same arithmetic wherever it lies.
+}  // namespace
+}  // namespace descent::kernels
 
-// op(X)(i, p) of a row-major X with leading dimension ld.
-inline float element(Trans trans, const float* x, std::size_t ld, std::size_t i, std::size_t p) {
-  return trans == Trans::no ? x[i * ld + p] : x[p * ld + i];
-}
+#include "kernels/simd_gemm.hpp"
 
-template <std::size_t MR>
-void pack_a(Trans trans, const float* a, std::size_t lda, std::size_t i0, std::size_t mc,
-            std::size_t p0, std::size_t kc, float alpha, float* dst) {
-  for (std::size_t ir = 0; ir < mc; ir += MR) {
-    const std::size_t rows = min_size(MR, mc - ir);
-    if (trans == Trans::yes) {
-      // A^T: op(A)(i, p) = a[p * lda + i], contiguous along the panel's rows.
-      for (std::size_t p = 0; p < kc; ++p) {
-        const float* src = a + (p0 + p) * lda + i0 + ir;
-        for (std::size_t r = 0; r < rows; ++r) dst[r] = alpha * src[r];
-        for (std::size_t r = rows; r < MR; ++r) dst[r] = 0.0f;
-        dst += MR;
-      }
-    } else {
-      for (std::size_t p = 0; p < kc; ++p) {
-        for (std::size_t r = 0; r < rows; ++r) dst[r] = alpha * a[(i0 + ir + r) * lda + p0 + p];
-        for (std::size_t r = rows; r < MR; ++r) dst[r] = 0.0f;
-        dst += MR;
-      }
-    }
-  }
-}
-
-template <std::size_t NR>
-void pack_b(Trans trans, const float* b, std::size_t ldb, std::size_t p0, std::size_t kc,
-            std::size_t j0, std::size_t nc, float* dst) {
-  for (std::size_t jr = 0; jr < nc; jr += NR) {
-    const std::size_t cols = min_size(NR, nc - jr);
-    for (std::size_t p = 0; p < kc; ++p) {
-      if (trans == Trans::no) {
-        std::memcpy(dst, b + (p0 + p) * ldb + j0 + jr, cols * sizeof(float));
-      } else {
-        for (std::size_t c = 0; c < cols; ++c) dst[c] = b[(j0 + jr + c) * ldb + p0 + p];
-      }
-      for (std::size_t c = cols; c < NR; ++c) dst[c] = 0.0f;
-      dst += NR;
-    }
-  }
-}
-
-// One element-vector of a tile's store: the combination with C (or the bias), then the
-// epilogue. c, bias and y are the vectors read for these lanes (zero where not needed).
-template <class A>
-Batch<A> stored_value(const GemmTileStore& s, Batch<A> acc, Batch<A> c, Batch<A> bias, Batch<A> y) {
-  Batch<A> v = s.overwrite ? acc : c + acc;
-  if (s.last) {
-    // After the whole sum, as a separate pass would add it: fused and unfused agree bitwise.
-    if (s.bias != nullptr) v = v + bias;
-    if (s.activation != Activation::identity) v = activate<A>(s.activation, v);
-    if (s.derivative != nullptr) v = activation_gradient<A>(s.derivative_activation, y, v);
-  }
-  return v;
-}
-
-// acc += packed A panel x packed B panel over kc, then finish(acc) stores it.
-template <class A, std::size_t MR, std::size_t NR, class Finish>
-void micro_kernel(std::size_t kc, const float* pa, const float* pb, Finish finish) {
-  using B = Batch<A>;
-  constexpr std::size_t W = B::size;
-  constexpr std::size_t NV = NR / W;
-  B acc[MR][NV];
-#pragma GCC unroll 32
-  for (std::size_t r = 0; r < MR; ++r)
-#pragma GCC unroll 8
-    for (std::size_t v = 0; v < NV; ++v) acc[r][v] = B(0.0f);
-  for (std::size_t p = 0; p < kc; ++p) {
-    B bv[NV];
-#pragma GCC unroll 8
-    for (std::size_t v = 0; v < NV; ++v) bv[v] = B::load_aligned(pb + v * W);
-#pragma GCC unroll 32
-    for (std::size_t r = 0; r < MR; ++r) {
-      const B av(pa[r]);
-#pragma GCC unroll 8
-      for (std::size_t v = 0; v < NV; ++v) acc[r][v] = xsimd::fma(av, bv[v], acc[r][v]);
-    }
-    pa += MR;
-    pb += NR;
-  }
-  finish(acc);
-}
-
-template <class A, GemmBlocking G>
-void gemm_tiles(std::size_t mc, std::size_t nc, std::size_t kc, const float* pa, const float* pb,
-                float* c, std::size_t ldc, const GemmTileStore& s) {
-  using B = Batch<A>;
-  constexpr std::size_t W = B::size, MR = G.mr, NR = G.nr, NV = NR / W;
-  static_assert(NR % W == 0);
-  const B zero(0.0f);
-  for (std::size_t jr = 0; jr < nc; jr += NR) {
-    const std::size_t cols = min_size(NR, nc - jr);
-    const float* panel_b = pb + jr * kc;
-    for (std::size_t ir = 0; ir < mc; ir += MR) {
-      const std::size_t rows = min_size(MR, mc - ir);
-      micro_kernel<A, MR, NR>(kc, pa + ir * kc, panel_b, [&](const B(&acc)[MR][NV]) {
-        if (!s.transposed && cols == NR) {
-          // A full tile: straight loads and stores.
-#pragma GCC unroll 32
-          for (std::size_t r = 0; r < rows; ++r) {
-            float* c_row = c + (ir + r) * ldc + jr;
-            const float* y_row =
-                s.derivative != nullptr ? s.derivative + (ir + r) * s.ld_derivative + jr : nullptr;
-#pragma GCC unroll 8
-            for (std::size_t v = 0; v < NV; ++v) {
-              const B cv = s.overwrite ? zero : B::load_unaligned(c_row + v * W);
-              const B bias = s.bias != nullptr ? B::load_unaligned(s.bias + jr + v * W) : zero;
-              const B y = y_row != nullptr ? B::load_unaligned(y_row + v * W) : zero;
-              stored_value<A>(s, acc[r][v], cv, bias, y).store_unaligned(c_row + v * W);
-            }
-          }
-          return;
-        }
-        // An edge tile, or a transposed store: gather, the same vector arithmetic, scatter.
-        alignas(kSimdAlign) float cb[W], bb[W], yb[W], out[W];
-        for (std::size_t r = 0; r < rows; ++r) {
-          for (std::size_t v = 0; v < NV && v * W < cols; ++v) {
-            const std::size_t lanes = min_size(W, cols - v * W);
-            for (std::size_t l = 0; l < W; ++l) {
-              cb[l] = bb[l] = yb[l] = 0.0f;
-              if (l >= lanes) continue;
-              const std::size_t i = ir + r, j = jr + v * W + l;  // in the tile's matrix
-              const std::size_t at = s.transposed ? j * ldc + i : i * ldc + j;
-              if (!s.overwrite) cb[l] = c[at];
-              if (s.bias != nullptr) bb[l] = s.transposed ? s.bias[i] : s.bias[j];
-              if (s.derivative != nullptr) {
-                yb[l] = s.transposed ? s.derivative[j * s.ld_derivative + i]
-                                     : s.derivative[i * s.ld_derivative + j];
-              }
-            }
-            stored_value<A>(s, acc[r][v], B::load_aligned(cb), B::load_aligned(bb),
-                            B::load_aligned(yb))
-                .store_aligned(out);
-            for (std::size_t l = 0; l < lanes; ++l) {
-              const std::size_t i = ir + r, j = jr + v * W + l;
-              c[s.transposed ? j * ldc + i : i * ldc + j] = out[l];
-            }
-          }
-        }
-      });
-    }
-  }
-}
+namespace descent::kernels {
+namespace {
 
 // Independent FMA chains on the widest vectors, enough of them to cover the latency of
 // every FMA unit: the core's peak, for benchmarks. Returns the FLOPs done.
@@ -762,8 +617,9 @@ constexpr KernelTable make_table() {
       .isa = I,
       .gemm_blocking = G,
       .sgemm = &sgemm<I>,
-      .gemm_pack_a = &pack_a<G.mr>,
-      .gemm_pack_b = &pack_b<G.nr>,
+      .gemm_lanes = Batch<A>::size,
+      .gemm_pack_a = &pack_a<A, G.mr>,
+      .gemm_pack_b = &pack_b<A, G.nr>,
       .gemm_tiles = &gemm_tiles<A, G>,
       .axpy = &axpy<A>,
       .scale = &scale<A>,

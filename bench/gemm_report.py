@@ -1,0 +1,146 @@
+#!/usr/bin/python3
+"""The GEMM comparison from a descent_bench JSON run, against the targets of issue 5.
+
+    descent_bench --benchmark_filter='BM_fma_peak|BM_gemm|BM_dense_forward' \
+        --benchmark_repetitions=5 --benchmark_format=json > gemm.json
+    bench/gemm_report.py gemm.json
+
+Every figure is the median over the repetitions, with the range beside it. Targets:
+  - one thread, within 5% of oneDNN or faster on squares >= 128 and MLP shapes with N >= 256;
+  - at least as fast as the better of OpenBLAS and oneDNN on narrow shapes (N = 10 or K = 10);
+  - two threads at least 1.85x one thread on squares >= 512;
+  - a dense layer's forward at most 10% slower than the bare product of its shape.
+Standard library only.
+"""
+
+import json
+import re
+import statistics
+import sys
+from collections import defaultdict
+
+
+def load(path):
+    with open(path) as f:
+        data = json.load(f)
+    runs = defaultdict(list)  # run name -> [GFLOPS or seconds per repetition]
+    for b in data["benchmarks"]:
+        if b.get("run_type") != "iteration":
+            continue
+        name = b["run_name"] if "run_name" in b else b["name"]
+        name = re.sub(r"/real_time$", "", name)
+        runs[name].append(b)
+    return data.get("context", {}), runs
+
+
+def median_range(values):
+    return statistics.median(values), min(values), max(values)
+
+
+def fmt(v):
+    return f"{v[0]:7.1f} [{v[1]:.0f}-{v[2]:.0f}]"
+
+
+def main():
+    if len(sys.argv) != 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    context, runs = load(sys.argv[1])
+    peak = {}
+    gemm = defaultdict(dict)  # (shape, threads) -> lib -> (median, lo, hi) GFLOPS
+    dims = {}
+    dense = {}
+    for name, reps in runs.items():
+        parts = name.split("/")
+        if parts[0] == "BM_fma_peak":
+            peak[int(parts[1].split(":")[1])] = median_range([r["GFLOPS"] for r in reps])
+        elif parts[0] == "BM_gemm":
+            lib, threads = parts[1], int(parts[-1].split(":")[1])
+            shape = "/".join(parts[2:-1])
+            gemm[(shape, threads)][lib] = median_range([r["GFLOPS"] for r in reps])
+            dims[shape] = (int(reps[0]["m"]), int(reps[0]["n"]), int(reps[0]["k"]))
+        elif parts[0] == "BM_dense_forward":
+            threads = int(parts[-1].split(":")[1])
+            dense[("/".join(parts[1:-1]), threads)] = median_range([r["GFLOPS"] for r in reps])
+
+    print(f"host: {context.get('host_name', '?')}, {context.get('num_cpus', '?')} CPUs, "
+          f"{context.get('mhz_per_cpu', '?')} MHz")
+    for t in sorted(peak):
+        print(f"FMA peak, {t} thread(s): {fmt(peak[t])} GFLOPS")
+    print()
+    failures = []
+    header = (f"{'shape':24} {'m':>5} {'n':>5} {'k':>5} thr  {'descent':>17} {'openblas':>17} "
+              f"{'onednn':>17}  vs dnnl  vs best  peak")
+    print(header)
+    print("-" * len(header))
+
+    def order(item):
+        shape, threads = item[0]
+        kind = 0 if shape.startswith("square") else 1
+        return (kind, threads, shape.split("/")[0], [int(x) for x in re.findall(r"\d+", shape)])
+
+    for (shape, threads), libs in sorted(gemm.items(), key=order):
+        if "descent" not in libs:
+            continue
+        m, n, k = dims[shape]
+        d = libs["descent"][0]
+        peers = {lib: v[0] for lib, v in libs.items() if lib != "descent"}
+        vs_dnnl = d / peers["onednn"] if "onednn" in peers else float("nan")
+        vs_best = d / max(peers.values()) if peers else float("nan")
+        frac = d / peak[threads][0] if threads in peak else float("nan")
+        cells = " ".join(fmt(libs[lib]) if lib in libs else f"{'-':>17}"
+                         for lib in ("descent", "openblas", "onednn"))
+        note = ""
+        if threads == 1:
+            narrow = n == 10 or k == 10
+            if narrow and peers and vs_best < 1.0:
+                note = "  < best peer (narrow target)"
+            elif not narrow and "onednn" in peers and vs_dnnl < 0.95 and (
+                    (shape.startswith("square") and m >= 128) or
+                    (not shape.startswith("square") and n >= 256)):
+                note = "  < 95% of oneDNN"
+            if note:
+                failures.append(f"{shape} 1 thread:{note.strip()}")
+        print(f"{shape:24} {m:5} {n:5} {k:5} {threads:3}  {cells}  {vs_dnnl:6.2f}  {vs_best:6.2f}  "
+              f"{frac:4.2f}{note}")
+
+    print()
+    print("two-thread scaling, descent (median 2 threads / median 1 thread):")
+    for (shape, threads), libs in sorted(gemm.items(), key=order):
+        if threads != 2 or "descent" not in libs or (shape, 1) not in gemm:
+            continue
+        ratio = libs["descent"][0] / gemm[(shape, 1)]["descent"][0]
+        m = dims[shape][0]
+        note = ""
+        if shape.startswith("square") and m >= 512 and ratio < 1.85:
+            note = "  < 1.85x target"
+            failures.append(f"{shape}: 2-thread scaling {ratio:.2f}x")
+        if shape.startswith("square") or m >= 512:
+            print(f"  {shape:24} {ratio:5.2f}x{note}")
+
+    if dense:
+        print()
+        print("dense layer forward (fused bias + ReLU) vs the bare product of its shape:")
+        for (shape, threads), v in sorted(dense.items()):
+            bare = gemm.get((shape, threads), {}).get("descent")
+            if bare is None:
+                continue
+            overhead = bare[0] / v[0] - 1.0  # time ratio - 1
+            note = "  > 10% target" if overhead > 0.10 else ""
+            if note:
+                failures.append(f"dense forward {shape} {threads} threads: +{overhead:.0%}")
+            print(f"  {shape:24} {threads} thr  layer {v[0]:6.1f}  product {bare[0]:6.1f} GFLOPS"
+                  f"  time +{overhead * 100:4.1f}%{note}")
+
+    print()
+    if failures:
+        print(f"{len(failures)} target(s) missed:")
+        for f in failures:
+            print("  " + f)
+    else:
+        print("every target met")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
