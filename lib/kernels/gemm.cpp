@@ -101,6 +101,45 @@ void reference_gemm(const KernelTable& t, Trans ta, Trans tb, std::size_t m, std
   }
 }
 
+// C = epilogue(alpha A B^T + beta C) for a narrow C, by the table's dot-product tiles, rows
+// split across threads (an element's arithmetic does not depend on the split).
+void gemm_narrow(const KernelTable& t, std::size_t m, std::size_t n, std::size_t k, float alpha,
+                 const float* a, std::size_t lda, const float* b, std::size_t ldb, float beta,
+                 float* c, std::size_t ldc, const GemmEpilogue& e, bool parallel) {
+  if (beta != 0.0f && beta != 1.0f)
+    for (std::size_t i = 0; i < m; ++i) t.scale(n, beta, c + i * ldc);
+  GemmTileStore store;
+  store.overwrite = beta == 0.0f;
+  store.last = true;
+  store.bias = e.bias;
+  store.activation = e.activation;
+  store.derivative = e.derivative;
+  store.ld_derivative = e.ld_derivative;
+  store.derivative_activation = e.derivative_activation;
+  const std::size_t threads = descent::threads();
+  const bool split =
+      parallel && threads > 1 &&
+      static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k) >= kParallelFmas;
+  const std::size_t pieces =
+      split ? std::min(ceil_div(m, t.gemm_blocking.dot_rows), 4 * threads) : 1;
+  const std::size_t rows = round_up(ceil_div(m, pieces), t.gemm_blocking.dot_rows);
+  auto piece = [&](std::size_t index) {
+    const std::size_t first = index * rows;
+    if (first >= m) return;
+    GemmTileStore s = store;
+    if (s.derivative != nullptr) s.derivative += first * e.ld_derivative;
+    auto scratch = a_pool().take(t.gemm_blocking.dot_cols * round_up(k, t.gemm_lanes));
+    t.gemm_dot(std::min(rows, m - first), n, k, alpha, a + first * lda, lda, b, ldb,
+               c + first * ldc, ldc, s, scratch->data());
+    a_pool().give(std::move(scratch));
+  };
+  if (split) {
+    parallel::for_each_index(pieces, piece);
+  } else {
+    piece(0);
+  }
+}
+
 }  // namespace
 
 void gemm_reserve(const KernelTable& t, std::size_t concurrency) {
@@ -118,8 +157,14 @@ void gemm(const KernelTable& t, Trans ta, Trans tb, std::size_t m, std::size_t n
     return;
   }
   const GemmBlocking& g = t.gemm_blocking;
-  // A narrow C (an output layer's few columns) would fill a fraction of each vector: compute
-  // C^T = op(B)^T op(A)^T instead, so that the long side runs along the vectors.
+  // A narrow C = A B^T (an output layer's forward): dot products along K read both operands
+  // as they lie, where the tiles would have to transpose the large one.
+  if (ta == Trans::no && tb == Trans::yes && n < t.gemm_lanes && alpha != 0.0f && k > 0) {
+    gemm_narrow(t, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, e, parallel);
+    return;
+  }
+  // A narrow C otherwise would fill a fraction of each vector: compute C^T = op(B)^T op(A)^T
+  // instead, so that the long side runs along the vectors.
   const bool transposed = n % t.gemm_lanes != 0 && n < g.nr && m > n;
   if (transposed) {
     std::swap(m, n);

@@ -5,8 +5,9 @@
 namespace descent::kernels {
 
 // 32 zmm registers: a 12 x 32 tile is 24 accumulators, 2 for B, 1 for the broadcast A.
-constinit const KernelTable avx512_kernels =
-    make_table<xsimd::avx512f, Isa::avx512,
-               GemmBlocking{.mr = 12, .nr = 32, .mc = 240, .kc = 256, .nc = 3072}>();
+constinit const KernelTable avx512_kernels = make_table<
+    xsimd::avx512f, Isa::avx512,
+    GemmBlocking{
+        .mr = 12, .nr = 32, .mc = 240, .kc = 256, .nc = 3072, .dot_rows = 2, .dot_cols = 10}>();
 
 }  // namespace descent::kernels

@@ -16,6 +16,9 @@ struct GemmBlocking {
   std::size_t mc;  // most rows of an A block (multiple of mr); blocks are made even
   std::size_t kc;  // most depth of a block; K is cut into even blocks of at most kc
   std::size_t nc;  // most columns of a B block (multiple of nr)
+  // The dot-product tiles of a narrow C = A B^T: rows of A by rows of B per tile.
+  std::size_t dot_rows;
+  std::size_t dot_cols;
 };
 
 // The operands of a block of tiles, packed or read in place: panel ir of A (ir a multiple
@@ -105,6 +108,12 @@ struct KernelTable {
                       std::size_t j0, std::size_t nc, float* dst);
   void (*gemm_tiles)(std::size_t mc, std::size_t nc, std::size_t kc, const TileOperands& ops,
                      float* c, std::size_t ldc, const GemmTileStore& store);
+  // Rows [0, m) of a narrow C = alpha A B^T (A [m, k], B [n, k] row-major) by dot products
+  // along K, neither operand transposed; C combined and finished as `store` says. scratch
+  // holds dot_cols * round_up(k, gemm_lanes) floats.
+  void (*gemm_dot)(std::size_t m, std::size_t n, std::size_t k, float alpha, const float* a,
+                   std::size_t lda, const float* b, std::size_t ldb, float* c, std::size_t ldc,
+                   const GemmTileStore& store, float* scratch);
   void (*axpy)(std::size_t n, float alpha, const float* x, float* y);
   void (*scale)(std::size_t n, float alpha, float* x);
   void (*clamp)(std::size_t n, float lo, float hi, float* x);

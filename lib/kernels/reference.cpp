@@ -298,12 +298,14 @@ double fma_loop(std::size_t iterations) {
 const KernelTable& reference_table() {
   static const KernelTable table{
       .isa = Isa::scalar,
-      .gemm_blocking = GemmBlocking{.mr = 1, .nr = 1, .mc = 1, .kc = 1, .nc = 1},
+      .gemm_blocking =
+          GemmBlocking{.mr = 1, .nr = 1, .mc = 1, .kc = 1, .nc = 1, .dot_rows = 1, .dot_cols = 1},
       .sgemm = &sgemm,
       .gemm_lanes = 1,
       .gemm_pack_a = nullptr,  // no tiles: gemm.cpp runs sgemm and the epilogue in passes
       .gemm_pack_b = nullptr,
       .gemm_tiles = nullptr,
+      .gemm_dot = nullptr,
       .axpy = &axpy,
       .scale = &scale,
       .clamp = &clamp,

@@ -179,45 +179,65 @@ struct TilePlace {
   const GemmTileStore* store;
 };
 
-// Stores vector v of tile row r. Whole vectors of an untransposed tile go straight to C; a
-// partial vector or a transposed tile goes through stack copies and the same arithmetic.
+// Stores vector v of tile row r of an untransposed tile: whole vectors straight into C, a
+// partial one through stack copies and the same arithmetic.
 template <class A>
-void store_vector(const TilePlace& t, std::size_t r, std::size_t v, Batch<A> acc) {
+[[gnu::noinline]] void store_vector(const TilePlace& t, std::size_t r, std::size_t v,
+                                    Batch<A> acc) {
   using B = Batch<A>;
   constexpr std::size_t W = B::size;
   const GemmTileStore& s = *t.store;
   const std::size_t i = t.i0 + r, j = t.j0 + v * W;
   const std::size_t lanes = min_size(W, t.cols - v * W);
-  if (!s.transposed && lanes == W) {
-    float* c = t.c + i * t.ldc + j;
-    const B zero(0.0f);
+  float* c = t.c + i * t.ldc + j;
+  const float* y =
+      s.last && s.derivative != nullptr ? s.derivative + i * s.ld_derivative + j : nullptr;
+  const float* bias = s.last && s.bias != nullptr ? s.bias + j : nullptr;
+  const B zero(0.0f);
+  if (lanes == W) {
     const B cv = s.overwrite ? zero : B::load_unaligned(c);
-    const B bias = s.last && s.bias != nullptr ? B::load_unaligned(s.bias + j) : zero;
-    const B y = s.last && s.derivative != nullptr
-                    ? B::load_unaligned(s.derivative + i * s.ld_derivative + j)
-                    : zero;
-    stored_value<A>(s, acc, cv, bias, y).store_unaligned(c);
+    stored_value<A>(s, acc, cv, bias != nullptr ? B::load_unaligned(bias) : zero,
+                    y != nullptr ? B::load_unaligned(y) : zero)
+        .store_unaligned(c);
     return;
   }
-  alignas(64) float cb[W], bb[W], yb[W], out[W];
-  for (std::size_t l = 0; l < W; ++l) {
-    cb[l] = bb[l] = yb[l] = 0.0f;
-    if (l >= lanes) continue;
-    const std::size_t jl = j + l;
-    const std::size_t at = s.transposed ? jl * t.ldc + i : i * t.ldc + jl;
-    if (!s.overwrite) cb[l] = t.c[at];
-    if (s.last && s.bias != nullptr) bb[l] = s.transposed ? s.bias[i] : s.bias[jl];
-    if (s.last && s.derivative != nullptr) {
-      yb[l] = s.transposed ? s.derivative[jl * s.ld_derivative + i]
-                           : s.derivative[i * s.ld_derivative + jl];
-    }
+  alignas(64) float cb[W] = {}, bb[W] = {}, yb[W] = {}, out[W];
+  for (std::size_t l = 0; l < lanes; ++l) {
+    if (!s.overwrite) cb[l] = c[l];
+    if (bias != nullptr) bb[l] = bias[l];
+    if (y != nullptr) yb[l] = y[l];
   }
   stored_value<A>(s, acc, B::load_aligned(cb), B::load_aligned(bb), B::load_aligned(yb))
       .store_aligned(out);
-  for (std::size_t l = 0; l < lanes; ++l) {
-    const std::size_t jl = j + l;
-    t.c[s.transposed ? jl * t.ldc + i : i * t.ldc + jl] = out[l];
+  for (std::size_t l = 0; l < lanes; ++l) c[l] = out[l];
+}
+
+// Stores a tile of C^T (held row by row in `out`): C^T(i, j) lives at c[j * ldc + i], so the
+// tile is transposed on its way in and out, 8x8 blocks at a time, and in between combined
+// with C, bias and derivative by the same vector arithmetic as any other tile.
+template <class A, std::size_t ROWS, std::size_t NV>
+[[gnu::noinline]] void store_transposed(const TilePlace& t,
+                                        float (&out)[ROWS][NV * Batch<A>::size]) {
+  using B = Batch<A>;
+  constexpr std::size_t W = B::size, LD = NV * W;
+  const GemmTileStore& s = *t.store;
+  float* c = t.c + t.j0 * t.ldc + t.i0;
+  alignas(64) float old[ROWS][LD] = {}, y[ROWS][LD] = {};
+  if (!s.overwrite) transpose_block(c, t.ldc, t.cols, t.rows, 1.0f, &old[0][0], LD);
+  const bool derivative = s.last && s.derivative != nullptr;
+  if (derivative) {
+    transpose_block(s.derivative + t.j0 * s.ld_derivative + t.i0, s.ld_derivative, t.cols, t.rows,
+                    1.0f, &y[0][0], LD);
   }
+  for (std::size_t r = 0; r < t.rows; ++r) {
+    const B bias(s.last && s.bias != nullptr ? s.bias[t.i0 + r] : 0.0f);
+    for (std::size_t v = 0; v < NV; ++v) {
+      stored_value<A>(s, B::load_aligned(&out[r][v * W]), B::load_aligned(&old[r][v * W]), bias,
+                      B::load_aligned(&y[r][v * W]))
+          .store_aligned(&out[r][v * W]);
+    }
+  }
+  transpose_block(&out[0][0], LD, t.rows, t.cols, 1.0f, c, t.ldc);
 }
 
 // The micro-kernel: a ROWS x (NV vectors) tile, acc += A panel x B panel over kc, then
@@ -267,8 +287,10 @@ void tile(std::size_t kc, const float* a, std::size_t a_step, const float* b, st
       }
     } else {
       const B zero(0.0f);
+#pragma GCC unroll 16
       for (std::size_t r = 0; r < ROWS; ++r) {
         const std::size_t i = place.i0 + r;
+#pragma GCC unroll 4
         for (std::size_t v = 0; v < NV; ++v) {
           const std::size_t j = place.j0 + v * W;
           float* at = c + r * place.ldc + v * W;
@@ -283,8 +305,19 @@ void tile(std::size_t kc, const float* a, std::size_t a_step, const float* b, st
     }
     return;
   }
-  // Partial vectors and transposed tiles, one vector at a time.
+  if (s.transposed) {
+    alignas(64) float out[ROWS][NV * W];
+#pragma GCC unroll 16
+    for (std::size_t r = 0; r < ROWS; ++r)
+#pragma GCC unroll 4
+      for (std::size_t v = 0; v < NV; ++v) acc[r][v].store_aligned(&out[r][v * W]);
+    store_transposed<A, ROWS, NV>(place, out);
+    return;
+  }
+  // Partial vectors, one vector at a time (out of line; acc stays in registers).
+#pragma GCC unroll 16
   for (std::size_t r = 0; r < ROWS; ++r)
+#pragma GCC unroll 4
     for (std::size_t v = 0; v < NV; ++v) store_vector<A>(place, r, v, acc[r][v]);
 }
 
@@ -303,6 +336,190 @@ struct TileTable {
     ((fn[I / NV][I % NV] = &tile<A, I / NV + 1, I % NV + 1>), ...);
   }
 };
+
+// ---------------------------------------------------------------------------------------
+// Dot-product tiles, for C = op(A) B^T with a narrow C (an output layer's forward): both
+// operands are read along K as they are, so neither is transposed, and each element of C is
+// the lane-wise FMA chain over K in vector steps, then the lanes summed by a fixed tree.
+
+// The shuffle indices that combine x and y, each W lanes in groups of S lanes per sum, into
+// one vector of 2 * W / S groups of S / 2 lanes: lanes q and q + S / 2 of each group added.
+template <std::size_t W, std::size_t S, bool HIGH>
+constexpr int fold_lane(std::size_t i) {
+  const std::size_t half = W / 2, s2 = S / 2;
+  const std::size_t base = i < half ? 0 : W;
+  const std::size_t j = i < half ? i : i - half;
+  return static_cast<int>(base + (j / s2) * S + j % s2 + (HIGH ? s2 : 0));
+}
+
+template <std::size_t W, std::size_t S, class R, std::size_t... I>
+[[gnu::always_inline]] inline R fold(R x, R y, std::index_sequence<I...>) {
+  return __builtin_shufflevector(x, y, fold_lane<W, S, false>(I)...) +
+         __builtin_shufflevector(x, y, fold_lane<W, S, true>(I)...);
+}
+
+// v[0..S): S vectors of W / S sums of S lanes each, folded down to one vector whose lane l
+// is the sum of the lanes of the original v[l].
+template <std::size_t W, std::size_t S, class R>
+[[gnu::always_inline]] inline R fold_all(R* v) {
+  if constexpr (S == 1) {
+    return v[0];
+  } else {
+#pragma GCC unroll 16
+    for (std::size_t i = 0; i < S / 2; ++i)
+      v[i] = fold<W, S>(v[2 * i], v[2 * i + 1], std::make_index_sequence<W>{});
+    return fold_all<W, S / 2>(v);
+  }
+}
+
+// Lane l of the result is the sum of the lanes of v[l], always by the same tree.
+template <class A>
+[[gnu::always_inline]] inline Batch<A> sum_lanes(const Batch<A> (&v)[Batch<A>::size]) {
+  using R = typename Batch<A>::register_type;
+  constexpr std::size_t W = Batch<A>::size;
+  R regs[W];
+#pragma GCC unroll 16
+  for (std::size_t i = 0; i < W; ++i) regs[i] = v[i];
+  if constexpr (W == 1) {
+    return Batch<A>(regs[0]);
+  } else {
+    return Batch<A>(fold_all<W, W>(regs));
+  }
+}
+
+// Stores the first `lanes` of value into c[0..lanes) as tile vectors are stored: combined
+// with C and finished with bias (at bias) and derivative (at y) by stored_value.
+template <class A>
+[[gnu::always_inline]] inline void store_lanes(const GemmTileStore& s, float* c, const float* bias,
+                                               const float* y, std::size_t lanes, Batch<A> value) {
+  using B = Batch<A>;
+  constexpr std::size_t W = B::size;
+  alignas(64) float cb[W] = {}, bb[W] = {}, yb[W] = {}, out[W];
+  for (std::size_t l = 0; l < lanes; ++l) {
+    if (!s.overwrite) cb[l] = c[l];
+    if (bias != nullptr) bb[l] = bias[l];
+    if (y != nullptr) yb[l] = y[l];
+  }
+  stored_value<A>(s, value, B::load_aligned(cb), B::load_aligned(bb), B::load_aligned(yb))
+      .store_aligned(out);
+  for (std::size_t l = 0; l < lanes; ++l) c[l] = out[l];
+}
+
+// Where a dot tile goes: C at its first element, the row and column of that element in the
+// product (for bias and derivative), and how to store.
+struct DotPlace {
+  float* c;
+  std::size_t ldc, i0, j0;
+  const GemmTileStore* store;
+};
+
+// An R x C tile of C = alpha (rows of a) . (columns of the packed group) over k, stored. The
+// group is packed chunk by chunk, [k / W][C][W], zero past k.
+template <class A, std::size_t R, std::size_t C>
+void dot_tile(std::size_t k, float alpha, const float* a, std::size_t lda, const float* group,
+              const DotPlace& place) {
+  using B = Batch<A>;
+  constexpr std::size_t W = B::size;
+  B acc[R][C];
+#pragma GCC unroll 4
+  for (std::size_t r = 0; r < R; ++r)
+#pragma GCC unroll 16
+    for (std::size_t c = 0; c < C; ++c) acc[r][c] = B(0.0f);
+  const B scale(alpha);
+  const std::size_t whole = k / W;
+  auto step = [&](const B(&av)[R], const float* bp) {
+#pragma GCC unroll 16
+    for (std::size_t c = 0; c < C; ++c) {
+      const B bv = B::load_aligned(bp + c * W);
+#pragma GCC unroll 4
+      for (std::size_t r = 0; r < R; ++r) acc[r][c] = xsimd::fma(av[r], bv, acc[r][c]);
+    }
+  };
+  for (std::size_t chunk = 0; chunk < whole; ++chunk) {
+    B av[R];
+#pragma GCC unroll 4
+    for (std::size_t r = 0; r < R; ++r) {
+      av[r] = B::load_unaligned(a + r * lda + chunk * W);
+      if (alpha != 1.0f) av[r] *= scale;
+    }
+    step(av, group + chunk * C * W);
+  }
+  if (whole * W < k) {
+    // The last partial chunk: A through zero-padded copies, the same arithmetic.
+    B av[R];
+    for (std::size_t r = 0; r < R; ++r) {
+      alignas(64) float tail[W] = {};
+      for (std::size_t q = whole * W; q < k; ++q) tail[q - whole * W] = a[r * lda + q];
+      av[r] = B::load_aligned(tail);
+      if (alpha != 1.0f) av[r] *= scale;
+    }
+    step(av, group + whole * C * W);
+  }
+  // Each row's sums, W columns at a time: lane l of a reduced vector is column v * W + l.
+  const GemmTileStore& s = *place.store;
+  constexpr std::size_t NV = (C + W - 1) / W;
+#pragma GCC unroll 4
+  for (std::size_t r = 0; r < R; ++r) {
+#pragma GCC unroll 4
+    for (std::size_t v = 0; v < NV; ++v) {
+      B batch[W];
+#pragma GCC unroll 16
+      for (std::size_t l = 0; l < W; ++l) batch[l] = v * W + l < C ? acc[r][v * W + l] : B(0.0f);
+      const std::size_t i = place.i0 + r, j = place.j0 + v * W;
+      store_lanes<A>(s, place.c + r * place.ldc + v * W, s.bias != nullptr ? s.bias + j : nullptr,
+                     s.derivative != nullptr ? s.derivative + i * s.ld_derivative + j : nullptr,
+                     min_size(W, C - v * W), sum_lanes<A>(batch));
+    }
+  }
+}
+
+using DotFn = void (*)(std::size_t k, float alpha, const float* a, std::size_t lda,
+                       const float* group, const DotPlace& place);
+
+template <class A, std::size_t R, std::size_t C>
+struct DotTable {
+  DotFn fn[R][C];
+  constexpr DotTable() : fn{} { fill(std::make_index_sequence<R * C>{}); }
+
+ private:
+  template <std::size_t... I>
+  constexpr void fill(std::index_sequence<I...>) {
+    ((fn[I / C][I % C] = &dot_tile<A, I / C + 1, I % C + 1>), ...);
+  }
+};
+
+// Rows [0, m) of C = epilogue(alpha A B^T + C or not): A [m, k] and B [n, k] row-major, in
+// tiles of up to R rows and C columns. scratch holds C * round_up(k, W) floats.
+template <class A, std::size_t R, std::size_t C>
+void gemm_dot(std::size_t m, std::size_t n, std::size_t k, float alpha, const float* a,
+              std::size_t lda, const float* b, std::size_t ldb, float* c, std::size_t ldc,
+              const GemmTileStore& store, float* scratch) {
+  using B = Batch<A>;
+  constexpr std::size_t W = B::size;
+  static constexpr DotTable<A, R, C> tiles;
+  const std::size_t chunks = (k + W - 1) / W;
+  for (std::size_t j = 0; j < n; j += C) {
+    const std::size_t cols = min_size(C, n - j);
+    // B's rows j.. as [chunk][cols][W], zero past k.
+    for (std::size_t chunk = 0; chunk < chunks; ++chunk) {
+      for (std::size_t col = 0; col < cols; ++col) {
+        float* dst = scratch + (chunk * cols + col) * W;
+        const float* src = b + (j + col) * ldb + chunk * W;
+        const std::size_t lanes = min_size(W, k - chunk * W);
+        if (lanes == W) {
+          B::load_unaligned(src).store_aligned(dst);
+        } else {
+          for (std::size_t l = 0; l < W; ++l) dst[l] = l < lanes ? src[l] : 0.0f;
+        }
+      }
+    }
+    for (std::size_t i = 0; i < m; i += R) {
+      const std::size_t rows = min_size(R, m - i);
+      const DotPlace place{c + i * ldc + j, ldc, i, j, &store};
+      tiles.fn[rows - 1][cols - 1](k, alpha, a + i * lda, lda, scratch, place);
+    }
+  }
+}
 
 // The tiles of an mc x nc block of C (of C^T when store.transposed), from operands `ops`.
 template <class A, GemmBlocking G>

@@ -621,6 +621,7 @@ constexpr KernelTable make_table() {
       .gemm_pack_a = &pack_a<A, G.mr>,
       .gemm_pack_b = &pack_b<A, G.nr>,
       .gemm_tiles = &gemm_tiles<A, G>,
+      .gemm_dot = &gemm_dot<A, G.dot_rows, G.dot_cols>,
       .axpy = &axpy<A>,
       .scale = &scale<A>,
       .clamp = &clamp<A>,
