@@ -35,6 +35,9 @@ Trans flip(Trans t) {
   return t == Trans::no ? Trans::yes : Trans::no;
 }
 
+// An operand is read in place only when its rows are closer than this (floats: 4 KiB).
+constexpr std::size_t kDirectStride = 1024;
+
 // Below this many multiply-adds a product is not worth splitting across threads.
 constexpr double kParallelFmas = 1 << 21;
 
@@ -142,10 +145,14 @@ void gemm_narrow(const KernelTable& t, std::size_t m, std::size_t n, std::size_t
 
 }  // namespace
 
-void gemm_reserve(const KernelTable& t, std::size_t concurrency) {
+void gemm_reserve(const KernelTable& t, std::size_t concurrency, std::size_t max_dim) {
   const GemmBlocking& g = t.gemm_blocking;
-  a_pool().fill(concurrency, g.mc * g.kc);
-  b_pool().fill(concurrency, g.kc * g.nc);
+  // A block of any product with every side <= max_dim is at most this big (see Blocks).
+  const std::size_t kc = std::min(max_dim, g.kc);
+  const std::size_t a = std::max(round_up(std::min(max_dim, g.mc), g.mr) * kc,
+                                 g.dot_cols * round_up(max_dim, t.gemm_lanes));
+  a_pool().fill(concurrency, a);
+  b_pool().fill(concurrency, kc * round_up(std::min(max_dim, g.nc), g.nr));
 }
 
 void gemm(const KernelTable& t, Trans ta, Trans tb, std::size_t m, std::size_t n, std::size_t k,
@@ -196,16 +203,17 @@ void gemm(const KernelTable& t, Trans ta, Trans tb, std::size_t m, std::size_t n
   const std::size_t nc_size = round_up(ceil_div(n, ceil_div(n, g.nc)), g.nr);
   // Operands the tiles can read where they are: a transposed A (each of its rows is a
   // column of op(A), MR contiguous floats at a time) and an untransposed B whose rows are
-  // whole vectors. The others are packed.
-  const bool direct_a = ta == Trans::yes && alpha == 1.0f;
-  const bool direct_b = tb == Trans::no && n % t.gemm_lanes == 0;
+  // whole vectors; but only with rows less than a page apart, or a panel's rows would each
+  // take a TLB entry and fall into few cache sets. The others are packed.
+  const bool direct_a = ta == Trans::yes && alpha == 1.0f && lda < kDirectStride;
+  const bool direct_b = tb == Trans::no && n % t.gemm_lanes == 0 && ldb < kDirectStride;
 
   const std::size_t threads = descent::threads();
   const bool split =
       parallel && threads > 1 &&
       static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(kk) >= kParallelFmas;
   std::unique_ptr<AlignedBuffer<float>> b_buffer;
-  if (!direct_b) b_buffer = b_pool().take(g.kc * g.nc);
+  if (!direct_b) b_buffer = b_pool().take(kc_size * nc_size);
   const std::size_t ic_blocks = ceil_div(m, mc_size);
 
   for (std::size_t jc = 0; jc < n; jc += nc_size) {
@@ -265,7 +273,7 @@ void gemm(const KernelTable& t, Trans ta, Trans tb, std::size_t m, std::size_t n
           ops.a_panel = 1;
           ops.a_step = lda;
         } else {
-          a_buffer = a_pool().take(g.mc * g.kc);
+          a_buffer = a_pool().take(mc_size * kc_size);
           if (kc > 0) t.gemm_pack_a(ta, a, lda, ic, mc, pc, kc, alpha, a_buffer->data());
           ops.a = a_buffer->data();
           ops.a_panel = kc;

@@ -34,8 +34,9 @@ void gemm(const KernelTable& table, Trans trans_a, Trans trans_b, std::size_t m,
           std::size_t ldb, float beta, float* c, std::size_t ldc, const GemmEpilogue& epilogue,
           bool parallel);
 
-// Makes sure `concurrency` calls and tasks can run at once without allocating their packing
-// buffers (the trainer calls it before training).
-void gemm_reserve(const KernelTable& table, std::size_t concurrency);
+// Makes sure `concurrency` calls and tasks on products whose sides are all at most max_dim
+// can run at once without allocating their packing buffers (the trainer calls it before
+// training).
+void gemm_reserve(const KernelTable& table, std::size_t concurrency, std::size_t max_dim);
 
 }  // namespace descent::kernels

@@ -176,7 +176,7 @@ void Trainer::reserve(std::size_t batch_rows) {
   s.shard_capacity = capacity;
   optimizer_.prepare(network_.parameter_count());
   // Packing buffers for every product that can run at once: one per thread, plus the caller.
-  kernels::gemm_reserve(kernels::active(), threads() + 1);
+  kernels::gemm_reserve(kernels::active(), threads() + 1, std::max(capacity, network_.max_width()));
 }
 
 std::size_t Trainer::shard_rows(std::size_t batch_rows) const noexcept {
