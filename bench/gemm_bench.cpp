@@ -5,7 +5,8 @@
 //
 //   BM_fma_peak/threads:T                       the cores' FMA rate (GFLOPS counter)
 //   BM_gemm/LIB/SHAPE/threads:T                 GFLOPS and peak_fraction counters
-//   BM_dense_forward/SHAPE/threads:T            Network::forward of one ReLU layer
+//   BM_dense_forward/SHAPE/threads:T            Network::forward of one ReLU layer against the
+//                                               bare product, timed alternately
 //
 // SHAPE is square/N (NN), or fwd|dx|dw/B/IN-OUT for a layer IN -> OUT on a batch of B:
 // forward Y = X W^T (NT: m=B, n=OUT, k=IN), input gradient dX = dY W (NN: m=B, n=IN, k=OUT),
@@ -181,26 +182,46 @@ void run_gemm(benchmark::State& state, Lib lib, const Shape& shape, std::size_t 
   set_library_threads(0);
 }
 
-// One ReLU layer IN -> OUT: Network::forward, the fused product + bias + ReLU, on B rows.
+// One ReLU layer IN -> OUT on B rows: Network::forward (the product with bias and ReLU fused
+// into its store) against descent::sgemm of the same shape, timed alternately in the same
+// loop so that both see the same machine. Counters: both rates and the layer's extra time.
 void run_dense_forward(benchmark::State& state, std::size_t batch, std::size_t in, std::size_t out,
                        std::size_t threads) {
   descent::set_threads(threads);
-  const descent::Network net(in, {descent::LayerSpec{out, descent::Activation::relu}});
-  descent::Network init = net;
-  init.initialize(descent::Init::automatic, 1);
-  descent::Workspace ws(init, batch);
+  descent::Network net(in, {descent::LayerSpec{out, descent::Activation::relu}});
+  net.initialize(descent::Init::automatic, 1);
+  descent::Workspace ws(net, batch);
   ws.set_parallel(true);
   descent::Matrix x(batch, in);
   const auto values = random_floats(batch * in, 3);
   std::copy(values.begin(), values.end(), x.data());
-  benchmark::DoNotOptimize(init.forward(x.view(), ws));
+  std::vector<float> y(batch * out);
+  const float* w = net.parameters().data();  // [out, in], as the layer reads it
+  auto product = [&] {
+    descent::sgemm(Trans::no, Trans::yes, batch, out, in, 1.0f, x.data(), in, w, in, 0.0f, y.data(),
+                   out);
+  };
+  benchmark::DoNotOptimize(net.forward(x.view(), ws));
+  product();
+  using Clock = std::chrono::steady_clock;
+  double layer_seconds = 0.0, product_seconds = 0.0;
   for (auto _ : state) {
-    benchmark::DoNotOptimize(init.forward(x.view(), ws));
+    const auto t0 = Clock::now();
+    benchmark::DoNotOptimize(net.forward(x.view(), ws));
     benchmark::ClobberMemory();
+    const auto t1 = Clock::now();
+    product();
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+    const auto t2 = Clock::now();
+    layer_seconds += std::chrono::duration<double>(t1 - t0).count();
+    product_seconds += std::chrono::duration<double>(t2 - t1).count();
   }
-  const double flops = 2.0 * static_cast<double>(batch * in * out);
-  state.counters["GFLOPS"] =
-      benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  const double flops =
+      2.0 * static_cast<double>(batch * in * out) * static_cast<double>(state.iterations());
+  state.counters["layer_GFLOPS"] = flops / layer_seconds * 1e-9;
+  state.counters["product_GFLOPS"] = flops / product_seconds * 1e-9;
+  state.counters["layer_extra_time"] = layer_seconds / product_seconds - 1.0;
   descent::set_threads(0);
 }
 

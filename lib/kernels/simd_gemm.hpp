@@ -177,6 +177,7 @@ struct TilePlace {
   float* c;
   std::size_t ldc;
   const GemmTileStore* store;
+  float* scratch;  // 64-byte aligned room for a whole tile (transposed stores)
 };
 
 // Stores vector v of tile row r of an untransposed tile: whole vectors straight into C, a
@@ -216,10 +217,10 @@ template <class A>
 // tile is transposed on its way in and out, 8x8 blocks at a time, and in between combined
 // with C, bias and derivative by the same vector arithmetic as any other tile.
 template <class A, std::size_t ROWS, std::size_t NV>
-[[gnu::noinline]] void store_transposed(const TilePlace& t,
-                                        float (&out)[ROWS][NV * Batch<A>::size]) {
+[[gnu::noinline]] void store_transposed(const TilePlace& t) {
   using B = Batch<A>;
   constexpr std::size_t W = B::size, LD = NV * W;
+  float(&out)[ROWS][LD] = *reinterpret_cast<float(*)[ROWS][LD]>(t.scratch);
   const GemmTileStore& s = *t.store;
   float* c = t.c + t.j0 * t.ldc + t.i0;
   alignas(64) float old[ROWS][LD] = {}, y[ROWS][LD] = {};
@@ -243,8 +244,9 @@ template <class A, std::size_t ROWS, std::size_t NV>
 // The micro-kernel: a ROWS x (NV vectors) tile, acc += A panel x B panel over kc, then
 // stored. ROWS and NV are exact: edge tiles are their own instantiations.
 template <class A, std::size_t ROWS, std::size_t NV>
-void tile(std::size_t kc, const float* a, std::size_t a_step, const float* b, std::size_t b_step,
-          const TilePlace& place) {
+[[gnu::always_inline]] inline void tile_body(std::size_t kc, const float* a, std::size_t a_step,
+                                             const float* b, std::size_t b_step,
+                                             const TilePlace& place) {
   using B = Batch<A>;
   constexpr std::size_t W = B::size;
   B acc[ROWS][NV];
@@ -267,21 +269,23 @@ void tile(std::size_t kc, const float* a, std::size_t a_step, const float* b, st
   }
   const GemmTileStore& s = *place.store;
   if (!s.transposed && place.cols == NV * W) {
-    // Whole vectors into C: straight loads and stores, the checks hoisted out of the loops.
-    float* c = place.c + place.i0 * place.ldc + place.j0;
+    // Whole vectors into C: straight loads and stores, the checks hoisted out of the loops
+    // (and what they need copied first: a store to C could alias anything behind a pointer).
+    const std::size_t ldc = place.ldc;
+    float* const c = place.c + place.i0 * ldc + place.j0;
     const bool epilogue = s.last && (s.bias != nullptr || s.activation != Activation::identity ||
                                      s.derivative != nullptr);
     if (!epilogue && s.overwrite) {
 #pragma GCC unroll 16
       for (std::size_t r = 0; r < ROWS; ++r)
 #pragma GCC unroll 4
-        for (std::size_t v = 0; v < NV; ++v) acc[r][v].store_unaligned(c + r * place.ldc + v * W);
+        for (std::size_t v = 0; v < NV; ++v) acc[r][v].store_unaligned(c + r * ldc + v * W);
     } else if (!epilogue) {
 #pragma GCC unroll 16
       for (std::size_t r = 0; r < ROWS; ++r) {
 #pragma GCC unroll 4
         for (std::size_t v = 0; v < NV; ++v) {
-          float* at = c + r * place.ldc + v * W;
+          float* at = c + r * ldc + v * W;
           (B::load_unaligned(at) + acc[r][v]).store_unaligned(at);
         }
       }
@@ -293,7 +297,7 @@ void tile(std::size_t kc, const float* a, std::size_t a_step, const float* b, st
 #pragma GCC unroll 4
         for (std::size_t v = 0; v < NV; ++v) {
           const std::size_t j = place.j0 + v * W;
-          float* at = c + r * place.ldc + v * W;
+          float* at = c + r * ldc + v * W;
           const B cv = s.overwrite ? zero : B::load_unaligned(at);
           const B bias = s.bias != nullptr ? B::load_unaligned(s.bias + j) : zero;
           const B y = s.derivative != nullptr
@@ -306,12 +310,13 @@ void tile(std::size_t kc, const float* a, std::size_t a_step, const float* b, st
     return;
   }
   if (s.transposed) {
-    alignas(64) float out[ROWS][NV * W];
+    // Through the scratch tile (not a local array: the frame of every tile would pay for it).
 #pragma GCC unroll 16
     for (std::size_t r = 0; r < ROWS; ++r)
 #pragma GCC unroll 4
-      for (std::size_t v = 0; v < NV; ++v) acc[r][v].store_aligned(&out[r][v * W]);
-    store_transposed<A, ROWS, NV>(place, out);
+      for (std::size_t v = 0; v < NV; ++v)
+        acc[r][v].store_aligned(place.scratch + r * NV * W + v * W);
+    store_transposed<A, ROWS, NV>(place);
     return;
   }
   // Partial vectors, one vector at a time (out of line; acc stays in registers).
@@ -321,19 +326,48 @@ void tile(std::size_t kc, const float* a, std::size_t a_step, const float* b, st
     for (std::size_t v = 0; v < NV; ++v) store_vector<A>(place, r, v, acc[r][v]);
 }
 
+// One tile (an edge tile's exact size).
+template <class A, std::size_t ROWS, std::size_t NV>
+void tile(std::size_t kc, const float* a, std::size_t a_step, const float* b, std::size_t b_step,
+          const TilePlace& place) {
+  tile_body<A, ROWS, NV>(kc, a, a_step, b, b_step, place);
+}
+
+// `count` full tiles down a column of the block, panel after panel of A against one panel
+// of B: one call for the lot, so small-K products do not pay a call per tile.
+template <class A, std::size_t ROWS, std::size_t NV>
+void tile_column(std::size_t count, std::size_t kc, const float* a, std::size_t a_panel,
+                 std::size_t a_step, const float* b, std::size_t b_step, TilePlace place) {
+  for (std::size_t t = 0; t < count; ++t) {
+    tile_body<A, ROWS, NV>(kc, a, a_step, b, b_step, place);
+    a += ROWS * a_panel;
+    place.i0 += ROWS;
+  }
+}
+
 using TileFn = void (*)(std::size_t kc, const float* a, std::size_t a_step, const float* b,
                         std::size_t b_step, const TilePlace& place);
+using ColumnFn = void (*)(std::size_t count, std::size_t kc, const float* a, std::size_t a_panel,
+                          std::size_t a_step, const float* b, std::size_t b_step, TilePlace place);
 
 // Every tile size of an MR x (NV vectors) blocking: tiles[rows - 1][vectors - 1].
 template <class A, std::size_t MR, std::size_t NV>
 struct TileTable {
   TileFn fn[MR][NV];
-  constexpr TileTable() : fn{} { fill(std::make_index_sequence<MR * NV>{}); }
+  ColumnFn column[NV];
+  constexpr TileTable() : fn{}, column{} {
+    fill(std::make_index_sequence<MR * NV>{});
+    fill_columns(std::make_index_sequence<NV>{});
+  }
 
  private:
   template <std::size_t... I>
   constexpr void fill(std::index_sequence<I...>) {
     ((fn[I / NV][I % NV] = &tile<A, I / NV + 1, I % NV + 1>), ...);
+  }
+  template <std::size_t... I>
+  constexpr void fill_columns(std::index_sequence<I...>) {
+    ((column[I] = &tile_column<A, MR, I + 1>), ...);
   }
 };
 
@@ -528,13 +562,19 @@ void gemm_tiles(std::size_t mc, std::size_t nc, std::size_t kc, const TileOperan
   constexpr std::size_t W = Batch<A>::size, MR = G.mr, NR = G.nr, NV = NR / W;
   static_assert(NR % W == 0);
   static constexpr TileTable<A, MR, NV> tiles;
+  alignas(64) float scratch[MR * NR];
   for (std::size_t jr = 0; jr < nc; jr += NR) {
     const std::size_t cols = min_size(NR, nc - jr);
     const std::size_t vectors = (cols + W - 1) / W;
     const float* b = ops.b + jr * ops.b_panel;
-    for (std::size_t ir = 0; ir < mc; ir += MR) {
-      const std::size_t rows = min_size(MR, mc - ir);
-      const TilePlace place{ir, jr, rows, cols, c, ldc, &store};
+    const std::size_t full = mc / MR;
+    if (full > 0) {
+      tiles.column[vectors - 1](full, kc, ops.a, ops.a_panel, ops.a_step, b, ops.b_step,
+                                TilePlace{0, jr, MR, cols, c, ldc, &store, scratch});
+    }
+    if (const std::size_t rows = mc - full * MR; rows > 0) {
+      const std::size_t ir = full * MR;
+      const TilePlace place{ir, jr, rows, cols, c, ldc, &store, scratch};
       tiles.fn[rows - 1][vectors - 1](kc, ops.a + ir * ops.a_panel, ops.a_step, b, ops.b_step,
                                       place);
     }
