@@ -149,8 +149,9 @@ void gemm_reserve(const KernelTable& t, std::size_t concurrency, std::size_t max
   const GemmBlocking& g = t.gemm_blocking;
   // A block of any product with every side <= max_dim is at most this big (see Blocks).
   const std::size_t kc = std::min(max_dim, g.kc);
-  const std::size_t a = std::max(round_up(std::min(max_dim, g.mc), g.mr) * kc,
-                                 g.dot_cols * round_up(max_dim, t.gemm_lanes));
+  // The A block of a task, or with several threads the whole of A's rows for one K block.
+  const std::size_t a =
+      std::max(round_up(max_dim, g.mr) * kc, g.dot_cols * round_up(max_dim, t.gemm_lanes));
   a_pool().fill(concurrency, a);
   b_pool().fill(concurrency, kc * round_up(std::min(max_dim, g.nc), g.nr));
 }
@@ -221,35 +222,46 @@ void gemm(const KernelTable& t, Trans ta, Trans tb, std::size_t m, std::size_t n
     const std::size_t panels = ceil_div(nc, g.nr);
     // Column chunks per B block: enough tasks to keep every thread busy.
     const std::size_t chunks =
-        split ? std::clamp<std::size_t>(ceil_div(4 * threads, ic_blocks), 1, panels) : 1;
+        split ? std::clamp<std::size_t>(ceil_div(8 * threads, ic_blocks), 1, panels) : 1;
     const std::size_t chunk_panels = ceil_div(panels, chunks);
+    // Several tasks on one A block: pack it once, beside B, for all of them.
+    const bool shared_a = split && !direct_a && chunks > 1;
+    std::unique_ptr<AlignedBuffer<float>> shared_a_buffer;
+    if (shared_a) shared_a_buffer = a_pool().take(ic_blocks * mc_size * kc_size);
     for (std::size_t pc = 0; pc == 0 || pc < kk; pc += kc_size) {
       const std::size_t kc = std::min(kc_size, kk - pc);
       TileOperands block{};
+      // Packing: B a group of panels per piece, then (shared) A a block per piece.
+      std::size_t b_pieces = 0, panels_per_piece = 0;
       if (direct_b) {
         block.b = b + pc * ldb + jc;
         block.b_panel = 1;
         block.b_step = ldb;
       } else {
-        float* pb = b_buffer->data();
-        block.b = pb;
+        block.b = b_buffer->data();
         block.b_panel = kc;
         block.b_step = g.nr;
-        // Pack B, a group of panels per piece.
-        const std::size_t pack_pieces = split ? std::min(panels, 4 * threads) : 1;
-        const std::size_t panels_per_piece = ceil_div(panels, pack_pieces);
-        auto pack_b = [&](std::size_t piece) {
+        b_pieces = split ? std::min(panels, 4 * threads) : 1;
+        panels_per_piece = ceil_div(panels, b_pieces);
+      }
+      const std::size_t a_pieces = shared_a ? ic_blocks : 0;
+      auto pack = [&](std::size_t piece) {
+        if (piece < b_pieces) {
           const std::size_t first = piece * panels_per_piece * g.nr;
           if (first >= nc) return;
           const std::size_t cols = std::min(panels_per_piece * g.nr, nc - first);
-          t.gemm_pack_b(tb, b, ldb, pc, kc, jc + first, cols, pb + first * kc);
-        };
-        if (kc > 0) {
-          if (split) {
-            parallel::for_each_index(pack_pieces, pack_b);
-          } else {
-            pack_b(0);
-          }
+          t.gemm_pack_b(tb, b, ldb, pc, kc, jc + first, cols, b_buffer->data() + first * kc);
+        } else {
+          const std::size_t ic = (piece - b_pieces) * mc_size;
+          t.gemm_pack_a(ta, a, lda, ic, std::min(mc_size, m - ic), pc, kc, alpha,
+                        shared_a_buffer->data() + ic * kc);
+        }
+      };
+      if (kc > 0) {
+        if (split) {
+          parallel::for_each_index(b_pieces + a_pieces, pack);
+        } else {
+          for (std::size_t piece = 0; piece < b_pieces + a_pieces; ++piece) pack(piece);
         }
       }
       GemmTileStore store;
@@ -273,9 +285,13 @@ void gemm(const KernelTable& t, Trans ta, Trans tb, std::size_t m, std::size_t n
           ops.a_panel = 1;
           ops.a_step = lda;
         } else {
-          a_buffer = a_pool().take(mc_size * kc_size);
-          if (kc > 0) t.gemm_pack_a(ta, a, lda, ic, mc, pc, kc, alpha, a_buffer->data());
-          ops.a = a_buffer->data();
+          if (shared_a) {
+            ops.a = shared_a_buffer->data() + ic * kc;
+          } else {
+            a_buffer = a_pool().take(mc_size * kc_size);
+            if (kc > 0) t.gemm_pack_a(ta, a, lda, ic, mc, pc, kc, alpha, a_buffer->data());
+            ops.a = a_buffer->data();
+          }
           ops.a_panel = kc;
           ops.a_step = g.mr;
         }
@@ -293,6 +309,7 @@ void gemm(const KernelTable& t, Trans ta, Trans tb, std::size_t m, std::size_t n
       }
       if (kc == 0) break;
     }
+    if (shared_a_buffer) a_pool().give(std::move(shared_a_buffer));
   }
   if (b_buffer) b_pool().give(std::move(b_buffer));
 }
