@@ -18,8 +18,25 @@
 namespace descent::kernels {
 namespace {
 
-using V8 = float __attribute__((vector_size(32)));
 using V4 = float __attribute__((vector_size(16)));
+using V8 = float __attribute__((vector_size(32)));
+using V16 = float __attribute__((vector_size(64)));
+template <std::size_t N>
+struct VecOf;
+template <>
+struct VecOf<4> {
+  using type = V4;
+};
+template <>
+struct VecOf<8> {
+  using type = V8;
+};
+template <>
+struct VecOf<16> {
+  using type = V16;
+};
+template <std::size_t N>
+using Vec = typename VecOf<N>::type;
 
 template <class V>
 V load_v(const float* p) {
@@ -32,75 +49,65 @@ void store_v(float* p, V v) {
   std::memcpy(p, &v, sizeof v);
 }
 
-// Transposes 8 rows of 8 (r[i] = row i) in place: afterwards r[j] = column j.
-inline void transpose8(V8 (&r)[8]) {
-  V8 t[8], u[8];
-#pragma GCC unroll 8
-  for (int i = 0; i < 8; i += 2) {
-    t[i] = __builtin_shufflevector(r[i], r[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
-    t[i + 1] = __builtin_shufflevector(r[i], r[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
-  }
-#pragma GCC unroll 8
-  for (int i = 0; i < 8; i += 4) {
-    u[i] = __builtin_shufflevector(t[i], t[i + 2], 0, 1, 8, 9, 4, 5, 12, 13);
-    u[i + 1] = __builtin_shufflevector(t[i], t[i + 2], 2, 3, 10, 11, 6, 7, 14, 15);
-    u[i + 2] = __builtin_shufflevector(t[i + 1], t[i + 3], 0, 1, 8, 9, 4, 5, 12, 13);
-    u[i + 3] = __builtin_shufflevector(t[i + 1], t[i + 3], 2, 3, 10, 11, 6, 7, 14, 15);
-  }
-#pragma GCC unroll 8
-  for (int i = 0; i < 4; ++i) {
-    r[i] = __builtin_shufflevector(u[i], u[i + 4], 0, 1, 2, 3, 8, 9, 10, 11);
-    r[i + 4] = __builtin_shufflevector(u[i], u[i + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+// One stage of an N x N transpose held in N vectors (r[i] = row i): within every 2H x 2H
+// block, the top-right H x H block swaps with the bottom-left one. Stages H = N/2, ..., 1
+// transpose the whole.
+template <std::size_t N, std::size_t H, std::size_t... J>
+[[gnu::always_inline]] inline void swap_blocks(Vec<N> (&r)[N], std::index_sequence<J...>) {
+#pragma GCC unroll 16
+  for (std::size_t i = 0; i < N; ++i) {
+    if ((i & H) != 0) continue;
+    const Vec<N> x = r[i], y = r[i + H];
+    r[i] = __builtin_shufflevector(x, y, ((J & H) == 0 ? J : N + J - H)...);
+    r[i + H] = __builtin_shufflevector(x, y, ((J & H) == 0 ? J + H : N + J)...);
   }
 }
 
-// Transposes 4 rows of 4 in place.
-inline void transpose4(V4 (&r)[4]) {
-  const V4 t0 = __builtin_shufflevector(r[0], r[1], 0, 4, 1, 5);
-  const V4 t1 = __builtin_shufflevector(r[0], r[1], 2, 6, 3, 7);
-  const V4 t2 = __builtin_shufflevector(r[2], r[3], 0, 4, 1, 5);
-  const V4 t3 = __builtin_shufflevector(r[2], r[3], 2, 6, 3, 7);
-  r[0] = __builtin_shufflevector(t0, t2, 0, 1, 4, 5);
-  r[1] = __builtin_shufflevector(t0, t2, 2, 3, 6, 7);
-  r[2] = __builtin_shufflevector(t1, t3, 0, 1, 4, 5);
-  r[3] = __builtin_shufflevector(t1, t3, 2, 3, 6, 7);
+template <std::size_t N, std::size_t H = N / 2>
+[[gnu::always_inline]] inline void transpose(Vec<N> (&r)[N]) {
+  if constexpr (H >= 1) {
+    swap_blocks<N, H>(r, std::make_index_sequence<N>{});
+    transpose<N, H / 2>(r);
+  }
+}
+
+// dst[p * ld_dst + r] = scale * src[r * ld_src + p] for r in [r0, r1), p in [p0, p1): N x N
+// blocks where they fit, the strips left over by smaller blocks, the last corner one by one.
+template <std::size_t N>
+void transpose_region(const float* src, std::size_t ld_src, std::size_t r0, std::size_t r1,
+                      std::size_t p0, std::size_t p1, float scale, float* dst, std::size_t ld_dst) {
+  const std::size_t r_end = r0 + (r1 - r0) / N * N, p_end = p0 + (p1 - p0) / N * N;
+  for (std::size_t r = r0; r < r_end; r += N) {
+    for (std::size_t p = p0; p < p_end; p += N) {
+      Vec<N> v[N];
+#pragma GCC unroll 16
+      for (std::size_t i = 0; i < N; ++i) v[i] = load_v<Vec<N>>(src + (r + i) * ld_src + p);
+      transpose<N>(v);
+#pragma GCC unroll 16
+      for (std::size_t i = 0; i < N; ++i) store_v(dst + (p + i) * ld_dst + r, v[i] * scale);
+    }
+  }
+  if constexpr (N > 4) {
+    if (r_end > r0 && p_end < p1)  // the strip right of the blocks
+      transpose_region<N / 2>(src, ld_src, r0, r_end, p_end, p1, scale, dst, ld_dst);
+    if (r_end < r1)  // the strip below them, full width
+      transpose_region<N / 2>(src, ld_src, r_end, r1, p0, p1, scale, dst, ld_dst);
+  } else {
+    for (std::size_t r = r0; r < r1; ++r) {
+      for (std::size_t p = r < r_end ? p_end : p0; p < p1; ++p)
+        dst[p * ld_dst + r] = scale * src[r * ld_src + p];
+    }
+  }
 }
 
 // dst[p * ld_dst + r] = scale * src[r * ld_src + p] for r < rows, p < cols: a block of a
-// row-major matrix written transposed, 8x8 (then 4x4) blocks at a time, the rest one by one.
-inline void transpose_block(const float* src, std::size_t ld_src, std::size_t rows,
-                            std::size_t cols, float scale, float* dst, std::size_t ld_dst) {
-  std::size_t r = 0;
-  for (; r + 8 <= rows; r += 8) {
-    std::size_t p = 0;
-    for (; p + 8 <= cols; p += 8) {
-      V8 v[8];
-#pragma GCC unroll 8
-      for (int i = 0; i < 8; ++i) v[i] = load_v<V8>(src + (r + i) * ld_src + p);
-      transpose8(v);
-#pragma GCC unroll 8
-      for (int i = 0; i < 8; ++i) store_v(dst + (p + i) * ld_dst + r, v[i] * scale);
-    }
-    for (; p < cols; ++p)
-      for (std::size_t i = 0; i < 8; ++i)
-        dst[p * ld_dst + r + i] = scale * src[(r + i) * ld_src + p];
-  }
-  for (; r + 4 <= rows; r += 4) {
-    std::size_t p = 0;
-    for (; p + 4 <= cols; p += 4) {
-      V4 v[4];
-#pragma GCC unroll 8
-      for (int i = 0; i < 4; ++i) v[i] = load_v<V4>(src + (r + i) * ld_src + p);
-      transpose4(v);
-#pragma GCC unroll 8
-      for (int i = 0; i < 4; ++i) store_v(dst + (p + i) * ld_dst + r, v[i] * scale);
-    }
-    for (; p < cols; ++p)
-      for (std::size_t i = 0; i < 4; ++i)
-        dst[p * ld_dst + r + i] = scale * src[(r + i) * ld_src + p];
-  }
-  for (; r < rows; ++r)
-    for (std::size_t p = 0; p < cols; ++p) dst[p * ld_dst + r] = scale * src[r * ld_src + p];
+// row-major matrix written transposed, in the widest square blocks the ISA has.
+template <class A>
+void transpose_block(const float* src, std::size_t ld_src, std::size_t rows, std::size_t cols,
+                     float scale, float* dst, std::size_t ld_dst) {
+  constexpr std::size_t W = Batch<A>::size;
+  constexpr std::size_t N = W >= 16 ? 16 : W >= 8 ? 8 : 4;
+  transpose_region<N>(src, ld_src, 0, rows, 0, cols, scale, dst, ld_dst);
 }
 
 // dst[i] = scale * src[i] for i < n.
@@ -119,7 +126,7 @@ void pack_a(Trans trans, const float* a, std::size_t lda, std::size_t i0, std::s
   for (std::size_t ir = 0; ir < mc; ir += MR, dst += MR * kc) {
     const std::size_t rows = min_size(MR, mc - ir);
     if (trans == Trans::no) {
-      transpose_block(a + (i0 + ir) * lda + p0, lda, rows, kc, alpha, dst, MR);
+      transpose_block<A>(a + (i0 + ir) * lda + p0, lda, rows, kc, alpha, dst, MR);
     } else {
       for (std::size_t p = 0; p < kc; ++p)
         copy_scaled(a + (p0 + p) * lda + i0 + ir, rows, alpha, dst + p * MR);
@@ -147,7 +154,7 @@ void pack_b(Trans trans, const float* b, std::size_t ldb, std::size_t p0, std::s
       for (std::size_t p = 0; p < kc; ++p)
         copy_scaled(b + (p0 + p) * ldb + j0 + jr, cols, 1.0f, dst + p * NR);
     } else {
-      transpose_block(b + (j0 + jr) * ldb + p0, ldb, cols, kc, 1.0f, dst, NR);
+      transpose_block<A>(b + (j0 + jr) * ldb + p0, ldb, cols, kc, 1.0f, dst, NR);
     }
     if (cols < NR)
       for (std::size_t p = 0; p < kc; ++p)
@@ -224,11 +231,11 @@ template <class A, std::size_t ROWS, std::size_t NV>
   const GemmTileStore& s = *t.store;
   float* c = t.c + t.j0 * t.ldc + t.i0;
   alignas(64) float old[ROWS][LD] = {}, y[ROWS][LD] = {};
-  if (!s.overwrite) transpose_block(c, t.ldc, t.cols, t.rows, 1.0f, &old[0][0], LD);
+  if (!s.overwrite) transpose_block<A>(c, t.ldc, t.cols, t.rows, 1.0f, &old[0][0], LD);
   const bool derivative = s.last && s.derivative != nullptr;
   if (derivative) {
-    transpose_block(s.derivative + t.j0 * s.ld_derivative + t.i0, s.ld_derivative, t.cols, t.rows,
-                    1.0f, &y[0][0], LD);
+    transpose_block<A>(s.derivative + t.j0 * s.ld_derivative + t.i0, s.ld_derivative, t.cols,
+                       t.rows, 1.0f, &y[0][0], LD);
   }
   for (std::size_t r = 0; r < t.rows; ++r) {
     const B bias(s.last && s.bias != nullptr ? s.bias[t.i0 + r] : 0.0f);
@@ -238,7 +245,7 @@ template <class A, std::size_t ROWS, std::size_t NV>
           .store_aligned(&out[r][v * W]);
     }
   }
-  transpose_block(&out[0][0], LD, t.rows, t.cols, 1.0f, c, t.ldc);
+  transpose_block<A>(&out[0][0], LD, t.rows, t.cols, 1.0f, c, t.ldc);
 }
 
 // The micro-kernel: a ROWS x (NV vectors) tile, acc += A panel x B panel over kc, then
