@@ -202,11 +202,11 @@ void gemm(const KernelTable& t, Trans ta, Trans tb, std::size_t m, std::size_t n
   const std::size_t kc_size = kk == 0 ? 0 : ceil_div(kk, ceil_div(kk, g.kc));
   const std::size_t mc_size = round_up(ceil_div(m, ceil_div(m, g.mc)), g.mr);
   const std::size_t nc_size = round_up(ceil_div(n, ceil_div(n, g.nc)), g.nr);
-  // Operands the tiles can read where they are: a transposed A (each of its rows is a
-  // column of op(A), MR contiguous floats at a time) and an untransposed B whose rows are
-  // whole vectors; but only with rows less than a page apart, or a panel's rows would each
-  // take a TLB entry and fall into few cache sets. The others are packed.
-  const bool direct_a = ta == Trans::yes && alpha == 1.0f && lda < kDirectStride;
+  // Operands the tiles can read where they are: A (unscaled; its scalars are broadcast, any
+  // layout will do) and an untransposed B whose rows are whole vectors; but only with rows
+  // less than a page apart, or a panel's rows would each take a TLB entry and fall into few
+  // cache sets. The others are packed.
+  const bool direct_a = alpha == 1.0f && lda < kDirectStride;
   const bool direct_b = tb == Trans::no && n % t.gemm_lanes == 0 && ldb < kDirectStride;
 
   const std::size_t threads = descent::threads();
@@ -280,10 +280,16 @@ void gemm(const KernelTable& t, Trans ta, Trans tb, std::size_t m, std::size_t n
         TileOperands ops = block;
         ops.b += first * ops.b_panel;
         std::unique_ptr<AlignedBuffer<float>> a_buffer;
-        if (direct_a) {
-          ops.a = a + pc * lda + ic;
+        if (direct_a && ta == Trans::yes) {
+          ops.a = a + pc * lda + ic;  // op(A) columns: MR floats in a row of A
           ops.a_panel = 1;
+          ops.a_row = 1;
           ops.a_step = lda;
+        } else if (direct_a) {
+          ops.a = a + ic * lda + pc;  // op(A) rows: lda apart
+          ops.a_panel = lda;
+          ops.a_row = lda;
+          ops.a_step = 1;
         } else {
           if (shared_a) {
             ops.a = shared_a_buffer->data() + ic * kc;
@@ -293,6 +299,7 @@ void gemm(const KernelTable& t, Trans ta, Trans tb, std::size_t m, std::size_t n
             ops.a = a_buffer->data();
           }
           ops.a_panel = kc;
+          ops.a_row = 1;
           ops.a_step = g.mr;
         }
         GemmTileStore s = store;

@@ -22,11 +22,12 @@ struct GemmBlocking {
 };
 
 // The operands of a block of tiles, packed or read in place: panel ir of A (ir a multiple
-// of mr) starts at a + ir * a_panel and holds op(A)(r, p) at [r + p * a_step]; panel jr of B
-// starts at b + jr * b_panel and holds the nr floats of op(B) row p at [p * b_step].
+// of mr) starts at a + ir * a_panel and holds op(A)(r, p) at [r * a_row + p * a_step] (a_row
+// is 1 but for a row-major A read in place); panel jr of B starts at b + jr * b_panel and
+// holds the nr floats of op(B) row p at [p * b_step].
 struct TileOperands {
   const float* a;
-  std::size_t a_panel, a_step;
+  std::size_t a_panel, a_row, a_step;
   const float* b;
   std::size_t b_panel, b_step;
 };

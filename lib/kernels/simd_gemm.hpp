@@ -249,10 +249,12 @@ template <class A, std::size_t ROWS, std::size_t NV>
 }
 
 // The micro-kernel: a ROWS x (NV vectors) tile, acc += A panel x B panel over kc, then
-// stored. ROWS and NV are exact: edge tiles are their own instantiations.
-template <class A, std::size_t ROWS, std::size_t NV>
-[[gnu::always_inline]] inline void tile_body(std::size_t kc, const float* a, std::size_t a_step,
-                                             const float* b, std::size_t b_step,
+// stored. ROWS and NV are exact: edge tiles are their own instantiations. A panel's element
+// (r, p) is a[r + p * a_step] (packed, or a transposed A in place), or with ROWS_APART
+// a[r * a_row + p] (a row-major A in place).
+template <class A, std::size_t ROWS, std::size_t NV, bool ROWS_APART>
+[[gnu::always_inline]] inline void tile_body(std::size_t kc, const float* a, std::size_t a_row,
+                                             std::size_t a_step, const float* b, std::size_t b_step,
                                              const TilePlace& place) {
   using B = Batch<A>;
   constexpr std::size_t W = B::size;
@@ -267,7 +269,7 @@ template <class A, std::size_t ROWS, std::size_t NV>
     for (std::size_t v = 0; v < NV; ++v) bv[v] = B::load_unaligned(b + v * W);
 #pragma GCC unroll 16
     for (std::size_t r = 0; r < ROWS; ++r) {
-      const B av(a[r]);
+      const B av(ROWS_APART ? a[r * a_row] : a[r]);
 #pragma GCC unroll 4
       for (std::size_t v = 0; v < NV; ++v) acc[r][v] = xsimd::fma(av, bv[v], acc[r][v]);
     }
@@ -334,34 +336,38 @@ template <class A, std::size_t ROWS, std::size_t NV>
 }
 
 // One tile (an edge tile's exact size).
-template <class A, std::size_t ROWS, std::size_t NV>
-void tile(std::size_t kc, const float* a, std::size_t a_step, const float* b, std::size_t b_step,
+template <class A, std::size_t ROWS, std::size_t NV, bool ROWS_APART>
+void tile(std::size_t kc, const TileOperands& ops, const float* a, const float* b,
           const TilePlace& place) {
-  tile_body<A, ROWS, NV>(kc, a, a_step, b, b_step, place);
+  tile_body<A, ROWS, NV, ROWS_APART>(kc, a, ops.a_row, ops.a_step, b, ops.b_step, place);
 }
 
 // `count` full tiles down a column of the block, panel after panel of A against one panel
 // of B: one call for the lot, so small-K products do not pay a call per tile.
-template <class A, std::size_t ROWS, std::size_t NV>
-void tile_column(std::size_t count, std::size_t kc, const float* a, std::size_t a_panel,
-                 std::size_t a_step, const float* b, std::size_t b_step, TilePlace place) {
+template <class A, std::size_t ROWS, std::size_t NV, bool ROWS_APART>
+void tile_column(std::size_t count, std::size_t kc, const TileOperands& ops, const float* b,
+                 TilePlace place) {
+  const float* a = ops.a;
+  const std::size_t a_row = ops.a_row, a_step = ops.a_step, b_step = ops.b_step;
+  const std::size_t a_next = ROWS * ops.a_panel;
   for (std::size_t t = 0; t < count; ++t) {
-    tile_body<A, ROWS, NV>(kc, a, a_step, b, b_step, place);
-    a += ROWS * a_panel;
+    tile_body<A, ROWS, NV, ROWS_APART>(kc, a, a_row, a_step, b, b_step, place);
+    a += a_next;
     place.i0 += ROWS;
   }
 }
 
-using TileFn = void (*)(std::size_t kc, const float* a, std::size_t a_step, const float* b,
-                        std::size_t b_step, const TilePlace& place);
-using ColumnFn = void (*)(std::size_t count, std::size_t kc, const float* a, std::size_t a_panel,
-                          std::size_t a_step, const float* b, std::size_t b_step, TilePlace place);
+using TileFn = void (*)(std::size_t kc, const TileOperands& ops, const float* a, const float* b,
+                        const TilePlace& place);
+using ColumnFn = void (*)(std::size_t count, std::size_t kc, const TileOperands& ops,
+                          const float* b, TilePlace place);
 
-// Every tile size of an MR x (NV vectors) blocking: tiles[rows - 1][vectors - 1].
+// Every tile size of an MR x (NV vectors) blocking, for both layouts of A:
+// fn[rows apart][rows - 1][vectors - 1].
 template <class A, std::size_t MR, std::size_t NV>
 struct TileTable {
-  TileFn fn[MR][NV];
-  ColumnFn column[NV];
+  TileFn fn[2][MR][NV];
+  ColumnFn column[2][NV];
   constexpr TileTable() : fn{}, column{} {
     fill(std::make_index_sequence<MR * NV>{});
     fill_columns(std::make_index_sequence<NV>{});
@@ -370,11 +376,13 @@ struct TileTable {
  private:
   template <std::size_t... I>
   constexpr void fill(std::index_sequence<I...>) {
-    ((fn[I / NV][I % NV] = &tile<A, I / NV + 1, I % NV + 1>), ...);
+    ((fn[0][I / NV][I % NV] = &tile<A, I / NV + 1, I % NV + 1, false>), ...);
+    ((fn[1][I / NV][I % NV] = &tile<A, I / NV + 1, I % NV + 1, true>), ...);
   }
   template <std::size_t... I>
   constexpr void fill_columns(std::index_sequence<I...>) {
-    ((column[I] = &tile_column<A, MR, I + 1>), ...);
+    ((column[0][I] = &tile_column<A, MR, I + 1, false>), ...);
+    ((column[1][I] = &tile_column<A, MR, I + 1, true>), ...);
   }
 };
 
@@ -570,20 +578,20 @@ void gemm_tiles(std::size_t mc, std::size_t nc, std::size_t kc, const TileOperan
   static_assert(NR % W == 0);
   static constexpr TileTable<A, MR, NV> tiles;
   alignas(64) float scratch[MR * NR];
+  const std::size_t apart = ops.a_row != 1 ? 1 : 0;
   for (std::size_t jr = 0; jr < nc; jr += NR) {
     const std::size_t cols = min_size(NR, nc - jr);
     const std::size_t vectors = (cols + W - 1) / W;
     const float* b = ops.b + jr * ops.b_panel;
     const std::size_t full = mc / MR;
     if (full > 0) {
-      tiles.column[vectors - 1](full, kc, ops.a, ops.a_panel, ops.a_step, b, ops.b_step,
-                                TilePlace{0, jr, MR, cols, c, ldc, &store, scratch});
+      tiles.column[apart][vectors - 1](full, kc, ops, b,
+                                       TilePlace{0, jr, MR, cols, c, ldc, &store, scratch});
     }
     if (const std::size_t rows = mc - full * MR; rows > 0) {
       const std::size_t ir = full * MR;
       const TilePlace place{ir, jr, rows, cols, c, ldc, &store, scratch};
-      tiles.fn[rows - 1][vectors - 1](kc, ops.a + ir * ops.a_panel, ops.a_step, b, ops.b_step,
-                                      place);
+      tiles.fn[apart][rows - 1][vectors - 1](kc, ops, ops.a + ir * ops.a_panel, b, place);
     }
   }
 }
