@@ -263,17 +263,23 @@ template <class A, std::size_t ROWS, std::size_t NV, bool ROWS_APART>
   for (std::size_t r = 0; r < ROWS; ++r)
 #pragma GCC unroll 4
     for (std::size_t v = 0; v < NV; ++v) acc[r][v] = B(0.0f);
+  // Rows apart: a base pointer every third row, the others at one and two a_row past it
+  // (x86 addressing scales 4 and 8), so that the rows need 5 registers, not 12.
+  constexpr std::size_t kBases = ROWS_APART ? (ROWS + 2) / 3 : 1;
+  const float* base[kBases];
+  for (std::size_t i = 0; i < kBases; ++i) base[i] = a + 3 * i * a_row;
   for (std::size_t p = 0; p < kc; ++p) {
     B bv[NV];
 #pragma GCC unroll 4
     for (std::size_t v = 0; v < NV; ++v) bv[v] = B::load_unaligned(b + v * W);
 #pragma GCC unroll 16
     for (std::size_t r = 0; r < ROWS; ++r) {
-      const B av(ROWS_APART ? a[r * a_row] : a[r]);
+      const B av(ROWS_APART ? base[r / 3 % kBases][(r % 3) * a_row] : base[0][r]);
 #pragma GCC unroll 4
       for (std::size_t v = 0; v < NV; ++v) acc[r][v] = xsimd::fma(av, bv[v], acc[r][v]);
     }
-    a += a_step;
+#pragma GCC unroll 8
+    for (std::size_t i = 0; i < kBases; ++i) base[i] += a_step;
     b += b_step;
   }
   const GemmTileStore& s = *place.store;
@@ -284,29 +290,29 @@ template <class A, std::size_t ROWS, std::size_t NV, bool ROWS_APART>
     float* const c = place.c + place.i0 * ldc + place.j0;
     const bool epilogue = s.last && (s.bias != nullptr || s.activation != Activation::identity ||
                                      s.derivative != nullptr);
+    // A running row pointer: twelve precomputed row addresses would not fit the registers.
+    float* row = c;
     if (!epilogue && s.overwrite) {
 #pragma GCC unroll 16
-      for (std::size_t r = 0; r < ROWS; ++r)
+      for (std::size_t r = 0; r < ROWS; ++r, row += ldc)
 #pragma GCC unroll 4
-        for (std::size_t v = 0; v < NV; ++v) acc[r][v].store_unaligned(c + r * ldc + v * W);
+        for (std::size_t v = 0; v < NV; ++v) acc[r][v].store_unaligned(row + v * W);
     } else if (!epilogue) {
 #pragma GCC unroll 16
-      for (std::size_t r = 0; r < ROWS; ++r) {
+      for (std::size_t r = 0; r < ROWS; ++r, row += ldc) {
 #pragma GCC unroll 4
-        for (std::size_t v = 0; v < NV; ++v) {
-          float* at = c + r * ldc + v * W;
-          (B::load_unaligned(at) + acc[r][v]).store_unaligned(at);
-        }
+        for (std::size_t v = 0; v < NV; ++v)
+          (B::load_unaligned(row + v * W) + acc[r][v]).store_unaligned(row + v * W);
       }
     } else {
       const B zero(0.0f);
 #pragma GCC unroll 16
-      for (std::size_t r = 0; r < ROWS; ++r) {
+      for (std::size_t r = 0; r < ROWS; ++r, row += ldc) {
         const std::size_t i = place.i0 + r;
 #pragma GCC unroll 4
         for (std::size_t v = 0; v < NV; ++v) {
           const std::size_t j = place.j0 + v * W;
-          float* at = c + r * ldc + v * W;
+          float* at = row + v * W;
           const B cv = s.overwrite ? zero : B::load_unaligned(at);
           const B bias = s.bias != nullptr ? B::load_unaligned(s.bias + j) : zero;
           const B y = s.derivative != nullptr
@@ -357,8 +363,25 @@ void tile_column(std::size_t count, std::size_t kc, const TileOperands& ops, con
   }
 }
 
+// `count` full-width tiles along a row of the block, one panel of A against panel after
+// panel of B (for a short K, so that C is written in long runs).
+template <class A, std::size_t ROWS, std::size_t NV, bool ROWS_APART>
+void tile_row(std::size_t count, std::size_t kc, const TileOperands& ops, const float* a,
+              TilePlace place) {
+  const float* b = ops.b;
+  const std::size_t a_row = ops.a_row, a_step = ops.a_step, b_step = ops.b_step;
+  const std::size_t b_next = NV * Batch<A>::size * ops.b_panel;
+  for (std::size_t t = 0; t < count; ++t) {
+    tile_body<A, ROWS, NV, ROWS_APART>(kc, a, a_row, a_step, b, b_step, place);
+    b += b_next;
+    place.j0 += NV * Batch<A>::size;
+  }
+}
+
 using TileFn = void (*)(std::size_t kc, const TileOperands& ops, const float* a, const float* b,
                         const TilePlace& place);
+using RowFn = void (*)(std::size_t count, std::size_t kc, const TileOperands& ops, const float* a,
+                       TilePlace place);
 using ColumnFn = void (*)(std::size_t count, std::size_t kc, const TileOperands& ops,
                           const float* b, TilePlace place);
 
@@ -368,7 +391,8 @@ template <class A, std::size_t MR, std::size_t NV>
 struct TileTable {
   TileFn fn[2][MR][NV];
   ColumnFn column[2][NV];
-  constexpr TileTable() : fn{}, column{} {
+  RowFn row[2][MR];
+  constexpr TileTable() : fn{}, column{}, row{} {
     fill(std::make_index_sequence<MR * NV>{});
     fill_columns(std::make_index_sequence<NV>{});
   }
@@ -378,6 +402,12 @@ struct TileTable {
   constexpr void fill(std::index_sequence<I...>) {
     ((fn[0][I / NV][I % NV] = &tile<A, I / NV + 1, I % NV + 1, false>), ...);
     ((fn[1][I / NV][I % NV] = &tile<A, I / NV + 1, I % NV + 1, true>), ...);
+    fill_rows(std::make_index_sequence<MR>{});
+  }
+  template <std::size_t... I>
+  constexpr void fill_rows(std::index_sequence<I...>) {
+    ((row[0][I] = &tile_row<A, I + 1, NV, false>), ...);
+    ((row[1][I] = &tile_row<A, I + 1, NV, true>), ...);
   }
   template <std::size_t... I>
   constexpr void fill_columns(std::index_sequence<I...>) {
@@ -579,6 +609,24 @@ void gemm_tiles(std::size_t mc, std::size_t nc, std::size_t kc, const TileOperan
   static constexpr TileTable<A, MR, NV> tiles;
   alignas(64) float scratch[MR * NR];
   const std::size_t apart = ops.a_row != 1 ? 1 : 0;
+  if (kc < 64) {
+    // A short K: rows of C one after another, so C is written in long runs.
+    const std::size_t full = nc / NR;
+    for (std::size_t ir = 0; ir < mc; ir += MR) {
+      const std::size_t rows = min_size(MR, mc - ir);
+      const float* a = ops.a + ir * ops.a_panel;
+      if (full > 0)
+        tiles.row[apart][rows - 1](full, kc, ops, a,
+                                   TilePlace{ir, 0, rows, NR, c, ldc, &store, scratch});
+      if (const std::size_t cols = nc - full * NR; cols > 0) {
+        const std::size_t jr = full * NR;
+        const TilePlace place{ir, jr, rows, cols, c, ldc, &store, scratch};
+        tiles.fn[apart][rows - 1][(cols + W - 1) / W - 1](kc, ops, a, ops.b + jr * ops.b_panel,
+                                                          place);
+      }
+    }
+    return;
+  }
   for (std::size_t jr = 0; jr < nc; jr += NR) {
     const std::size_t cols = min_size(NR, nc - jr);
     const std::size_t vectors = (cols + W - 1) / W;
