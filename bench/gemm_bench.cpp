@@ -24,6 +24,8 @@
 
 #include <descent/descent.hpp>
 
+#include "bench_util.hpp"
+
 #ifdef DESCENT_BENCH_OPENBLAS
 #include <cblas.h>
 #endif
@@ -36,36 +38,8 @@ namespace {
 
 using descent::Trans;
 
-std::vector<float> random_floats(std::size_t n, std::uint64_t seed) {
-  descent::Rng rng(seed);
-  std::vector<float> v(n);
-  for (float& x : v) x = rng.uniform(-1.0f, 1.0f);
-  return v;
-}
-
-// FLOPs per second of `threads` threads each running the FMA loop, measured once per count.
-double peak_flops(std::size_t threads) {
-  static double peak[3] = {0.0, 0.0, 0.0};
-  if (threads > 2) threads = 2;
-  if (peak[threads] > 0.0) return peak[threads];
-  constexpr std::size_t kIterations = std::size_t{1} << 24;
-  double best = 0.0;
-  for (int round = 0; round < 5; ++round) {
-    const auto start = std::chrono::steady_clock::now();
-    std::vector<std::thread> pool;
-    std::vector<double> flops(threads, 0.0);
-    for (std::size_t t = 0; t < threads; ++t)
-      pool.emplace_back([&flops, t] { flops[t] = descent::fma_loop(kIterations); });
-    for (auto& th : pool) th.join();
-    const double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    double total = 0.0;
-    for (double f : flops) total += f;
-    best = std::max(best, total / seconds);
-  }
-  peak[threads] = best;
-  return best;
-}
+using bench::peak_flops;
+using bench::random_floats;
 
 void run_fma_peak(benchmark::State& state, std::size_t threads) {
   constexpr std::size_t kIterations = std::size_t{1} << 22;

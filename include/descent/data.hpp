@@ -62,8 +62,26 @@ Dataset parse_csv_columns(std::string_view text, std::string_view name, TaskHint
 std::filesystem::path data_directory();
 // The bundled data sets' names ("digits", "iris", ...).
 std::vector<std::string> bundled_datasets();
-// A bundled set by name, or a CSV file by path.
+// A bundled set by name, a synthetic spec (make_synthetic), or a CSV file by path.
 Dataset load_dataset(std::string_view name_or_path, TaskHint hint = TaskHint::automatic);
+
+// MNIST-shaped synthetic classification data, for benchmarks and tests: `rows` samples of
+// `features` values in [0, 1], labels uniform over `classes`. The classes share a sparse
+// random base image and each adds its own strokes; a sample is its class's image with noise,
+// clamped to [0, 1], and one label in twenty is replaced by a random one, so a model learns it
+// but not perfectly. The same options give the same data on every machine and thread count.
+struct SyntheticOptions {
+  std::size_t rows = 60000;
+  std::size_t features = 784;
+  std::size_t classes = 10;
+  std::uint64_t seed = 1;
+};
+Dataset make_synthetic(const SyntheticOptions& options);
+// The same from a spec string, "synthetic[:rows=N,features=F,classes=C,seed=S]" (keys left
+// out take the defaults above). A bad key or value throws descent::Error naming it.
+Dataset make_synthetic(std::string_view spec);
+// Whether `name` is a synthetic spec ("synthetic" or "synthetic:...").
+bool is_synthetic(std::string_view name) noexcept;
 
 struct DataSplit {
   Dataset train;

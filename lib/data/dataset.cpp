@@ -78,6 +78,13 @@ std::vector<std::string> bundled_datasets() {
 }
 
 Dataset load_dataset(std::string_view name_or_path, TaskHint hint) {
+  if (is_synthetic(name_or_path)) {
+    if (hint == TaskHint::regression) {
+      throw Error(fmt::format("{}: synthetic data is a classification set, not regression",
+                              name_or_path));
+    }
+    return make_synthetic(name_or_path);
+  }
   const std::filesystem::path path(name_or_path);
   std::error_code ec;
   if (std::filesystem::exists(path, ec)) return load_csv(path, hint);

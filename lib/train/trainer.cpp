@@ -20,10 +20,16 @@ namespace descent {
 namespace {
 
 // A shard should carry at least this much arithmetic (forward + backward), so that small
-// batches and narrow models are not cut into pieces too small to pay for a task.
-constexpr double kMinShardFlops = 4.0e6;
-// and a batch is cut into at most this many shards (each has its own gradient buffer).
-constexpr std::size_t kMaxShards = 16;
+// batches and narrow models are not cut into pieces too small to pay for a task, and so that
+// its weight-gradient products (K = the shard's rows) run at the GEMM's full speed: 64 rows of
+// a 784-256-256-10 MLP.
+constexpr double kMinShardFlops = 1.0e8;
+// and a batch is cut into at most this many shards: each has its own gradient buffer, which the
+// reduction reads once more per step. Where there are more threads than shards, the shards'
+// products are split across threads as well (bit-identical for any split).
+constexpr std::size_t kMaxShards = 4;
+// Chunks of an evaluation run on at most this many workers (each has its own workspace).
+constexpr std::size_t kEvalWorkers = 16;
 // Rows per evaluation chunk.
 constexpr std::size_t kEvalRows = 256;
 // Floats per piece of the parallel gradient reduction.
@@ -175,8 +181,10 @@ void Trainer::reserve(std::size_t batch_rows) {
   s.gradient_pointers.assign(count, nullptr);
   s.shard_capacity = capacity;
   optimizer_.prepare(network_.parameter_count());
-  // Packing buffers for every product that can run at once: one per thread, plus the caller.
-  kernels::gemm_reserve(kernels::active(), threads() + 1, std::max(capacity, network_.max_width()));
+  // Packing buffers for every product that can run at once: one per thread and per shard (a
+  // thread waiting inside a product may take up another shard's), plus the caller.
+  kernels::gemm_reserve(kernels::active(), threads() + kMaxShards + 1,
+                        std::max(capacity, network_.max_width()));
 }
 
 std::size_t Trainer::shard_rows(std::size_t batch_rows) const noexcept {
@@ -258,8 +266,10 @@ StepRecord Trainer::compute_gradient(ConstMatrixView x, const Targets& targets) 
       static_cast<float>(1.0 / static_cast<double>(loss_divisor(loss_, rows, network_.outputs())));
   const std::size_t params = network_.parameter_count();
 
-  // One shard runs here, not in a task: its products may use the threads themselves.
-  for (std::size_t i = 0; i < shards; ++i) s.workspaces[i].set_parallel(shards == 1);
+  // Shards run as tasks; where they are fewer than the threads, their products use the rest
+  // (the products split over M and N only, so the thread count never changes a bit).
+  const bool nested = shards < threads();
+  for (std::size_t i = 0; i < shards; ++i) s.workspaces[i].set_parallel(nested);
   parallel::for_each_index(shards, [&](std::size_t shard) {
     const std::size_t first = shard * per_shard;
     const std::size_t count = std::min(per_shard, rows - first);
@@ -309,7 +319,7 @@ Evaluation Trainer::evaluate(const Dataset& data) {
   const detail::PreparedTargets targets = detail::prepare_targets(loss_, data);
   State& s = *state_;
   const std::size_t chunks = ceil_div(data.rows(), kEvalRows);
-  const std::size_t workers = std::min(chunks, kMaxShards);
+  const std::size_t workers = std::min(chunks, kEvalWorkers);
   while (s.eval_workspaces.size() < workers) s.eval_workspaces.emplace_back(network_, kEvalRows);
   s.chunk_loss.assign(chunks, 0.0);
   s.chunk_correct.assign(chunks, 0);

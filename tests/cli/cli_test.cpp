@@ -138,6 +138,11 @@ TEST(Cli, BadOptionsExitTwoWithAMessageAndWriteNothing) {
       {"train --data iris --checkpoint /no/such/dir/ck",
        "directory \"/no/such/dir\" does not exist"},
       {"train --data iris --bogus", "--bogus"},
+      {"train --data synthetic:rows=0", "rows=0 is invalid"},
+      {"train --data synthetic:classes=1", "classes=1 is invalid"},
+      {"train --data synthetic:rows=1e9,features=1e6", "too large"},
+      {"train --data synthetic:colums=3", "unknown key \"colums\""},
+      {"train --data synthetic:rows=100 --task regression", "not regression"},
       {"", "subcommand"},
   };
   for (const BadCase& c : cases) {
@@ -154,6 +159,19 @@ TEST(Cli, BadOptionsExitTwoWithAMessageAndWriteNothing) {
     EXPECT_NE(r.err.find(c.message), std::string::npos) << c.args << "\nstderr: " << r.err;
     EXPECT_TRUE(std::filesystem::is_empty(dir.path())) << c.args;
   }
+}
+
+TEST(Cli, TrainsOnSyntheticMnistShapedData) {
+  test::TempDir dir;
+  const CliRun r = run_cli(
+      "train --data synthetic:rows=600,features=30,classes=4,seed=9 --hidden 16 --epochs 8 "
+      "--optimizer adam:lr=0.01 --json",
+      dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["data"], "synthetic:rows=600,features=30,classes=4,seed=9");
+  EXPECT_EQ(j["model"], "30-16-4");
+  EXPECT_GT(j["val_accuracy"].get<double>(), 0.6);  // learnable; chance is 0.25
 }
 
 TEST(Cli, SchedulesAndInitFilesWork) {

@@ -54,6 +54,61 @@ TEST(BundledData, UnknownNamesListTheBundledOnes) {
   EXPECT_THROW(load_dataset("no/such/file.csv"), Error);
 }
 
+TEST(Synthetic, IsMnistShapedSeededAndReproducible) {
+  const Dataset a = make_synthetic({.rows = 500, .features = 784, .classes = 10, .seed = 4});
+  EXPECT_EQ(a.rows(), 500u);
+  EXPECT_EQ(a.feature_count(), 784u);
+  EXPECT_EQ(a.task, Task::classification);
+  EXPECT_EQ(a.classes, 10u);
+  ASSERT_EQ(a.labels.size(), 500u);
+  std::set<std::uint32_t> seen(a.labels.begin(), a.labels.end());
+  EXPECT_EQ(seen.size(), 10u);
+  EXPECT_LT(*seen.rbegin(), 10u);
+  std::size_t zeros = 0;
+  for (std::size_t i = 0; i < a.features.size(); ++i) {
+    const float v = a.features.data()[i];
+    EXPECT_TRUE(v >= 0.0f && v <= 1.0f) << v;
+    zeros += v == 0.0f ? 1 : 0;
+  }
+  EXPECT_GT(zeros, a.features.size() / 4);  // sparse, like pixels
+  const Dataset b = load_dataset("synthetic:rows=500,features=784,classes=10,seed=4");
+  EXPECT_EQ(b.name, a.name);
+  EXPECT_EQ(b.labels, a.labels);
+  EXPECT_TRUE(
+      std::equal(a.features.data(), a.features.data() + a.features.size(), b.features.data()));
+  const Dataset c = make_synthetic("synthetic:rows=500,features=784,classes=10,seed=5");
+  EXPECT_NE(c.labels, a.labels);
+  const Dataset defaults = make_synthetic("synthetic:rows=3");
+  EXPECT_EQ(defaults.feature_count(), 784u);
+  EXPECT_EQ(defaults.classes, 10u);
+}
+
+TEST(Synthetic, BadSpecsNameTheKeyAndValue) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"synthetic:rows=0", "rows=0 is invalid"},
+      {"synthetic:rows=2.5", "rows=2.5 is invalid"},
+      {"synthetic:features=0", "features=0 is invalid"},
+      {"synthetic:classes=1", "classes=1 is invalid"},
+      {"synthetic:classes=100000", "classes=100000 is invalid"},
+      {"synthetic:rows=3e9", "rows=3000000000 is invalid"},
+      {"synthetic:rows=1e9,features=100", "too large"},
+      {"synthetic:seed=-1", "seed=-1 is invalid"},
+      {"synthetic:rows=abc", "rows=abc is not a number"},
+      {"synthetic:cols=3", "unknown key \"cols\""},
+      {"synthetic:rows=3,rows=4", "rows"},
+  };
+  for (const auto& [spec, message] : cases) {
+    try {
+      load_dataset(spec);
+      ADD_FAILURE() << spec << " was accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(message), std::string::npos) << spec << ": " << e.what();
+    }
+  }
+  EXPECT_THROW(load_dataset("synthetic:rows=10", TaskHint::regression), Error);
+  EXPECT_THROW(make_synthetic("digits"), Error);
+}
+
 TEST(Split, IsSeededDisjointAndComplete) {
   const Dataset d = load_dataset("iris");
   const DataSplit a = split_train_validation(d, 0.2, 1);

@@ -35,19 +35,21 @@ class NoAllocation : public ::testing::TestWithParam<std::tuple<const char*, std
 TEST_P(NoAllocation, StepsAfterReserveAllocateNothing) {
   const auto [spec, threads] = GetParam();
   set_threads(threads);
-  Network net = Network::mlp(200, {128, 64}, 10, Activation::relu);
+  Network net = Network::mlp(784, {256, 64}, 10, Activation::relu);
   net.initialize(Init::automatic, 1);
   auto optimizer = make_optimizer(spec);
   Trainer trainer(net, *optimizer, Loss::cross_entropy);
-  const std::size_t batch = 96;
-  Matrix x(batch, 200);
+  const std::size_t batch = 160;
+  Matrix x(batch, 784);
   for (std::size_t i = 0; i < x.size(); ++i) x.data()[i] = static_cast<float>(i % 13) * 0.1f - 0.6f;
   std::vector<std::uint32_t> labels(batch);
   for (std::size_t i = 0; i < batch; ++i) labels[i] = static_cast<std::uint32_t>(i % 10);
   ASSERT_GT(batch / trainer.shard_rows(batch), 1u);  // the parallel path, not one shard
+  // 8 threads: more threads than shards, so the shards' products are split across threads too.
   trainer.reserve(batch);
-  // Warm-up: each worker thread's GEMM packing buffers are allocated once, on first use.
-  for (int i = 0; i < 3; ++i) trainer.train_step(x, {labels, {}});
+  // Warm-up: each worker thread's GEMM packing buffers and oneTBB's own per-thread state are
+  // allocated on first use, and with more threads than cores the workers join over several steps.
+  for (int i = 0; i < 30; ++i) trainer.train_step(x, {labels, {}});
   g_allocations = 0;
   g_counting = true;
   for (int i = 0; i < 10; ++i) trainer.train_step(x, {labels, {}});
@@ -61,7 +63,7 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Combine(::testing::Values("sgd", "momentum", "nesterov", "adagrad",
                                          "rmsprop:centered=true,momentum=0.5", "adam:amsgrad=true",
                                          "adamw", "nadam", "radam", "adamax", "adadelta"),
-                       ::testing::Values(std::size_t{1}, std::size_t{2})));
+                       ::testing::Values(std::size_t{1}, std::size_t{2}, std::size_t{8})));
 
 }  // namespace
 }  // namespace descent

@@ -88,43 +88,6 @@ TEST(Train, BinaryCrossEntropyOnTwoClasses) {
   EXPECT_GT(r.history.back().val_accuracy, 0.9);
 }
 
-TEST(Train, ResultsDoNotDependOnTheThreadCount) {
-  const Dataset d = load_dataset("digits");
-  std::vector<float> reference;
-  std::vector<double> reference_losses;
-  for (std::size_t threads : {1, 2, 3, 4}) {
-    SCOPED_TRACE(threads);
-    Network net = Network::mlp(64, {512, 256}, 10, Activation::relu);
-    Sgd sgd({.lr = 0.05f});
-    TrainOptions o;
-    o.epochs = 1;
-    o.batch_size = 256;
-    o.threads = threads;
-    o.seed = 11;
-    o.init = Init::automatic;
-    std::size_t seen_threads = 0;
-    Callbacks cb;
-    cb.on_step = [&](const StepRecord&) {
-      seen_threads = descent::threads();
-      return true;
-    };
-    const TrainResult r = train(net, d, sgd, o, cb);
-    EXPECT_EQ(seen_threads, threads);
-    EXPECT_EQ(r.threads, threads);
-    std::vector<float> params(net.parameters().begin(), net.parameters().end());
-    std::vector<double> losses;
-    for (const auto& e : r.history)
-      losses.insert(losses.end(), {e.train_loss, e.val_loss, e.grad_norm});
-    if (reference.empty()) {
-      reference = params;
-      reference_losses = losses;
-    } else {
-      EXPECT_EQ(0, std::memcmp(params.data(), reference.data(), params.size() * sizeof(float)));
-      EXPECT_EQ(losses, reference_losses);
-    }
-  }
-}
-
 TEST(Trainer, CutsLargeBatchesIntoShardsBySizeNotThreads) {
   Network net = Network::mlp(784, {256, 256}, 10);
   Sgd sgd;
