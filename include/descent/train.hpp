@@ -162,6 +162,10 @@ class Trainer {
 
   // The rule that cuts a batch: rows per shard, from the batch size and the model only.
   std::size_t shard_rows(std::size_t batch_rows) const noexcept;
+  // Whether a step on a batch of batch_rows rows runs on the calling thread alone: a batch
+  // of one shard for a model under 2^20 parameters (too little work to share). It changes
+  // no result, only the speed.
+  bool runs_serially(std::size_t batch_rows) const noexcept;
   // Allocates everything a step on a batch of up to batch_rows rows needs (workspaces, shard
   // gradients, the optimizer's state), so that steps allocate nothing. fit() calls it.
   void reserve(std::size_t batch_rows);

@@ -14,6 +14,7 @@
 #include "descent/error.hpp"
 #include "descent/parallel.hpp"
 #include "kernels/kernel_table.hpp"
+#include "parallel/parallel.hpp"
 #include "train/run.hpp"
 #include "train/train_detail.hpp"
 
@@ -313,6 +314,7 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
           t.labels = std::span<const std::uint32_t>(s.batch_labels).first(count);
         if (t.values.data != nullptr) t.values = s.batch_values.view().rows_range(0, count);
       }
+      const parallel::SerialScope serial(runs_serially(count));
       StepRecord step = compute_gradient(x, t);
       step.epoch = epoch;
       step.step = steps_ + 1;

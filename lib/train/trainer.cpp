@@ -28,6 +28,11 @@ constexpr double kMinShardFlops = 1.0e8;
 // reduction reads once more per step. Where there are more threads than shards, the shards'
 // products are split across threads as well (bit-identical for any split).
 constexpr std::size_t kMaxShards = 4;
+// A batch too small to cut into two shards, of a model with fewer parameters than this, is
+// stepped on one thread (products, norms and update): waking threads and moving the gradient
+// between cores would cost more than they save (tiny-dnn#714). Larger models still split the
+// element-wise passes over their big buffers.
+constexpr std::size_t kSerialStepParameters = std::size_t{1} << 20;
 // Chunks of an evaluation run on at most this many workers (each has its own workspace).
 constexpr std::size_t kEvalWorkers = 16;
 // Rows per evaluation chunk.
@@ -178,6 +183,7 @@ void Trainer::reserve(std::size_t batch_rows) {
   for (auto& g : s.shard_gradients)
     if (g.size() != network_.parameter_count()) g.resize(network_.parameter_count());
   s.shard_loss.assign(count, 0.0);
+  s.piece_sums.resize(ceil_div(network_.parameter_count(), kReduceChunk));
   s.gradient_pointers.assign(count, nullptr);
   s.shard_capacity = capacity;
   optimizer_.prepare(network_.parameter_count());
@@ -196,7 +202,12 @@ std::size_t Trainer::shard_rows(std::size_t batch_rows) const noexcept {
   return std::min(rows, batch_rows);
 }
 
+bool Trainer::runs_serially(std::size_t batch_rows) const noexcept {
+  return shard_rows(batch_rows) >= batch_rows && network_.parameter_count() < kSerialStepParameters;
+}
+
 StepRecord Trainer::train_step(ConstMatrixView x, const Targets& targets) {
+  const parallel::SerialScope serial(runs_serially(x.rows));
   StepRecord record = compute_gradient(x, targets);
   clip_gradients(record.grad_norm);
   optimizer_.step(network_.parameters(), network_.gradients());
@@ -268,7 +279,7 @@ StepRecord Trainer::compute_gradient(ConstMatrixView x, const Targets& targets) 
 
   // Shards run as tasks; where they are fewer than the threads, their products use the rest
   // (the products split over M and N only, so the thread count never changes a bit).
-  const bool nested = shards < threads();
+  const bool nested = shards < threads() && !runs_serially(rows);
   for (std::size_t i = 0; i < shards; ++i) s.workspaces[i].set_parallel(nested);
   parallel::for_each_index(shards, [&](std::size_t shard) {
     const std::size_t first = shard * per_shard;
@@ -283,9 +294,14 @@ StepRecord Trainer::compute_gradient(ConstMatrixView x, const Targets& targets) 
 
   // Pairwise tree over the shards in a fixed order, run in parallel over fixed pieces of the
   // parameter vector: every element sees the same additions whatever the thread count.
+  // Each piece's sum of squares is taken as soon as the piece is summed, while it is in cache:
+  // the same pieces, in the same order, as squared_norm().
   const auto& k = kernels::active();
+  double squares = 0.0;
   if (shards > 1) {
-    parallel::for_each_index(ceil_div(params, kReduceChunk), [&](std::size_t chunk) {
+    const std::size_t pieces = ceil_div(params, kReduceChunk);
+    if (s.piece_sums.size() < pieces) s.piece_sums.resize(pieces);
+    parallel::for_each_index(pieces, [&](std::size_t chunk) {
       const std::size_t first = chunk * kReduceChunk;
       const std::size_t count = std::min(kReduceChunk, params - first);
       for (std::size_t stride = 1; stride < shards; stride *= 2) {
@@ -294,7 +310,11 @@ StepRecord Trainer::compute_gradient(ConstMatrixView x, const Targets& targets) 
                  s.gradient_pointers[i] + first);
         }
       }
+      s.piece_sums[chunk] = k.sum_squares(count, s.gradient_pointers[0] + first);
     });
+    for (std::size_t i = 0; i < pieces; ++i) squares += s.piece_sums[i];
+  } else {
+    squares = squared_norm(network_.gradients());
   }
   double loss_total = 0.0;
   for (std::size_t i = 0; i < shards; ++i) loss_total += s.shard_loss[i];
@@ -302,7 +322,7 @@ StepRecord Trainer::compute_gradient(ConstMatrixView x, const Targets& targets) 
   StepRecord record;
   record.rows = rows;
   record.loss = loss_total / static_cast<double>(loss_divisor(loss_, rows, network_.outputs()));
-  record.grad_norm = std::sqrt(squared_norm(network_.gradients()));
+  record.grad_norm = std::sqrt(squares);
   record.lr = optimizer_.lr();
   return record;
 }

@@ -1,0 +1,86 @@
+#!/usr/bin/python3
+"""Trains PyTorch's 784-256-256-10 ReLU MLP for one epoch of MNIST-shaped data and prints samples/s.
+
+The peer of descent_bench's BM_train_step: the same model (nn.Linear layers, softmax
+cross-entropy), the same optimizers (sgd_momentum: SGD(lr=0.01, momentum=0.9); adam:
+Adam(lr=0.001)), data of the same shape (60,000 rows of 784 values in [0, 1], 10 classes),
+walked in order in batches of B rows. A warm-up of a few steps, then one epoch timed.
+Threads: torch's defaults unless --threads is given (on the 2-core development machine its
+default intra-op threads with OpenBLAS's own 2 were faster than torch.set_num_threads(2)).
+Uses Debian's python3-torch.
+
+  torch_mlp.py --optimizer sgd_momentum|adam --batch B [--rows 60000] [--threads T]
+               [--max-seconds S] [--json]
+
+--max-seconds stops the epoch early (the rate is over the steps done); --json prints one JSON
+object instead of a line of text.
+"""
+import argparse
+import json
+import sys
+import time
+
+import torch
+
+OPTIMIZERS = {
+    "sgd_momentum": lambda p: torch.optim.SGD(p, lr=0.01, momentum=0.9),
+    "adam": lambda p: torch.optim.Adam(p, lr=0.001),
+}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--optimizer", choices=sorted(OPTIMIZERS), required=True)
+    parser.add_argument("--batch", type=int, required=True)
+    parser.add_argument("--rows", type=int, default=60000)
+    parser.add_argument("--threads", type=int, default=0, help="0: torch's default")
+    parser.add_argument("--max-seconds", type=float, default=0.0)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    if args.batch < 1 or args.batch > args.rows:
+        sys.exit(f"torch_mlp.py: --batch {args.batch} must be in [1, --rows={args.rows}]")
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+
+    generator = torch.Generator().manual_seed(1)
+    x = torch.rand(args.rows, 784, generator=generator)
+    y = torch.randint(0, 10, (args.rows,), generator=generator)
+    model = torch.nn.Sequential(
+        torch.nn.Linear(784, 256), torch.nn.ReLU(),
+        torch.nn.Linear(256, 256), torch.nn.ReLU(),
+        torch.nn.Linear(256, 10))
+    optimizer = OPTIMIZERS[args.optimizer](model.parameters())
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def step(first):
+        xb = x[first:first + args.batch]
+        yb = y[first:first + args.batch]
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn(model(xb), yb)
+        loss.backward()
+        optimizer.step()
+
+    steps_per_epoch = args.rows // args.batch
+    for i in range(min(steps_per_epoch, 20)):  # warm-up
+        step(i * args.batch)
+    start = time.perf_counter()
+    done = 0
+    for i in range(steps_per_epoch):
+        step(i * args.batch)
+        done += 1
+        if args.max_seconds > 0 and time.perf_counter() - start > args.max_seconds:
+            break
+    seconds = time.perf_counter() - start
+    rate = done * args.batch / seconds
+    result = {"optimizer": args.optimizer, "batch": args.batch, "steps": done,
+              "seconds": seconds, "samples_per_second": rate,
+              "threads": torch.get_num_threads(), "torch": torch.__version__}
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"torch {torch.__version__} {args.optimizer} batch {args.batch}: {rate:.0f} samples/s "
+              f"({done} steps in {seconds:.2f} s, {torch.get_num_threads()} threads)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+#!/usr/bin/python3
+"""descent's training step against PyTorch's, side by side in one run.
+
+For every optimizer (sgd_momentum, adam) and batch size, runs descent_bench's
+BM_train_step on 1 and 2 threads and peers/torch_mlp.py (one epoch of 60,000 rows in torch's
+default threading), alternating them --rounds times so that both see the same machine, then
+prints the medians (with ranges), the ratio descent(2 threads) / torch, descent's fraction of
+the FMA peak, its 2-thread scaling, and which of issue 6's targets are met:
+  - descent on 2 threads >= 3x torch at batch 1, 2x at 32, 1.5x at 128, 1.3x at 512;
+  - >= 60% of the 2-thread peak at batch 128 and >= 75% at batch >= 512;
+  - 2 threads >= 1.8x one thread at batch >= 128.
+
+  /usr/bin/python3 bench/train_vs_torch.py [--bench build/release/bench/descent_bench]
+      [--rounds 3] [--batches 1,8,32,128,512,4096,60000] [--torch-max-seconds S]
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OPTIMIZERS = ["sgd_momentum", "adam"]
+SPEEDUP = {1: 3.0, 32: 2.0, 128: 1.5, 512: 1.3}
+
+
+def run_descent(bench, batches, out):
+    pattern = "|".join(str(b) for b in batches)
+    subprocess.run([bench, f"--benchmark_filter=BM_train_step/.*/batch:({pattern})/threads:",
+                    "--benchmark_min_time=0.3", "--benchmark_repetitions=1",
+                    "--benchmark_enable_random_interleaving=true",
+                    "--benchmark_format=json", f"--benchmark_out={out}",
+                    "--benchmark_out_format=json"], check=True, stdout=subprocess.DEVNULL)
+    results = {}
+    for b in json.load(open(out))["benchmarks"]:
+        if b.get("run_type") != "iteration":
+            continue
+        _, opt, batch, threads = b["name"].split("/")[:4]
+        key = (opt, int(batch.split(":")[1]), int(threads.split(":")[1]))
+        results.setdefault(key, []).append((b["samples_per_second"], b["peak_fraction"]))
+    return results
+
+
+def run_torch(opt, batch, max_seconds):
+    cmd = ["/usr/bin/python3", os.path.join(HERE, "peers", "torch_mlp.py"), "--optimizer", opt,
+           "--batch", str(batch), "--json"]
+    if max_seconds > 0:
+        cmd += ["--max-seconds", str(max_seconds)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out)
+
+
+def med(values):
+    return statistics.median(values), min(values), max(values)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bench", default="build/release/bench/descent_bench")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--batches", default="1,8,32,128,512,4096,60000")
+    parser.add_argument("--torch-max-seconds", type=float, default=0.0,
+                        help="cut torch's epoch short after this long (0: the whole epoch)")
+    args = parser.parse_args()
+    if not os.path.exists(args.bench):
+        sys.exit(f"train_vs_torch.py: {args.bench} not found (tools/run bench builds it)")
+    batches = [int(b) for b in args.batches.split(",")]
+    descent, torch = {}, {}
+    torch_info = ""
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(args.rounds):
+            print(f"round {r + 1}/{args.rounds}", file=sys.stderr)
+            for k, v in run_descent(args.bench, batches, os.path.join(tmp, "d.json")).items():
+                descent.setdefault(k, []).extend(v)
+            for opt in OPTIMIZERS:
+                for batch in batches:
+                    t = run_torch(opt, batch, args.torch_max_seconds)
+                    torch.setdefault((opt, batch), []).append(t["samples_per_second"])
+                    torch_info = f"torch {t['torch']}, {t['threads']} intra-op threads"
+
+    print(f"samples/s, medians of {args.rounds} rounds [min-max]; {torch_info}")
+    header = (f"{'optimizer':13} {'batch':>6} {'descent 1 thr':>22} {'descent 2 thr':>22} "
+              f"{'torch':>22} {'2thr/torch':>10} {'peak 2thr':>9} {'2thr/1thr':>9}")
+    print(header)
+    print("-" * len(header))
+    missed = []
+    for opt in OPTIMIZERS:
+        for batch in batches:
+            one = med([s for s, _ in descent[(opt, batch, 1)]])
+            two = med([s for s, _ in descent[(opt, batch, 2)]])
+            peak = statistics.median([p for _, p in descent[(opt, batch, 2)]])
+            t = med(torch[(opt, batch)])
+            ratio, scaling = two[0] / t[0], two[0] / one[0]
+            notes = []
+            if batch in SPEEDUP and ratio < SPEEDUP[batch]:
+                notes.append(f"< {SPEEDUP[batch]}x torch")
+            if (batch == 128 and peak < 0.60) or (batch >= 512 and peak < 0.75):
+                notes.append(f"< {60 if batch == 128 else 75}% of peak")
+            if batch >= 128 and scaling < 1.8:
+                notes.append("< 1.8x scaling")
+            for n in notes:
+                missed.append(f"{opt} batch {batch}: {n}")
+
+            def cell(v):
+                return f"{v[0]:9.0f} [{v[1]:.0f}-{v[2]:.0f}]"
+            print(f"{opt:13} {batch:6} {cell(one):>22} {cell(two):>22} {cell(t):>22} "
+                  f"{ratio:9.2f}x {peak:9.2f} {scaling:8.2f}x  {'; '.join(notes)}")
+    print()
+    if missed:
+        print(f"{len(missed)} target(s) missed:")
+        for m in missed:
+            print("  " + m)
+    else:
+        print("every target met")
+
+
+if __name__ == "__main__":
+    main()
