@@ -83,8 +83,10 @@ class Network {
   // ws.max_rows(). Returns the output [rows, outputs], which lives in ws.
   ConstMatrixView forward(ConstMatrixView x, Workspace& ws) const;
   // Backward pass after forward(x, ws) and after the loss wrote dL/d(output) into
-  // ws.output_gradient(rows). Overwrites grads (parameter_count() floats) with dL/dθ.
-  void backward(ConstMatrixView x, Workspace& ws, std::span<float> grads) const;
+  // ws.output_gradient(rows). Overwrites grads (parameter_count() floats) with dL/dθ, or with
+  // accumulate = true adds dL/dθ to them (a batch done in several passes).
+  void backward(ConstMatrixView x, Workspace& ws, std::span<float> grads,
+                bool accumulate = false) const;
 
   // Outputs for raw inputs x [rows, inputs]: standardises a copy, then runs forward.
   Matrix predict(ConstMatrixView x) const;

@@ -162,6 +162,9 @@ class Trainer {
 
   // The rule that cuts a batch: rows per shard, from the batch size and the model only.
   std::size_t shard_rows(std::size_t batch_rows) const noexcept;
+  // Rows per forward/backward pass within a shard (from the model only): a larger shard
+  // runs in several passes, its gradient accumulated.
+  std::size_t pass_rows() const noexcept;
   // Whether a step on a batch of batch_rows rows runs on the calling thread alone: a batch
   // of one shard for a model under 2^20 parameters (too little work to share). It changes
   // no result, only the speed.

@@ -178,7 +178,8 @@ ConstMatrixView Network::forward(ConstMatrixView x, Workspace& ws) const {
   return input;
 }
 
-void Network::backward(ConstMatrixView x, Workspace& ws, std::span<float> grads) const {
+void Network::backward(ConstMatrixView x, Workspace& ws, std::span<float> grads,
+                       bool accumulate) const {
   if (grads.size() != parameters_.size()) {
     throw Error(fmt::format("gradient buffer has {} floats, the network {} parameters",
                             grads.size(), parameters_.size()));
@@ -186,6 +187,7 @@ void Network::backward(ConstMatrixView x, Workspace& ws, std::span<float> grads)
   const auto& k = kernels::active();
   const float* params = parameters_.data();
   const std::size_t rows = x.rows;
+  const float beta = accumulate ? 1.0f : 0.0f;
   float* delta = ws.delta_[0].data();  // dL/d(output of layer l), [rows, outputs]
   float* next = ws.delta_[1].data();
   // The output layer's own activation; the hidden ones are fused into the dX products below.
@@ -199,9 +201,10 @@ void Network::backward(ConstMatrixView x, Workspace& ws, std::span<float> grads)
     const std::size_t input_stride = l == 0 ? x.stride : layer.inputs;
     // dW = dZ^T X   [out, in];   db = column sums of dZ   [out]
     kernels::gemm(k, Trans::yes, Trans::no, layer.outputs, layer.inputs, rows, 1.0f, delta,
-                  layer.outputs, input, input_stride, 0.0f, grads.data() + layer.weight_offset,
+                  layer.outputs, input, input_stride, beta, grads.data() + layer.weight_offset,
                   layer.inputs, {}, ws.parallel_);
-    k.column_sums(rows, layer.outputs, delta, layer.outputs, 0.0f, grads.data() + layer.bias_offset);
+    k.column_sums(rows, layer.outputs, delta, layer.outputs, beta,
+                  grads.data() + layer.bias_offset);
     if (l > 0) {
       // dZ of layer l-1 = (dZ W) * f'(its output), the derivative fused into the store.
       const DenseLayer& below = layers_[l - 1];

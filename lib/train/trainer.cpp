@@ -33,6 +33,10 @@ constexpr std::size_t kMaxShards = 4;
 // between cores would cost more than they save (tiny-dnn#714). Larger models still split the
 // element-wise passes over their big buffers.
 constexpr std::size_t kSerialStepParameters = std::size_t{1} << 20;
+// A shard runs forward and backward in passes of at most this many floats of activations
+// (2 MiB; 1008 rows of a 784-256-256-10 MLP), accumulating its gradient, so that a full-batch
+// step works in cache rather than in memory.
+constexpr std::size_t kPassFloats = std::size_t{1} << 19;
 // Chunks of an evaluation run on at most this many workers (each has its own workspace).
 constexpr std::size_t kEvalWorkers = 16;
 // Rows per evaluation chunk.
@@ -172,10 +176,11 @@ void Trainer::reserve(std::size_t batch_rows) {
   State& s = *state_;
   const std::size_t per_shard = shard_rows(batch_rows);
   const std::size_t shards = ceil_div(batch_rows, per_shard);
-  if (s.shard_capacity >= per_shard && s.workspaces.size() >= shards) return;
+  const std::size_t rows_needed = std::min(per_shard, pass_rows());
+  if (s.shard_capacity >= rows_needed && s.workspaces.size() >= shards) return;
   // A smaller batch never needs more rows per shard or more shards than a larger one, so
   // sizing for the largest batch serves them all.
-  const std::size_t capacity = std::max(s.shard_capacity, per_shard);
+  const std::size_t capacity = std::max(s.shard_capacity, rows_needed);
   const std::size_t count = std::max(s.workspaces.size(), shards);
   s.workspaces.clear();
   for (std::size_t i = 0; i < count; ++i) s.workspaces.emplace_back(network_, capacity);
@@ -200,6 +205,14 @@ std::size_t Trainer::shard_rows(std::size_t batch_rows) const noexcept {
   std::size_t rows = std::max({min_rows, ceil_div(batch_rows, kMaxShards), std::size_t{1}});
   rows = ceil_div(rows, 8) * 8;
   return std::min(rows, batch_rows);
+}
+
+std::size_t Trainer::pass_rows() const noexcept {
+  std::size_t widths = 0;
+  for (const DenseLayer& layer : network_.layers()) widths += layer.outputs;
+  const std::size_t rows =
+      std::max<std::size_t>(kPassFloats / std::max<std::size_t>(widths, 1), 64);
+  return ceil_div(rows, 8) * 8;
 }
 
 bool Trainer::runs_serially(std::size_t batch_rows) const noexcept {
@@ -270,6 +283,7 @@ StepRecord Trainer::compute_gradient(ConstMatrixView x, const Targets& targets) 
   State& s = *state_;
   const std::size_t per_shard = shard_rows(rows);
   const std::size_t shards = ceil_div(rows, per_shard);
+  const std::size_t pass = pass_rows();
   s.gradient_pointers[0] = network_.gradients().data();
   for (std::size_t i = 1; i < shards; ++i) s.gradient_pointers[i] = s.shard_gradients[i - 1].data();
 
@@ -284,12 +298,19 @@ StepRecord Trainer::compute_gradient(ConstMatrixView x, const Targets& targets) 
   parallel::for_each_index(shards, [&](std::size_t shard) {
     const std::size_t first = shard * per_shard;
     const std::size_t count = std::min(per_shard, rows - first);
-    const ConstMatrixView xs = x.rows_range(first, count);
     Workspace& ws = s.workspaces[shard];
-    const ConstMatrixView out = network_.forward(xs, ws);
-    const MatrixView grad = ws.output_gradient(count);
-    s.shard_loss[shard] = loss_sum(loss_, out, detail::slice(targets, first, count), scale, &grad);
-    network_.backward(xs, ws, std::span<float>(s.gradient_pointers[shard], params));
+    const std::span<float> gradient(s.gradient_pointers[shard], params);
+    // In passes of at most pass_rows, the gradient accumulated: the activations stay in cache.
+    double loss = 0.0;
+    for (std::size_t done = 0; done < count; done += pass) {
+      const std::size_t n = std::min(pass, count - done);
+      const ConstMatrixView xs = x.rows_range(first + done, n);
+      const ConstMatrixView out = network_.forward(xs, ws);
+      const MatrixView grad = ws.output_gradient(n);
+      loss += loss_sum(loss_, out, detail::slice(targets, first + done, n), scale, &grad);
+      network_.backward(xs, ws, gradient, done > 0);
+    }
+    s.shard_loss[shard] = loss;
   });
 
   // Pairwise tree over the shards in a fixed order, run in parallel over fixed pieces of the

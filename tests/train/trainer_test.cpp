@@ -1,10 +1,13 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
 #include "descent/data.hpp"
 #include "descent/error.hpp"
+#include "descent/loss.hpp"
+#include "descent/network.hpp"
 #include "descent/optim/sgd.hpp"
 #include "descent/parallel.hpp"
 #include "descent/train.hpp"
@@ -104,6 +107,38 @@ TEST(Trainer, CutsLargeBatchesIntoShardsBySizeNotThreads) {
   Network small = Network::mlp(4, {8}, 3);
   Trainer small_trainer(small, sgd, Loss::cross_entropy);
   EXPECT_EQ(small_trainer.shard_rows(64), 64u);  // too little work to split
+}
+
+// A shard larger than pass_rows() runs forward and backward in several passes, its gradient
+// accumulated (backward with accumulate = true): the step's mean gradient and loss must be
+// those of one pass over the whole batch.
+TEST(Trainer, LargeShardsRunInPassesWithTheOnePassGradient) {
+  const Dataset d = make_synthetic({.rows = 4400, .features = 784, .classes = 10, .seed = 2});
+  Network net = Network::mlp(784, {256, 256}, 10, Activation::relu);
+  net.initialize(Init::automatic, 3);
+  Sgd sgd({.lr = 0.1f});
+  Trainer trainer(net, sgd, Loss::cross_entropy);
+  ASSERT_GT(trainer.shard_rows(d.rows()), trainer.pass_rows());  // two passes or more
+
+  Workspace ws(net, d.rows());
+  const ConstMatrixView out = net.forward(d.features.view(), ws);
+  const MatrixView grad_out = ws.output_gradient(d.rows());
+  const double expected_loss = loss_sum(Loss::cross_entropy, out, d.targets(),
+                                        1.0f / static_cast<float>(d.rows()), &grad_out) /
+                               static_cast<double>(d.rows());
+  std::vector<float> expected(net.parameter_count());
+  net.backward(d.features.view(), ws, expected);
+
+  const StepRecord step = trainer.train_step(d.features.view(), d.targets());
+  EXPECT_NEAR(step.loss, expected_loss, 1e-6 * expected_loss);
+  const auto got = net.gradients();
+  double max_abs = 0.0, max_diff = 0.0;
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    max_abs = std::max(max_abs, static_cast<double>(std::abs(expected[i])));
+    max_diff = std::max(max_diff, static_cast<double>(std::abs(expected[i] - got[i])));
+  }
+  ASSERT_GT(max_abs, 0.0);
+  EXPECT_LT(max_diff, 1e-4 * max_abs);
 }
 
 TEST(Trainer, TrainStepLowersTheLossOnAFixedBatch) {
