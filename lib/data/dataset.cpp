@@ -80,8 +80,8 @@ std::vector<std::string> bundled_datasets() {
 Dataset load_dataset(std::string_view name_or_path, TaskHint hint) {
   if (is_synthetic(name_or_path)) {
     if (hint == TaskHint::regression) {
-      throw Error(fmt::format("{}: synthetic data is a classification set, not regression",
-                              name_or_path));
+      throw Error(
+          fmt::format("{}: synthetic data is a classification set, not regression", name_or_path));
     }
     return make_synthetic(name_or_path);
   }
