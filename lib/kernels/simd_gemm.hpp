@@ -187,6 +187,24 @@ struct TilePlace {
   float* scratch;  // 64-byte aligned room for a whole tile (transposed stores)
 };
 
+// Stores the first `lanes` of value into c[0..lanes) as tile vectors are stored: combined
+// with C and finished with bias (at bias) and derivative (at y) by stored_value.
+template <class A>
+[[gnu::always_inline]] inline void store_lanes(const GemmTileStore& s, float* c, const float* bias,
+                                               const float* y, std::size_t lanes, Batch<A> value) {
+  using B = Batch<A>;
+  constexpr std::size_t W = B::size;
+  alignas(64) float cb[W] = {}, bb[W] = {}, yb[W] = {}, out[W];
+  for (std::size_t l = 0; l < lanes; ++l) {
+    if (!s.overwrite) cb[l] = c[l];
+    if (bias != nullptr) bb[l] = bias[l];
+    if (y != nullptr) yb[l] = y[l];
+  }
+  stored_value<A>(s, value, B::load_aligned(cb), B::load_aligned(bb), B::load_aligned(yb))
+      .store_aligned(out);
+  for (std::size_t l = 0; l < lanes; ++l) c[l] = out[l];
+}
+
 // Stores vector v of tile row r of an untransposed tile: whole vectors straight into C, a
 // partial one through stack copies and the same arithmetic.
 template <class A>
@@ -209,15 +227,7 @@ template <class A>
         .store_unaligned(c);
     return;
   }
-  alignas(64) float cb[W] = {}, bb[W] = {}, yb[W] = {}, out[W];
-  for (std::size_t l = 0; l < lanes; ++l) {
-    if (!s.overwrite) cb[l] = c[l];
-    if (bias != nullptr) bb[l] = bias[l];
-    if (y != nullptr) yb[l] = y[l];
-  }
-  stored_value<A>(s, acc, B::load_aligned(cb), B::load_aligned(bb), B::load_aligned(yb))
-      .store_aligned(out);
-  for (std::size_t l = 0; l < lanes; ++l) c[l] = out[l];
+  store_lanes<A>(s, c, bias, y, lanes, acc);
 }
 
 // Stores a tile of C^T (held row by row in `out`): C^T(i, j) lives at c[j * ldc + i], so the
@@ -464,24 +474,6 @@ template <class A>
   } else {
     return Batch<A>(fold_all<W, W>(regs));
   }
-}
-
-// Stores the first `lanes` of value into c[0..lanes) as tile vectors are stored: combined
-// with C and finished with bias (at bias) and derivative (at y) by stored_value.
-template <class A>
-[[gnu::always_inline]] inline void store_lanes(const GemmTileStore& s, float* c, const float* bias,
-                                               const float* y, std::size_t lanes, Batch<A> value) {
-  using B = Batch<A>;
-  constexpr std::size_t W = B::size;
-  alignas(64) float cb[W] = {}, bb[W] = {}, yb[W] = {}, out[W];
-  for (std::size_t l = 0; l < lanes; ++l) {
-    if (!s.overwrite) cb[l] = c[l];
-    if (bias != nullptr) bb[l] = bias[l];
-    if (y != nullptr) yb[l] = y[l];
-  }
-  stored_value<A>(s, value, B::load_aligned(cb), B::load_aligned(bb), B::load_aligned(yb))
-      .store_aligned(out);
-  for (std::size_t l = 0; l < lanes; ++l) c[l] = out[l];
 }
 
 // Where a dot tile goes: C at its first element, the row and column of that element in the
