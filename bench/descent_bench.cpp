@@ -1,10 +1,19 @@
-// descent_bench: Google Benchmark cases for the kernels and the training step. Public
-// headers only. Run `descent_bench --benchmark_filter=...`; DESCENT_ISA pins an ISA.
+// descent_bench: Google Benchmark cases, public headers only, in four suites that a filter
+// picks (`descent_bench --benchmark_filter='^optim/'`); DESCENT_ISA pins an ISA.
+//
+//   kernels/      the FMA peak, GEMM beside OpenBLAS and oneDNN, a dense layer (gemm_bench.cpp)
+//   optim/        one optimizer step over a flat buffer (here)
+//   train_step/   one training step of the 784-256-256-10 MLP (train_bench.cpp)
+//   convergence/  time to a target accuracy, sweeping batch, threads and rate
+//                 (convergence_bench.cpp)
 
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
+#include <string>
 #include <vector>
+
+#include <fmt/format.h>
 
 #include <descent/descent.hpp>
 
@@ -33,10 +42,9 @@ constexpr OptimizerCase kOptimizers[] = {
     {"adadelta", 7},  // p, g, v, u -> p, v, u
 };
 
-void BM_optimizer_step(benchmark::State& state) {
-  const OptimizerCase& c = kOptimizers[state.range(0)];
-  const auto n = static_cast<std::size_t>(state.range(1));
-  descent::set_threads(static_cast<std::size_t>(state.range(2)));
+void run_optimizer_step(benchmark::State& state, const OptimizerCase& c, std::size_t n,
+                        std::size_t threads) {
+  descent::set_threads(threads);
   auto optimizer = descent::make_optimizer(c.spec);
   optimizer->prepare(n);
   // 64-byte-aligned like a Network's flat buffers.
@@ -48,20 +56,30 @@ void BM_optimizer_step(benchmark::State& state) {
     optimizer->step(params.span(), grads.span());
     benchmark::ClobberMemory();
   }
-  state.SetLabel(c.spec);
   state.counters["GBps"] =
       benchmark::Counter(c.floats_per_parameter * sizeof(float) * static_cast<double>(n) * 1e-9,
                          benchmark::Counter::kIsIterationInvariantRate);
   descent::set_threads(0);
 }
-// 269,322 parameters: the 784-256-256-10 MLP; 10M: a buffer far larger than the caches.
-BENCHMARK(BM_optimizer_step)
-    ->ArgNames({"optimizer", "params", "threads"})
-    ->ArgsProduct({benchmark::CreateDenseRange(0, std::size(kOptimizers) - 1, 1),
-                   {269322, 10000000},
-                   {1, 2}})
-    ->Unit(benchmark::kMicrosecond)
-    ->UseRealTime();
+
+// optim/step/OPT/params:N/threads:T. 269,322 parameters: the 784-256-256-10 MLP; 10M: a
+// buffer far larger than the caches. bench/peers/torch_optim.py writes the same names.
+const bool registered = [] {
+  for (const OptimizerCase& c : kOptimizers) {
+    for (std::size_t n : {269322, 10000000}) {
+      for (std::size_t threads : {1, 2}) {
+        const std::string name =
+            fmt::format("optim/step/{}/params:{}/threads:{}", c.spec, n, threads);
+        benchmark::RegisterBenchmark(
+            name.c_str(),
+            [&c, n, threads](benchmark::State& state) { run_optimizer_step(state, c, n, threads); })
+            ->Unit(benchmark::kMicrosecond)
+            ->UseRealTime();
+      }
+    }
+  }
+  return true;
+}();
 
 }  // namespace
 

@@ -3,9 +3,9 @@
 // squares and on the products of an MLP's training step; the FMA peak they are measured
 // against; and a dense layer's fused forward against the bare product of the same shape.
 //
-//   BM_fma_peak/threads:T                       the cores' FMA rate (GFLOPS counter)
-//   BM_gemm/LIB/SHAPE/threads:T                 GFLOPS and peak_fraction counters
-//   BM_dense_forward/SHAPE/threads:T            Network::forward of one ReLU layer against the
+//   kernels/fma_peak/threads:T                  the cores' FMA rate (GFLOPS counter)
+//   kernels/gemm/LIB/SHAPE/threads:T            GFLOPS and peak_fraction counters
+//   kernels/dense_forward/SHAPE/threads:T       Network::forward of one ReLU layer against the
 //                                               bare product, timed alternately
 //
 // SHAPE is square/N (NN), or fwd|dx|dw/B/IN-OUT for a layer IN -> OUT on a batch of B:
@@ -202,7 +202,7 @@ void run_dense_forward(benchmark::State& state, std::size_t batch, std::size_t i
 const bool registered = [] {
   for (std::size_t threads : {1, 2}) {
     benchmark::RegisterBenchmark(
-        ("BM_fma_peak/threads:" + std::to_string(threads)).c_str(),
+        ("kernels/fma_peak/threads:" + std::to_string(threads)).c_str(),
         [threads](benchmark::State& state) { run_fma_peak(state, threads); })
         ->UseRealTime();
   }
@@ -217,7 +217,7 @@ const bool registered = [] {
   for (const Shape& shape : shapes()) {
     for (std::size_t threads : {1, 2}) {
       for (Lib lib : libs) {
-        const std::string name = std::string("BM_gemm/") + lib_name(lib) + "/" + shape.name +
+        const std::string name = std::string("kernels/gemm/") + lib_name(lib) + "/" + shape.name +
                                  "/threads:" + std::to_string(threads);
         benchmark::RegisterBenchmark(name.c_str(),
                                      [lib, shape, threads](benchmark::State& state) {
@@ -231,7 +231,7 @@ const bool registered = [] {
   for (std::size_t batch : {32, 128, 512}) {
     for (const auto& [in, out] : {std::pair<std::size_t, std::size_t>{784, 256}, {256, 256}}) {
       for (std::size_t threads : {1, 2}) {
-        const std::string name = "BM_dense_forward/fwd/" + std::to_string(batch) + "/" +
+        const std::string name = "kernels/dense_forward/fwd/" + std::to_string(batch) + "/" +
                                  std::to_string(in) + "-" + std::to_string(out) +
                                  "/threads:" + std::to_string(threads);
         benchmark::RegisterBenchmark(name.c_str(),

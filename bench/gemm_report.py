@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """The GEMM comparison from a descent_bench JSON run, against the targets of issue 5.
 
-    descent_bench --benchmark_filter='BM_fma_peak|BM_gemm|BM_dense_forward' \
+    descent_bench --benchmark_filter='^kernels/(fma_peak|gemm|dense_forward)/' \
         --benchmark_repetitions=5 --benchmark_enable_random_interleaving=true \
         --benchmark_min_time=0.1 --benchmark_format=json > gemm.json
     bench/gemm_report.py gemm.json
@@ -52,15 +52,17 @@ def main():
     dims = {}
     dense = {}
     for name, reps in runs.items():
-        parts = name.split("/")
-        if parts[0] == "BM_fma_peak":
+        if not name.startswith("kernels/"):
+            continue
+        parts = name.split("/")[1:]
+        if parts[0] == "fma_peak":
             peak[int(parts[1].split(":")[1])] = median_range([r["GFLOPS"] for r in reps])
-        elif parts[0] == "BM_gemm":
+        elif parts[0] == "gemm":
             lib, threads = parts[1], int(parts[-1].split(":")[1])
             shape = "/".join(parts[2:-1])
             gemm[(shape, threads)][lib] = median_range([r["GFLOPS"] for r in reps])
             dims[shape] = (int(reps[0]["m"]), int(reps[0]["n"]), int(reps[0]["k"]))
-        elif parts[0] == "BM_dense_forward":
+        elif parts[0] == "dense_forward":
             threads = int(parts[-1].split(":")[1])
             dense[("/".join(parts[1:-1]), threads)] = (
                 median_range([r["layer_GFLOPS"] for r in reps]),

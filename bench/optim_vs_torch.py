@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """descent's optimizer step against torch.optim's, in one run, one thread each.
 
-Runs descent_bench's BM_optimizer_step (threads:1) and peers/torch_optim.py, alternating
+Runs descent_bench's optim/step suite (threads:1) and peers/torch_optim.py, alternating
 them --rounds times so that both see the same machine, and prints the medians and the ratio
 torch / descent for every optimizer at 269,322 and 10,000,000 parameters.
 
@@ -21,7 +21,7 @@ NAMES = ["sgd", "momentum", "adagrad", "rmsprop", "adam", "adamw", "nadam", "rad
 
 
 def run_descent(bench, out):
-    subprocess.run([bench, "--benchmark_filter=BM_optimizer_step/.*/threads:1/",
+    subprocess.run([bench, "--benchmark_filter=^optim/step/.*/threads:1$",
                     "--benchmark_min_time=0.3", "--benchmark_repetitions=3",
                     "--benchmark_format=json", f"--benchmark_out={out}",
                     "--benchmark_out_format=json"], check=True, stdout=subprocess.DEVNULL)
@@ -29,8 +29,8 @@ def run_descent(bench, out):
     for b in json.load(open(out))["benchmarks"]:
         if b.get("run_type") != "iteration":
             continue
-        opt = NAMES[int(b["name"].split("optimizer:")[1].split("/")[0])]
-        params = int(b["name"].split("params:")[1].split("/")[0])
+        _, _, opt, params, _ = b["name"].split("/")
+        params = int(params.split(":")[1])
         times.setdefault((opt, params), []).append(b["real_time"])
     return times
 
@@ -41,7 +41,7 @@ def run_torch(out):
                    stdout=subprocess.DEVNULL)
     times = {}
     for b in json.load(open(out))["benchmarks"]:
-        _, opt, params, _ = b["name"].split("/")
+        _, _, opt, params, _ = b["name"].split("/")
         times.setdefault((opt, int(params.split(":")[1])), []).append(b["real_time"])
     return times
 

@@ -2,18 +2,24 @@
 // of the shard gradients, the gradient norm and the optimizer update) of the 784-256-256-10
 // ReLU MLP on MNIST-shaped synthetic data (descent::make_synthetic, 60,000 rows).
 //
-//   BM_train_step/OPT/batch:B/threads:T
+//   train_step/OPT/batch:B/threads:T
 //
-// OPT is sgd_momentum (sgd:lr=0.01,momentum=0.9) or adam (adam:lr=0.001). Step i trains on
-// rows [i*B, i*B + B) of the data, wrapping around, as an epoch over unshuffled data would.
+// OPT is sgd_momentum (sgd:lr=0.01,momentum=0.9) or adam (adam:lr=0.001). Step i gathers
+// rows [i*B, i*B + B) of a shuffled order into one buffer, wrapping around, as an epoch of
+// fit() does (the full batch trains on the data in place).
 // Counters: samples_per_second, GFLOPS (1.2114 MFLOP per sample: the forward products, the
 // weight gradients and the input gradients of every layer but the first) and peak_fraction
 // (of the FMA loop's rate on T threads, measured in this binary). bench/train_vs_torch.py
-// runs this beside bench/peers/torch_mlp.py and prints the ratios.
+// runs this beside bench/peers/torch_mlp.py and prints the ratios. data_us, forward_us,
+// backward_us, reduce_us and optimizer_us split a step's time (descent::StepProfile).
 
 #include <benchmark/benchmark.h>
 
+#include <chrono>
+#include <cstring>
+#include <numeric>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <descent/descent.hpp>
@@ -49,17 +55,40 @@ void run_train_step(benchmark::State& state, const char* spec, std::size_t batch
   descent::Network net = descent::Network::mlp(784, {256, 256}, 10, descent::Activation::relu);
   net.initialize(descent::Init::automatic, 1);
   auto optimizer = descent::make_optimizer(spec);
-  descent::Trainer trainer(net, *optimizer, descent::Loss::cross_entropy);
+  descent::TrainOptions options;
+  options.profile = true;
+  descent::Trainer trainer(net, *optimizer, descent::Loss::cross_entropy, options);
   trainer.reserve(batch);
-  const descent::ConstMatrixView x = data.features.view();
+  // As an epoch of fit() does: the rows in a shuffled order, each batch gathered into one
+  // buffer (the full batch trains on the data in place).
+  std::vector<std::size_t> order(kRows);
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  descent::Rng(7).shuffle(std::span<std::size_t>(order));
+  const bool gather = batch < kRows;
+  descent::Matrix batch_x(gather ? batch : 0, 784);
+  std::vector<std::uint32_t> batch_labels(gather ? batch : 0);
   std::size_t first = 0;
   auto step = [&] {
     if (first + batch > kRows) first = 0;
-    const descent::Targets t{std::span(data.labels).subspan(first, batch), {}};
-    benchmark::DoNotOptimize(trainer.train_step(x.rows_range(first, batch), t));
+    descent::ConstMatrixView x = data.features.view();
+    descent::Targets t{std::span(data.labels), {}};
+    if (gather) {
+      const auto start = std::chrono::steady_clock::now();
+      for (std::size_t i = 0; i < batch; ++i) {
+        const std::size_t r = order[first + i];
+        std::memcpy(batch_x.row(i), data.features.row(r), 784 * sizeof(float));
+        batch_labels[i] = data.labels[r];
+      }
+      trainer.add_data_time(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+      x = batch_x.view();
+      t.labels = std::span<const std::uint32_t>(batch_labels);
+    }
+    benchmark::DoNotOptimize(trainer.train_step(x, t));
     first += batch;
   };
   step();  // warm: first touch of the workspaces and the optimizer state
+  trainer.reset_profile();
   for (auto _ : state) step();
   const double flops = flops_per_sample(net) * static_cast<double>(batch);
   state.counters["samples_per_second"] =
@@ -70,6 +99,15 @@ void run_train_step(benchmark::State& state, const char* spec, std::size_t batch
       flops / bench::peak_flops(threads), benchmark::Counter::kIsIterationInvariantRate);
   state.counters["shards"] =
       static_cast<double>((batch + trainer.shard_rows(batch) - 1) / trainer.shard_rows(batch));
+  // Where a step's time goes, in microseconds per step.
+  const descent::StepProfile& p = trainer.profile();
+  const std::pair<const char*, double> phases[] = {{"data_us", p.data},
+                                                   {"forward_us", p.forward},
+                                                   {"backward_us", p.backward},
+                                                   {"reduce_us", p.reduce},
+                                                   {"optimizer_us", p.optimizer}};
+  for (const auto& [name, seconds] : phases)
+    state.counters[name] = benchmark::Counter(seconds * 1e6, benchmark::Counter::kAvgIterations);
   state.SetLabel(std::string(descent::to_string(descent::active_isa())));
   descent::set_threads(0);
 }
@@ -84,7 +122,7 @@ const bool registered = [] {
   for (const Case& c : optimizers) {
     for (std::size_t batch : {1, 8, 32, 128, 512, 4096, 60000}) {
       for (std::size_t threads : {1, 2}) {
-        const std::string name = std::string("BM_train_step/") + c.name +
+        const std::string name = std::string("train_step/") + c.name +
                                  "/batch:" + std::to_string(batch) +
                                  "/threads:" + std::to_string(threads);
         const char* spec = c.spec;

@@ -2,7 +2,7 @@
 """descent's training step against PyTorch's, side by side in one run.
 
 For every optimizer (sgd_momentum, adam) and batch size, runs descent_bench's
-BM_train_step on 1 and 2 threads and peers/torch_mlp.py (one epoch of 60,000 rows in torch's
+train_step on 1 and 2 threads and peers/torch_mlp.py (one epoch of 60,000 rows in torch's
 default threading), alternating them --rounds times so that both see the same machine, then
 prints the medians (with ranges), the ratio descent(2 threads) / torch, descent's fraction of
 the FMA peak, its 2-thread scaling, and which of issue 6's targets are met:
@@ -28,7 +28,7 @@ SPEEDUP = {1: 3.0, 32: 2.0, 128: 1.5, 512: 1.3}
 
 def run_descent(bench, batches, out):
     pattern = "|".join(str(b) for b in batches)
-    subprocess.run([bench, f"--benchmark_filter=BM_train_step/.*/batch:({pattern})/threads:",
+    subprocess.run([bench, f"--benchmark_filter=^train_step/.*/batch:({pattern})/threads:",
                     "--benchmark_min_time=0.3", "--benchmark_repetitions=1",
                     "--benchmark_enable_random_interleaving=true",
                     "--benchmark_format=json", f"--benchmark_out={out}",

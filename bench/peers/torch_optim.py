@@ -77,7 +77,7 @@ def main():
             sys.stdout.flush()
             for r in rounds:
                 benchmarks.append({
-                    "name": f"torch_optim_step/{name}/params:{n}/threads:{args.threads}",
+                    "name": f"optim/step/{name}/params:{n}/threads:{args.threads}",
                     "run_type": "iteration", "iterations": 1, "real_time": r * 1e6,
                     "cpu_time": r * 1e6, "time_unit": "us",
                     "GBps": OPTIMIZERS[name][1] * 4 * n / r * 1e-9, "label": name})

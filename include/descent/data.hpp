@@ -57,12 +57,30 @@ Dataset load_csv_columns(const std::filesystem::path& path, TaskHint hint, bool 
 Dataset parse_csv_columns(std::string_view text, std::string_view name, TaskHint hint,
                           bool has_target);
 
+// Reads an IDX pair, the format of the original MNIST and Fashion-MNIST files (gzip-compressed
+// or not): unsigned-byte images [N, d1, d2, ...] (each image flattened into d1*d2*... features,
+// kept as 0..255) and unsigned-byte labels [N], a classification set with classes = largest
+// label + 1. Errors name the file and what was wrong (magic, type, dimensions, size, a count
+// that differs between the two files).
+Dataset load_idx(const std::filesystem::path& images, const std::filesystem::path& labels);
+// The same on the (decompressed) bytes in memory; `name` stands for the files in messages.
+Dataset parse_idx(std::string_view images, std::string_view labels, std::string_view name);
+
+// Where Debian's dataset packages put their files: $DESCENT_DATASETS_DIR, else
+// /usr/share/datasets. "fashion-mnist" (60,000 training images) and "fashion-mnist-test"
+// (10,000) load from its fashion-mnist/ folder (apt-get install dataset-fashion-mnist).
+std::filesystem::path system_datasets_directory();
+// Whether load_dataset(name) would find a system data set ("fashion-mnist", ...).
+bool system_dataset_available(std::string_view name);
+
 // Where the bundled data sets are: $DESCENT_DATA_DIR, else the source tree's data/, else the
 // installed share/descent/data.
 std::filesystem::path data_directory();
 // The bundled data sets' names ("digits", "iris", ...).
 std::vector<std::string> bundled_datasets();
-// A bundled set by name, a synthetic spec (make_synthetic), or a CSV file by path.
+// A bundled set by name, a system set ("fashion-mnist", "fashion-mnist-test"), a synthetic
+// spec (make_synthetic), an IDX images file by path (its labels file found by replacing
+// "images-idx3" with "labels-idx1" in the name), or a CSV file by path.
 Dataset load_dataset(std::string_view name_or_path, TaskHint hint = TaskHint::automatic);
 
 // MNIST-shaped synthetic classification data, for benchmarks and tests: `rows` samples of

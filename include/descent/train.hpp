@@ -81,6 +81,21 @@ struct TrainOptions {
   std::filesystem::path checkpoint;
   std::size_t checkpoint_every = 1;
   std::filesystem::path resume;
+  // Time every step's phases into TrainResult::profile (a few clock reads per step).
+  bool profile = false;
+};
+
+// Where the training steps' time went, in seconds summed over `steps` steps. Shards run
+// forward and backward in parallel: that region's wall time is split between forward and
+// backward in the ratio of the shards' own forward and backward times.
+struct StepProfile {
+  std::size_t steps = 0;
+  double data = 0.0;       // gathering the batch's rows, in the epoch's order, into one buffer
+  double forward = 0.0;    // forward passes and the loss (with its gradient)
+  double backward = 0.0;   // backpropagation into the shards' gradients
+  double reduce = 0.0;     // summing the shards' gradients, the gradient norm, clipping
+  double optimizer = 0.0;  // the optimizer's update (and the schedule)
+  double total() const noexcept { return data + forward + backward + reduce + optimizer; }
 };
 
 // One row of the history, written after every epoch.
@@ -130,6 +145,7 @@ struct TrainResult {
   std::size_t threads = 0;
   Isa isa = Isa::scalar;
   Loss loss = Loss::mse;
+  StepProfile profile;  // this process's steps, when options.profile is set
 };
 
 struct Evaluation {
@@ -174,6 +190,14 @@ class Trainer {
   void reserve(std::size_t batch_rows);
   Loss loss() const noexcept { return loss_; }
 
+  // Timing of each step's phases (TrainOptions::profile sets it at construction). profile()
+  // holds the sums since profiling was turned on or the profile reset.
+  void set_profiling(bool on) noexcept;
+  const StepProfile& profile() const noexcept;
+  void reset_profile() noexcept;
+  // Adds time spent gathering a batch (by the caller, outside train_step) to the profile.
+  void add_data_time(double seconds) noexcept;
+
   // What a run carries from epoch to epoch and into checkpoints (defined internally).
   struct Run;
 
@@ -183,6 +207,9 @@ class Trainer {
   StepRecord compute_gradient(ConstMatrixView x, const Targets& targets);
   // Clips network.gradients() as the options ask; grad_norm is its norm before clipping.
   void clip_gradients(double grad_norm);
+  void clip(double grad_norm);
+  // The optimizer's update of the parameters with network.gradients() (timed when profiling).
+  void update_parameters();
   // The sum of squares of values, in fixed pieces summed in order (thread-count independent).
   double squared_norm(std::span<const float> values);
   Network& network_;

@@ -1,7 +1,5 @@
 // The CSV reader. Every error names file:line:column and the column's header name.
 
-#include <zlib.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
@@ -13,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "data/read_file.hpp"
 #include "descent/data.hpp"
 #include "descent/error.hpp"
 
@@ -23,57 +22,6 @@ namespace {
 constexpr std::size_t kMaxAutoClasses = 100;
 // A class label at or above this is an error, not a class index.
 constexpr std::uint32_t kMaxClasses = 65536;
-// The most text a data file may hold (after decompression).
-constexpr std::uint64_t kMaxTextBytes = std::uint64_t{4} << 30;
-
-std::string read_plain(const std::filesystem::path& path) {
-  std::error_code ec;
-  const auto size = std::filesystem::file_size(path, ec);
-  if (!ec && size > kMaxTextBytes) {
-    throw Error(fmt::format("data file \"{}\" is {} bytes, more than the {} descent reads",
-                            path.string(), size, kMaxTextBytes));
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    throw Error(
-        fmt::format("cannot open data file \"{}\": {}", path.string(), std::strerror(errno)));
-  }
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) throw Error(fmt::format("cannot read data file \"{}\"", path.string()));
-  return text;
-}
-
-std::string read_gzip(const std::filesystem::path& path) {
-  gzFile file = gzopen(path.c_str(), "rb");
-  if (file == nullptr) {
-    throw Error(
-        fmt::format("cannot open data file \"{}\": {}", path.string(), std::strerror(errno)));
-  }
-  std::string text;
-  char buffer[1 << 16];
-  for (;;) {
-    const int n = gzread(file, buffer, sizeof buffer);
-    if (n < 0) {
-      int code = 0;
-      const std::string message = gzerror(file, &code);
-      gzclose(file);
-      throw Error(fmt::format("{}: not a readable gzip file ({})", path.string(), message));
-    }
-    if (n == 0) break;
-    text.append(buffer, static_cast<std::size_t>(n));
-    if (text.size() > kMaxTextBytes) {
-      gzclose(file);
-      throw Error(fmt::format("{}: decompresses to more than the {} bytes descent reads",
-                              path.string(), kMaxTextBytes));
-    }
-  }
-  // gzread stops early on a truncated stream without an error; gzclose reports it.
-  const int closed = gzclose(file);
-  if (closed != Z_OK) {
-    throw Error(fmt::format("{}: the gzip stream is truncated or corrupted", path.string()));
-  }
-  return text;
-}
 
 struct Field {
   std::string_view text;
@@ -293,7 +241,7 @@ Dataset load_csv_columns(const std::filesystem::path& path, TaskHint hint, bool 
   if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec))
     throw Error(fmt::format("data file \"{}\" is not a regular file", path.string()));
   const bool gz = path.extension() == ".gz";
-  const std::string text = gz ? read_gzip(path) : read_plain(path);
+  const std::string text = gz ? detail::read_gzip(path) : detail::read_plain(path);
   return parse_csv_columns(text, path.string(), hint, has_target);
 }
 

@@ -13,6 +13,13 @@
 
 namespace descent {
 
+namespace detail {
+struct SystemDataset;
+const SystemDataset* find_system_dataset(std::string_view name);
+Dataset load_system_dataset(const SystemDataset& d);
+std::filesystem::path idx_labels_for(const std::filesystem::path& images);
+}  // namespace detail
+
 Targets Dataset::targets() const noexcept {
   if (task == Task::classification) return Targets{labels, {}};
   return Targets{{}, values.view()};
@@ -85,9 +92,24 @@ Dataset load_dataset(std::string_view name_or_path, TaskHint hint) {
     }
     return make_synthetic(name_or_path);
   }
+  if (const detail::SystemDataset* system = detail::find_system_dataset(name_or_path)) {
+    if (hint == TaskHint::regression) {
+      throw Error(fmt::format("{}: it is a classification set, not regression", name_or_path));
+    }
+    return detail::load_system_dataset(*system);
+  }
   const std::filesystem::path path(name_or_path);
   std::error_code ec;
-  if (std::filesystem::exists(path, ec)) return load_csv(path, hint);
+  if (std::filesystem::exists(path, ec)) {
+    if (const std::filesystem::path labels = detail::idx_labels_for(path); !labels.empty()) {
+      if (hint == TaskHint::regression) {
+        throw Error(
+            fmt::format("{}: IDX images are a classification set, not regression", name_or_path));
+      }
+      return load_idx(path, labels);
+    }
+    return load_csv(path, hint);
+  }
   const bool looks_like_path = name_or_path.find('/') != std::string_view::npos ||
                                name_or_path.ends_with(".csv") || name_or_path.ends_with(".gz");
   if (!looks_like_path && !name_or_path.empty()) {

@@ -148,6 +148,7 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
   const auto& k = kernels::active();
 
   State& s = *state_;
+  s.profile = StepProfile{};  // the result's profile counts this run's steps
   if (gather) {
     s.batch_x = Matrix(batch, network_.inputs());
     if (!targets.view.labels.empty()) s.batch_labels.assign(batch, 0);
@@ -218,6 +219,7 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
     result.steps = steps_;
     result.best_epoch = run.best_epoch;
     result.seconds = elapsed();
+    result.profile = s.profile;
     return result;
   };
 
@@ -301,6 +303,7 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
       ConstMatrixView x = train.features.view().rows_range(first, count);
       Targets t = detail::slice(targets.view, first, count);
       if (gather) {
+        const auto gather_start = s.profiling ? Clock::now() : Clock::time_point{};
         for (std::size_t i = 0; i < count; ++i) {
           const std::size_t r = order[first + i];
           std::memcpy(s.batch_x.row(i), train.features.row(r), network_.inputs() * sizeof(float));
@@ -313,6 +316,7 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
         if (!t.labels.empty())
           t.labels = std::span<const std::uint32_t>(s.batch_labels).first(count);
         if (t.values.data != nullptr) t.values = s.batch_values.view().rows_range(0, count);
+        if (s.profiling) s.profile.data += seconds_since(gather_start);
       }
       const parallel::SerialScope serial(runs_serially(count));
       StepRecord step = compute_gradient(x, t);
@@ -351,7 +355,7 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
       clip_gradients(step.grad_norm);
       std::memcpy(run.last_good.data(), network_.parameters().data(), params * sizeof(float));
       run.have_last_good = true;
-      optimizer_.step(network_.parameters(), network_.gradients());
+      update_parameters();
       ++steps_;
       last = step;
       if (schedule_per_step) {

@@ -50,6 +50,10 @@ struct Trainer::State {
   Matrix batch_x;
   std::vector<std::uint32_t> batch_labels;
   Matrix batch_values;
+  // Profiling: each shard's forward and backward seconds of the current step.
+  bool profiling = false;
+  StepProfile profile;
+  std::vector<double> shard_forward, shard_backward;
 };
 
 }  // namespace descent

@@ -46,6 +46,12 @@ constexpr std::size_t kReduceChunk = 16384;
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
+using Clock = std::chrono::steady_clock;
+
+double seconds_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
 std::size_t ceil_div(std::size_t a, std::size_t b) {
   return (a + b - 1) / b;
 }
@@ -165,6 +171,7 @@ Trainer::Trainer(Network& network, Optimizer& optimizer, Loss loss, TrainOptions
       loss_(loss),
       options_(options),
       state_(std::make_unique<State>()) {
+  state_->profiling = options.profile;
   if (loss == Loss::cross_entropy && network.outputs() < 2) {
     throw Error("cross_entropy needs a network with at least 2 outputs (one per class)");
   }
@@ -188,6 +195,8 @@ void Trainer::reserve(std::size_t batch_rows) {
   for (auto& g : s.shard_gradients)
     if (g.size() != network_.parameter_count()) g.resize(network_.parameter_count());
   s.shard_loss.assign(count, 0.0);
+  s.shard_forward.assign(count, 0.0);
+  s.shard_backward.assign(count, 0.0);
   s.piece_sums.resize(ceil_div(network_.parameter_count(), kReduceChunk));
   s.gradient_pointers.assign(count, nullptr);
   s.shard_capacity = capacity;
@@ -223,9 +232,36 @@ StepRecord Trainer::train_step(ConstMatrixView x, const Targets& targets) {
   const parallel::SerialScope serial(runs_serially(x.rows));
   StepRecord record = compute_gradient(x, targets);
   clip_gradients(record.grad_norm);
-  optimizer_.step(network_.parameters(), network_.gradients());
+  update_parameters();
   record.step = ++steps_;
   return record;
+}
+
+void Trainer::update_parameters() {
+  State& s = *state_;
+  if (!s.profiling) {
+    optimizer_.step(network_.parameters(), network_.gradients());
+    return;
+  }
+  const auto start = Clock::now();
+  optimizer_.step(network_.parameters(), network_.gradients());
+  s.profile.optimizer += seconds_between(start, Clock::now());
+}
+
+void Trainer::set_profiling(bool on) noexcept {
+  state_->profiling = on;
+}
+
+const StepProfile& Trainer::profile() const noexcept {
+  return state_->profile;
+}
+
+void Trainer::reset_profile() noexcept {
+  state_->profile = StepProfile{};
+}
+
+void Trainer::add_data_time(double seconds) noexcept {
+  state_->profile.data += seconds;
 }
 
 double Trainer::squared_norm(std::span<const float> values) {
@@ -246,6 +282,14 @@ double Trainer::squared_norm(std::span<const float> values) {
 }
 
 void Trainer::clip_gradients(double grad_norm) {
+  if (options_.clip_value <= 0.0 && options_.clip_norm <= 0.0) return;
+  const bool profiling = state_->profiling;
+  const auto start = profiling ? Clock::now() : Clock::time_point{};
+  clip(grad_norm);
+  if (profiling) state_->profile.reduce += seconds_between(start, Clock::now());
+}
+
+void Trainer::clip(double grad_norm) {
   const auto& k = kernels::active();
   std::span<float> g = network_.gradients();
   if (options_.clip_value > 0.0) {
@@ -295,6 +339,8 @@ StepRecord Trainer::compute_gradient(ConstMatrixView x, const Targets& targets) 
   // (the products split over M and N only, so the thread count never changes a bit).
   const bool nested = shards < threads() && !runs_serially(rows);
   for (std::size_t i = 0; i < shards; ++i) s.workspaces[i].set_parallel(nested);
+  const bool profiling = s.profiling;
+  const auto start = profiling ? Clock::now() : Clock::time_point{};
   parallel::for_each_index(shards, [&](std::size_t shard) {
     const std::size_t first = shard * per_shard;
     const std::size_t count = std::min(per_shard, rows - first);
@@ -302,16 +348,28 @@ StepRecord Trainer::compute_gradient(ConstMatrixView x, const Targets& targets) 
     const std::span<float> gradient(s.gradient_pointers[shard], params);
     // In passes of at most pass_rows, the gradient accumulated: the activations stay in cache.
     double loss = 0.0;
+    double forward_seconds = 0.0, backward_seconds = 0.0;
     for (std::size_t done = 0; done < count; done += pass) {
       const std::size_t n = std::min(pass, count - done);
       const ConstMatrixView xs = x.rows_range(first + done, n);
+      const auto t0 = profiling ? Clock::now() : Clock::time_point{};
       const ConstMatrixView out = network_.forward(xs, ws);
       const MatrixView grad = ws.output_gradient(n);
       loss += loss_sum(loss_, out, detail::slice(targets, first + done, n), scale, &grad);
+      const auto t1 = profiling ? Clock::now() : Clock::time_point{};
       network_.backward(xs, ws, gradient, done > 0);
+      if (profiling) {
+        forward_seconds += seconds_between(t0, t1);
+        backward_seconds += seconds_between(t1, Clock::now());
+      }
     }
     s.shard_loss[shard] = loss;
+    if (profiling) {
+      s.shard_forward[shard] = forward_seconds;
+      s.shard_backward[shard] = backward_seconds;
+    }
   });
+  const auto shards_done = profiling ? Clock::now() : Clock::time_point{};
 
   // Pairwise tree over the shards in a fixed order, run in parallel over fixed pieces of the
   // parameter vector: every element sees the same additions whatever the thread count.
@@ -339,6 +397,19 @@ StepRecord Trainer::compute_gradient(ConstMatrixView x, const Targets& targets) 
   }
   double loss_total = 0.0;
   for (std::size_t i = 0; i < shards; ++i) loss_total += s.shard_loss[i];
+  if (profiling) {
+    double forward = 0.0, backward = 0.0;
+    for (std::size_t i = 0; i < shards; ++i) {
+      forward += s.shard_forward[i];
+      backward += s.shard_backward[i];
+    }
+    const double region = seconds_between(start, shards_done);
+    const double share = forward + backward > 0.0 ? forward / (forward + backward) : 0.5;
+    s.profile.forward += region * share;
+    s.profile.backward += region * (1.0 - share);
+    s.profile.reduce += seconds_between(shards_done, Clock::now());
+    ++s.profile.steps;
+  }
 
   StepRecord record;
   record.rows = rows;

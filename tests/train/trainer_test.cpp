@@ -236,3 +236,47 @@ TEST(Trainer, TakesAUsersOwnOptimizer) {
 
 }  // namespace
 }  // namespace descent
+
+namespace descent {
+namespace {
+
+TEST(Trainer, ProfileSplitsEveryStepIntoPhasesAndChangesNoResult) {
+  const Dataset d = load_dataset("digits");
+  auto run = [&](bool profile, std::size_t batch, double clip_norm) {
+    Network net = Network::mlp(d.feature_count(), {32}, d.classes, Activation::relu);
+    Sgd sgd({.lr = 0.05f, .momentum = 0.9f});
+    TrainOptions o;
+    o.epochs = 2;
+    o.batch_size = batch;
+    o.seed = 5;
+    o.init = Init::automatic;
+    o.clip_norm = clip_norm;
+    o.profile = profile;
+    const TrainResult r = train(net, d, sgd, o);
+    const std::vector<float> params(net.parameters().begin(), net.parameters().end());
+    return std::pair(r, params);
+  };
+  for (std::size_t batch : {16, 0}) {
+    const auto [plain, plain_params] = run(false, batch, 0.5);
+    const auto [timed, timed_params] = run(true, batch, 0.5);
+    EXPECT_EQ(plain.profile.steps, 0u);
+    EXPECT_EQ(plain.profile.total(), 0.0);
+    EXPECT_EQ(timed_params, plain_params) << "profiling changed the parameters";
+    const StepProfile& p = timed.profile;
+    EXPECT_EQ(p.steps, timed.steps);
+    EXPECT_GT(p.forward, 0.0);
+    EXPECT_GT(p.backward, 0.0);
+    EXPECT_GT(p.reduce, 0.0);  // the norm and clipping
+    EXPECT_GT(p.optimizer, 0.0);
+    // The full batch trains on the data in place: nothing to gather.
+    if (batch == 0) {
+      EXPECT_EQ(p.data, 0.0);
+    } else {
+      EXPECT_GT(p.data, 0.0);
+    }
+    EXPECT_LE(p.total(), timed.seconds);
+  }
+}
+
+}  // namespace
+}  // namespace descent

@@ -47,6 +47,7 @@ struct TrainArgs {
   std::string checkpoint, checkpoint_every = "1", resume;
   bool json = false;
   bool quiet = false;
+  bool profile = false;
 };
 
 // A non-negative number from an option, or `fallback` when the option was not given.
@@ -73,6 +74,35 @@ std::string optimizer_spec(const TrainArgs& args, bool optimizer_given) {
 
 nlohmann::json number_or_null(double v) {
   return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
+}
+
+// The step phases of a profile, in order.
+struct Phase {
+  const char* name;
+  double StepProfile::*seconds;
+};
+constexpr Phase kPhases[] = {{"data", &StepProfile::data},
+                             {"forward", &StepProfile::forward},
+                             {"backward", &StepProfile::backward},
+                             {"reduce", &StepProfile::reduce},
+                             {"optimizer", &StepProfile::optimizer}};
+
+nlohmann::json profile_json(const StepProfile& p) {
+  nlohmann::json out = {{"steps", p.steps}, {"total_seconds", p.total()}};
+  for (const Phase& phase : kPhases) out[std::string(phase.name) + "_seconds"] = p.*phase.seconds;
+  return out;
+}
+
+void print_profile(const StepProfile& p) {
+  const double total = p.total();
+  fmt::print("  profile    {} steps, {:.3f} s in steps ({:.1f} us per step)\n", p.steps, total,
+             p.steps > 0 ? total * 1e6 / static_cast<double>(p.steps) : 0.0);
+  for (const Phase& phase : kPhases) {
+    const double s = p.*phase.seconds;
+    fmt::print("             {:<10} {:9.3f} s {:6.1f} %  {:9.1f} us per step\n", phase.name, s,
+               total > 0.0 ? 100.0 * s / total : 0.0,
+               p.steps > 0 ? s * 1e6 / static_cast<double>(p.steps) : 0.0);
+  }
 }
 
 std::string shape_of(const Network& net) {
@@ -174,6 +204,7 @@ int run_train(const TrainArgs& args, const CLI::App& cmd) {
     throw Error(fmt::format("--threads {} is invalid: descent runs on at most {} threads",
                             args.threads, kMaxThreads));
   }
+  options.profile = args.profile;
   options.init = init;  // nullopt: parameters come from the --init file below
   StopCriteria& stop = options.stop;
   if (!args.max_steps.empty()) {
@@ -294,6 +325,7 @@ int run_train(const TrainArgs& args, const CLI::App& cmd) {
     if (options.stop.early_stopping_patience > 0) out["best_epoch"] = result.best_epoch;
     if (!args.resume.empty()) out["resumed_epoch"] = result.resumed_epoch;
     if (data.task == Task::classification) out["val_accuracy"] = number_or_null(last.val_accuracy);
+    if (args.profile) out["profile"] = profile_json(result.profile);
     fmt::print("{}\n", out.dump());
     return 0;
   }
@@ -318,6 +350,7 @@ int run_train(const TrainArgs& args, const CLI::App& cmd) {
   if (!std::isnan(last.val_accuracy))
     final_line += fmt::format("  val_accuracy {:.4f}", last.val_accuracy);
   fmt::print("{}\n", final_line);
+  if (args.profile) print_profile(result.profile);
   if (!args.history.empty()) fmt::print("  history    {}\n", args.history);
   if (!args.save.empty()) fmt::print("  model file {}\n", args.save);
   if (!args.checkpoint.empty()) fmt::print("  checkpoint {}\n", args.checkpoint);
@@ -400,6 +433,9 @@ Command add_train_command(CLI::App& app) {
   cmd->add_flag("--json", args->json,
                 "Print one JSON object with the result (progress goes to stderr)");
   cmd->add_flag("--quiet", args->quiet, "No progress display");
+  cmd->add_flag("--profile", args->profile,
+                "Time each step's phases (data, forward, backward, reduce, optimizer) and "
+                "report where the time went");
   return Command{cmd, [args, cmd] { return run_train(*args, *cmd); }};
 }
 
