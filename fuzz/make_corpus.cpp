@@ -35,7 +35,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::filesystem::path root = argv[1];
-  for (const char* t : {"csv", "model", "checkpoint", "spec"})
+  for (const char* t : {"csv", "model", "checkpoint", "spec", "idx"})
     std::filesystem::create_directories(root / t);
 
   // CSV
@@ -112,6 +112,25 @@ int main(int argc, char** argv) {
   write(root / "spec/invalid-beta", "adam:beta1=2");
   write(root / "spec/invalid-list", "multistep:milestones=[1,");
   write(root / "spec/invalid-name", "adamx:lr=1");
+  // IDX: a first byte that cuts the rest where the images end, then images and labels.
+  auto idx_input = [](const std::string& images, const std::string& labels) {
+    const std::size_t rest = images.size() + labels.size();
+    for (unsigned b = 0; b < 256; ++b) {
+      if (rest * b / 255 == images.size())
+        return std::string(1, static_cast<char>(b)) + images + labels;
+    }
+    return std::string();
+  };
+  const std::string images("\0\0\x08\x03\0\0\0\x03\0\0\0\x02\0\0\0\x03"
+                           "\x00\x01\x02\x03\x04\x05\x0a\x0b\x0c\x0d\x0e\x0f\xff\xfe\xfd\xfc\xfb\xfa",
+                           34);
+  const std::string labels("\0\0\x08\x01\0\0\0\x03\x02\x00\x01", 11);
+  write(root / "idx/valid-3-images-2x3", idx_input(images, labels));
+  write(root / "idx/invalid-count-mismatch", idx_input(images, labels.substr(0, 10)));
+  std::string floats = images;
+  floats[2] = '\x0d';
+  write(root / "idx/invalid-float-type", idx_input(floats, labels));
+  write(root / "idx/invalid-truncated", idx_input(images.substr(0, 20), labels));
   std::printf("wrote the seed corpora under %s\n", root.c_str());
   return 0;
 }

@@ -13,6 +13,7 @@ int csv(const std::uint8_t* data, std::size_t size);         // parse_csv, every
 int model(const std::uint8_t* data, std::size_t size);       // parse_model
 int checkpoint(const std::uint8_t* data, std::size_t size);  // parse_checkpoint
 int spec(const std::uint8_t* data, std::size_t size);        // optimizer and schedule specs
+int idx(const std::uint8_t* data, std::size_t size);   // parse_idx: images and labels
 
 }  // namespace descent::fuzz
 

@@ -48,6 +48,9 @@ TEST(FuzzCorpus, Checkpoint) {
 TEST(FuzzCorpus, Spec) {
   run_corpus("spec", &fuzz::spec);
 }
+TEST(FuzzCorpus, Idx) {
+  run_corpus("idx", &fuzz::idx);
+}
 
 }  // namespace
 }  // namespace descent
