@@ -12,5 +12,6 @@ struct Command {
 Command add_train_command(CLI::App& app);
 Command add_predict_command(CLI::App& app);
 Command add_evaluate_command(CLI::App& app);
+Command add_sweep_command(CLI::App& app);
 
 }  // namespace descent::cli

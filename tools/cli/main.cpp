@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   commands.push_back(descent::cli::add_train_command(app));
   commands.push_back(descent::cli::add_predict_command(app));
   commands.push_back(descent::cli::add_evaluate_command(app));
+  commands.push_back(descent::cli::add_sweep_command(app));
   app.add_subcommand("isa", "Print the instruction set the kernels run on")->callback([] {
     fmt::print("{}\n", descent::to_string(descent::active_isa()));
   });

@@ -1,0 +1,417 @@
+// descent sweep: train one model over a grid of batch sizes, thread counts, learning rates and
+// optimizers; record each run's history, throughput and time to a target; write results.json
+// and the figures (tools/plot_sweep.py) that show convergence against throughput.
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.hpp"
+#include "cli/options.hpp"
+#include "descent/descent.hpp"
+
+namespace descent::cli {
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+struct SweepArgs {
+  std::string data = "digits";
+  std::string hidden = "128,64";
+  std::string activation = "relu";
+  std::string batch = "1,32,128,full";
+  std::string threads = "1,2";
+  std::string lr = "0.001,0.01,0.1";
+  std::vector<std::string> optimizers;
+  std::string target_loss, target_accuracy;
+  std::string max_epochs = "20";
+  std::string time_budget;
+  std::string val_fraction = "0.2";
+  std::string seed = "42";
+  std::string out;
+  bool no_plots = false;
+  bool quiet = false;
+};
+
+// One point of the grid.
+struct Config {
+  std::string optimizer;  // as given, without lr
+  std::string spec;       // with the sweep's lr
+  double lr = 0.0;
+  std::string lr_text;
+  std::size_t batch = 0;  // 0: full
+  std::size_t threads = 1;
+};
+
+std::vector<std::string> split_list(const std::string& text, std::string_view option) {
+  std::vector<std::string> items;
+  std::size_t start = 0;
+  for (;;) {
+    const std::size_t comma = text.find(',', start);
+    std::string item = text.substr(start, comma == std::string::npos ? comma : comma - start);
+    item.erase(0, item.find_first_not_of(" \t"));
+    item.erase(item.find_last_not_of(" \t") + 1);
+    if (item.empty()) {
+      throw Error(fmt::format("{} {}: an empty item in the list", option, text));
+    }
+    items.push_back(item);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return items;
+}
+
+nlohmann::json number_or_null(double v) {
+  return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
+}
+
+// The spec with its lr replaced by `lr`.
+std::string with_lr(const std::string& optimizer, const std::string& lr) {
+  Spec spec = Spec::parse(optimizer, "--optimizer");
+  std::erase_if(spec.options, [](const auto& kv) { return kv.first == "lr"; });
+  spec.options.emplace_back("lr", lr);
+  return spec.to_string();
+}
+
+// Where the figure script is: beside the sources, else installed with the data.
+std::filesystem::path plot_script() {
+  if (const char* env = std::getenv("DESCENT_PLOT_SWEEP"); env != nullptr && *env != '\0')
+    return env;
+  std::error_code ec;
+  const std::filesystem::path source = std::filesystem::path(DESCENT_TOOLS_SOURCE_DIR) /
+                                       "plot_sweep.py";
+  if (std::filesystem::is_regular_file(source, ec)) return source;
+  return std::filesystem::path(DESCENT_TOOLS_INSTALL_DIR) / "plot_sweep.py";
+}
+
+// Debian's python3 (another python3 earlier on PATH may lack matplotlib), or $DESCENT_PYTHON.
+std::string python() {
+  if (const char* env = std::getenv("DESCENT_PYTHON"); env != nullptr && *env != '\0') return env;
+  std::error_code ec;
+  if (std::filesystem::exists("/usr/bin/python3", ec)) return "/usr/bin/python3";
+  return "python3";
+}
+
+// Runs the figure script on results.json; true when it succeeded.
+bool draw_figures(const std::filesystem::path& out) {
+  const std::string py = python();
+  const std::string script = plot_script().string();
+  const std::string results = (out / "results.json").string();
+  const std::string dir = out.string();
+  std::fflush(stdout);
+  const pid_t pid = fork();
+  if (pid < 0) return false;
+  if (pid == 0) {
+    const char* argv[] = {py.c_str(), script.c_str(), results.c_str(), dir.c_str(), nullptr};
+    execvp(argv[0], const_cast<char* const*>(argv));
+    std::_Exit(127);
+  }
+  int status = 0;
+  if (waitpid(pid, &status, 0) < 0) return false;
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+std::string shape_of(const Network& net) {
+  std::string s = fmt::format("{}", net.inputs());
+  for (const DenseLayer& layer : net.layers()) s += fmt::format("-{}", layer.outputs);
+  return s;
+}
+
+// Pareto front of the runs that reached the target: no other run both reached it sooner and
+// ran more samples per second.
+std::vector<bool> pareto_front(const nlohmann::json& runs) {
+  std::vector<bool> front(runs.size(), false);
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    if (!runs[i]["reached"].get<bool>()) continue;
+    const double t = runs[i]["seconds_to_target"].get<double>();
+    const double s = runs[i]["samples_per_second"].get<double>();
+    bool dominated = false;
+    for (std::size_t j = 0; j < runs.size() && !dominated; ++j) {
+      if (j == i || !runs[j]["reached"].get<bool>()) continue;
+      const double tj = runs[j]["seconds_to_target"].get<double>();
+      const double sj = runs[j]["samples_per_second"].get<double>();
+      dominated = tj <= t && sj >= s && (tj < t || sj > s);
+    }
+    front[i] = !dominated;
+  }
+  return front;
+}
+
+int run_sweep(const SweepArgs& args) {
+  // Every option is checked before anything is trained.
+  if (args.out.empty()) throw Error("--out is required: the directory for results.json and the figures");
+  if (args.target_loss.empty() == args.target_accuracy.empty())
+    throw Error("give one target: --target-loss X or --target-accuracy X");
+  std::optional<double> target_loss, target_accuracy;
+  if (!args.target_loss.empty()) target_loss = parse_number(args.target_loss, "--target-loss");
+  if (!args.target_accuracy.empty()) {
+    target_accuracy = parse_number(args.target_accuracy, "--target-accuracy");
+    if (*target_accuracy < 0.0 || *target_accuracy > 1.0) {
+      throw Error(fmt::format("--target-accuracy {} is invalid: it must be in [0, 1]",
+                              args.target_accuracy));
+    }
+  }
+  const std::vector<std::size_t> hidden = parse_sizes(args.hidden, "--hidden");
+  const Activation activation = parse_activation(args.activation);
+  std::vector<std::size_t> batches;
+  for (const std::string& b : split_list(args.batch, "--batch")) {
+    if (b == "full") {
+      batches.push_back(0);
+      continue;
+    }
+    const std::size_t n = parse_count(b, "--batch");
+    if (n == 0) throw Error("--batch 0 is invalid: use a positive batch size, or full");
+    batches.push_back(n);
+  }
+  std::vector<std::size_t> thread_counts;
+  for (const std::string& t : split_list(args.threads, "--threads")) {
+    const std::size_t n = parse_count(t, "--threads");
+    if (n == 0 || n > kMaxThreads) {
+      throw Error(fmt::format("--threads {} is invalid: use 1 to {}", t, kMaxThreads));
+    }
+    thread_counts.push_back(n);
+  }
+  std::vector<std::string> lrs = split_list(args.lr, "--lr");
+  for (const std::string& lr : lrs) {
+    const double v = parse_number(lr, "--lr");
+    if (!(v > 0.0)) throw Error(fmt::format("--lr {} is invalid: a rate must be > 0", lr));
+  }
+  const std::vector<std::string> optimizers =
+      args.optimizers.empty() ? std::vector<std::string>{"sgd"} : args.optimizers;
+  std::vector<Config> grid;
+  for (const std::string& optimizer : optimizers) {
+    for (const std::string& lr : lrs) {
+      const std::string spec = with_lr(optimizer, lr);
+      make_optimizer(spec);  // refuses a bad spec or rate now, naming it
+      for (std::size_t batch : batches) {
+        for (std::size_t threads : thread_counts) {
+          grid.push_back({optimizer, spec, parse_number(lr, "--lr"), lr, batch, threads});
+        }
+      }
+    }
+  }
+  const std::size_t max_epochs = parse_count(args.max_epochs, "--max-epochs");
+  if (max_epochs == 0) throw Error("--max-epochs 0 is invalid: train for at least one epoch");
+  double time_budget = 0.0;
+  if (!args.time_budget.empty()) {
+    time_budget = parse_number(args.time_budget, "--time-budget");
+    if (time_budget < 0.0) throw Error("--time-budget must be >= 0");
+  }
+  const double val_fraction = parse_number(args.val_fraction, "--val-fraction");
+  if (!(val_fraction >= 0.0 && val_fraction < 1.0))
+    throw Error(fmt::format("--val-fraction {} is invalid: it must be in [0, 1)", args.val_fraction));
+  if (target_accuracy && val_fraction == 0.0)
+    throw Error("--target-accuracy needs validation data: use --val-fraction > 0");
+  const std::uint64_t seed = parse_count(args.seed, "--seed");
+  const std::filesystem::path out(args.out);
+  std::error_code ec;
+  if (std::filesystem::exists(out, ec) && !std::filesystem::is_directory(out, ec))
+    throw Error(fmt::format("--out {}: that is a file, not a directory", args.out));
+  std::filesystem::create_directories(out, ec);
+  if (ec) throw Error(fmt::format("--out {}: cannot create the directory: {}", args.out, ec.message()));
+
+  const Dataset data = load_dataset(args.data);
+  if (data.task != Task::classification && target_accuracy)
+    throw Error(fmt::format("--target-accuracy: {} is a regression set; use --target-loss", data.name));
+  std::size_t outputs = data.task == Task::classification ? data.classes : data.values.cols();
+  const std::size_t train_rows = data.rows() - validation_rows(data.rows(), val_fraction);
+  const std::string shape = shape_of(Network::mlp(data.feature_count(), hidden, outputs, activation));
+
+  nlohmann::json results = {
+      {"descent", "0.1.0"},
+      {"data", data.name},
+      {"rows", data.rows()},
+      {"train_rows", train_rows},
+      {"features", data.feature_count()},
+      {"task", std::string(to_string(data.task))},
+      {"model", shape},
+      {"activation", std::string(to_string(activation))},
+      {"loss", std::string(to_string(default_loss(data)))},
+      {"target", target_loss ? nlohmann::json{{"loss", *target_loss}}
+                             : nlohmann::json{{"accuracy", *target_accuracy}}},
+      {"max_epochs", max_epochs},
+      {"time_budget", time_budget},
+      {"seed", seed},
+      {"isa", std::string(to_string(active_isa()))},
+      {"hardware_threads", hardware_threads()},
+      {"runs", nlohmann::json::array()},
+  };
+  const std::filesystem::path results_path = out / "results.json";
+  auto save = [&] {
+    const std::string text = results.dump(1);
+    write_file_atomically(results_path, std::span<const char>(text.data(), text.size()));
+  };
+  if (!args.quiet) {
+    fmt::print("sweep: {} runs of {} on {} ({} training rows), target {} {}\n", grid.size(), shape,
+               data.name, train_rows, target_loss ? "loss <=" : "accuracy >=",
+               target_loss ? *target_loss : *target_accuracy);
+  }
+  for (std::size_t i = 0; i < grid.size(); ++i) {
+    const Config& c = grid[i];
+    Network net = Network::mlp(data.feature_count(), hidden, outputs, activation);
+    std::unique_ptr<Optimizer> optimizer = make_optimizer(c.spec);
+    TrainOptions options;
+    options.batch_size = c.batch;
+    options.epochs = max_epochs;
+    options.seed = seed;
+    options.validation_fraction = val_fraction;
+    options.threads = c.threads;
+    options.init = Init::automatic;
+    options.stop.target_loss = target_loss;
+    options.stop.target_accuracy = target_accuracy;
+    options.stop.max_seconds = time_budget;
+    set_threads(c.threads);
+    const std::string batch_text = c.batch == 0 ? "full" : std::to_string(c.batch);
+    if (!args.quiet) {
+      fmt::print("[{:>{}}/{}] {} lr={} batch={} threads={} ... ", i + 1,
+                 fmt::format("{}", grid.size()).size(), grid.size(), c.optimizer, c.lr_text,
+                 batch_text, c.threads);
+      std::fflush(stdout);
+    }
+    const TrainResult r = train(net, data, *optimizer, options);
+    set_threads(0);
+    const bool reached = r.stop_reason == StopReason::target_reached;
+    const bool diverged = r.stop_reason == StopReason::diverged;
+    const EpochRecord* last = r.history.empty() ? nullptr : &r.history.back();
+    nlohmann::json history = nlohmann::json::array();
+    for (const EpochRecord& e : r.history) {
+      history.push_back({{"epoch", e.epoch},
+                         {"step", e.step},
+                         {"train_loss", number_or_null(e.train_loss)},
+                         {"val_loss", number_or_null(e.val_loss)},
+                         {"val_accuracy", number_or_null(e.val_accuracy)},
+                         {"grad_norm", number_or_null(e.grad_norm)},
+                         {"lr", e.lr},
+                         {"seconds", e.seconds},
+                         {"samples_per_second", e.samples_per_second}});
+    }
+    const double to_target = reached && last ? last->seconds : kNaN;
+    const double epochs_to_target = reached && last ? static_cast<double>(last->epoch) : kNaN;
+    results["runs"].push_back({
+        {"optimizer", c.optimizer},
+        {"spec", c.spec},
+        {"lr", c.lr},
+        {"batch", batch_text},
+        {"batch_size", c.batch == 0 ? train_rows : std::min(c.batch, train_rows)},
+        {"threads", c.threads},
+        {"stop_reason", std::string(to_string(r.stop_reason))},
+        {"stop_message", r.stop_message},
+        {"reached", reached},
+        {"diverged", diverged},
+        {"epochs", r.epochs},
+        {"steps", r.steps},
+        {"seconds", r.seconds},
+        {"samples_per_second", number_or_null(r.samples_per_second)},
+        {"seconds_to_target", number_or_null(to_target)},
+        {"epochs_to_target", number_or_null(epochs_to_target)},
+        {"samples_to_target",
+         number_or_null(epochs_to_target * static_cast<double>(train_rows))},
+        {"final_train_loss", number_or_null(last ? last->train_loss : kNaN)},
+        {"final_val_loss", number_or_null(last ? last->val_loss : kNaN)},
+        {"final_val_accuracy", number_or_null(last ? last->val_accuracy : kNaN)},
+        {"history", std::move(history)},
+    });
+    save();  // after every run: an interrupted sweep keeps what it measured
+    if (!args.quiet) {
+      if (reached) {
+        fmt::print("target at epoch {} in {:.4g} s, {:.0f} samples/s\n", last->epoch, to_target,
+                   r.samples_per_second);
+      } else {
+        fmt::print("{} after {} epochs in {:.4g} s, {:.0f} samples/s\n", to_string(r.stop_reason),
+                   r.epochs, r.seconds, r.samples_per_second);
+      }
+    }
+  }
+
+  // The table: every run, the Pareto front marked.
+  const nlohmann::json& runs = results["runs"];
+  const std::vector<bool> front = pareto_front(runs);
+  fmt::print("\n{:<24} {:>8} {:>6} {:>7} {:<14} {:>6} {:>12} {:>12}\n", "optimizer", "lr",
+             "batch", "threads", "stop", "epochs", "s to target", "samples/s");
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    const nlohmann::json& run = runs[i];
+    const std::string to_target =
+        run["reached"].get<bool>()
+            ? fmt::format("{:.4g}", run["seconds_to_target"].get<double>())
+            : "-";
+    const double rate =
+        run["samples_per_second"].is_null() ? 0.0 : run["samples_per_second"].get<double>();
+    fmt::print("{:<24} {:>8} {:>6} {:>7} {:<14} {:>6} {:>12} {:>12.0f}{}\n",
+               run["optimizer"].get<std::string>(), grid[i].lr_text,
+               run["batch"].get<std::string>(), run["threads"].get<std::size_t>(),
+               run["stop_reason"].get<std::string>(), run["epochs"].get<std::size_t>(), to_target,
+               rate, front[i] ? "  * pareto" : "");
+  }
+  fmt::print("\nresults    {}\n", results_path.string());
+  if (args.no_plots) return 0;
+  if (!draw_figures(out)) {
+    fmt::print(stderr,
+               "descent: error: the figures were not drawn ({} {} failed; it needs python3 with "
+               "matplotlib: apt-get install python3-matplotlib). results.json is complete; draw "
+               "them later with: {} {} {} {}\n",
+               python(), plot_script().string(), python(), plot_script().string(),
+               results_path.string(), out.string());
+    return 1;
+  }
+  for (const char* figure : {"loss_curves.png", "throughput.png", "pareto.png"})
+    fmt::print("figure     {}\n", (out / figure).string());
+  return 0;
+}
+
+}  // namespace
+
+Command add_sweep_command(CLI::App& app) {
+  auto args = std::make_shared<SweepArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "sweep",
+      "Train over a grid of batch sizes, thread counts, learning rates and optimizers; write "
+      "results.json and figures of convergence against throughput");
+  cmd->add_option("--data", args->data,
+                  "Bundled data set, fashion-mnist, CSV or IDX file, or synthetic:...")
+      ->capture_default_str();
+  cmd->add_option("--hidden", args->hidden, "Hidden layer sizes, comma-separated")
+      ->capture_default_str();
+  cmd->add_option("--activation", args->activation, "relu, tanh, sigmoid or identity")
+      ->capture_default_str();
+  cmd->add_option("--batch", args->batch, "Batch sizes, comma-separated (full: the whole set)")
+      ->capture_default_str();
+  cmd->add_option("--threads", args->threads, "Thread counts, comma-separated")
+      ->capture_default_str();
+  cmd->add_option("--lr", args->lr, "Learning rates, comma-separated (override each spec's lr)")
+      ->capture_default_str();
+  cmd->add_option("--optimizer", args->optimizers,
+                  "Optimizer spec; repeat for several (default sgd), e.g. --optimizer adam "
+                  "--optimizer sgd:momentum=0.9")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  cmd->add_option("--target-loss", args->target_loss,
+                  "Target: the monitored loss (validation, else training) at most this");
+  cmd->add_option("--target-accuracy", args->target_accuracy,
+                  "Target: the validation accuracy at least this");
+  cmd->add_option("--max-epochs", args->max_epochs, "Epochs per run at most")
+      ->capture_default_str();
+  cmd->add_option("--time-budget", args->time_budget, "Seconds per run at most (0: no limit)");
+  cmd->add_option("--val-fraction", args->val_fraction, "Fraction held out for validation")
+      ->capture_default_str();
+  cmd->add_option("--seed", args->seed, "Seed for the split, initialisation and shuffling")
+      ->capture_default_str();
+  cmd->add_option("--out", args->out, "Directory for results.json and the figures");
+  cmd->add_flag("--no-plots", args->no_plots, "Write results.json only");
+  cmd->add_flag("--quiet", args->quiet, "No progress lines (the table is still printed)");
+  return {cmd, [args] { return run_sweep(*args); }};
+}
+
+}  // namespace descent::cli

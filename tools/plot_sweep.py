@@ -1,0 +1,181 @@
+#!/usr/bin/python3
+"""Draw the figures of a descent sweep from its results.json.
+
+usage: plot_sweep.py RESULTS.json OUT_DIR
+
+Writes into OUT_DIR:
+  loss_curves.png  the monitored loss per epoch for every learning rate, one panel per
+                   optimizer and batch size: a rate too small crawls, a good one falls fast, one
+                   too large oscillates or diverges (diverged runs end in an x)
+  throughput.png   training samples/s against batch size, a line per thread count (median over
+                   the optimizers and rates, the band from the slowest to the fastest run)
+  pareto.png       time to the target against samples/s for every configuration that reached
+                   it, the Pareto front (no other run both faster to the target and of higher
+                   throughput) joined and labelled; runs that missed it listed beside
+
+descent sweep runs this itself. Uses Debian's python3-matplotlib; run it with /usr/bin/python3.
+"""
+import json
+import math
+import os
+import sys
+from collections import defaultdict
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def monitored(run_history):
+    """The loss the stop criteria watch: validation when there is one, else training."""
+    epochs, losses = [], []
+    for h in run_history:
+        loss = h["val_loss"] if h["val_loss"] is not None else h["train_loss"]
+        epochs.append(h["epoch"])
+        losses.append(loss if loss is not None else math.nan)
+    return epochs, losses
+
+
+def label(run):
+    return f"{run['optimizer']} lr={run['lr']:g} b={run['batch']} t={run['threads']}"
+
+
+def loss_curves(results, runs, path):
+    optimizers = list(dict.fromkeys(r["optimizer"] for r in runs))
+    batches = list(dict.fromkeys(r["batch"] for r in runs))
+    # The threads change no result (descent's guarantee): one curve per rate, from the first
+    # thread count.
+    first_threads = runs[0]["threads"]
+    fig, axes = plt.subplots(len(optimizers), len(batches), squeeze=False, sharey="row",
+                             figsize=(3.6 * len(batches) + 1, 2.9 * len(optimizers) + 0.8))
+    rates = sorted({r["lr"] for r in runs})
+    colors = {lr: plt.cm.viridis(i / max(1, len(rates) - 1)) for i, lr in enumerate(rates)}
+    for i, opt in enumerate(optimizers):
+        for j, batch in enumerate(batches):
+            ax = axes[i][j]
+            for r in runs:
+                if r["optimizer"] != opt or r["batch"] != batch or r["threads"] != first_threads:
+                    continue
+                epochs, losses = monitored(r["history"])
+                finite = [(e, v) for e, v in zip(epochs, losses) if math.isfinite(v)]
+                name = f"lr={r['lr']:g}"
+                if r["diverged"]:
+                    name += " (diverged)"
+                elif r["reached"]:
+                    name += f" (target, epoch {r['epochs_to_target']:g})"
+                if finite:
+                    ax.plot([e for e, _ in finite], [v for _, v in finite], marker=".",
+                            markersize=3, color=colors[r["lr"]], label=name)
+                    if r["diverged"]:
+                        ax.plot(finite[-1][0], finite[-1][1], "x", color="red", markersize=9)
+                else:
+                    ax.plot([], [], color=colors[r["lr"]], label=name)
+            ax.set_yscale("log")
+            ax.set_title(f"{opt}, batch {batch}", fontsize=9)
+            ax.grid(True, alpha=0.3)
+            if i == len(optimizers) - 1:
+                ax.set_xlabel("epoch")
+            if j == 0:
+                ax.set_ylabel("val loss" if runs[0]["history"] and
+                              runs[0]["history"][0]["val_loss"] is not None else "train loss")
+            ax.legend(fontsize=7)
+    target = results["target"]
+    fig.suptitle(f"descent sweep: {results['model']} on {results['data']}, loss per epoch by "
+                 f"learning rate (target {'loss <= ' if 'loss' in target else 'accuracy >= '}"
+                 f"{target.get('loss', target.get('accuracy'))})", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def throughput(results, runs, path):
+    by_threads = defaultdict(lambda: defaultdict(list))
+    for r in runs:
+        if r["samples_per_second"]:
+            by_threads[r["threads"]][r["batch_size"]].append(r["samples_per_second"])
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    for threads in sorted(by_threads):
+        points = sorted(by_threads[threads].items())
+        xs = [b for b, _ in points]
+        med = [sorted(v)[len(v) // 2] for _, v in points]
+        ax.plot(xs, med, marker="o", label=f"{threads} thread{'s' if threads > 1 else ''}")
+        ax.fill_between(xs, [min(v) for _, v in points], [max(v) for _, v in points], alpha=0.15)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("batch size (rows; the largest is the full batch)")
+    ax.set_ylabel("training samples / s")
+    ax.set_title(f"throughput: {results['model']} on {results['data']} ({results['isa']})",
+                 fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def pareto(results, runs, path):
+    reached = [r for r in runs if r["reached"] and r["samples_per_second"]]
+    missed = [r for r in runs if not r["reached"]]
+    front = []
+    for r in reached:
+        dominated = any(o is not r and o["seconds_to_target"] <= r["seconds_to_target"] and
+                        o["samples_per_second"] >= r["samples_per_second"] and
+                        (o["seconds_to_target"] < r["seconds_to_target"] or
+                         o["samples_per_second"] > r["samples_per_second"]) for o in reached)
+        if not dominated:
+            front.append(r)
+    fig, ax = plt.subplots(figsize=(10.5, 5.6))
+    optimizers = list(dict.fromkeys(r["optimizer"] for r in runs))
+    markers = "osD^v<>px*"
+    for k, opt in enumerate(optimizers):
+        pts = [r for r in reached if r["optimizer"] == opt]
+        ax.scatter([r["samples_per_second"] for r in pts], [r["seconds_to_target"] for r in pts],
+                   marker=markers[k % len(markers)], alpha=0.6, label=opt)
+    front.sort(key=lambda r: r["samples_per_second"])
+    if front:
+        ax.plot([r["samples_per_second"] for r in front], [r["seconds_to_target"] for r in front],
+                "-", color="black", linewidth=1.2, label="Pareto front")
+        for r in front:
+            ax.annotate(label(r), (r["samples_per_second"], r["seconds_to_target"]), fontsize=7,
+                        xytext=(4, 4), textcoords="offset points")
+    if missed:
+        lines = [f"{label(r)}: {r['stop_reason']}" for r in missed[:18]]
+        if len(missed) > 18:
+            lines.append(f"... and {len(missed) - 18} more")
+        ax.text(1.02, 1.0, "target not reached:\n" + "\n".join(lines), transform=ax.transAxes,
+                fontsize=6.5, va="top")
+    if reached:
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+    else:
+        ax.text(0.5, 0.5, "no run reached the target", transform=ax.transAxes, ha="center")
+    ax.set_xlabel("training samples / s (throughput)")
+    ax.set_ylabel("seconds to target (convergence)")
+    ax.set_title("convergence against throughput: lower left is better", fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, loc="lower left")
+    fig.subplots_adjust(left=0.08, right=0.72 if missed else 0.97, bottom=0.1, top=0.93)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main():
+    if len(sys.argv) != 3:
+        sys.exit(__doc__)
+    results_path, out = sys.argv[1], sys.argv[2]
+    try:
+        with open(results_path) as f:
+            results = json.load(f)
+    except (OSError, ValueError) as e:
+        sys.exit(f"plot_sweep.py: cannot read {results_path}: {e}")
+    runs = results.get("runs")
+    if not isinstance(runs, list) or not runs:
+        sys.exit(f"plot_sweep.py: {results_path} holds no runs")
+    loss_curves(results, runs, os.path.join(out, "loss_curves.png"))
+    throughput(results, runs, os.path.join(out, "throughput.png"))
+    pareto(results, runs, os.path.join(out, "pareto.png"))
+
+
+if __name__ == "__main__":
+    main()
