@@ -491,5 +491,117 @@ TEST(Cli, HelpExitsZero) {
   EXPECT_NE(r.out.find("--optimizer"), std::string::npos);
 }
 
+TEST(Cli, TrainProfileSplitsTheStepTime) {
+  test::TempDir dir;
+  const CliRun r = run_cli("train --data iris --epochs 3 --hidden 8 --batch 16 --profile --json", dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  ASSERT_TRUE(j.contains("profile"));
+  EXPECT_EQ(j["profile"]["steps"], j["steps"]);
+  for (const char* key : {"data_seconds", "forward_seconds", "backward_seconds", "reduce_seconds",
+                          "optimizer_seconds", "total_seconds"}) {
+    ASSERT_TRUE(j["profile"].contains(key)) << key;
+    EXPECT_GE(j["profile"][key].get<double>(), 0.0) << key;
+  }
+  EXPECT_GT(j["profile"]["forward_seconds"].get<double>(), 0.0);
+  const CliRun text = run_cli("train --data iris --epochs 1 --hidden 8 --profile --quiet", dir);
+  ASSERT_EQ(text.status, 0) << text.err;
+  for (const char* phase : {"profile", "data", "forward", "backward", "reduce", "optimizer"})
+    EXPECT_NE(text.out.find(phase), std::string::npos) << phase << "\n" << text.out;
+}
+
+TEST(Cli, SweepWritesResultsAndFiguresForEveryConfiguration) {
+  test::TempDir dir;
+  const auto out = dir / "sweep";
+  const CliRun r = run_cli(
+      "sweep --data iris --hidden 8 --batch 16,full --threads 1,2 --lr 0.05,50 --optimizer sgd "
+      "--optimizer sgd:momentum=0.9,lr=7 --target-accuracy 0.9 --max-epochs 15 --out " +
+          out.string(),
+      dir);
+  ASSERT_EQ(r.status, 0) << r.err << r.out;
+  EXPECT_NE(r.out.find("[16/16]"), std::string::npos) << r.out;  // progress per run
+  EXPECT_NE(r.out.find("s to target"), std::string::npos) << r.out;  // the table
+  const auto j = nlohmann::json::parse(test::read_text(out / "results.json"));
+  ASSERT_EQ(j["runs"].size(), 16u);  // 2 optimizers x 2 rates x 2 batches x 2 thread counts
+  EXPECT_EQ(j["target"]["accuracy"], 0.9);
+  std::size_t reached = 0, diverged = 0;
+  for (const auto& run : j["runs"]) {
+    for (const char* key : {"optimizer", "spec", "lr", "batch", "batch_size", "threads",
+                            "stop_reason", "history", "samples_per_second", "seconds_to_target",
+                            "epochs_to_target", "samples_to_target", "reached", "diverged"}) {
+      ASSERT_TRUE(run.contains(key)) << key;
+    }
+    // --lr overrides the spec's own rate.
+    const std::string spec = run["spec"];
+    EXPECT_NE(spec.find(run["lr"].get<double>() == 50.0 ? "lr=50" : "lr=0.05"), std::string::npos)
+        << spec;
+    EXPECT_EQ(spec.find("lr=7"), std::string::npos) << spec;
+    EXPECT_EQ(run["history"].size(), run["epochs"].get<std::size_t>());
+    if (run["reached"].get<bool>()) {
+      ++reached;
+      EXPECT_EQ(run["stop_reason"], "target_reached");
+      EXPECT_GT(run["seconds_to_target"].get<double>(), 0.0);
+      EXPECT_GE(run["history"].back()["val_accuracy"].get<double>(), 0.9);
+    } else {
+      EXPECT_TRUE(run["seconds_to_target"].is_null());
+    }
+    diverged += run["diverged"].get<bool>() ? 1 : 0;
+  }
+  EXPECT_GT(reached, 0u);
+  EXPECT_GT(diverged, 0u);  // lr = 50 is too large
+  // The thread count changes the time, never the trajectory.
+  for (std::size_t i = 0; i < 16; i += 2) {
+    const auto& a = j["runs"][i];
+    const auto& b = j["runs"][i + 1];
+    ASSERT_EQ(a["threads"], 1);
+    ASSERT_EQ(b["threads"], 2);
+    ASSERT_EQ(a["history"].size(), b["history"].size());
+    for (std::size_t e = 0; e < a["history"].size(); ++e)
+      EXPECT_EQ(a["history"][e]["train_loss"], b["history"][e]["train_loss"]);
+  }
+  for (const char* figure : {"loss_curves.png", "throughput.png", "pareto.png"}) {
+    const std::string png = test::read_text(out / figure);
+    ASSERT_GT(png.size(), 1000u) << figure;
+    EXPECT_EQ(png.substr(1, 3), "PNG") << figure;
+  }
+}
+
+TEST(Cli, SweepRefusesBadOptionsBeforeWritingAnything) {
+  const BadCase cases[] = {
+      {"sweep --target-accuracy 0.9", "--out is required"},
+      {"sweep --out OUT", "give one target"},
+      {"sweep --out OUT --target-loss 0.1 --target-accuracy 0.9", "give one target"},
+      {"sweep --out OUT --target-accuracy 1.5", "--target-accuracy 1.5 is invalid"},
+      {"sweep --out OUT --target-loss 0.1 --batch 8,0", "--batch 0 is invalid"},
+      {"sweep --out OUT --target-loss 0.1 --batch 8,,16", "an empty item"},
+      {"sweep --out OUT --target-loss 0.1 --threads 0", "--threads 0 is invalid"},
+      {"sweep --out OUT --target-loss 0.1 --lr 0.1,-1", "--lr -1 is invalid"},
+      {"sweep --out OUT --target-loss 0.1 --lr abc", "--lr abc is not a finite number"},
+      {"sweep --out OUT --target-loss 0.1 --optimizer adamx", "unknown optimizer \"adamx\""},
+      {"sweep --out OUT --target-loss 0.1 --optimizer adam:beta1=2", "beta1=2 is invalid"},
+      {"sweep --out OUT --target-loss 0.1 --max-epochs 0", "--max-epochs 0 is invalid"},
+      {"sweep --out OUT --target-loss 0.1 --data nosuchset", "unknown dataset \"nosuchset\""},
+      {"sweep --out OUT --target-accuracy 0.5 --data diabetes", "regression set"},
+      {"sweep --out OUT --target-accuracy 0.5 --val-fraction 0", "needs validation data"},
+  };
+  for (const BadCase& c : cases) {
+    test::TempDir dir;
+    std::string args = c.args;
+    if (const auto at = args.find("OUT"); at != std::string::npos)
+      args.replace(at, 3, (dir / "sweep").string());
+    const CliRun r = run_cli(args, dir);
+    EXPECT_EQ(r.status, 2) << c.args << "\n" << r.err;
+    EXPECT_NE(r.err.find(c.message), std::string::npos) << c.args << "\nstderr: " << r.err;
+    EXPECT_TRUE(std::filesystem::is_empty(dir.path())) << c.args;
+  }
+  // --out naming a file is refused, and the file kept.
+  test::TempDir dir;
+  test::write_text(dir / "file", "keep");
+  const CliRun r = run_cli("sweep --target-loss 0.1 --out " + (dir / "file").string(), dir);
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("that is a file"), std::string::npos) << r.err;
+  EXPECT_EQ(test::read_text(dir / "file"), "keep");
+}
+
 }  // namespace
 }  // namespace descent

@@ -220,12 +220,13 @@ int run_sweep(const SweepArgs& args) {
   std::error_code ec;
   if (std::filesystem::exists(out, ec) && !std::filesystem::is_directory(out, ec))
     throw Error(fmt::format("--out {}: that is a file, not a directory", args.out));
-  std::filesystem::create_directories(out, ec);
-  if (ec) throw Error(fmt::format("--out {}: cannot create the directory: {}", args.out, ec.message()));
 
   const Dataset data = load_dataset(args.data);
   if (data.task != Task::classification && target_accuracy)
     throw Error(fmt::format("--target-accuracy: {} is a regression set; use --target-loss", data.name));
+  // The output directory only once everything it will hold can be made.
+  std::filesystem::create_directories(out, ec);
+  if (ec) throw Error(fmt::format("--out {}: cannot create the directory: {}", args.out, ec.message()));
   std::size_t outputs = data.task == Task::classification ? data.classes : data.values.cols();
   const std::size_t train_rows = data.rows() - validation_rows(data.rows(), val_fraction);
   const std::string shape = shape_of(Network::mlp(data.feature_count(), hidden, outputs, activation));

@@ -1,0 +1,54 @@
+#!/usr/bin/python3
+"""CI's smoke pass of descent_bench: every case once, for the shortest time, so none can rot.
+
+usage: check_smoke.py DESCENT_BENCH OUT.json
+
+Runs every suite (kernels/, optim/, train_step/, convergence/) with --benchmark_min_time tiny,
+one repetition and the convergence cap at 0.05 s, then checks the JSON: each suite ran, no
+case reported an error, and each suite's counters are there. No timing is judged.
+"""
+import json
+import os
+import subprocess
+import sys
+
+COUNTERS = {
+    "kernels/gemm/": ["GFLOPS", "peak_fraction"],
+    "optim/step/": ["GBps"],
+    "train_step/": ["samples_per_second", "GFLOPS", "peak_fraction", "data_us", "forward_us",
+                    "backward_us", "reduce_us", "optimizer_us"],
+    "convergence/": ["seconds_to_target", "epochs_to_target", "samples_to_target",
+                     "samples_per_second", "final_loss", "diverged", "capped"],
+}
+
+
+def main():
+    if len(sys.argv) != 3:
+        sys.exit(__doc__)
+    bench, out = sys.argv[1], sys.argv[2]
+    env = dict(os.environ, DESCENT_BENCH_CAP_SECONDS="0.05")
+    subprocess.run([bench, "--benchmark_min_time=0.0001", "--benchmark_repetitions=1",
+                    f"--benchmark_out={out}", "--benchmark_out_format=json"],
+                   env=env, check=True, stdout=subprocess.DEVNULL)
+    with open(out) as f:
+        runs = json.load(f)["benchmarks"]
+    failures = []
+    for prefix, counters in COUNTERS.items():
+        cases = [r for r in runs if r["name"].startswith(prefix)]
+        if not cases:
+            failures.append(f"no {prefix} benchmark ran")
+        for r in cases:
+            missing = [c for c in counters if c not in r]
+            if missing:
+                failures.append(f"{r['name']}: no counter {', '.join(missing)}")
+    for r in runs:
+        if r.get("error_occurred"):
+            failures.append(f"{r['name']}: {r.get('error_message', 'error')}")
+    print(f"descent_bench smoke: {len(runs)} cases")
+    for f in failures[:40]:
+        print("  FAIL " + f)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,171 @@
+#!/usr/bin/python3
+"""The performance-regression gate: two descent_bench binaries, interleaved, compared.
+
+  perf_compare.py run --ref REF_BENCH --new NEW_BENCH [--filter RE] [--repetitions 9]
+                      [--threshold 0.05] [--out DIR] [--min-time SECONDS]
+  perf_compare.py gate REF.json NEW.json [--threshold 0.05] [--alpha 0.05]
+
+`run` runs the two binaries alternately (REF then NEW in even rounds, NEW then REF in odd
+ones, so that a slow minute of the machine hurts both), one repetition per run, at least 9
+rounds; merges each side's rounds into one Google Benchmark JSON file (DIR/ref.json,
+DIR/new.json, each round a repetition); prints Google Benchmark's compare.py table (Debian's
+libbenchmark-tools, which needs python3-scipy); then gates.
+
+`gate` fails (exit 1) when a benchmark got slower by more than the threshold with a
+two-sided Mann-Whitney U test p < alpha: its real time (median of the repetitions) rose, or
+a throughput counter (samples_per_second, GFLOPS) fell, by more than the threshold. compare.py
+itself never fails and reads only times, hence this. Exit 0 when nothing regressed, 2 for bad
+input. tools/run perf-compare REF [FILTER] builds both binaries and calls `run`.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+COMPARE = "/usr/share/benchmark/compare.py"
+THROUGHPUT = ("samples_per_second", "GFLOPS")
+
+
+def fail_input(message):
+    print(f"perf_compare.py: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def load(path):
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except (OSError, ValueError) as e:
+        fail_input(f"cannot read {path}: {e}")
+    if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list):
+        fail_input(f"{path} is not Google Benchmark JSON (no benchmarks list)")
+    runs = {}
+    for b in data["benchmarks"]:
+        if b.get("run_type", "iteration") != "iteration" or b.get("error_occurred"):
+            continue
+        runs.setdefault(b["name"], []).append(b)
+    return runs
+
+
+def u_test(a, b):
+    from scipy.stats import mannwhitneyu  # python3-scipy
+    if len(a) < 2 or len(b) < 2 or (len(set(a)) == 1 and set(a) == set(b)):
+        return 1.0
+    return mannwhitneyu(a, b, alternative="two-sided").pvalue
+
+
+def gate(ref_path, new_path, threshold, alpha):
+    ref, new = load(ref_path), load(new_path)
+    common = [name for name in ref if name in new]
+    if not common:
+        fail_input(f"{ref_path} and {new_path} have no benchmark in common")
+    regressions, checked = [], 0
+    for name in common:
+        a, b = ref[name], new[name]
+        ta = [r["real_time"] for r in a]
+        tb = [r["real_time"] for r in b]
+        checked += 1
+        change = statistics.median(tb) / statistics.median(ta) - 1.0
+        p = u_test(ta, tb)
+        if change > threshold and p < alpha:
+            regressions.append(f"{name}: time {change:+.1%} (median {statistics.median(ta):.4g} -> "
+                               f"{statistics.median(tb):.4g} {a[0].get('time_unit', '')}, "
+                               f"p = {p:.3g})")
+        for counter in THROUGHPUT:
+            ca = [r[counter] for r in a if counter in r]
+            cb = [r[counter] for r in b if counter in r]
+            if not ca or not cb or statistics.median(ca) <= 0:
+                continue
+            checked += 1
+            drop = 1.0 - statistics.median(cb) / statistics.median(ca)
+            p = u_test(ca, cb)
+            if drop > threshold and p < alpha:
+                regressions.append(f"{name}: {counter} -{drop:.1%} (median "
+                                   f"{statistics.median(ca):.4g} -> {statistics.median(cb):.4g}, "
+                                   f"p = {p:.3g})")
+    print(f"\ngate: {len(common)} benchmarks, {checked} measures, threshold {threshold:.0%} "
+          f"slower with U-test p < {alpha}")
+    for r in regressions:
+        print(f"  REGRESSION {r}")
+    if regressions:
+        print(f"gate: FAILED, {len(regressions)} regression(s)")
+        return 1
+    print("gate: passed")
+    return 0
+
+
+def run(args):
+    for path in (args.ref, args.new):
+        if not os.access(path, os.X_OK):
+            fail_input(f"{path} is not an executable descent_bench")
+    if args.repetitions < 9:
+        fail_input(f"--repetitions {args.repetitions}: use at least 9 (the U test needs them)")
+    os.makedirs(args.out, exist_ok=True)
+    merged = {"ref": None, "new": None}
+    for rnd in range(args.repetitions):
+        order = ["ref", "new"] if rnd % 2 == 0 else ["new", "ref"]
+        for side in order:
+            binary = args.ref if side == "ref" else args.new
+            out = os.path.join(args.out, f"{side}-{rnd}.json")
+            print(f"round {rnd + 1}/{args.repetitions}: {side}", file=sys.stderr, flush=True)
+            cmd = [binary, f"--benchmark_filter={args.filter}", "--benchmark_repetitions=1",
+                   f"--benchmark_out={out}", "--benchmark_out_format=json"]
+            if args.min_time:
+                cmd.append(f"--benchmark_min_time={args.min_time}")
+            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+            with open(out) as f:
+                data = json.load(f)
+            if merged[side] is None:
+                merged[side] = {"context": data["context"], "benchmarks": []}
+            for b in data["benchmarks"]:
+                if b.get("run_type", "iteration") != "iteration":
+                    continue
+                b["run_name"] = b["name"]
+                b["repetitions"] = args.repetitions
+                b["repetition_index"] = rnd
+                merged[side]["benchmarks"].append(b)
+            os.remove(out)
+    paths = {}
+    for side in ("ref", "new"):
+        if not merged[side]["benchmarks"]:
+            fail_input(f"the filter {args.filter!r} matched no benchmark of the {side} binary")
+        paths[side] = os.path.join(args.out, f"{side}.json")
+        with open(paths[side], "w") as f:
+            json.dump(merged[side], f, indent=1)
+    if os.path.exists(COMPARE):
+        subprocess.run(["/usr/bin/python3", COMPARE, "benchmarks", paths["ref"], paths["new"]],
+                       check=False)
+    else:
+        print(f"({COMPARE} not found: apt-get install libbenchmark-tools for its table)")
+    print(f"\nJSON: {paths['ref']} {paths['new']}")
+    return gate(paths["ref"], paths["new"], args.threshold, args.alpha)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run")
+    r.add_argument("--ref", required=True)
+    r.add_argument("--new", required=True)
+    r.add_argument("--filter", default="^train_step/")
+    r.add_argument("--repetitions", type=int, default=9)
+    r.add_argument("--min-time", default="")
+    r.add_argument("--out", default="build/perf-compare")
+    for p in (r, sub.add_parser("gate")):
+        p.add_argument("--threshold", type=float, default=0.05)
+        p.add_argument("--alpha", type=float, default=0.05)
+    g = sub.choices["gate"]
+    g.add_argument("ref_json")
+    g.add_argument("new_json")
+    args = parser.parse_args()
+    if not 0 < args.threshold < 1:
+        fail_input(f"--threshold {args.threshold}: use a fraction in (0, 1), e.g. 0.05")
+    if args.command == "gate":
+        return gate(args.ref_json, args.new_json, args.threshold, args.alpha)
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+#!/usr/bin/python3
+"""Tests of perf_compare.py's gate on made-up Google Benchmark JSON (run by ctest)."""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def write(path, times, counters=None):
+    benchmarks = []
+    for i, t in enumerate(times):
+        b = {"name": "train_step/adam/batch:128/threads:2", "run_type": "iteration",
+             "repetitions": len(times), "repetition_index": i, "real_time": t, "cpu_time": t,
+             "time_unit": "us", "iterations": 100}
+        if counters:
+            b["samples_per_second"] = counters[i]
+        benchmarks.append(b)
+    with open(path, "w") as f:
+        json.dump({"context": {}, "benchmarks": benchmarks}, f)
+
+
+def gate(tmp, ref, new, ref_counters=None, new_counters=None, extra=()):
+    a, b = os.path.join(tmp, "a.json"), os.path.join(tmp, "b.json")
+    write(a, ref, ref_counters)
+    write(b, new, new_counters)
+    r = subprocess.run(["/usr/bin/python3", os.path.join(HERE, "perf_compare.py"), "gate", a, b,
+                        *extra], capture_output=True, text=True)
+    return r.returncode, r.stdout + r.stderr
+
+
+def main():
+    base = [100.0, 101.0, 99.5, 100.5, 100.2, 99.8, 100.9, 99.1, 100.4]
+    failures = []
+
+    def expect(what, got, status, needle=None):
+        code, out = got
+        if code != status or (needle and needle not in out):
+            failures.append(f"{what}: exit {code}, expected {status}\n{out}")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        expect("same distribution passes", gate(tmp, base, list(reversed(base))), 0, "passed")
+        expect("10% slower fails", gate(tmp, base, [t * 1.10 for t in base]), 1, "time +10")
+        expect("3% slower is under the threshold", gate(tmp, base, [t * 1.03 for t in base]), 0)
+        expect("3% slower fails a 2% threshold",
+               gate(tmp, base, [t * 1.03 for t in base], extra=("--threshold", "0.02")), 1)
+        expect("10% faster passes", gate(tmp, base, [t * 0.9 for t in base]), 0)
+        # One noisy outlier, otherwise equal: no significant change.
+        expect("one outlier passes", gate(tmp, base, base[:-1] + [150.0]), 0)
+        rate = [1000.0 + i for i in range(9)]
+        expect("a throughput counter 10% lower fails",
+               gate(tmp, base, base, rate, [r * 0.9 for r in rate]), 1, "samples_per_second")
+        expect("a higher throughput passes", gate(tmp, base, base, rate, [r * 1.2 for r in rate]),
+               0)
+        with open(os.path.join(tmp, "bad.json"), "w") as f:
+            f.write("{not json")
+        r = subprocess.run(["/usr/bin/python3", os.path.join(HERE, "perf_compare.py"), "gate",
+                            os.path.join(tmp, "bad.json"), os.path.join(tmp, "a.json")],
+                           capture_output=True, text=True)
+        if r.returncode != 2 or "cannot read" not in r.stderr:
+            failures.append(f"bad JSON: exit {r.returncode}\n{r.stderr}")
+    for f in failures:
+        print("FAIL " + f)
+    print(f"perf gate tests: {8 + 1 - len(failures)} of 9 passed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
