@@ -21,7 +21,7 @@ NAMES = ["sgd", "momentum", "adagrad", "rmsprop", "adam", "adamw", "nadam", "rad
 
 
 def run_descent(bench, out):
-    subprocess.run([bench, "--benchmark_filter=^optim/step/.*/threads:1$",
+    subprocess.run([bench, "--benchmark_filter=^optim/step/.*/threads:1/",
                     "--benchmark_min_time=0.3", "--benchmark_repetitions=3",
                     "--benchmark_format=json", f"--benchmark_out={out}",
                     "--benchmark_out_format=json"], check=True, stdout=subprocess.DEVNULL)
@@ -29,7 +29,7 @@ def run_descent(bench, out):
     for b in json.load(open(out))["benchmarks"]:
         if b.get("run_type") != "iteration":
             continue
-        _, _, opt, params, _ = b["name"].split("/")
+        _, _, opt, params = b["name"].split("/")[:4]
         params = int(params.split(":")[1])
         times.setdefault((opt, params), []).append(b["real_time"])
     return times
@@ -41,7 +41,7 @@ def run_torch(out):
                    stdout=subprocess.DEVNULL)
     times = {}
     for b in json.load(open(out))["benchmarks"]:
-        _, _, opt, params, _ = b["name"].split("/")
+        _, _, opt, params = b["name"].split("/")[:4]
         times.setdefault((opt, int(params.split(":")[1])), []).append(b["real_time"])
     return times
 

@@ -115,8 +115,12 @@ def run(args):
             if args.min_time:
                 cmd.append(f"--benchmark_min_time={args.min_time}")
             subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-            with open(out) as f:
-                data = json.load(f)
+            try:
+                with open(out) as f:
+                    data = json.load(f)
+            except (OSError, ValueError):
+                fail_input(f"the filter {args.filter!r} matched no benchmark of the {side} "
+                           f"binary ({binary})")
             if merged[side] is None:
                 merged[side] = {"context": data["context"], "benchmarks": []}
             for b in data["benchmarks"]:
@@ -135,8 +139,10 @@ def run(args):
         with open(paths[side], "w") as f:
             json.dump(merged[side], f, indent=1)
     if os.path.exists(COMPARE):
-        subprocess.run(["/usr/bin/python3", COMPARE, "benchmarks", paths["ref"], paths["new"]],
-                       check=False)
+        color = [] if sys.stdout.isatty() else ["--no-color"]
+        sys.stdout.flush()
+        subprocess.run(["/usr/bin/python3", COMPARE, *color, "benchmarks", paths["ref"],
+                        paths["new"]], check=False)
     else:
         print(f"({COMPARE} not found: apt-get install libbenchmark-tools for its table)")
     print(f"\nJSON: {paths['ref']} {paths['new']}")

@@ -15,7 +15,7 @@ Uses Debian's python3-torch.
 
 --max-seconds stops each epoch early (the rate is over the steps done); --json prints one
 JSON object per repetition instead of a line of text. --benchmark-out writes Google
-Benchmark's JSON with descent_bench's names (train_step/OPT/batch:B/threads:N, N from
+Benchmark's JSON with descent_bench's names (train_step/OPT/batch:B/threads:N/real_time, N from
 --as-threads: the descent thread count this run stands beside; torch's own thread count is in
 the context), real_time in microseconds per step and a samples_per_second counter, so that
 compare.py sets PyTorch beside descent.
@@ -94,9 +94,10 @@ def main():
             print(f"torch {torch.__version__} {args.optimizer} batch {args.batch}: {rate:.0f} "
                   f"samples/s ({done} steps in {seconds:.2f} s, {torch.get_num_threads()} threads)")
         sys.stdout.flush()
+        name = (f"train_step/{args.optimizer}/batch:{args.batch}/threads:{args.as_threads}"
+                "/real_time")
         benchmarks.append({
-            "name": f"train_step/{args.optimizer}/batch:{args.batch}/threads:{args.as_threads}",
-            "run_name": f"train_step/{args.optimizer}/batch:{args.batch}/threads:{args.as_threads}",
+            "name": name, "run_name": name,
             "run_type": "iteration", "repetitions": args.repetitions,
             "repetition_index": repetition, "threads": 1, "iterations": done,
             "real_time": seconds / done * 1e6, "cpu_time": seconds / done * 1e6,

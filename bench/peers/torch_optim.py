@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Times one torch.optim step over a flat float32 parameter of 269,322 and 10,000,000 values.
 
-The same optimizers, defaults and sizes as descent_bench's BM_optimizer_step, so the two can
+The same optimizers, defaults and sizes as descent_bench's optim/step suite, so the two can
 be set side by side (bench/optim_vs_torch.py does). Uses Debian's python3-torch.
 
   torch_optim.py [--threads 1] [--repetitions 5] [--json OUT.json]
@@ -77,7 +77,7 @@ def main():
             sys.stdout.flush()
             for r in rounds:
                 benchmarks.append({
-                    "name": f"optim/step/{name}/params:{n}/threads:{args.threads}",
+                    "name": f"optim/step/{name}/params:{n}/threads:{args.threads}/real_time",
                     "run_type": "iteration", "iterations": 1, "real_time": r * 1e6,
                     "cpu_time": r * 1e6, "time_unit": "us",
                     "GBps": OPTIMIZERS[name][1] * 4 * n / r * 1e-9, "label": name})
