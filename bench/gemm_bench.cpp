@@ -11,7 +11,8 @@
 // SHAPE is square/N (NN), or fwd|dx|dw/B/IN-OUT for a layer IN -> OUT on a batch of B:
 // forward Y = X W^T (NT: m=B, n=OUT, k=IN), input gradient dX = dY W (NN: m=B, n=IN, k=OUT),
 // weight gradient dW = dY^T X (TN: m=OUT, n=IN, k=B). Threads are pinned for every library:
-// descent::set_threads, openblas_set_num_threads, omp_set_num_threads (oneDNN's runtime).
+// descent::set_threads, openblas_set_num_threads, omp_set_num_threads (oneDNN's runtime;
+// bench/peers/blas_peers.cpp).
 // bench/gemm_report.py turns a JSON run into the comparison table.
 
 #include <benchmark/benchmark.h>
@@ -25,14 +26,7 @@
 #include <descent/descent.hpp>
 
 #include "bench_util.hpp"
-
-#ifdef DESCENT_BENCH_OPENBLAS
-#include <cblas.h>
-#endif
-#ifdef DESCENT_BENCH_ONEDNN
-#include <omp.h>
-#include <oneapi/dnnl/dnnl.h>
-#endif
+#include "peers/blas_peers.hpp"
 
 namespace {
 
@@ -95,12 +89,7 @@ std::vector<Shape> shapes() {
 
 void set_library_threads(std::size_t threads) {
   descent::set_threads(threads);
-#ifdef DESCENT_BENCH_OPENBLAS
-  openblas_set_num_threads(static_cast<int>(threads));
-#endif
-#ifdef DESCENT_BENCH_ONEDNN
-  omp_set_num_threads(static_cast<int>(threads));
-#endif
+  bench::peers::set_threads(threads);
 }
 
 void run_gemm(benchmark::State& state, Lib lib, const Shape& shape, std::size_t threads) {
@@ -118,21 +107,12 @@ void run_gemm(benchmark::State& state, Lib lib, const Shape& shape, std::size_t 
                        c.data(), n);
         break;
       case Lib::openblas:
-#ifdef DESCENT_BENCH_OPENBLAS
-        cblas_sgemm(CblasRowMajor, shape.ta == Trans::no ? CblasNoTrans : CblasTrans,
-                    shape.tb == Trans::no ? CblasNoTrans : CblasTrans, static_cast<int>(m),
-                    static_cast<int>(n), static_cast<int>(k), 1.0f, a.data(), static_cast<int>(lda),
-                    b.data(), static_cast<int>(ldb), 0.0f, c.data(), static_cast<int>(n));
-#endif
+        bench::peers::sgemm(bench::peers::Blas::openblas, shape.ta, shape.tb, m, n, k, 1.0f,
+                            a.data(), lda, b.data(), ldb, 0.0f, c.data(), n);
         break;
       case Lib::onednn:
-#ifdef DESCENT_BENCH_ONEDNN
-        dnnl_sgemm(shape.ta == Trans::no ? 'N' : 'T', shape.tb == Trans::no ? 'N' : 'T',
-                   static_cast<dnnl_dim_t>(m), static_cast<dnnl_dim_t>(n),
-                   static_cast<dnnl_dim_t>(k), 1.0f, a.data(), static_cast<dnnl_dim_t>(lda),
-                   b.data(), static_cast<dnnl_dim_t>(ldb), 0.0f, c.data(),
-                   static_cast<dnnl_dim_t>(n));
-#endif
+        bench::peers::sgemm(bench::peers::Blas::onednn, shape.ta, shape.tb, m, n, k, 1.0f, a.data(),
+                            lda, b.data(), ldb, 0.0f, c.data(), n);
         break;
     }
   };
@@ -207,12 +187,8 @@ const bool registered = [] {
         ->UseRealTime();
   }
   std::vector<Lib> libs = {Lib::descent};
-#ifdef DESCENT_BENCH_OPENBLAS
-  libs.push_back(Lib::openblas);
-#endif
-#ifdef DESCENT_BENCH_ONEDNN
-  libs.push_back(Lib::onednn);
-#endif
+  if (bench::peers::available(bench::peers::Blas::openblas)) libs.push_back(Lib::openblas);
+  if (bench::peers::available(bench::peers::Blas::onednn)) libs.push_back(Lib::onednn);
   // Per shape and thread count, the libraries one after another: compared close in time.
   for (const Shape& shape : shapes()) {
     for (std::size_t threads : {1, 2}) {

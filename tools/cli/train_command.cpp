@@ -363,8 +363,9 @@ Command add_train_command(CLI::App& app) {
   auto args = std::make_shared<TrainArgs>();
   CLI::App* cmd = app.add_subcommand("train", "Train an MLP on a data set");
   cmd->add_option("--data", args->data,
-                  "Bundled data set name, CSV file (.csv or .csv.gz), or generated MNIST-shaped "
-                  "data: synthetic:rows=N,features=F,classes=C[,seed=S]")
+                  "Bundled data set name, fashion-mnist (Debian's dataset-fashion-mnist), CSV "
+                  "file (.csv or .csv.gz), IDX images file (*-images-idx3-ubyte[.gz]), or "
+                  "generated MNIST-shaped data: synthetic:rows=N,features=F,classes=C[,seed=S]")
       ->capture_default_str();
   cmd->add_option("--task", args->task, "auto, classification or regression")
       ->capture_default_str();
