@@ -4,9 +4,9 @@
 //
 //   train_step/OPT/batch:B/threads:T
 //
-// OPT is sgd_momentum (sgd:lr=0.01,momentum=0.9) or adam (adam:lr=0.001). Step i gathers
-// rows [i*B, i*B + B) of a shuffled order into one buffer, wrapping around, as an epoch of
-// fit() does (the full batch trains on the data in place).
+// OPT is sgd_momentum (sgd:lr=0.01,momentum=0.9) or adam (adam:lr=0.001). Step i trains on
+// rows [i*B, i*B + B) of a shuffled order, wrapping around, gathered by the step's shards as
+// in an epoch of fit() (the full batch trains on the data in place).
 // Counters: samples_per_second, GFLOPS (1.2114 MFLOP per sample: the forward products, the
 // weight gradients and the input gradients of every layer but the first) and peak_fraction
 // (of the FMA loop's rate on T threads, measured in this binary). bench/train_vs_torch.py
@@ -59,32 +59,23 @@ void run_train_step(benchmark::State& state, const char* spec, std::size_t batch
   options.profile = true;
   descent::Trainer trainer(net, *optimizer, descent::Loss::cross_entropy, options);
   trainer.reserve(batch);
-  // As an epoch of fit() does: the rows in a shuffled order, each batch gathered into one
-  // buffer (the full batch trains on the data in place).
+  // As an epoch of fit() does: the rows in a shuffled order, each batch's rows gathered by
+  // the step's shards (the full batch trains on the data in place).
   std::vector<std::size_t> order(kRows);
   std::iota(order.begin(), order.end(), std::size_t{0});
   descent::Rng(7).shuffle(std::span<std::size_t>(order));
   const bool gather = batch < kRows;
-  descent::Matrix batch_x(gather ? batch : 0, 784);
-  std::vector<std::uint32_t> batch_labels(gather ? batch : 0);
+  const descent::Targets targets{std::span(data.labels), {}};
   std::size_t first = 0;
   auto step = [&] {
     if (first + batch > kRows) first = 0;
-    descent::ConstMatrixView x = data.features.view();
-    descent::Targets t{std::span(data.labels), {}};
     if (gather) {
-      const auto start = std::chrono::steady_clock::now();
-      for (std::size_t i = 0; i < batch; ++i) {
-        const std::size_t r = order[first + i];
-        std::memcpy(batch_x.row(i), data.features.row(r), 784 * sizeof(float));
-        batch_labels[i] = data.labels[r];
-      }
-      trainer.add_data_time(
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-      x = batch_x.view();
-      t.labels = std::span<const std::uint32_t>(batch_labels);
+      benchmark::DoNotOptimize(
+          trainer.train_step(data.features.view(), targets,
+                             std::span<const std::size_t>(order).subspan(first, batch)));
+    } else {
+      benchmark::DoNotOptimize(trainer.train_step(data.features.view(), targets));
     }
-    benchmark::DoNotOptimize(trainer.train_step(x, t));
     first += batch;
   };
   step();  // warm: first touch of the workspaces and the optimizer state

@@ -165,6 +165,13 @@ class Trainer {
   // One gradient step on this batch (inputs already standardised): forward, loss, backward,
   // reduction, optimizer update. network.gradients() holds the batch's mean gradient after.
   StepRecord train_step(ConstMatrixView x, const Targets& targets);
+  // The same step on the batch of rows x.row(rows[0]), x.row(rows[1]), ... (and their
+  // targets), as fit() steps through a shuffled epoch: each shard copies its own rows, in
+  // parallel and just before its forward pass reads them, instead of the caller gathering the
+  // whole batch first. The result is the same bits as train_step on the gathered batch.
+  // Throws descent::Error on an empty selection or a row index past x.rows.
+  StepRecord train_step(ConstMatrixView x, const Targets& targets,
+                        std::span<const std::size_t> rows);
 
   // Mean loss (and accuracy for classification) of the network on data, forward only. The
   // inputs are used as given: after train(), standardise raw data with
@@ -204,7 +211,9 @@ class Trainer {
  private:
   struct State;
   // The mean gradient of the batch into network.gradients(), and its loss and norm; no update.
-  StepRecord compute_gradient(ConstMatrixView x, const Targets& targets);
+  // With `rows` non-empty, the batch is those rows of x and targets (gathered by the shards).
+  StepRecord compute_gradient(ConstMatrixView x, const Targets& targets,
+                              std::span<const std::size_t> rows = {});
   // Clips network.gradients() as the options ask; grad_norm is its norm before clipping.
   void clip_gradients(double grad_norm);
   void clip(double grad_norm);

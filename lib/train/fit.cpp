@@ -141,21 +141,17 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
   const std::size_t rows = train.rows();
   const std::size_t batch = options_.batch_size == 0 ? rows : std::min(options_.batch_size, rows);
   const std::size_t steps_per_epoch = (rows + batch - 1) / batch;
-  // Full batch: every step sees every row, in the data's order; nothing to gather.
-  const bool gather = batch < rows;
+  // Full batch, or no shuffling: every step sees a run of rows in the data's order, read in
+  // place; otherwise the shards gather the batch's rows.
+  const bool gather = batch < rows && options_.shuffle;
   const detail::PreparedTargets targets = detail::prepare_targets(loss_, train);
   const std::size_t params = network_.parameter_count();
   const auto& k = kernels::active();
 
   State& s = *state_;
   s.profile = StepProfile{};  // the result's profile counts this run's steps
-  if (gather) {
-    s.batch_x = Matrix(batch, network_.inputs());
-    if (!targets.view.labels.empty()) s.batch_labels.assign(batch, 0);
-    if (targets.view.values.data != nullptr)
-      s.batch_values = Matrix(batch, targets.view.values.cols);
-  }
-  reserve(batch);  // every allocation a step needs, before the first step
+  // Every allocation a step needs, before the first step.
+  reserve(batch);
   std::vector<std::size_t> order(rows);
 
   Run run;
@@ -300,26 +296,13 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
     std::size_t process_rows = 0;  // trained on in this process
     while (first < rows && !stop) {
       const std::size_t count = std::min(batch, rows - first);
-      ConstMatrixView x = train.features.view().rows_range(first, count);
-      Targets t = detail::slice(targets.view, first, count);
-      if (gather) {
-        const auto gather_start = s.profiling ? Clock::now() : Clock::time_point{};
-        for (std::size_t i = 0; i < count; ++i) {
-          const std::size_t r = order[first + i];
-          std::memcpy(s.batch_x.row(i), train.features.row(r), network_.inputs() * sizeof(float));
-          if (!t.labels.empty()) s.batch_labels[i] = targets.view.labels[r];
-          if (t.values.data != nullptr)
-            std::memcpy(s.batch_values.row(i), targets.view.values.row(r),
-                        t.values.cols * sizeof(float));
-        }
-        x = s.batch_x.view().rows_range(0, count);
-        if (!t.labels.empty())
-          t.labels = std::span<const std::uint32_t>(s.batch_labels).first(count);
-        if (t.values.data != nullptr) t.values = s.batch_values.view().rows_range(0, count);
-        if (s.profiling) s.profile.data += seconds_since(gather_start);
-      }
       const parallel::SerialScope serial(runs_serially(count));
-      StepRecord step = compute_gradient(x, t);
+      // A shuffled epoch's batch is gathered by the shards themselves, each its own rows.
+      StepRecord step =
+          gather ? compute_gradient(train.features.view(), targets.view,
+                                    std::span<const std::size_t>(order).subspan(first, count))
+                 : compute_gradient(train.features.view().rows_range(first, count),
+                                    detail::slice(targets.view, first, count));
       step.epoch = epoch;
       step.step = steps_ + 1;
       // Divergence and convergence are judged before the update. On divergence the update

@@ -46,14 +46,15 @@ struct Trainer::State {
   std::vector<Workspace> eval_workspaces;
   std::vector<double> chunk_loss;
   std::vector<std::size_t> chunk_correct;
-  // The gathered batch.
-  Matrix batch_x;
-  std::vector<std::uint32_t> batch_labels;
-  Matrix batch_values;
-  // Profiling: each shard's forward and backward seconds of the current step.
+  // A step on selected rows: each shard gathers its pass's rows here, in its own task,
+  // just before the forward pass reads them ([shard_capacity, inputs] and [.., outputs]).
+  std::vector<Matrix> shard_x;
+  std::vector<std::vector<std::uint32_t>> shard_labels;
+  std::vector<Matrix> shard_values;
+  // Profiling: each shard's gather, forward and backward seconds of the current step.
   bool profiling = false;
   StepProfile profile;
-  std::vector<double> shard_forward, shard_backward;
+  std::vector<double> shard_data, shard_forward, shard_backward;
 };
 
 }  // namespace descent

@@ -195,8 +195,12 @@ void Trainer::reserve(std::size_t batch_rows) {
   for (auto& g : s.shard_gradients)
     if (g.size() != network_.parameter_count()) g.resize(network_.parameter_count());
   s.shard_loss.assign(count, 0.0);
+  s.shard_data.assign(count, 0.0);
   s.shard_forward.assign(count, 0.0);
   s.shard_backward.assign(count, 0.0);
+  s.shard_x.assign(count, Matrix(capacity, network_.inputs()));
+  s.shard_labels.assign(count, std::vector<std::uint32_t>(capacity, 0));
+  s.shard_values.assign(count, Matrix(capacity, network_.outputs()));
   s.piece_sums.resize(ceil_div(network_.parameter_count(), kReduceChunk));
   s.gradient_pointers.assign(count, nullptr);
   s.shard_capacity = capacity;
@@ -231,6 +235,17 @@ bool Trainer::runs_serially(std::size_t batch_rows) const noexcept {
 StepRecord Trainer::train_step(ConstMatrixView x, const Targets& targets) {
   const parallel::SerialScope serial(runs_serially(x.rows));
   StepRecord record = compute_gradient(x, targets);
+  clip_gradients(record.grad_norm);
+  update_parameters();
+  record.step = ++steps_;
+  return record;
+}
+
+StepRecord Trainer::train_step(ConstMatrixView x, const Targets& targets,
+                               std::span<const std::size_t> rows) {
+  if (rows.empty()) throw Error("train_step: the row selection is empty");
+  const parallel::SerialScope serial(runs_serially(rows.size()));
+  StepRecord record = compute_gradient(x, targets, rows);
   clip_gradients(record.grad_norm);
   update_parameters();
   record.step = ++steps_;
@@ -313,15 +328,27 @@ void Trainer::clip(double grad_norm) {
   }
 }
 
-StepRecord Trainer::compute_gradient(ConstMatrixView x, const Targets& targets) {
-  const std::size_t rows = x.rows;
+StepRecord Trainer::compute_gradient(ConstMatrixView x, const Targets& targets,
+                                     std::span<const std::size_t> selection) {
+  const bool gather = !selection.empty();
+  const std::size_t rows = gather ? selection.size() : x.rows;
   if (rows == 0) throw Error("train_step: the batch is empty");
   if (x.cols != network_.inputs()) {
     throw Error(fmt::format("train_step: the batch has {} columns, the network takes {} inputs",
                             x.cols, network_.inputs()));
   }
-  check_targets(loss_, ConstMatrixView{nullptr, rows, network_.outputs(), network_.outputs()},
+  check_targets(loss_, ConstMatrixView{nullptr, x.rows, network_.outputs(), network_.outputs()},
                 targets);
+  if (gather) {
+    for (std::size_t i = 0; i < rows; ++i) {
+      if (selection[i] >= x.rows) {
+        throw Error(
+            fmt::format("train_step: selected row {} (entry {} of the selection) is past "
+                        "the data's {} rows",
+                        selection[i], i, x.rows));
+      }
+    }
+  }
 
   reserve(rows);
   State& s = *state_;
@@ -348,23 +375,50 @@ StepRecord Trainer::compute_gradient(ConstMatrixView x, const Targets& targets) 
     const std::span<float> gradient(s.gradient_pointers[shard], params);
     // In passes of at most pass_rows, the gradient accumulated: the activations stay in cache.
     double loss = 0.0;
-    double forward_seconds = 0.0, backward_seconds = 0.0;
+    double data_seconds = 0.0, forward_seconds = 0.0, backward_seconds = 0.0;
     for (std::size_t done = 0; done < count; done += pass) {
       const std::size_t n = std::min(pass, count - done);
-      const ConstMatrixView xs = x.rows_range(first + done, n);
       const auto t0 = profiling ? Clock::now() : Clock::time_point{};
+      ConstMatrixView xs;
+      Targets ts;
+      if (gather) {
+        // This pass's rows, copied by the task that reads them next (while they are in cache).
+        const std::span<const std::size_t> picked = selection.subspan(first + done, n);
+        Matrix& bx = s.shard_x[shard];
+        for (std::size_t i = 0; i < n; ++i)
+          std::memcpy(bx.row(i), x.row(picked[i]), x.cols * sizeof(float));
+        xs = bx.view().rows_range(0, n);
+        if (!targets.labels.empty()) {
+          std::uint32_t* labels = s.shard_labels[shard].data();
+          for (std::size_t i = 0; i < n; ++i) labels[i] = targets.labels[picked[i]];
+          ts.labels = std::span<const std::uint32_t>(labels, n);
+        }
+        if (targets.values.data != nullptr) {
+          Matrix& bv = s.shard_values[shard];
+          for (std::size_t i = 0; i < n; ++i)
+            std::memcpy(bv.row(i), targets.values.row(picked[i]),
+                        targets.values.cols * sizeof(float));
+          ts.values = bv.view().rows_range(0, n);
+        }
+      } else {
+        xs = x.rows_range(first + done, n);
+        ts = detail::slice(targets, first + done, n);
+      }
+      const auto t1 = profiling ? Clock::now() : Clock::time_point{};
       const ConstMatrixView out = network_.forward(xs, ws);
       const MatrixView grad = ws.output_gradient(n);
-      loss += loss_sum(loss_, out, detail::slice(targets, first + done, n), scale, &grad);
-      const auto t1 = profiling ? Clock::now() : Clock::time_point{};
+      loss += loss_sum(loss_, out, ts, scale, &grad);
+      const auto t2 = profiling ? Clock::now() : Clock::time_point{};
       network_.backward(xs, ws, gradient, done > 0);
       if (profiling) {
-        forward_seconds += seconds_between(t0, t1);
-        backward_seconds += seconds_between(t1, Clock::now());
+        data_seconds += seconds_between(t0, t1);
+        forward_seconds += seconds_between(t1, t2);
+        backward_seconds += seconds_between(t2, Clock::now());
       }
     }
     s.shard_loss[shard] = loss;
     if (profiling) {
+      s.shard_data[shard] = data_seconds;
       s.shard_forward[shard] = forward_seconds;
       s.shard_backward[shard] = backward_seconds;
     }
@@ -398,15 +452,19 @@ StepRecord Trainer::compute_gradient(ConstMatrixView x, const Targets& targets) 
   double loss_total = 0.0;
   for (std::size_t i = 0; i < shards; ++i) loss_total += s.shard_loss[i];
   if (profiling) {
-    double forward = 0.0, backward = 0.0;
+    // The shards' region of wall time, split in the ratio of their own gather, forward and
+    // backward times.
+    double data = 0.0, forward = 0.0, backward = 0.0;
     for (std::size_t i = 0; i < shards; ++i) {
+      data += gather ? s.shard_data[i] : 0.0;
       forward += s.shard_forward[i];
       backward += s.shard_backward[i];
     }
     const double region = seconds_between(start, shards_done);
-    const double share = forward + backward > 0.0 ? forward / (forward + backward) : 0.5;
-    s.profile.forward += region * share;
-    s.profile.backward += region * (1.0 - share);
+    const double total = data + forward + backward;
+    s.profile.data += total > 0.0 ? region * data / total : 0.0;
+    s.profile.forward += total > 0.0 ? region * forward / total : region / 2;
+    s.profile.backward += total > 0.0 ? region * backward / total : region / 2;
     s.profile.reduce += seconds_between(shards_done, Clock::now());
     ++s.profile.steps;
   }

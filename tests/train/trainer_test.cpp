@@ -159,6 +159,70 @@ TEST(Trainer, TrainStepLowersTheLossOnAFixedBatch) {
   EXPECT_THROW(trainer.train_step(wrong.view(), {labels, {}}), Error);
 }
 
+// A step on selected rows (the shards gather them) must be the step on those rows gathered
+// first, to the bit: for classification labels and regression values, batches of one and of
+// several shards, rows repeated and out of order, on 1 and 2 threads.
+TEST(Trainer, AStepOnSelectedRowsIsTheStepOnThoseRowsGathered) {
+  const Dataset d = make_synthetic({.rows = 700, .features = 784, .classes = 10, .seed = 5});
+  Matrix values(d.rows(), 10);
+  for (std::size_t i = 0; i < values.size(); ++i)
+    values.data()[i] = static_cast<float>(i % 7) * 0.25f - 0.5f;
+  for (const Loss loss : {Loss::cross_entropy, Loss::mse}) {
+    for (const std::size_t batch : {1, 7, 160, 301}) {
+      for (const std::size_t threads : {1, 2}) {
+        set_threads(threads);
+        std::vector<std::size_t> rows(batch);
+        for (std::size_t i = 0; i < batch; ++i) rows[i] = (i * 389 + 11) % d.rows();
+        if (batch > 2) rows[2] = rows[0];  // a row twice
+        const Targets all = loss == Loss::mse ? Targets{{}, values.view()} : d.targets();
+        Matrix bx(batch, 784), bv(batch, 10);
+        std::vector<std::uint32_t> bl(batch);
+        for (std::size_t i = 0; i < batch; ++i) {
+          std::memcpy(bx.row(i), d.features.row(rows[i]), 784 * sizeof(float));
+          std::memcpy(bv.row(i), values.row(rows[i]), 10 * sizeof(float));
+          bl[i] = d.labels[rows[i]];
+        }
+        const Targets gathered = loss == Loss::mse ? Targets{{}, bv.view()} : Targets{bl, {}};
+        Network a = Network::mlp(784, {64, 32}, 10), b = Network::mlp(784, {64, 32}, 10);
+        a.initialize(Init::automatic, 9);
+        b.set_parameters(a.parameters());
+        Sgd sa({.lr = 0.05f, .momentum = 0.9f}), sb({.lr = 0.05f, .momentum = 0.9f});
+        Trainer ta(a, sa, loss), tb(b, sb, loss);
+        for (int step = 0; step < 3; ++step) {
+          const StepRecord ra = ta.train_step(d.features.view(), all, rows);
+          const StepRecord rb = tb.train_step(bx.view(), gathered);
+          EXPECT_EQ(ra.rows, batch);
+          EXPECT_EQ(ra.loss, rb.loss);
+          EXPECT_EQ(ra.grad_norm, rb.grad_norm);
+        }
+        EXPECT_EQ(0, std::memcmp(a.parameters().data(), b.parameters().data(),
+                                 a.parameter_count() * sizeof(float)))
+            << "batch " << batch << ", " << threads << " threads";
+      }
+    }
+  }
+  set_threads(0);
+}
+
+TEST(Trainer, AStepOnSelectedRowsRejectsAnEmptyOrOutOfRangeSelection) {
+  const Dataset d = make_synthetic({.rows = 50, .features = 6, .classes = 3, .seed = 1});
+  Network net = Network::mlp(6, {4}, 3);
+  net.initialize(Init::automatic, 1);
+  Sgd sgd;
+  Trainer trainer(net, sgd, Loss::cross_entropy);
+  const std::vector<float> before(net.parameters().begin(), net.parameters().end());
+  const std::vector<std::size_t> past = {0, 49, 50};
+  try {
+    trainer.train_step(d.features.view(), d.targets(), past);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("row 50"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(trainer.train_step(d.features.view(), d.targets(), std::span<const std::size_t>{}),
+               Error);
+  EXPECT_TRUE(std::equal(before.begin(), before.end(), net.parameters().begin()));
+}
+
 TEST(Trainer, CallbacksStopTheRun) {
   const Dataset d = load_dataset("iris");
   Network net = Network::mlp(4, {4}, 3);
