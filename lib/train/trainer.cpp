@@ -41,6 +41,8 @@ constexpr std::size_t kPassFloats = std::size_t{1} << 19;
 constexpr std::size_t kEvalWorkers = 16;
 // Rows per evaluation chunk.
 constexpr std::size_t kEvalRows = 256;
+// A shard gathering its rows requests this many rows ahead of the one it copies.
+constexpr std::size_t kGatherAhead = 3;
 // Floats per piece of the parallel gradient reduction.
 constexpr std::size_t kReduceChunk = 16384;
 
@@ -385,8 +387,16 @@ StepRecord Trainer::compute_gradient(ConstMatrixView x, const Targets& targets,
         // This pass's rows, copied by the task that reads them next (while they are in cache).
         const std::span<const std::size_t> picked = selection.subspan(first + done, n);
         Matrix& bx = s.shard_x[shard];
-        for (std::size_t i = 0; i < n; ++i)
-          std::memcpy(bx.row(i), x.row(picked[i]), x.cols * sizeof(float));
+        const std::size_t row_bytes = x.cols * sizeof(float);
+        for (std::size_t i = 0; i < n; ++i) {
+          // Rows from all over a large data set miss the cache: the rows kGatherAhead on are
+          // requested while this one is copied, so that several are in flight at once.
+          if (i + kGatherAhead < n) {
+            const char* next = reinterpret_cast<const char*>(x.row(picked[i + kGatherAhead]));
+            for (std::size_t b = 0; b < row_bytes; b += 64) __builtin_prefetch(next + b, 0, 0);
+          }
+          std::memcpy(bx.row(i), x.row(picked[i]), row_bytes);
+        }
         xs = bx.view().rows_range(0, n);
         if (!targets.labels.empty()) {
           std::uint32_t* labels = s.shard_labels[shard].data();
