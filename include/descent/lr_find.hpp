@@ -22,7 +22,9 @@ struct LrFindOptions {
   std::size_t batch_size = 32;  // 0: the whole data set
   std::uint64_t seed = 0;       // the shuffled order of the rows
   std::size_t threads = 0;      // 0: descent::threads()
-  double smoothing = 0.98;      // the loss's exponential moving average (bias-corrected)
+  // The loss's exponential moving average (bias-corrected): 0.9 weighs about the last ten
+  // batches, so the curve lags the rate by little over a test of a hundred steps.
+  double smoothing = 0.9;
   // Stop when the smoothed loss exceeds this times its lowest value so far (or is not finite).
   double explode_factor = 4.0;
 };

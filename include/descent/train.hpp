@@ -233,6 +233,11 @@ class Trainer {
 // classification, mse for regression.
 Loss default_loss(const Dataset& data) noexcept;
 
+// The first half of train()'s recipe: the seeded train/validation split, standardisation
+// fitted on the training split and applied to both (stored in the network), and the
+// initialisation when options.init is set. What train() then fits on; lr_find can use it too.
+DataSplit prepare_training(Network& network, const Dataset& data, const TrainOptions& options);
+
 // The whole recipe on one data set: a seeded train/validation split, standardisation fitted
 // on the training split only (stored in the network), optional initialisation, then fit().
 TrainResult train(Network& network, const Dataset& data, Optimizer& optimizer,

@@ -520,9 +520,7 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
   return finish();
 }
 
-TrainResult train(Network& network, const Dataset& data, Optimizer& optimizer,
-                  const TrainOptions& options, const Callbacks& callbacks) {
-  const Loss loss = options.loss.value_or(default_loss(data));
+DataSplit prepare_training(Network& network, const Dataset& data, const TrainOptions& options) {
   DataSplit split;
   if (options.validation_fraction > 0.0) {
     split = split_train_validation(data, options.validation_fraction,
@@ -539,6 +537,13 @@ TrainResult train(Network& network, const Dataset& data, Optimizer& optimizer,
     network.set_standardization({});  // the network now sees raw inputs
   }
   if (options.init) network.initialize(*options.init, detail::derive_seed(options.seed, 1));
+  return split;
+}
+
+TrainResult train(Network& network, const Dataset& data, Optimizer& optimizer,
+                  const TrainOptions& options, const Callbacks& callbacks) {
+  const Loss loss = options.loss.value_or(default_loss(data));
+  const DataSplit split = prepare_training(network, data, options);
   Trainer trainer(network, optimizer, loss, options);
   return trainer.fit(split.train, split.validation.rows() > 0 ? &split.validation : nullptr,
                      callbacks);

@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -493,7 +495,8 @@ TEST(Cli, HelpExitsZero) {
 
 TEST(Cli, TrainProfileSplitsTheStepTime) {
   test::TempDir dir;
-  const CliRun r = run_cli("train --data iris --epochs 3 --hidden 8 --batch 16 --profile --json", dir);
+  const CliRun r =
+      run_cli("train --data iris --epochs 3 --hidden 8 --batch 16 --profile --json", dir);
   ASSERT_EQ(r.status, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
   ASSERT_TRUE(j.contains("profile"));
@@ -519,7 +522,7 @@ TEST(Cli, SweepWritesResultsAndFiguresForEveryConfiguration) {
           out.string(),
       dir);
   ASSERT_EQ(r.status, 0) << r.err << r.out;
-  EXPECT_NE(r.out.find("[16/16]"), std::string::npos) << r.out;  // progress per run
+  EXPECT_NE(r.out.find("[16/16]"), std::string::npos) << r.out;      // progress per run
   EXPECT_NE(r.out.find("s to target"), std::string::npos) << r.out;  // the table
   const auto j = nlohmann::json::parse(test::read_text(out / "results.json"));
   ASSERT_EQ(j["runs"].size(), 16u);  // 2 optimizers x 2 rates x 2 batches x 2 thread counts
@@ -601,6 +604,137 @@ TEST(Cli, SweepRefusesBadOptionsBeforeWritingAnything) {
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.err.find("that is a file"), std::string::npos) << r.err;
   EXPECT_EQ(test::read_text(dir / "file"), "keep");
+}
+
+TEST(Cli, TraceWritesATrajectoryPerOptimizerTheEndInJsonAndAFigure) {
+  test::TempDir dir;
+  const auto out = dir / "trace";
+  const CliRun r = run_cli(
+      "trace --function double_well --optimizer sgd:lr=0.02 --optimizer sgd:lr=0.02,momentum=0.9 "
+      "--start 2 --steps 400 --grad-tol 1e-5 --json --out " +
+          out.string(),
+      dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["function"], "double_well");
+  ASSERT_EQ(j["runs"].size(), 2u);
+  // Plain descent stops in the local minimum near 1.13; momentum rolls on to the global one.
+  EXPECT_NEAR(j["runs"][0]["final_point"][0].get<double>(), 1.13, 0.01);
+  EXPECT_NEAR(j["runs"][1]["final_point"][0].get<double>(), -1.30, 0.01);
+  EXPECT_EQ(j["runs"][1]["stop_reason"], "converged");
+  // The trajectory: the start and every step, ending where the JSON says.
+  const std::string csv = test::read_text(out / j["runs"][1]["csv"].get<std::string>());
+  EXPECT_EQ(csv.substr(0, csv.find('\n')), "step,value,grad_norm,lr,x0");
+  const std::size_t lines = static_cast<std::size_t>(std::count(csv.begin(), csv.end(), '\n'));
+  EXPECT_EQ(lines, j["runs"][1]["steps"].get<std::size_t>() + 2);  // header, start, steps
+  EXPECT_NE(csv.find("\n0,6,21,0,2\n"), std::string::npos) << csv.substr(0, 200);
+  const auto doc = nlohmann::json::parse(test::read_text(out / "trace.json"));
+  EXPECT_EQ(doc["kind"], "trace");
+  EXPECT_EQ(doc["curve"]["x"].size(), doc["curve"]["value"].size());
+  const std::string png = test::read_text(out / "trace.png");
+  ASSERT_GT(png.size(), 1000u);
+  EXPECT_EQ(png.substr(1, 3), "PNG");
+}
+
+TEST(Cli, TraceDrawsTwoDimensionalPathsOnContours) {
+  test::TempDir dir;
+  const auto out = dir / "h";
+  const CliRun r = run_cli(
+      "trace --function himmelblau --optimizer adam:lr=0.1 --optimizer sgd:lr=0.01 --start 0,0 "
+      "--steps 300 --out " +
+          out.string(),
+      dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("himmelblau from (0, 0)"), std::string::npos) << r.out;
+  const auto doc = nlohmann::json::parse(test::read_text(out / "trace.json"));
+  EXPECT_EQ(doc["minimizers"].size(), 4u);
+  EXPECT_EQ(doc["grid"]["value"].size(), doc["grid"]["y"].size());
+  EXPECT_EQ(doc["grid"]["value"][0].size(), doc["grid"]["x"].size());
+  EXPECT_EQ(test::read_text(out / "trace.png").substr(1, 3), "PNG");
+  // Without --out nothing is written, and the summary still prints.
+  const CliRun text = run_cli("trace --function booth --optimizer sgd:lr=0.05 --steps 2000", dir);
+  ASSERT_EQ(text.status, 0) << text.err;
+  EXPECT_NE(text.out.find("converged"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("minimum 0 at (1, 3)"), std::string::npos) << text.out;
+}
+
+TEST(Cli, LrDemoShowsEveryRegimeOfTheLearningRate) {
+  test::TempDir dir;
+  const auto out = dir / "demo";
+  const CliRun r = run_cli("lr-demo --json --out " + out.string(), dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["bound"], 1.0);
+  ASSERT_EQ(j["runs"].size(), 4u);
+  std::map<std::string, nlohmann::json> runs;
+  for (const auto& run : j["runs"]) runs[run["label"].get<std::string>()] = run;
+  const double crawl = runs["crawls"]["final_point"][0].get<double>();
+  EXPECT_GT(std::abs(crawl - 3.0), 0.5);  // still far after 30 steps
+  EXPECT_EQ(runs["right"]["stop_reason"], "converged");
+  EXPECT_LT(std::abs(runs["oscillates"]["final_point"][0].get<double>() - 3.0), 0.05);
+  EXPECT_EQ(runs["diverges"]["stop_reason"], "diverged");
+  EXPECT_GT(runs["diverges"]["lr"].get<double>(), j["bound"].get<double>());
+  EXPECT_LT(runs["oscillates"]["lr"].get<double>(), j["bound"].get<double>());
+  // The oscillating rate lands on alternate sides of w = 3.
+  const std::string csv = test::read_text(out / "lr_oscillates.csv");
+  EXPECT_NE(csv.find("\n1,"), std::string::npos);
+  EXPECT_EQ(test::read_text(out / "lr_demo.png").substr(1, 3), "PNG");
+  const CliRun text = run_cli("lr-demo --no-plots --out " + out.string(), dir);
+  ASSERT_EQ(text.status, 0) << text.err;
+  EXPECT_NE(text.out.find("lr < 2/L = 1"), std::string::npos) << text.out;
+}
+
+TEST(Cli, LrFindSuggestsARateAndLeavesNoModelBehind) {
+  test::TempDir dir;
+  const auto out = dir / "lf";
+  const CliRun r = run_cli(
+      "lr-find --data iris --hidden 8 --batch 16 --steps 60 --start-lr 1e-5 --end-lr 100 "
+      "--json --out " +
+          out.string(),
+      dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["kind"], "lr_find");
+  const double suggested = j["suggested_lr"].get<double>();
+  EXPECT_GT(suggested, 1e-5);
+  EXPECT_LT(suggested, 100.0);
+  EXPECT_LE(suggested, j["min_loss_lr"].get<double>());
+  const std::string csv = test::read_text(out / "lr_find.csv");
+  EXPECT_EQ(csv.substr(0, csv.find('\n')), "step,lr,loss,smoothed_loss");
+  EXPECT_EQ(test::read_text(out / "lr_find.png").substr(1, 3), "PNG");
+}
+
+TEST(Cli, TraceLrDemoAndLrFindRefuseBadOptionsBeforeWritingAnything) {
+  const BadCase cases[] = {
+      {"trace --steps 10", "--function is required"},
+      {"trace --function nosuch --out OUT", "unknown function \"nosuch\""},
+      {"trace --function booth --start 1 --out OUT", "booth takes 2 coordinates, got 1"},
+      {"trace --function booth --start 1,x --out OUT", "--start"},
+      {"trace --function booth --start 1,,2 --out OUT", "an empty coordinate"},
+      {"trace --function booth --steps 0 --out OUT", "--steps 0 is invalid"},
+      {"trace --function booth --grad-tol -1 --out OUT", "--grad-tol -1 is invalid"},
+      {"trace --function booth --optimizer adam:beta1=2 --out OUT", "beta1=2 is invalid"},
+      {"trace --function quadratic:condition=0 --out OUT", "condition=0 is invalid"},
+      {"trace --function rosenbrock:dim=100000 --steps 1000000 --out OUT", "take fewer steps"},
+      {"lr-demo --steps 0 --out OUT", "--steps 0 is invalid"},
+      {"lr-find --start-lr 0 --out OUT", "--start-lr 0 is invalid"},
+      {"lr-find --start-lr 1 --end-lr 0.1 --out OUT", "--end-lr 0.1 is invalid"},
+      {"lr-find --steps 1 --out OUT", "--steps 1 is invalid"},
+      {"lr-find --batch 0 --out OUT", "--batch 0 is invalid"},
+      {"lr-find --data nosuchset --out OUT", "unknown dataset \"nosuchset\""},
+      {"lr-find --optimizer adamx --out OUT", "unknown optimizer \"adamx\""},
+      {"lr-find --val-fraction 1 --out OUT", "--val-fraction 1 is invalid"},
+  };
+  for (const BadCase& c : cases) {
+    test::TempDir dir;
+    std::string args = c.args;
+    if (const auto at = args.find("OUT"); at != std::string::npos)
+      args.replace(at, 3, (dir / "out").string());
+    const CliRun r = run_cli(args, dir);
+    EXPECT_EQ(r.status, 2) << c.args << "\n" << r.err;
+    EXPECT_NE(r.err.find(c.message), std::string::npos) << c.args << "\nstderr: " << r.err;
+    EXPECT_TRUE(std::filesystem::is_empty(dir.path())) << c.args;
+  }
 }
 
 }  // namespace

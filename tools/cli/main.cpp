@@ -22,6 +22,9 @@ int main(int argc, char** argv) {
   commands.push_back(descent::cli::add_predict_command(app));
   commands.push_back(descent::cli::add_evaluate_command(app));
   commands.push_back(descent::cli::add_sweep_command(app));
+  commands.push_back(descent::cli::add_trace_command(app));
+  commands.push_back(descent::cli::add_lr_demo_command(app));
+  commands.push_back(descent::cli::add_lr_find_command(app));
   app.add_subcommand("isa", "Print the instruction set the kernels run on")->callback([] {
     fmt::print("{}\n", descent::to_string(descent::active_isa()));
   });

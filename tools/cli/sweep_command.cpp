@@ -2,9 +2,6 @@
 // optimizers; record each run's history, throughput and time to a target; write results.json
 // and the figures (tools/plot_sweep.py) that show convergence against throughput.
 
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -21,6 +18,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/options.hpp"
+#include "cli/plot.hpp"
 #include "descent/descent.hpp"
 
 namespace descent::cli {
@@ -86,42 +84,13 @@ std::string with_lr(const std::string& optimizer, const std::string& lr) {
   return spec.to_string();
 }
 
-// Where the figure script is: beside the sources, else installed with the data.
 std::filesystem::path plot_script() {
-  if (const char* env = std::getenv("DESCENT_PLOT_SWEEP"); env != nullptr && *env != '\0')
-    return env;
-  std::error_code ec;
-  const std::filesystem::path source = std::filesystem::path(DESCENT_TOOLS_SOURCE_DIR) /
-                                       "plot_sweep.py";
-  if (std::filesystem::is_regular_file(source, ec)) return source;
-  return std::filesystem::path(DESCENT_TOOLS_INSTALL_DIR) / "plot_sweep.py";
-}
-
-// Debian's python3 (another python3 earlier on PATH may lack matplotlib), or $DESCENT_PYTHON.
-std::string python() {
-  if (const char* env = std::getenv("DESCENT_PYTHON"); env != nullptr && *env != '\0') return env;
-  std::error_code ec;
-  if (std::filesystem::exists("/usr/bin/python3", ec)) return "/usr/bin/python3";
-  return "python3";
+  return tool_script("plot_sweep.py", "DESCENT_PLOT_SWEEP");
 }
 
 // Runs the figure script on results.json; true when it succeeded.
 bool draw_figures(const std::filesystem::path& out) {
-  const std::string py = python();
-  const std::string script = plot_script().string();
-  const std::string results = (out / "results.json").string();
-  const std::string dir = out.string();
-  std::fflush(stdout);
-  const pid_t pid = fork();
-  if (pid < 0) return false;
-  if (pid == 0) {
-    const char* argv[] = {py.c_str(), script.c_str(), results.c_str(), dir.c_str(), nullptr};
-    execvp(argv[0], const_cast<char* const*>(argv));
-    std::_Exit(127);
-  }
-  int status = 0;
-  if (waitpid(pid, &status, 0) < 0) return false;
-  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  return run_script(plot_script(), {(out / "results.json").string(), out.string()});
 }
 
 std::string shape_of(const Network& net) {
@@ -152,7 +121,8 @@ std::vector<bool> pareto_front(const nlohmann::json& runs) {
 
 int run_sweep(const SweepArgs& args) {
   // Every option is checked before anything is trained.
-  if (args.out.empty()) throw Error("--out is required: the directory for results.json and the figures");
+  if (args.out.empty())
+    throw Error("--out is required: the directory for results.json and the figures");
   if (args.target_loss.empty() == args.target_accuracy.empty())
     throw Error("give one target: --target-loss X or --target-accuracy X");
   std::optional<double> target_loss, target_accuracy;
@@ -212,7 +182,8 @@ int run_sweep(const SweepArgs& args) {
   }
   const double val_fraction = parse_number(args.val_fraction, "--val-fraction");
   if (!(val_fraction >= 0.0 && val_fraction < 1.0))
-    throw Error(fmt::format("--val-fraction {} is invalid: it must be in [0, 1)", args.val_fraction));
+    throw Error(
+        fmt::format("--val-fraction {} is invalid: it must be in [0, 1)", args.val_fraction));
   if (target_accuracy && val_fraction == 0.0)
     throw Error("--target-accuracy needs validation data: use --val-fraction > 0");
   const std::uint64_t seed = parse_count(args.seed, "--seed");
@@ -223,13 +194,16 @@ int run_sweep(const SweepArgs& args) {
 
   const Dataset data = load_dataset(args.data);
   if (data.task != Task::classification && target_accuracy)
-    throw Error(fmt::format("--target-accuracy: {} is a regression set; use --target-loss", data.name));
+    throw Error(
+        fmt::format("--target-accuracy: {} is a regression set; use --target-loss", data.name));
   // The output directory only once everything it will hold can be made.
   std::filesystem::create_directories(out, ec);
-  if (ec) throw Error(fmt::format("--out {}: cannot create the directory: {}", args.out, ec.message()));
+  if (ec)
+    throw Error(fmt::format("--out {}: cannot create the directory: {}", args.out, ec.message()));
   std::size_t outputs = data.task == Task::classification ? data.classes : data.values.cols();
   const std::size_t train_rows = data.rows() - validation_rows(data.rows(), val_fraction);
-  const std::string shape = shape_of(Network::mlp(data.feature_count(), hidden, outputs, activation));
+  const std::string shape =
+      shape_of(Network::mlp(data.feature_count(), hidden, outputs, activation));
 
   nlohmann::json results = {
       {"descent", "0.1.0"},
@@ -318,8 +292,7 @@ int run_sweep(const SweepArgs& args) {
         {"samples_per_second", number_or_null(r.samples_per_second)},
         {"seconds_to_target", number_or_null(to_target)},
         {"epochs_to_target", number_or_null(epochs_to_target)},
-        {"samples_to_target",
-         number_or_null(epochs_to_target * static_cast<double>(train_rows))},
+        {"samples_to_target", number_or_null(epochs_to_target * static_cast<double>(train_rows))},
         {"final_train_loss", number_or_null(last ? last->train_loss : kNaN)},
         {"final_val_loss", number_or_null(last ? last->val_loss : kNaN)},
         {"final_val_accuracy", number_or_null(last ? last->val_accuracy : kNaN)},
@@ -340,14 +313,13 @@ int run_sweep(const SweepArgs& args) {
   // The table: every run, the Pareto front marked.
   const nlohmann::json& runs = results["runs"];
   const std::vector<bool> front = pareto_front(runs);
-  fmt::print("\n{:<24} {:>8} {:>6} {:>7} {:<14} {:>6} {:>12} {:>12}\n", "optimizer", "lr",
-             "batch", "threads", "stop", "epochs", "s to target", "samples/s");
+  fmt::print("\n{:<24} {:>8} {:>6} {:>7} {:<14} {:>6} {:>12} {:>12}\n", "optimizer", "lr", "batch",
+             "threads", "stop", "epochs", "s to target", "samples/s");
   for (std::size_t i = 0; i < runs.size(); ++i) {
     const nlohmann::json& run = runs[i];
     const std::string to_target =
-        run["reached"].get<bool>()
-            ? fmt::format("{:.4g}", run["seconds_to_target"].get<double>())
-            : "-";
+        run["reached"].get<bool>() ? fmt::format("{:.4g}", run["seconds_to_target"].get<double>())
+                                   : "-";
     const double rate =
         run["samples_per_second"].is_null() ? 0.0 : run["samples_per_second"].get<double>();
     fmt::print("{:<24} {:>8} {:>6} {:>7} {:<14} {:>6} {:>12} {:>12.0f}{}\n",

@@ -1,0 +1,21 @@
+#pragma once
+// The figure scripts the CLI runs (tools/plot_*.py) and the python that runs them.
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace descent::cli {
+
+// Where a figure script is: $env_override when set, else beside the sources, else installed
+// with the data.
+std::filesystem::path tool_script(std::string_view name, const char* env_override);
+
+// Debian's python3 (another python3 earlier on PATH may lack matplotlib), or $DESCENT_PYTHON.
+std::string python();
+
+// Runs python() on `script` with `args`, waiting for it; true when it exited with 0.
+bool run_script(const std::filesystem::path& script, const std::vector<std::string>& args);
+
+}  // namespace descent::cli
