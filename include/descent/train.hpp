@@ -90,7 +90,7 @@ struct TrainOptions {
 // backward in the ratio of the shards' own forward and backward times.
 struct StepProfile {
   std::size_t steps = 0;
-  double data = 0.0;       // gathering the batch's rows, in the epoch's order, into one buffer
+  double data = 0.0;       // gathering the batch's rows in the epoch's order (each shard its own)
   double forward = 0.0;    // forward passes and the loss (with its gradient)
   double backward = 0.0;   // backpropagation into the shards' gradients
   double reduce = 0.0;     // summing the shards' gradients, the gradient norm, clipping
