@@ -8,6 +8,7 @@
 
 #include "descent/error.hpp"
 #include "descent/objective.hpp"
+#include "train/train_detail.hpp"
 
 namespace descent {
 
@@ -23,24 +24,7 @@ double norm(std::span<const float> v) {
 
 void check_options(const MinimizeOptions& o) {
   const StopCriteria& s = o.stop;
-  auto require = [](bool ok, std::string_view what, double value, std::string_view why) {
-    if (!ok) throw Error(fmt::format("minimize: {} = {} is invalid: {}", what, value, why));
-  };
-  require(std::isfinite(s.max_seconds) && s.max_seconds >= 0.0, "max_seconds", s.max_seconds,
-          "must be >= 0");
-  require(std::isfinite(s.grad_tolerance) && s.grad_tolerance >= 0.0, "grad_tolerance",
-          s.grad_tolerance, "must be >= 0");
-  require(std::isfinite(s.plateau_tolerance) && s.plateau_tolerance >= 0.0, "plateau_tolerance",
-          s.plateau_tolerance, "must be >= 0");
-  require(std::isfinite(s.divergence_factor) && s.divergence_factor >= 0.0, "divergence_factor",
-          s.divergence_factor, "must be >= 0");
-  require(std::isfinite(o.clip_norm) && o.clip_norm >= 0.0, "clip_norm", o.clip_norm,
-          "must be >= 0");
-  require(std::isfinite(o.clip_value) && o.clip_value >= 0.0, "clip_value", o.clip_value,
-          "must be >= 0");
-  if (s.target_loss && std::isnan(*s.target_loss)) throw Error("minimize: target_loss is NaN");
-  if (s.plateau_tolerance > 0.0 && s.plateau_patience == 0)
-    throw Error("minimize: plateau_patience must be >= 1 with a plateau tolerance");
+  detail::check_stop_criteria(s, o.clip_norm, o.clip_value);
   if (s.target_accuracy)
     throw Error("minimize: target_accuracy needs validation data; an objective has a value only");
   if (s.early_stopping_patience > 0)

@@ -19,6 +19,29 @@
 #include "train/train_detail.hpp"
 
 namespace descent {
+
+void detail::check_stop_criteria(const StopCriteria& s, double clip_norm, double clip_value) {
+  auto require = [](bool ok, std::string_view what, double value, std::string_view why) {
+    if (!ok) throw Error(fmt::format("{} {} is invalid: {}", what, value, why));
+  };
+  require(std::isfinite(clip_norm) && clip_norm >= 0.0, "clip_norm", clip_norm, "must be >= 0");
+  require(std::isfinite(clip_value) && clip_value >= 0.0, "clip_value", clip_value, "must be >= 0");
+  require(std::isfinite(s.max_seconds) && s.max_seconds >= 0.0, "max_seconds", s.max_seconds,
+          "must be >= 0");
+  require(std::isfinite(s.grad_tolerance) && s.grad_tolerance >= 0.0, "grad_tolerance",
+          s.grad_tolerance, "must be >= 0");
+  require(std::isfinite(s.plateau_tolerance) && s.plateau_tolerance >= 0.0, "plateau_tolerance",
+          s.plateau_tolerance, "must be >= 0");
+  require(std::isfinite(s.early_stopping_min_delta) && s.early_stopping_min_delta >= 0.0,
+          "early_stopping_min_delta", s.early_stopping_min_delta, "must be >= 0");
+  require(std::isfinite(s.divergence_factor) && s.divergence_factor >= 0.0, "divergence_factor",
+          s.divergence_factor, "must be >= 0");
+  if (s.plateau_tolerance > 0.0 && s.plateau_patience == 0)
+    throw Error("plateau_patience must be at least 1");
+  if (s.target_loss && !std::isfinite(*s.target_loss))
+    throw Error(fmt::format("target_loss {} is invalid: must be finite", *s.target_loss));
+}
+
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
@@ -43,28 +66,11 @@ std::uint32_t crc_of(const Dataset& d) {
 
 void check_options(const TrainOptions& o, bool has_validation, Loss loss) {
   if (o.epochs == 0) throw Error("epochs must be at least 1");
+  detail::check_stop_criteria(o.stop, o.clip_norm, o.clip_value);
   const StopCriteria& s = o.stop;
   auto require = [](bool ok, std::string_view what, double value, std::string_view why) {
     if (!ok) throw Error(fmt::format("{} {} is invalid: {}", what, value, why));
   };
-  require(std::isfinite(o.clip_norm) && o.clip_norm >= 0.0, "clip_norm", o.clip_norm,
-          "must be >= 0");
-  require(std::isfinite(o.clip_value) && o.clip_value >= 0.0, "clip_value", o.clip_value,
-          "must be >= 0");
-  require(std::isfinite(s.max_seconds) && s.max_seconds >= 0.0, "max_seconds", s.max_seconds,
-          "must be >= 0");
-  require(std::isfinite(s.grad_tolerance) && s.grad_tolerance >= 0.0, "grad_tolerance",
-          s.grad_tolerance, "must be >= 0");
-  require(std::isfinite(s.plateau_tolerance) && s.plateau_tolerance >= 0.0, "plateau_tolerance",
-          s.plateau_tolerance, "must be >= 0");
-  require(std::isfinite(s.early_stopping_min_delta) && s.early_stopping_min_delta >= 0.0,
-          "early_stopping_min_delta", s.early_stopping_min_delta, "must be >= 0");
-  require(std::isfinite(s.divergence_factor) && s.divergence_factor >= 0.0, "divergence_factor",
-          s.divergence_factor, "must be >= 0");
-  if (s.plateau_tolerance > 0.0 && s.plateau_patience == 0)
-    throw Error("plateau_patience must be at least 1");
-  if (s.target_loss && !std::isfinite(*s.target_loss))
-    throw Error(fmt::format("target_loss {} is invalid: must be finite", *s.target_loss));
   if (s.target_accuracy) {
     require(*s.target_accuracy >= 0.0 && *s.target_accuracy <= 1.0, "target_accuracy",
             *s.target_accuracy, "must be in [0, 1]");

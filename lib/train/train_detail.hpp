@@ -26,6 +26,10 @@ PreparedTargets prepare_targets(Loss loss, const Dataset& data);
 // Throws descent::Error unless data fits the network and the loss, and its parts agree.
 void check_data(const Network& network, Loss loss, const Dataset& data, std::string_view role);
 
+// Throws descent::Error for a stop criterion or clipping bound out of range (what fit() and
+// minimize() share; each checks what only it has on top).
+void check_stop_criteria(const StopCriteria& s, double clip_norm, double clip_value);
+
 // Rows [first, first + count) of the targets.
 Targets slice(const Targets& t, std::size_t first, std::size_t count);
 

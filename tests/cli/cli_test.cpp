@@ -94,6 +94,22 @@ struct BadCase {
   const char* message;  // a fragment stderr must contain
 };
 
+// Each case, with OUT replaced by a directory inside a fresh temporary one, must exit 2 with
+// its message and leave that temporary directory empty.
+template <std::size_t N>
+void expect_refused_before_writing(const BadCase (&cases)[N]) {
+  for (const BadCase& c : cases) {
+    test::TempDir dir;
+    std::string args = c.args;
+    if (const auto at = args.find("OUT"); at != std::string::npos)
+      args.replace(at, 3, (dir / "out").string());
+    const CliRun r = run_cli(args, dir);
+    EXPECT_EQ(r.status, 2) << c.args << "\n" << r.err;
+    EXPECT_NE(r.err.find(c.message), std::string::npos) << c.args << "\nstderr: " << r.err;
+    EXPECT_TRUE(std::filesystem::is_empty(dir.path())) << c.args;
+  }
+}
+
 TEST(Cli, BadOptionsExitTwoWithAMessageAndWriteNothing) {
   const BadCase cases[] = {
       {"train --data iris --lr 0.1 --optimizer sgd:lr=0.2", "give the learning rate once"},
@@ -587,16 +603,7 @@ TEST(Cli, SweepRefusesBadOptionsBeforeWritingAnything) {
       {"sweep --out OUT --target-accuracy 0.5 --data diabetes", "regression set"},
       {"sweep --out OUT --target-accuracy 0.5 --val-fraction 0", "needs validation data"},
   };
-  for (const BadCase& c : cases) {
-    test::TempDir dir;
-    std::string args = c.args;
-    if (const auto at = args.find("OUT"); at != std::string::npos)
-      args.replace(at, 3, (dir / "sweep").string());
-    const CliRun r = run_cli(args, dir);
-    EXPECT_EQ(r.status, 2) << c.args << "\n" << r.err;
-    EXPECT_NE(r.err.find(c.message), std::string::npos) << c.args << "\nstderr: " << r.err;
-    EXPECT_TRUE(std::filesystem::is_empty(dir.path())) << c.args;
-  }
+  expect_refused_before_writing(cases);
   // --out naming a file is refused, and the file kept.
   test::TempDir dir;
   test::write_text(dir / "file", "keep");
@@ -725,16 +732,7 @@ TEST(Cli, TraceLrDemoAndLrFindRefuseBadOptionsBeforeWritingAnything) {
       {"lr-find --optimizer adamx --out OUT", "unknown optimizer \"adamx\""},
       {"lr-find --val-fraction 1 --out OUT", "--val-fraction 1 is invalid"},
   };
-  for (const BadCase& c : cases) {
-    test::TempDir dir;
-    std::string args = c.args;
-    if (const auto at = args.find("OUT"); at != std::string::npos)
-      args.replace(at, 3, (dir / "out").string());
-    const CliRun r = run_cli(args, dir);
-    EXPECT_EQ(r.status, 2) << c.args << "\n" << r.err;
-    EXPECT_NE(r.err.find(c.message), std::string::npos) << c.args << "\nstderr: " << r.err;
-    EXPECT_TRUE(std::filesystem::is_empty(dir.path())) << c.args;
-  }
+  expect_refused_before_writing(cases);
 }
 
 }  // namespace
