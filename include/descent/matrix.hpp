@@ -16,10 +16,10 @@ namespace descent {
 inline constexpr std::size_t kAlignment = 64;
 
 namespace detail {
-// `bytes` (a multiple of kAlignment) of zeroed memory aligned to kAlignment, or null. Large
-// blocks are aligned to 2 MiB and asked of the kernel as transparent huge pages, where it
-// offers them: rows gathered from all over a large data set, or a GEMM walking rows pages
-// apart, then miss the TLB far less often. Freed with std::free.
+// `bytes` (a multiple of kAlignment) of zeroed memory aligned to kAlignment, or null. Blocks
+// of 64 MiB and more (data sets) are aligned to 2 MiB and asked of the kernel as transparent
+// huge pages, where it offers them: rows gathered from all over a large data set then miss
+// the TLB far less often. Freed with std::free.
 void* allocate_zeroed(std::size_t bytes) noexcept;
 }  // namespace detail
 
