@@ -89,16 +89,11 @@ double ModelObjective::value_and_gradient(std::span<const float> x, std::span<fl
     ConstMatrixView xs;
     Targets ts;
     if (selected) {
-      for (std::size_t i = 0; i < count; ++i) {
-        const std::size_t r = s.rows[done + i];
-        std::memcpy(s.x.row(i), features.row(r), features.cols * sizeof(float));
-        if (!all.labels.empty()) s.labels[i] = all.labels[r];
-        if (all.values.data != nullptr)
-          std::memcpy(s.values.row(i), all.values.row(r), all.values.cols * sizeof(float));
-      }
-      xs = s.x.view().rows_range(0, count);
-      if (!all.labels.empty()) ts.labels = std::span<const std::uint32_t>(s.labels).first(count);
-      if (all.values.data != nullptr) ts.values = s.values.view().rows_range(0, count);
+      const detail::Batch batch = detail::gather_rows(
+          features, all, std::span<const std::size_t>(s.rows).subspan(done, count), s.x, s.labels,
+          s.values);
+      xs = batch.x;
+      ts = batch.targets;
     } else {
       xs = features.rows_range(done, count);
       ts = detail::slice(all, done, count);

@@ -33,6 +33,16 @@ void check_stop_criteria(const StopCriteria& s, double clip_norm, double clip_va
 // Rows [first, first + count) of the targets.
 Targets slice(const Targets& t, std::size_t first, std::size_t count);
 
+// A batch as the losses and the network take it.
+struct Batch {
+  ConstMatrixView x;
+  Targets targets;
+};
+// Rows `rows` of x and of the targets copied into the buffers (at least rows.size() rows each;
+// values_out only read when there are values), in that order.
+Batch gather_rows(ConstMatrixView x, const Targets& t, std::span<const std::size_t> rows,
+                  Matrix& x_out, std::span<std::uint32_t> labels_out, Matrix& values_out);
+
 }  // namespace descent::detail
 
 namespace descent {

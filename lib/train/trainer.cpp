@@ -165,6 +165,33 @@ Targets slice(const Targets& t, std::size_t first, std::size_t count) {
   return s;
 }
 
+Batch gather_rows(ConstMatrixView x, const Targets& t, std::span<const std::size_t> rows,
+                  Matrix& x_out, std::span<std::uint32_t> labels_out, Matrix& values_out) {
+  const std::size_t n = rows.size();
+  const std::size_t row_bytes = x.cols * sizeof(float);
+  for (std::size_t i = 0; i < n; ++i) {
+    // Rows from all over a large data set miss the cache: the row kGatherAhead on is
+    // requested while this one is copied, so that several are in flight at once.
+    if (i + kGatherAhead < n) {
+      const char* next = reinterpret_cast<const char*>(x.row(rows[i + kGatherAhead]));
+      for (std::size_t b = 0; b < row_bytes; b += 64) __builtin_prefetch(next + b, 0, 0);
+    }
+    std::memcpy(x_out.row(i), x.row(rows[i]), row_bytes);
+  }
+  Batch batch;
+  batch.x = x_out.view().rows_range(0, n);
+  if (!t.labels.empty()) {
+    for (std::size_t i = 0; i < n; ++i) labels_out[i] = t.labels[rows[i]];
+    batch.targets.labels = labels_out.first(n);
+  }
+  if (t.values.data != nullptr) {
+    for (std::size_t i = 0; i < n; ++i)
+      std::memcpy(values_out.row(i), t.values.row(rows[i]), t.values.cols * sizeof(float));
+    batch.targets.values = values_out.view().rows_range(0, n);
+  }
+  return batch;
+}
+
 }  // namespace detail
 
 Trainer::Trainer(Network& network, Optimizer& optimizer, Loss loss, TrainOptions options)
@@ -385,31 +412,11 @@ StepRecord Trainer::compute_gradient(ConstMatrixView x, const Targets& targets,
       Targets ts;
       if (gather) {
         // This pass's rows, copied by the task that reads them next (while they are in cache).
-        const std::span<const std::size_t> picked = selection.subspan(first + done, n);
-        Matrix& bx = s.shard_x[shard];
-        const std::size_t row_bytes = x.cols * sizeof(float);
-        for (std::size_t i = 0; i < n; ++i) {
-          // Rows from all over a large data set miss the cache: the rows kGatherAhead on are
-          // requested while this one is copied, so that several are in flight at once.
-          if (i + kGatherAhead < n) {
-            const char* next = reinterpret_cast<const char*>(x.row(picked[i + kGatherAhead]));
-            for (std::size_t b = 0; b < row_bytes; b += 64) __builtin_prefetch(next + b, 0, 0);
-          }
-          std::memcpy(bx.row(i), x.row(picked[i]), row_bytes);
-        }
-        xs = bx.view().rows_range(0, n);
-        if (!targets.labels.empty()) {
-          std::uint32_t* labels = s.shard_labels[shard].data();
-          for (std::size_t i = 0; i < n; ++i) labels[i] = targets.labels[picked[i]];
-          ts.labels = std::span<const std::uint32_t>(labels, n);
-        }
-        if (targets.values.data != nullptr) {
-          Matrix& bv = s.shard_values[shard];
-          for (std::size_t i = 0; i < n; ++i)
-            std::memcpy(bv.row(i), targets.values.row(picked[i]),
-                        targets.values.cols * sizeof(float));
-          ts.values = bv.view().rows_range(0, n);
-        }
+        const detail::Batch batch =
+            detail::gather_rows(x, targets, selection.subspan(first + done, n), s.shard_x[shard],
+                                s.shard_labels[shard], s.shard_values[shard]);
+        xs = batch.x;
+        ts = batch.targets;
       } else {
         xs = x.rows_range(first + done, n);
         ts = detail::slice(targets, first + done, n);
