@@ -66,7 +66,11 @@ MinimizeResult minimize(Objective& objective, Optimizer& optimizer, std::span<co
     const double gnorm = norm(grad);
     TracePoint here{step, x, value, gnorm, lr_used};
     const bool finite = std::isfinite(value) && std::isfinite(gnorm);
-    if (finite) {
+    if (step == 0) first_value = value;
+    const double bound = crit.divergence_factor * std::max(std::abs(first_value), 1.0);
+    const bool exploded = finite && step > 0 && crit.divergence_factor > 0.0 && value > bound;
+    // A point that diverged is not kept: the one before it is the result.
+    if (finite && !exploded) {
       last_good = x;
       result.value = value;
       result.grad_norm = gnorm;
@@ -84,12 +88,10 @@ MinimizeResult minimize(Objective& objective, Optimizer& optimizer, std::span<co
                        std::isfinite(value) ? gnorm : value, optimizer.lr()));
       break;
     }
-    if (step == 0) first_value = value;
-    const double bound = crit.divergence_factor * std::max(std::abs(first_value), 1.0);
-    if (crit.divergence_factor > 0.0 && value > bound) {
+    if (exploded) {
       stop(StopReason::diverged,
-           fmt::format("at step {} the value {:.6g} exceeds {} x the first ({:.6g}) -- try a "
-                       "smaller learning rate than {}",
+           fmt::format("at step {} the value {:.6g} exceeds {} x the first ({:.6g}); the point "
+                       "before it was kept -- try a smaller learning rate than {}",
                        step, value, crit.divergence_factor, first_value, optimizer.lr()));
       break;
     }

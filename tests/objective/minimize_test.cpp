@@ -144,6 +144,10 @@ TEST(Minimize, StopCriteriaNameWhatHappened) {
     const MinimizeResult r = run("parabola", "sgd:lr=1.5", 10000);
     EXPECT_EQ(r.stop_reason, StopReason::diverged);
     EXPECT_TRUE(std::isfinite(r.point[0]));
+    // |w - 3| doubles each step; the point past 1000 x the first value (9) is not the one kept.
+    EXPECT_LE(r.value, 9000.0);
+    EXPECT_GT(r.value, 9000.0 / 16.0);
+    EXPECT_DOUBLE_EQ(r.value, (r.point[0] - 3.0) * (r.point[0] - 3.0));
     EXPECT_NE(r.stop_message.find("smaller learning rate"), std::string::npos) << r.stop_message;
   }
   // The saddle: no minimum; descent leaves it along -y and the value runs away below.
