@@ -70,4 +70,42 @@ void check_output_path(const std::string& path, std::string_view option) {
     throw Error(fmt::format("{} {}: that is a directory", option, path));
 }
 
+std::vector<std::string> split_list(const std::string& text, std::string_view option) {
+  std::vector<std::string> items;
+  std::size_t start = 0;
+  for (;;) {
+    const std::size_t comma = text.find(',', start);
+    std::string item = text.substr(start, comma == std::string::npos ? comma : comma - start);
+    item.erase(0, item.find_first_not_of(" \t"));
+    item.erase(item.find_last_not_of(" \t") + 1);
+    if (item.empty()) {
+      throw Error(fmt::format("{} {}: an empty item in the list", option, text));
+    }
+    items.push_back(item);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return items;
+}
+
+void check_output_dir(const std::string& dir, std::string_view option) {
+  std::error_code ec;
+  const std::filesystem::path p(dir);
+  if (std::filesystem::exists(p, ec) && !std::filesystem::is_directory(p, ec))
+    throw Error(fmt::format("{} {}: that is a file, not a directory", option, dir));
+}
+
+std::filesystem::path create_output_dir(const std::string& dir, std::string_view option) {
+  check_output_dir(dir, option);
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec)
+    throw Error(fmt::format("{} {}: cannot create the directory: {}", option, dir, ec.message()));
+  return dir;
+}
+
+nlohmann::json number_or_null(double v) {
+  return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
+}
+
 }  // namespace descent::cli

@@ -2,9 +2,12 @@
 // Parsing of the CLI's own option values, with messages that name the option.
 
 #include <cstddef>
+#include <filesystem>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 namespace descent::cli {
 
@@ -16,5 +19,13 @@ double parse_number(std::string_view text, std::string_view option);
 std::vector<std::size_t> parse_sizes(std::string_view text, std::string_view option);
 // Throws descent::Error when the directory that would hold `path` does not exist.
 void check_output_path(const std::string& path, std::string_view option);
+// "a, b,c" -> {"a", "b", "c"}, items trimmed; an empty item is an error naming the option.
+std::vector<std::string> split_list(const std::string& text, std::string_view option);
+// Throws descent::Error when `dir` exists and is not a directory.
+void check_output_dir(const std::string& dir, std::string_view option);
+// Creates `dir` (and its parents) if missing; call it once everything else was checked.
+std::filesystem::path create_output_dir(const std::string& dir, std::string_view option);
+// A number for a JSON file, null when it is not finite (JSON has no NaN).
+nlohmann::json number_or_null(double v);
 
 }  // namespace descent::cli

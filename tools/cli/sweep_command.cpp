@@ -54,28 +54,6 @@ struct Config {
   std::size_t threads = 1;
 };
 
-std::vector<std::string> split_list(const std::string& text, std::string_view option) {
-  std::vector<std::string> items;
-  std::size_t start = 0;
-  for (;;) {
-    const std::size_t comma = text.find(',', start);
-    std::string item = text.substr(start, comma == std::string::npos ? comma : comma - start);
-    item.erase(0, item.find_first_not_of(" \t"));
-    item.erase(item.find_last_not_of(" \t") + 1);
-    if (item.empty()) {
-      throw Error(fmt::format("{} {}: an empty item in the list", option, text));
-    }
-    items.push_back(item);
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
-  return items;
-}
-
-nlohmann::json number_or_null(double v) {
-  return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
-}
-
 // The spec with its lr replaced by `lr`.
 std::string with_lr(const std::string& optimizer, const std::string& lr) {
   Spec spec = Spec::parse(optimizer, "--optimizer");
@@ -187,19 +165,14 @@ int run_sweep(const SweepArgs& args) {
   if (target_accuracy && val_fraction == 0.0)
     throw Error("--target-accuracy needs validation data: use --val-fraction > 0");
   const std::uint64_t seed = parse_count(args.seed, "--seed");
-  const std::filesystem::path out(args.out);
-  std::error_code ec;
-  if (std::filesystem::exists(out, ec) && !std::filesystem::is_directory(out, ec))
-    throw Error(fmt::format("--out {}: that is a file, not a directory", args.out));
+  check_output_dir(args.out, "--out");
 
   const Dataset data = load_dataset(args.data);
   if (data.task != Task::classification && target_accuracy)
     throw Error(
         fmt::format("--target-accuracy: {} is a regression set; use --target-loss", data.name));
   // The output directory only once everything it will hold can be made.
-  std::filesystem::create_directories(out, ec);
-  if (ec)
-    throw Error(fmt::format("--out {}: cannot create the directory: {}", args.out, ec.message()));
+  const std::filesystem::path out = create_output_dir(args.out, "--out");
   std::size_t outputs = data.task == Task::classification ? data.classes : data.values.cols();
   const std::size_t train_rows = data.rows() - validation_rows(data.rows(), val_fraction);
   const std::string shape =

@@ -28,10 +28,6 @@ namespace {
 // At most this many numbers go into the trajectory files of one command.
 constexpr double kMaxTracedNumbers = 5e7;
 
-nlohmann::json number_or_null(double v) {
-  return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
-}
-
 nlohmann::json points_json(const std::vector<std::vector<double>>& points) {
   nlohmann::json out = nlohmann::json::array();
   for (const auto& p : points) out.push_back(p);
@@ -40,30 +36,9 @@ nlohmann::json points_json(const std::vector<std::vector<double>>& points) {
 
 std::vector<double> parse_point(const std::string& text, std::string_view option) {
   std::vector<double> point;
-  std::size_t start = 0;
-  for (;;) {
-    const std::size_t comma = text.find(',', start);
-    const std::string item =
-        text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    if (item.empty()) throw Error(fmt::format("{} {}: an empty coordinate", option, text));
+  for (const std::string& item : split_list(text, option))
     point.push_back(parse_number(item, option));
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
   return point;
-}
-
-// The output directory: refused when it is a file; created only when everything else has
-// been checked (the caller calls it last).
-std::filesystem::path prepare_out(const std::string& out, std::string_view option) {
-  const std::filesystem::path dir(out);
-  std::error_code ec;
-  if (std::filesystem::exists(dir, ec) && !std::filesystem::is_directory(dir, ec))
-    throw Error(fmt::format("{} {}: that is a file, not a directory", option, out));
-  std::filesystem::create_directories(dir, ec);
-  if (ec)
-    throw Error(fmt::format("{} {}: cannot create the directory: {}", option, out, ec.message()));
-  return dir;
 }
 
 void write_text(const std::filesystem::path& path, const std::string& text) {
@@ -213,7 +188,7 @@ int run_trace(const TraceArgs& args) {
                     steps, n, specs.size(), kMaxTracedNumbers));
   }
   std::optional<std::filesystem::path> out;
-  if (record) out = prepare_out(args.out, "--out");
+  if (record) out = create_output_dir(args.out, "--out");
 
   const std::vector<float> x0(start.begin(), start.end());
   nlohmann::json j = {{"kind", "trace"},
@@ -303,7 +278,7 @@ int run_lr_demo(const LrDemoArgs& args) {
       {"oscillates", 0.9, "overshoots to the other side, 80% of the distance left each step"},
       {"diverges", 1.1, "overshoots further each step: lr > 2/L"},
   };
-  const std::filesystem::path out = prepare_out(args.out, "--out");
+  const std::filesystem::path out = create_output_dir(args.out, "--out");
   const std::vector<float> w0 = {0.0f};
   nlohmann::json j = {{"kind", "lr_demo"},
                       {"function", "parabola"},
@@ -421,7 +396,7 @@ int run_lr_find(const LrFindArgs& args) {
   recipe.init = Init::automatic;
   const DataSplit split = prepare_training(net, data, recipe);
   std::optional<std::filesystem::path> out;
-  if (!args.out.empty()) out = prepare_out(args.out, "--out");
+  if (!args.out.empty()) out = create_output_dir(args.out, "--out");
 
   const LrFindResult r = lr_find(net, split.train, *optimizer, loss, o);
   nlohmann::json j = {{"kind", "lr_find"},

@@ -72,10 +72,6 @@ std::string optimizer_spec(const TrainArgs& args, bool optimizer_given) {
   return spec.to_string();
 }
 
-nlohmann::json number_or_null(double v) {
-  return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
-}
-
 // The step phases of a profile, in order.
 struct Phase {
   const char* name;
