@@ -3,6 +3,7 @@
 
 #include "descent/activation.hpp"
 #include "descent/data.hpp"
+#include "descent/distributed.hpp"
 #include "descent/error.hpp"
 #include "descent/evaluate.hpp"
 #include "descent/io.hpp"

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "descent/data.hpp"
+#include "descent/distributed.hpp"
 #include "descent/kernels.hpp"
 #include "descent/loss.hpp"
 #include "descent/matrix.hpp"
@@ -83,6 +84,16 @@ struct TrainOptions {
   std::filesystem::path resume;
   // Time every step's phases into TrainResult::profile (a few clock reads per step).
   bool profile = false;
+  // Rows per shard; 0: the automatic rule (from the batch size and the model). The shards
+  // decide which rows' gradients are summed together, so a fixed size gives the same bits
+  // on any thread count and rank count, and a different size (or the automatic rule) other
+  // bits. Smaller shards let more ranks share a small batch in exact distributed training;
+  // each shard has a gradient buffer of its own (at most 1024 shards per batch).
+  std::size_t shard_rows = 0;
+  // Data-parallel training across ranks (descent/distributed.hpp); none: this process alone.
+  // Every rank calls fit() or train() with the same data and options. The checkpoint is
+  // written by rank 0 only.
+  DistributedOptions distributed;
 };
 
 // Where the training steps' time went, in seconds summed over `steps` steps. Shards run
@@ -146,6 +157,11 @@ struct TrainResult {
   Isa isa = Isa::scalar;
   Loss loss = Loss::mse;
   StepProfile profile;  // this process's steps, when options.profile is set
+  // Rows this process ran forward and backward on; with ranks, every rank's (rank order).
+  std::size_t rows_computed = 0;
+  std::vector<std::size_t> rank_rows;
+  std::size_t ranks = 1;
+  Reduction reduction = Reduction::exact;
 };
 
 struct Evaluation {
@@ -183,15 +199,19 @@ class Trainer {
   // standardisation).
   TrainResult fit(const Dataset& train, const Dataset* validation, const Callbacks& callbacks = {});
 
-  // The rule that cuts a batch: rows per shard, from the batch size and the model only.
+  // The rule that cuts a batch: rows per shard, from the batch size and the model only (or
+  // TrainOptions::shard_rows when set).
   std::size_t shard_rows(std::size_t batch_rows) const noexcept;
   // Rows per forward/backward pass within a shard (from the model only): a larger shard
   // runs in several passes, its gradient accumulated.
   std::size_t pass_rows() const noexcept;
-  // Whether a step on a batch of batch_rows rows runs on the calling thread alone: a batch
-  // of one shard for a model under 2^20 parameters (too little work to share). It changes
-  // no result, only the speed.
+  // Whether a step on a batch of batch_rows rows runs on the calling thread alone: one shard
+  // (of this rank's) for a model under 2^20 parameters (too little work to share). It
+  // changes no result, only the speed.
   bool runs_serially(std::size_t batch_rows) const noexcept;
+  // Rows this trainer has run forward and backward on, over all its steps (with ranks, only
+  // this rank's part of each batch).
+  std::size_t rows_computed() const noexcept;
   // Allocates everything a step on a batch of up to batch_rows rows needs (workspaces, shard
   // gradients, the optimizer's state), so that steps allocate nothing. fit() calls it.
   void reserve(std::size_t batch_rows);
@@ -210,6 +230,12 @@ class Trainer {
 
  private:
   struct State;
+  struct StepPlan;
+  // How a batch of `rows` rows is cut and which shards this process computes.
+  StepPlan plan_step(std::size_t rows) const noexcept;
+  // The ranks' partial gradients and losses combined into network.gradients() (after this
+  // rank's shards ran); returns the loss sum and the squared norm.
+  void combine_ranks(const StepPlan& plan, double& loss_total, double& squares);
   // The mean gradient of the batch into network.gradients(), and its loss and norm; no update.
   // With `rows` non-empty, the batch is those rows of x and targets (gathered by the shards).
   StepRecord compute_gradient(ConstMatrixView x, const Targets& targets,

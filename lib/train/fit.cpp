@@ -95,6 +95,55 @@ std::optional<std::size_t> checked_product(std::size_t a, std::size_t b) {
   return a * b;
 }
 
+// A checksum of the parameters' bits, for comparing the ranks' replicas.
+std::uint64_t checksum(std::span<const float> values, std::uint64_t h = 0xcbf29ce484222325ULL) {
+  for (float v : values) {  // FNV-1a over 32-bit words
+    std::uint32_t bits = 0;
+    std::memcpy(&bits, &v, sizeof bits);
+    h = (h ^ bits) * 0x100000001b3ULL;
+  }
+  return h;
+}
+
+// Before the first step: every rank must train the same network on the same data with the
+// same options, or the collectives would not match (and could wait forever).
+void check_same_run(Communicator& comm, const RunFingerprint& f, const TrainOptions& o,
+                    std::span<const float> parameters, std::size_t steps) {
+  const std::string text = fmt::format(
+      "{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}", f.optimizer, f.schedule,
+      f.schedule_per, f.clip_norm, f.clip_value, f.batch_size, f.seed, f.loss, f.shuffle,
+      f.train_rows, f.train_crc, f.validation_rows, f.validation_crc, o.epochs, o.shard_rows,
+      static_cast<int>(o.distributed.reduction), parameters.size(), steps, o.checkpoint_every);
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (char c : text) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
+  std::vector<std::uint64_t> sums(comm.size());
+  comm.allgather(checksum(parameters, h), sums);
+  std::string differ;
+  for (std::size_t r = 1; r < sums.size(); ++r)
+    if (sums[r] != sums[0]) differ += fmt::format("{}{}", differ.empty() ? "" : ", ", r);
+  if (!differ.empty()) {
+    throw Error(fmt::format(
+        "rank(s) {} train something else than rank 0: every rank must be given the same data, "
+        "model, initial parameters and options (batch, seed, optimizer, epochs, ...)",
+        differ));
+  }
+}
+
+// Throws descent::Error naming the ranks whose parameters differ from rank 0's.
+void check_replicas(Communicator& comm, std::span<const float> parameters, std::size_t epoch) {
+  std::vector<std::uint64_t> sums(comm.size());
+  comm.allgather(checksum(parameters), sums);
+  std::string differ;
+  for (std::size_t r = 1; r < sums.size(); ++r)
+    if (sums[r] != sums[0]) differ += fmt::format("{}{}", differ.empty() ? "" : ", ", r);
+  if (!differ.empty()) {
+    throw Error(fmt::format(
+        "after epoch {} the parameters of rank(s) {} differ from rank 0's: the ranks' "
+        "replicas went out of step (do all ranks read the same data with the same options?)",
+        epoch, differ));
+  }
+}
+
 std::string layer_name(const DenseLayer& layer, std::size_t index) {
   return fmt::format("layer {} ({} -> {})", index + 1, layer.inputs, layer.outputs);
 }
@@ -144,6 +193,13 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
   (void)active_isa();  // an invalid DESCENT_ISA is reported here, before any work
 
   const ThreadScope thread_scope(options_.threads);
+  // With ranks: every decision that depends on this process alone (a clock, a callback) is
+  // agreed on by all of them, and only rank 0 writes files.
+  Communicator* comm = options_.distributed.communicator.get();
+  const bool distributed = comm != nullptr && comm->size() > 1;
+  const bool writes_files = !distributed || comm->rank() == 0;
+  auto agree = [&](std::uint64_t flags) { return distributed ? comm->allreduce_or(flags) : flags; };
+  const std::size_t rows_before = rows_computed();
   const std::size_t rows = train.rows();
   const std::size_t batch = options_.batch_size == 0 ? rows : std::min(options_.batch_size, rows);
   const std::size_t steps_per_epoch = (rows + batch - 1) / batch;
@@ -205,6 +261,7 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
   }
   if (schedule != nullptr) optimizer_.set_lr(schedule->rate());
   if (!run.have_last_good) run.last_good.resize(params);
+  if (distributed) check_same_run(*comm, fingerprint, options_, network_.parameters(), steps_);
 
   TrainResult result;
   result.resumed_epoch = options_.resume.empty() ? 0 : run.epoch;
@@ -222,6 +279,16 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
     result.best_epoch = run.best_epoch;
     result.seconds = elapsed();
     result.profile = s.profile;
+    result.rows_computed = rows_computed() - rows_before;
+    result.ranks = distributed ? comm->size() : 1;
+    result.reduction = options_.distributed.reduction;
+    if (distributed) {
+      std::vector<std::uint64_t> per_rank(comm->size());
+      comm->allgather(result.rows_computed, per_rank);
+      result.rank_rows.assign(per_rank.begin(), per_rank.end());
+    } else {
+      result.rank_rows = {result.rows_computed};
+    }
     return result;
   };
 
@@ -276,6 +343,15 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
     if (callbacks.on_warning) callbacks.on_warning(message);
     run.warnings.push_back(std::move(message));
   };
+  if (distributed && options_.distributed.reduction == Reduction::exact && callbacks.on_warning) {
+    const std::size_t shards = (batch + shard_rows(batch) - 1) / shard_rows(batch);
+    if (shards < comm->size()) {
+      callbacks.on_warning(fmt::format(
+          "a batch of {} rows is {} shard(s): only {} of the {} ranks compute in exact mode "
+          "(smaller --shard-rows / TrainOptions::shard_rows spread it wider)",
+          batch, shards, shards, comm->size()));
+    }
+  }
   auto restore = [&](const AlignedBuffer<float>& from) {
     if (from.size() == params)
       std::memcpy(network_.parameters().data(), from.data(), params * sizeof(float));
@@ -355,14 +431,18 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
       first += count;
       process_rows += count;
       samples += count;
-      if (callbacks.on_step && !callbacks.on_step(step)) {
+      // A callback or the clock of any rank stops every rank at the same step.
+      const std::uint64_t flags =
+          agree((callbacks.on_step && !callbacks.on_step(step) ? 1u : 0u) |
+                (crit.max_seconds > 0.0 && elapsed() >= crit.max_seconds ? 2u : 0u));
+      if (flags & 1u) {
         stop_with(StopReason::callback, fmt::format("stopped by a callback at step {}", step.step));
       }
       if (crit.max_steps > 0 && steps_ >= crit.max_steps) {
         stop_with(StopReason::max_steps,
                   fmt::format("took the {} steps asked for", crit.max_steps));
       }
-      if (crit.max_seconds > 0.0 && elapsed() >= crit.max_seconds) {
+      if (flags & 2u) {
         stop_with(StopReason::time_budget, fmt::format("used the time budget of {:g} s at step {}",
                                                        crit.max_seconds, steps_));
       }
@@ -479,7 +559,7 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
                           epoch, crit.early_stopping_patience, run.best_epoch, run.best_loss));
         }
       }
-      if (crit.max_seconds > 0.0 && elapsed() >= crit.max_seconds) {
+      if (agree(crit.max_seconds > 0.0 && elapsed() >= crit.max_seconds ? 1u : 0u) != 0) {
         stop_with(StopReason::time_budget, fmt::format("used the time budget of {:g} s at epoch {}",
                                                        crit.max_seconds, epoch));
       }
@@ -490,7 +570,9 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
     }
     record.stop_reason = stop;
     // Every epoch is reported, the last one too (with its stop reason).
-    if (callbacks.on_epoch && !callbacks.on_epoch(record) && !stop) {
+    if (distributed && options_.distributed.check_replicas)
+      check_replicas(*comm, network_.parameters(), epoch);
+    if (agree(callbacks.on_epoch && !callbacks.on_epoch(record) ? 1u : 0u) != 0 && !stop) {
       stop_with(StopReason::callback, fmt::format("stopped by a callback at epoch {}", epoch));
       record.stop_reason = stop;
     }
@@ -509,7 +591,8 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
       run.stopped = stop;
       run.stop_message = result.stop_message;
     }
-    if (!options_.checkpoint.empty() && (stop || epoch % options_.checkpoint_every == 0)) {
+    if (writes_files && !options_.checkpoint.empty() &&
+        (stop || epoch % options_.checkpoint_every == 0)) {
       Run saved = run;  // elapsed counts this process's time too
       saved.elapsed = elapsed();
       write_checkpoint(options_.checkpoint, network_, loss_, optimizer_, schedule, fingerprint,

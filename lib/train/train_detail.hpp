@@ -1,6 +1,7 @@
 #pragma once
 // Internal: pieces of the trainer that fit.cpp and trainer.cpp share.
 
+#include <algorithm>
 #include <cstdint>
 #include <string_view>
 #include <vector>
@@ -69,6 +70,33 @@ struct Trainer::State {
   bool profiling = false;
   StepProfile profile;
   std::vector<double> shard_data, shard_forward, shard_backward;
+  // Exact distributed steps: the tree's nodes by first shard, this rank's nodes when it
+  // sends several, every rank's nodes, every shard's loss, and per rank its nodes and shards.
+  std::vector<float*> tree_nodes;
+  AlignedBuffer<float> sent_nodes, gathered_nodes;
+  std::vector<double> all_shard_loss;
+  std::vector<std::size_t> rank_nodes, rank_shards;
+  std::size_t rows_computed = 0;
+};
+
+// A batch of `rows` rows cut into `shards` shards of `per_shard` rows (the last may be
+// shorter), starting at row `first_row` of the batch: the whole batch, or in fast
+// distributed mode this rank's part of it. This process computes shards [first, last).
+struct Trainer::StepPlan {
+  std::size_t per_shard = 1;
+  std::size_t shards = 0;
+  std::size_t first_row = 0;
+  std::size_t rows = 0;
+  std::size_t first = 0;
+  std::size_t last = 0;
+  std::size_t ranks = 1;
+  bool exact_ranks = false;  // several ranks share the shards (exact mode)
+  std::size_t local_shards() const noexcept { return last - first; }
+  // Rows [shard_begin(i), shard_end(i)) of the batch.
+  std::size_t shard_begin(std::size_t i) const noexcept { return first_row + i * per_shard; }
+  std::size_t shard_end(std::size_t i) const noexcept {
+    return std::min(first_row + (i + 1) * per_shard, first_row + rows);
+  }
 };
 
 }  // namespace descent

@@ -4,6 +4,8 @@
 #include <cstring>
 #include <limits>
 #include <numeric>
+#include <tuple>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -45,6 +47,8 @@ constexpr std::size_t kEvalRows = 256;
 constexpr std::size_t kGatherAhead = 3;
 // Floats per piece of the parallel gradient reduction.
 constexpr std::size_t kReduceChunk = 16384;
+// A fixed shard size (TrainOptions::shard_rows) may cut a batch into at most this many shards.
+constexpr std::size_t kMaxShardCount = 1024;
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
@@ -75,6 +79,54 @@ std::size_t count_correct(Loss loss, ConstMatrixView out, const Targets& t) {
         correct += (out(i, j) > 0.0f) == (t.values(i, j) >= 0.5f) ? 1 : 0;
   }
   return correct;
+}
+
+// The shards [first, last) that rank `rank` of `ranks` computes: contiguous runs, the first
+// (shards % ranks) ranks one shard more than the others.
+std::pair<std::size_t, std::size_t> rank_range(std::size_t shards, std::size_t ranks,
+                                               std::size_t rank) {
+  const std::size_t base = shards / ranks, extra = shards % ranks;
+  const std::size_t first = rank * base + std::min(rank, extra);
+  return {first, first + base + (rank < extra ? 1 : 0)};
+}
+
+// The reduction tree over `shards` shards: at stride 1, 2, 4, ... node i takes in node
+// i + stride, making the node of shards [i, min(i + 2 stride, shards)). Whether that node
+// lies within shards [first, last):
+bool node_within(std::size_t i, std::size_t stride, std::size_t shards,
+                 std::pair<std::size_t, std::size_t> range) {
+  return i >= range.first && std::min(i + 2 * stride, shards) <= range.second;
+}
+
+// Calls f(i) with the first shard of each of the largest tree nodes that tile the shards
+// [first, last), in order: the partial sums a rank holding those shards can finish alone.
+template <class F>
+void for_each_node(std::pair<std::size_t, std::size_t> range, std::size_t shards, const F& f) {
+  for (std::size_t i = range.first; i < range.second;) {
+    std::size_t size = 1;
+    while (i % (2 * size) == 0 && i + size < shards &&
+           std::min(i + 2 * size, shards) <= range.second)
+      size *= 2;
+    f(i);
+    i = std::min(i + size, shards);
+  }
+}
+
+// The tree's additions that `wanted(i, stride)` selects, in the tree's order, in parallel over
+// fixed pieces of the vectors: every element sees the same additions on any thread count.
+template <class Wanted>
+void add_tree(const kernels::KernelTable& k, std::span<float* const> nodes, std::size_t params,
+              const Wanted& wanted) {
+  const std::size_t shards = nodes.size();
+  parallel::for_each_index(ceil_div(params, kReduceChunk), [&](std::size_t chunk) {
+    const std::size_t first = chunk * kReduceChunk;
+    const std::size_t count = std::min(kReduceChunk, params - first);
+    for (std::size_t stride = 1; stride < shards; stride *= 2) {
+      for (std::size_t i = 0; i + stride < shards; i += 2 * stride) {
+        if (wanted(i, stride)) k.axpy(count, 1.0f, nodes[i + stride] + first, nodes[i] + first);
+      }
+    }
+  });
 }
 
 }  // namespace
@@ -212,7 +264,24 @@ void Trainer::reserve(std::size_t batch_rows) {
   State& s = *state_;
   const std::size_t per_shard = shard_rows(batch_rows);
   const std::size_t shards = ceil_div(batch_rows, per_shard);
+  if (shards > kMaxShardCount) {
+    throw Error(
+        fmt::format("shard_rows {} cuts a batch of {} rows into {} shards; at most {} (each has a "
+                    "gradient buffer of its own): use larger shards",
+                    per_shard, batch_rows, shards, kMaxShardCount));
+  }
   const std::size_t rows_needed = std::min(per_shard, pass_rows());
+  const StepPlan plan = plan_step(batch_rows);
+  if (plan.exact_ranks) {
+    // Every rank's partial sums arrive here; at most one node per shard.
+    const std::size_t params = network_.parameter_count();
+    if (s.gathered_nodes.size() < shards * params) s.gathered_nodes.resize(shards * params);
+    if (s.sent_nodes.size() < shards * params) s.sent_nodes.resize(shards * params);
+    s.tree_nodes.resize(std::max(s.tree_nodes.size(), shards));
+    s.all_shard_loss.resize(std::max(s.all_shard_loss.size(), shards));
+    s.rank_nodes.resize(plan.ranks);
+    s.rank_shards.resize(plan.ranks);
+  }
   if (s.shard_capacity >= rows_needed && s.workspaces.size() >= shards) return;
   // A smaller batch never needs more rows per shard or more shards than a larger one, so
   // sizing for the largest batch serves them all.
@@ -242,6 +311,7 @@ void Trainer::reserve(std::size_t batch_rows) {
 
 std::size_t Trainer::shard_rows(std::size_t batch_rows) const noexcept {
   if (batch_rows == 0) return 1;
+  if (options_.shard_rows > 0) return std::min(options_.shard_rows, batch_rows);
   const double flops_per_row = 6.0 * static_cast<double>(network_.parameter_count());
   const auto min_rows = static_cast<std::size_t>(std::ceil(kMinShardFlops / flops_per_row));
   std::size_t rows = std::max({min_rows, ceil_div(batch_rows, kMaxShards), std::size_t{1}});
@@ -258,7 +328,38 @@ std::size_t Trainer::pass_rows() const noexcept {
 }
 
 bool Trainer::runs_serially(std::size_t batch_rows) const noexcept {
-  return shard_rows(batch_rows) >= batch_rows && network_.parameter_count() < kSerialStepParameters;
+  return plan_step(batch_rows).local_shards() <= 1 &&
+         network_.parameter_count() < kSerialStepParameters;
+}
+
+std::size_t Trainer::rows_computed() const noexcept {
+  return state_->rows_computed;
+}
+
+Trainer::StepPlan Trainer::plan_step(std::size_t rows) const noexcept {
+  const Communicator* comm = options_.distributed.communicator.get();
+  StepPlan plan;
+  plan.ranks = comm != nullptr ? comm->size() : 1;
+  if (plan.ranks <= 1 || options_.distributed.reduction == Reduction::exact) {
+    // The shards one process would cut; with ranks, a contiguous run of them each.
+    plan.per_shard = shard_rows(rows);
+    plan.shards = ceil_div(rows, plan.per_shard);
+    plan.rows = rows;
+    plan.last = plan.shards;
+    if (plan.ranks > 1) {
+      std::tie(plan.first, plan.last) = rank_range(plan.shards, plan.ranks, comm->rank());
+      plan.exact_ranks = true;
+    }
+    return plan;
+  }
+  // fast: an even share of the rows, cut by the rule for that many rows.
+  const std::size_t r = comm->rank();
+  plan.first_row = rows * r / plan.ranks;
+  plan.rows = rows * (r + 1) / plan.ranks - plan.first_row;
+  plan.per_shard = shard_rows(std::max<std::size_t>(plan.rows, 1));
+  plan.shards = ceil_div(plan.rows, plan.per_shard);
+  plan.last = plan.shards;
+  return plan;
 }
 
 StepRecord Trainer::train_step(ConstMatrixView x, const Targets& targets) {
@@ -381,11 +482,11 @@ StepRecord Trainer::compute_gradient(ConstMatrixView x, const Targets& targets,
 
   reserve(rows);
   State& s = *state_;
-  const std::size_t per_shard = shard_rows(rows);
-  const std::size_t shards = ceil_div(rows, per_shard);
+  const StepPlan plan = plan_step(rows);
+  const std::size_t local = plan.local_shards();
   const std::size_t pass = pass_rows();
   s.gradient_pointers[0] = network_.gradients().data();
-  for (std::size_t i = 1; i < shards; ++i) s.gradient_pointers[i] = s.shard_gradients[i - 1].data();
+  for (std::size_t i = 1; i < local; ++i) s.gradient_pointers[i] = s.shard_gradients[i - 1].data();
 
   const auto scale =
       static_cast<float>(1.0 / static_cast<double>(loss_divisor(loss_, rows, network_.outputs())));
@@ -393,15 +494,16 @@ StepRecord Trainer::compute_gradient(ConstMatrixView x, const Targets& targets,
 
   // Shards run as tasks; where they are fewer than the threads, their products use the rest
   // (the products split over M and N only, so the thread count never changes a bit).
-  const bool nested = shards < threads() && !runs_serially(rows);
-  for (std::size_t i = 0; i < shards; ++i) s.workspaces[i].set_parallel(nested);
+  const bool nested = local < threads() && !runs_serially(rows);
+  for (std::size_t i = 0; i < local; ++i) s.workspaces[i].set_parallel(nested);
   const bool profiling = s.profiling;
   const auto start = profiling ? Clock::now() : Clock::time_point{};
-  parallel::for_each_index(shards, [&](std::size_t shard) {
-    const std::size_t first = shard * per_shard;
-    const std::size_t count = std::min(per_shard, rows - first);
-    Workspace& ws = s.workspaces[shard];
-    const std::span<float> gradient(s.gradient_pointers[shard], params);
+  parallel::for_each_index(local, [&](std::size_t slot) {
+    const std::size_t shard = plan.first + slot;
+    const std::size_t first = plan.shard_begin(shard);
+    const std::size_t count = plan.shard_end(shard) - first;
+    Workspace& ws = s.workspaces[slot];
+    const std::span<float> gradient(s.gradient_pointers[slot], params);
     // In passes of at most pass_rows, the gradient accumulated: the activations stay in cache.
     double loss = 0.0;
     double data_seconds = 0.0, forward_seconds = 0.0, backward_seconds = 0.0;
@@ -413,8 +515,8 @@ StepRecord Trainer::compute_gradient(ConstMatrixView x, const Targets& targets,
       if (gather) {
         // This pass's rows, copied by the task that reads them next (while they are in cache).
         const detail::Batch batch =
-            detail::gather_rows(x, targets, selection.subspan(first + done, n), s.shard_x[shard],
-                                s.shard_labels[shard], s.shard_values[shard]);
+            detail::gather_rows(x, targets, selection.subspan(first + done, n), s.shard_x[slot],
+                                s.shard_labels[slot], s.shard_values[slot]);
         xs = batch.x;
         ts = batch.targets;
       } else {
@@ -433,46 +535,52 @@ StepRecord Trainer::compute_gradient(ConstMatrixView x, const Targets& targets,
         backward_seconds += seconds_between(t2, Clock::now());
       }
     }
-    s.shard_loss[shard] = loss;
+    s.shard_loss[slot] = loss;
     if (profiling) {
-      s.shard_data[shard] = data_seconds;
-      s.shard_forward[shard] = forward_seconds;
-      s.shard_backward[shard] = backward_seconds;
+      s.shard_data[slot] = data_seconds;
+      s.shard_forward[slot] = forward_seconds;
+      s.shard_backward[slot] = backward_seconds;
     }
   });
+  if (local > 0) s.rows_computed += plan.shard_end(plan.last - 1) - plan.shard_begin(plan.first);
   const auto shards_done = profiling ? Clock::now() : Clock::time_point{};
 
-  // Pairwise tree over the shards in a fixed order, run in parallel over fixed pieces of the
-  // parameter vector: every element sees the same additions whatever the thread count.
-  // Each piece's sum of squares is taken as soon as the piece is summed, while it is in cache:
-  // the same pieces, in the same order, as squared_norm().
-  const auto& k = kernels::active();
   double squares = 0.0;
-  if (shards > 1) {
-    const std::size_t pieces = ceil_div(params, kReduceChunk);
-    if (s.piece_sums.size() < pieces) s.piece_sums.resize(pieces);
-    parallel::for_each_index(pieces, [&](std::size_t chunk) {
-      const std::size_t first = chunk * kReduceChunk;
-      const std::size_t count = std::min(kReduceChunk, params - first);
-      for (std::size_t stride = 1; stride < shards; stride *= 2) {
-        for (std::size_t i = 0; i + stride < shards; i += 2 * stride) {
-          k.axpy(count, 1.0f, s.gradient_pointers[i + stride] + first,
-                 s.gradient_pointers[i] + first);
-        }
-      }
-      s.piece_sums[chunk] = k.sum_squares(count, s.gradient_pointers[0] + first);
-    });
-    for (std::size_t i = 0; i < pieces; ++i) squares += s.piece_sums[i];
-  } else {
-    squares = squared_norm(network_.gradients());
-  }
   double loss_total = 0.0;
-  for (std::size_t i = 0; i < shards; ++i) loss_total += s.shard_loss[i];
+  if (plan.ranks > 1) {
+    combine_ranks(plan, loss_total, squares);
+  } else {
+    // Pairwise tree over the shards in a fixed order, run in parallel over fixed pieces of
+    // the parameter vector: every element sees the same additions whatever the thread count.
+    // Each piece's sum of squares is taken as soon as the piece is summed, while it is in
+    // cache: the same pieces, in the same order, as squared_norm().
+    const auto& k = kernels::active();
+    const std::size_t shards = plan.shards;
+    if (shards > 1) {
+      const std::size_t pieces = ceil_div(params, kReduceChunk);
+      if (s.piece_sums.size() < pieces) s.piece_sums.resize(pieces);
+      parallel::for_each_index(pieces, [&](std::size_t chunk) {
+        const std::size_t first = chunk * kReduceChunk;
+        const std::size_t count = std::min(kReduceChunk, params - first);
+        for (std::size_t stride = 1; stride < shards; stride *= 2) {
+          for (std::size_t i = 0; i + stride < shards; i += 2 * stride) {
+            k.axpy(count, 1.0f, s.gradient_pointers[i + stride] + first,
+                   s.gradient_pointers[i] + first);
+          }
+        }
+        s.piece_sums[chunk] = k.sum_squares(count, s.gradient_pointers[0] + first);
+      });
+      for (std::size_t i = 0; i < pieces; ++i) squares += s.piece_sums[i];
+    } else {
+      squares = squared_norm(network_.gradients());
+    }
+    for (std::size_t i = 0; i < shards; ++i) loss_total += s.shard_loss[i];
+  }
   if (profiling) {
     // The shards' region of wall time, split in the ratio of their own gather, forward and
     // backward times.
     double data = 0.0, forward = 0.0, backward = 0.0;
-    for (std::size_t i = 0; i < shards; ++i) {
+    for (std::size_t i = 0; i < local; ++i) {
       data += gather ? s.shard_data[i] : 0.0;
       forward += s.shard_forward[i];
       backward += s.shard_backward[i];
@@ -492,6 +600,84 @@ StepRecord Trainer::compute_gradient(ConstMatrixView x, const Targets& targets,
   record.grad_norm = std::sqrt(squares);
   record.lr = optimizer_.lr();
   return record;
+}
+
+void Trainer::combine_ranks(const StepPlan& plan, double& loss_total, double& squares) {
+  State& s = *state_;
+  Communicator& comm = *options_.distributed.communicator;
+  const auto& k = kernels::active();
+  const std::size_t params = network_.parameter_count();
+  const std::size_t local = plan.local_shards();
+  const std::span<float> gradient = network_.gradients();
+  double local_loss = 0.0;
+  for (std::size_t i = 0; i < local; ++i) local_loss += s.shard_loss[i];
+
+  if (!plan.exact_ranks) {
+    // fast: this rank's shards summed by the tree, then every rank's sums by MPI.
+    if (local == 0) {
+      std::fill(gradient.begin(), gradient.end(), 0.0f);
+    } else if (local > 1) {
+      add_tree(k, std::span<float* const>(s.gradient_pointers.data(), local), params,
+               [](std::size_t, std::size_t) { return true; });
+    }
+    comm.allreduce_sum(gradient);
+    comm.allreduce_sum(std::span<double>(&local_loss, 1));
+    loss_total = local_loss;
+    squares = squared_norm(gradient);
+    return;
+  }
+
+  // exact: the additions of the single process's tree that lie within this rank's shards
+  // first, then every rank's largest finished nodes to every rank, then the remaining
+  // additions, in the tree's order, on every rank.
+  const std::size_t shards = plan.shards;
+  const std::span<float*> nodes(s.tree_nodes.data(), shards);
+  std::fill(nodes.begin(), nodes.end(), nullptr);
+  for (std::size_t i = 0; i < local; ++i) nodes[plan.first + i] = s.gradient_pointers[i];
+  const std::pair<std::size_t, std::size_t> mine{plan.first, plan.last};
+  add_tree(k, nodes, params,
+           [&](std::size_t i, std::size_t stride) { return node_within(i, stride, shards, mine); });
+
+  std::size_t total_nodes = 0;
+  for (std::size_t r = 0; r < plan.ranks; ++r) {
+    const auto range = rank_range(shards, plan.ranks, r);
+    s.rank_shards[r] = range.second - range.first;
+    s.rank_nodes[r] = 0;
+    for_each_node(range, shards, [&](std::size_t) { ++s.rank_nodes[r]; });
+    total_nodes += s.rank_nodes[r];
+  }
+  // This rank's nodes, contiguous (a single node is sent from where it lies).
+  const std::size_t my_nodes = s.rank_nodes[comm.rank()];
+  std::span<const float> sent;
+  if (my_nodes == 1) {
+    sent = std::span<const float>(nodes[plan.first], params);
+  } else if (my_nodes > 1) {
+    std::size_t j = 0;
+    for_each_node(mine, shards, [&](std::size_t i) {
+      std::memcpy(s.sent_nodes.data() + j++ * params, nodes[i], params * sizeof(float));
+    });
+    sent = std::span<const float>(s.sent_nodes.data(), my_nodes * params);
+  }
+  comm.allgather(sent, std::span<float>(s.gathered_nodes.data(), total_nodes * params),
+                 s.rank_nodes, params);
+  std::size_t j = 0;
+  for (std::size_t r = 0; r < plan.ranks; ++r) {
+    for_each_node(rank_range(shards, plan.ranks, r), shards,
+                  [&](std::size_t i) { nodes[i] = s.gathered_nodes.data() + j++ * params; });
+  }
+  add_tree(k, nodes, params, [&](std::size_t i, std::size_t stride) {
+    for (std::size_t r = 0; r < plan.ranks; ++r)
+      if (node_within(i, stride, shards, rank_range(shards, plan.ranks, r))) return false;
+    return true;
+  });
+  std::memcpy(gradient.data(), nodes[0], params * sizeof(float));
+  squares = squared_norm(gradient);
+
+  // The shards' losses, added in shard order as one process adds them.
+  comm.allgather(std::span<const double>(s.shard_loss.data(), local),
+                 std::span<double>(s.all_shard_loss.data(), shards), s.rank_shards);
+  loss_total = 0.0;
+  for (std::size_t i = 0; i < shards; ++i) loss_total += s.all_shard_loss[i];
 }
 
 Evaluation Trainer::evaluate(const Dataset& data) {

@@ -45,6 +45,8 @@ struct TrainArgs {
       plateau_patience = "5", target_loss, target_accuracy, early_stopping, min_delta,
       divergence_factor, clip_norm, clip_value;
   std::string checkpoint, checkpoint_every = "1", resume;
+  std::string shard_rows;   // empty: the automatic rule
+  std::string distributed;  // empty: this process alone; exact or fast under mpirun
   bool json = false;
   bool quiet = false;
   bool profile = false;
@@ -164,7 +166,11 @@ void check_distinct_files(const TrainArgs& args) {
   }
 }
 
-int run_train(const TrainArgs& args, const CLI::App& cmd) {
+// `world`: the ranks of a distributed run (every rank runs this; rank 0 reports and writes),
+// or null for this process alone.
+int train_command(const TrainArgs& args, const CLI::App& cmd,
+                  const std::shared_ptr<Communicator>& world, Reduction reduction) {
+  const bool root = world == nullptr || world->rank() == 0;
   const bool optimizer_given = cmd.count("--optimizer") > 0;
   // Options first: nothing is loaded or trained when one of them is wrong.
   const TaskHint task = parse_task_hint(args.task);
@@ -201,6 +207,13 @@ int run_train(const TrainArgs& args, const CLI::App& cmd) {
                             args.threads, kMaxThreads));
   }
   options.profile = args.profile;
+  if (!args.shard_rows.empty()) {
+    options.shard_rows = parse_count(args.shard_rows, "--shard-rows");
+    if (options.shard_rows == 0)
+      throw Error("--shard-rows 0 is invalid: use at least 1 row per shard");
+  }
+  options.distributed.communicator = world;
+  options.distributed.reduction = reduction;
   options.init = init;  // nullopt: parameters come from the --init file below
   StopCriteria& stop = options.stop;
   if (!args.max_steps.empty()) {
@@ -242,7 +255,7 @@ int run_train(const TrainArgs& args, const CLI::App& cmd) {
   if (!args.history.empty()) check_output_path(args.history, "--history");
   if (!args.save.empty()) check_output_path(args.save, "--save");
   check_distinct_files(args);
-  warn_about_ignored_options(cmd, args.quiet);
+  warn_about_ignored_options(cmd, args.quiet || !root);
   const Isa isa = active_isa();  // reports a bad DESCENT_ISA now
 
   const Dataset data = load_dataset(args.data, task);
@@ -266,7 +279,8 @@ int run_train(const TrainArgs& args, const CLI::App& cmd) {
       data.rows() - validation_rows(data.rows(), options.validation_fraction);
   const std::size_t batch =
       options.batch_size == 0 ? train_rows : std::min(options.batch_size, train_rows);
-  Progress progress(progress_out, options.epochs, (train_rows + batch - 1) / batch, !args.quiet);
+  Progress progress(progress_out, options.epochs, (train_rows + batch - 1) / batch,
+                    !args.quiet && root);
   Callbacks callbacks;
   callbacks.on_step = [&](const StepRecord& r) {
     progress.step(r);
@@ -277,7 +291,7 @@ int run_train(const TrainArgs& args, const CLI::App& cmd) {
     return true;
   };
   callbacks.on_warning = [&](const std::string& message) {
-    if (!args.quiet) fmt::print(stderr, "descent: warning: {}\n", message);
+    if (!args.quiet && root) fmt::print(stderr, "descent: warning: {}\n", message);
   };
   // For the crash test: die at this step as if killed, mid-epoch, without any clean-up.
   if (const char* crash = std::getenv("DESCENT_TEST_CRASH_AT_STEP")) {
@@ -289,6 +303,7 @@ int run_train(const TrainArgs& args, const CLI::App& cmd) {
     };
   }
   const TrainResult result = train(network, data, *optimizer, options, callbacks);
+  if (!root) return 0;  // rank 0 reports and writes for all
   // The model first: it is the costlier thing to lose.
   if (!args.save.empty()) save_network(args.save, network, loss);
   if (!args.history.empty()) write_history_csv(args.history, result.history);
@@ -322,6 +337,11 @@ int run_train(const TrainArgs& args, const CLI::App& cmd) {
     if (!args.resume.empty()) out["resumed_epoch"] = result.resumed_epoch;
     if (data.task == Task::classification) out["val_accuracy"] = number_or_null(last.val_accuracy);
     if (args.profile) out["profile"] = profile_json(result.profile);
+    if (world != nullptr) {
+      out["ranks"] = result.ranks;
+      out["reduction"] = std::string(to_string(result.reduction));
+      out["rank_rows"] = result.rank_rows;
+    }
     fmt::print("{}\n", out.dump());
     return 0;
   }
@@ -340,6 +360,10 @@ int run_train(const TrainArgs& args, const CLI::App& cmd) {
   fmt::print("  ran        {} epochs, {} steps in {:.2f} s ({:.0f} samples/s, {} threads, {})\n",
              result.epochs, result.steps, result.seconds, result.samples_per_second, result.threads,
              to_string(isa));
+  if (world != nullptr) {
+    fmt::print("  ranks      {} ({} reduction), rows computed per rank: {}\n", result.ranks,
+               to_string(result.reduction), fmt::join(result.rank_rows, ", "));
+  }
   for (const std::string& w : result.warnings) fmt::print("  warning    {}\n", w);
   std::string final_line = fmt::format("  final      train_loss {:.4f}", last.train_loss);
   if (!std::isnan(last.val_loss)) final_line += fmt::format("  val_loss {:.4f}", last.val_loss);
@@ -351,6 +375,29 @@ int run_train(const TrainArgs& args, const CLI::App& cmd) {
   if (!args.save.empty()) fmt::print("  model file {}\n", args.save);
   if (!args.checkpoint.empty()) fmt::print("  checkpoint {}\n", args.checkpoint);
   return 0;
+}
+
+int run_train(const TrainArgs& args, const CLI::App& cmd) {
+  if (args.distributed.empty()) return train_command(args, cmd, nullptr, Reduction::exact);
+  Reduction reduction = Reduction::exact;
+  try {
+    reduction = parse_reduction(args.distributed);
+  } catch (const Error&) {
+    throw Error(fmt::format("--distributed {} is invalid: use exact or fast", args.distributed));
+  }
+  const mpi::Session session;
+  const std::shared_ptr<Communicator> world = session.world();
+  try {
+    return train_command(args, cmd, world, reduction);
+  } catch (const std::exception& e) {
+    if (world->size() == 1) throw;
+    // The other ranks may be waiting for this one in a collective: end the whole job.
+    const bool bad_input = dynamic_cast<const Error*>(&e) != nullptr;
+    fmt::print(stderr, "descent: {}: rank {} of {}: {}\n", bad_input ? "error" : "internal error",
+               world->rank(), world->size(), e.what());
+    std::fflush(stdout);
+    mpi::abort(bad_input ? 2 : 1);
+  }
 }
 
 }  // namespace
@@ -427,6 +474,12 @@ Command add_train_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--resume", args->resume,
                   "Continue from this checkpoint (give the same data and options)");
+  cmd->add_option("--shard-rows", args->shard_rows,
+                  "Rows per shard (default: automatic, from the batch size and the model); the "
+                  "same value gives the same bits on any thread or rank count");
+  cmd->add_option("--distributed", args->distributed,
+                  "Under mpirun: train data-parallel across the ranks; exact (bit-identical to "
+                  "one process) or fast (MPI_Allreduce, not bit-reproducible)");
   cmd->add_flag("--json", args->json,
                 "Print one JSON object with the result (progress goes to stderr)");
   cmd->add_flag("--quiet", args->quiet, "No progress display");

@@ -1,0 +1,144 @@
+// The reductions' names, and the in-process group of ranks (threads) behind make_local_group.
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
+
+#include <fmt/format.h>
+
+#include "descent/distributed.hpp"
+#include "descent/error.hpp"
+
+namespace descent {
+
+std::string_view to_string(Reduction reduction) noexcept {
+  return reduction == Reduction::exact ? "exact" : "fast";
+}
+
+Reduction parse_reduction(std::string_view text) {
+  if (text == "exact") return Reduction::exact;
+  if (text == "fast") return Reduction::fast;
+  throw Error(fmt::format("unknown reduction \"{}\": use exact or fast", text));
+}
+
+namespace {
+
+// What the ranks of one local group share: each collective publishes every rank's input,
+// waits for all of them, lets each rank read what it needs, and waits again before any input
+// may change.
+struct Shared {
+  explicit Shared(std::size_t n) : size(n), inputs(n, nullptr) {}
+
+  void barrier() {
+    std::unique_lock lock(mutex);
+    const std::uint64_t seen = generation;
+    if (++arrived == size) {
+      arrived = 0;
+      ++generation;
+      changed.notify_all();
+      return;
+    }
+    changed.wait(lock, [&] { return generation != seen; });
+  }
+
+  const std::size_t size;
+  std::vector<const void*> inputs;
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::size_t arrived = 0;
+  std::uint64_t generation = 0;
+};
+
+class LocalCommunicator final : public Communicator {
+ public:
+  LocalCommunicator(std::shared_ptr<Shared> shared, std::size_t rank)
+      : shared_(std::move(shared)), rank_(rank) {}
+
+  std::size_t rank() const noexcept override { return rank_; }
+  std::size_t size() const noexcept override { return shared_->size; }
+
+  void allgather(std::span<const float> mine, std::span<float> all,
+                 std::span<const std::size_t> counts, std::size_t block) override {
+    gather(mine, all, counts, block);
+  }
+  void allgather(std::span<const double> mine, std::span<double> all,
+                 std::span<const std::size_t> counts) override {
+    gather(mine, all, counts, 1);
+  }
+  void allgather(std::uint64_t mine, std::span<std::uint64_t> all) override {
+    const std::vector<std::size_t> ones(size(), 1);
+    gather(std::span<const std::uint64_t>(&mine, 1), all, ones, 1);
+  }
+  void allreduce_sum(std::span<float> values) override { reduce_sum(values); }
+  void allreduce_sum(std::span<double> values) override { reduce_sum(values); }
+  std::uint64_t allreduce_or(std::uint64_t bits) override {
+    publish(&bits);
+    std::uint64_t out = 0;
+    for (const void* in : shared_->inputs) out |= *static_cast<const std::uint64_t*>(in);
+    shared_->barrier();
+    return out;
+  }
+
+ private:
+  void publish(const void* input) {
+    shared_->inputs[rank_] = input;
+    shared_->barrier();
+  }
+
+  template <class T>
+  void gather(std::span<const T> mine, std::span<T> all, std::span<const std::size_t> counts,
+              std::size_t block) {
+    check_counts(counts, mine.size(), all.size(), block);
+    publish(mine.data());
+    std::size_t offset = 0;
+    for (std::size_t r = 0; r < size(); ++r) {
+      const std::size_t n = counts[r] * block;
+      if (n > 0) std::memcpy(all.data() + offset, shared_->inputs[r], n * sizeof(T));
+      offset += n;
+    }
+    shared_->barrier();
+  }
+
+  // Every rank adds the ranks' values in rank order, so all get the same bits.
+  template <class T>
+  void reduce_sum(std::span<T> values) {
+    std::vector<T> sum(values.size(), T{0});
+    publish(values.data());
+    for (std::size_t r = 0; r < size(); ++r) {
+      const T* in = static_cast<const T*>(shared_->inputs[r]);
+      for (std::size_t i = 0; i < values.size(); ++i) sum[i] += in[i];
+    }
+    shared_->barrier();
+    std::copy(sum.begin(), sum.end(), values.begin());
+  }
+
+  void check_counts(std::span<const std::size_t> counts, std::size_t mine, std::size_t all,
+                    std::size_t block) const {
+    std::size_t total = 0;
+    for (std::size_t c : counts) total += c;
+    if (counts.size() != size() || mine != counts[rank_] * block || all != total * block) {
+      throw Error(fmt::format(
+          "allgather on rank {}: {} counts for {} ranks, {} values given for {}, {} received "
+          "for {}",
+          rank_, counts.size(), size(), mine, counts.size() == size() ? counts[rank_] * block : 0,
+          all, total * block));
+    }
+  }
+
+  std::shared_ptr<Shared> shared_;
+  std::size_t rank_;
+};
+
+}  // namespace
+
+std::vector<std::shared_ptr<Communicator>> make_local_group(std::size_t n) {
+  if (n == 0) throw Error("make_local_group: a group needs at least one rank");
+  auto shared = std::make_shared<Shared>(n);
+  std::vector<std::shared_ptr<Communicator>> group;
+  for (std::size_t r = 0; r < n; ++r)
+    group.push_back(std::make_shared<LocalCommunicator>(shared, r));
+  return group;
+}
+
+}  // namespace descent

@@ -1,0 +1,131 @@
+// descent::mpi with Open MPI (DESCENT_MPI=ON): the session, MPI_COMM_WORLD as a
+// Communicator, and the job-wide abort.
+
+#include <algorithm>
+#include <climits>
+#include <cstdlib>
+#include <vector>
+
+#include <fmt/format.h>
+#include <mpi.h>
+
+#include "descent/distributed.hpp"
+#include "descent/error.hpp"
+
+namespace descent::mpi {
+namespace {
+
+// MPI counts are ints: element-wise collectives go in pieces of at most this many values.
+constexpr std::size_t kMaxPiece = std::size_t{1} << 30;
+
+int to_int(std::size_t value, std::string_view what) {
+  if (value > static_cast<std::size_t>(INT_MAX))
+    throw Error(fmt::format("MPI: {} {} is more than an MPI count can hold", what, value));
+  return static_cast<int>(value);
+}
+
+class World final : public Communicator {
+ public:
+  World() {
+    int rank = 0, size = 1;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    rank_ = static_cast<std::size_t>(rank);
+    size_ = static_cast<std::size_t>(size);
+  }
+  std::size_t rank() const noexcept override { return rank_; }
+  std::size_t size() const noexcept override { return size_; }
+
+  void allgather(std::span<const float> mine, std::span<float> all,
+                 std::span<const std::size_t> counts, std::size_t block) override {
+    // Blocks of `block` floats as one MPI type: the counts stay small whatever the model.
+    MPI_Datatype type;
+    MPI_Type_contiguous(to_int(block, "a block of"), MPI_FLOAT, &type);
+    MPI_Type_commit(&type);
+    gatherv(mine.data(), all.data(), counts, type);
+    MPI_Type_free(&type);
+  }
+  void allgather(std::span<const double> mine, std::span<double> all,
+                 std::span<const std::size_t> counts) override {
+    gatherv(mine.data(), all.data(), counts, MPI_DOUBLE);
+  }
+  void allgather(std::uint64_t mine, std::span<std::uint64_t> all) override {
+    MPI_Allgather(&mine, 1, MPI_UINT64_T, all.data(), 1, MPI_UINT64_T, MPI_COMM_WORLD);
+  }
+  void allreduce_sum(std::span<float> values) override {
+    for (std::size_t first = 0; first < values.size(); first += kMaxPiece) {
+      const std::size_t n = std::min(kMaxPiece, values.size() - first);
+      MPI_Allreduce(MPI_IN_PLACE, values.data() + first, static_cast<int>(n), MPI_FLOAT, MPI_SUM,
+                    MPI_COMM_WORLD);
+    }
+  }
+  void allreduce_sum(std::span<double> values) override {
+    for (std::size_t first = 0; first < values.size(); first += kMaxPiece) {
+      const std::size_t n = std::min(kMaxPiece, values.size() - first);
+      MPI_Allreduce(MPI_IN_PLACE, values.data() + first, static_cast<int>(n), MPI_DOUBLE, MPI_SUM,
+                    MPI_COMM_WORLD);
+    }
+  }
+  std::uint64_t allreduce_or(std::uint64_t bits) override {
+    std::uint64_t out = 0;
+    MPI_Allreduce(&bits, &out, 1, MPI_UINT64_T, MPI_BOR, MPI_COMM_WORLD);
+    return out;
+  }
+
+ private:
+  void gatherv(const void* mine, void* all, std::span<const std::size_t> counts,
+               MPI_Datatype type) {
+    if (counts.size() != size_) {
+      throw Error(fmt::format("MPI allgather: {} counts for {} ranks", counts.size(), size_));
+    }
+    counts_.resize(size_);
+    displacements_.resize(size_);
+    std::size_t offset = 0;
+    for (std::size_t r = 0; r < size_; ++r) {
+      counts_[r] = to_int(counts[r], "a count of");
+      displacements_[r] = to_int(offset, "an offset of");
+      offset += counts[r];
+    }
+    MPI_Allgatherv(mine, counts_[rank_], type, all, counts_.data(), displacements_.data(), type,
+                   MPI_COMM_WORLD);
+  }
+
+  std::size_t rank_ = 0;
+  std::size_t size_ = 1;
+  std::vector<int> counts_, displacements_;
+};
+
+}  // namespace
+
+bool available() noexcept {
+  return true;
+}
+
+Session::Session() {
+  int initialized = 0;
+  MPI_Initialized(&initialized);
+  if (initialized) throw Error("MPI is already running: make one mpi::Session per process");
+  int provided = 0;
+  if (MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
+    throw Error("MPI_Init_thread failed: is this process started by mpirun?");
+  world_ = std::make_shared<World>();
+}
+
+Session::~Session() {
+  world_.reset();
+  MPI_Finalize();
+}
+
+std::shared_ptr<Communicator> Session::world() const {
+  return world_;
+}
+
+void abort(int status) noexcept {
+  int initialized = 0, finalized = 0;
+  MPI_Initialized(&initialized);
+  MPI_Finalized(&finalized);
+  if (initialized && !finalized) MPI_Abort(MPI_COMM_WORLD, status);
+  std::_Exit(status);
+}
+
+}  // namespace descent::mpi
