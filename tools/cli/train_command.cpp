@@ -337,6 +337,7 @@ int train_command(const TrainArgs& args, const CLI::App& cmd,
     if (!args.resume.empty()) out["resumed_epoch"] = result.resumed_epoch;
     if (data.task == Task::classification) out["val_accuracy"] = number_or_null(last.val_accuracy);
     if (args.profile) out["profile"] = profile_json(result.profile);
+    out["rows_computed"] = result.rows_computed;
     if (world != nullptr) {
       out["ranks"] = result.ranks;
       out["reduction"] = std::string(to_string(result.reduction));

@@ -1,0 +1,266 @@
+// Data-parallel training across ranks, with the ranks as threads of this process
+// (make_local_group): exact mode gives the single process's parameters and history bit for
+// bit at any rank count, the work is really split, fast mode stays close and keeps the
+// replicas equal, and the ranks agree on stops and refuse mismatched runs. The same under
+// mpirun, through the CLI, is tests/mpi/run_mpi.cmake.
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <numeric>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "descent/data.hpp"
+#include "descent/distributed.hpp"
+#include "descent/error.hpp"
+#include "descent/optimizer.hpp"
+#include "descent/train.hpp"
+#include "test_util.hpp"
+
+namespace descent {
+namespace {
+
+struct RunSetup {
+  std::size_t batch = 32;
+  std::size_t shard_rows = 0;
+  std::size_t epochs = 3;
+  std::vector<std::size_t> hidden = {24, 16};
+  const char* optimizer = "adam:lr=0.01";
+  double clip_norm = 0.0;
+};
+
+struct Outcome {
+  std::vector<float> parameters;
+  std::vector<std::uint64_t> history;  // every epoch's losses, accuracy and norms, as bits
+  TrainResult result;
+  std::string error;  // the descent::Error a rank threw, if any
+};
+
+std::uint64_t bits(double v) {
+  std::uint64_t b = 0;
+  std::memcpy(&b, &v, sizeof b);
+  return b;
+}
+
+const Dataset& data() {
+  static const Dataset d = make_synthetic("synthetic:rows=230,features=20,classes=4,seed=3");
+  return d;
+}
+
+// One rank's (or the single process's) run; `adjust` may change the options per rank.
+Outcome train_one(const RunSetup& setup, std::shared_ptr<Communicator> comm, Reduction reduction,
+                  const std::function<void(TrainOptions&, Callbacks&, Network&)>& adjust = {}) {
+  Network net = Network::mlp(20, setup.hidden, 4, Activation::relu);
+  auto optimizer = make_optimizer(setup.optimizer);
+  TrainOptions o;
+  o.batch_size = setup.batch;
+  o.shard_rows = setup.shard_rows;
+  o.epochs = setup.epochs;
+  o.seed = 11;
+  o.init = Init::automatic;
+  o.clip_norm = setup.clip_norm;
+  o.distributed.communicator = std::move(comm);
+  o.distributed.reduction = reduction;
+  Callbacks cb;
+  if (adjust) adjust(o, cb, net);
+  Outcome out;
+  try {
+    out.result = train(net, data(), *optimizer, o, cb);
+  } catch (const Error& e) {
+    out.error = e.what();
+    return out;
+  }
+  const auto p = net.parameters();
+  out.parameters.assign(p.begin(), p.end());
+  for (const EpochRecord& r : out.result.history) {
+    for (double v : {r.train_loss, r.val_loss, r.val_accuracy, r.grad_norm, r.lr})
+      out.history.push_back(bits(v));
+    for (double v : r.layer_grad_norms) out.history.push_back(bits(v));
+  }
+  return out;
+}
+
+// Every rank of a local group of n on its own thread.
+std::vector<Outcome> train_ranks(
+    const RunSetup& setup, std::size_t n, Reduction reduction,
+    const std::function<void(std::size_t, TrainOptions&, Callbacks&, Network&)>& adjust = {}) {
+  auto group = make_local_group(n);
+  std::vector<Outcome> outcomes(n);
+  std::vector<std::thread> threads;
+  for (std::size_t r = 0; r < n; ++r) {
+    threads.emplace_back([&, r] {
+      outcomes[r] = train_one(setup, group[r], reduction,
+                              [&](TrainOptions& o, Callbacks& cb, Network& net) {
+                                if (adjust) adjust(r, o, cb, net);
+                              });
+    });
+  }
+  for (auto& t : threads) t.join();
+  return outcomes;
+}
+
+std::size_t training_rows() {
+  return data().rows() - static_cast<std::size_t>(std::llround(0.2 * data().rows()));
+}
+
+TEST(Distributed, ReductionNames) {
+  EXPECT_EQ(parse_reduction("exact"), Reduction::exact);
+  EXPECT_EQ(parse_reduction("fast"), Reduction::fast);
+  EXPECT_EQ(to_string(Reduction::fast), "fast");
+  EXPECT_THROW(parse_reduction("allreduce"), Error);
+  EXPECT_THROW(make_local_group(0), Error);
+}
+
+TEST(Distributed, ExactIsBitIdenticalToOneProcessAtAnyRankCount) {
+  const RunSetup setups[] = {
+      {.batch = 7, .shard_rows = 2},                         // 4 shards, the last of one row
+      {.batch = 32, .shard_rows = 0},                        // the automatic rule
+      {.batch = 50, .shard_rows = 4, .clip_norm = 0.5},      // 13 shards, clipping
+      {.batch = 0, .shard_rows = 16, .optimizer = "sgd:lr=0.2,momentum=0.9"},  // full batch
+  };
+  for (const RunSetup& setup : setups) {
+    const Outcome one = train_one(setup, nullptr, Reduction::exact);
+    ASSERT_TRUE(one.error.empty()) << one.error;
+    for (std::size_t ranks : {1, 2, 3, 4, 5}) {
+      SCOPED_TRACE(testing::Message() << "batch " << setup.batch << ", shard_rows "
+                                      << setup.shard_rows << ", " << ranks << " ranks");
+      const std::vector<Outcome> outcomes = train_ranks(setup, ranks, Reduction::exact);
+      std::size_t total = 0;
+      for (std::size_t r = 0; r < ranks; ++r) {
+        const Outcome& o = outcomes[r];
+        ASSERT_TRUE(o.error.empty()) << "rank " << r << ": " << o.error;
+        EXPECT_EQ(o.parameters, one.parameters) << "rank " << r;
+        EXPECT_EQ(o.history, one.history) << "rank " << r;
+        EXPECT_EQ(o.result.ranks, ranks);
+        ASSERT_EQ(o.result.rank_rows.size(), ranks);
+        EXPECT_EQ(o.result.rank_rows[r], o.result.rows_computed);
+        total += o.result.rows_computed;
+      }
+      // Every row of every epoch was computed once, by one rank.
+      EXPECT_EQ(total, setup.epochs * training_rows());
+      EXPECT_EQ(one.result.rows_computed, setup.epochs * training_rows());
+    }
+  }
+}
+
+TEST(Distributed, ExactSplitsTheWorkAtShardBoundaries) {
+  // Batch 7 in shards of 2 (2, 2, 2, 1 rows) on 3 ranks: rank 0 takes two shards, ranks 1
+  // and 2 one each, so each computes, and unequal parts.
+  const RunSetup setup{.batch = 7, .shard_rows = 2, .epochs = 1};
+  const std::vector<Outcome> outcomes = train_ranks(setup, 3, Reduction::exact);
+  const std::vector<std::size_t>& rows = outcomes[0].result.rank_rows;
+  ASSERT_EQ(rows.size(), 3u);
+  const std::size_t batches = training_rows() / 7, tail = training_rows() % 7;  // 184 = 26*7+2
+  ASSERT_EQ(tail, 2u);
+  EXPECT_EQ(rows[0], batches * 4 + 2);  // the tail batch is one shard of 2 rows
+  EXPECT_EQ(rows[1], batches * 2);
+  EXPECT_EQ(rows[2], batches * 1);
+  for (const Outcome& o : outcomes) EXPECT_EQ(o.result.rank_rows, rows);
+}
+
+TEST(Distributed, FastStaysCloseAndKeepsTheReplicasEqual) {
+  const RunSetup setup{.batch = 40, .shard_rows = 8, .optimizer = "sgd:lr=0.05"};
+  const Outcome one = train_one(setup, nullptr, Reduction::exact);
+  for (std::size_t ranks : {2, 3}) {
+    const std::vector<Outcome> outcomes = train_ranks(setup, ranks, Reduction::fast);
+    std::size_t total = 0;
+    for (std::size_t r = 0; r < ranks; ++r) {
+      ASSERT_TRUE(outcomes[r].error.empty()) << outcomes[r].error;
+      EXPECT_EQ(outcomes[r].parameters, outcomes[0].parameters) << "rank " << r;
+      EXPECT_GT(outcomes[r].result.rows_computed, 0u);
+      total += outcomes[r].result.rows_computed;
+    }
+    EXPECT_EQ(total, setup.epochs * training_rows());
+    // The same sums in another order: float rounding apart, the same parameters.
+    ASSERT_EQ(outcomes[0].parameters.size(), one.parameters.size());
+    double worst = 0.0;
+    for (std::size_t i = 0; i < one.parameters.size(); ++i) {
+      worst = std::max(worst, static_cast<double>(std::abs(outcomes[0].parameters[i] -
+                                                           one.parameters[i])));
+    }
+    EXPECT_LT(worst, 1e-4) << ranks << " ranks";
+  }
+}
+
+TEST(Distributed, ACallbackOnOneRankStopsEveryRankAtTheSameStep) {
+  const RunSetup setup{.batch = 16, .shard_rows = 4, .epochs = 5};
+  const std::vector<Outcome> outcomes =
+      train_ranks(setup, 3, Reduction::exact, [](std::size_t r, TrainOptions&, Callbacks& cb,
+                                                 Network&) {
+        if (r == 1) cb.on_step = [](const StepRecord& s) { return s.step < 7; };
+      });
+  for (const Outcome& o : outcomes) {
+    ASSERT_TRUE(o.error.empty()) << o.error;
+    EXPECT_EQ(o.result.stop_reason, StopReason::callback);
+    EXPECT_EQ(o.result.steps, 7u);
+    EXPECT_EQ(o.parameters, outcomes[0].parameters);
+  }
+}
+
+TEST(Distributed, RanksGivenDifferentOptionsRefuseToStart) {
+  const RunSetup setup{.batch = 16, .epochs = 2};
+  const std::vector<Outcome> outcomes = train_ranks(
+      setup, 3, Reduction::exact,
+      [](std::size_t r, TrainOptions& o, Callbacks&, Network&) { o.batch_size = r == 2 ? 8 : 16; });
+  for (const Outcome& o : outcomes) {
+    EXPECT_NE(o.error.find("rank(s) 2 train something else than rank 0"), std::string::npos)
+        << o.error;
+  }
+}
+
+TEST(Distributed, AReplicaThatDriftsIsCaughtAtTheEpochsEnd) {
+  const RunSetup setup{.batch = 16, .epochs = 3};
+  const std::vector<Outcome> outcomes =
+      train_ranks(setup, 2, Reduction::exact,
+                  [](std::size_t r, TrainOptions&, Callbacks& cb, Network& net) {
+                    if (r == 1) {
+                      cb.on_epoch = [&net](const EpochRecord&) {
+                        net.parameters()[0] += 1.0f;  // a replica broken behind the trainer's back
+                        return true;
+                      };
+                    }
+                  });
+  for (const Outcome& o : outcomes) {
+    EXPECT_NE(o.error.find("after epoch 2 the parameters of rank(s) 1 differ from rank 0's"),
+              std::string::npos)
+        << o.error;
+  }
+}
+
+TEST(Distributed, OnlyRankZeroWritesTheCheckpoint) {
+  const test::TempDir dir;
+  const RunSetup setup{.batch = 16, .epochs = 2};
+  const std::vector<Outcome> outcomes =
+      train_ranks(setup, 2, Reduction::exact, [&](std::size_t r, TrainOptions& o, Callbacks&,
+                                                  Network&) {
+        o.checkpoint = dir.path() / ("rank" + std::to_string(r) + ".ckpt");
+      });
+  for (const Outcome& o : outcomes) ASSERT_TRUE(o.error.empty()) << o.error;
+  EXPECT_TRUE(std::filesystem::exists(dir.path() / "rank0.ckpt"));
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "rank1.ckpt"));
+}
+
+TEST(Distributed, TooManyFixedShardsIsRefused) {
+  const RunSetup setup{.batch = 0, .shard_rows = 0};
+  const Outcome o = train_one(setup, nullptr, Reduction::exact,
+                              [](TrainOptions& opt, Callbacks&, Network&) {
+                                opt.shard_rows = 1;
+                                opt.batch_size = 0;  // 184 rows in 184 shards: allowed
+                              });
+  EXPECT_TRUE(o.error.empty()) << o.error;
+  Network net = Network::mlp(20, {8}, 4);
+  auto sgd = make_optimizer("sgd:lr=0.1");
+  TrainOptions opt;
+  opt.shard_rows = 1;
+  Trainer trainer(net, *sgd, Loss::cross_entropy, opt);
+  EXPECT_THROW(trainer.reserve(2000), Error);  // 2000 shards
+}
+
+}  // namespace
+}  // namespace descent
