@@ -2,8 +2,11 @@
 // Communicator, and the job-wide abort.
 
 #include <algorithm>
+#include <chrono>
 #include <climits>
+#include <cstdio>
 #include <cstdlib>
+#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
@@ -121,6 +124,11 @@ std::shared_ptr<Communicator> Session::world() const {
 }
 
 void abort(int status) noexcept {
+  // mpirun forwards each rank's output asynchronously, and MPI_Abort tears the job down at
+  // once: give the message the caller just printed a moment to get out.
+  std::fflush(stdout);
+  std::fflush(stderr);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
   int initialized = 0, finalized = 0;
   MPI_Initialized(&initialized);
   MPI_Finalized(&finalized);
