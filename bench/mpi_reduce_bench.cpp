@@ -75,7 +75,9 @@ int main(int argc, char** argv) {
     } else if (arg == "--json" && i + 1 < argc) {
       json_path = argv[++i];
     } else {
-      std::fprintf(stderr, "usage: mpirun -np N descent_mpi_bench [--steps N] [--threads T] [--json FILE]\n");
+      std::fprintf(
+          stderr,
+          "usage: mpirun -np N descent_mpi_bench [--steps N] [--threads T] [--json FILE]\n");
       return 2;
     }
   }
@@ -88,8 +90,8 @@ int main(int argc, char** argv) {
     const Dataset data = make_synthetic("synthetic:rows=64,features=256,classes=10,seed=1");
     std::string json = "[";
     if (root) {
-      fmt::print("{:>10} {:>6} {:>6} {:>12} {:>10} {:>9}\n", "params", "ranks", "mode",
-                 "reduce_us", "step_us", "reduce%");
+      fmt::print("{:>10} {:>6} {:>6} {:>12} {:>10} {:>9}\n", "params", "ranks", "mode", "reduce_us",
+                 "step_us", "reduce%");
     }
     for (std::size_t hidden : {64, 256, 1024, 2048}) {
       for (Reduction mode : {Reduction::exact, Reduction::fast}) {

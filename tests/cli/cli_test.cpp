@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "descent/distributed.hpp"
 #include "descent/io.hpp"
 #include "test_util.hpp"
 
@@ -161,6 +162,8 @@ TEST(Cli, BadOptionsExitTwoWithAMessageAndWriteNothing) {
       {"train --data synthetic:rows=1e9,features=1e6", "too large"},
       {"train --data synthetic:colums=3", "unknown key \"colums\""},
       {"train --data synthetic:rows=100 --task regression", "not regression"},
+      {"train --data iris --shard-rows 0", "--shard-rows 0 is invalid"},
+      {"train --data iris --distributed allreduce", "--distributed allreduce is invalid"},
       {"", "subcommand"},
   };
   for (const BadCase& c : cases) {
@@ -177,6 +180,30 @@ TEST(Cli, BadOptionsExitTwoWithAMessageAndWriteNothing) {
     EXPECT_NE(r.err.find(c.message), std::string::npos) << c.args << "\nstderr: " << r.err;
     EXPECT_TRUE(std::filesystem::is_empty(dir.path())) << c.args;
   }
+}
+
+// --distributed outside mpirun is a group of one rank: the single process's model, byte for
+// byte (the runs under mpirun are the mpi.* tests). Without MPI in the build it is refused.
+TEST(Cli, DistributedOutsideMpirunIsOneRankOrRefusedWithoutMpi) {
+  test::TempDir dir;
+  const std::string args =
+      "train --data iris --epochs 3 --hidden 8 --batch 16 --shard-rows 4 --quiet";
+  const CliRun one = run_cli(args + " --save " + (dir / "one.model").string(), dir);
+  ASSERT_EQ(one.status, 0) << one.err;
+  const CliRun ranked =
+      run_cli(args + " --distributed exact --json --save " + (dir / "ranked.model").string(), dir);
+  if (!mpi::available()) {
+    EXPECT_EQ(ranked.status, 2);
+    EXPECT_NE(ranked.err.find("built without MPI"), std::string::npos) << ranked.err;
+    EXPECT_FALSE(std::filesystem::exists(dir / "ranked.model"));
+    return;
+  }
+  ASSERT_EQ(ranked.status, 0) << ranked.err;
+  const auto j = nlohmann::json::parse(ranked.out);
+  EXPECT_EQ(j["ranks"], 1);
+  EXPECT_EQ(j["reduction"], "exact");
+  EXPECT_EQ(j["rank_rows"].size(), 1u);
+  EXPECT_EQ(test::read_text(dir / "ranked.model"), test::read_text(dir / "one.model"));
 }
 
 TEST(Cli, TrainsOnSyntheticMnistShapedData) {

@@ -95,10 +95,10 @@ std::vector<Outcome> train_ranks(
   std::vector<std::thread> threads;
   for (std::size_t r = 0; r < n; ++r) {
     threads.emplace_back([&, r] {
-      outcomes[r] = train_one(setup, group[r], reduction,
-                              [&](TrainOptions& o, Callbacks& cb, Network& net) {
-                                if (adjust) adjust(r, o, cb, net);
-                              });
+      outcomes[r] =
+          train_one(setup, group[r], reduction, [&](TrainOptions& o, Callbacks& cb, Network& net) {
+            if (adjust) adjust(r, o, cb, net);
+          });
     });
   }
   for (auto& t : threads) t.join();
@@ -119,9 +119,9 @@ TEST(Distributed, ReductionNames) {
 
 TEST(Distributed, ExactIsBitIdenticalToOneProcessAtAnyRankCount) {
   const RunSetup setups[] = {
-      {.batch = 7, .shard_rows = 2},                         // 4 shards, the last of one row
-      {.batch = 32, .shard_rows = 0},                        // the automatic rule
-      {.batch = 50, .shard_rows = 4, .clip_norm = 0.5},      // 13 shards, clipping
+      {.batch = 7, .shard_rows = 2},                     // 4 shards, the last of one row
+      {.batch = 32, .shard_rows = 0},                    // the automatic rule
+      {.batch = 50, .shard_rows = 4, .clip_norm = 0.5},  // 13 shards, clipping
       {.batch = 0, .shard_rows = 16, .optimizer = "sgd:lr=0.2,momentum=0.9"},  // full batch
   };
   for (const RunSetup& setup : setups) {
@@ -181,8 +181,8 @@ TEST(Distributed, FastStaysCloseAndKeepsTheReplicasEqual) {
     ASSERT_EQ(outcomes[0].parameters.size(), one.parameters.size());
     double worst = 0.0;
     for (std::size_t i = 0; i < one.parameters.size(); ++i) {
-      worst = std::max(worst, static_cast<double>(std::abs(outcomes[0].parameters[i] -
-                                                           one.parameters[i])));
+      worst = std::max(
+          worst, static_cast<double>(std::abs(outcomes[0].parameters[i] - one.parameters[i])));
     }
     EXPECT_LT(worst, 1e-4) << ranks << " ranks";
   }
@@ -190,9 +190,8 @@ TEST(Distributed, FastStaysCloseAndKeepsTheReplicasEqual) {
 
 TEST(Distributed, ACallbackOnOneRankStopsEveryRankAtTheSameStep) {
   const RunSetup setup{.batch = 16, .shard_rows = 4, .epochs = 5};
-  const std::vector<Outcome> outcomes =
-      train_ranks(setup, 3, Reduction::exact, [](std::size_t r, TrainOptions&, Callbacks& cb,
-                                                 Network&) {
+  const std::vector<Outcome> outcomes = train_ranks(
+      setup, 3, Reduction::exact, [](std::size_t r, TrainOptions&, Callbacks& cb, Network&) {
         if (r == 1) cb.on_step = [](const StepRecord& s) { return s.step < 7; };
       });
   for (const Outcome& o : outcomes) {
@@ -216,16 +215,15 @@ TEST(Distributed, RanksGivenDifferentOptionsRefuseToStart) {
 
 TEST(Distributed, AReplicaThatDriftsIsCaughtAtTheEpochsEnd) {
   const RunSetup setup{.batch = 16, .epochs = 3};
-  const std::vector<Outcome> outcomes =
-      train_ranks(setup, 2, Reduction::exact,
-                  [](std::size_t r, TrainOptions&, Callbacks& cb, Network& net) {
-                    if (r == 1) {
-                      cb.on_epoch = [&net](const EpochRecord&) {
-                        net.parameters()[0] += 1.0f;  // a replica broken behind the trainer's back
-                        return true;
-                      };
-                    }
-                  });
+  const std::vector<Outcome> outcomes = train_ranks(
+      setup, 2, Reduction::exact, [](std::size_t r, TrainOptions&, Callbacks& cb, Network& net) {
+        if (r == 1) {
+          cb.on_epoch = [&net](const EpochRecord&) {
+            net.parameters()[0] += 1.0f;  // a replica broken behind the trainer's back
+            return true;
+          };
+        }
+      });
   for (const Outcome& o : outcomes) {
     EXPECT_NE(o.error.find("after epoch 2 the parameters of rank(s) 1 differ from rank 0's"),
               std::string::npos)
@@ -236,9 +234,8 @@ TEST(Distributed, AReplicaThatDriftsIsCaughtAtTheEpochsEnd) {
 TEST(Distributed, OnlyRankZeroWritesTheCheckpoint) {
   const test::TempDir dir;
   const RunSetup setup{.batch = 16, .epochs = 2};
-  const std::vector<Outcome> outcomes =
-      train_ranks(setup, 2, Reduction::exact, [&](std::size_t r, TrainOptions& o, Callbacks&,
-                                                  Network&) {
+  const std::vector<Outcome> outcomes = train_ranks(
+      setup, 2, Reduction::exact, [&](std::size_t r, TrainOptions& o, Callbacks&, Network&) {
         o.checkpoint = dir.path() / ("rank" + std::to_string(r) + ".ckpt");
       });
   for (const Outcome& o : outcomes) ASSERT_TRUE(o.error.empty()) << o.error;
@@ -248,11 +245,11 @@ TEST(Distributed, OnlyRankZeroWritesTheCheckpoint) {
 
 TEST(Distributed, TooManyFixedShardsIsRefused) {
   const RunSetup setup{.batch = 0, .shard_rows = 0};
-  const Outcome o = train_one(setup, nullptr, Reduction::exact,
-                              [](TrainOptions& opt, Callbacks&, Network&) {
-                                opt.shard_rows = 1;
-                                opt.batch_size = 0;  // 184 rows in 184 shards: allowed
-                              });
+  const Outcome o =
+      train_one(setup, nullptr, Reduction::exact, [](TrainOptions& opt, Callbacks&, Network&) {
+        opt.shard_rows = 1;
+        opt.batch_size = 0;  // 184 rows in 184 shards: allowed
+      });
   EXPECT_TRUE(o.error.empty()) << o.error;
   Network net = Network::mlp(20, {8}, 4);
   auto sgd = make_optimizer("sgd:lr=0.1");

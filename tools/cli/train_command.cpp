@@ -240,8 +240,9 @@ int train_command(const TrainArgs& args, const CLI::App& cmd,
       nonnegative(args.divergence_factor, "--divergence-factor", stop.divergence_factor);
   options.clip_norm = nonnegative(args.clip_norm, "--clip-norm", 0.0);
   options.clip_value = nonnegative(args.clip_value, "--clip-value", 0.0);
+  // Only rank 0 writes: the other ranks' machines need not have the output directories.
   if (!args.checkpoint.empty()) {
-    check_output_path(args.checkpoint, "--checkpoint");
+    if (root) check_output_path(args.checkpoint, "--checkpoint");
     options.checkpoint = args.checkpoint;
   }
   options.checkpoint_every = parse_count(args.checkpoint_every, "--checkpoint-every");
@@ -252,9 +253,9 @@ int train_command(const TrainArgs& args, const CLI::App& cmd,
       throw Error(fmt::format("--resume {}: no such checkpoint file", args.resume));
     options.resume = args.resume;
   }
-  if (!args.history.empty()) check_output_path(args.history, "--history");
-  if (!args.save.empty()) check_output_path(args.save, "--save");
-  check_distinct_files(args);
+  if (root && !args.history.empty()) check_output_path(args.history, "--history");
+  if (root && !args.save.empty()) check_output_path(args.save, "--save");
+  if (root) check_distinct_files(args);
   warn_about_ignored_options(cmd, args.quiet || !root);
   const Isa isa = active_isa();  // reports a bad DESCENT_ISA now
 
