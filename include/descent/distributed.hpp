@@ -5,11 +5,13 @@
 // parameters stay the same on all of them.
 //
 // Two reductions. `exact`: the batch is cut into the shards one process would cut it into,
-// each rank computes a contiguous run of them, the ranks exchange the partial sums they hold
-// (an allgather) and each finishes the single process's fixed tree in the same order: the
-// parameters are the same bits as one process's, whatever the rank count. `fast`: the batch's
-// rows are split evenly across the ranks and their gradients summed with MPI_Allreduce: less
-// traffic, but the sum's order depends on the rank count and MPI's algorithm, so results are
+// each rank computes a contiguous run of them and adds up what of the single process's fixed
+// tree lies within its run; then each rank finishes the tree, in the same order, on its own
+// slice of the parameter vector (the ranks' partial sums exchanged slice by slice, an
+// all-to-all), and the finished slices go to every rank (an allgather): the parameters are
+// the same bits as one process's, whatever the rank count, for the traffic of an allreduce. `fast`:
+// the batch's rows are split evenly across the ranks and their gradients summed with MPI_Allreduce:
+// less traffic, but the sum's order depends on the rank count and MPI's algorithm, so results are
 // not bit-reproducible across rank counts.
 
 #include <cstddef>
@@ -33,11 +35,14 @@ class Communicator {
   virtual ~Communicator() = default;
   virtual std::size_t rank() const noexcept = 0;
   virtual std::size_t size() const noexcept = 0;
-  // Rank r gives counts[r] blocks of `block` floats (`mine`, counts[rank()] * block floats);
-  // every rank receives all ranks' blocks, in rank order, in `all` (sum of counts * block).
-  virtual void allgather(std::span<const float> mine, std::span<float> all,
-                         std::span<const std::size_t> counts, std::size_t block) = 0;
-  // The same for doubles, counts[r] values from rank r.
+  // Every rank sends send_counts[r] floats to rank r, the blocks lying in rank order in `send`,
+  // and receives recv_counts[q] floats from rank q, in rank order, in `recv`.
+  virtual void alltoall(std::span<const float> send, std::span<const std::size_t> send_counts,
+                        std::span<float> recv, std::span<const std::size_t> recv_counts) = 0;
+  // In place: rank r holds counts[r] floats at offset counts[0] + ... + counts[r - 1] of
+  // `values`; afterwards every rank holds all of them.
+  virtual void allgather(std::span<float> values, std::span<const std::size_t> counts) = 0;
+  // counts[r] doubles from rank r (`mine`) to every rank, in rank order, in `all`.
   virtual void allgather(std::span<const double> mine, std::span<double> all,
                          std::span<const std::size_t> counts) = 0;
   // One value from every rank, in rank order (all.size() == size()).

@@ -4,6 +4,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
+#include <numeric>
 
 #include <fmt/format.h>
 
@@ -50,6 +51,12 @@ struct Shared {
   std::uint64_t generation = 0;
 };
 
+// What a rank publishes for an alltoall: its send buffer and its counts per rank.
+struct Exchange {
+  const float* data;
+  const std::size_t* counts;
+};
+
 class LocalCommunicator final : public Communicator {
  public:
   LocalCommunicator(std::shared_ptr<Shared> shared, std::size_t rank)
@@ -58,9 +65,49 @@ class LocalCommunicator final : public Communicator {
   std::size_t rank() const noexcept override { return rank_; }
   std::size_t size() const noexcept override { return shared_->size; }
 
-  void allgather(std::span<const float> mine, std::span<float> all,
-                 std::span<const std::size_t> counts, std::size_t block) override {
-    gather(mine, all, counts, block);
+  void alltoall(std::span<const float> send, std::span<const std::size_t> send_counts,
+                std::span<float> recv, std::span<const std::size_t> recv_counts) override {
+    const std::size_t sent =
+        std::accumulate(send_counts.begin(), send_counts.end(), std::size_t{0});
+    const std::size_t received =
+        std::accumulate(recv_counts.begin(), recv_counts.end(), std::size_t{0});
+    if (send_counts.size() != size() || recv_counts.size() != size() || sent != send.size() ||
+        received != recv.size()) {
+      throw Error(fmt::format("alltoall on rank {}: counts that do not fit the buffers", rank_));
+    }
+    const Exchange mine{send.data(), send_counts.data()};
+    publish(&mine);
+    std::size_t offset = 0;
+    for (std::size_t q = 0; q < size(); ++q) {
+      // Rank q's block for this rank starts after its blocks for the ranks before this one.
+      const auto* theirs = static_cast<const Exchange*>(shared_->inputs[q]);
+      std::size_t at = 0;
+      for (std::size_t r = 0; r < rank_; ++r) at += theirs->counts[r];
+      if (theirs->counts[rank_] != recv_counts[q]) {
+        throw Error(fmt::format("alltoall: rank {} sends {} floats to rank {}, which expects {}", q,
+                                theirs->counts[rank_], rank_, recv_counts[q]));
+      }
+      if (recv_counts[q] > 0)
+        std::memcpy(recv.data() + offset, theirs->data + at, recv_counts[q] * sizeof(float));
+      offset += recv_counts[q];
+    }
+    shared_->barrier();
+  }
+  void allgather(std::span<float> values, std::span<const std::size_t> counts) override {
+    if (counts.size() != size() ||
+        std::accumulate(counts.begin(), counts.end(), std::size_t{0}) != values.size()) {
+      throw Error(fmt::format("allgather on rank {}: counts that do not fit the buffer", rank_));
+    }
+    publish(values.data());
+    std::size_t offset = 0;
+    for (std::size_t q = 0; q < size(); ++q) {
+      if (q != rank_ && counts[q] > 0) {
+        std::memcpy(values.data() + offset, static_cast<const float*>(shared_->inputs[q]) + offset,
+                    counts[q] * sizeof(float));
+      }
+      offset += counts[q];
+    }
+    shared_->barrier();
   }
   void allgather(std::span<const double> mine, std::span<double> all,
                  std::span<const std::size_t> counts) override {

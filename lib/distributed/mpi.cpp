@@ -39,18 +39,24 @@ class World final : public Communicator {
   std::size_t rank() const noexcept override { return rank_; }
   std::size_t size() const noexcept override { return size_; }
 
-  void allgather(std::span<const float> mine, std::span<float> all,
-                 std::span<const std::size_t> counts, std::size_t block) override {
-    // Blocks of `block` floats as one MPI type: the counts stay small whatever the model.
-    MPI_Datatype type;
-    MPI_Type_contiguous(to_int(block, "a block of"), MPI_FLOAT, &type);
-    MPI_Type_commit(&type);
-    gatherv(mine.data(), all.data(), counts, type);
-    MPI_Type_free(&type);
+  void alltoall(std::span<const float> send, std::span<const std::size_t> send_counts,
+                std::span<float> recv, std::span<const std::size_t> recv_counts) override {
+    std::vector<int> sc, sd, rc, rd;
+    layout(send_counts, sc, sd);
+    layout(recv_counts, rc, rd);
+    MPI_Alltoallv(send.data(), sc.data(), sd.data(), MPI_FLOAT, recv.data(), rc.data(), rd.data(),
+                  MPI_FLOAT, MPI_COMM_WORLD);
+  }
+  void allgather(std::span<float> values, std::span<const std::size_t> counts) override {
+    layout(counts, counts_, displacements_);
+    MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, values.data(), counts_.data(),
+                   displacements_.data(), MPI_FLOAT, MPI_COMM_WORLD);
   }
   void allgather(std::span<const double> mine, std::span<double> all,
                  std::span<const std::size_t> counts) override {
-    gatherv(mine.data(), all.data(), counts, MPI_DOUBLE);
+    layout(counts, counts_, displacements_);
+    MPI_Allgatherv(mine.data(), counts_[rank_], MPI_DOUBLE, all.data(), counts_.data(),
+                   displacements_.data(), MPI_DOUBLE, MPI_COMM_WORLD);
   }
   void allgather(std::uint64_t mine, std::span<std::uint64_t> all) override {
     MPI_Allgather(&mine, 1, MPI_UINT64_T, all.data(), 1, MPI_UINT64_T, MPI_COMM_WORLD);
@@ -76,21 +82,20 @@ class World final : public Communicator {
   }
 
  private:
-  void gatherv(const void* mine, void* all, std::span<const std::size_t> counts,
-               MPI_Datatype type) {
+  // Counts per rank and their offsets, as MPI's ints.
+  void layout(std::span<const std::size_t> counts, std::vector<int>& out,
+              std::vector<int>& offsets) const {
     if (counts.size() != size_) {
-      throw Error(fmt::format("MPI allgather: {} counts for {} ranks", counts.size(), size_));
+      throw Error(fmt::format("MPI: {} counts for {} ranks", counts.size(), size_));
     }
-    counts_.resize(size_);
-    displacements_.resize(size_);
+    out.resize(size_);
+    offsets.resize(size_);
     std::size_t offset = 0;
     for (std::size_t r = 0; r < size_; ++r) {
-      counts_[r] = to_int(counts[r], "a count of");
-      displacements_[r] = to_int(offset, "an offset of");
+      out[r] = to_int(counts[r], "a count of");
+      offsets[r] = to_int(offset, "an offset of");
       offset += counts[r];
     }
-    MPI_Allgatherv(mine, counts_[rank_], type, all, counts_.data(), displacements_.data(), type,
-                   MPI_COMM_WORLD);
   }
 
   std::size_t rank_ = 0;

@@ -70,12 +70,13 @@ struct Trainer::State {
   bool profiling = false;
   StepProfile profile;
   std::vector<double> shard_data, shard_forward, shard_backward;
-  // Exact distributed steps: the tree's nodes by first shard, this rank's nodes when it
-  // sends several, every rank's nodes, every shard's loss, and per rank its nodes and shards.
+  // Exact distributed steps: the tree's nodes by first shard, this rank's nodes cut into the
+  // ranks' slices, every rank's nodes on this rank's slice, every shard's loss, per rank its
+  // nodes and shards, and the exchanges' counts.
   std::vector<float*> tree_nodes;
   AlignedBuffer<float> sent_nodes, gathered_nodes;
   std::vector<double> all_shard_loss;
-  std::vector<std::size_t> rank_nodes, rank_shards;
+  std::vector<std::size_t> rank_nodes, rank_shards, send_counts, recv_counts;
   std::size_t rows_computed = 0;
 };
 

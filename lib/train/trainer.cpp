@@ -47,6 +47,9 @@ constexpr std::size_t kEvalRows = 256;
 constexpr std::size_t kGatherAhead = 3;
 // Floats per piece of the parallel gradient reduction.
 constexpr std::size_t kReduceChunk = 16384;
+// Exact distributed steps: rank c finishes the reduction tree on slice c of the parameter
+// vector; slices start at multiples of this many floats (1 KiB).
+constexpr std::size_t kSliceAlign = 256;
 // A fixed shard size (TrainOptions::shard_rows) may cut a batch into at most this many shards.
 constexpr std::size_t kMaxShardCount = 1024;
 
@@ -275,12 +278,18 @@ void Trainer::reserve(std::size_t batch_rows) {
   if (plan.exact_ranks) {
     // Every rank's partial sums arrive here; at most one node per shard.
     const std::size_t params = network_.parameter_count();
-    if (s.gathered_nodes.size() < shards * params) s.gathered_nodes.resize(shards * params);
-    if (s.sent_nodes.size() < shards * params) s.sent_nodes.resize(shards * params);
+    // This rank's nodes, and every rank's nodes on this rank's slice of the parameters: at
+    // most one node per shard, the slice at most a rank's share rounded up to kSliceAlign.
+    const std::size_t local = ceil_div(shards, plan.ranks);
+    const std::size_t slice = std::min(params, ceil_div(params, plan.ranks) + 2 * kSliceAlign);
+    if (s.sent_nodes.size() < local * params) s.sent_nodes.resize(local * params);
+    if (s.gathered_nodes.size() < shards * slice) s.gathered_nodes.resize(shards * slice);
     s.tree_nodes.resize(std::max(s.tree_nodes.size(), shards));
     s.all_shard_loss.resize(std::max(s.all_shard_loss.size(), shards));
     s.rank_nodes.resize(plan.ranks);
     s.rank_shards.resize(plan.ranks);
+    s.send_counts.resize(plan.ranks);
+    s.recv_counts.resize(plan.ranks);
   }
   if (s.shard_capacity >= rows_needed && s.workspaces.size() >= shards) return;
   // A smaller batch never needs more rows per shard or more shards than a larger one, so
@@ -646,31 +655,42 @@ void Trainer::combine_ranks(const StepPlan& plan, double& loss_total, double& sq
     for_each_node(range, shards, [&](std::size_t) { ++s.rank_nodes[r]; });
     total_nodes += s.rank_nodes[r];
   }
-  // This rank's nodes, contiguous (a single node is sent from where it lies).
-  const std::size_t my_nodes = s.rank_nodes[comm.rank()];
-  std::span<const float> sent;
-  if (my_nodes == 1) {
-    sent = std::span<const float>(nodes[plan.first], params);
-  } else if (my_nodes > 1) {
-    std::size_t j = 0;
+  // Rank c finishes the tree on slice c of the parameter vector: every rank sends it that
+  // slice of each of its nodes, in node order.
+  const std::size_t me = comm.rank();
+  auto slice_begin = [&](std::size_t c) {
+    return c >= plan.ranks ? params
+                           : std::min(params, params * c / plan.ranks / kSliceAlign * kSliceAlign);
+  };
+  auto slice_size = [&](std::size_t c) { return slice_begin(c + 1) - slice_begin(c); };
+  const std::size_t my_nodes = s.rank_nodes[me];
+  float* sent = s.sent_nodes.data();
+  for (std::size_t c = 0; c < plan.ranks; ++c) {
+    s.send_counts[c] = my_nodes * slice_size(c);
+    s.recv_counts[c] = s.rank_nodes[c] * slice_size(me);
     for_each_node(mine, shards, [&](std::size_t i) {
-      std::memcpy(s.sent_nodes.data() + j++ * params, nodes[i], params * sizeof(float));
+      std::memcpy(sent, nodes[i] + slice_begin(c), slice_size(c) * sizeof(float));
+      sent += slice_size(c);
     });
-    sent = std::span<const float>(s.sent_nodes.data(), my_nodes * params);
   }
-  comm.allgather(sent, std::span<float>(s.gathered_nodes.data(), total_nodes * params),
-                 s.rank_nodes, params);
+  const std::size_t slice = slice_size(me);
+  comm.alltoall(std::span<const float>(s.sent_nodes.data(), my_nodes * params), s.send_counts,
+                std::span<float>(s.gathered_nodes.data(), total_nodes * slice), s.recv_counts);
+  // Every rank's nodes, on this rank's slice, by first shard; then the tree's remaining
+  // additions, in its order.
   std::size_t j = 0;
   for (std::size_t r = 0; r < plan.ranks; ++r) {
     for_each_node(rank_range(shards, plan.ranks, r), shards,
-                  [&](std::size_t i) { nodes[i] = s.gathered_nodes.data() + j++ * params; });
+                  [&](std::size_t i) { nodes[i] = s.gathered_nodes.data() + j++ * slice; });
   }
-  add_tree(k, nodes, params, [&](std::size_t i, std::size_t stride) {
+  add_tree(k, nodes, slice, [&](std::size_t i, std::size_t stride) {
     for (std::size_t r = 0; r < plan.ranks; ++r)
       if (node_within(i, stride, shards, rank_range(shards, plan.ranks, r))) return false;
     return true;
   });
-  std::memcpy(gradient.data(), nodes[0], params * sizeof(float));
+  if (slice > 0) std::memcpy(gradient.data() + slice_begin(me), nodes[0], slice * sizeof(float));
+  for (std::size_t c = 0; c < plan.ranks; ++c) s.send_counts[c] = slice_size(c);
+  comm.allgather(gradient, s.send_counts);
   squares = squared_norm(gradient);
 
   // The shards' losses, added in shard order as one process adds them.
