@@ -712,13 +712,20 @@ Evaluation Trainer::evaluate(const Dataset& data) {
   const detail::PreparedTargets targets = detail::prepare_targets(loss_, data);
   State& s = *state_;
   const std::size_t chunks = ceil_div(data.rows(), kEvalRows);
-  const std::size_t workers = std::min(chunks, kEvalWorkers);
+  // With ranks, each evaluates a contiguous run of the chunks and the chunks' sums are
+  // exchanged: the same sums, added in the same order, as one process.
+  Communicator* comm = options_.distributed.communicator.get();
+  const std::size_t ranks = comm != nullptr ? comm->size() : 1;
+  const auto [begin, end] = ranks > 1 ? rank_range(chunks, ranks, comm->rank())
+                                      : std::pair<std::size_t, std::size_t>{0, chunks};
+  const std::size_t mine = end - begin;
+  const std::size_t workers = std::min(mine, kEvalWorkers);
   while (s.eval_workspaces.size() < workers) s.eval_workspaces.emplace_back(network_, kEvalRows);
   s.chunk_loss.assign(chunks, 0.0);
   s.chunk_correct.assign(chunks, 0);
   const ConstMatrixView x = data.features.view();
   parallel::for_each_index(workers, [&](std::size_t worker) {
-    for (std::size_t chunk = worker; chunk < chunks; chunk += workers) {
+    for (std::size_t chunk = begin + worker; chunk < end; chunk += workers) {
       const std::size_t first = chunk * kEvalRows;
       const std::size_t count = std::min(kEvalRows, data.rows() - first);
       const ConstMatrixView out =
@@ -728,6 +735,26 @@ Evaluation Trainer::evaluate(const Dataset& data) {
       s.chunk_correct[chunk] = count_correct(loss_, out, t);
     }
   });
+  if (ranks > 1) {
+    std::vector<std::size_t> counts(ranks);
+    for (std::size_t r = 0; r < ranks; ++r) {
+      const auto range = rank_range(chunks, ranks, r);
+      counts[r] = range.second - range.first;
+    }
+    // Losses and counts of correct predictions (exact in a double) in one exchange.
+    std::vector<double> sent(2 * mine);
+    for (std::size_t i = 0; i < mine; ++i) {
+      sent[i] = s.chunk_loss[begin + i];
+      sent[mine + i] = static_cast<double>(s.chunk_correct[begin + i]);
+    }
+    std::vector<double> losses(chunks), corrects(chunks);
+    comm->allgather(std::span<const double>(sent.data(), mine), losses, counts);
+    comm->allgather(std::span<const double>(sent.data() + mine, mine), corrects, counts);
+    for (std::size_t c = 0; c < chunks; ++c) {
+      s.chunk_loss[c] = losses[c];
+      s.chunk_correct[c] = static_cast<std::size_t>(corrects[c]);
+    }
+  }
   double loss_total = 0.0;
   std::size_t correct = 0;
   for (std::size_t c = 0; c < chunks; ++c) {

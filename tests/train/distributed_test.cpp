@@ -243,6 +243,35 @@ TEST(Distributed, OnlyRankZeroWritesTheCheckpoint) {
   EXPECT_FALSE(std::filesystem::exists(dir.path() / "rank1.ckpt"));
 }
 
+TEST(Distributed, RanksShareTheEvaluationAndGetOneProcesssFigures) {
+  // 1100 rows: 5 chunks of evaluation, split 2/2/1 over 3 ranks.
+  const Dataset big = make_synthetic("synthetic:rows=1100,features=20,classes=4,seed=8");
+  Network net = Network::mlp(20, {16}, 4);
+  net.initialize(Init::automatic, 2);
+  auto sgd = make_optimizer("sgd:lr=0.1");
+  Trainer alone(net, *sgd, Loss::cross_entropy);
+  const Evaluation one = alone.evaluate(big);
+  auto group = make_local_group(3);
+  std::vector<Evaluation> results(3);
+  std::vector<std::thread> threads;
+  for (std::size_t r = 0; r < 3; ++r) {
+    threads.emplace_back([&, r] {
+      Network copy = net;
+      auto opt = make_optimizer("sgd:lr=0.1");
+      TrainOptions o;
+      o.distributed.communicator = group[r];
+      Trainer trainer(copy, *opt, Loss::cross_entropy, o);
+      results[r] = trainer.evaluate(big);
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (const Evaluation& e : results) {
+    EXPECT_EQ(bits(e.loss), bits(one.loss));
+    EXPECT_EQ(bits(e.accuracy), bits(one.accuracy));
+    EXPECT_EQ(e.rows, one.rows);
+  }
+}
+
 TEST(Distributed, TooManyFixedShardsIsRefused) {
   const RunSetup setup{.batch = 0, .shard_rows = 0};
   const Outcome o =
