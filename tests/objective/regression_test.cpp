@@ -139,8 +139,9 @@ TEST(Regression, LogisticRegressionWithWeightDecayReachesNewtonsMinimiserOnBreas
   ModelObjective objective(net, d, Loss::bce_with_logits);
   const auto opt = make_optimizer("sgd:lr=0.3,momentum=0.9,weight_decay=0.01");
   MinimizeOptions o;
-  o.stop.max_steps = 20000;
-  o.stop.grad_tolerance = 1e-5;  // of the loss alone: at the optimum it is lambda * theta
+  // The loss's own gradient is lambda * theta at the optimum, never near zero: the run takes
+  // every step. By 2000 the iterate is within 1e-6 of Newton's (measured); 4000 to spare.
+  o.stop.max_steps = 4000;
   o.record_trajectory = false;
   const std::vector<float> zero(objective.dimension(), 0.0f);
   const MinimizeResult r = minimize(objective, *opt, zero, o);
