@@ -1,7 +1,9 @@
 // Trains a few steps and builds every built-in optimizer by name, through the public API
 // only. Exit status 0 on success.
 #include <cstdio>
+#include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <descent/descent.hpp>
@@ -34,5 +36,32 @@ int main() {
   for (int i = 0; i < 30; ++i) last = trainer.train_step(x, {labels, {}}).loss;
   std::printf("consumer: loss %.4f -> %.4f on %s\n", first, last,
               std::string(descent::to_string(descent::active_isa())).c_str());
-  return last < first ? 0 : 1;
+  if (!(last < first)) return 1;
+
+  // Two ranks of a local group (threads), exact reduction: the same parameters as one
+  // process, and the MPI entry points link (available or not).
+  const descent::Dataset data = descent::make_synthetic("synthetic:rows=120,features=6,classes=3");
+  auto train_on = [&](std::shared_ptr<descent::Communicator> comm) {
+    descent::Network n = descent::Network::mlp(6, {8}, 3);
+    auto opt = descent::make_optimizer("adam:lr=0.01");
+    descent::TrainOptions o;
+    o.batch_size = 16;
+    o.shard_rows = 4;
+    o.epochs = 2;
+    o.init = descent::Init::automatic;
+    o.distributed.communicator = std::move(comm);
+    descent::train(n, data, *opt, o);
+    const auto p = n.parameters();
+    return std::vector<float>(p.begin(), p.end());
+  };
+  const std::vector<float> alone = train_on(nullptr);
+  auto group = descent::make_local_group(2);
+  std::vector<float> ranked[2];
+  std::thread other([&] { ranked[1] = train_on(group[1]); });
+  ranked[0] = train_on(group[0]);
+  other.join();
+  std::printf("consumer: 2 local ranks %s one process (MPI %s)\n",
+              ranked[0] == alone && ranked[1] == alone ? "match" : "DIFFER FROM",
+              descent::mpi::available() ? "built in" : "not built");
+  return ranked[0] == alone && ranked[1] == alone ? 0 : 1;
 }
