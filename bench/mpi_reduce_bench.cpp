@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -82,10 +83,18 @@ int main(int argc, char** argv) {
     }
   }
   if (steps == 0) steps = 1;
+  // The session outlives the try: a rank that fails must abort the job while MPI runs
+  // (finalizing first would wait for the others, who wait for it).
+  std::optional<mpi::Session> session;
+  try {
+    session.emplace();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "descent_mpi_bench: %s\n", e.what());
+    return 2;
+  }
   try {
     set_threads(threads);  // per rank (default 1)
-    const mpi::Session session;
-    const std::shared_ptr<Communicator> world = session.world();
+    const std::shared_ptr<Communicator> world = session->world();
     const bool root = world->rank() == 0;
     const Dataset data = make_synthetic("synthetic:rows=64,features=256,classes=10,seed=1");
     std::string json = "[";

@@ -52,6 +52,10 @@ class Communicator {
   virtual void allreduce_sum(std::span<double> values) = 0;
   // Bitwise or over the ranks: how the ranks agree on a decision only some of them took.
   virtual std::uint64_t allreduce_or(std::uint64_t bits) = 0;
+  // This rank cannot go on (the trainer calls it when an exception leaves a collective
+  // sequence): a local group wakes its other ranks, whose collectives then throw
+  // descent::Error. MPI does nothing here: call mpi::abort to end the job.
+  virtual void fail() noexcept {}
 };
 
 struct DistributedOptions {

@@ -91,8 +91,10 @@ struct TrainOptions {
   // each shard has a gradient buffer of its own (at most 1024 shards per batch).
   std::size_t shard_rows = 0;
   // Data-parallel training across ranks (descent/distributed.hpp); none: this process alone.
-  // Every rank calls fit() or train() with the same data and options. The checkpoint is
-  // written by rank 0 only.
+  // Every rank calls fit() or train() with the same data and options (they check). The
+  // checkpoint is written by rank 0 only; `resume` must be readable by every rank. With
+  // ranks, train_step() and evaluate() are collective too: every rank calls them, in the
+  // same order, with the same batch.
   DistributedOptions distributed;
 };
 

@@ -31,8 +31,10 @@ namespace {
 struct Shared {
   explicit Shared(std::size_t n) : size(n), inputs(n, nullptr) {}
 
+  // Waits until every rank has arrived; throws descent::Error when a rank has failed.
   void barrier() {
     std::unique_lock lock(mutex);
+    if (failed) throw_failed();
     const std::uint64_t seen = generation;
     if (++arrived == size) {
       arrived = 0;
@@ -40,7 +42,20 @@ struct Shared {
       changed.notify_all();
       return;
     }
-    changed.wait(lock, [&] { return generation != seen; });
+    changed.wait(lock, [&] { return generation != seen || failed; });
+    if (generation == seen) throw_failed();
+  }
+
+  void fail(std::size_t rank) noexcept {
+    const std::lock_guard lock(mutex);
+    if (!failed) failed_rank = rank;
+    failed = true;
+    changed.notify_all();
+  }
+
+  [[noreturn]] void throw_failed() const {
+    throw Error(
+        fmt::format("rank {} of the local group failed: the group cannot go on", failed_rank));
   }
 
   const std::size_t size;
@@ -49,6 +64,8 @@ struct Shared {
   std::condition_variable changed;
   std::size_t arrived = 0;
   std::uint64_t generation = 0;
+  bool failed = false;
+  std::size_t failed_rank = 0;
 };
 
 // What a rank publishes for an alltoall: its send buffer and its counts per rank.
@@ -77,21 +94,26 @@ class LocalCommunicator final : public Communicator {
     }
     const Exchange mine{send.data(), send_counts.data()};
     publish(&mine);
-    std::size_t offset = 0;
+    std::size_t offset = 0, mismatch = size();
     for (std::size_t q = 0; q < size(); ++q) {
       // Rank q's block for this rank starts after its blocks for the ranks before this one.
       const auto* theirs = static_cast<const Exchange*>(shared_->inputs[q]);
       std::size_t at = 0;
       for (std::size_t r = 0; r < rank_; ++r) at += theirs->counts[r];
       if (theirs->counts[rank_] != recv_counts[q]) {
-        throw Error(fmt::format("alltoall: rank {} sends {} floats to rank {}, which expects {}", q,
-                                theirs->counts[rank_], rank_, recv_counts[q]));
+        mismatch = q;
+        break;
       }
       if (recv_counts[q] > 0)
         std::memcpy(recv.data() + offset, theirs->data + at, recv_counts[q] * sizeof(float));
       offset += recv_counts[q];
     }
+    // The others may still read this rank's buffer until everyone is through.
     shared_->barrier();
+    if (mismatch < size()) {
+      throw Error(
+          fmt::format("alltoall: rank {} sends a block rank {} does not expect", mismatch, rank_));
+    }
   }
   void allgather(std::span<float> values, std::span<const std::size_t> counts) override {
     if (counts.size() != size() ||
@@ -119,6 +141,7 @@ class LocalCommunicator final : public Communicator {
   }
   void allreduce_sum(std::span<float> values) override { reduce_sum(values); }
   void allreduce_sum(std::span<double> values) override { reduce_sum(values); }
+  void fail() noexcept override { shared_->fail(rank_); }
   std::uint64_t allreduce_or(std::uint64_t bits) override {
     publish(&bits);
     std::uint64_t out = 0;

@@ -109,11 +109,19 @@ std::uint64_t checksum(std::span<const float> values, std::uint64_t h = 0xcbf29c
 // same options, or the collectives would not match (and could wait forever).
 void check_same_run(Communicator& comm, const RunFingerprint& f, const TrainOptions& o,
                     std::span<const float> parameters, std::size_t steps) {
+  // Everything that decides what a rank computes, when it stops and which collectives it
+  // calls (the clock and callbacks are agreed on at every step instead).
+  const StopCriteria& stop = o.stop;
   const std::string text = fmt::format(
-      "{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}", f.optimizer, f.schedule,
-      f.schedule_per, f.clip_norm, f.clip_value, f.batch_size, f.seed, f.loss, f.shuffle,
-      f.train_rows, f.train_crc, f.validation_rows, f.validation_crc, o.epochs, o.shard_rows,
-      static_cast<int>(o.distributed.reduction), parameters.size(), steps, o.checkpoint_every);
+      "{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}",
+      f.optimizer, f.schedule, f.schedule_per, f.clip_norm, f.clip_value, f.batch_size, f.seed,
+      f.loss, f.shuffle, f.train_rows, f.train_crc, f.validation_rows, f.validation_crc, o.epochs,
+      o.shard_rows, static_cast<int>(o.distributed.reduction), o.distributed.check_replicas,
+      parameters.size(), steps, o.checkpoint_every, stop.max_steps, stop.grad_tolerance,
+      stop.plateau_tolerance, stop.plateau_patience, stop.target_loss.value_or(-1.0),
+      stop.target_accuracy.value_or(-1.0), stop.early_stopping_patience,
+      stop.early_stopping_min_delta, stop.divergence_factor,
+      stop.target_loss.has_value() * 2 + stop.target_accuracy.has_value());
   std::uint64_t h = 0xcbf29ce484222325ULL;
   for (char c : text) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
   std::vector<std::uint64_t> sums(comm.size());
@@ -198,6 +206,7 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
   Communicator* comm = options_.distributed.communicator.get();
   const bool distributed = comm != nullptr && comm->size() > 1;
   const bool writes_files = !distributed || comm->rank() == 0;
+  const detail::FailOnThrow fail_on_throw(comm);
   auto agree = [&](std::uint64_t flags) { return distributed ? comm->allreduce_or(flags) : flags; };
   const std::size_t rows_before = rows_computed();
   const std::size_t rows = train.rows();

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <exception>
 #include <string_view>
 #include <vector>
 
@@ -43,6 +44,22 @@ struct Batch {
 // values_out only read when there are values), in that order.
 Batch gather_rows(ConstMatrixView x, const Targets& t, std::span<const std::size_t> rows,
                   Matrix& x_out, std::span<std::uint32_t> labels_out, Matrix& values_out);
+
+// Tells the communicator this rank failed when an exception leaves the scope, so that the
+// other ranks of a local group are not left waiting for it.
+class FailOnThrow {
+ public:
+  explicit FailOnThrow(Communicator* comm) noexcept : comm_(comm) {}
+  ~FailOnThrow() {
+    if (comm_ != nullptr && std::uncaught_exceptions() > uncaught_) comm_->fail();
+  }
+  FailOnThrow(const FailOnThrow&) = delete;
+  FailOnThrow& operator=(const FailOnThrow&) = delete;
+
+ private:
+  Communicator* comm_;
+  int uncaught_ = std::uncaught_exceptions();
+};
 
 }  // namespace descent::detail
 

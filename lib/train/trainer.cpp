@@ -50,6 +50,9 @@ constexpr std::size_t kReduceChunk = 16384;
 // Exact distributed steps: rank c finishes the reduction tree on slice c of the parameter
 // vector; slices start at multiples of this many floats (1 KiB).
 constexpr std::size_t kSliceAlign = 256;
+// The most floats the exact reduction's exchange moves to or from one rank at once (MPI
+// counts are ints).
+constexpr std::size_t kMaxExchange = (std::size_t{1} << 31) - 1;
 // A fixed shard size (TrainOptions::shard_rows) may cut a batch into at most this many shards.
 constexpr std::size_t kMaxShardCount = 1024;
 
@@ -273,17 +276,40 @@ void Trainer::reserve(std::size_t batch_rows) {
                     "gradient buffer of its own): use larger shards",
                     per_shard, batch_rows, shards, kMaxShardCount));
   }
-  const std::size_t rows_needed = std::min(per_shard, pass_rows());
+  // This process's shards: all of them alone; with ranks, the most any rank computes.
   const StepPlan plan = plan_step(batch_rows);
+  std::size_t local_shards = shards, local_rows = per_shard;
   if (plan.exact_ranks) {
-    // Every rank's partial sums arrive here; at most one node per shard.
+    local_shards = ceil_div(shards, plan.ranks);
+  } else if (plan.ranks > 1) {
+    local_shards = 1;
+    for (std::size_t n : {batch_rows / plan.ranks, ceil_div(batch_rows, plan.ranks)}) {
+      const std::size_t rows = shard_rows(std::max<std::size_t>(n, 1));
+      local_shards = std::max(local_shards, ceil_div(n, rows));
+      local_rows = std::max(local_rows, rows);
+    }
+  }
+  if (plan.exact_ranks) {
+    // What the exchange moves: each rank's largest finished tree nodes, whole (sent, cut
+    // into the ranks' slices) and on this rank's slice of the parameters (received).
     const std::size_t params = network_.parameter_count();
-    // This rank's nodes, and every rank's nodes on this rank's slice of the parameters: at
-    // most one node per shard, the slice at most a rank's share rounded up to kSliceAlign.
-    const std::size_t local = ceil_div(shards, plan.ranks);
     const std::size_t slice = std::min(params, ceil_div(params, plan.ranks) + 2 * kSliceAlign);
-    if (s.sent_nodes.size() < local * params) s.sent_nodes.resize(local * params);
-    if (s.gathered_nodes.size() < shards * slice) s.gathered_nodes.resize(shards * slice);
+    std::size_t total_nodes = 0, most_nodes = 0;
+    for (std::size_t r = 0; r < plan.ranks; ++r) {
+      std::size_t nodes = 0;
+      for_each_node(rank_range(shards, plan.ranks, r), shards, [&](std::size_t) { ++nodes; });
+      total_nodes += nodes;
+      most_nodes = std::max(most_nodes, nodes);
+    }
+    if (most_nodes * params > kMaxExchange || total_nodes * slice > kMaxExchange) {
+      throw Error(fmt::format(
+          "exact distributed reduction: {} parameters in {} shards on {} ranks would exchange "
+          "more than {} floats per rank at once (MPI's count limit): use larger shards, or the "
+          "fast reduction",
+          params, shards, plan.ranks, kMaxExchange));
+    }
+    if (s.sent_nodes.size() < most_nodes * params) s.sent_nodes.resize(most_nodes * params);
+    if (s.gathered_nodes.size() < total_nodes * slice) s.gathered_nodes.resize(total_nodes * slice);
     s.tree_nodes.resize(std::max(s.tree_nodes.size(), shards));
     s.all_shard_loss.resize(std::max(s.all_shard_loss.size(), shards));
     s.rank_nodes.resize(plan.ranks);
@@ -291,11 +317,13 @@ void Trainer::reserve(std::size_t batch_rows) {
     s.send_counts.resize(plan.ranks);
     s.recv_counts.resize(plan.ranks);
   }
-  if (s.shard_capacity >= rows_needed && s.workspaces.size() >= shards) return;
+  const std::size_t rows_needed = std::min(local_rows, pass_rows());
+  local_shards = std::max<std::size_t>(local_shards, 1);
+  if (s.shard_capacity >= rows_needed && s.workspaces.size() >= local_shards) return;
   // A smaller batch never needs more rows per shard or more shards than a larger one, so
   // sizing for the largest batch serves them all.
   const std::size_t capacity = std::max(s.shard_capacity, rows_needed);
-  const std::size_t count = std::max(s.workspaces.size(), shards);
+  const std::size_t count = std::max(s.workspaces.size(), local_shards);
   s.workspaces.clear();
   for (std::size_t i = 0; i < count; ++i) s.workspaces.emplace_back(network_, capacity);
   s.shard_gradients.resize(count - 1);
@@ -372,6 +400,7 @@ Trainer::StepPlan Trainer::plan_step(std::size_t rows) const noexcept {
 }
 
 StepRecord Trainer::train_step(ConstMatrixView x, const Targets& targets) {
+  const detail::FailOnThrow fail_on_throw(options_.distributed.communicator.get());
   const parallel::SerialScope serial(runs_serially(x.rows));
   StepRecord record = compute_gradient(x, targets);
   clip_gradients(record.grad_norm);
@@ -382,6 +411,7 @@ StepRecord Trainer::train_step(ConstMatrixView x, const Targets& targets) {
 
 StepRecord Trainer::train_step(ConstMatrixView x, const Targets& targets,
                                std::span<const std::size_t> rows) {
+  const detail::FailOnThrow fail_on_throw(options_.distributed.communicator.get());
   if (rows.empty()) throw Error("train_step: the row selection is empty");
   const parallel::SerialScope serial(runs_serially(rows.size()));
   StepRecord record = compute_gradient(x, targets, rows);
@@ -701,6 +731,7 @@ void Trainer::combine_ranks(const StepPlan& plan, double& loss_total, double& sq
 }
 
 Evaluation Trainer::evaluate(const Dataset& data) {
+  const detail::FailOnThrow fail_on_throw(options_.distributed.communicator.get());
   detail::check_data(network_, loss_, data, "evaluation");
   Evaluation result;
   result.rows = data.rows();

@@ -211,6 +211,14 @@ TEST(Distributed, RanksGivenDifferentOptionsRefuseToStart) {
     EXPECT_NE(o.error.find("rank(s) 2 train something else than rank 0"), std::string::npos)
         << o.error;
   }
+  // A stop criterion one rank alone has would end its collectives early.
+  const std::vector<Outcome> stops = train_ranks(
+      setup, 2, Reduction::exact,
+      [](std::size_t r, TrainOptions& o, Callbacks&, Network&) { o.stop.max_steps = 5 + r; });
+  for (const Outcome& o : stops) {
+    EXPECT_NE(o.error.find("rank(s) 1 train something else than rank 0"), std::string::npos)
+        << o.error;
+  }
 }
 
 TEST(Distributed, AReplicaThatDriftsIsCaughtAtTheEpochsEnd) {
@@ -228,6 +236,30 @@ TEST(Distributed, AReplicaThatDriftsIsCaughtAtTheEpochsEnd) {
     EXPECT_NE(o.error.find("after epoch 2 the parameters of rank(s) 1 differ from rank 0's"),
               std::string::npos)
         << o.error;
+  }
+}
+
+TEST(Distributed, ARankThatThrowsReleasesTheOthers) {
+  // Rank 2's epoch callback throws after the first epoch: the other ranks, waiting in their
+  // next collective, get an error instead of waiting forever.
+  const RunSetup setup{.batch = 16, .shard_rows = 4, .epochs = 3};
+  std::vector<Outcome> outcomes;
+  try {
+    outcomes = train_ranks(setup, 3, Reduction::exact,
+                           [](std::size_t r, TrainOptions&, Callbacks& cb, Network&) {
+                             if (r == 2) {
+                               cb.on_epoch = [](const EpochRecord&) -> bool {
+                                 throw Error("rank 2's callback gives up");
+                               };
+                             }
+                           });
+  } catch (...) {
+    FAIL() << "an exception escaped a rank's thread";
+  }
+  EXPECT_NE(outcomes[2].error.find("rank 2's callback gives up"), std::string::npos);
+  for (std::size_t r : {0, 1}) {
+    EXPECT_NE(outcomes[r].error.find("rank 2 of the local group failed"), std::string::npos)
+        << "rank " << r << ": " << outcomes[r].error;
   }
 }
 
