@@ -666,9 +666,10 @@ void Trainer::combine_ranks(const StepPlan& plan, double& loss_total, double& sq
     return;
   }
 
-  // exact: the additions of the single process's tree that lie within this rank's shards
-  // first, then every rank's largest finished nodes to every rank, then the remaining
-  // additions, in the tree's order, on every rank.
+  // exact: first the additions of the single process's tree that lie within this rank's
+  // shards; then, slice by slice of the parameter vector, every rank's largest finished nodes
+  // to the rank that owns the slice, which makes the remaining additions in the tree's order;
+  // then the finished slices to every rank.
   const std::size_t shards = plan.shards;
   const std::span<float*> nodes(s.tree_nodes.data(), shards);
   std::fill(nodes.begin(), nodes.end(), nullptr);
