@@ -37,42 +37,39 @@ function(json_list out_var json key)
   set(${out_var} "${values}" PARENT_SCOPE)
 endfunction()
 
+# A two-rank job whose rank 1 runs `rank1_command` (the train options follow it) while rank 0
+# trains normally and soon waits for it in a collective: the job must end, not hang, with a
+# non-zero status and stderr matching `expect`.
+function(expect_job_to_end what expect)
+  execute_process(
+    COMMAND ${mpirun} -np 1 ${DESCENT} train ${ARGS} --quiet --distributed exact
+            : -np 1 ${ARGN} --quiet --distributed exact
+    RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err TIMEOUT 120)
+  if(rc EQUAL 0 OR rc MATCHES "timeout")
+    message(FATAL_ERROR "a rank that ${what} must end the job (status: ${rc})\n${err}")
+  endif()
+  if(NOT err MATCHES "${expect}")
+    message(FATAL_ERROR "stderr should match '${expect}':\n${err}")
+  endif()
+  message(STATUS "a rank that ${what}: the job ended with status ${rc}")
+endfunction()
+
 if(MODE STREQUAL "failure")
-  # Rank 1's --data names a file that does not exist; rank 0 goes on to its first collective.
+  # Rank 1's --data names a file that does not exist.
   set(bad_args ${ARGS})
   list(FIND bad_args --data at)
   math(EXPR at "${at} + 1")
   list(REMOVE_AT bad_args ${at})
   list(INSERT bad_args ${at} ${WORK}/missing.csv)
-  execute_process(
-    COMMAND ${mpirun} -np 1 ${DESCENT} train ${ARGS} --quiet --distributed exact
-            : -np 1 ${DESCENT} train ${bad_args} --quiet --distributed exact
-    RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err TIMEOUT 120)
-  if(rc EQUAL 0 OR rc MATCHES "timeout")
-    message(FATAL_ERROR "a rank that cannot read its data must end the job (status: ${rc})\n${err}")
-  endif()
-  if(NOT err MATCHES "descent: error: rank 1 of 2: data file \"[^\"]*missing.csv\" does not exist")
-    message(FATAL_ERROR "the failing rank's error is missing:\n${err}")
-  endif()
-  message(STATUS "the job ended with status ${rc} and the rank's error")
+  expect_job_to_end("cannot read its data"
+                    "descent: error: rank 1 of 2: data file \"[^\"]*missing.csv\" does not exist"
+                    ${DESCENT} train ${bad_args})
   return()
 endif()
 
 if(MODE STREQUAL "crash")
-  # Rank 1 dies (SIGKILL) at its fifth step, in the middle of training; rank 0 is then waiting
-  # in a collective.
-  execute_process(
-    COMMAND ${mpirun} -np 1 ${DESCENT} train ${ARGS} --quiet --distributed exact
-            : -np 1 env DESCENT_TEST_CRASH_AT_STEP=5 ${DESCENT} train ${ARGS} --quiet
-              --distributed exact
-    RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err TIMEOUT 120)
-  if(rc EQUAL 0 OR rc MATCHES "timeout")
-    message(FATAL_ERROR "a rank that dies must end the job (status: ${rc})\n${err}")
-  endif()
-  if(NOT err MATCHES "rank 1")
-    message(FATAL_ERROR "mpirun should name the rank that died:\n${err}")
-  endif()
-  message(STATUS "the job ended with status ${rc}")
+  # Rank 1 dies (SIGKILL) at its fifth step, in the middle of training.
+  expect_job_to_end("dies" "rank 1" env DESCENT_TEST_CRASH_AT_STEP=5 ${DESCENT} train ${ARGS})
   return()
 endif()
 
