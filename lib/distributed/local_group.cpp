@@ -5,6 +5,7 @@
 #include <cstring>
 #include <mutex>
 #include <numeric>
+#include <type_traits>
 
 #include <fmt/format.h>
 
@@ -77,7 +78,7 @@ struct Exchange {
 class LocalCommunicator final : public Communicator {
  public:
   LocalCommunicator(std::shared_ptr<Shared> shared, std::size_t rank)
-      : shared_(std::move(shared)), rank_(rank) {}
+      : shared_(std::move(shared)), rank_(rank), ones_(shared_->size, 1) {}
 
   std::size_t rank() const noexcept override { return rank_; }
   std::size_t size() const noexcept override { return shared_->size; }
@@ -136,8 +137,7 @@ class LocalCommunicator final : public Communicator {
     gather(mine, all, counts, 1);
   }
   void allgather(std::uint64_t mine, std::span<std::uint64_t> all) override {
-    const std::vector<std::size_t> ones(size(), 1);
-    gather(std::span<const std::uint64_t>(&mine, 1), all, ones, 1);
+    gather(std::span<const std::uint64_t>(&mine, 1), all, ones_, 1);
   }
   void allreduce_sum(std::span<float> values) override { reduce_sum(values); }
   void allreduce_sum(std::span<double> values) override { reduce_sum(values); }
@@ -173,7 +173,8 @@ class LocalCommunicator final : public Communicator {
   // Every rank adds the ranks' values in rank order, so all get the same bits.
   template <class T>
   void reduce_sum(std::span<T> values) {
-    std::vector<T> sum(values.size(), T{0});
+    std::vector<T>& sum = sum_buffer<T>();  // kept from call to call: no allocation per step
+    sum.assign(values.size(), T{0});
     publish(values.data());
     for (std::size_t r = 0; r < size(); ++r) {
       const T* in = static_cast<const T*>(shared_->inputs[r]);
@@ -196,8 +197,20 @@ class LocalCommunicator final : public Communicator {
     }
   }
 
+  template <class T>
+  std::vector<T>& sum_buffer() {
+    if constexpr (std::is_same_v<T, float>) {
+      return float_sum_;
+    } else {
+      return double_sum_;
+    }
+  }
+
   std::shared_ptr<Shared> shared_;
   std::size_t rank_;
+  std::vector<std::size_t> ones_;  // one value per rank
+  std::vector<float> float_sum_;
+  std::vector<double> double_sum_;
 };
 
 }  // namespace

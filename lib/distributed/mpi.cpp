@@ -41,11 +41,10 @@ class World final : public Communicator {
 
   void alltoall(std::span<const float> send, std::span<const std::size_t> send_counts,
                 std::span<float> recv, std::span<const std::size_t> recv_counts) override {
-    std::vector<int> sc, sd, rc, rd;
-    layout(send_counts, sc, sd);
-    layout(recv_counts, rc, rd);
-    MPI_Alltoallv(send.data(), sc.data(), sd.data(), MPI_FLOAT, recv.data(), rc.data(), rd.data(),
-                  MPI_FLOAT, MPI_COMM_WORLD);
+    layout(send_counts, counts_, displacements_);
+    layout(recv_counts, recv_counts_, recv_displacements_);
+    MPI_Alltoallv(send.data(), counts_.data(), displacements_.data(), MPI_FLOAT, recv.data(),
+                  recv_counts_.data(), recv_displacements_.data(), MPI_FLOAT, MPI_COMM_WORLD);
   }
   void allgather(std::span<float> values, std::span<const std::size_t> counts) override {
     layout(counts, counts_, displacements_);
@@ -100,7 +99,8 @@ class World final : public Communicator {
 
   std::size_t rank_ = 0;
   std::size_t size_ = 1;
-  std::vector<int> counts_, displacements_;
+  // The counts and offsets MPI takes, kept from step to step (no allocation per exchange).
+  std::vector<int> counts_, displacements_, recv_counts_, recv_displacements_;
 };
 
 }  // namespace

@@ -95,14 +95,22 @@ std::optional<std::size_t> checked_product(std::size_t a, std::size_t b) {
   return a * b;
 }
 
-// A checksum of the parameters' bits, for comparing the ranks' replicas.
-std::uint64_t checksum(std::span<const float> values, std::uint64_t h = 0xcbf29ce484222325ULL) {
-  for (float v : values) {  // FNV-1a over 32-bit words
-    std::uint32_t bits = 0;
-    std::memcpy(&bits, &v, sizeof bits);
-    h = (h ^ bits) * 0x100000001b3ULL;
-  }
-  return h;
+// A checksum of the parameters' bits and of `context`, for comparing the ranks' replicas.
+std::uint64_t checksum(std::span<const float> parameters, std::string_view context = {}) {
+  const std::span<const char> bits(reinterpret_cast<const char*>(parameters.data()),
+                                   parameters.size_bytes());
+  return std::uint64_t{bytes::crc32(std::span<const char>(context.data(), context.size()))} << 32 |
+         bytes::crc32(bits);
+}
+
+// The ranks whose `value` differs from rank 0's, as "1, 3"; empty when all agree.
+std::string ranks_differing(Communicator& comm, std::uint64_t value) {
+  std::vector<std::uint64_t> values(comm.size());
+  comm.allgather(value, values);
+  std::string differ;
+  for (std::size_t r = 1; r < values.size(); ++r)
+    if (values[r] != values[0]) differ += fmt::format("{}{}", differ.empty() ? "" : ", ", r);
+  return differ;
 }
 
 // Before the first step: every rank must train the same network on the same data with the
@@ -122,14 +130,8 @@ void check_same_run(Communicator& comm, const RunFingerprint& f, const TrainOpti
       stop.target_accuracy.value_or(-1.0), stop.early_stopping_patience,
       stop.early_stopping_min_delta, stop.divergence_factor,
       stop.target_loss.has_value() * 2 + stop.target_accuracy.has_value());
-  std::uint64_t h = 0xcbf29ce484222325ULL;
-  for (char c : text) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
-  std::vector<std::uint64_t> sums(comm.size());
-  comm.allgather(checksum(parameters, h), sums);
-  std::string differ;
-  for (std::size_t r = 1; r < sums.size(); ++r)
-    if (sums[r] != sums[0]) differ += fmt::format("{}{}", differ.empty() ? "" : ", ", r);
-  if (!differ.empty()) {
+  if (const std::string differ = ranks_differing(comm, checksum(parameters, text));
+      !differ.empty()) {
     throw Error(fmt::format(
         "rank(s) {} train something else than rank 0: every rank must be given the same data, "
         "model, initial parameters and options (batch, seed, optimizer, epochs, ...)",
@@ -139,12 +141,7 @@ void check_same_run(Communicator& comm, const RunFingerprint& f, const TrainOpti
 
 // Throws descent::Error naming the ranks whose parameters differ from rank 0's.
 void check_replicas(Communicator& comm, std::span<const float> parameters, std::size_t epoch) {
-  std::vector<std::uint64_t> sums(comm.size());
-  comm.allgather(checksum(parameters), sums);
-  std::string differ;
-  for (std::size_t r = 1; r < sums.size(); ++r)
-    if (sums[r] != sums[0]) differ += fmt::format("{}{}", differ.empty() ? "" : ", ", r);
-  if (!differ.empty()) {
+  if (const std::string differ = ranks_differing(comm, checksum(parameters)); !differ.empty()) {
     throw Error(fmt::format(
         "after epoch {} the parameters of rank(s) {} differ from rank 0's: the ranks' "
         "replicas went out of step (do all ranks read the same data with the same options?)",

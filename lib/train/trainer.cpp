@@ -118,6 +118,13 @@ void for_each_node(std::pair<std::size_t, std::size_t> range, std::size_t shards
   }
 }
 
+// How many such nodes tile the shards [first, last).
+std::size_t count_nodes(std::pair<std::size_t, std::size_t> range, std::size_t shards) {
+  std::size_t nodes = 0;
+  for_each_node(range, shards, [&](std::size_t) { ++nodes; });
+  return nodes;
+}
+
 // The tree's additions that `wanted(i, stride)` selects, in the tree's order, in parallel over
 // fixed pieces of the vectors: every element sees the same additions on any thread count.
 template <class Wanted>
@@ -296,8 +303,7 @@ void Trainer::reserve(std::size_t batch_rows) {
     const std::size_t slice = std::min(params, ceil_div(params, plan.ranks) + 2 * kSliceAlign);
     std::size_t total_nodes = 0, most_nodes = 0;
     for (std::size_t r = 0; r < plan.ranks; ++r) {
-      std::size_t nodes = 0;
-      for_each_node(rank_range(shards, plan.ranks, r), shards, [&](std::size_t) { ++nodes; });
+      const std::size_t nodes = count_nodes(rank_range(shards, plan.ranks, r), shards);
       total_nodes += nodes;
       most_nodes = std::max(most_nodes, nodes);
     }
@@ -682,8 +688,7 @@ void Trainer::combine_ranks(const StepPlan& plan, double& loss_total, double& sq
   for (std::size_t r = 0; r < plan.ranks; ++r) {
     const auto range = rank_range(shards, plan.ranks, r);
     s.rank_shards[r] = range.second - range.first;
-    s.rank_nodes[r] = 0;
-    for_each_node(range, shards, [&](std::size_t) { ++s.rank_nodes[r]; });
+    s.rank_nodes[r] = count_nodes(range, shards);
     total_nodes += s.rank_nodes[r];
   }
   // Rank c finishes the tree on slice c of the parameter vector: every rank sends it that
