@@ -753,8 +753,12 @@ Evaluation Trainer::evaluate(const Dataset& data) {
   // exchanged: the same sums, added in the same order, as one process.
   Communicator* comm = options_.distributed.communicator.get();
   const std::size_t ranks = comm != nullptr ? comm->size() : 1;
-  const auto [begin, end] = ranks > 1 ? rank_range(chunks, ranks, comm->rank())
-                                      : std::pair<std::size_t, std::size_t>{0, chunks};
+  // Plain variables, not a structured binding: clang 14 cannot capture one in a lambda.
+  const std::pair<std::size_t, std::size_t> own =
+      ranks > 1 ? rank_range(chunks, ranks, comm->rank())
+                : std::pair<std::size_t, std::size_t>{0, chunks};
+  const std::size_t begin = own.first;
+  const std::size_t end = own.second;
   const std::size_t mine = end - begin;
   const std::size_t workers = std::min(mine, kEvalWorkers);
   while (s.eval_workspaces.size() < workers) s.eval_workspaces.emplace_back(network_, kEvalRows);
