@@ -754,9 +754,7 @@ Evaluation Trainer::evaluate(const Dataset& data) {
   Communicator* comm = options_.distributed.communicator.get();
   const std::size_t ranks = comm != nullptr ? comm->size() : 1;
   // Plain variables, not a structured binding: clang 14 cannot capture one in a lambda.
-  const std::pair<std::size_t, std::size_t> own =
-      ranks > 1 ? rank_range(chunks, ranks, comm->rank())
-                : std::pair<std::size_t, std::size_t>{0, chunks};
+  const auto own = rank_range(chunks, ranks, ranks > 1 ? comm->rank() : 0);
   const std::size_t begin = own.first;
   const std::size_t end = own.second;
   const std::size_t mine = end - begin;
@@ -777,23 +775,22 @@ Evaluation Trainer::evaluate(const Dataset& data) {
     }
   });
   if (ranks > 1) {
+    // Each chunk's loss and count of correct predictions (exact in a double) as a pair, in
+    // one exchange: the ranks' runs are contiguous, so the pairs arrive in chunk order.
     std::vector<std::size_t> counts(ranks);
     for (std::size_t r = 0; r < ranks; ++r) {
       const auto range = rank_range(chunks, ranks, r);
-      counts[r] = range.second - range.first;
+      counts[r] = 2 * (range.second - range.first);
     }
-    // Losses and counts of correct predictions (exact in a double) in one exchange.
-    std::vector<double> sent(2 * mine);
+    std::vector<double> sent(2 * mine), pairs(2 * chunks);
     for (std::size_t i = 0; i < mine; ++i) {
-      sent[i] = s.chunk_loss[begin + i];
-      sent[mine + i] = static_cast<double>(s.chunk_correct[begin + i]);
+      sent[2 * i] = s.chunk_loss[begin + i];
+      sent[2 * i + 1] = static_cast<double>(s.chunk_correct[begin + i]);
     }
-    std::vector<double> losses(chunks), corrects(chunks);
-    comm->allgather(std::span<const double>(sent.data(), mine), losses, counts);
-    comm->allgather(std::span<const double>(sent.data() + mine, mine), corrects, counts);
+    comm->allgather(sent, pairs, counts);
     for (std::size_t c = 0; c < chunks; ++c) {
-      s.chunk_loss[c] = losses[c];
-      s.chunk_correct[c] = static_cast<std::size_t>(corrects[c]);
+      s.chunk_loss[c] = pairs[2 * c];
+      s.chunk_correct[c] = static_cast<std::size_t>(pairs[2 * c + 1]);
     }
   }
   double loss_total = 0.0;
