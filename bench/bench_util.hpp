@@ -4,8 +4,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -18,6 +21,36 @@ inline std::vector<float> random_floats(std::size_t n, std::uint64_t seed) {
   std::vector<float> v(n);
   for (float& x : v) x = rng.uniform(-1.0f, 1.0f);
   return v;
+}
+
+// The thread counts every suite sweeps: DESCENT_BENCH_THREADS, a comma-separated list such as
+// "1,2,4,8,16", or 1 and 2 when it is unset. A malformed list ends the program with status 2
+// before any case runs (the cases are registered at start-up, before main).
+inline const std::vector<std::size_t>& thread_counts() {
+  static const std::vector<std::size_t> counts = [] {
+    const char* text = std::getenv("DESCENT_BENCH_THREADS");
+    if (text == nullptr || *text == '\0') return std::vector<std::size_t>{1, 2};
+    std::vector<std::size_t> parsed;
+    const std::string list(text);
+    std::size_t begin = 0;
+    while (begin <= list.size()) {
+      const std::size_t end = std::min(list.find(',', begin), list.size());
+      const std::string item = list.substr(begin, end - begin);
+      char* stop = nullptr;
+      const unsigned long n = item.empty() ? 0 : std::strtoul(item.c_str(), &stop, 10);
+      if (item.empty() || *stop != '\0' || n == 0 || n > 1024 || item[0] == '-') {
+        std::fprintf(stderr,
+                     "descent_bench: error: DESCENT_BENCH_THREADS=\"%s\": \"%s\" is not a "
+                     "thread count from 1 to 1024 (expected a list such as 1,2,4,8)\n",
+                     text, item.c_str());
+        std::exit(2);
+      }
+      parsed.push_back(n);
+      begin = end + 1;
+    }
+    return parsed;
+  }();
+  return counts;
 }
 
 // FLOPs per second of `threads` threads each running descent's FMA loop (the best of five

@@ -26,6 +26,8 @@
 
 #include <descent/descent.hpp>
 
+#include "bench_util.hpp"
+
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
@@ -119,7 +121,7 @@ const bool registered = [] {
     for (const auto& [name, spec] : kOptimizers) {
       for (const char* lr : {"0.001", "0.01", "0.1", "1"}) {
         for (std::size_t batch : {1, 32, 128, 512, 0}) {
-          for (std::size_t threads : {1, 2}) {
+          for (std::size_t threads : bench::thread_counts()) {
             const std::string label = batch == 0 ? "full" : std::to_string(batch);
             const std::string bench_name =
                 fmt::format("convergence/{}/{}/lr:{}/batch:{}/threads:{}", target.name, name, lr,

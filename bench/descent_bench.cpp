@@ -67,7 +67,7 @@ void run_optimizer_step(benchmark::State& state, const OptimizerCase& c, std::si
 const bool registered = [] {
   for (const OptimizerCase& c : kOptimizers) {
     for (std::size_t n : {269322, 10000000}) {
-      for (std::size_t threads : {1, 2}) {
+      for (std::size_t threads : bench::thread_counts()) {
         const std::string name =
             fmt::format("optim/step/{}/params:{}/threads:{}", c.spec, n, threads);
         benchmark::RegisterBenchmark(

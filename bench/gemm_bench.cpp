@@ -180,7 +180,7 @@ void run_dense_forward(benchmark::State& state, std::size_t batch, std::size_t i
 }
 
 const bool registered = [] {
-  for (std::size_t threads : {1, 2}) {
+  for (std::size_t threads : bench::thread_counts()) {
     benchmark::RegisterBenchmark(
         ("kernels/fma_peak/threads:" + std::to_string(threads)).c_str(),
         [threads](benchmark::State& state) { run_fma_peak(state, threads); })
@@ -191,7 +191,7 @@ const bool registered = [] {
   if (bench::peers::available(bench::peers::Blas::onednn)) libs.push_back(Lib::onednn);
   // Per shape and thread count, the libraries one after another: compared close in time.
   for (const Shape& shape : shapes()) {
-    for (std::size_t threads : {1, 2}) {
+    for (std::size_t threads : bench::thread_counts()) {
       for (Lib lib : libs) {
         const std::string name = std::string("kernels/gemm/") + lib_name(lib) + "/" + shape.name +
                                  "/threads:" + std::to_string(threads);
@@ -206,7 +206,7 @@ const bool registered = [] {
   }
   for (std::size_t batch : {32, 128, 512}) {
     for (const auto& [in, out] : {std::pair<std::size_t, std::size_t>{784, 256}, {256, 256}}) {
-      for (std::size_t threads : {1, 2}) {
+      for (std::size_t threads : bench::thread_counts()) {
         const std::string name = "kernels/dense_forward/fwd/" + std::to_string(batch) + "/" +
                                  std::to_string(in) + "-" + std::to_string(out) +
                                  "/threads:" + std::to_string(threads);

@@ -112,7 +112,7 @@ const bool registered = [] {
                              {"adam", "adam:lr=0.001"}};
   for (const Case& c : optimizers) {
     for (std::size_t batch : {1, 8, 32, 128, 512, 4096, 60000}) {
-      for (std::size_t threads : {1, 2}) {
+      for (std::size_t threads : bench::thread_counts()) {
         const std::string name = std::string("train_step/") + c.name +
                                  "/batch:" + std::to_string(batch) +
                                  "/threads:" + std::to_string(threads);
