@@ -113,11 +113,15 @@ class Workspace {
 
  private:
   friend class Network;
+  friend class Trainer;
   std::size_t max_rows_;
   std::size_t outputs_;
   bool parallel_ = false;
   std::vector<Matrix> activations_;  // one per layer: [max_rows, layer outputs]
   AlignedBuffer<float> delta_[2];    // [max_rows * max_width] each
+  // Set by a Trainer for the length of one step: per layer, its weights packed for the forward
+  // product (or null: packed by the product itself).
+  const float* const* packed_weights_ = nullptr;
 };
 
 }  // namespace descent

@@ -238,6 +238,9 @@ class Trainer {
   // The ranks' partial gradients and losses combined into network.gradients() (after this
   // rank's shards ran); returns the loss sum and the squared norm.
   void combine_ranks(const StepPlan& plan, double& loss_total, double& squares);
+  // Packs every layer's weights for the forward products of a step; returns the seconds it
+  // took when profiling.
+  double pack_weights();
   // The mean gradient of the batch into network.gradients(), and its loss and norm; no update.
   // With `rows` non-empty, the batch is those rows of x and targets (gathered by the shards).
   StepRecord compute_gradient(ConstMatrixView x, const Targets& targets,

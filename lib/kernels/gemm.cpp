@@ -143,7 +143,67 @@ void gemm_narrow(const KernelTable& t, std::size_t m, std::size_t n, std::size_t
   }
 }
 
+// How gemm() cuts K and N into the blocks it packs B in: from the shape alone.
+struct BBlocks {
+  std::size_t kc_size, nc_size, k_blocks, n_blocks, block_floats;
+};
+
+BBlocks b_blocks(const GemmBlocking& g, std::size_t k, std::size_t n) {
+  BBlocks b{};
+  b.kc_size = k == 0 ? 0 : ceil_div(k, ceil_div(k, g.kc));
+  b.nc_size = round_up(ceil_div(n, ceil_div(n, g.nc)), g.nr);
+  b.k_blocks = k == 0 ? 0 : ceil_div(k, b.kc_size);
+  b.n_blocks = n == 0 ? 0 : ceil_div(n, b.nc_size);
+  b.block_floats = b.kc_size * b.nc_size;
+  return b;
+}
+
+// Whether gemm() computes C^T instead (a narrow C, decided by n alone once m > n), reads B in
+// place, or packs it: only the last packs it in a layout that gemm_pack_b can make ahead.
+bool packs_b_whatever_a(const KernelTable& t, Trans tb, std::size_t n, std::size_t ldb) {
+  const bool may_transpose = n % t.gemm_lanes != 0 && n < t.gemm_blocking.nr;
+  const bool direct_b = tb == Trans::no && n % t.gemm_lanes == 0 && ldb < kDirectStride;
+  return t.gemm_tiles != nullptr && !may_transpose && !direct_b;
+}
+
 }  // namespace
+
+std::size_t gemm_packed_b_size(const KernelTable& t, Trans tb, std::size_t k, std::size_t n,
+                               std::size_t ldb) {
+  if (k == 0 || n == 0 || !packs_b_whatever_a(t, tb, n, ldb)) return 0;
+  const BBlocks blocks = b_blocks(t.gemm_blocking, k, n);
+  return blocks.k_blocks * blocks.n_blocks * blocks.block_floats;
+}
+
+void gemm_pack_b(const KernelTable& t, Trans tb, std::size_t k, std::size_t n, const float* b,
+                 std::size_t ldb, float* packed_b, bool parallel) {
+  if (gemm_packed_b_size(t, tb, k, n, ldb) == 0) return;
+  const GemmBlocking& g = t.gemm_blocking;
+  const BBlocks blocks = b_blocks(g, k, n);
+  // Pieces of at most kPiecePanels panels of one block, so that the threads share even a
+  // single block.
+  constexpr std::size_t kPiecePanels = 2;
+  const std::size_t panels_per_block = blocks.nc_size / g.nr;
+  const std::size_t pieces_per_block = ceil_div(panels_per_block, kPiecePanels);
+  const std::size_t blocks_total = blocks.k_blocks * blocks.n_blocks;
+  auto piece = [&](std::size_t index) {
+    const std::size_t block = index / pieces_per_block;
+    const std::size_t jc = block / blocks.k_blocks * blocks.nc_size;
+    const std::size_t pc = block % blocks.k_blocks * blocks.kc_size;
+    const std::size_t nc = std::min(blocks.nc_size, n - jc);
+    const std::size_t kc = std::min(blocks.kc_size, k - pc);
+    const std::size_t first = index % pieces_per_block * kPiecePanels * g.nr;
+    if (first >= nc) return;
+    const std::size_t cols = std::min(kPiecePanels * g.nr, nc - first);
+    t.gemm_pack_b(tb, b, ldb, pc, kc, jc + first, cols,
+                  packed_b + block * blocks.block_floats + first * kc);
+  };
+  if (parallel) {
+    parallel::for_each_index(blocks_total * pieces_per_block, piece);
+  } else {
+    for (std::size_t index = 0; index < blocks_total * pieces_per_block; ++index) piece(index);
+  }
+}
 
 void gemm_reserve(const KernelTable& t, std::size_t concurrency, std::size_t max_dim) {
   const GemmBlocking& g = t.gemm_blocking;
@@ -158,7 +218,7 @@ void gemm_reserve(const KernelTable& t, std::size_t concurrency, std::size_t max
 
 void gemm(const KernelTable& t, Trans ta, Trans tb, std::size_t m, std::size_t n, std::size_t k,
           float alpha, const float* a, std::size_t lda, const float* b, std::size_t ldb, float beta,
-          float* c, std::size_t ldc, const GemmEpilogue& e, bool parallel) {
+          float* c, std::size_t ldc, const GemmEpilogue& e, bool parallel, const float* packed_b) {
   if (m == 0 || n == 0) return;
   if (t.gemm_tiles == nullptr) {
     reference_gemm(t, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, e);
@@ -199,22 +259,24 @@ void gemm(const KernelTable& t, Trans ta, Trans tb, std::size_t m, std::size_t n
   const std::size_t kk = alpha == 0.0f ? 0 : k;
 
   // Blocks as even as the limits allow, from the shape alone (never the thread count).
-  const std::size_t kc_size = kk == 0 ? 0 : ceil_div(kk, ceil_div(kk, g.kc));
+  const BBlocks blocks = b_blocks(g, kk, n);
+  const std::size_t kc_size = blocks.kc_size, nc_size = blocks.nc_size;
   const std::size_t mc_size = round_up(ceil_div(m, ceil_div(m, g.mc)), g.mr);
-  const std::size_t nc_size = round_up(ceil_div(n, ceil_div(n, g.nc)), g.nr);
   // Operands the tiles can read where they are: A (unscaled; its scalars are broadcast, any
   // layout will do) and an untransposed B whose rows are whole vectors; but only with rows
   // less than a page apart, or a panel's rows would each take a TLB entry and fall into few
   // cache sets. The others are packed.
   const bool direct_a = alpha == 1.0f && lda < kDirectStride;
   const bool direct_b = tb == Trans::no && n % t.gemm_lanes == 0 && ldb < kDirectStride;
+  // B packed ahead by gemm_pack_b, in the blocks below (the same when C^T is not computed).
+  const bool prepacked = packed_b != nullptr && !direct_b && !transposed;
 
   const std::size_t threads = descent::threads();
   const bool split =
       parallel && threads > 1 &&
       static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(kk) >= kParallelFmas;
   std::unique_ptr<AlignedBuffer<float>> b_buffer;
-  if (!direct_b) b_buffer = b_pool().take(kc_size * nc_size);
+  if (!direct_b && !prepacked) b_buffer = b_pool().take(kc_size * nc_size);
   const std::size_t ic_blocks = ceil_div(m, mc_size);
 
   for (std::size_t jc = 0; jc < n; jc += nc_size) {
@@ -237,6 +299,12 @@ void gemm(const KernelTable& t, Trans ta, Trans tb, std::size_t m, std::size_t n
         block.b = b + pc * ldb + jc;
         block.b_panel = 1;
         block.b_step = ldb;
+      } else if (prepacked) {
+        const std::size_t index =
+            jc / nc_size * blocks.k_blocks + pc / std::max(kc_size, std::size_t{1});
+        block.b = packed_b + index * blocks.block_floats;
+        block.b_panel = kc;
+        block.b_step = g.nr;
       } else {
         block.b = b_buffer->data();
         block.b_panel = kc;

@@ -32,7 +32,19 @@ struct GemmEpilogue {
 void gemm(const KernelTable& table, Trans trans_a, Trans trans_b, std::size_t m, std::size_t n,
           std::size_t k, float alpha, const float* a, std::size_t lda, const float* b,
           std::size_t ldb, float beta, float* c, std::size_t ldc, const GemmEpilogue& epilogue,
-          bool parallel);
+          bool parallel, const float* packed_b = nullptr);
+
+// op(B) packed once for several products that share it (a layer's weights, read by the forward
+// pass of every shard of a step): every block gemm() would pack, in the order it reads them.
+// gemm_packed_b_size() is the floats it takes, or 0 where gemm() would not pack this op(B)
+// whatever A is (it reads it in place, or its layout depends on m). gemm() given packed_b --
+// made by gemm_pack_b from the same table, trans_b, k, n, b and ldb into a 64-byte-aligned
+// buffer (an AlignedBuffer) -- reads it instead of
+// packing B; the product is the same bits. gemm() ignores packed_b where it would not pack.
+std::size_t gemm_packed_b_size(const KernelTable& table, Trans trans_b, std::size_t k,
+                               std::size_t n, std::size_t ldb);
+void gemm_pack_b(const KernelTable& table, Trans trans_b, std::size_t k, std::size_t n,
+                 const float* b, std::size_t ldb, float* packed_b, bool parallel);
 
 // Makes sure `concurrency` calls and tasks on products whose sides are all at most max_dim
 // can run at once without allocating their packing buffers (the trainer calls it before

@@ -172,7 +172,8 @@ ConstMatrixView Network::forward(ConstMatrixView x, Workspace& ws) const {
     epilogue.activation = layer.activation;
     kernels::gemm(k, Trans::no, Trans::yes, x.rows, layer.outputs, layer.inputs, 1.0f, input.data,
                   input.stride, params + layer.weight_offset, layer.inputs, 0.0f, y, layer.outputs,
-                  epilogue, ws.parallel_);
+                  epilogue, ws.parallel_,
+                  ws.packed_weights_ != nullptr ? ws.packed_weights_[l] : nullptr);
     input = ConstMatrixView{y, x.rows, layer.outputs, layer.outputs};
   }
   return input;

@@ -74,6 +74,11 @@ struct Trainer::State {
   std::vector<double> shard_loss;
   std::vector<float*> gradient_pointers;
   std::vector<double> piece_sums;  // squared_norm's partial sums
+  // Each layer's weights as its forward product reads them (kernels::gemm_pack_b), packed
+  // once per step for all the shards and passes; a null pointer where the product reads them
+  // in place.
+  std::vector<AlignedBuffer<float>> packed_weights;
+  std::vector<const float*> packed_pointers;
   // Evaluation chunks.
   std::vector<Workspace> eval_workspaces;
   std::vector<double> chunk_loss;

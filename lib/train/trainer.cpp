@@ -323,6 +323,16 @@ void Trainer::reserve(std::size_t batch_rows) {
     s.send_counts.resize(plan.ranks);
     s.recv_counts.resize(plan.ranks);
   }
+  // The forward products' packed weights, for steps that read them more than once.
+  const auto& k = kernels::active();
+  const std::span<const DenseLayer> layers = network_.layers();
+  s.packed_weights.resize(layers.size());
+  s.packed_pointers.assign(layers.size(), nullptr);
+  for (std::size_t l = 0; l < layers.size(); ++l) {
+    const std::size_t size = kernels::gemm_packed_b_size(k, Trans::yes, layers[l].inputs,
+                                                         layers[l].outputs, layers[l].inputs);
+    if (s.packed_weights[l].size() != size) s.packed_weights[l].resize(size);
+  }
   const std::size_t rows_needed = std::min(local_rows, pass_rows());
   local_shards = std::max<std::size_t>(local_shards, 1);
   if (s.shard_capacity >= rows_needed && s.workspaces.size() >= local_shards) return;
@@ -543,6 +553,22 @@ StepRecord Trainer::compute_gradient(ConstMatrixView x, const Targets& targets,
   for (std::size_t i = 0; i < local; ++i) s.workspaces[i].set_parallel(nested);
   const bool profiling = s.profiling;
   const auto start = profiling ? Clock::now() : Clock::time_point{};
+  // Each forward pass packs its layers' weights for the product; where every thread would do
+  // that at least twice in this step (shards or passes), they are packed once, for all of
+  // them. Not below: packing on one thread what another then reads costs more between cores
+  // than it saves. (Either way the products are the same bits: packing only copies.)
+  const std::size_t forward_passes =
+      local * ceil_div(plan.shard_end(plan.first) - plan.shard_begin(plan.first), pass);
+  const bool prepack = forward_passes >= 2 * threads();
+  const double pack_seconds = prepack ? pack_weights() : 0.0;
+  struct Unpack {
+    std::vector<Workspace>& workspaces;
+    ~Unpack() {
+      for (Workspace& ws : workspaces) ws.packed_weights_ = nullptr;
+    }
+  } unpack{s.workspaces};
+  for (std::size_t i = 0; i < local; ++i)
+    s.workspaces[i].packed_weights_ = prepack ? s.packed_pointers.data() : nullptr;
   parallel::for_each_index(local, [&](std::size_t slot) {
     const std::size_t shard = plan.first + slot;
     const std::size_t first = plan.shard_begin(shard);
@@ -630,10 +656,10 @@ StepRecord Trainer::compute_gradient(ConstMatrixView x, const Targets& targets,
       forward += s.shard_forward[i];
       backward += s.shard_backward[i];
     }
-    const double region = seconds_between(start, shards_done);
+    const double region = seconds_between(start, shards_done) - pack_seconds;
     const double total = data + forward + backward;
     s.profile.data += total > 0.0 ? region * data / total : 0.0;
-    s.profile.forward += total > 0.0 ? region * forward / total : region / 2;
+    s.profile.forward += pack_seconds + (total > 0.0 ? region * forward / total : region / 2);
     s.profile.backward += total > 0.0 ? region * backward / total : region / 2;
     s.profile.reduce += seconds_between(shards_done, Clock::now());
     ++s.profile.steps;
@@ -645,6 +671,23 @@ StepRecord Trainer::compute_gradient(ConstMatrixView x, const Targets& targets,
   record.grad_norm = std::sqrt(squares);
   record.lr = optimizer_.lr();
   return record;
+}
+
+double Trainer::pack_weights() {
+  State& s = *state_;
+  const auto start = s.profiling ? Clock::now() : Clock::time_point{};
+  const auto& k = kernels::active();
+  const std::span<const DenseLayer> layers = network_.layers();
+  const float* params = network_.parameters().data();
+  for (std::size_t l = 0; l < layers.size(); ++l) {
+    const DenseLayer& layer = layers[l];
+    AlignedBuffer<float>& packed = s.packed_weights[l];
+    s.packed_pointers[l] = packed.size() > 0 ? packed.data() : nullptr;
+    if (packed.size() == 0) continue;
+    kernels::gemm_pack_b(k, Trans::yes, layer.inputs, layer.outputs, params + layer.weight_offset,
+                         layer.inputs, packed.data(), true);
+  }
+  return s.profiling ? seconds_between(start, Clock::now()) : 0.0;
 }
 
 void Trainer::combine_ranks(const StepPlan& plan, double& loss_total, double& squares) {

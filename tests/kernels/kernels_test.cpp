@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "descent/kernels.hpp"
+#include "descent/matrix.hpp"
 #include "descent/parallel.hpp"
 #include "descent/rng.hpp"
 #include "kernels/gemm.hpp"
@@ -437,6 +439,64 @@ TEST_P(KernelTest, ParallelGemmIsBitIdenticalOnAnyThreadCount) {
     }
     set_threads(0);
   }
+}
+
+// op(B) packed ahead (gemm_pack_b, as the trainer packs a step's weights once for all its
+// shards) gives the same bits as the product packing it itself: every transpose case, blocks
+// crossing kc and nc with their remainders, beta 0 over NaN and beta != 0, serial and split.
+TEST_P(KernelTest, PrepackedBGivesTheSameBits) {
+  const KernelTable& t = simd();
+  const kernels::GemmBlocking& g = t.gemm_blocking;
+  struct Shape {
+    std::size_t m, n, k;
+  };
+  const Shape shapes[] = {{37, 45, 29},
+                          {g.mr + 1, g.nr + 3, g.kc + 13},
+                          {g.mc + 7, 2 * g.nr - 1, 2 * g.kc + 5},
+                          {7, g.nc + 5, 20},
+                          {512, 256, 784},
+                          {1, 256, 784}};
+  for (Trans ta : {Trans::no, Trans::yes}) {
+    for (Trans tb : {Trans::no, Trans::yes}) {
+      for (const Shape& s : shapes) {
+        SCOPED_TRACE(testing::Message()
+                     << "ta=" << (ta == Trans::yes) << " tb=" << (tb == Trans::yes) << " m=" << s.m
+                     << " n=" << s.n << " k=" << s.k);
+        const std::size_t lda = ta == Trans::no ? s.k : s.m;
+        // ldb past the in-place limit too, so that an untransposed B is packed as well.
+        const std::size_t ldb = (tb == Trans::no ? s.n : s.k) + 1100;
+        const auto a = random_floats((ta == Trans::no ? s.m : s.k) * lda, 21);
+        const auto b = random_floats((tb == Trans::no ? s.k : s.n) * ldb, 22);
+        const std::size_t size = kernels::gemm_packed_b_size(t, tb, s.k, s.n, ldb);
+        ASSERT_GT(size, 0u);
+        AlignedBuffer<float> packed(size);
+        std::fill(packed.data(), packed.data() + size, std::numeric_limits<float>::quiet_NaN());
+        kernels::gemm_pack_b(t, tb, s.k, s.n, b.data(), ldb, packed.data(), true);
+        const auto c0 = random_floats(s.m * s.n, 23);
+        for (float beta : {0.0f, 0.3f}) {
+          std::vector<float> own(s.m * s.n, std::numeric_limits<float>::quiet_NaN());
+          if (beta != 0.0f) own = c0;
+          std::vector<float> ahead = own;
+          kernels::gemm(t, ta, tb, s.m, s.n, s.k, 0.7f, a.data(), lda, b.data(), ldb, beta,
+                        own.data(), s.n, {}, false);
+          for (std::size_t threads : {1, 3}) {
+            set_threads(threads);
+            std::vector<float> c = ahead;
+            kernels::gemm(t, ta, tb, s.m, s.n, s.k, 0.7f, a.data(), lda, b.data(), ldb, beta,
+                          c.data(), s.n, {}, true, packed.data());
+            EXPECT_EQ(0, std::memcmp(c.data(), own.data(), c.size() * sizeof(float)))
+                << "beta " << beta << ", " << threads << " threads";
+          }
+          set_threads(0);
+        }
+      }
+    }
+  }
+  // Where the product reads B in place, or its layout would depend on m, there is nothing
+  // to pack ahead.
+  EXPECT_EQ(0u, kernels::gemm_packed_b_size(t, Trans::no, 30, 64, 64));
+  EXPECT_EQ(0u, kernels::gemm_packed_b_size(t, Trans::yes, 30, 3, 30));
+  EXPECT_EQ(0u, kernels::gemm_packed_b_size(t, Trans::yes, 0, 64, 30));
 }
 
 TEST_P(KernelTest, SgemmDegenerateShapes) {
