@@ -158,12 +158,23 @@ BBlocks b_blocks(const GemmBlocking& g, std::size_t k, std::size_t n) {
   return b;
 }
 
-// Whether gemm() computes C^T instead (a narrow C, decided by n alone once m > n), reads B in
-// place, or packs it: only the last packs it in a layout that gemm_pack_b can make ahead.
+// A narrow C would fill a fraction of each vector: gemm() computes C^T = op(B)^T op(A)^T
+// instead, so that the long side runs along the vectors.
+bool computes_transpose(const KernelTable& t, std::size_t m, std::size_t n) {
+  return n % t.gemm_lanes != 0 && n < t.gemm_blocking.nr && m > n;
+}
+
+// An untransposed B whose rows are whole vectors the tiles read where it lies; but only with
+// rows less than a page apart, or a panel's rows would each take a TLB entry and fall into few
+// cache sets.
+bool reads_b_in_place(const KernelTable& t, Trans tb, std::size_t n, std::size_t ldb) {
+  return tb == Trans::no && n % t.gemm_lanes == 0 && ldb < kDirectStride;
+}
+
+// Whether gemm() packs op(B) in the same layout for any A (m > n can make it compute C^T).
 bool packs_b_whatever_a(const KernelTable& t, Trans tb, std::size_t n, std::size_t ldb) {
-  const bool may_transpose = n % t.gemm_lanes != 0 && n < t.gemm_blocking.nr;
-  const bool direct_b = tb == Trans::no && n % t.gemm_lanes == 0 && ldb < kDirectStride;
-  return t.gemm_tiles != nullptr && !may_transpose && !direct_b;
+  const bool may_transpose = computes_transpose(t, n + 1, n);
+  return t.gemm_tiles != nullptr && !may_transpose && !reads_b_in_place(t, tb, n, ldb);
 }
 
 }  // namespace
@@ -231,9 +242,7 @@ void gemm(const KernelTable& t, Trans ta, Trans tb, std::size_t m, std::size_t n
     gemm_narrow(t, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, e, parallel);
     return;
   }
-  // A narrow C otherwise would fill a fraction of each vector: compute C^T = op(B)^T op(A)^T
-  // instead, so that the long side runs along the vectors.
-  const bool transposed = n % t.gemm_lanes != 0 && n < g.nr && m > n;
+  const bool transposed = computes_transpose(t, m, n);
   if (transposed) {
     std::swap(m, n);
     std::swap(a, b);
@@ -263,11 +272,10 @@ void gemm(const KernelTable& t, Trans ta, Trans tb, std::size_t m, std::size_t n
   const std::size_t kc_size = blocks.kc_size, nc_size = blocks.nc_size;
   const std::size_t mc_size = round_up(ceil_div(m, ceil_div(m, g.mc)), g.mr);
   // Operands the tiles can read where they are: A (unscaled; its scalars are broadcast, any
-  // layout will do) and an untransposed B whose rows are whole vectors; but only with rows
-  // less than a page apart, or a panel's rows would each take a TLB entry and fall into few
-  // cache sets. The others are packed.
+  // layout will do, with rows less than a page apart) and B (reads_b_in_place). The others
+  // are packed.
   const bool direct_a = alpha == 1.0f && lda < kDirectStride;
-  const bool direct_b = tb == Trans::no && n % t.gemm_lanes == 0 && ldb < kDirectStride;
+  const bool direct_b = reads_b_in_place(t, tb, n, ldb);
   // B packed ahead by gemm_pack_b, in the blocks below (the same when C^T is not computed).
   const bool prepacked = packed_b != nullptr && !direct_b && !transposed;
 
