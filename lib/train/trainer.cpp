@@ -323,15 +323,20 @@ void Trainer::reserve(std::size_t batch_rows) {
     s.send_counts.resize(plan.ranks);
     s.recv_counts.resize(plan.ranks);
   }
-  // The forward products' packed weights, for steps that read them more than once.
-  const auto& k = kernels::active();
-  const std::span<const DenseLayer> layers = network_.layers();
-  s.packed_weights.resize(layers.size());
-  s.packed_pointers.assign(layers.size(), nullptr);
-  for (std::size_t l = 0; l < layers.size(); ++l) {
-    const std::size_t size = kernels::gemm_packed_b_size(k, Trans::yes, layers[l].inputs,
-                                                         layers[l].outputs, layers[l].inputs);
-    if (s.packed_weights[l].size() != size) s.packed_weights[l].resize(size);
+  // The forward products' packed weights, only for batches whose steps pack them once (a copy
+  // of the weights, not worth holding otherwise). Sized again each time: the active ISA's
+  // blocking decides the layout.
+  if (prepacks(plan)) {
+    const auto& k = kernels::active();
+    const std::span<const DenseLayer> layers = network_.layers();
+    s.packed_weights.resize(layers.size());
+    s.packed_pointers.assign(layers.size(), nullptr);
+    for (std::size_t l = 0; l < layers.size(); ++l) {
+      const std::size_t size = kernels::gemm_packed_b_size(k, Trans::yes, layers[l].inputs,
+                                                           layers[l].outputs, layers[l].inputs);
+      if (s.packed_weights[l].size() != size) s.packed_weights[l].resize(size);
+      if (size > 0) s.packed_pointers[l] = s.packed_weights[l].data();
+    }
   }
   const std::size_t rows_needed = std::min(local_rows, pass_rows());
   local_shards = std::max<std::size_t>(local_shards, 1);
@@ -553,13 +558,7 @@ StepRecord Trainer::compute_gradient(ConstMatrixView x, const Targets& targets,
   for (std::size_t i = 0; i < local; ++i) s.workspaces[i].set_parallel(nested);
   const bool profiling = s.profiling;
   const auto start = profiling ? Clock::now() : Clock::time_point{};
-  // Each forward pass packs its layers' weights for the product; where every thread would do
-  // that at least twice in this step (shards or passes), they are packed once, for all of
-  // them. Not below: packing on one thread what another then reads costs more between cores
-  // than it saves. (Either way the products are the same bits: packing only copies.)
-  const std::size_t forward_passes =
-      local * ceil_div(plan.shard_end(plan.first) - plan.shard_begin(plan.first), pass);
-  const bool prepack = forward_passes >= 2 * threads();
+  const bool prepack = prepacks(plan);
   const double pack_seconds = prepack ? pack_weights() : 0.0;
   struct Unpack {
     std::vector<Workspace>& workspaces;
@@ -673,6 +672,17 @@ StepRecord Trainer::compute_gradient(ConstMatrixView x, const Targets& targets,
   return record;
 }
 
+bool Trainer::prepacks(const StepPlan& plan) const noexcept {
+  // Each forward pass packs its layers' weights for the product; where every thread would do
+  // that at least twice in a step (shards or passes), they are packed once, for all of them.
+  // Not below: packing on one thread what another then reads costs more between cores than it
+  // saves. (Either way the products are the same bits: packing only copies.)
+  const std::size_t local = plan.local_shards();
+  if (local == 0) return false;
+  const std::size_t rows = plan.shard_end(plan.first) - plan.shard_begin(plan.first);
+  return local * ceil_div(rows, pass_rows()) >= 2 * threads();
+}
+
 double Trainer::pack_weights() {
   State& s = *state_;
   const auto start = s.profiling ? Clock::now() : Clock::time_point{};
@@ -681,11 +691,9 @@ double Trainer::pack_weights() {
   const float* params = network_.parameters().data();
   for (std::size_t l = 0; l < layers.size(); ++l) {
     const DenseLayer& layer = layers[l];
-    AlignedBuffer<float>& packed = s.packed_weights[l];
-    s.packed_pointers[l] = packed.size() > 0 ? packed.data() : nullptr;
-    if (packed.size() == 0) continue;
+    if (s.packed_weights[l].size() == 0) continue;
     kernels::gemm_pack_b(k, Trans::yes, layer.inputs, layer.outputs, params + layer.weight_offset,
-                         layer.inputs, packed.data(), true);
+                         layer.inputs, s.packed_weights[l].data(), true);
   }
   return s.profiling ? seconds_between(start, Clock::now()) : 0.0;
 }
