@@ -3,12 +3,17 @@
 //   for jc in N by nc            (columns of C: one packed B block, kc x nc, shared)
 //     for pc in K by kc          (K blocks, in order: the sums never depend on the split)
 //       pack B
-//       for ic in M by mc, and   (tasks: rows of C, each packing its own A block)
-//           columns in chunks      of the B block
+//       for column chunks of     (tasks: chunk-major, each packing its own A block)
+//           the B block, and
+//           ic in M by mc
 //         tiles                  (mr x nr register tiles, in gemm_tiles)
 //
 // Block sizes are the ISA's data (GemmBlocking). Threads split M and the columns of each B
 // block, never K, so every element of C is summed in the same order on any thread count.
+// The pieces of B a thread packs are the columns its tasks then read, and each task packs
+// its own A block: on every core the packed operands it reads are the ones it just wrote,
+// not lines the other core's cache holds (a 2-thread forward at batch 128 ran 0.77x the time
+// of handing A blocks and B columns across).
 
 #include "kernels/gemm.hpp"
 
@@ -220,9 +225,9 @@ void gemm_reserve(const KernelTable& t, std::size_t concurrency, std::size_t max
   const GemmBlocking& g = t.gemm_blocking;
   // A block of any product with every side <= max_dim is at most this big (see Blocks).
   const std::size_t kc = std::min(max_dim, g.kc);
-  // The A block of a task, or with several threads the whole of A's rows for one K block.
-  const std::size_t a =
-      std::max(round_up(max_dim, g.mr) * kc, g.dot_cols * round_up(max_dim, t.gemm_lanes));
+  // The A block of a task (mc_size <= mc rounded up to MR), or gemm_narrow's buffer.
+  const std::size_t a = std::max(round_up(std::min(max_dim, g.mc), g.mr) * kc,
+                                 g.dot_cols * round_up(max_dim, t.gemm_lanes));
   a_pool().fill(concurrency, a);
   b_pool().fill(concurrency, kc * round_up(std::min(max_dim, g.nc), g.nr));
 }
@@ -290,19 +295,16 @@ void gemm(const KernelTable& t, Trans ta, Trans tb, std::size_t m, std::size_t n
   for (std::size_t jc = 0; jc < n; jc += nc_size) {
     const std::size_t nc = std::min(nc_size, n - jc);
     const std::size_t panels = ceil_div(nc, g.nr);
-    // Column chunks per B block: enough tasks to keep every thread busy.
-    const std::size_t chunks =
-        split ? std::clamp<std::size_t>(ceil_div(8 * threads, ic_blocks), 1, panels) : 1;
-    const std::size_t chunk_panels = ceil_div(panels, chunks);
-    // Several tasks on one A block: pack it once, beside B, for all of them.
-    const bool shared_a = split && !direct_a && chunks > 1;
-    std::unique_ptr<AlignedBuffer<float>> shared_a_buffer;
-    if (shared_a) shared_a_buffer = a_pool().take(ic_blocks * mc_size * kc_size);
+    // Column chunks per B block: enough tasks to keep every thread busy, none of them empty.
+    const std::size_t chunk_panels = ceil_div(
+        panels, split ? std::clamp<std::size_t>(ceil_div(8 * threads, ic_blocks), 1, panels) : 1);
+    const std::size_t chunks = ceil_div(panels, chunk_panels);
     for (std::size_t pc = 0; pc == 0 || pc < kk; pc += kc_size) {
       const std::size_t kc = std::min(kc_size, kk - pc);
       TileOperands block{};
-      // Packing: B a group of panels per piece, then (shared) A a block per piece.
-      std::size_t b_pieces = 0, panels_per_piece = 0;
+      // Packing B: pieces_per_chunk pieces of each chunk's panels, in chunk order, so that
+      // for_each_index hands a chunk's pieces and its tasks to the same thread.
+      std::size_t b_pieces = 0, pieces_per_chunk = 1, panels_per_piece = 0;
       if (direct_b) {
         block.b = b + pc * ldb + jc;
         block.b_panel = 1;
@@ -317,27 +319,25 @@ void gemm(const KernelTable& t, Trans ta, Trans tb, std::size_t m, std::size_t n
         block.b = b_buffer->data();
         block.b_panel = kc;
         block.b_step = g.nr;
-        b_pieces = split ? std::min(panels, 4 * threads) : 1;
-        panels_per_piece = ceil_div(panels, b_pieces);
+        if (split) pieces_per_chunk = std::min(chunk_panels, ceil_div(4 * threads, chunks));
+        panels_per_piece = ceil_div(chunk_panels, pieces_per_chunk);
+        b_pieces = chunks * pieces_per_chunk;
       }
-      const std::size_t a_pieces = shared_a ? ic_blocks : 0;
       auto pack = [&](std::size_t piece) {
-        if (piece < b_pieces) {
-          const std::size_t first = piece * panels_per_piece * g.nr;
-          if (first >= nc) return;
-          const std::size_t cols = std::min(panels_per_piece * g.nr, nc - first);
-          t.gemm_pack_b(tb, b, ldb, pc, kc, jc + first, cols, b_buffer->data() + first * kc);
-        } else {
-          const std::size_t ic = (piece - b_pieces) * mc_size;
-          t.gemm_pack_a(ta, a, lda, ic, std::min(mc_size, m - ic), pc, kc, alpha,
-                        shared_a_buffer->data() + ic * kc);
-        }
+        const std::size_t chunk_first = piece / pieces_per_chunk * chunk_panels;
+        const std::size_t chunk_end = std::min(chunk_first + chunk_panels, panels);
+        const std::size_t panel = chunk_first + piece % pieces_per_chunk * panels_per_piece;
+        if (panel >= chunk_end) return;
+        const std::size_t first = panel * g.nr;
+        const std::size_t cols =
+            std::min(std::min(panel + panels_per_piece, chunk_end) * g.nr, nc) - first;
+        t.gemm_pack_b(tb, b, ldb, pc, kc, jc + first, cols, b_buffer->data() + first * kc);
       };
       if (kc > 0) {
         if (split) {
-          parallel::for_each_index(b_pieces + a_pieces, pack);
+          parallel::for_each_index(b_pieces, pack);
         } else {
-          for (std::size_t piece = 0; piece < b_pieces + a_pieces; ++piece) pack(piece);
+          for (std::size_t piece = 0; piece < b_pieces; ++piece) pack(piece);
         }
       }
       GemmTileStore store;
@@ -348,9 +348,8 @@ void gemm(const KernelTable& t, Trans ta, Trans tb, std::size_t m, std::size_t n
       store.ld_derivative = e.ld_derivative;
       store.transposed = transposed;
       auto task = [&](std::size_t index) {
-        const std::size_t ic = (index / chunks) * mc_size;
-        const std::size_t first = (index % chunks) * chunk_panels * g.nr;
-        if (first >= nc) return;
+        const std::size_t first = (index / ic_blocks) * chunk_panels * g.nr;
+        const std::size_t ic = (index % ic_blocks) * mc_size;
         const std::size_t mc = std::min(mc_size, m - ic);
         const std::size_t cols = std::min(chunk_panels * g.nr, nc - first);
         TileOperands ops = block;
@@ -367,13 +366,9 @@ void gemm(const KernelTable& t, Trans ta, Trans tb, std::size_t m, std::size_t n
           ops.a_row = lda;
           ops.a_step = 1;
         } else {
-          if (shared_a) {
-            ops.a = shared_a_buffer->data() + ic * kc;
-          } else {
-            a_buffer = a_pool().take(mc_size * kc_size);
-            if (kc > 0) t.gemm_pack_a(ta, a, lda, ic, mc, pc, kc, alpha, a_buffer->data());
-            ops.a = a_buffer->data();
-          }
+          a_buffer = a_pool().take(mc_size * kc_size);
+          if (kc > 0) t.gemm_pack_a(ta, a, lda, ic, mc, pc, kc, alpha, a_buffer->data());
+          ops.a = a_buffer->data();
           ops.a_panel = kc;
           ops.a_row = 1;
           ops.a_step = g.mr;
@@ -392,7 +387,6 @@ void gemm(const KernelTable& t, Trans ta, Trans tb, std::size_t m, std::size_t n
       }
       if (kc == 0) break;
     }
-    if (shared_a_buffer) a_pool().give(std::move(shared_a_buffer));
   }
   if (b_buffer) b_pool().give(std::move(b_buffer));
 }
