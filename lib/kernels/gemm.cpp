@@ -294,21 +294,29 @@ void gemm(const KernelTable& t, Trans ta, Trans tb, std::size_t m, std::size_t n
       static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(kk) >= kParallelFmas;
   std::unique_ptr<AlignedBuffer<float>> b_buffer;
   if (!direct_b && !prepacked) b_buffer = b_pool().take(kc_size * nc_size);
+  // The row blocks share C's MR-row tiles as evenly as whole tiles allow (none larger than
+  // mc_size), and the column chunks below share the NR-column panels: equal tasks, so that
+  // each thread's share of the tasks is its share of the work.
   const std::size_t ic_blocks = ceil_div(m, mc_size);
+  const std::size_t row_tiles = ceil_div(m, g.mr);
+  auto block_row = [&](std::size_t block) {
+    return std::min(block * row_tiles / ic_blocks * g.mr, m);
+  };
 
   for (std::size_t jc = 0; jc < n; jc += nc_size) {
     const std::size_t nc = std::min(nc_size, n - jc);
     const std::size_t panels = ceil_div(nc, g.nr);
-    // Column chunks per B block: enough tasks to keep every thread busy, none of them empty.
-    const std::size_t chunk_panels = ceil_div(
-        panels, split ? std::clamp<std::size_t>(ceil_div(8 * threads, ic_blocks), 1, panels) : 1);
-    const std::size_t chunks = ceil_div(panels, chunk_panels);
+    // Column chunks per B block: enough tasks to keep every thread busy, a multiple of the
+    // threads where the panels allow (each thread then takes whole chunks).
+    const std::size_t chunks =
+        split ? std::min(round_up(ceil_div(8 * threads, ic_blocks), threads), panels) : 1;
+    auto chunk_panel = [&](std::size_t chunk) { return chunk * panels / chunks; };
     for (std::size_t pc = 0; pc == 0 || pc < kk; pc += kc_size) {
       const std::size_t kc = std::min(kc_size, kk - pc);
       TileOperands block{};
       // Packing B: pieces_per_chunk pieces of each chunk's panels, in chunk order, so that
       // for_each_index hands a chunk's pieces and its tasks to the same thread.
-      std::size_t b_pieces = 0, pieces_per_chunk = 1, panels_per_piece = 0;
+      std::size_t b_pieces = 0, pieces_per_chunk = 1;
       if (direct_b) {
         block.b = b + pc * ldb + jc;
         block.b_panel = 1;
@@ -323,19 +331,18 @@ void gemm(const KernelTable& t, Trans ta, Trans tb, std::size_t m, std::size_t n
         block.b = b_buffer->data();
         block.b_panel = kc;
         block.b_step = g.nr;
-        if (split) pieces_per_chunk = std::min(chunk_panels, ceil_div(4 * threads, chunks));
-        panels_per_piece = ceil_div(chunk_panels, pieces_per_chunk);
+        // Every chunk has at least panels / chunks panels: no piece is empty.
+        if (split) pieces_per_chunk = std::min(panels / chunks, ceil_div(4 * threads, chunks));
         b_pieces = chunks * pieces_per_chunk;
       }
       auto pack = [&](std::size_t piece) {
-        const std::size_t chunk_first = piece / pieces_per_chunk * chunk_panels;
-        const std::size_t chunk_end = std::min(chunk_first + chunk_panels, panels);
-        const std::size_t panel = chunk_first + piece % pieces_per_chunk * panels_per_piece;
-        if (panel >= chunk_end) return;
-        const std::size_t first = panel * g.nr;
-        const std::size_t cols =
-            std::min(std::min(panel + panels_per_piece, chunk_end) * g.nr, nc) - first;
-        t.gemm_pack_b(tb, b, ldb, pc, kc, jc + first, cols, b_buffer->data() + first * kc);
+        const std::size_t chunk = piece / pieces_per_chunk, part = piece % pieces_per_chunk;
+        const std::size_t chunk_first = chunk_panel(chunk);
+        const std::size_t size = chunk_panel(chunk + 1) - chunk_first;
+        const std::size_t first = (chunk_first + part * size / pieces_per_chunk) * g.nr;
+        const std::size_t end =
+            std::min((chunk_first + (part + 1) * size / pieces_per_chunk) * g.nr, nc);
+        t.gemm_pack_b(tb, b, ldb, pc, kc, jc + first, end - first, b_buffer->data() + first * kc);
       };
       if (kc > 0) {
         if (split) {
@@ -352,10 +359,11 @@ void gemm(const KernelTable& t, Trans ta, Trans tb, std::size_t m, std::size_t n
       store.ld_derivative = e.ld_derivative;
       store.transposed = transposed;
       auto task = [&](std::size_t index) {
-        const std::size_t first = (index / ic_blocks) * chunk_panels * g.nr;
-        const std::size_t ic = (index % ic_blocks) * mc_size;
-        const std::size_t mc = std::min(mc_size, m - ic);
-        const std::size_t cols = std::min(chunk_panels * g.nr, nc - first);
+        const std::size_t chunk = index / ic_blocks, row_block = index % ic_blocks;
+        const std::size_t first = chunk_panel(chunk) * g.nr;
+        const std::size_t cols = std::min(chunk_panel(chunk + 1) * g.nr, nc) - first;
+        const std::size_t ic = block_row(row_block);
+        const std::size_t mc = block_row(row_block + 1) - ic;
         TileOperands ops = block;
         ops.b += first * ops.b_panel;
         std::unique_ptr<AlignedBuffer<float>> a_buffer;
