@@ -21,6 +21,9 @@ COUNTERS = {
     "convergence/": ["seconds_to_target", "epochs_to_target", "samples_to_target",
                      "samples_per_second", "final_loss", "diverged", "capped"],
 }
+# Registered only where a second core can run the other thread.
+if (os.cpu_count() or 1) >= 2:
+    COUNTERS["kernels/handoff/"] = ["GBps"]
 
 
 def main():

@@ -4,6 +4,8 @@
 // against; and a dense layer's fused forward against the bare product of the same shape.
 //
 //   kernels/fma_peak/threads:T                  the cores' FMA rate (GFLOPS counter)
+//   kernels/handoff/same|other_core/KiB:N       reading N KiB the same thread, or another
+//                                               one, has just written (GBps counter)
 //   kernels/gemm/LIB/SHAPE/threads:T            GFLOPS and peak_fraction counters
 //   kernels/dense_forward/SHAPE/threads:T       Network::forward of one ReLU layer against the
 //                                               bare product, timed alternately
@@ -17,11 +19,15 @@
 
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <fmt/format.h>
 
 #include <descent/descent.hpp>
 
@@ -48,6 +54,56 @@ void run_fma_peak(benchmark::State& state, std::size_t threads) {
   }
   state.counters["GFLOPS"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsRate);
   state.SetLabel(std::string(descent::to_string(descent::active_isa())));
+}
+
+// Reading `bytes` (descent::sum_squares) just written by the same thread, or by another
+// thread. Where two cores share a cache the two rates are close; where they do not, each byte
+// a training step hands between threads (the shards' gradients into the reduction, the
+// updated parameters into the next forward pass) moves at the second rate, which bounds how
+// well a step scales on that machine.
+void run_handoff(benchmark::State& state, bool other, std::size_t bytes) {
+  const std::size_t n = bytes / sizeof(float);
+  descent::AlignedBuffer<float> buffer(n);
+  // 0: written, waiting for the reader; 1: read; 2: the reader stops.
+  std::atomic<int> phase{1};
+  double read_seconds = 0.0, total_seconds = 0.0, sink = 0.0;
+  auto read = [&] {
+    const auto start = std::chrono::steady_clock::now();
+    sink += descent::sum_squares(n, buffer.data());
+    read_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  std::thread reader;
+  if (other) {
+    reader = std::thread([&] {
+      for (;;) {
+        int p;
+        while ((p = phase.load(std::memory_order_acquire)) == 1) std::this_thread::yield();
+        if (p == 2) return;
+        read();
+        phase.store(1, std::memory_order_release);
+      }
+    });
+  }
+  float value = 0.0f;
+  for (auto _ : state) {
+    value += 1.0f;
+    std::fill(buffer.data(), buffer.data() + n, value);
+    if (other) {
+      phase.store(0, std::memory_order_release);
+      while (phase.load(std::memory_order_acquire) != 1) std::this_thread::yield();
+    } else {
+      read();
+    }
+    state.SetIterationTime(read_seconds);
+    total_seconds += read_seconds;
+  }
+  if (other) {
+    phase.store(2, std::memory_order_release);
+    reader.join();
+  }
+  benchmark::DoNotOptimize(sink);
+  state.counters["GBps"] =
+      static_cast<double>(bytes) * static_cast<double>(state.iterations()) / total_seconds * 1e-9;
 }
 
 enum class Lib { descent, openblas, onednn };
@@ -185,6 +241,20 @@ const bool registered = [] {
         ("kernels/fma_peak/threads:" + std::to_string(threads)).c_str(),
         [threads](benchmark::State& state) { run_fma_peak(state, threads); })
         ->UseRealTime();
+  }
+  // Another thread's read needs a second core to run on (on one, each handoff would wait for
+  // the scheduler).
+  if (std::thread::hardware_concurrency() >= 2) {
+    for (std::size_t kib : {1024, 4096}) {
+      for (bool other : {false, true}) {
+        benchmark::RegisterBenchmark(
+            fmt::format("kernels/handoff/{}/KiB:{}", other ? "other_core" : "same_core", kib)
+                .c_str(),
+            [other, kib](benchmark::State& state) { run_handoff(state, other, kib * 1024); })
+            ->UseManualTime()
+            ->Unit(benchmark::kMicrosecond);
+      }
+    }
   }
   std::vector<Lib> libs = {Lib::descent};
   if (bench::peers::available(bench::peers::Blas::openblas)) libs.push_back(Lib::openblas);
