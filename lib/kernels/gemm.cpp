@@ -113,8 +113,9 @@ void reference_gemm(const KernelTable& t, Trans ta, Trans tb, std::size_t m, std
   }
 }
 
-// C = epilogue(alpha A B^T + beta C) for a narrow C, by the table's dot-product tiles, rows
-// split across threads (an element's arithmetic does not depend on the split).
+// C = epilogue(alpha A B^T + beta C) for a narrow C, or one of at most dot_rows rows (a batch
+// of one's forward pass: no B packed for one row of A), by the table's dot-product tiles, rows
+// or columns split across threads (an element's arithmetic does not depend on the split).
 void gemm_narrow(const KernelTable& t, std::size_t m, std::size_t n, std::size_t k, float alpha,
                  const float* a, std::size_t lda, const float* b, std::size_t ldb, float beta,
                  float* c, std::size_t ldc, const GemmEpilogue& e, bool parallel) {
@@ -132,8 +133,29 @@ void gemm_narrow(const KernelTable& t, std::size_t m, std::size_t n, std::size_t
   const bool split =
       parallel && threads > 1 &&
       static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k) >= kParallelDotFmas;
-  const std::size_t pieces =
-      split ? std::min(ceil_div(m, t.gemm_blocking.dot_rows), 4 * threads) : 1;
+  const GemmBlocking& g = t.gemm_blocking;
+  if (m <= g.dot_rows) {
+    // One row tile: each row of B is read once, where it lies, and threads split the columns
+    // (groups of dot_cols).
+    const std::size_t groups = ceil_div(n, g.dot_cols);
+    const std::size_t pieces = split ? std::min(groups, 4 * threads) : 1;
+    auto piece = [&](std::size_t index) {
+      const std::size_t first = index * groups / pieces * g.dot_cols;
+      const std::size_t end = std::min((index + 1) * groups / pieces * g.dot_cols, n);
+      GemmTileStore s = store;
+      if (s.bias != nullptr) s.bias += first;
+      if (s.derivative != nullptr) s.derivative += first;
+      t.gemm_dot(m, end - first, k, alpha, a, lda, b + first * ldb, ldb, c + first, ldc, s,
+                 nullptr);
+    };
+    if (split) {
+      parallel::for_each_index(pieces, piece);
+    } else {
+      piece(0);
+    }
+    return;
+  }
+  const std::size_t pieces = split ? std::min(ceil_div(m, g.dot_rows), 4 * threads) : 1;
   const std::size_t rows = round_up(ceil_div(m, pieces), t.gemm_blocking.dot_rows);
   auto piece = [&](std::size_t index) {
     const std::size_t first = index * rows;
@@ -245,9 +267,11 @@ void gemm(const KernelTable& t, Trans ta, Trans tb, std::size_t m, std::size_t n
     return;
   }
   const GemmBlocking& g = t.gemm_blocking;
-  // A narrow C = A B^T (an output layer's forward): dot products along K read both operands
-  // as they lie, where the tiles would have to transpose the large one.
-  if (ta == Trans::no && tb == Trans::yes && n < t.gemm_lanes && alpha != 0.0f && k > 0) {
+  // A narrow C = A B^T (an output layer's forward), or one of a row or two (a forward pass of
+  // one sample): dot products along K read both operands as they lie, where the tiles would
+  // have to transpose (pack) the large one.
+  if (ta == Trans::no && tb == Trans::yes && (n < t.gemm_lanes || m <= g.dot_rows) &&
+      alpha != 0.0f && k > 0) {
     gemm_narrow(t, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, e, parallel);
     return;
   }

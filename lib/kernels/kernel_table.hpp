@@ -111,7 +111,8 @@ struct KernelTable {
                      float* c, std::size_t ldc, const GemmTileStore& store);
   // Rows [0, m) of a narrow C = alpha A B^T (A [m, k], B [n, k] row-major) by dot products
   // along K, neither operand transposed; C combined and finished as `store` says. scratch
-  // holds dot_cols * round_up(k, gemm_lanes) floats.
+  // holds dot_cols * round_up(k, gemm_lanes) floats, or is null to read B where it lies (the
+  // same bits).
   void (*gemm_dot)(std::size_t m, std::size_t n, std::size_t k, float alpha, const float* a,
                    std::size_t lda, const float* b, std::size_t ldb, float* c, std::size_t ldc,
                    const GemmTileStore& store, float* scratch);

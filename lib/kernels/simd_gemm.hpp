@@ -495,11 +495,13 @@ struct DotPlace {
   const GemmTileStore* store;
 };
 
-// An R x C tile of C = alpha (rows of a) . (columns of the packed group) over k, stored. The
-// group is packed chunk by chunk, [k / W][C][W], zero past k.
+// An R x C tile of C = alpha (rows of a) . (columns of the group) over k, stored. The group
+// is packed chunk by chunk, [k / W][C][W], zero past k; or, with ldb != 0, it is B's C rows
+// where they lie, ldb apart, read the same way (the last partial chunk through zero-padded
+// copies), so the sums are the same bits either way.
 template <class A, std::size_t R, std::size_t C>
 void dot_tile(std::size_t k, float alpha, const float* a, std::size_t lda, const float* group,
-              const DotPlace& place) {
+              std::size_t ldb, const DotPlace& place) {
   using B = Batch<A>;
   constexpr std::size_t W = B::size;
   B acc[R][C];
@@ -509,10 +511,11 @@ void dot_tile(std::size_t k, float alpha, const float* a, std::size_t lda, const
     for (std::size_t c = 0; c < C; ++c) acc[r][c] = B(0.0f);
   const B scale(alpha);
   const std::size_t whole = k / W;
-  auto step = [&](const B(&av)[R], const float* bp) {
+  // bp: the chunk's first column, and how far apart its columns are.
+  auto step = [&](const B(&av)[R], const float* bp, std::size_t apart, bool aligned) {
 #pragma GCC unroll 16
     for (std::size_t c = 0; c < C; ++c) {
-      const B bv = B::load_aligned(bp + c * W);
+      const B bv = aligned ? B::load_aligned(bp + c * apart) : B::load_unaligned(bp + c * apart);
 #pragma GCC unroll 4
       for (std::size_t r = 0; r < R; ++r) acc[r][c] = xsimd::fma(av[r], bv, acc[r][c]);
     }
@@ -524,7 +527,11 @@ void dot_tile(std::size_t k, float alpha, const float* a, std::size_t lda, const
       av[r] = B::load_unaligned(a + r * lda + chunk * W);
       if (alpha != 1.0f) av[r] *= scale;
     }
-    step(av, group + chunk * C * W);
+    if (ldb == 0) {
+      step(av, group + chunk * C * W, W, true);
+    } else {
+      step(av, group + chunk * W, ldb, false);
+    }
   }
   if (whole * W < k) {
     // The last partial chunk: A through zero-padded copies, the same arithmetic.
@@ -535,7 +542,15 @@ void dot_tile(std::size_t k, float alpha, const float* a, std::size_t lda, const
       av[r] = B::load_aligned(tail);
       if (alpha != 1.0f) av[r] *= scale;
     }
-    step(av, group + whole * C * W);
+    if (ldb == 0) {
+      step(av, group + whole * C * W, W, true);
+    } else {
+      alignas(64) float tail[C * W] = {};
+      for (std::size_t c = 0; c < C; ++c)
+        for (std::size_t q = whole * W; q < k; ++q)
+          tail[c * W + q - whole * W] = group[c * ldb + q];
+      step(av, tail, W, true);
+    }
   }
   // Each row's sums, W columns at a time: lane l of a reduced vector is column v * W + l.
   const GemmTileStore& s = *place.store;
@@ -556,7 +571,7 @@ void dot_tile(std::size_t k, float alpha, const float* a, std::size_t lda, const
 }
 
 using DotFn = void (*)(std::size_t k, float alpha, const float* a, std::size_t lda,
-                       const float* group, const DotPlace& place);
+                       const float* group, std::size_t ldb, const DotPlace& place);
 
 template <class A, std::size_t R, std::size_t C>
 struct DotTable {
@@ -571,7 +586,9 @@ struct DotTable {
 };
 
 // Rows [0, m) of C = epilogue(alpha A B^T + C or not): A [m, k] and B [n, k] row-major, in
-// tiles of up to R rows and C columns. scratch holds C * round_up(k, W) floats.
+// tiles of up to R rows and C columns. scratch holds C * round_up(k, W) floats, into which
+// each group of B's rows is copied for all the row tiles to read; null, B is read where it
+// lies (for a few rows of A, which read each row of B about once: a copy would only add to it).
 template <class A, std::size_t R, std::size_t C>
 void gemm_dot(std::size_t m, std::size_t n, std::size_t k, float alpha, const float* a,
               std::size_t lda, const float* b, std::size_t ldb, float* c, std::size_t ldc,
@@ -582,6 +599,14 @@ void gemm_dot(std::size_t m, std::size_t n, std::size_t k, float alpha, const fl
   const std::size_t chunks = (k + W - 1) / W;
   for (std::size_t j = 0; j < n; j += C) {
     const std::size_t cols = min_size(C, n - j);
+    if (scratch == nullptr) {
+      for (std::size_t i = 0; i < m; i += R) {
+        const std::size_t rows = min_size(R, m - i);
+        const DotPlace place{c + i * ldc + j, ldc, i, j, &store};
+        tiles.fn[rows - 1][cols - 1](k, alpha, a + i * lda, lda, b + j * ldb, ldb, place);
+      }
+      continue;
+    }
     // B's rows j.. as [chunk][cols][W], zero past k.
     for (std::size_t chunk = 0; chunk < chunks; ++chunk) {
       for (std::size_t col = 0; col < cols; ++col) {
@@ -598,7 +623,7 @@ void gemm_dot(std::size_t m, std::size_t n, std::size_t k, float alpha, const fl
     for (std::size_t i = 0; i < m; i += R) {
       const std::size_t rows = min_size(R, m - i);
       const DotPlace place{c + i * ldc + j, ldc, i, j, &store};
-      tiles.fn[rows - 1][cols - 1](k, alpha, a + i * lda, lda, scratch, place);
+      tiles.fn[rows - 1][cols - 1](k, alpha, a + i * lda, lda, scratch, 0, place);
     }
   }
 }

@@ -354,6 +354,55 @@ TEST_P(KernelTest, SgemmNarrowOutputsTakeTheTransposedPath) {
   }
 }
 
+// A C = A B^T of one or two rows (a forward pass of one sample) reads B where it lies, by the
+// dot-product tiles: against the reference on remainders of n and k, alpha and beta; bit for
+// bit the rows a taller narrow product (which copies B first) computes; and the same bits
+// with its columns split across 1, 2 and 3 threads, with the bias and ReLU fused.
+TEST_P(KernelTest, SgemmOfOneOrTwoRowsReadsBWhereItLies) {
+  const KernelTable& t = simd();
+  const std::size_t rows = t.gemm_blocking.dot_rows;
+  for (std::size_t m = 1; m <= rows; ++m) {
+    for (std::size_t n : {1, 9, 10, 11, 16, 33, 257}) {
+      for (std::size_t k : {1, 15, 16, 17, 100, 785}) {
+        check_gemm(t, {Trans::no, Trans::yes, m, n, k, 1, 3, 2, 1, 1.0f, 0.0f});
+        check_gemm(t, {Trans::no, Trans::yes, m, n, k, 0, 0, 0, 0, -0.5f, 0.3f});
+      }
+    }
+  }
+  // Below gemm_lanes columns a product of rows + 1 rows also runs as dot products, B copied.
+  const std::size_t n = t.gemm_lanes - 1, k = 37;
+  const auto a = random_floats((rows + 1) * k, 21), b = random_floats(n * k, 22);
+  std::vector<float> tall((rows + 1) * n), few(rows * n);
+  t.sgemm(Trans::no, Trans::yes, rows + 1, n, k, 0.7f, a.data(), k, b.data(), k, 0.0f, tall.data(),
+          n);
+  t.sgemm(Trans::no, Trans::yes, rows, n, k, 0.7f, a.data(), k, b.data(), k, 0.0f, few.data(), n);
+  EXPECT_EQ(0, std::memcmp(few.data(), tall.data(), few.size() * sizeof(float)));
+
+  const std::size_t wide = 1000, deep = 784;  // enough work to split
+  const auto x = random_floats(deep, 23), w = random_floats(wide * deep, 24);
+  const auto bias = random_floats(wide, 25);
+  kernels::GemmEpilogue e;
+  e.bias = bias.data();
+  e.activation = Activation::relu;
+  std::vector<float> serial(wide);
+  kernels::gemm(t, Trans::no, Trans::yes, 1, wide, deep, 1.0f, x.data(), deep, w.data(), deep, 0.0f,
+                serial.data(), wide, e, false);
+  for (std::size_t threads : {1, 2, 3}) {
+    set_threads(threads);
+    std::vector<float> c(wide, std::numeric_limits<float>::quiet_NaN());
+    kernels::gemm(t, Trans::no, Trans::yes, 1, wide, deep, 1.0f, x.data(), deep, w.data(), deep,
+                  0.0f, c.data(), wide, e, true);
+    EXPECT_EQ(0, std::memcmp(c.data(), serial.data(), c.size() * sizeof(float)))
+        << threads << " threads";
+  }
+  set_threads(0);
+  for (std::size_t j = 0; j < wide; ++j) {
+    double sum = bias[j];
+    for (std::size_t q = 0; q < deep; ++q) sum += static_cast<double>(x[q]) * w[j * deep + q];
+    ASSERT_TRUE(close(serial[j], static_cast<float>(std::max(sum, 0.0)), deep)) << "column " << j;
+  }
+}
+
 // The fused epilogues against the same ISA's product followed by its separate passes: bias
 // and activation on the way out (forward), the activation derivative (backward). They share
 // their vector code, so they must agree bit for bit.
