@@ -148,15 +148,11 @@ void gemm_narrow(const KernelTable& t, std::size_t m, std::size_t n, std::size_t
       t.gemm_dot(m, end - first, k, alpha, a, lda, b + first * ldb, ldb, c + first, ldc, s,
                  nullptr);
     };
-    if (split) {
-      parallel::for_each_index(pieces, piece);
-    } else {
-      piece(0);
-    }
+    parallel::for_each_index(pieces, piece);  // one piece runs inline
     return;
   }
   const std::size_t pieces = split ? std::min(ceil_div(m, g.dot_rows), 4 * threads) : 1;
-  const std::size_t rows = round_up(ceil_div(m, pieces), t.gemm_blocking.dot_rows);
+  const std::size_t rows = round_up(ceil_div(m, pieces), g.dot_rows);
   auto piece = [&](std::size_t index) {
     const std::size_t first = index * rows;
     if (first >= m) return;
@@ -167,11 +163,7 @@ void gemm_narrow(const KernelTable& t, std::size_t m, std::size_t n, std::size_t
                c + first * ldc, ldc, s, scratch->data());
     a_pool().give(std::move(scratch));
   };
-  if (split) {
-    parallel::for_each_index(pieces, piece);
-  } else {
-    piece(0);
-  }
+  parallel::for_each_index(pieces, piece);
 }
 
 // How gemm() cuts K and N into the blocks it packs B in: from the shape alone.
