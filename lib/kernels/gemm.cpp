@@ -12,8 +12,8 @@
 // block, never K, so every element of C is summed in the same order on any thread count.
 // The pieces of B a thread packs are the columns its tasks then read, and each task packs
 // its own A block: on every core the packed operands it reads are the ones it just wrote,
-// not lines the other core's cache holds (a 2-thread forward at batch 128 ran 0.77x the time
-// of handing A blocks and B columns across).
+// not lines the other core's cache holds (a 2-thread forward at batch 128 ran in 0.74-0.77x
+// the time it took handing A blocks and B columns across).
 
 #include "kernels/gemm.hpp"
 
@@ -45,9 +45,9 @@ constexpr std::size_t kDirectStride = 1024;
 
 // Below this many multiply-adds a product is not worth splitting across threads.
 constexpr double kParallelFmas = 1 << 21;
-// The same for a narrow product's dot-product tiles, which run at half the register tiles'
-// rate or less (fwd 512 x 10 x 256: 92 GFLOP/s on one thread): a quarter of the FMAs is
-// about the same time.
+// The same for a narrow product's dot-product tiles, which run at half to two thirds of the
+// register tiles' rate (fwd 512 x 10 x 256: 92-136 GFLOP/s on one thread against about 200):
+// a quarter of the FMAs takes about half the time, still worth a second thread.
 constexpr double kParallelDotFmas = kParallelFmas / 4;
 
 // Packing buffers: a call takes its B buffer for its whole run, a task its A buffer for its
@@ -158,7 +158,7 @@ void gemm_narrow(const KernelTable& t, std::size_t m, std::size_t n, std::size_t
     if (first >= m) return;
     GemmTileStore s = store;
     if (s.derivative != nullptr) s.derivative += first * e.ld_derivative;
-    auto scratch = a_pool().take(t.gemm_blocking.dot_cols * round_up(k, t.gemm_lanes));
+    auto scratch = a_pool().take(g.dot_cols * round_up(k, t.gemm_lanes));
     t.gemm_dot(std::min(rows, m - first), n, k, alpha, a + first * lda, lda, b, ldb,
                c + first * ldc, ldc, s, scratch->data());
     a_pool().give(std::move(scratch));
