@@ -276,9 +276,10 @@ template <class A, std::size_t ROWS, std::size_t NV, bool ROWS_APART>
   // Rows apart: a base pointer every third row, the others at one and two a_row past it
   // (x86 addressing scales 4 and 8), so that the rows need 5 registers, not 12.
   if (kc >= 64 && !place.store->transposed) {
-    // C's lines, needed at the end, are fetched now: its rows lie ldc apart, often a page or
-    // more, and a miss per row at the store stalls a long tile (square 1024: 0.89 -> 0.95 of
-    // oneDNN). A short K writes C in long runs, which the hardware prefetches by itself.
+    // C's lines, needed at the end, are fetched now, for writing: its rows lie ldc apart,
+    // often a page or more, and a miss per row at the store stalls a long tile (square 1024:
+    // 0.89 -> 0.95 of oneDNN). A short K writes C in long runs, which the hardware prefetches
+    // by itself.
     const float* row = place.c + place.i0 * place.ldc + place.j0;
     constexpr std::size_t kLines = (NV * W + 15) / 16;  // 64-byte lines per tile row
 #pragma GCC unroll 16
