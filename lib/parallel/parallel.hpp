@@ -10,6 +10,7 @@
 #include <oneapi/tbb/blocked_range.h>
 #include <oneapi/tbb/parallel_for.h>
 #include <oneapi/tbb/task_arena.h>
+#include <oneapi/tbb/task_group.h>
 
 namespace descent::parallel {
 
@@ -48,6 +49,10 @@ inline constexpr std::size_t kMaxOwners = 64;
 // piece i goes to the same thread in every call of the same count. The shards of a step, the
 // reduction of their gradients and the optimizer's update of the same parameters then stay on
 // one core from step to step, instead of moving between cores' caches.
+//
+// Every piece runs with the caller's floating-point settings (rounding, flush-to-zero),
+// captured at the call: oneTBB's workers would otherwise keep the settings of the thread
+// that created the arena, and a piece's bits would depend on which thread ran it.
 template <class Body>
 void for_each_index(std::size_t count, const Body& body) {
   if (count == 0) return;
@@ -66,6 +71,8 @@ void for_each_index(std::size_t count, const Body& body) {
     std::atomic<std::size_t> value{0};
   };
   std::array<Next, kMaxOwners> next;
+  tbb::task_group_context context(tbb::task_group_context::isolated,
+                                  tbb::task_group_context::fp_settings);
   arena->execute([&] {
     tbb::parallel_for(
         tbb::blocked_range<std::size_t>(0, groups, 1),
@@ -84,7 +91,7 @@ void for_each_index(std::size_t count, const Body& body) {
             }
           }
         },
-        tbb::simple_partitioner());
+        tbb::simple_partitioner(), context);
   });
 }
 

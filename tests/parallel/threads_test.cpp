@@ -1,11 +1,13 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cmath>
 #include <mutex>
 #include <set>
 #include <thread>
 #include <vector>
 
+#include "core/fp_env.hpp"
 #include "descent/error.hpp"
 #include "descent/parallel.hpp"
 #include "parallel/parallel.hpp"
@@ -63,6 +65,41 @@ TEST(Threads, RefusesAbsurdCounts) {
   EXPECT_THROW(set_threads(kMaxThreads + 1), Error);
   EXPECT_NO_THROW(set_threads(0));
 }
+
+#if defined(__x86_64__) || defined(_M_X64)
+// Every piece runs with the caller's floating-point settings, whichever thread runs it: the
+// arena (and its workers) exist before the caller turns flush-to-zero on.
+TEST(Threads, PiecesRunWithTheCallersFloatingPointSettings) {
+  set_threads(4);
+  ASSERT_GT(threads_used(), 1u);
+  std::vector<float> out(256, -1.0f);
+  std::mutex mutex;
+  std::set<std::thread::id> ids;
+  auto run = [&] {
+    ids.clear();
+    parallel::for_each_index(out.size(), [&](std::size_t i) {
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+      {
+        std::lock_guard lock(mutex);
+        ids.insert(std::this_thread::get_id());
+      }
+      volatile float a = 1e-30f, b = 1e-10f;
+      out[i] = a * b;  // 1e-40: subnormal, or 0 when flushed
+    });
+  };
+  {
+    const detail::FlushDenormals flush(true);
+    run();
+  }
+  EXPECT_GT(ids.size(), 1u);
+  for (std::size_t i = 0; i < out.size(); ++i) EXPECT_EQ(out[i], 0.0f) << "piece " << i;
+  run();  // the scope is gone: subnormals again, on every thread
+  EXPECT_GT(ids.size(), 1u);
+  for (std::size_t i = 0; i < out.size(); ++i)
+    EXPECT_EQ(std::fpclassify(out[i]), FP_SUBNORMAL) << "piece " << i;
+  set_threads(0);
+}
+#endif
 
 }  // namespace
 }  // namespace descent
