@@ -84,6 +84,14 @@ struct TrainOptions {
   std::filesystem::path resume;
   // Time every step's phases into TrainResult::profile (a few clock reads per step).
   bool profile = false;
+  // Flush subnormal floats to zero while descent computes a step (forward, backward,
+  // reduction, clipping, update), on every thread that works on it. Some CPUs take a slow
+  // path for each arithmetic operation on a subnormal: an optimizer whose state decays
+  // towards zero (momentum, running averages of a dead unit's gradient) can then make a step
+  // several times slower (README). Off by default, as in PyTorch; on, results differ only
+  // where a value would have been subnormal (below about 1.2e-38 in magnitude), and stay the
+  // same on any thread count. x86-64 only (elsewhere the Trainer throws descent::Error).
+  bool flush_denormals = false;
   // Rows per shard; 0: the automatic rule (from the batch size and the model). The shards
   // decide which rows' gradients are summed together, so a fixed size gives the same bits
   // on any thread count and rank count, and a different size (or the automatic rule) other

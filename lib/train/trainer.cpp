@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "core/fp_env.hpp"
 #include "descent/error.hpp"
 #include "descent/parallel.hpp"
 #include "descent/rng.hpp"
@@ -266,6 +267,11 @@ Trainer::Trainer(Network& network, Optimizer& optimizer, Loss loss, TrainOptions
       options_(options),
       state_(std::make_unique<State>()) {
   state_->profiling = options.profile;
+  if (options.flush_denormals && !detail::kCanFlushDenormals) {
+    throw Error(
+        "flush_denormals: this build's CPU architecture has no flush-to-zero mode descent can set "
+        "(x86-64 only)");
+  }
   if (loss == Loss::cross_entropy && network.outputs() < 2) {
     throw Error("cross_entropy needs a network with at least 2 outputs (one per class)");
   }
@@ -443,6 +449,7 @@ StepRecord Trainer::train_step(ConstMatrixView x, const Targets& targets,
 }
 
 void Trainer::update_parameters() {
+  const detail::FlushDenormals flush(options_.flush_denormals);
   State& s = *state_;
   if (!s.profiling) {
     optimizer_.step(network_.parameters(), network_.gradients());
@@ -495,6 +502,7 @@ void Trainer::clip_gradients(double grad_norm) {
 }
 
 void Trainer::clip(double grad_norm) {
+  const detail::FlushDenormals flush(options_.flush_denormals);
   const auto& k = kernels::active();
   std::span<float> g = network_.gradients();
   if (options_.clip_value > 0.0) {
@@ -520,6 +528,7 @@ void Trainer::clip(double grad_norm) {
 
 StepRecord Trainer::compute_gradient(ConstMatrixView x, const Targets& targets,
                                      std::span<const std::size_t> selection) {
+  const detail::FlushDenormals flush(options_.flush_denormals);
   const bool gather = !selection.empty();
   const std::size_t rows = gather ? selection.size() : x.rows;
   if (rows == 0) throw Error("train_step: the batch is empty");

@@ -556,6 +556,18 @@ TEST(Cli, TrainProfileSplitsTheStepTime) {
     EXPECT_NE(text.out.find(phase), std::string::npos) << phase << "\n" << text.out;
 }
 
+TEST(Cli, TrainFlushDenormalsTrainsTheSameModelWhereNothingIsSubnormal) {
+  test::TempDir dir;
+  const std::string args = "train --data iris --epochs 5 --hidden 8 --lr 0.2 --batch 16 --json";
+  const CliRun plain = run_cli(args, dir);
+  const CliRun flushed = run_cli(args + " --flush-denormals", dir);
+  ASSERT_EQ(plain.status, 0) << plain.err;
+  ASSERT_EQ(flushed.status, 0) << flushed.err;
+  const auto a = nlohmann::json::parse(plain.out), b = nlohmann::json::parse(flushed.out);
+  EXPECT_EQ(b["steps"], a["steps"]);
+  EXPECT_NEAR(b["final_train_loss"].get<double>(), a["final_train_loss"].get<double>(), 1e-9);
+}
+
 TEST(Cli, SweepWritesResultsAndFiguresForEveryConfiguration) {
   test::TempDir dir;
   const auto out = dir / "sweep";

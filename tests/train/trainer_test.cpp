@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "descent/data.hpp"
 #include "descent/error.hpp"
 #include "descent/loss.hpp"
+#include "descent/matrix.hpp"
 #include "descent/network.hpp"
 #include "descent/optim/sgd.hpp"
 #include "descent/parallel.hpp"
@@ -341,6 +343,51 @@ TEST(Trainer, ProfileSplitsEveryStepIntoPhasesAndChangesNoResult) {
     EXPECT_LE(p.total(), timed.seconds);
   }
 }
+
+#if defined(__x86_64__) || defined(_M_X64)
+// A linear model with a subnormal weight, w = 1e-39, inputs x = 1e20 and targets 0. Flushed,
+// w reads as 0 and the weight's gradient is 0; not flushed, w x = 1e-19 and the gradient
+// 2 w x^2 = 20 is a normal number, whichever thread computed it. With shards of one row on 4
+// threads, a shard computed without the caller's setting shows up in the sum.
+TEST(Train, FlushDenormalsAppliesToEveryThreadOfAStep) {
+  constexpr std::size_t kRows = 8;
+  Matrix x(kRows, 1), y(kRows, 1);
+  for (std::size_t i = 0; i < kRows; ++i) {
+    x(i, 0) = 1e20f;
+    y(i, 0) = 0.0f;
+  }
+  const Targets targets{{}, y.view()};
+  // The unflushed step runs first on each thread count, so the threads already exist, with
+  // the default settings, when the flushed one starts.
+  std::vector<float> weight_grads[2];
+  for (std::size_t threads : {1, 4}) {
+    set_threads(threads);
+    for (bool flush : {false, true}) {
+      SCOPED_TRACE(::testing::Message() << "flush " << flush << ", threads " << threads);
+      Network net = Network::mlp(1, {}, 1, Activation::identity);
+      const DenseLayer& layer = net.layers()[0];
+      net.parameters()[layer.weight_offset] = 1e-39f;
+      net.parameters()[layer.bias_offset] = 0.0f;
+      Sgd sgd({.lr = 1e-3});
+      TrainOptions o;
+      o.flush_denormals = flush;
+      o.shard_rows = 1;
+      Trainer trainer(net, sgd, Loss::mse, o);
+      EXPECT_TRUE(std::isfinite(trainer.train_step(x.view(), targets).loss));
+      const float g = net.gradients()[layer.weight_offset];
+      if (flush) {
+        EXPECT_EQ(g, 0.0f);
+      } else {
+        EXPECT_NEAR(g, 20.0f, 1e-3f);
+      }
+      weight_grads[flush ? 1 : 0].push_back(g);
+    }
+  }
+  for (const std::vector<float>& grads : weight_grads)
+    EXPECT_EQ(std::memcmp(&grads[0], &grads[1], sizeof(float)), 0);
+  set_threads(0);
+}
+#endif
 
 }  // namespace
 }  // namespace descent

@@ -50,6 +50,7 @@ struct TrainArgs {
   bool json = false;
   bool quiet = false;
   bool profile = false;
+  bool flush_denormals = false;
 };
 
 // A non-negative number from an option, or `fallback` when the option was not given.
@@ -207,6 +208,7 @@ int train_command(const TrainArgs& args, const CLI::App& cmd,
                             args.threads, kMaxThreads));
   }
   options.profile = args.profile;
+  options.flush_denormals = args.flush_denormals;
   if (!args.shard_rows.empty()) {
     options.shard_rows = parse_count(args.shard_rows, "--shard-rows");
     if (options.shard_rows == 0)
@@ -488,6 +490,9 @@ Command add_train_command(CLI::App& app) {
   cmd->add_flag("--profile", args->profile,
                 "Time each step's phases (data, forward, backward, reduce, optimizer) and "
                 "report where the time went");
+  cmd->add_flag("--flush-denormals", args->flush_denormals,
+                "Flush subnormal floats to zero during the steps: faster on CPUs that slow down "
+                "on them, different from PyTorch only below 1.2e-38 (x86-64)");
   return Command{cmd, [args, cmd] { return run_train(*args, *cmd); }};
 }
 
