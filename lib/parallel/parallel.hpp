@@ -51,8 +51,9 @@ inline constexpr std::size_t kMaxOwners = 64;
 // one core from step to step, instead of moving between cores' caches.
 //
 // Every piece runs with the caller's floating-point settings (rounding, flush-to-zero),
-// captured at the call: oneTBB's workers would otherwise keep the settings of the thread
-// that created the arena, and a piece's bits would depend on which thread ran it.
+// captured at the call. Otherwise oneTBB runs an arena's tasks, the caller's own inside
+// execute() included, with the settings captured when the arena was created, and a caller
+// that changed them since would get other bits than a serial run.
 template <class Body>
 void for_each_index(std::size_t count, const Body& body) {
   if (count == 0) return;
