@@ -600,31 +600,30 @@ void gemm_dot(std::size_t m, std::size_t n, std::size_t k, float alpha, const fl
   const std::size_t chunks = (k + W - 1) / W;
   for (std::size_t j = 0; j < n; j += C) {
     const std::size_t cols = min_size(C, n - j);
-    if (scratch == nullptr) {
-      for (std::size_t i = 0; i < m; i += R) {
-        const std::size_t rows = min_size(R, m - i);
-        const DotPlace place{c + i * ldc + j, ldc, i, j, &store};
-        tiles.fn[rows - 1][cols - 1](k, alpha, a + i * lda, lda, b + j * ldb, ldb, place);
-      }
-      continue;
-    }
-    // B's rows j.. as [chunk][cols][W], zero past k.
-    for (std::size_t chunk = 0; chunk < chunks; ++chunk) {
-      for (std::size_t col = 0; col < cols; ++col) {
-        float* dst = scratch + (chunk * cols + col) * W;
-        const float* src = b + (j + col) * ldb + chunk * W;
-        const std::size_t lanes = min_size(W, k - chunk * W);
-        if (lanes == W) {
-          B::load_unaligned(src).store_aligned(dst);
-        } else {
-          for (std::size_t l = 0; l < W; ++l) dst[l] = l < lanes ? src[l] : 0.0f;
+    // B's rows j.., where they lie (group_ld apart), or copied as [chunk][cols][W], zero past
+    // k (group_ld 0).
+    const float* group = b + j * ldb;
+    std::size_t group_ld = ldb;
+    if (scratch != nullptr) {
+      for (std::size_t chunk = 0; chunk < chunks; ++chunk) {
+        for (std::size_t col = 0; col < cols; ++col) {
+          float* dst = scratch + (chunk * cols + col) * W;
+          const float* src = b + (j + col) * ldb + chunk * W;
+          const std::size_t lanes = min_size(W, k - chunk * W);
+          if (lanes == W) {
+            B::load_unaligned(src).store_aligned(dst);
+          } else {
+            for (std::size_t l = 0; l < W; ++l) dst[l] = l < lanes ? src[l] : 0.0f;
+          }
         }
       }
+      group = scratch;
+      group_ld = 0;
     }
     for (std::size_t i = 0; i < m; i += R) {
       const std::size_t rows = min_size(R, m - i);
       const DotPlace place{c + i * ldc + j, ldc, i, j, &store};
-      tiles.fn[rows - 1][cols - 1](k, alpha, a + i * lda, lda, scratch, 0, place);
+      tiles.fn[rows - 1][cols - 1](k, alpha, a + i * lda, lda, group, group_ld, place);
     }
   }
 }

@@ -63,7 +63,8 @@ inline constexpr std::size_t kSimdAlign = 64;
 inline constexpr std::size_t kWriteAhead = 512;
 
 // Asks for the line at p with the intent to write it: PREFETCHW in the units compiled with
-// -mprfchw (AVX-512), nothing elsewhere. A hint only.
+// -mprfchw (AVX-512), nothing elsewhere. A hint only. (The GEMM tiles' C prefetch calls
+// __builtin_prefetch itself: a plain prefetch where there is no PREFETCHW still pays there.)
 inline void prefetch_for_write([[maybe_unused]] const float* p) {
 #if defined(__PRFCHW__)
   __builtin_prefetch(p, 1, 3);
