@@ -6,6 +6,9 @@
 //   kernels/fma_peak/threads:T                  the cores' FMA rate (GFLOPS counter)
 //   kernels/handoff/same|other_core/KiB:N       reading N KiB the same thread, or another
 //                                               one, has just written (GBps counter)
+//   kernels/handoff/overwrite/same|other_core/KiB:N
+//                                               overwriting N KiB the same thread, or
+//                                               another one, has just read (GBps counter)
 //   kernels/gemm/LIB/SHAPE/threads:T            GFLOPS and peak_fraction counters
 //   kernels/dense_forward/SHAPE/threads:T       Network::forward of one ReLU layer against the
 //                                               bare product, timed alternately
@@ -56,15 +59,23 @@ void run_fma_peak(benchmark::State& state, std::size_t threads) {
   state.SetLabel(std::string(descent::to_string(descent::active_isa())));
 }
 
-// Reading `bytes` (descent::sum_squares) just written by the same thread, or by another
-// thread. Where two cores share a cache the two rates are close; where they do not, each byte
-// a training step hands between threads (the shards' gradients into the reduction, the
-// updated parameters into the next forward pass) moves at the second rate, which bounds how
-// well a step scales on that machine.
-void run_handoff(benchmark::State& state, bool other, std::size_t bytes) {
+// One of a training step's two handoffs of `bytes` between threads, or the same work on one
+// thread: the parameters' update overwrites what every core's forward pass has read, and the
+// next pass reads what one core has written.
+//  - read (overwrite = false): this thread writes the buffer, then descent::sum_squares reads
+//    it, timed, on another thread (other) or this one. Where two cores share a cache the two
+//    rates are close; where they do not, each byte handed over (the shards' gradients into
+//    the reduction, the updated parameters into the next forward pass) moves at the second.
+//  - overwrite: another thread (other) or this one reads the buffer, then this thread
+//    rescales it in place (descent::scale, timed), as an optimizer's update does. Each line
+//    another core holds must first be taken from that core's cache; how long that takes
+//    depends on where the two cores sit (on the development VM, on where its host has put
+//    the two virtual CPUs at the time).
+void run_handoff(benchmark::State& state, bool other, bool overwrite, std::size_t bytes) {
   const std::size_t n = bytes / sizeof(float);
   descent::AlignedBuffer<float> buffer(n);
-  // 0: written, waiting for the reader; 1: read; 2: the reader stops.
+  std::fill(buffer.data(), buffer.data() + n, 1.0f);
+  // 0: the other thread's turn; 1: this thread's; 2: the other thread stops.
   std::atomic<int> phase{1};
   double read_seconds = 0.0, total_seconds = 0.0, sink = 0.0;
   auto read = [&] {
@@ -84,18 +95,31 @@ void run_handoff(benchmark::State& state, bool other, std::size_t bytes) {
       }
     });
   }
-  float value = 0.0f;
-  for (auto _ : state) {
-    value += 1.0f;
-    std::fill(buffer.data(), buffer.data() + n, value);
+  auto read_here_or_there = [&] {
     if (other) {
       phase.store(0, std::memory_order_release);
       while (phase.load(std::memory_order_acquire) != 1) std::this_thread::yield();
     } else {
       read();
     }
-    state.SetIterationTime(read_seconds);
-    total_seconds += read_seconds;
+  };
+  float value = 0.0f, alpha = 2.0f;
+  for (auto _ : state) {
+    double seconds = 0.0;
+    if (overwrite) {
+      read_here_or_there();
+      const auto start = std::chrono::steady_clock::now();
+      descent::scale(n, alpha, buffer.data());
+      seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      alpha = 1.0f / alpha;  // 2, 1/2, 2, ...: the values never drift towards subnormals
+    } else {
+      value += 1.0f;
+      std::fill(buffer.data(), buffer.data() + n, value);
+      read_here_or_there();
+      seconds = read_seconds;
+    }
+    state.SetIterationTime(seconds);
+    total_seconds += seconds;
   }
   if (other) {
     phase.store(2, std::memory_order_release);
@@ -245,14 +269,19 @@ const bool registered = [] {
   // Another thread's read needs a second core to run on (on one, each handoff would wait for
   // the scheduler).
   if (std::thread::hardware_concurrency() >= 2) {
-    for (std::size_t kib : {1024, 4096}) {
-      for (bool other : {false, true}) {
-        benchmark::RegisterBenchmark(
-            fmt::format("kernels/handoff/{}/KiB:{}", other ? "other_core" : "same_core", kib)
-                .c_str(),
-            [other, kib](benchmark::State& state) { run_handoff(state, other, kib * 1024); })
-            ->UseManualTime()
-            ->Unit(benchmark::kMicrosecond);
+    for (bool overwrite : {false, true}) {
+      for (std::size_t kib : {1024, 4096}) {
+        for (bool other : {false, true}) {
+          benchmark::RegisterBenchmark(
+              fmt::format("kernels/handoff/{}{}/KiB:{}", overwrite ? "overwrite/" : "",
+                          other ? "other_core" : "same_core", kib)
+                  .c_str(),
+              [other, overwrite, kib](benchmark::State& state) {
+                run_handoff(state, other, overwrite, kib * 1024);
+              })
+              ->UseManualTime()
+              ->Unit(benchmark::kMicrosecond);
+        }
       }
     }
   }

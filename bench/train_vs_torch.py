@@ -9,6 +9,10 @@ the FMA peak, its 2-thread scaling, and which of issue 6's targets are met:
   - descent on 2 threads >= 3x torch at batch 1, 2x at 32, 1.5x at 128, 1.3x at 512;
   - >= 60% of the 2-thread peak at batch 128 and >= 75% at batch >= 512;
   - 2 threads >= 1.8x one thread at batch >= 128.
+Each round also times kernels/handoff/overwrite (1 MiB another core has just read, and one
+the same core has), printed per round: a 2-thread step hands its parameters between the
+cores twice, and where that is slow (on the development VM, in some of its host's phases),
+the step scales less.
 
   /usr/bin/python3 bench/train_vs_torch.py [--bench build/release/bench/descent_bench]
       [--rounds 3] [--batches 1,8,32,128,512,4096,60000] [--torch-max-seconds S]
@@ -27,20 +31,27 @@ SPEEDUP = {1: 3.0, 32: 2.0, 128: 1.5, 512: 1.3}
 
 
 def run_descent(bench, batches, out):
+    """train_step samples/s and peak fractions by (optimizer, batch, threads), and the
+    handoff rates (GB/s) by "same_core" / "other_core"."""
     pattern = "|".join(str(b) for b in batches)
-    subprocess.run([bench, f"--benchmark_filter=^train_step/.*/batch:({pattern})/threads:",
+    subprocess.run([bench, f"--benchmark_filter=^(train_step/.*/batch:({pattern})/threads:"
+                    "|kernels/handoff/overwrite/.*/KiB:1024/)",
                     "--benchmark_min_time=0.3", "--benchmark_repetitions=1",
                     "--benchmark_enable_random_interleaving=true",
                     "--benchmark_format=json", f"--benchmark_out={out}",
                     "--benchmark_out_format=json"], check=True, stdout=subprocess.DEVNULL)
-    results = {}
+    results, handoff = {}, {}
     for b in json.load(open(out))["benchmarks"]:
         if b.get("run_type") != "iteration":
             continue
-        _, opt, batch, threads = b["name"].split("/")[:4]
+        parts = b["name"].split("/")
+        if parts[0] == "kernels":
+            handoff[parts[3]] = b["GBps"]
+            continue
+        _, opt, batch, threads = parts[:4]
         key = (opt, int(batch.split(":")[1]), int(threads.split(":")[1]))
         results.setdefault(key, []).append((b["samples_per_second"], b["peak_fraction"]))
-    return results
+    return results, handoff
 
 
 def run_torch(opt, batch, max_seconds):
@@ -67,13 +78,15 @@ def main():
     if not os.path.exists(args.bench):
         sys.exit(f"train_vs_torch.py: {args.bench} not found (tools/run bench builds it)")
     batches = [int(b) for b in args.batches.split(",")]
-    descent, torch = {}, {}
+    descent, torch, handoffs = {}, {}, []
     torch_info = ""
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):
             print(f"round {r + 1}/{args.rounds}", file=sys.stderr)
-            for k, v in run_descent(args.bench, batches, os.path.join(tmp, "d.json")).items():
+            steps, handoff = run_descent(args.bench, batches, os.path.join(tmp, "d.json"))
+            for k, v in steps.items():
                 descent.setdefault(k, []).extend(v)
+            handoffs.append(handoff)
             for opt in OPTIMIZERS:
                 for batch in batches:
                     t = run_torch(opt, batch, args.torch_max_seconds)
@@ -107,6 +120,10 @@ def main():
                 return f"{v[0]:9.0f} [{v[1]:.0f}-{v[2]:.0f}]"
             print(f"{opt:13} {batch:6} {cell(one):>22} {cell(two):>22} {cell(t):>22} "
                   f"{ratio:9.2f}x {peak:9.2f} {scaling:8.2f}x  {'; '.join(notes)}")
+    print()
+    rounds = [f"{h.get('other_core', 0):.0f} ({h.get('same_core', 0):.0f})" for h in handoffs]
+    print("overwriting 1 MiB another core has just read (the same core), GB/s, by round: "
+          + ", ".join(rounds))
     print()
     if missed:
         print(f"{len(missed)} target(s) missed:")
