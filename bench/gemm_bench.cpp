@@ -67,10 +67,10 @@ void run_fma_peak(benchmark::State& state, std::size_t threads) {
 //    rates are close; where they do not, each byte handed over (the shards' gradients into
 //    the reduction, the updated parameters into the next forward pass) moves at the second.
 //  - overwrite: another thread (other) or this one reads the buffer, then this thread
-//    rescales it in place (descent::scale, timed), as an optimizer's update does. Each line
-//    another core holds must first be taken from that core's cache; how long that takes
-//    depends on where the two cores sit (on the development VM, on where its host has put
-//    the two virtual CPUs at the time).
+//    rescales it in place (descent::scale, timed), as an optimizer's update does. Before
+//    each store, the copy of the line that the other core read must be invalidated; how long
+//    that takes depends on where the two cores sit (on the development VM, on where its host
+//    has put the two virtual CPUs at the time).
 void run_handoff(benchmark::State& state, bool other, bool overwrite, std::size_t bytes) {
   const std::size_t n = bytes / sizeof(float);
   descent::AlignedBuffer<float> buffer(n);

@@ -121,10 +121,11 @@ def main():
             print(f"{opt:13} {batch:6} {cell(one):>22} {cell(two):>22} {cell(t):>22} "
                   f"{ratio:9.2f}x {peak:9.2f} {scaling:8.2f}x  {'; '.join(notes)}")
     print()
-    rounds = [f"{h.get('other_core', 0):.0f} ({h.get('same_core', 0):.0f})" for h in handoffs]
-    print("overwriting 1 MiB another core has just read (the same core), GB/s, by round: "
-          + ", ".join(rounds))
-    print()
+    if all("other_core" in h and "same_core" in h for h in handoffs):
+        rounds = [f"{h['other_core']:.0f} ({h['same_core']:.0f})" for h in handoffs]
+        print("overwriting 1 MiB another core has just read (the same core), GB/s, by round: "
+              + ", ".join(rounds))
+        print()
     if missed:
         print(f"{len(missed)} target(s) missed:")
         for m in missed:
