@@ -493,6 +493,8 @@ TEST_P(KernelTest, ParallelGemmIsBitIdenticalOnAnyThreadCount) {
 // op(B) packed ahead (gemm_pack_b, as the trainer packs a step's weights once for all its
 // shards) gives the same bits as the product packing it itself: every transpose case, blocks
 // crossing kc and nc with their remainders, beta 0 over NaN and beta != 0, serial and split.
+// With alpha = 1, a forward product of few rows (32 x 256 x 784) that computes C^T when it
+// packs B itself, and C from the packed B, must agree too.
 TEST_P(KernelTest, PrepackedBGivesTheSameBits) {
   const KernelTable& t = simd();
   const kernels::GemmBlocking& g = t.gemm_blocking;
@@ -504,6 +506,7 @@ TEST_P(KernelTest, PrepackedBGivesTheSameBits) {
                           {g.mc + 7, 2 * g.nr - 1, 2 * g.kc + 5},
                           {7, g.nc + 5, 20},
                           {512, 256, 784},
+                          {32, 256, 784},
                           {1, 256, 784}};
   for (Trans ta : {Trans::no, Trans::yes}) {
     for (Trans tb : {Trans::no, Trans::yes}) {
@@ -522,21 +525,23 @@ TEST_P(KernelTest, PrepackedBGivesTheSameBits) {
         std::fill(packed.data(), packed.data() + size, std::numeric_limits<float>::quiet_NaN());
         kernels::gemm_pack_b(t, tb, s.k, s.n, b.data(), ldb, packed.data(), true);
         const auto c0 = random_floats(s.m * s.n, 23);
-        for (float beta : {0.0f, 0.3f}) {
-          std::vector<float> own(s.m * s.n, std::numeric_limits<float>::quiet_NaN());
-          if (beta != 0.0f) own = c0;
-          std::vector<float> ahead = own;
-          kernels::gemm(t, ta, tb, s.m, s.n, s.k, 0.7f, a.data(), lda, b.data(), ldb, beta,
-                        own.data(), s.n, {}, false);
-          for (std::size_t threads : {1, 3}) {
-            set_threads(threads);
-            std::vector<float> c = ahead;
-            kernels::gemm(t, ta, tb, s.m, s.n, s.k, 0.7f, a.data(), lda, b.data(), ldb, beta,
-                          c.data(), s.n, {}, true, packed.data());
-            EXPECT_EQ(0, std::memcmp(c.data(), own.data(), c.size() * sizeof(float)))
-                << "beta " << beta << ", " << threads << " threads";
+        for (float alpha : {0.7f, 1.0f}) {
+          for (float beta : {0.0f, 0.3f}) {
+            std::vector<float> own(s.m * s.n, std::numeric_limits<float>::quiet_NaN());
+            if (beta != 0.0f) own = c0;
+            std::vector<float> ahead = own;
+            kernels::gemm(t, ta, tb, s.m, s.n, s.k, alpha, a.data(), lda, b.data(), ldb, beta,
+                          own.data(), s.n, {}, false);
+            for (std::size_t threads : {1, 3}) {
+              set_threads(threads);
+              std::vector<float> c = ahead;
+              kernels::gemm(t, ta, tb, s.m, s.n, s.k, alpha, a.data(), lda, b.data(), ldb, beta,
+                            c.data(), s.n, {}, true, packed.data());
+              EXPECT_EQ(0, std::memcmp(c.data(), own.data(), c.size() * sizeof(float)))
+                  << "alpha " << alpha << ", beta " << beta << ", " << threads << " threads";
+            }
+            set_threads(0);
           }
-          set_threads(0);
         }
       }
     }
