@@ -194,10 +194,10 @@ bool computes_transpose(const KernelTable& t, std::size_t m, std::size_t n) {
 constexpr double kTileSaving = 0.95;
 bool saves_tiles_transposed(const KernelTable& t, std::size_t m, std::size_t n) {
   const GemmBlocking& g = t.gemm_blocking;
-  const auto padded = [](std::size_t rows, std::size_t cols, const GemmBlocking& b) {
-    return static_cast<double>(round_up(rows, b.mr)) * static_cast<double>(round_up(cols, b.nr));
+  const auto padded = [&g](std::size_t rows, std::size_t cols) {
+    return static_cast<double>(round_up(rows, g.mr)) * static_cast<double>(round_up(cols, g.nr));
   };
-  return padded(n, m, g) < kTileSaving * padded(m, n, g);
+  return padded(n, m) < kTileSaving * padded(m, n);
 }
 
 // An untransposed B whose rows are whole vectors the tiles read where it lies; but only with
