@@ -326,6 +326,41 @@ template <class A, std::size_t ROWS, std::size_t NV, bool ROWS_APART>
         for (std::size_t v = 0; v < NV; ++v)
           (B::load_unaligned(row + v * W) + acc[r][v]).store_unaligned(row + v * W);
       }
+    } else if (s.derivative == nullptr && s.bias != nullptr &&
+               (s.activation == Activation::relu || s.activation == Activation::identity)) {
+      // A forward layer's store: bias, then ReLU or nothing (what stored_value computes, with
+      // the bias read once per tile and no per-vector switch over every activation).
+      B bias[NV];
+#pragma GCC unroll 4
+      for (std::size_t v = 0; v < NV; ++v) bias[v] = B::load_unaligned(s.bias + place.j0 + v * W);
+      const bool relu = s.activation == Activation::relu;
+      const bool overwrite = s.overwrite;
+#pragma GCC unroll 16
+      for (std::size_t r = 0; r < ROWS; ++r, row += ldc) {
+#pragma GCC unroll 4
+        for (std::size_t v = 0; v < NV; ++v) {
+          B value = overwrite ? acc[r][v] : B::load_unaligned(row + v * W) + acc[r][v];
+          value = value + bias[v];
+          if (relu) value = xsimd::max(value, B(0.0f));
+          value.store_unaligned(row + v * W);
+        }
+      }
+    } else if (s.derivative != nullptr && s.bias == nullptr &&
+               s.activation == Activation::identity &&
+               s.derivative_activation == Activation::relu) {
+      // A backward product's store: the ReLU's derivative at the layer's output y.
+      const float* y = s.derivative + place.i0 * s.ld_derivative + place.j0;
+      const std::size_t ldy = s.ld_derivative;
+      const bool overwrite = s.overwrite;
+#pragma GCC unroll 16
+      for (std::size_t r = 0; r < ROWS; ++r, row += ldc, y += ldy) {
+#pragma GCC unroll 4
+        for (std::size_t v = 0; v < NV; ++v) {
+          const B value = overwrite ? acc[r][v] : B::load_unaligned(row + v * W) + acc[r][v];
+          xsimd::select(B::load_unaligned(y + v * W) > B(0.0f), value, B(0.0f))
+              .store_unaligned(row + v * W);
+        }
+      }
     } else {
       const B zero(0.0f);
 #pragma GCC unroll 16

@@ -410,8 +410,10 @@ TEST_P(KernelTest, FusedEpiloguesEqualSeparatePassesBitwise) {
   const KernelTable& t = simd();
   for (Activation act :
        {Activation::identity, Activation::relu, Activation::sigmoid, Activation::tanh}) {
-    // Normal tiles, edge tiles, and the narrow (transposed) path.
-    const std::size_t shapes[][3] = {{37, 45, 29}, {8, 3, 70}, {1, 1, 1}, {130, 7, 300}};
+    // Normal tiles, edge tiles, the narrow (transposed) path, and a K of several K blocks in
+    // either direction (the epilogue then adds the last block to C before it applies).
+    const std::size_t shapes[][3] = {{37, 45, 29},  {8, 3, 70},     {1, 1, 1},
+                                     {130, 7, 300}, {50, 70, 1100}, {26, 600, 40}};
     for (const auto& shape : shapes) {
       const std::size_t m = shape[0], n = shape[1], k = shape[2];
       SCOPED_TRACE(testing::Message() << to_string(act) << " m=" << m << " n=" << n << " k=" << k);
