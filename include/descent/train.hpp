@@ -246,6 +246,9 @@ class Trainer {
   // The ranks' partial gradients and losses combined into network.gradients() (after this
   // rank's shards ran); returns the loss sum and the squared norm.
   void combine_ranks(const StepPlan& plan, double& loss_total, double& squares);
+  // Whether a step of this plan runs its shards in pairs, the second adding its gradient into
+  // the first's buffer.
+  bool fuses_pairs(const StepPlan& plan) const noexcept;
   // Whether a step of this plan packs the layers' weights once for all its shards.
   bool prepacks(const StepPlan& plan) const noexcept;
   // Packs every layer's weights for the forward products of a step; returns the seconds it

@@ -252,6 +252,10 @@ void gemm_pack_b(const KernelTable& t, Trans tb, std::size_t k, std::size_t n, c
   }
 }
 
+bool gemm_adds_sum_once(const KernelTable& t, std::size_t k) {
+  return t.gemm_tiles != nullptr && k <= t.gemm_blocking.kc;
+}
+
 void gemm_reserve(const KernelTable& t, std::size_t concurrency, std::size_t max_dim) {
   const GemmBlocking& g = t.gemm_blocking;
   // A block of any product with every side <= max_dim is at most this big (see Blocks).

@@ -46,6 +46,12 @@ std::size_t gemm_packed_b_size(const KernelTable& table, Trans trans_b, std::siz
 void gemm_pack_b(const KernelTable& table, Trans trans_b, std::size_t k, std::size_t n,
                  const float* b, std::size_t ldb, float* packed_b, bool parallel);
 
+// Whether gemm() with beta = 1 and this K adds each element's whole product sum to C in one
+// rounding, C + (the sum that beta = 0 would store): the same bits as computing the product
+// alone and adding it to C afterwards (a gradient accumulated by the product's store instead of
+// a separate sum). True for the tiles when K is one K block; the scalar reference sums C in.
+bool gemm_adds_sum_once(const KernelTable& table, std::size_t k);
+
 // Makes sure `concurrency` calls and tasks on products whose sides are all at most max_dim
 // can run at once without allocating their packing buffers (the trainer calls it before
 // training).

@@ -563,7 +563,9 @@ StepRecord Trainer::compute_gradient(ConstMatrixView x, const Targets& targets,
 
   // Shards run as tasks; where they are fewer than the threads, their products use the rest
   // (the products split over M and N only, so the thread count never changes a bit).
-  const bool nested = local < threads() && !runs_serially(rows);
+  const bool pairs = fuses_pairs(plan);
+  const std::size_t tasks = pairs ? ceil_div(local, 2) : local;
+  const bool nested = tasks < threads() && !runs_serially(rows);
   for (std::size_t i = 0; i < local; ++i) s.workspaces[i].set_parallel(nested);
   const bool profiling = s.profiling;
   const auto start = profiling ? Clock::now() : Clock::time_point{};
@@ -577,12 +579,15 @@ StepRecord Trainer::compute_gradient(ConstMatrixView x, const Targets& targets,
   } unpack{s.workspaces};
   for (std::size_t i = 0; i < local; ++i)
     s.workspaces[i].packed_weights_ = prepack ? s.packed_pointers.data() : nullptr;
-  parallel::for_each_index(local, [&](std::size_t slot) {
+  // One shard into gradient buffer `into` (its own, or its pair's: see fuses_pairs), with
+  // the workspace and row buffers of slot `ws_slot`.
+  auto run_shard = [&](std::size_t slot, std::size_t into, std::size_t ws_slot) {
     const std::size_t shard = plan.first + slot;
     const std::size_t first = plan.shard_begin(shard);
     const std::size_t count = plan.shard_end(shard) - first;
-    Workspace& ws = s.workspaces[slot];
-    const std::span<float> gradient(s.gradient_pointers[slot], params);
+    Workspace& ws = s.workspaces[ws_slot];
+    const std::span<float> gradient(s.gradient_pointers[into], params);
+    const bool adds = into != slot;
     // In passes of at most pass_rows, the gradient accumulated: the activations stay in cache.
     double loss = 0.0;
     double data_seconds = 0.0, forward_seconds = 0.0, backward_seconds = 0.0;
@@ -594,8 +599,8 @@ StepRecord Trainer::compute_gradient(ConstMatrixView x, const Targets& targets,
       if (gather) {
         // This pass's rows, copied by the task that reads them next (while they are in cache).
         const detail::Batch batch =
-            detail::gather_rows(x, targets, selection.subspan(first + done, n), s.shard_x[slot],
-                                s.shard_labels[slot], s.shard_values[slot]);
+            detail::gather_rows(x, targets, selection.subspan(first + done, n), s.shard_x[ws_slot],
+                                s.shard_labels[ws_slot], s.shard_values[ws_slot]);
         xs = batch.x;
         ts = batch.targets;
       } else {
@@ -607,7 +612,7 @@ StepRecord Trainer::compute_gradient(ConstMatrixView x, const Targets& targets,
       const MatrixView grad = ws.output_gradient(n);
       loss += loss_sum(loss_, out, ts, scale, &grad);
       const auto t2 = profiling ? Clock::now() : Clock::time_point{};
-      network_.backward(xs, ws, gradient, done > 0);
+      network_.backward(xs, ws, gradient, adds || done > 0);
       if (profiling) {
         data_seconds += seconds_between(t0, t1);
         forward_seconds += seconds_between(t1, t2);
@@ -620,7 +625,15 @@ StepRecord Trainer::compute_gradient(ConstMatrixView x, const Targets& targets,
       s.shard_forward[slot] = forward_seconds;
       s.shard_backward[slot] = backward_seconds;
     }
-  });
+  };
+  if (pairs) {
+    parallel::for_each_index(ceil_div(local, 2), [&](std::size_t task) {
+      run_shard(2 * task, 2 * task, 2 * task);
+      if (2 * task + 1 < local) run_shard(2 * task + 1, 2 * task, 2 * task);
+    });
+  } else {
+    parallel::for_each_index(local, [&](std::size_t slot) { run_shard(slot, slot, slot); });
+  }
   if (local > 0) s.rows_computed += plan.shard_end(plan.last - 1) - plan.shard_begin(plan.first);
   const auto shards_done = profiling ? Clock::now() : Clock::time_point{};
 
@@ -635,13 +648,15 @@ StepRecord Trainer::compute_gradient(ConstMatrixView x, const Targets& targets,
     // cache: the same pieces, in the same order, as squared_norm().
     const auto& k = kernels::active();
     const std::size_t shards = plan.shards;
-    if (shards > 1) {
+    // Fused pairs made the tree's first level already.
+    const std::size_t first_stride = pairs ? 2 : 1;
+    if (shards > first_stride) {
       const std::size_t pieces = ceil_div(params, kReduceChunk);
       if (s.piece_sums.size() < pieces) s.piece_sums.resize(pieces);
       parallel::for_each_index(pieces, [&](std::size_t chunk) {
         const std::size_t first = chunk * kReduceChunk;
         const std::size_t count = std::min(kReduceChunk, params - first);
-        for (std::size_t stride = 1; stride < shards; stride *= 2) {
+        for (std::size_t stride = first_stride; stride < shards; stride *= 2) {
           for (std::size_t i = 0; i + stride < shards; i += 2 * stride) {
             k.axpy(count, 1.0f, s.gradient_pointers[i + stride] + first,
                    s.gradient_pointers[i] + first);
@@ -679,6 +694,18 @@ StepRecord Trainer::compute_gradient(ConstMatrixView x, const Targets& targets,
   record.grad_norm = std::sqrt(squares);
   record.lr = optimizer_.lr();
   return record;
+}
+
+bool Trainer::fuses_pairs(const StepPlan& plan) const noexcept {
+  // The reduction tree's first level adds shard 2i+1's gradient to shard 2i's. Where a thread
+  // would run both shards of a pair anyway (at least twice as many shards as threads), it runs
+  // them one after the other and the second's backward adds into the first's buffer (beta =
+  // 1): no second buffer to write and read back. The same bits as the tree, where each of the
+  // second shard's sums is added to the first's in one rounding, as the tree's axpy adds them:
+  // one pass per shard, and products whose K (the shard's rows) is one block.
+  const std::size_t local = plan.local_shards();
+  return plan.ranks <= 1 && local >= 2 && local >= 2 * threads() && plan.per_shard <= pass_rows() &&
+         kernels::gemm_adds_sum_once(kernels::active(), plan.per_shard);
 }
 
 bool Trainer::prepacks(const StepPlan& plan) const noexcept {

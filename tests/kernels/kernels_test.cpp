@@ -555,6 +555,65 @@ TEST_P(KernelTest, PrepackedBGivesTheSameBits) {
   EXPECT_EQ(0u, kernels::gemm_packed_b_size(t, Trans::yes, 0, 64, 30));
 }
 
+TEST_P(KernelTest, AddingIntoCIsOneRoundingWhereGemmSaysSo) {
+  // The trainer accumulates a pair of shards' gradients in the product's store (beta = 1)
+  // where gemm_adds_sum_once says that equals the product alone added to C afterwards, as
+  // the reduction's axpy adds it. Every transpose case, edge tiles, K up to one K block.
+  const KernelTable& t = simd();
+  const kernels::GemmBlocking& g = t.gemm_blocking;
+  struct Shape {
+    std::size_t m, n, k;
+  };
+  const Shape shapes[] = {{256, 784, 64},
+                          {10, 256, 128},
+                          {g.mr + 1, 2 * g.nr + 3, g.kc},
+                          {37, 5, 29},
+                          {3, 45, g.kc - 1}};
+  for (Trans ta : {Trans::no, Trans::yes}) {
+    for (Trans tb : {Trans::no, Trans::yes}) {
+      for (const Shape& s : shapes) {
+        SCOPED_TRACE(testing::Message()
+                     << "ta=" << (ta == Trans::yes) << " tb=" << (tb == Trans::yes) << " m=" << s.m
+                     << " n=" << s.n << " k=" << s.k);
+        ASSERT_TRUE(kernels::gemm_adds_sum_once(t, s.k));
+        const std::size_t lda = ta == Trans::no ? s.k : s.m;
+        const std::size_t ldb = tb == Trans::no ? s.n : s.k;
+        const auto a = random_floats((ta == Trans::no ? s.m : s.k) * lda, 31);
+        const auto b = random_floats((tb == Trans::no ? s.k : s.n) * ldb, 32);
+        const auto c0 = random_floats(s.m * s.n, 33);
+        std::vector<float> alone(s.m * s.n, std::numeric_limits<float>::quiet_NaN());
+        kernels::gemm(t, ta, tb, s.m, s.n, s.k, 1.0f, a.data(), lda, b.data(), ldb, 0.0f,
+                      alone.data(), s.n, {}, false);
+        std::vector<float> summed = c0;
+        t.axpy(summed.size(), 1.0f, alone.data(), summed.data());
+        for (std::size_t threads : {1, 3}) {
+          set_threads(threads);
+          std::vector<float> into = c0;
+          kernels::gemm(t, ta, tb, s.m, s.n, s.k, 1.0f, a.data(), lda, b.data(), ldb, 1.0f,
+                        into.data(), s.n, {}, true);
+          EXPECT_EQ(0, std::memcmp(into.data(), summed.data(), into.size() * sizeof(float)))
+              << threads << " threads";
+        }
+        set_threads(0);
+      }
+    }
+  }
+  // The bias gradient's column sums, added into the same way.
+  for (std::size_t cols : {std::size_t{10}, std::size_t{256}, std::size_t{37}}) {
+    const auto x = random_floats(129 * cols, 34);
+    const auto c0 = random_floats(cols, 35);
+    std::vector<float> alone(cols, std::numeric_limits<float>::quiet_NaN());
+    t.column_sums(129, cols, x.data(), cols, 0.0f, alone.data());
+    std::vector<float> summed = c0, into = c0;
+    t.axpy(cols, 1.0f, alone.data(), summed.data());
+    t.column_sums(129, cols, x.data(), cols, 1.0f, into.data());
+    EXPECT_EQ(0, std::memcmp(into.data(), summed.data(), cols * sizeof(float))) << cols;
+  }
+  // Past one K block the store adds each block's sum in turn: not the same.
+  EXPECT_FALSE(kernels::gemm_adds_sum_once(t, g.kc + 1));
+  EXPECT_FALSE(kernels::gemm_adds_sum_once(kernels::reference_table(), 1));
+}
+
 TEST_P(KernelTest, SgemmDegenerateShapes) {
   std::vector<float> c(12, std::numeric_limits<float>::quiet_NaN());
   // k = 0 with beta = 0: C is overwritten with zeros.
