@@ -34,6 +34,11 @@ std::size_t loss_divisor(Loss loss, std::size_t rows, std::size_t outputs) noexc
 // Throws descent::Error unless `targets` fit `output` ([rows, outputs]) for this loss
 // (labels below outputs, value shapes equal).
 void check_targets(Loss loss, ConstMatrixView output, const Targets& targets);
+// The same for a batch of the given rows of `output` and `targets` (each below output.rows):
+// the shapes in full, the labels of those rows only, so that a step over a few rows of a
+// large data set does not read every label.
+void check_targets(Loss loss, ConstMatrixView output, const Targets& targets,
+                   std::span<const std::size_t> rows);
 
 // The loss summed over the batch (not yet divided by loss_divisor), in double. When grad is
 // not null it receives grad_scale * d(sum)/d(output). Targets are not checked here.

@@ -195,7 +195,8 @@ class Trainer {
   // targets), as fit() steps through a shuffled epoch: each shard copies its own rows, in
   // parallel and just before its forward pass reads them, instead of the caller gathering the
   // whole batch first. The result is the same bits as train_step on the gathered batch.
-  // Throws descent::Error on an empty selection or a row index past x.rows.
+  // Throws descent::Error on an empty selection, a row index past x.rows, or a target of a
+  // selected row that does not fit the loss (only those rows' targets are read and checked).
   StepRecord train_step(ConstMatrixView x, const Targets& targets,
                         std::span<const std::size_t> rows);
 

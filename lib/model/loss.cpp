@@ -31,25 +31,44 @@ std::size_t loss_divisor(Loss loss, std::size_t rows, std::size_t outputs) noexc
   return loss == Loss::cross_entropy ? rows : rows * outputs;
 }
 
-void check_targets(Loss loss, ConstMatrixView output, const Targets& targets) {
+namespace {
+
+void check_label(const Targets& targets, std::size_t row, std::size_t outputs) {
+  if (targets.labels[row] >= outputs) {
+    throw Error(fmt::format("cross_entropy: label {} in row {} is not below the {} outputs",
+                            targets.labels[row], row, outputs));
+  }
+}
+
+// Everything but the labels' values.
+void check_target_shapes(Loss loss, ConstMatrixView output, const Targets& targets) {
   if (loss == Loss::cross_entropy) {
     if (targets.labels.size() != output.rows) {
       throw Error(fmt::format("cross_entropy: {} labels for {} rows of output",
                               targets.labels.size(), output.rows));
     }
     if (output.cols < 2) throw Error("cross_entropy needs at least 2 outputs (one per class)");
-    for (std::size_t i = 0; i < targets.labels.size(); ++i) {
-      if (targets.labels[i] >= output.cols) {
-        throw Error(fmt::format("cross_entropy: label {} in row {} is not below the {} outputs",
-                                targets.labels[i], i, output.cols));
-      }
-    }
     return;
   }
   if (targets.values.rows != output.rows || targets.values.cols != output.cols) {
     throw Error(fmt::format("{}: targets are {}x{} but the output is {}x{}", to_string(loss),
                             targets.values.rows, targets.values.cols, output.rows, output.cols));
   }
+}
+
+}  // namespace
+
+void check_targets(Loss loss, ConstMatrixView output, const Targets& targets) {
+  check_target_shapes(loss, output, targets);
+  if (loss == Loss::cross_entropy)
+    for (std::size_t i = 0; i < output.rows; ++i) check_label(targets, i, output.cols);
+}
+
+void check_targets(Loss loss, ConstMatrixView output, const Targets& targets,
+                   std::span<const std::size_t> rows) {
+  check_target_shapes(loss, output, targets);
+  if (loss == Loss::cross_entropy)
+    for (std::size_t row : rows) check_label(targets, row, output.cols);
 }
 
 double loss_sum(Loss loss, ConstMatrixView output, const Targets& targets, float grad_scale,

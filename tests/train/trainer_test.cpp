@@ -225,6 +225,42 @@ TEST(Trainer, AStepOnSelectedRowsRejectsAnEmptyOrOutOfRangeSelection) {
   EXPECT_TRUE(std::equal(before.begin(), before.end(), net.parameters().begin()));
 }
 
+TEST(Trainer, BadLabelsAreRejectedBeforeAnyUpdate) {
+  Dataset d = make_synthetic({.rows = 50, .features = 6, .classes = 3, .seed = 1});
+  d.labels[37] = 3;  // past the network's 3 outputs
+  Network net = Network::mlp(6, {4}, 3);
+  net.initialize(Init::automatic, 1);
+  Sgd sgd;
+  const std::vector<float> before(net.parameters().begin(), net.parameters().end());
+  {
+    // A step checks the labels of its own rows, naming the data set's row.
+    Trainer trainer(net, sgd, Loss::cross_entropy);
+    const std::vector<std::size_t> rows = {2, 37, 5};
+    try {
+      trainer.train_step(d.features.view(), d.targets(), rows);
+      ADD_FAILURE() << "no error";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("label 3 in row 37"), std::string::npos) << e.what();
+    }
+    EXPECT_THROW(trainer.train_step(d.features.view(), d.targets()), Error);
+  }
+  {
+    // fit checks the whole data set before its first step, wherever the bad row would fall.
+    TrainOptions o;
+    o.batch_size = 8;
+    o.epochs = 1;
+    Trainer trainer(net, sgd, Loss::cross_entropy, o);
+    try {
+      trainer.fit(d, nullptr);
+      ADD_FAILURE() << "no error";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("label 3 in row 37"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(0u, trainer.rows_computed());
+  }
+  EXPECT_TRUE(std::equal(before.begin(), before.end(), net.parameters().begin()));
+}
+
 TEST(Trainer, CallbacksStopTheRun) {
   const Dataset d = load_dataset("iris");
   Network net = Network::mlp(4, {4}, 3);
