@@ -9,6 +9,7 @@
 #include <cstring>
 #include <functional>
 #include <limits>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -492,6 +493,25 @@ TEST_P(KernelTest, ParallelGemmIsBitIdenticalOnAnyThreadCount) {
   }
 }
 
+struct GemmShape {
+  std::size_t m, n, k;
+};
+
+// body(ta, tb, shape) for every transpose case and shape, each traced by name.
+template <class Body>
+void for_each_gemm_case(std::span<const GemmShape> shapes, const Body& body) {
+  for (Trans ta : {Trans::no, Trans::yes}) {
+    for (Trans tb : {Trans::no, Trans::yes}) {
+      for (const GemmShape& s : shapes) {
+        SCOPED_TRACE(testing::Message()
+                     << "ta=" << (ta == Trans::yes) << " tb=" << (tb == Trans::yes) << " m=" << s.m
+                     << " n=" << s.n << " k=" << s.k);
+        body(ta, tb, s);
+      }
+    }
+  }
+}
+
 // op(B) packed ahead (gemm_pack_b, as the trainer packs a step's weights once for all its
 // shards) gives the same bits as the product packing it itself: every transpose case, blocks
 // crossing kc and nc with their remainders, beta 0 over NaN and beta != 0, serial and split.
@@ -500,54 +520,44 @@ TEST_P(KernelTest, ParallelGemmIsBitIdenticalOnAnyThreadCount) {
 TEST_P(KernelTest, PrepackedBGivesTheSameBits) {
   const KernelTable& t = simd();
   const kernels::GemmBlocking& g = t.gemm_blocking;
-  struct Shape {
-    std::size_t m, n, k;
-  };
-  const Shape shapes[] = {{37, 45, 29},
-                          {g.mr + 1, g.nr + 3, g.kc + 13},
-                          {g.mc + 7, 2 * g.nr - 1, 2 * g.kc + 5},
-                          {7, g.nc + 5, 20},
-                          {512, 256, 784},
-                          {32, 256, 784},
-                          {1, 256, 784}};
-  for (Trans ta : {Trans::no, Trans::yes}) {
-    for (Trans tb : {Trans::no, Trans::yes}) {
-      for (const Shape& s : shapes) {
-        SCOPED_TRACE(testing::Message()
-                     << "ta=" << (ta == Trans::yes) << " tb=" << (tb == Trans::yes) << " m=" << s.m
-                     << " n=" << s.n << " k=" << s.k);
-        const std::size_t lda = ta == Trans::no ? s.k : s.m;
-        // ldb past the in-place limit too, so that an untransposed B is packed as well.
-        const std::size_t ldb = (tb == Trans::no ? s.n : s.k) + 1100;
-        const auto a = random_floats((ta == Trans::no ? s.m : s.k) * lda, 21);
-        const auto b = random_floats((tb == Trans::no ? s.k : s.n) * ldb, 22);
-        const std::size_t size = kernels::gemm_packed_b_size(t, tb, s.k, s.n, ldb);
-        ASSERT_GT(size, 0u);
-        AlignedBuffer<float> packed(size);
-        std::fill(packed.data(), packed.data() + size, std::numeric_limits<float>::quiet_NaN());
-        kernels::gemm_pack_b(t, tb, s.k, s.n, b.data(), ldb, packed.data(), true);
-        const auto c0 = random_floats(s.m * s.n, 23);
-        for (float alpha : {0.7f, 1.0f}) {
-          for (float beta : {0.0f, 0.3f}) {
-            std::vector<float> own(s.m * s.n, std::numeric_limits<float>::quiet_NaN());
-            if (beta != 0.0f) own = c0;
-            std::vector<float> ahead = own;
-            kernels::gemm(t, ta, tb, s.m, s.n, s.k, alpha, a.data(), lda, b.data(), ldb, beta,
-                          own.data(), s.n, {}, false);
-            for (std::size_t threads : {1, 3}) {
-              set_threads(threads);
-              std::vector<float> c = ahead;
-              kernels::gemm(t, ta, tb, s.m, s.n, s.k, alpha, a.data(), lda, b.data(), ldb, beta,
-                            c.data(), s.n, {}, true, packed.data());
-              EXPECT_EQ(0, std::memcmp(c.data(), own.data(), c.size() * sizeof(float)))
-                  << "alpha " << alpha << ", beta " << beta << ", " << threads << " threads";
-            }
-            set_threads(0);
-          }
+  const GemmShape shapes[] = {{37, 45, 29},
+                              {g.mr + 1, g.nr + 3, g.kc + 13},
+                              {g.mc + 7, 2 * g.nr - 1, 2 * g.kc + 5},
+                              {7, g.nc + 5, 20},
+                              {512, 256, 784},
+                              {32, 256, 784},
+                              {1, 256, 784}};
+  for_each_gemm_case(shapes, [&](Trans ta, Trans tb, const GemmShape& s) {
+    const std::size_t lda = ta == Trans::no ? s.k : s.m;
+    // ldb past the in-place limit too, so that an untransposed B is packed as well.
+    const std::size_t ldb = (tb == Trans::no ? s.n : s.k) + 1100;
+    const auto a = random_floats((ta == Trans::no ? s.m : s.k) * lda, 21);
+    const auto b = random_floats((tb == Trans::no ? s.k : s.n) * ldb, 22);
+    const std::size_t size = kernels::gemm_packed_b_size(t, tb, s.k, s.n, ldb);
+    ASSERT_GT(size, 0u);
+    AlignedBuffer<float> packed(size);
+    std::fill(packed.data(), packed.data() + size, std::numeric_limits<float>::quiet_NaN());
+    kernels::gemm_pack_b(t, tb, s.k, s.n, b.data(), ldb, packed.data(), true);
+    const auto c0 = random_floats(s.m * s.n, 23);
+    for (float alpha : {0.7f, 1.0f}) {
+      for (float beta : {0.0f, 0.3f}) {
+        std::vector<float> own(s.m * s.n, std::numeric_limits<float>::quiet_NaN());
+        if (beta != 0.0f) own = c0;
+        std::vector<float> ahead = own;
+        kernels::gemm(t, ta, tb, s.m, s.n, s.k, alpha, a.data(), lda, b.data(), ldb, beta,
+                      own.data(), s.n, {}, false);
+        for (std::size_t threads : {1, 3}) {
+          set_threads(threads);
+          std::vector<float> c = ahead;
+          kernels::gemm(t, ta, tb, s.m, s.n, s.k, alpha, a.data(), lda, b.data(), ldb, beta,
+                        c.data(), s.n, {}, true, packed.data());
+          EXPECT_EQ(0, std::memcmp(c.data(), own.data(), c.size() * sizeof(float)))
+              << "alpha " << alpha << ", beta " << beta << ", " << threads << " threads";
         }
+        set_threads(0);
       }
     }
-  }
+  });
   // Where the product reads B in place, or its layout would depend on m, there is nothing
   // to pack ahead.
   EXPECT_EQ(0u, kernels::gemm_packed_b_size(t, Trans::no, 30, 64, 64));
@@ -561,43 +571,33 @@ TEST_P(KernelTest, AddingIntoCIsOneRoundingWhereGemmSaysSo) {
   // the reduction's axpy adds it. Every transpose case, edge tiles, K up to one K block.
   const KernelTable& t = simd();
   const kernels::GemmBlocking& g = t.gemm_blocking;
-  struct Shape {
-    std::size_t m, n, k;
-  };
-  const Shape shapes[] = {{256, 784, 64},
-                          {10, 256, 128},
-                          {g.mr + 1, 2 * g.nr + 3, g.kc},
-                          {37, 5, 29},
-                          {3, 45, g.kc - 1}};
-  for (Trans ta : {Trans::no, Trans::yes}) {
-    for (Trans tb : {Trans::no, Trans::yes}) {
-      for (const Shape& s : shapes) {
-        SCOPED_TRACE(testing::Message()
-                     << "ta=" << (ta == Trans::yes) << " tb=" << (tb == Trans::yes) << " m=" << s.m
-                     << " n=" << s.n << " k=" << s.k);
-        ASSERT_TRUE(kernels::gemm_adds_sum_once(t, s.k));
-        const std::size_t lda = ta == Trans::no ? s.k : s.m;
-        const std::size_t ldb = tb == Trans::no ? s.n : s.k;
-        const auto a = random_floats((ta == Trans::no ? s.m : s.k) * lda, 31);
-        const auto b = random_floats((tb == Trans::no ? s.k : s.n) * ldb, 32);
-        const auto c0 = random_floats(s.m * s.n, 33);
-        std::vector<float> alone(s.m * s.n, std::numeric_limits<float>::quiet_NaN());
-        kernels::gemm(t, ta, tb, s.m, s.n, s.k, 1.0f, a.data(), lda, b.data(), ldb, 0.0f,
-                      alone.data(), s.n, {}, false);
-        std::vector<float> summed = c0;
-        t.axpy(summed.size(), 1.0f, alone.data(), summed.data());
-        for (std::size_t threads : {1, 3}) {
-          set_threads(threads);
-          std::vector<float> into = c0;
-          kernels::gemm(t, ta, tb, s.m, s.n, s.k, 1.0f, a.data(), lda, b.data(), ldb, 1.0f,
-                        into.data(), s.n, {}, true);
-          EXPECT_EQ(0, std::memcmp(into.data(), summed.data(), into.size() * sizeof(float)))
-              << threads << " threads";
-        }
-        set_threads(0);
-      }
+  const GemmShape shapes[] = {{256, 784, 64},
+                              {10, 256, 128},
+                              {g.mr + 1, 2 * g.nr + 3, g.kc},
+                              {37, 5, 29},
+                              {3, 45, g.kc - 1}};
+  for_each_gemm_case(shapes, [&](Trans ta, Trans tb, const GemmShape& s) {
+    ASSERT_TRUE(kernels::gemm_adds_sum_once(t, s.k));
+    const std::size_t lda = ta == Trans::no ? s.k : s.m;
+    const std::size_t ldb = tb == Trans::no ? s.n : s.k;
+    const auto a = random_floats((ta == Trans::no ? s.m : s.k) * lda, 31);
+    const auto b = random_floats((tb == Trans::no ? s.k : s.n) * ldb, 32);
+    const auto c0 = random_floats(s.m * s.n, 33);
+    std::vector<float> alone(s.m * s.n, std::numeric_limits<float>::quiet_NaN());
+    kernels::gemm(t, ta, tb, s.m, s.n, s.k, 1.0f, a.data(), lda, b.data(), ldb, 0.0f, alone.data(),
+                  s.n, {}, false);
+    std::vector<float> summed = c0;
+    t.axpy(summed.size(), 1.0f, alone.data(), summed.data());
+    for (std::size_t threads : {1, 3}) {
+      set_threads(threads);
+      std::vector<float> into = c0;
+      kernels::gemm(t, ta, tb, s.m, s.n, s.k, 1.0f, a.data(), lda, b.data(), ldb, 1.0f, into.data(),
+                    s.n, {}, true);
+      EXPECT_EQ(0, std::memcmp(into.data(), summed.data(), into.size() * sizeof(float)))
+          << threads << " threads";
     }
-  }
+    set_threads(0);
+  });
   // The bias gradient's column sums, added into the same way.
   for (std::size_t cols : {std::size_t{10}, std::size_t{256}, std::size_t{37}}) {
     const auto x = random_floats(129 * cols, 34);
