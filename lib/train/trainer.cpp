@@ -583,13 +583,13 @@ StepRecord Trainer::compute_gradient(ConstMatrixView x, const Targets& targets,
   } unpack{s.workspaces};
   for (std::size_t i = 0; i < local; ++i)
     s.workspaces[i].packed_weights_ = prepack ? s.packed_pointers.data() : nullptr;
-  // One shard into gradient buffer `into` (its own, or its pair's: see fuses_pairs), with
-  // the workspace and row buffers of slot `ws_slot`.
-  auto run_shard = [&](std::size_t slot, std::size_t into, std::size_t ws_slot) {
+  // One shard into the gradient buffer of slot `into` (its own, or its pair's first: see
+  // fuses_pairs), with that slot's workspace and row buffers.
+  auto run_shard = [&](std::size_t slot, std::size_t into) {
     const std::size_t shard = plan.first + slot;
     const std::size_t first = plan.shard_begin(shard);
     const std::size_t count = plan.shard_end(shard) - first;
-    Workspace& ws = s.workspaces[ws_slot];
+    Workspace& ws = s.workspaces[into];
     const std::span<float> gradient(s.gradient_pointers[into], params);
     const bool adds = into != slot;
     // In passes of at most pass_rows, the gradient accumulated: the activations stay in cache.
@@ -603,8 +603,8 @@ StepRecord Trainer::compute_gradient(ConstMatrixView x, const Targets& targets,
       if (gather) {
         // This pass's rows, copied by the task that reads them next (while they are in cache).
         const detail::Batch batch =
-            detail::gather_rows(x, targets, selection.subspan(first + done, n), s.shard_x[ws_slot],
-                                s.shard_labels[ws_slot], s.shard_values[ws_slot]);
+            detail::gather_rows(x, targets, selection.subspan(first + done, n), s.shard_x[into],
+                                s.shard_labels[into], s.shard_values[into]);
         xs = batch.x;
         ts = batch.targets;
       } else {
@@ -632,11 +632,11 @@ StepRecord Trainer::compute_gradient(ConstMatrixView x, const Targets& targets,
   };
   if (pairs) {
     parallel::for_each_index(ceil_div(local, 2), [&](std::size_t task) {
-      run_shard(2 * task, 2 * task, 2 * task);
-      if (2 * task + 1 < local) run_shard(2 * task + 1, 2 * task, 2 * task);
+      run_shard(2 * task, 2 * task);
+      if (2 * task + 1 < local) run_shard(2 * task + 1, 2 * task);
     });
   } else {
-    parallel::for_each_index(local, [&](std::size_t slot) { run_shard(slot, slot, slot); });
+    parallel::for_each_index(local, [&](std::size_t slot) { run_shard(slot, slot); });
   }
   if (local > 0) s.rows_computed += plan.shard_end(plan.last - 1) - plan.shard_begin(plan.first);
   const auto shards_done = profiling ? Clock::now() : Clock::time_point{};
