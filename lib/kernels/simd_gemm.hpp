@@ -275,22 +275,10 @@ template <class A, std::size_t ROWS, std::size_t NV, bool ROWS_APART>
     for (std::size_t v = 0; v < NV; ++v) acc[r][v] = B(0.0f);
   // Rows apart: a base pointer every third row, the others at one and two a_row past it
   // (x86 addressing scales 4 and 8), so that the rows need 5 registers, not 12.
-  if (kc >= 64 && !place.store->transposed) {
-    // C's lines, needed at the end, are fetched now, for writing: its rows lie ldc apart,
-    // often a page or more, and a miss per row at the store stalls a long tile (square 1024:
-    // 0.89 -> 0.95 of oneDNN). A short K writes C in long runs, which the hardware prefetches
-    // by itself.
-    const float* row = place.c + place.i0 * place.ldc + place.j0;
-    constexpr std::size_t kLines = (NV * W + 15) / 16;  // 64-byte lines per tile row
-#pragma GCC unroll 16
-    for (std::size_t r = 0; r < ROWS; ++r, row += place.ldc)
-#pragma GCC unroll 4
-      for (std::size_t l = 0; l < kLines; ++l) __builtin_prefetch(row + l * 16, 1, 3);
-  }
   constexpr std::size_t kBases = ROWS_APART ? (ROWS + 2) / 3 : 1;
   const float* base[kBases];
   for (std::size_t i = 0; i < kBases; ++i) base[i] = a + 3 * i * a_row;
-  for (std::size_t p = 0; p < kc; ++p) {
+  auto step = [&] [[gnu::always_inline]] {
     B bv[NV];
 #pragma GCC unroll 4
     for (std::size_t v = 0; v < NV; ++v) bv[v] = B::load_unaligned(b + v * W);
@@ -303,6 +291,24 @@ template <class A, std::size_t ROWS, std::size_t NV, bool ROWS_APART>
 #pragma GCC unroll 8
     for (std::size_t i = 0; i < kBases; ++i) base[i] += a_step;
     b += b_step;
+  };
+  if (kc < 64 || place.store->transposed) {
+    for (std::size_t p = 0; p < kc; ++p) step();
+  } else {
+    // C's lines, needed at the end, are fetched for writing while the K loop runs, a row of
+    // the tile every kc / ROWS steps: its rows lie ldc apart, often a page or more, and a
+    // miss per row at the store stalls a long tile (square 1024: 0.89 -> 0.95 of oneDNN).
+    // Spread out rather than all at the start, they hold up the loop's own loads less. A
+    // short K writes C in long runs, which the hardware prefetches by itself.
+    constexpr std::size_t kLines = (NV * W + 15) / 16;  // 64-byte lines per tile row
+    const std::size_t interval = kc / ROWS;
+    const float* row = place.c + place.i0 * place.ldc + place.j0;
+    for (std::size_t r = 0; r < ROWS; ++r, row += place.ldc) {
+#pragma GCC unroll 4
+      for (std::size_t l = 0; l < kLines; ++l) __builtin_prefetch(row + l * 16, 1, 3);
+      for (std::size_t q = 0; q < interval; ++q) step();
+    }
+    for (std::size_t p = ROWS * interval; p < kc; ++p) step();
   }
   const GemmTileStore& s = *place.store;
   if (!s.transposed && place.cols == NV * W) {
