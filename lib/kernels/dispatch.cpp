@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <cstdint>
 #include <cstdlib>
 #include <string>
 
@@ -177,12 +178,22 @@ void check_operand(const char* name, Trans trans, std::size_t rows, std::size_t 
   // op(X) is rows x cols; X itself is stored cols x rows when transposed.
   const std::size_t stored_cols = trans == Trans::no ? cols : rows;
   const std::size_t stored_rows = trans == Trans::no ? rows : cols;
-  if (ld < std::max<std::size_t>(1, stored_cols)) {
+  if (ld == 0) throw Error(fmt::format("sgemm: ld{} = 0: a leading dimension is at least 1", name));
+  if (ld < stored_cols) {
     throw Error(fmt::format("sgemm: ld{} = {} is smaller than the {} columns of {}", name, ld,
                             stored_cols, name));
   }
-  if (data == nullptr && stored_rows * stored_cols != 0)
-    throw Error(fmt::format("sgemm: {} is null", name));
+  if (stored_rows == 0 || stored_cols == 0) return;
+  if (data == nullptr) throw Error(fmt::format("sgemm: {} is null", name));
+  // Its last element, (stored_rows - 1) * ld + stored_cols - 1, must be addressable: a shape
+  // past that is a wrong argument, not a matrix (and its offsets would wrap around).
+  constexpr std::size_t kMaxFloats = static_cast<std::size_t>(PTRDIFF_MAX) / sizeof(float);
+  if (ld > kMaxFloats || stored_rows - 1 > (kMaxFloats - stored_cols) / ld) {
+    throw Error(
+        fmt::format("sgemm: {} is {} x {} with ld{} = {}: more floats than an address "
+                    "space holds",
+                    name, stored_rows, stored_cols, name, ld));
+  }
 }
 
 }  // namespace

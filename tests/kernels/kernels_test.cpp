@@ -76,6 +76,35 @@ TEST_P(KernelTest, SetIsaRoutesThePublicEntryPointsToIt) {
   set_isa(previous);
 }
 
+TEST(PublicSgemm, BadArgumentsAreErrorsThatNameTheOperandAndLeaveCAlone) {
+  const auto a = random_floats(5 * 5, 1), b = random_floats(5 * 5, 2);
+  std::vector<float> c(5 * 5, 7.0f);
+  auto call = [&](std::size_t m, std::size_t lda, std::size_t ldb, std::size_t ldc,
+                  const float* pa) {
+    return test::error_message([&] {
+      sgemm(Trans::no, Trans::no, m, 5, 5, 1.0f, pa, lda, b.data(), ldb, 0.0f, c.data(), ldc);
+    });
+  };
+  EXPECT_EQ(call(5, 4, 5, 5, a.data()), "sgemm: lda = 4 is smaller than the 5 columns of a");
+  EXPECT_EQ(call(5, 5, 3, 5, a.data()), "sgemm: ldb = 3 is smaller than the 5 columns of b");
+  EXPECT_EQ(call(5, 5, 5, 4, a.data()), "sgemm: ldc = 4 is smaller than the 5 columns of c");
+  EXPECT_EQ(call(5, 5, 5, 5, nullptr), "sgemm: a is null");
+  EXPECT_EQ(call(0, 5, 5, 0, a.data()), "sgemm: ldc = 0: a leading dimension is at least 1");
+  // A shape whose last element lies past any address space: an error, not a wild read (m
+  // rows of a, 5 floats apart, would need 5 * 2^62 floats).
+  const std::string huge = call(std::size_t{1} << 62, 5, 5, 5, a.data());
+  EXPECT_NE(huge.find("sgemm: a is 4611686018427387904 x 5 with lda = 5"), std::string::npos)
+      << huge;
+  EXPECT_EQ(call(5, std::size_t{1} << 62, 5, 5, a.data()).substr(0, 12), "sgemm: a is ");
+  for (float v : c) EXPECT_EQ(v, 7.0f);
+  // An empty operand may be null (k = 0: a is never read).
+  EXPECT_EQ(test::error_message([&] {
+              sgemm(Trans::no, Trans::no, 5, 5, 0, 1.0f, nullptr, 1, b.data(), 5, 0.0f, c.data(),
+                    5);
+            }),
+            "no error");
+}
+
 TEST_P(KernelTest, AxpyAndScaleMatchReference) {
   for (std::size_t n = 1; n <= 67; ++n) {
     for (std::size_t offset : {0, 1}) {
