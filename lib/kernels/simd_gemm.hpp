@@ -278,7 +278,7 @@ template <class A, std::size_t ROWS, std::size_t NV, bool ROWS_APART>
   constexpr std::size_t kBases = ROWS_APART ? (ROWS + 2) / 3 : 1;
   const float* base[kBases];
   for (std::size_t i = 0; i < kBases; ++i) base[i] = a + 3 * i * a_row;
-  auto step = [&] [[gnu::always_inline]] {
+  auto step = [&]() __attribute__((always_inline)) {
     B bv[NV];
 #pragma GCC unroll 4
     for (std::size_t v = 0; v < NV; ++v) bv[v] = B::load_unaligned(b + v * W);
