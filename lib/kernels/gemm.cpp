@@ -43,12 +43,18 @@ Trans flip(Trans t) {
 // An operand is read in place only when its rows are closer than this (floats: 4 KiB).
 constexpr std::size_t kDirectStride = 1024;
 
-// Below this many multiply-adds a product is not worth splitting across threads.
-constexpr double kParallelFmas = 1 << 21;
-// The same for a narrow product's dot-product tiles, which run at half to two thirds of the
-// register tiles' rate (fwd 512 x 10 x 256: 92-136 GFLOP/s on one thread against about 200):
-// a quarter of the FMAs takes about half the time, still worth a second thread.
-constexpr double kParallelDotFmas = kParallelFmas / 4;
+// Below this many multiply-adds a product is not worth splitting across threads. With AVX2
+// (8 lanes) the output layer's products of a batch of 512 (fwd 512 x 10 x 256, dw 10 x 256 x
+// 512: 1.3 M multiply-adds, about 55 us on one thread) run on the tiles, not the dot-product
+// tiles, and at 2^21 they stayed on one thread: on 2 threads fwd took 55-70 us against
+// oneDNN's 39-44; split, 33-43 us (dw 36-49 -> 24-37 us). At 2^17 and 2^18 the products of
+// 128 and fewer rows split too, with no gain the noise let through.
+constexpr double kParallelFmas = 1 << 19;
+// The same for a narrow product's dot-product tiles (AVX-512's narrow fwd), which run at half
+// to two thirds of the register tiles' rate (fwd 512 x 10 x 256: 92-136 GFLOP/s on one thread
+// against about 200): at a quarter of 2^21 FMAs, about half the time of a full product, still
+// worth a second thread.
+constexpr double kParallelDotFmas = 1 << 19;
 
 // Packing buffers: a call takes its B buffer for its whole run, a task its A buffer for its
 // block, and both give them back, so concurrent and nested calls never share one. The
