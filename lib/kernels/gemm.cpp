@@ -213,6 +213,13 @@ bool reads_b_in_place(const KernelTable& t, Trans tb, std::size_t n, std::size_t
   return tb == Trans::no && n % t.gemm_lanes == 0 && ldb < kDirectStride;
 }
 
+// Whether a product of m rows (as computed) reads such a B in place (GemmBlocking's
+// direct_b_rows).
+bool reads_b_in_place(const KernelTable& t, Trans tb, std::size_t m, std::size_t n,
+                      std::size_t ldb) {
+  return m <= t.gemm_blocking.direct_b_rows && reads_b_in_place(t, tb, n, ldb);
+}
+
 // Whether gemm() packs op(B) in the same layout for any A (m > n can make it compute C^T).
 bool packs_b_whatever_a(const KernelTable& t, Trans tb, std::size_t n, std::size_t ldb) {
   const bool may_transpose = computes_transpose(t, n + 1, n);
@@ -332,7 +339,7 @@ void gemm(const KernelTable& t, Trans ta, Trans tb, std::size_t m, std::size_t n
   // layout will do, with rows less than a page apart) and B (reads_b_in_place). The others
   // are packed.
   const bool direct_a = alpha == 1.0f && lda < kDirectStride;
-  const bool direct_b = reads_b_in_place(t, tb, n, ldb);
+  const bool direct_b = reads_b_in_place(t, tb, m, n, ldb);
   // B packed ahead by gemm_pack_b, in the blocks below (the same when C^T is not computed).
   const bool prepacked = packed_b != nullptr && !direct_b && !transposed;
 

@@ -19,6 +19,10 @@ struct GemmBlocking {
   // The dot-product tiles of a narrow C = A B^T: rows of A by rows of B per tile.
   std::size_t dot_rows;
   std::size_t dot_cols;
+  // A B whose rows are whole vectors is read where it lies by products of at most this many
+  // rows of C (as computed) and packed for taller ones, whose many row tiles pay for the
+  // packing and then read a contiguous panel.
+  std::size_t direct_b_rows = static_cast<std::size_t>(-1);
 };
 
 // The operands of a block of tiles, packed or read in place: panel ir of A (ir a multiple

@@ -351,6 +351,26 @@ TEST_P(KernelTest, SgemmCrossesEveryCacheBlock) {
   }
 }
 
+TEST_P(KernelTest, SgemmReadsBInPlaceOrPacksItForTheSameBits) {
+  // An untransposed B of whole vectors is read where it lies by products of at most
+  // direct_b_rows rows and packed for taller ones: against the reference on either side, and
+  // the rows the two products share come out bit for bit the same (packing only copies).
+  const KernelTable& t = simd();
+  // (An ISA that reads such a B in place at any height: two tall products, both in place.)
+  const std::size_t limit = std::min<std::size_t>(t.gemm_blocking.direct_b_rows, 200);
+  const std::size_t n = t.gemm_blocking.nr + t.gemm_lanes, k = 37;
+  for (std::size_t m : {limit, limit + 1, limit + t.gemm_blocking.mr + 1})
+    check_gemm(t, {Trans::no, Trans::no, m, n, k, 0, 0, 0, 0, 1.0f, 0.0f});
+  const auto a = random_floats((limit + 1) * k, 11);
+  const auto b = random_floats(k * n, 12);
+  std::vector<float> in_place(limit * n), packed((limit + 1) * n);
+  t.sgemm(Trans::no, Trans::no, limit, n, k, 1.0f, a.data(), k, b.data(), n, 0.0f, in_place.data(),
+          n);
+  t.sgemm(Trans::no, Trans::no, limit + 1, n, k, 1.0f, a.data(), k, b.data(), n, 0.0f,
+          packed.data(), n);
+  EXPECT_EQ(0, std::memcmp(in_place.data(), packed.data(), in_place.size() * sizeof(float)));
+}
+
 TEST_P(KernelTest, SgemmCoversEveryRemainderOfKAgainstKc) {
   const auto& blocking = simd().gemm_blocking;
   // Every remainder of k against KC, on a tile and a bit; a sample for the other transposes.
