@@ -31,11 +31,18 @@ constexpr double kMinShardFlops = 1.0e8;
 // reduction reads once more per step. Where there are more threads than shards, the shards'
 // products are split across threads as well (bit-identical for any split).
 constexpr std::size_t kMaxShards = 4;
-// A batch too small to cut into two shards, of a model with fewer parameters than this, is
-// stepped on one thread (products, norms and update): waking threads and moving the gradient
-// between cores would cost more than they save (tiny-dnn#714). Larger models still split the
-// element-wise passes over their big buffers.
+// A batch too small to cut into two shards, of a model with fewer parameters than this, and
+// of fewer forward and backward FLOPs than the next, is stepped on one thread (products,
+// norms and update): waking threads and moving the gradient and the parameters between
+// cores would cost more than they save (tiny-dnn#714). Larger models still split the
+// element-wise passes over their big buffers, and larger batches their products as well.
+// On a 2-core VM, 784-256-256-10 MLP, 2 threads, serial -> split (three alternating rounds,
+// us per step): sgd batch 1 (1.6 MFLOP) 139-161 -> 176-191, so it stays serial; adam batch 1
+// 292-295 -> 247-253; batch 8 (13 MFLOP) sgd 270-294 -> 217-224, adam 378-385 -> 286-297;
+// batch 32 sgd 637-667 -> 457-481, adam 686-707 -> 615-650. (This rule was parameters alone,
+// which kept every batch below 64 rows serial.)
 constexpr std::size_t kSerialStepParameters = std::size_t{1} << 20;
+constexpr double kSerialStepFlops = 1.0e7;
 // A shard runs forward and backward in passes of at most this many floats of activations
 // (2 MiB; 1008 rows of a 784-256-256-10 MLP), accumulating its gradient, so that a full-batch
 // step works in cache rather than in memory.
@@ -392,8 +399,10 @@ std::size_t Trainer::pass_rows() const noexcept {
 }
 
 bool Trainer::runs_serially(std::size_t batch_rows) const noexcept {
+  const double flops =
+      6.0 * static_cast<double>(network_.parameter_count()) * static_cast<double>(batch_rows);
   return plan_step(batch_rows).local_shards() <= 1 &&
-         network_.parameter_count() < kSerialStepParameters;
+         network_.parameter_count() < kSerialStepParameters && flops < kSerialStepFlops;
 }
 
 std::size_t Trainer::rows_computed() const noexcept {
