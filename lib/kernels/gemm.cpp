@@ -200,6 +200,7 @@ bool computes_transpose(const KernelTable& t, std::size_t m, std::size_t n) {
 constexpr double kTileSaving = 0.95;
 bool saves_tiles_transposed(const KernelTable& t, std::size_t m, std::size_t n) {
   const GemmBlocking& g = t.gemm_blocking;
+  if (!g.transposes_to_save_tiles) return false;
   const auto padded = [&g](std::size_t rows, std::size_t cols) {
     return static_cast<double>(round_up(rows, g.mr)) * static_cast<double>(round_up(cols, g.nr));
   };

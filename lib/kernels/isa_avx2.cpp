@@ -13,14 +13,19 @@ namespace descent::kernels {
 // accumulators) was measured and not kept: better on fwd 32 x 256 x 784 (0.86 -> 0.94-1.05),
 // worse on square 128 (0.95 -> 0.91) and on the narrow forward products, whose 10 x 32 C^T
 // it pads to 12 x 48 (fwd 32 x 10 x 256 in descent_bench: 38-42 -> 24 GFLOP/s).
-constinit const KernelTable avx2_kernels = make_table<xsimd::fma3<xsimd::avx2>, Isa::avx2,
-                                                      GemmBlocking{.mr = 6,
-                                                                   .nr = 16,
-                                                                   .mc = 120,
-                                                                   .kc = 256,
-                                                                   .nc = 2048,
-                                                                   .dot_rows = 1,
-                                                                   .dot_cols = 12,
-                                                                   .direct_b_rows = 64}>();
+// A forward product of 32 rows is not turned into C^T here to save the 6-row tiles' padding
+// (AVX-512 gains from it): fwd 32 x 256 x 784 0.79-0.87 -> 0.91-0.92 of oneDNN, fwd 32 x
+// 256 x 256 0.91-0.96 -> 0.92-0.94 (three alternating rounds).
+constinit const KernelTable avx2_kernels =
+    make_table<xsimd::fma3<xsimd::avx2>, Isa::avx2,
+               GemmBlocking{.mr = 6,
+                            .nr = 16,
+                            .mc = 120,
+                            .kc = 256,
+                            .nc = 2048,
+                            .dot_rows = 1,
+                            .dot_cols = 12,
+                            .direct_b_rows = 64,
+                            .transposes_to_save_tiles = false}>();
 
 }  // namespace descent::kernels

@@ -23,6 +23,9 @@ struct GemmBlocking {
   // rows of C (as computed) and packed for taller ones, whose many row tiles pay for the
   // packing and then read a contiguous panel.
   std::size_t direct_b_rows = static_cast<std::size_t>(-1);
+  // Whether a forward product C = A B^T may compute C^T where its tiles would cover fewer
+  // padded elements (gemm.cpp, saves_tiles_transposed).
+  bool transposes_to_save_tiles = true;
 };
 
 // The operands of a block of tiles, packed or read in place: panel ir of A (ir a multiple
