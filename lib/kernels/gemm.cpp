@@ -43,18 +43,16 @@ Trans flip(Trans t) {
 // An operand is read in place only when its rows are closer than this (floats: 4 KiB).
 constexpr std::size_t kDirectStride = 1024;
 
-// Below this many multiply-adds a product is not worth splitting across threads. With AVX2
-// (8 lanes) the output layer's products of a batch of 512 (fwd 512 x 10 x 256, dw 10 x 256 x
-// 512: 1.3 M multiply-adds, about 55 us on one thread) run on the tiles, not the dot-product
-// tiles, and at 2^21 they stayed on one thread: on 2 threads fwd took 55-70 us against
-// oneDNN's 39-44; split, 33-43 us (dw 36-49 -> 24-37 us). At 2^17 and 2^18 the products of
-// 128 and fewer rows split too, with no gain the noise let through.
+// Below this many multiply-adds a product is not worth splitting across threads, on the
+// register tiles or on the dot-product tiles of a narrow product. With AVX2 (8 lanes) the
+// output layer's products of a batch of 512 (fwd 512 x 10 x 256, dw 10 x 256 x 512: 1.3 M
+// multiply-adds, about 55 us on one thread) run on the register tiles, and at 2^21 they
+// stayed on one thread: on 2 threads fwd took 55-70 us against oneDNN's 39-44; split, 33-43
+// us (dw 36-49 -> 24-37 us). At 2^17 and 2^18 the products of 128 and fewer rows split too,
+// with no gain the noise let through. The dot-product tiles (AVX-512's narrow fwd) run at
+// half to two thirds of the register tiles' rate (fwd 512 x 10 x 256: 92-136 GFLOP/s on one
+// thread against about 200) and were already split from 2^19.
 constexpr double kParallelFmas = 1 << 19;
-// The same for a narrow product's dot-product tiles (AVX-512's narrow fwd), which run at half
-// to two thirds of the register tiles' rate (fwd 512 x 10 x 256: 92-136 GFLOP/s on one thread
-// against about 200): at a quarter of 2^21 FMAs, about half the time of a full product, still
-// worth a second thread.
-constexpr double kParallelDotFmas = 1 << 19;
 
 // Packing buffers: a call takes its B buffer for its whole run, a task its A buffer for its
 // block, and both give them back, so concurrent and nested calls never share one. The
@@ -138,7 +136,7 @@ void gemm_narrow(const KernelTable& t, std::size_t m, std::size_t n, std::size_t
   const std::size_t threads = descent::threads();
   const bool split =
       parallel && threads > 1 &&
-      static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k) >= kParallelDotFmas;
+      static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k) >= kParallelFmas;
   const GemmBlocking& g = t.gemm_blocking;
   if (m <= g.dot_rows) {
     // One row tile: each row of B is read once, where it lies, and threads split the columns
@@ -207,10 +205,10 @@ bool saves_tiles_transposed(const KernelTable& t, std::size_t m, std::size_t n) 
   return padded(n, m) < kTileSaving * padded(m, n);
 }
 
-// An untransposed B whose rows are whole vectors the tiles read where it lies; but only with
-// rows less than a page apart, or a panel's rows would each take a TLB entry and fall into few
-// cache sets.
-bool reads_b_in_place(const KernelTable& t, Trans tb, std::size_t n, std::size_t ldb) {
+// An untransposed B whose rows are whole vectors the tiles can read where it lies; but only
+// with rows less than a page apart, or a panel's rows would each take a TLB entry and fall
+// into few cache sets. (Whether they do depends on m as well: reads_b_in_place.)
+bool b_fits_in_place(const KernelTable& t, Trans tb, std::size_t n, std::size_t ldb) {
   return tb == Trans::no && n % t.gemm_lanes == 0 && ldb < kDirectStride;
 }
 
@@ -218,13 +216,14 @@ bool reads_b_in_place(const KernelTable& t, Trans tb, std::size_t n, std::size_t
 // direct_b_rows).
 bool reads_b_in_place(const KernelTable& t, Trans tb, std::size_t m, std::size_t n,
                       std::size_t ldb) {
-  return m <= t.gemm_blocking.direct_b_rows && reads_b_in_place(t, tb, n, ldb);
+  return m <= t.gemm_blocking.direct_b_rows && b_fits_in_place(t, tb, n, ldb);
 }
 
-// Whether gemm() packs op(B) in the same layout for any A (m > n can make it compute C^T).
+// Whether gemm() packs op(B) in the same layout for any A (m > n can make it compute C^T, and
+// a short A reads a B that fits in place).
 bool packs_b_whatever_a(const KernelTable& t, Trans tb, std::size_t n, std::size_t ldb) {
   const bool may_transpose = computes_transpose(t, n + 1, n);
-  return t.gemm_tiles != nullptr && !may_transpose && !reads_b_in_place(t, tb, n, ldb);
+  return t.gemm_tiles != nullptr && !may_transpose && !b_fits_in_place(t, tb, n, ldb);
 }
 
 }  // namespace
