@@ -32,17 +32,28 @@ constexpr double kMinShardFlops = 1.0e8;
 // products are split across threads as well (bit-identical for any split).
 constexpr std::size_t kMaxShards = 4;
 // A batch too small to cut into two shards, of a model with fewer parameters than this, and
-// of fewer forward and backward FLOPs than the next, is stepped on one thread (products,
-// norms and update): waking threads and moving the gradient and the parameters between
-// cores would cost more than they save (tiny-dnn#714). Larger models still split the
-// element-wise passes over their big buffers, and larger batches their products as well.
-// On a 2-core VM, 784-256-256-10 MLP, 2 threads, serial -> split (three alternating rounds,
-// us per step): sgd batch 1 (1.6 MFLOP) 139-161 -> 176-191, so it stays serial; adam batch 1
-// 292-295 -> 247-253; batch 8 (13 MFLOP) sgd 270-294 -> 217-224, adam 378-385 -> 286-297;
-// batch 32 sgd 637-667 -> 457-481, adam 686-707 -> 615-650. (This rule was parameters alone,
-// which kept every batch below 64 rows serial.)
+// of fewer forward and backward FLOPs than serial_step_flops() below, is stepped on one
+// thread (products, norms and update): waking threads and moving the gradient and the
+// parameters between cores would cost more than they save (tiny-dnn#714). Larger models
+// still split the element-wise passes over their big buffers, and larger batches their
+// products as well.
 constexpr std::size_t kSerialStepParameters = std::size_t{1} << 20;
-constexpr double kSerialStepFlops = 1.0e7;
+// Where splitting a one-shard step starts to pay depends on how fast one core does the
+// arithmetic: a split step pays a near-fixed price for handing the parameters between cores
+// (about 110 us on the 2-core Zen 5 VM, more than its 1 MiB overwrite at the slow phase's
+// 7 GB/s), which only a long serial step covers. 784-256-256-10 MLP (1.6 MFLOP per row),
+// 2 threads, us per step, serial -> split, three alternating rounds:
+// - AVX-512 on Zen 5 (205 GFLOP/s per core), in a slow phase: sgd batch 8 130-134 -> 224-235,
+//   batch 16 183-184 -> 243-254, batch 32 265-272 -> 328-362, batch 48 386-391 -> 374-388,
+//   batch 64 477-482 -> 445-482; adam alike (batch 48 396-416 -> 380-396). Even at 48 rows.
+// - AVX2 on an EPYC without AVX-512 (85 GFLOP/s per core): sgd batch 1 139-161 -> 176-191,
+//   adam batch 1 292-295 -> 247-253; batch 8 sgd 270-294 -> 217-224, adam 378-385 ->
+//   286-297; batch 32 sgd 637-667 -> 457-481, adam 686-707 -> 615-650.
+// A core whose AVX-512 runs at the AVX2 rate (Zen 4) would gain from splitting sooner than
+// this table lets it; it is never slower on more threads for it.
+double serial_step_flops(Isa isa) noexcept {
+  return isa == Isa::avx512 ? 8.0e7 : 1.0e7;  // batches 1-49 and 1-6 of the MLP above
+}
 // A shard runs forward and backward in passes of at most this many floats of activations
 // (2 MiB; 1008 rows of a 784-256-256-10 MLP), accumulating its gradient, so that a full-batch
 // step works in cache rather than in memory.
@@ -402,7 +413,8 @@ bool Trainer::runs_serially(std::size_t batch_rows) const noexcept {
   const double flops =
       6.0 * static_cast<double>(network_.parameter_count()) * static_cast<double>(batch_rows);
   return plan_step(batch_rows).local_shards() <= 1 &&
-         network_.parameter_count() < kSerialStepParameters && flops < kSerialStepFlops;
+         network_.parameter_count() < kSerialStepParameters &&
+         flops < serial_step_flops(active_isa());
 }
 
 std::size_t Trainer::rows_computed() const noexcept {

@@ -124,7 +124,9 @@ TEST(ThreadCount, DigitsModelIsBitIdenticalOnAnyThreadCount) {
 
 TEST(ThreadCount, MnistShapedModelIsBitIdenticalOnAnyThreadCount) {
   const Dataset data = make_synthetic({.rows = 2000, .features = 784, .classes = 10, .seed = 3});
-  // Batch 128 must be cut into shards (the parallel path), whatever the thread count.
+  // Batch 128 must be cut into shards (the parallel path), whatever the thread count, and
+  // batch 60 must be one shard whose products and update are split across the threads (the
+  // other parallel path), on every ISA: only a batch of a few rows is stepped serially.
   {
     Network net = Network::mlp(784, {256, 256}, 10, Activation::relu);
     auto sgd = make_optimizer("sgd");
@@ -133,9 +135,12 @@ TEST(ThreadCount, MnistShapedModelIsBitIdenticalOnAnyThreadCount) {
       const ThreadScope scope(threads);
       EXPECT_GT((128 + trainer.shard_rows(128) - 1) / trainer.shard_rows(128), 1u);
       EXPECT_GT((1600 + trainer.shard_rows(1600) - 1) / trainer.shard_rows(1600), 1u);
+      EXPECT_GE(trainer.shard_rows(60), 60u);
+      EXPECT_FALSE(trainer.runs_serially(60));
+      EXPECT_TRUE(trainer.runs_serially(1));
     }
   }
-  for (std::size_t batch : {1, 7, 128, 0}) {
+  for (std::size_t batch : {1, 7, 60, 128, 0}) {
     // Adam with clipping: the optimizer's and the norm's parallel passes are covered too.
     expect_same_for_every_thread_count(data, {"synthetic",
                                               {256, 256},
