@@ -37,6 +37,8 @@ struct TileOperands {
   std::size_t a_panel, a_row, a_step;
   const float* b;
   std::size_t b_panel, b_step;
+  // A read in place: a tile may start at any row (a packed A only at a panel's first).
+  bool a_any_row = false;
 };
 
 // The scalars of one fused optimizer update, computed in double as torch.optim computes them

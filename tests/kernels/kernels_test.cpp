@@ -371,6 +371,32 @@ TEST_P(KernelTest, SgemmReadsBInPlaceOrPacksItForTheSameBits) {
   EXPECT_EQ(0, std::memcmp(in_place.data(), packed.data(), in_place.size() * sizeof(float)));
 }
 
+TEST_P(KernelTest, SgemmEvensOutAFewLeftoverRowsForTheSameBits) {
+  // A block of m = j MR + left rows, left < MR / 2: with A read in place, the last full tile
+  // and the leftover rows are computed as two tiles of about equal height; with A packed
+  // (rows a page or more apart), as a full tile and an edge tile. Against the reference, and
+  // the two ways bit for bit the same.
+  const KernelTable& t = simd();
+  const std::size_t mr = t.gemm_blocking.mr;
+  const std::size_t n = t.gemm_blocking.nr + t.gemm_lanes + 3, k = 70, far = 1100;
+  for (std::size_t left = 1; 2 * left < mr; ++left) {
+    const std::size_t m = 2 * mr + left;
+    SCOPED_TRACE(testing::Message() << "m " << m);
+    for (Trans ta : {Trans::no, Trans::yes})
+      check_gemm(t, {ta, Trans::no, m, n, k, 0, 0, 0, 0, 1.0f, 0.0f});
+    const auto a = random_floats(m * k, 21);
+    const auto b = random_floats(k * n, 22);
+    std::vector<float> a_far(m * far, 0.0f);
+    for (std::size_t i = 0; i < m; ++i) std::memcpy(&a_far[i * far], &a[i * k], k * sizeof(float));
+    std::vector<float> in_place(m * n), packed(m * n);
+    t.sgemm(Trans::no, Trans::no, m, n, k, 1.0f, a.data(), k, b.data(), n, 0.0f, in_place.data(),
+            n);
+    t.sgemm(Trans::no, Trans::no, m, n, k, 1.0f, a_far.data(), far, b.data(), n, 0.0f,
+            packed.data(), n);
+    EXPECT_EQ(0, std::memcmp(in_place.data(), packed.data(), in_place.size() * sizeof(float)));
+  }
+}
+
 TEST_P(KernelTest, SgemmCoversEveryRemainderOfKAgainstKc) {
   const auto& blocking = simd().gemm_blocking;
   // Every remainder of k against KC, on a tile and a bit; a sample for the other transposes.
