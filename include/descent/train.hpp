@@ -218,7 +218,7 @@ class Trainer {
   std::size_t pass_rows() const noexcept;
   // Whether a step on a batch of batch_rows rows runs on the calling thread alone: one shard
   // (of this rank's), a model under 2^20 parameters and too few FLOPs forward and backward to
-  // pay for moving the parameters between cores (8 x 10^7 with AVX-512, 10^7 otherwise). It
+  // pay for moving the parameters between cores (8 x 10^7 with AVX-512, 3 x 10^7 otherwise). It
   // changes no result, only the speed.
   bool runs_serially(std::size_t batch_rows) const noexcept;
   // Rows this trainer has run forward and backward on, over all its steps (with ranks, only

@@ -49,10 +49,15 @@ constexpr std::size_t kSerialStepParameters = std::size_t{1} << 20;
 // - AVX2 on an EPYC without AVX-512 (85 GFLOP/s per core): sgd batch 1 139-161 -> 176-191,
 //   adam batch 1 292-295 -> 247-253; batch 8 sgd 270-294 -> 217-224, adam 378-385 ->
 //   286-297; batch 32 sgd 637-667 -> 457-481, adam 686-707 -> 615-650.
-// A core whose AVX-512 runs at the AVX2 rate (Zen 4) would gain from splitting sooner than
-// this table lets it; it is never slower on more threads for it.
+// - AVX2 dispatched on the Zen 5 VM (110 GFLOP/s per core), 1 -> 2 threads with split steps,
+//   medians of 6: sgd batch 8 276 -> 312, adam 318 -> 376; batch 32 sgd 562 -> 523, adam
+//   579 -> 592.
+// So where the split pays depends on the host as much as on the ISA. The lines below keep
+// batches of up to 16 rows of this MLP serial everywhere (no slower on 2 threads than on
+// 1), at the price of the EPYC's gain at batch 8. A core whose AVX-512 runs at the AVX2 rate
+// (Zen 4) would gain from splitting sooner than this lets it; it is never slower for it.
 double serial_step_flops(Isa isa) noexcept {
-  return isa == Isa::avx512 ? 8.0e7 : 1.0e7;  // batches 1-49 and 1-6 of the MLP above
+  return isa == Isa::avx512 ? 8.0e7 : 3.0e7;  // batches 1-49 and 1-18 of the MLP above
 }
 // A shard runs forward and backward in passes of at most this many floats of activations
 // (2 MiB; 1008 rows of a 784-256-256-10 MLP), accumulating its gradient, so that a full-batch
