@@ -40,8 +40,8 @@ constexpr std::size_t kMaxShards = 4;
 constexpr std::size_t kSerialStepParameters = std::size_t{1} << 20;
 // Where splitting a one-shard step starts to pay depends on how fast one core does the
 // arithmetic: a split step pays a near-fixed price for handing the parameters between cores
-// (about 110 us on the 2-core Zen 5 VM, more than its 1 MiB overwrite at the slow phase's
-// 7 GB/s), which only a long serial step covers. 784-256-256-10 MLP (1.6 MFLOP per row),
+// (about 110 us on the 2-core Zen 5 VM in a slow phase: sgd batch 4 109-112 -> 221-226 us),
+// which only a long serial step covers. 784-256-256-10 MLP (1.6 MFLOP per row),
 // 2 threads, us per step, serial -> split, three alternating rounds:
 // - AVX-512 on Zen 5 (205 GFLOP/s per core), in a slow phase: sgd batch 8 130-134 -> 224-235,
 //   batch 16 183-184 -> 243-254, batch 32 265-272 -> 328-362, batch 48 386-391 -> 374-388,
