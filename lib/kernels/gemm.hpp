@@ -52,9 +52,13 @@ void gemm_pack_b(const KernelTable& table, Trans trans_b, std::size_t k, std::si
 // a separate sum). True for the tiles when K is one K block; the scalar reference sums C in.
 bool gemm_adds_sum_once(const KernelTable& table, std::size_t k);
 
-// Makes sure `concurrency` calls and tasks on products whose sides are all at most max_dim
-// can run at once without allocating their packing buffers (the trainer calls it before
-// training).
-void gemm_reserve(const KernelTable& table, std::size_t concurrency, std::size_t max_dim);
+// Makes sure `concurrency` calls and tasks on products whose sides are all at most long_side,
+// and whose K or N (as computed) is at most short_side, can run at once without allocating
+// their packing buffers. The trainer calls it before training with the batch's rows and the
+// network's widest layer: every product of a step has a layer width as K or N (forward:
+// K = inputs; input gradient: K = outputs; weight gradient: N = inputs, or K = outputs when
+// computed as C^T).
+void gemm_reserve(const KernelTable& table, std::size_t concurrency, std::size_t long_side,
+                  std::size_t short_side);
 
 }  // namespace descent::kernels

@@ -393,7 +393,7 @@ void Trainer::reserve(std::size_t batch_rows) {
   // Packing buffers for every product that can run at once: one per thread and per shard (a
   // thread waiting inside a product may take up another shard's), plus the caller.
   kernels::gemm_reserve(kernels::active(), threads() + kMaxShards + 1,
-                        std::max(capacity, network_.max_width()));
+                        std::max(capacity, network_.max_width()), network_.max_width());
 }
 
 std::size_t Trainer::shard_rows(std::size_t batch_rows) const noexcept {
