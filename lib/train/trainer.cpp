@@ -45,7 +45,7 @@ constexpr std::size_t kSerialStepParameters = std::size_t{1} << 20;
 // 2 threads, us per step, serial -> split, three alternating rounds:
 // - AVX-512 on Zen 5 (205 GFLOP/s per core), in a slow phase: sgd batch 8 130-134 -> 224-235,
 //   batch 16 183-184 -> 243-254, batch 32 265-272 -> 328-362, batch 48 386-391 -> 374-388,
-//   batch 64 477-482 -> 445-482; adam alike (batch 48 396-416 -> 380-396). Even at 48 rows.
+//   batch 64 477-482 -> 445-482; adam alike (batch 48 396-416 -> 380-396): even from 48 rows.
 // - AVX2 on an EPYC without AVX-512 (85 GFLOP/s per core): sgd batch 1 139-161 -> 176-191,
 //   adam batch 1 292-295 -> 247-253; batch 8 sgd 270-294 -> 217-224, adam 378-385 ->
 //   286-297; batch 32 sgd 637-667 -> 457-481, adam 686-707 -> 615-650.
@@ -880,8 +880,10 @@ Evaluation Trainer::evaluate(const Dataset& data) {
   // A forward pass too small to pay for waking threads (2 FLOPs per parameter and row, under
   // the serial-step line) runs its chunks on this thread: a 64-60-10 MLP's 359 validation rows
   // once per epoch made 300 epochs of digits 15-20 ms slower on 2 threads than on 1.
+  const std::size_t own_rows =
+      std::min(end * kEvalRows, data.rows()) - std::min(begin * kEvalRows, data.rows());
   const double forward_flops =
-      2.0 * static_cast<double>(network_.parameter_count()) * static_cast<double>(mine * kEvalRows);
+      2.0 * static_cast<double>(network_.parameter_count()) * static_cast<double>(own_rows);
   const parallel::SerialScope serial(forward_flops < serial_step_flops(active_isa()));
   s.chunk_loss.assign(chunks, 0.0);
   s.chunk_correct.assign(chunks, 0);
