@@ -53,6 +53,20 @@ constexpr std::size_t kDirectStride = 1024;
 // half to two thirds of the register tiles' rate (fwd 512 x 10 x 256: 92-136 GFLOP/s on one
 // thread against about 200) and were already split from 2^19.
 constexpr double kParallelFmas = 1 << 19;
+// Nor is a product with fewer multiply-adds than this per element of C, whatever its size:
+// it is bound by writing C, and the cores share the bandwidth for that. Products of m x 256
+// x 10 (an output layer's input gradient) on 2 threads against 1, 3 rounds each on the
+// 2-core Zen 5 VM: AVX-512 0.58x at 512 rows (bench/gemm_report.py; 14 against 24 us), 0.89x
+// and 0.79x at 8,192, 0.94x at 16,384, 0.96x and 1.14x at 60,000; AVX2 0.47x at 512, 0.94x at
+// 2,048, 1.03x at 8,192. Split at 512 rows, the second thread mostly woke after the first
+// had done every piece, and the call waited for it.
+constexpr std::size_t kParallelDepth = 16;
+
+// Whether a product of m x n x k multiply-adds is split across the library's threads.
+bool splits(bool parallel, std::size_t m, std::size_t n, std::size_t k) {
+  return parallel && descent::threads() > 1 && k >= kParallelDepth &&
+         static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k) >= kParallelFmas;
+}
 
 // Packing buffers: a call takes its B buffer for its whole run, a task its A buffer for its
 // block, and both give them back, so concurrent and nested calls never share one. The
@@ -134,9 +148,7 @@ void gemm_narrow(const KernelTable& t, std::size_t m, std::size_t n, std::size_t
   store.ld_derivative = e.ld_derivative;
   store.derivative_activation = e.derivative_activation;
   const std::size_t threads = descent::threads();
-  const bool split =
-      parallel && threads > 1 &&
-      static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k) >= kParallelFmas;
+  const bool split = splits(parallel, m, n, k);
   const GemmBlocking& g = t.gemm_blocking;
   if (m <= g.dot_rows) {
     // One row tile: each row of B is read once, where it lies, and threads split the columns
@@ -350,9 +362,7 @@ void gemm(const KernelTable& t, Trans ta, Trans tb, std::size_t m, std::size_t n
   const bool prepacked = packed_b != nullptr && !direct_b && !transposed;
 
   const std::size_t threads = descent::threads();
-  const bool split =
-      parallel && threads > 1 &&
-      static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(kk) >= kParallelFmas;
+  const bool split = splits(parallel, m, n, kk);
   std::unique_ptr<AlignedBuffer<float>> b_buffer;
   if (!direct_b && !prepacked) b_buffer = b_pool().take(kc_size * nc_size);
   // The row blocks share C's MR-row tiles as evenly as whole tiles allow (none larger than
