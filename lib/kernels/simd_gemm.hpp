@@ -529,6 +529,16 @@ template <class A>
   }
 }
 
+// Makes the compiler hold v in a register from here on. It folds a load that several FMAs
+// use into each of them, which reads the same vector once per FMA: the dot tiles then did
+// 22 loads for 20 FMAs and ran at half the FMA rate.
+template <class A>
+[[gnu::always_inline]] inline void keep_in_register(Batch<A>& v) {
+  typename Batch<A>::register_type r = v;
+  asm("" : "+v"(r));
+  v = r;
+}
+
 // Where a dot tile goes: C at its first element, the row and column of that element in the
 // product (for bias and derivative), and how to store.
 struct DotPlace {
@@ -557,7 +567,8 @@ void dot_tile(std::size_t k, float alpha, const float* a, std::size_t lda, const
   auto step = [&](const B(&av)[R], const float* bp, std::size_t apart, bool aligned) {
 #pragma GCC unroll 16
     for (std::size_t c = 0; c < C; ++c) {
-      const B bv = aligned ? B::load_aligned(bp + c * apart) : B::load_unaligned(bp + c * apart);
+      B bv = aligned ? B::load_aligned(bp + c * apart) : B::load_unaligned(bp + c * apart);
+      if constexpr (R > 1) keep_in_register<A>(bv);
 #pragma GCC unroll 4
       for (std::size_t r = 0; r < R; ++r) acc[r][c] = xsimd::fma(av[r], bv, acc[r][c]);
     }
