@@ -53,18 +53,9 @@ constexpr std::size_t kDirectStride = 1024;
 // half to two thirds of the register tiles' rate (fwd 512 x 10 x 256: 92-136 GFLOP/s on one
 // thread against about 200) and were already split from 2^19.
 constexpr double kParallelFmas = 1 << 19;
-// Nor is a product with fewer multiply-adds than this per element of C, whatever its size:
-// it is bound by writing C, and the cores share the bandwidth for that. Products of m x 256
-// x 10 (an output layer's input gradient) on 2 threads against 1, 3 rounds each on the
-// 2-core Zen 5 VM: AVX-512 0.58x at 512 rows (bench/gemm_report.py; 14 against 24 us), 0.89x
-// and 0.79x at 8,192, 0.94x at 16,384, 0.96x and 1.14x at 60,000; AVX2 0.47x at 512, 0.94x at
-// 2,048, 1.03x at 8,192. Split at 512 rows, the second thread mostly woke after the first
-// had done every piece, and the call waited for it.
-constexpr std::size_t kParallelDepth = 16;
-
 // Whether a product of m x n x k multiply-adds is split across the library's threads.
 bool splits(bool parallel, std::size_t m, std::size_t n, std::size_t k) {
-  return parallel && descent::threads() > 1 && k >= kParallelDepth &&
+  return parallel && descent::threads() > 1 &&
          static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k) >= kParallelFmas;
 }
 
@@ -362,14 +353,28 @@ void gemm(const KernelTable& t, Trans ta, Trans tb, std::size_t m, std::size_t n
   const bool prepacked = packed_b != nullptr && !direct_b && !transposed;
 
   const std::size_t threads = descent::threads();
-  const bool split = splits(parallel, m, n, kk);
   std::unique_ptr<AlignedBuffer<float>> b_buffer;
   if (!direct_b && !prepacked) b_buffer = b_pool().take(kc_size * nc_size);
   // The row blocks share C's MR-row tiles as evenly as whole tiles allow (none larger than
   // mc_size), and the column chunks below share the NR-column panels: equal tasks, so that
   // each thread's share of the tasks is its share of the work.
-  const std::size_t ic_blocks = ceil_div(m, mc_size);
+  //
+  // A short K is split by rows alone, each task C's full width, and only where there are rows
+  // enough for every thread: its tiles write C along rows (gemm_tiles), and column chunks cut
+  // those runs short. 2 threads against 1, standalone, 2 rounds (AVX-512, Zen 5 VM), rows
+  // alone (column chunks before): NN 256 x 256 x 32 1.36-1.37x (0.75-0.92x), TN 256 x 784 x 32
+  // 1.71x (1.01-1.29x), NN 1024 x 256 x 16 0.99-1.51x (0.49-0.50x), NN 60,000 x 256 x 10
+  // 2.0-2.3x (0.98-1.05x). With too few rows, columns did not pay at any width (NN 32 x 784 x
+  // 32 0.53-0.89x, TN 16 x 4096 x 16 0.41-0.90x, chunks of 1 to 8 panels): those products
+  // stay on one thread. Either way each element of C is the same chain of FMAs, so the bits
+  // do not change.
   const std::size_t row_tiles = ceil_div(m, g.mr);
+  const bool short_k = kc_size < kGemmShortK;
+  const bool split = splits(parallel, m, n, kk) && (!short_k || row_tiles >= 2 * threads);
+  const bool rows_only = split && short_k;
+  const std::size_t ic_blocks =
+      rows_only ? std::min(row_tiles, std::max(ceil_div(m, mc_size), 4 * threads))
+                : ceil_div(m, mc_size);
   auto block_row = [&](std::size_t block) {
     return std::min(block * row_tiles / ic_blocks * g.mr, m);
   };
@@ -380,7 +385,8 @@ void gemm(const KernelTable& t, Trans ta, Trans tb, std::size_t m, std::size_t n
     // Column chunks per B block: enough tasks to keep every thread busy, a multiple of the
     // threads where the panels allow (each thread then takes whole chunks).
     const std::size_t chunks =
-        split ? std::min(round_up(ceil_div(8 * threads, ic_blocks), threads), panels) : 1;
+        split && !rows_only ? std::min(round_up(ceil_div(8 * threads, ic_blocks), threads), panels)
+                            : 1;
     auto chunk_panel = [&](std::size_t chunk) { return chunk * panels / chunks; };
     for (std::size_t pc = 0; pc == 0 || pc < kk; pc += kc_size) {
       const std::size_t kc = std::min(kc_size, kk - pc);

@@ -9,6 +9,10 @@
 
 namespace descent::kernels {
 
+// A block of the GEMM less deep than this is a short K: its tiles run along rows of C, so
+// that C, which then costs more than the arithmetic, is written in long runs.
+inline constexpr std::size_t kGemmShortK = 64;
+
 // Cache blocking of the GEMM, per ISA: data, not code.
 struct GemmBlocking {
   std::size_t mr;  // rows of the register tile

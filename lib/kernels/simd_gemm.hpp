@@ -292,7 +292,7 @@ template <class A, std::size_t ROWS, std::size_t NV, bool ROWS_APART>
     for (std::size_t i = 0; i < kBases; ++i) base[i] += a_step;
     b += b_step;
   };
-  if (kc < 64 || place.store->transposed) {
+  if (kc < kGemmShortK || place.store->transposed) {
     for (std::size_t p = 0; p < kc; ++p) step();
   } else {
     // C's lines, needed at the end, are fetched for writing while the K loop runs, a row of
@@ -689,7 +689,7 @@ void gemm_tiles(std::size_t mc, std::size_t nc, std::size_t kc, const TileOperan
   static constexpr TileTable<A, MR, NV> tiles;
   alignas(64) float scratch[MR * NR];
   const std::size_t apart = ops.a_row != 1 ? 1 : 0;
-  if (kc < 64) {
+  if (kc < kGemmShortK) {
     // A short K: rows of C one after another, so C is written in long runs.
     const std::size_t full = nc / NR;
     for (std::size_t ir = 0; ir < mc; ir += MR) {

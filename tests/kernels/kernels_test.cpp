@@ -544,7 +544,11 @@ TEST_P(KernelTest, ParallelGemmIsBitIdenticalOnAnyThreadCount) {
                           {Trans::no, Trans::yes, 512, 256, 784},
                           {Trans::yes, Trans::no, 256, 784, 128},
                           {Trans::no, Trans::yes, 2000, 10, 256},
-                          {Trans::yes, Trans::yes, 97, 1100, 40}};
+                          {Trans::yes, Trans::yes, 97, 1100, 40},
+                          // Short K: split by rows alone, or, with too few rows, not split.
+                          {Trans::no, Trans::no, 1000, 300, 10},
+                          {Trans::yes, Trans::no, 256, 784, 32},
+                          {Trans::no, Trans::yes, 20, 3000, 24}};
   for (const Shape& s : shapes) {
     SCOPED_TRACE(testing::Message() << "m=" << s.m << " n=" << s.n << " k=" << s.k);
     const std::size_t lda = s.ta == Trans::no ? s.k : s.m, ldb = s.tb == Trans::no ? s.n : s.k;
