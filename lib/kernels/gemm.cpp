@@ -53,6 +53,7 @@ constexpr std::size_t kDirectStride = 1024;
 // half to two thirds of the register tiles' rate (fwd 512 x 10 x 256: 92-136 GFLOP/s on one
 // thread against about 200) and were already split from 2^19.
 constexpr double kParallelFmas = 1 << 19;
+
 // Whether a product of m x n x k multiply-adds is split across the library's threads.
 bool splits(bool parallel, std::size_t m, std::size_t n, std::size_t k) {
   return parallel && descent::threads() > 1 &&

@@ -531,7 +531,7 @@ template <class A>
 
 // Makes the compiler hold v in a register from here on. It folds a load that several FMAs
 // use into each of them, which reads the same vector once per FMA: the dot tiles then did
-// 22 loads for 20 FMAs and ran at half the FMA rate.
+// 22 loads for 20 FMAs and ran at about half the FMA rate.
 template <class A>
 [[gnu::always_inline]] inline void keep_in_register(Batch<A>& v) {
   typename Batch<A>::register_type r = v;
