@@ -445,18 +445,17 @@ void gemm(const KernelTable& t, Trans ta, Trans tb, std::size_t m, std::size_t n
         TileOperands ops = block;
         ops.b += first * ops.b_panel;
         std::unique_ptr<AlignedBuffer<float>> a_buffer;
+        ops.a_any_row = direct_a;  // a packed A's tiles start at its panels
         if (direct_a && ta == Trans::yes) {
           ops.a = a + pc * lda + ic;  // op(A) columns: MR floats in a row of A
           ops.a_panel = 1;
           ops.a_row = 1;
           ops.a_step = lda;
-          ops.a_any_row = true;
         } else if (direct_a) {
           ops.a = a + ic * lda + pc;  // op(A) rows: lda apart
           ops.a_panel = lda;
           ops.a_row = lda;
           ops.a_step = 1;
-          ops.a_any_row = true;
         } else {
           a_buffer = a_pool().take(mc_size * kc_size);
           if (kc > 0) t.gemm_pack_a(ta, a, lda, ic, mc, pc, kc, alpha, a_buffer->data());
