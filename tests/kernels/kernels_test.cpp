@@ -539,6 +539,7 @@ TEST_P(KernelTest, ParallelGemmIsBitIdenticalOnAnyThreadCount) {
   struct Shape {
     Trans ta, tb;
     std::size_t m, n, k;
+    float alpha = 0.7f;
   };
   const Shape shapes[] = {{Trans::no, Trans::no, 301, 277, 300},
                           {Trans::no, Trans::yes, 512, 256, 784},
@@ -548,7 +549,11 @@ TEST_P(KernelTest, ParallelGemmIsBitIdenticalOnAnyThreadCount) {
                           // Short K: split by rows alone, or, with too few rows, not split.
                           {Trans::no, Trans::no, 1000, 300, 10},
                           {Trans::yes, Trans::no, 256, 784, 32},
-                          {Trans::no, Trans::yes, 20, 3000, 24}};
+                          {Trans::no, Trans::yes, 20, 3000, 24},
+                          // Fewer panels than threads: rows cut finer. One panel of C as it
+                          // is, and (alpha 1) a forward product of few rows computed as C^T.
+                          {Trans::no, Trans::no, 600, 32, 100},
+                          {Trans::no, Trans::yes, 32, 256, 784, 1.0f}};
   for (const Shape& s : shapes) {
     SCOPED_TRACE(testing::Message() << "m=" << s.m << " n=" << s.n << " k=" << s.k);
     const std::size_t lda = s.ta == Trans::no ? s.k : s.m, ldb = s.tb == Trans::no ? s.n : s.k;
@@ -558,12 +563,12 @@ TEST_P(KernelTest, ParallelGemmIsBitIdenticalOnAnyThreadCount) {
     e.bias = bias.data();
     e.activation = Activation::relu;
     std::vector<float> serial(s.m * s.n);
-    kernels::gemm(t, s.ta, s.tb, s.m, s.n, s.k, 0.7f, a.data(), lda, b.data(), ldb, 0.0f,
+    kernels::gemm(t, s.ta, s.tb, s.m, s.n, s.k, s.alpha, a.data(), lda, b.data(), ldb, 0.0f,
                   serial.data(), s.n, e, false);
     for (std::size_t threads : {1, 2, 3, 4, 8}) {
       set_threads(threads);
       std::vector<float> c(s.m * s.n, std::numeric_limits<float>::quiet_NaN());
-      kernels::gemm(t, s.ta, s.tb, s.m, s.n, s.k, 0.7f, a.data(), lda, b.data(), ldb, 0.0f,
+      kernels::gemm(t, s.ta, s.tb, s.m, s.n, s.k, s.alpha, a.data(), lda, b.data(), ldb, 0.0f,
                     c.data(), s.n, e, true);
       EXPECT_EQ(0, std::memcmp(c.data(), serial.data(), c.size() * sizeof(float)))
           << threads << " threads";
