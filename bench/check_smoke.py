@@ -14,6 +14,7 @@ import subprocess
 import sys
 
 COUNTERS = {
+    "kernels/fma_peak/": ["GFLOPS"],
     "kernels/gemm/": ["GFLOPS", "peak_fraction"],
     "optim/step/": ["GBps"],
     "train_step/": ["samples_per_second", "GFLOPS", "peak_fraction", "data_us", "forward_us",

@@ -4,6 +4,8 @@
 // against; and a dense layer's fused forward against the bare product of the same shape.
 //
 //   kernels/fma_peak/threads:T                  the cores' FMA rate (GFLOPS counter)
+//   kernels/fma_peak/cpu:N                      one thread's FMA rate pinned to CPU N, for
+//                                               each CPU the process may run on (Linux)
 //   kernels/handoff/same|other_core/KiB:N       reading N KiB the same thread, or another
 //                                               one, has just written (GBps counter)
 //   kernels/handoff/overwrite/same|other_core/KiB:N
@@ -32,6 +34,11 @@
 
 #include <fmt/format.h>
 
+#ifdef __linux__
+#include <pthread.h>
+#include <sched.h>
+#endif
+
 #include <descent/descent.hpp>
 
 #include "bench_util.hpp"
@@ -58,6 +65,48 @@ void run_fma_peak(benchmark::State& state, std::size_t threads) {
   state.counters["GFLOPS"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsRate);
   state.SetLabel(std::string(descent::to_string(descent::active_isa())));
 }
+
+#ifdef __linux__
+// The CPUs this process may run on, in order.
+std::vector<int> allowed_cpus() {
+  std::vector<int> cpus;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) != 0) return cpus;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu)
+    if (CPU_ISSET(cpu, &set)) cpus.push_back(cpu);
+  return cpus;
+}
+
+// The FMA loop on one thread pinned to `cpu`. A shared host can give one virtual CPU less of a
+// core than another for minutes (on the development VM, one ran the loop at 195-204 GFLOP/s
+// while the other ran it at 224-226): a one-thread case's result then depends on where it
+// ran, and a step split evenly over both waits for the slower.
+void run_fma_cpu(benchmark::State& state, int cpu) {
+  constexpr std::size_t kIterations = std::size_t{1} << 22;
+  double flops = 0.0;
+  bool pinned = true;
+  for (auto _ : state) {
+    std::thread worker([&] {
+      cpu_set_t set;
+      CPU_ZERO(&set);
+      CPU_SET(cpu, &set);
+      if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set) != 0) {
+        pinned = false;
+        return;
+      }
+      flops += descent::fma_loop(kIterations);
+    });
+    worker.join();
+    if (!pinned) {
+      state.SkipWithError(fmt::format("cannot pin a thread to CPU {}", cpu).c_str());
+      return;
+    }
+  }
+  state.counters["GFLOPS"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsRate);
+  state.SetLabel(std::string(descent::to_string(descent::active_isa())));
+}
+#endif
 
 // One of a training step's two handoffs of `bytes` between threads, or the same work on one
 // thread: the parameters' update overwrites what every core's forward pass has read, and the
@@ -266,6 +315,13 @@ const bool registered = [] {
         [threads](benchmark::State& state) { run_fma_peak(state, threads); })
         ->UseRealTime();
   }
+#ifdef __linux__
+  for (int cpu : allowed_cpus()) {
+    benchmark::RegisterBenchmark(("kernels/fma_peak/cpu:" + std::to_string(cpu)).c_str(),
+                                 [cpu](benchmark::State& state) { run_fma_cpu(state, cpu); })
+        ->UseRealTime();
+  }
+#endif
   // Another thread's read needs a second core to run on (on one, each handoff would wait for
   // the scheduler).
   if (std::thread::hardware_concurrency() >= 2) {

@@ -6,7 +6,9 @@
         --benchmark_min_time=0.1 --benchmark_format=json > gemm.json
     bench/gemm_report.py gemm.json
 
-Every figure is the median over the repetitions, with the range beside it. Targets:
+Every figure is the median over the repetitions, with the range beside it. The FMA loop
+pinned to each CPU (kernels/fma_peak/cpu:N) is printed where the run has it: a slow CPU
+explains a slow one-thread figure. Targets:
   - one thread, within 5% of oneDNN or faster on squares >= 128 and MLP shapes with N >= 256;
   - at least as fast as the better of OpenBLAS and oneDNN on narrow shapes (N = 10 or K = 10);
   - two threads at least 1.85x one thread on squares >= 512;
@@ -48,6 +50,7 @@ def main():
         return 2
     context, runs = load(sys.argv[1])
     peak = {}
+    per_cpu = {}  # CPU -> (median, lo, hi) GFLOPS of one thread pinned there
     gemm = defaultdict(dict)  # (shape, threads) -> lib -> (median, lo, hi) GFLOPS
     dims = {}
     dense = {}
@@ -55,7 +58,9 @@ def main():
         if not name.startswith("kernels/"):
             continue
         parts = name.split("/")[1:]
-        if parts[0] == "fma_peak":
+        if parts[0] == "fma_peak" and parts[1].startswith("cpu:"):
+            per_cpu[int(parts[1].split(":")[1])] = median_range([r["GFLOPS"] for r in reps])
+        elif parts[0] == "fma_peak":
             peak[int(parts[1].split(":")[1])] = median_range([r["GFLOPS"] for r in reps])
         elif parts[0] == "gemm":
             lib, threads = parts[1], int(parts[-1].split(":")[1])
@@ -73,6 +78,13 @@ def main():
           f"{context.get('mhz_per_cpu', '?')} MHz")
     for t in sorted(peak):
         print(f"FMA peak, {t} thread(s): {fmt(peak[t])} GFLOPS")
+    if per_cpu:
+        print("FMA loop, one thread pinned to each CPU: " +
+              ", ".join(f"cpu {c} {fmt(v).strip()}" for c, v in sorted(per_cpu.items())))
+        slowest, fastest = min(v[0] for v in per_cpu.values()), max(v[0] for v in per_cpu.values())
+        if slowest < 0.9 * fastest:
+            print(f"  (the slowest CPU ran at {slowest / fastest:.2f} of the fastest: a one-thread "
+                  "figure depends on where it ran, and work split evenly waits for the slowest)")
     # The fractions divide by the median peak, for several threads never less than the
     # one-thread peak times the cores they run on: a 2-thread peak measured while the VM's two
     # cores ran as one would inflate every 2-thread fraction (the floor only lowers them).

@@ -12,7 +12,9 @@ the FMA peak, its 2-thread scaling, and which of issue 6's targets are met:
 Each round also times kernels/handoff/overwrite (1 MiB another core has just read, and one
 the same core has), printed per round: a 2-thread step hands its parameters between the
 cores twice, and where that is slow (on the development VM, in some of its host's phases),
-the step scales less.
+the step scales less. So does the FMA loop pinned to each CPU (kernels/fma_peak/cpu:N): a
+shared host can give one virtual CPU less of a core than another, and a step split evenly
+over two threads then waits for the slower.
 
   /usr/bin/python3 bench/train_vs_torch.py [--bench build/release/bench/descent_bench]
       [--rounds 3] [--batches 1,8,32,128,512,4096,60000] [--torch-max-seconds S]
@@ -31,27 +33,30 @@ SPEEDUP = {1: 3.0, 32: 2.0, 128: 1.5, 512: 1.3}
 
 
 def run_descent(bench, batches, out):
-    """train_step samples/s and peak fractions by (optimizer, batch, threads), and the
-    handoff rates (GB/s) by "same_core" / "other_core"."""
+    """train_step samples/s and peak fractions by (optimizer, batch, threads), the handoff
+    rates (GB/s) by "same_core" / "other_core", and the FMA loop's GFLOP/s by CPU."""
     pattern = "|".join(str(b) for b in batches)
     subprocess.run([bench, f"--benchmark_filter=^(train_step/.*/batch:({pattern})/threads:"
-                    "|kernels/handoff/overwrite/.*/KiB:1024/)",
+                    "|kernels/handoff/overwrite/.*/KiB:1024/|kernels/fma_peak/cpu:)",
                     "--benchmark_min_time=0.3", "--benchmark_repetitions=1",
                     "--benchmark_enable_random_interleaving=true",
                     "--benchmark_format=json", f"--benchmark_out={out}",
                     "--benchmark_out_format=json"], check=True, stdout=subprocess.DEVNULL)
-    results, handoff = {}, {}
+    results, handoff, cpus = {}, {}, {}
     for b in json.load(open(out))["benchmarks"]:
         if b.get("run_type") != "iteration":
             continue
         parts = b["name"].split("/")
+        if parts[0] == "kernels" and parts[1] == "fma_peak":
+            cpus[int(parts[2].split(":")[1])] = b["GFLOPS"]
+            continue
         if parts[0] == "kernels":
             handoff[parts[3]] = b["GBps"]
             continue
         _, opt, batch, threads = parts[:4]
         key = (opt, int(batch.split(":")[1]), int(threads.split(":")[1]))
         results.setdefault(key, []).append((b["samples_per_second"], b["peak_fraction"]))
-    return results, handoff
+    return results, handoff, cpus
 
 
 def run_torch(opt, batch, max_seconds):
@@ -78,12 +83,13 @@ def main():
     if not os.path.exists(args.bench):
         sys.exit(f"train_vs_torch.py: {args.bench} not found (tools/run bench builds it)")
     batches = [int(b) for b in args.batches.split(",")]
-    descent, torch, handoffs = {}, {}, []
+    descent, torch, handoffs, cpu_rates = {}, {}, [], []
     torch_info = ""
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):
             print(f"round {r + 1}/{args.rounds}", file=sys.stderr)
-            steps, handoff = run_descent(args.bench, batches, os.path.join(tmp, "d.json"))
+            steps, handoff, cpus = run_descent(args.bench, batches, os.path.join(tmp, "d.json"))
+            cpu_rates.append(cpus)
             for k, v in steps.items():
                 descent.setdefault(k, []).extend(v)
             handoffs.append(handoff)
@@ -125,6 +131,11 @@ def main():
         rounds = [f"{h['other_core']:.0f} ({h['same_core']:.0f})" for h in handoffs]
         print("overwriting 1 MiB another core has just read (the same core), GB/s, by round: "
               + ", ".join(rounds))
+        print()
+    if any(cpu_rates):
+        rounds = [" / ".join(f"{v:.0f}" for _, v in sorted(r.items())) for r in cpu_rates]
+        cpus = "/".join(str(c) for c in sorted(cpu_rates[0]))
+        print(f"FMA loop pinned to CPU {cpus}, GFLOP/s, by round: " + ", ".join(rounds))
         print()
     if missed:
         print(f"{len(missed)} target(s) missed:")
