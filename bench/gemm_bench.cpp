@@ -100,9 +100,10 @@ void run_fma_cpu(benchmark::State& state, int cpu) {
     worker.join();
     if (!pinned) {
       state.SkipWithError(fmt::format("cannot pin a thread to CPU {}", cpu).c_str());
-      return;
+      break;  // the rest of the loop is skipped; no rate to report
     }
   }
+  if (!pinned) return;
   state.counters["GFLOPS"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsRate);
   state.SetLabel(std::string(descent::to_string(descent::active_isa())));
 }
