@@ -51,21 +51,6 @@ using descent::Trans;
 using bench::peak_flops;
 using bench::random_floats;
 
-void run_fma_peak(benchmark::State& state, std::size_t threads) {
-  constexpr std::size_t kIterations = std::size_t{1} << 22;
-  double flops = 0.0;
-  for (auto _ : state) {
-    std::vector<double> done(threads, 0.0);
-    std::vector<std::thread> pool;
-    for (std::size_t t = 0; t < threads; ++t)
-      pool.emplace_back([&done, t] { done[t] = descent::fma_loop(kIterations); });
-    for (auto& th : pool) th.join();
-    for (double d : done) flops += d;
-  }
-  state.counters["GFLOPS"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsRate);
-  state.SetLabel(std::string(descent::to_string(descent::active_isa())));
-}
-
 #ifdef __linux__
 // The CPUs this process may run on, in order.
 std::vector<int> allowed_cpus() {
@@ -78,36 +63,49 @@ std::vector<int> allowed_cpus() {
   return cpus;
 }
 
-// The FMA loop on one thread pinned to `cpu`. A shared host can give one virtual CPU less of a
-// core than another for minutes (on the development VM, one ran the loop at 195-204 GFLOP/s
-// while the other ran it at 224-226): a one-thread case's result then depends on where it
-// ran, and a step split evenly over both waits for the slower.
-void run_fma_cpu(benchmark::State& state, int cpu) {
+// Pins the calling thread to `cpu`; false where that is not allowed.
+bool pin_to(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  return pthread_setaffinity_np(pthread_self(), sizeof(set), &set) == 0;
+}
+#endif
+
+// The FMA loop on `threads` threads, or (cpu >= 0, Linux) on one thread pinned to `cpu`. A
+// shared host can give one virtual CPU less of a core than another for minutes (on the
+// development VM, one ran the loop at 195-204 GFLOP/s while the other ran it at 225-226): a
+// one-thread case's result then depends on where it ran, and a step split evenly over both
+// waits for the slower.
+void run_fma_peak(benchmark::State& state, std::size_t threads, int cpu = -1) {
   constexpr std::size_t kIterations = std::size_t{1} << 22;
   double flops = 0.0;
-  bool pinned = true;
+  std::atomic<bool> unpinned{false};
   for (auto _ : state) {
-    std::thread worker([&] {
-      cpu_set_t set;
-      CPU_ZERO(&set);
-      CPU_SET(cpu, &set);
-      if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set) != 0) {
-        pinned = false;
-        return;
-      }
-      flops += descent::fma_loop(kIterations);
-    });
-    worker.join();
-    if (!pinned) {
+    std::vector<double> done(threads, 0.0);
+    std::vector<std::thread> pool;
+    for (std::size_t t = 0; t < threads; ++t) {
+      pool.emplace_back([&done, &unpinned, t, cpu] {
+#ifdef __linux__
+        if (cpu >= 0 && !pin_to(cpu)) {
+          unpinned = true;
+          return;
+        }
+#endif
+        done[t] = descent::fma_loop(kIterations);
+      });
+    }
+    for (auto& th : pool) th.join();
+    if (unpinned) {
       state.SkipWithError(fmt::format("cannot pin a thread to CPU {}", cpu).c_str());
       break;  // the rest of the loop is skipped; no rate to report
     }
+    for (double d : done) flops += d;
   }
-  if (!pinned) return;
+  if (unpinned) return;
   state.counters["GFLOPS"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsRate);
   state.SetLabel(std::string(descent::to_string(descent::active_isa())));
 }
-#endif
 
 // One of a training step's two handoffs of `bytes` between threads, or the same work on one
 // thread: the parameters' update overwrites what every core's forward pass has read, and the
@@ -319,7 +317,7 @@ const bool registered = [] {
 #ifdef __linux__
   for (int cpu : allowed_cpus()) {
     benchmark::RegisterBenchmark(("kernels/fma_peak/cpu:" + std::to_string(cpu)).c_str(),
-                                 [cpu](benchmark::State& state) { run_fma_cpu(state, cpu); })
+                                 [cpu](benchmark::State& state) { run_fma_peak(state, 1, cpu); })
         ->UseRealTime();
   }
 #endif

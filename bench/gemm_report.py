@@ -59,7 +59,9 @@ def main():
             continue
         parts = name.split("/")[1:]
         if parts[0] == "fma_peak" and parts[1].startswith("cpu:"):
-            per_cpu[int(parts[1].split(":")[1])] = median_range([r["GFLOPS"] for r in reps])
+            rates = [r["GFLOPS"] for r in reps if "GFLOPS" in r]  # none where it could not pin
+            if rates:
+                per_cpu[int(parts[1].split(":")[1])] = median_range(rates)
         elif parts[0] == "fma_peak":
             peak[int(parts[1].split(":")[1])] = median_range([r["GFLOPS"] for r in reps])
         elif parts[0] == "gemm":

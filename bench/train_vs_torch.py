@@ -48,7 +48,8 @@ def run_descent(bench, batches, out):
             continue
         parts = b["name"].split("/")
         if parts[0] == "kernels" and parts[1] == "fma_peak":
-            cpus[int(parts[2].split(":")[1])] = b["GFLOPS"]
+            if "GFLOPS" in b:  # not where it could not pin
+                cpus[int(parts[2].split(":")[1])] = b["GFLOPS"]
             continue
         if parts[0] == "kernels":
             handoff[parts[3]] = b["GBps"]
@@ -133,9 +134,8 @@ def main():
               + ", ".join(rounds))
         print()
     if any(cpu_rates):
-        rounds = [" / ".join(f"{v:.0f}" for _, v in sorted(r.items())) for r in cpu_rates]
-        cpus = "/".join(str(c) for c in sorted(cpu_rates[0]))
-        print(f"FMA loop pinned to CPU {cpus}, GFLOP/s, by round: " + ", ".join(rounds))
+        rounds = [", ".join(f"cpu {c} {v:.0f}" for c, v in sorted(r.items())) for r in cpu_rates]
+        print("FMA loop pinned to each CPU, GFLOP/s, by round: " + "; ".join(rounds))
         print()
     if missed:
         print(f"{len(missed)} target(s) missed:")
