@@ -23,6 +23,14 @@ inline std::vector<float> random_floats(std::size_t n, std::uint64_t seed) {
   return v;
 }
 
+// The same values as random_floats(n, seed), in a 64-byte aligned buffer.
+inline descent::AlignedBuffer<float> random_aligned(std::size_t n, std::uint64_t seed) {
+  const std::vector<float> values = random_floats(n, seed);
+  descent::AlignedBuffer<float> buffer(n);
+  std::copy(values.begin(), values.end(), buffer.data());
+  return buffer;
+}
+
 // The thread counts every suite sweeps: DESCENT_BENCH_THREADS, a comma-separated list such as
 // "1,2,4,8,16", or 1 and 2 when it is unset. A malformed list ends the program with status 2
 // before any case runs (the cases are registered at start-up, before main).

@@ -49,6 +49,7 @@ namespace {
 using descent::Trans;
 
 using bench::peak_flops;
+using bench::random_aligned;
 using bench::random_floats;
 
 #ifdef __linux__
@@ -226,8 +227,11 @@ void run_gemm(benchmark::State& state, Lib lib, const Shape& shape, std::size_t 
   // Row-major, as stored: op(A) is m x k, op(B) is k x n.
   const std::size_t lda = shape.ta == Trans::no ? k : m;
   const std::size_t ldb = shape.tb == Trans::no ? n : k;
-  const auto a = random_floats(m * k, 1), b = random_floats(k * n, 2);
-  std::vector<float> c(m * n, 0.0f);
+  // Operands 64-byte aligned, as a descent::Matrix is: from std::vector, C's alignment would
+  // change with the allocator's history, and a C whose vectors straddle cache lines costs a
+  // short-K product several percent (README, "Where the time goes").
+  const auto a = random_aligned(m * k, 1), b = random_aligned(k * n, 2);
+  descent::AlignedBuffer<float> c(m * n);
   auto call = [&] {
     switch (lib) {
       case Lib::descent:
