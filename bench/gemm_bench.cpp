@@ -229,7 +229,7 @@ void run_gemm(benchmark::State& state, Lib lib, const Shape& shape, std::size_t 
   const std::size_t ldb = shape.tb == Trans::no ? n : k;
   // Operands 64-byte aligned, as a descent::Matrix is: from std::vector, C's alignment would
   // change with the allocator's history, and a C whose vectors straddle cache lines costs a
-  // short-K product several percent (README, "Where the time goes").
+  // short-K product several percent (README, "Matrix products").
   const auto a = random_aligned(m * k, 1), b = random_aligned(k * n, 2);
   descent::AlignedBuffer<float> c(m * n);
   auto call = [&] {
@@ -281,7 +281,8 @@ void run_dense_forward(benchmark::State& state, std::size_t batch, std::size_t i
   descent::Matrix x(batch, in);
   const auto values = random_floats(batch * in, 3);
   std::copy(values.begin(), values.end(), x.data());
-  std::vector<float> y(batch * out);
+  // Aligned as the layer's workspace is, so that the two are timed on the same footing.
+  descent::AlignedBuffer<float> y(batch * out);
   const float* w = net.parameters().data();  // [out, in], as the layer reads it
   auto product = [&] {
     descent::sgemm(Trans::no, Trans::yes, batch, out, in, 1.0f, x.data(), in, w, in, 0.0f, y.data(),
