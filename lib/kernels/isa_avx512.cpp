@@ -10,9 +10,24 @@ namespace descent::kernels {
 // K = 784 (the first layer of an MNIST MLP) in one block and halves square 2048's passes over
 // C (9 interleaved rounds: fwd 128 x 256 x 784 on 2 threads -10.5%, square 2048 -3%); MC 48
 // instead of 96 was no better.
-constinit const KernelTable avx512_kernels = make_table<
-    xsimd::avx512f, Isa::avx512,
-    GemmBlocking{
-        .mr = 12, .nr = 32, .mc = 96, .kc = 1024, .nc = 3072, .dot_rows = 2, .dot_cols = 10}>();
+//
+// A K of at most 32 (the input gradient of a 10-class output layer, K = 10) stores a vector
+// of C for every 32 FMAs or fewer: there 4 x 64 tiles (16 accumulators, four full lines of C
+// per tile row) beat 12 x 32. Alternating processes, one thread, GFLOP/s against 12 x 32:
+// NN 128 x 256 x 10 208.9 against 198.8, and 171 against 150 while the host slowed this CPU
+// (oneDNN 188 and 162); 512 x 256 x 10 214.8 against 203.6; NN 128 x 256 x 32 226.2 against
+// 220.4; TN 256 x 256 x 16 220.9 against 215.6. At K = 48 they lost (211.6 against 224.6),
+// and beside a one-vector edge (n = 784) too (TN 256 x 784 x 32 197.8 against 224.2).
+constinit const KernelTable avx512_kernels = make_table<xsimd::avx512f, Isa::avx512,
+                                                        GemmBlocking{.mr = 12,
+                                                                     .nr = 32,
+                                                                     .mc = 96,
+                                                                     .kc = 1024,
+                                                                     .nc = 3072,
+                                                                     .dot_rows = 2,
+                                                                     .dot_cols = 10,
+                                                                     .short_k_mr = 4,
+                                                                     .short_k_nr = 64,
+                                                                     .short_k_depth = 32}>();
 
 }  // namespace descent::kernels

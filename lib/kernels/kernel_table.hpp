@@ -30,6 +30,12 @@ struct GemmBlocking {
   // Whether a forward product C = A B^T may compute C^T where its tiles would cover fewer
   // padded elements (gemm.cpp, saves_tiles_transposed).
   bool transposes_to_save_tiles = true;
+  // Tiles of their own shape for the shortest K (0: the MR x NR tiles serve): blocks at most
+  // short_k_depth deep, with both operands read in place, whose width is a multiple of
+  // short_k_nr (a multiple of the vector width; short_k_mr divides mr).
+  std::size_t short_k_mr = 0;
+  std::size_t short_k_nr = 0;
+  std::size_t short_k_depth = 0;
 };
 
 // The operands of a block of tiles, packed or read in place: panel ir of A (ir a multiple
@@ -102,7 +108,8 @@ struct GemmTileStore {
   const float* derivative = nullptr;  // C = C * f'(y), y read like C at derivative/ld_derivative
   std::size_t ld_derivative = 0;
   Activation derivative_activation = Activation::identity;
-  bool transposed = false;  // the tiles are of C^T: tile element (i, j) is c[j * ldc + i]
+  bool transposed = false;     // the tiles are of C^T: tile element (i, j) is c[j * ldc + i]
+  bool short_k_tiles = false;  // GemmBlocking's short-K tiles may serve (C is small enough)
 };
 
 struct KernelTable {

@@ -680,6 +680,30 @@ void gemm_dot(std::size_t m, std::size_t n, std::size_t k, float alpha, const fl
   }
 }
 
+// The tiles of a block with a short K, TMR x TNR at a time from `table`: rows of C one after
+// another, so that C is written in long runs.
+template <class A, std::size_t TMR, std::size_t TNR, class Table>
+void short_k_tiles(const Table& table, std::size_t mc, std::size_t nc, std::size_t kc,
+                   const TileOperands& ops, float* c, std::size_t ldc, const GemmTileStore& store,
+                   float* scratch) {
+  constexpr std::size_t W = Batch<A>::size;
+  const std::size_t apart = ops.a_row != 1 ? 1 : 0;
+  const std::size_t full = nc / TNR;
+  for (std::size_t ir = 0; ir < mc; ir += TMR) {
+    const std::size_t rows = min_size(TMR, mc - ir);
+    const float* a = ops.a + ir * ops.a_panel;
+    if (full > 0)
+      table.row[apart][rows - 1](full, kc, ops, a,
+                                 TilePlace{ir, 0, rows, TNR, c, ldc, &store, scratch});
+    if (const std::size_t cols = nc - full * TNR; cols > 0) {
+      const std::size_t jr = full * TNR;
+      const TilePlace place{ir, jr, rows, cols, c, ldc, &store, scratch};
+      table.fn[apart][rows - 1][(cols + W - 1) / W - 1](kc, ops, a, ops.b + jr * ops.b_panel,
+                                                        place);
+    }
+  }
+}
+
 // The tiles of an mc x nc block of C (of C^T when store.transposed), from operands `ops`.
 template <class A, GemmBlocking G>
 void gemm_tiles(std::size_t mc, std::size_t nc, std::size_t kc, const TileOperands& ops, float* c,
@@ -690,21 +714,20 @@ void gemm_tiles(std::size_t mc, std::size_t nc, std::size_t kc, const TileOperan
   alignas(64) float scratch[MR * NR];
   const std::size_t apart = ops.a_row != 1 ? 1 : 0;
   if (kc < kGemmShortK) {
-    // A short K: rows of C one after another, so C is written in long runs.
-    const std::size_t full = nc / NR;
-    for (std::size_t ir = 0; ir < mc; ir += MR) {
-      const std::size_t rows = min_size(MR, mc - ir);
-      const float* a = ops.a + ir * ops.a_panel;
-      if (full > 0)
-        tiles.row[apart][rows - 1](full, kc, ops, a,
-                                   TilePlace{ir, 0, rows, NR, c, ldc, &store, scratch});
-      if (const std::size_t cols = nc - full * NR; cols > 0) {
-        const std::size_t jr = full * NR;
-        const TilePlace place{ir, jr, rows, cols, c, ldc, &store, scratch};
-        tiles.fn[apart][rows - 1][(cols + W - 1) / W - 1](kc, ops, a, ops.b + jr * ops.b_panel,
-                                                          place);
+    if constexpr (G.short_k_mr > 0) {
+      // The ISA's own short-K tiles, where they fit: A read in place (a tile may then start
+      // on any row), B read in place (any column), C's width a multiple of theirs (a narrow
+      // edge tile would have too few accumulators to hide the FMA latency).
+      static_assert(G.short_k_nr % W == 0 && MR % G.short_k_mr == 0);
+      if (store.short_k_tiles && kc <= G.short_k_depth && ops.a_any_row && ops.b_panel == 1 &&
+          !store.transposed && nc % G.short_k_nr == 0) {
+        static constexpr TileTable<A, G.short_k_mr, G.short_k_nr / W> short_tiles;
+        short_k_tiles<A, G.short_k_mr, G.short_k_nr>(short_tiles, mc, nc, kc, ops, c, ldc, store,
+                                                     scratch);
+        return;
       }
     }
+    short_k_tiles<A, MR, NR>(tiles, mc, nc, kc, ops, c, ldc, store, scratch);
     return;
   }
   // A few rows left over after the full tiles would make an edge tile of too few

@@ -397,6 +397,41 @@ TEST_P(KernelTest, SgemmEvensOutAFewLeftoverRowsForTheSameBits) {
   }
 }
 
+TEST_P(KernelTest, SgemmShortKTilesCoverEveryRemainderForTheSameBits) {
+  // A K of at most short_k_depth with A and B read in place and C's width a multiple of
+  // short_k_nr takes the ISA's short-K tiles (where it has them): against the reference for
+  // every remainder of m against their rows and MR, both layouts of A, beta 0 (NaN in C), 1
+  // and another; alpha != 1 packs A and takes the MR x NR tiles. And the same bits as the
+  // MR x NR tiles give: columns [0, n) of a product 16 columns wider, which they compute.
+  const KernelTable& t = simd();
+  const kernels::GemmBlocking& g = t.gemm_blocking;
+  const std::size_t nr = g.short_k_nr > 0 ? g.short_k_nr : g.nr;
+  const std::size_t depth = g.short_k_depth > 0 ? g.short_k_depth : 16;
+  for (std::size_t k : {std::size_t{1}, std::size_t{10}, depth - 1, depth, depth + 1}) {
+    for (std::size_t n : {nr, 3 * nr}) {
+      for (std::size_t m = 1; m <= g.mr + 2 * std::max<std::size_t>(g.short_k_mr, 1) + 1; ++m) {
+        SCOPED_TRACE(testing::Message() << "m=" << m << " n=" << n << " k=" << k);
+        const Trans ta = m % 2 == 0 ? Trans::no : Trans::yes;
+        const float betas[] = {0.0f, 1.0f, 0.3f};
+        check_gemm(t, {ta, Trans::no, m, n, k, 0, 0, 0, 0, 1.0f, betas[m % 3]});
+        check_gemm(t, {ta, Trans::no, m, n, k, 1, 16, 3, 0, m % 4 == 0 ? -0.5f : 1.0f, 0.0f});
+        const std::size_t wide = n + 16;
+        const std::size_t lda = ta == Trans::no ? k : m;
+        const auto a = random_floats(m * k, 31);
+        const auto b = random_floats(k * wide, 32);
+        std::vector<float> narrow(m * n), whole(m * wide);
+        t.sgemm(ta, Trans::no, m, n, k, 1.0f, a.data(), lda, b.data(), wide, 0.0f, narrow.data(),
+                n);
+        t.sgemm(ta, Trans::no, m, wide, k, 1.0f, a.data(), lda, b.data(), wide, 0.0f, whole.data(),
+                wide);
+        for (std::size_t i = 0; i < m; ++i)
+          ASSERT_EQ(0, std::memcmp(&narrow[i * n], &whole[i * wide], n * sizeof(float)))
+              << "row " << i;
+      }
+    }
+  }
+}
+
 TEST_P(KernelTest, SgemmCoversEveryRemainderOfKAgainstKc) {
   const auto& blocking = simd().gemm_blocking;
   // Every remainder of k against KC, on a tile and a bit; a sample for the other transposes.
@@ -488,8 +523,10 @@ TEST_P(KernelTest, FusedEpiloguesEqualSeparatePassesBitwise) {
        {Activation::identity, Activation::relu, Activation::sigmoid, Activation::tanh}) {
     // Normal tiles, edge tiles, the narrow (transposed) path, and a K of several K blocks in
     // either direction (the epilogue then adds the last block to C before it applies).
-    const std::size_t shapes[][3] = {{37, 45, 29},  {8, 3, 70},     {1, 1, 1},
-                                     {130, 7, 300}, {50, 70, 1100}, {26, 600, 40}};
+    // {29, 10, 128}: the backward product has K = 10 and a width of 128, for the short-K
+    // tiles.
+    const std::size_t shapes[][3] = {{37, 45, 29},   {8, 3, 70},    {1, 1, 1},    {130, 7, 300},
+                                     {50, 70, 1100}, {26, 600, 40}, {29, 10, 128}};
     for (const auto& shape : shapes) {
       const std::size_t m = shape[0], n = shape[1], k = shape[2];
       SCOPED_TRACE(testing::Message() << to_string(act) << " m=" << m << " n=" << n << " k=" << k);
