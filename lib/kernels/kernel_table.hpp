@@ -32,7 +32,7 @@ struct GemmBlocking {
   bool transposes_to_save_tiles = true;
   // Tiles of their own shape for the shortest K (0: the MR x NR tiles serve): blocks at most
   // short_k_depth deep, with both operands read in place, whose width is a multiple of
-  // short_k_nr (a multiple of the vector width; short_k_mr divides mr).
+  // short_k_nr (a multiple of the vector width).
   std::size_t short_k_mr = 0;
   std::size_t short_k_nr = 0;
   std::size_t short_k_depth = 0;

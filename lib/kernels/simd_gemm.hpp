@@ -683,9 +683,9 @@ void gemm_dot(std::size_t m, std::size_t n, std::size_t k, float alpha, const fl
 // The tiles of a block with a short K, TMR x TNR at a time from `table`: rows of C one after
 // another, so that C is written in long runs.
 template <class A, std::size_t TMR, std::size_t TNR, class Table>
-void short_k_tiles(const Table& table, std::size_t mc, std::size_t nc, std::size_t kc,
-                   const TileOperands& ops, float* c, std::size_t ldc, const GemmTileStore& store,
-                   float* scratch) {
+void short_k_rows(const Table& table, std::size_t mc, std::size_t nc, std::size_t kc,
+                  const TileOperands& ops, float* c, std::size_t ldc, const GemmTileStore& store,
+                  float* scratch) {
   constexpr std::size_t W = Batch<A>::size;
   const std::size_t apart = ops.a_row != 1 ? 1 : 0;
   const std::size_t full = nc / TNR;
@@ -718,16 +718,16 @@ void gemm_tiles(std::size_t mc, std::size_t nc, std::size_t kc, const TileOperan
       // The ISA's own short-K tiles, where they fit: A read in place (a tile may then start
       // on any row), B read in place (any column), C's width a multiple of theirs (a narrow
       // edge tile would have too few accumulators to hide the FMA latency).
-      static_assert(G.short_k_nr % W == 0 && MR % G.short_k_mr == 0);
+      static_assert(G.short_k_nr % W == 0);
       if (store.short_k_tiles && kc <= G.short_k_depth && ops.a_any_row && ops.b_panel == 1 &&
           !store.transposed && nc % G.short_k_nr == 0) {
         static constexpr TileTable<A, G.short_k_mr, G.short_k_nr / W> short_tiles;
-        short_k_tiles<A, G.short_k_mr, G.short_k_nr>(short_tiles, mc, nc, kc, ops, c, ldc, store,
-                                                     scratch);
+        short_k_rows<A, G.short_k_mr, G.short_k_nr>(short_tiles, mc, nc, kc, ops, c, ldc, store,
+                                                    scratch);
         return;
       }
     }
-    short_k_tiles<A, MR, NR>(tiles, mc, nc, kc, ops, c, ldc, store, scratch);
+    short_k_rows<A, MR, NR>(tiles, mc, nc, kc, ops, c, ldc, store, scratch);
     return;
   }
   // A few rows left over after the full tiles would make an edge tile of too few
