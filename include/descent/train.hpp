@@ -251,11 +251,13 @@ class Trainer {
   // Whether a step of this plan runs its shards in pairs, the second adding its gradient into
   // the first's buffer.
   bool fuses_pairs(const StepPlan& plan) const noexcept;
-  // Whether a step of this plan packs the layers' weights once for all its shards.
-  bool prepacks(const StepPlan& plan) const noexcept;
-  // Packs every layer's weights for the forward products of a step; returns the seconds it
-  // took when profiling.
-  double pack_weights();
+  // How many copies of the layers' packed weights a step of this plan makes: 0 (each product
+  // packs its own), 1 (packed once for all the shards) or one per task (each thread packs the
+  // copy its pair of shards reads).
+  std::size_t packed_copies(const StepPlan& plan) const noexcept;
+  // Packs every layer's weights for the forward products of a step into copy `copy`, across
+  // the threads or not; returns the seconds it took when profiling.
+  double pack_weights(std::size_t copy, bool parallel);
   // The mean gradient of the batch into network.gradients(), and its loss and norm; no update.
   // With `rows` non-empty, the batch is those rows of x and targets (gathered by the shards).
   StepRecord compute_gradient(ConstMatrixView x, const Targets& targets,

@@ -75,10 +75,11 @@ struct Trainer::State {
   std::vector<float*> gradient_pointers;
   std::vector<double> piece_sums;  // squared_norm's partial sums
   // Each layer's weights as its forward product reads them (kernels::gemm_pack_b), packed
-  // once per step for all the shards and passes; a null pointer where the product reads them
-  // in place.
-  std::vector<AlignedBuffer<float>> packed_weights;
-  std::vector<const float*> packed_pointers;
+  // once per step: one copy for all the shards and passes, or one per task of a step whose
+  // threads each run one pair of shards (Trainer::packed_copies); [copy][layer], a null
+  // pointer where the product reads them in place.
+  std::vector<std::vector<AlignedBuffer<float>>> packed_weights;
+  std::vector<std::vector<const float*>> packed_pointers;
   // Evaluation chunks.
   std::vector<Workspace> eval_workspaces;
   std::vector<double> chunk_loss;

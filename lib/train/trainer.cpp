@@ -352,19 +352,24 @@ void Trainer::reserve(std::size_t batch_rows) {
     s.send_counts.resize(plan.ranks);
     s.recv_counts.resize(plan.ranks);
   }
-  // The forward products' packed weights, only for batches whose steps pack them once (a copy
-  // of the weights, not worth holding otherwise). Sized again each time: the active ISA's
-  // blocking decides the layout.
-  if (prepacks(plan)) {
+  // The forward products' packed weights, only for batches whose steps pack them ahead (a copy
+  // of the weights, or one per task, not worth holding otherwise). Sized again each time: the
+  // active ISA's blocking decides the layout.
+  const std::size_t copies = packed_copies(plan);
+  if (copies > 0) {
     const auto& k = kernels::active();
     const std::span<const DenseLayer> layers = network_.layers();
-    s.packed_weights.resize(layers.size());
-    s.packed_pointers.assign(layers.size(), nullptr);
-    for (std::size_t l = 0; l < layers.size(); ++l) {
-      const std::size_t size = kernels::gemm_packed_b_size(k, Trans::yes, layers[l].inputs,
-                                                           layers[l].outputs, layers[l].inputs);
-      if (s.packed_weights[l].size() != size) s.packed_weights[l].resize(size);
-      if (size > 0) s.packed_pointers[l] = s.packed_weights[l].data();
+    if (s.packed_weights.size() < copies) s.packed_weights.resize(copies);
+    if (s.packed_pointers.size() < copies) s.packed_pointers.resize(copies);
+    for (std::size_t c = 0; c < copies; ++c) {
+      s.packed_weights[c].resize(layers.size());
+      s.packed_pointers[c].assign(layers.size(), nullptr);
+      for (std::size_t l = 0; l < layers.size(); ++l) {
+        const std::size_t size = kernels::gemm_packed_b_size(k, Trans::yes, layers[l].inputs,
+                                                             layers[l].outputs, layers[l].inputs);
+        if (s.packed_weights[c][l].size() != size) s.packed_weights[c][l].resize(size);
+        if (size > 0) s.packed_pointers[c][l] = s.packed_weights[c][l].data();
+      }
     }
   }
   const std::size_t rows_needed = std::min(local_rows, pass_rows());
@@ -599,8 +604,8 @@ StepRecord Trainer::compute_gradient(ConstMatrixView x, const Targets& targets,
   for (std::size_t i = 0; i < local; ++i) s.workspaces[i].set_parallel(nested);
   const bool profiling = s.profiling;
   const auto start = profiling ? Clock::now() : Clock::time_point{};
-  const bool prepack = prepacks(plan);
-  const double pack_seconds = prepack ? pack_weights() : 0.0;
+  const std::size_t copies = packed_copies(plan);
+  const double pack_seconds = copies == 1 ? pack_weights(0, true) : 0.0;
   struct Unpack {
     std::vector<Workspace>& workspaces;
     ~Unpack() {
@@ -608,7 +613,7 @@ StepRecord Trainer::compute_gradient(ConstMatrixView x, const Targets& targets,
     }
   } unpack{s.workspaces};
   for (std::size_t i = 0; i < local; ++i)
-    s.workspaces[i].packed_weights_ = prepack ? s.packed_pointers.data() : nullptr;
+    s.workspaces[i].packed_weights_ = copies == 1 ? s.packed_pointers[0].data() : nullptr;
   // One shard into the gradient buffer of slot `into` (its own, or its pair's first: see
   // fuses_pairs), with that slot's workspace and row buffers.
   auto run_shard = [&](std::size_t slot, std::size_t into) {
@@ -658,7 +663,14 @@ StepRecord Trainer::compute_gradient(ConstMatrixView x, const Targets& targets,
   };
   if (pairs) {
     parallel::for_each_index(ceil_div(local, 2), [&](std::size_t task) {
+      double packing = 0.0;
+      if (copies > 1) {
+        // The copy this task's thread packs and then reads, twice: the pair's two forward passes.
+        packing = pack_weights(task, false);
+        s.workspaces[2 * task].packed_weights_ = s.packed_pointers[task].data();
+      }
       run_shard(2 * task, 2 * task);
+      if (profiling) s.shard_forward[2 * task] += packing;
       if (2 * task + 1 < local) run_shard(2 * task + 1, 2 * task);
     });
   } else {
@@ -738,18 +750,21 @@ bool Trainer::fuses_pairs(const StepPlan& plan) const noexcept {
          kernels::gemm_adds_sum_once(kernels::active(), plan.per_shard);
 }
 
-bool Trainer::prepacks(const StepPlan& plan) const noexcept {
+std::size_t Trainer::packed_copies(const StepPlan& plan) const noexcept {
   // Each forward pass packs its layers' weights for the product; where every thread would do
   // that at least twice in a step (shards or passes), they are packed once, for all of them.
   // Not below: packing on one thread what another then reads costs more between cores than it
-  // saves. (Either way the products are the same bits: packing only copies.)
+  // saves. Where each of several threads runs one pair of shards, each packs a copy for its
+  // pair. (Either way the products are the same bits: packing only copies.)
   const std::size_t local = plan.local_shards();
-  if (local == 0) return false;
+  if (local == 0) return 0;
+  const std::size_t t = threads();
+  if (t >= 2 && fuses_pairs(plan) && ceil_div(local, 2) <= t) return ceil_div(local, 2);
   const std::size_t rows = plan.shard_end(plan.first) - plan.shard_begin(plan.first);
-  return local * ceil_div(rows, pass_rows()) >= 2 * threads();
+  return local * ceil_div(rows, pass_rows()) >= 2 * t ? 1 : 0;
 }
 
-double Trainer::pack_weights() {
+double Trainer::pack_weights(std::size_t copy, bool parallel) {
   State& s = *state_;
   const auto start = s.profiling ? Clock::now() : Clock::time_point{};
   const auto& k = kernels::active();
@@ -757,9 +772,9 @@ double Trainer::pack_weights() {
   const float* params = network_.parameters().data();
   for (std::size_t l = 0; l < layers.size(); ++l) {
     const DenseLayer& layer = layers[l];
-    if (s.packed_weights[l].size() == 0) continue;
+    if (s.packed_weights[copy][l].size() == 0) continue;
     kernels::gemm_pack_b(k, Trans::yes, layer.inputs, layer.outputs, params + layer.weight_offset,
-                         layer.inputs, s.packed_weights[l].data(), true);
+                         layer.inputs, s.packed_weights[copy][l].data(), parallel);
   }
   return s.profiling ? seconds_between(start, Clock::now()) : 0.0;
 }
