@@ -137,8 +137,8 @@ def main():
               f"{frac:4.2f}{note}")
 
     print()
-    # oneDNN's scaling and the FMA loop's (which no product can beat for long) beside
-    # descent's: on a VM whose two cores do not always run at once, they show the host's share.
+    # oneDNN's scaling and the FMA loop's beside descent's: on a VM whose two cores do not
+    # always run at once, they show what the host gave (each was measured at other moments).
     print("two-thread scaling (median 2 threads / median 1 thread):" +
           (f" the FMA loop {fma_scaling:.2f}x" if fma_scaling else ""))
     print(f"  {'shape':24} {'descent':>7}  {'onednn':>6}")
