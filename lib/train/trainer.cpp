@@ -757,12 +757,13 @@ std::size_t Trainer::packed_copies(const StepPlan& plan) const noexcept {
   // Each forward pass packs its layers' weights for the product; where every thread would do
   // that at least twice in a step (shards or passes), they are packed once, for all of them.
   // Not below: packing on one thread what another then reads costs more between cores than it
-  // saves. Where each of several threads runs one pair of shards, each packs a copy for its
-  // pair. (Either way the products are the same bits: packing only copies.)
+  // saves. Where each of several threads runs exactly one pair of shards (fused pairs ask for
+  // at least two shards a thread), each packs a copy for its pair. (Either way the products
+  // are the same bits: packing only copies.)
   const std::size_t local = plan.local_shards();
   if (local == 0) return 0;
   const std::size_t t = threads();
-  if (t >= 2 && fuses_pairs(plan) && ceil_div(local, 2) <= t) return ceil_div(local, 2);
+  if (t >= 2 && local == 2 * t && fuses_pairs(plan)) return t;
   const std::size_t rows = plan.shard_end(plan.first) - plan.shard_begin(plan.first);
   return local * ceil_div(rows, pass_rows()) >= 2 * t ? 1 : 0;
 }
