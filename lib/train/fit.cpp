@@ -424,7 +424,7 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
         break;
       }
       clip_gradients(step.grad_norm);
-      std::memcpy(run.last_good.data(), network_.parameters().data(), params * sizeof(float));
+      copy_parameters(run.last_good.data());
       run.have_last_good = true;
       update_parameters();
       ++steps_;

@@ -16,6 +16,7 @@
 #include "descent/train.hpp"
 #include "kernels/gemm.hpp"
 #include "kernels/kernel_table.hpp"
+#include "optim/common.hpp"
 #include "parallel/parallel.hpp"
 #include "train/train_detail.hpp"
 
@@ -492,6 +493,13 @@ void Trainer::update_parameters() {
   const auto start = Clock::now();
   optimizer_.step(network_.parameters(), network_.gradients());
   s.profile.optimizer += seconds_between(start, Clock::now());
+}
+
+void Trainer::copy_parameters(float* to) {
+  const float* from = network_.parameters().data();
+  optim::for_each_piece(network_.parameter_count(), [&](std::size_t first, std::size_t count) {
+    std::memcpy(to + first, from + first, count * sizeof(float));
+  });
 }
 
 void Trainer::set_profiling(bool on) noexcept {
