@@ -161,6 +161,28 @@ TEST(Divergence, ExplodingLossStopsAndUndoesTheLastUpdate) {
   EXPECT_EQ(params_of(s.net), expected);
 }
 
+TEST(Divergence, UndoesTheLastUpdateOfAModelOfManyPiecesOnTwoThreads) {
+  // 67,843 parameters: the copy kept for the undo runs in several pieces, on both threads.
+  const ThreadScope threads(2);
+  IrisRun s;
+  s.net = Network::mlp(4, {256, 256}, 3, Activation::relu);
+  ASSERT_GT(s.net.parameter_count(), 65536u);
+  s.optimizer = make_optimizer("sgd:lr=500");
+  std::vector<std::vector<float>> after_step;
+  Callbacks cb;
+  cb.on_step = [&](const StepRecord&) {
+    after_step.push_back(params_of(s.net));
+    return true;
+  };
+  s.net.initialize(Init::automatic, 0);
+  s.options.init.reset();
+  const std::vector<float> initial = params_of(s.net);
+  const TrainResult r = s.run(cb);
+  ASSERT_EQ(r.stop_reason, StopReason::diverged) << r.stop_message;
+  ASSERT_GE(r.steps, 1u);  // an update to undo
+  EXPECT_EQ(params_of(s.net), r.steps >= 2 ? after_step[r.steps - 2] : initial);
+}
+
 TEST(Divergence, NonFiniteLossAtTheFirstStepLeavesTheWeights) {
   Dataset d = load_dataset("iris");
   d.features(3, 1) = std::numeric_limits<float>::infinity();
