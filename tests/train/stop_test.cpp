@@ -140,8 +140,9 @@ TEST(Stop, EarlyStoppingNeedsValidationData) {
   EXPECT_THROW(s.run(), Error);
 }
 
-TEST(Divergence, ExplodingLossStopsAndUndoesTheLastUpdate) {
-  IrisRun s;
+// Trains s with sgd at lr 500 until it diverges, and checks that the parameters are those
+// from before the update that led there.
+TrainResult diverge_and_check_undo(IrisRun& s) {
   s.optimizer = make_optimizer("sgd:lr=500");
   std::vector<std::vector<float>> after_step;  // on_step runs after each update
   Callbacks cb;
@@ -153,12 +154,18 @@ TEST(Divergence, ExplodingLossStopsAndUndoesTheLastUpdate) {
   s.options.init.reset();
   const std::vector<float> initial = params_of(s.net);
   const TrainResult r = s.run(cb);
-  ASSERT_EQ(r.stop_reason, StopReason::diverged);
+  EXPECT_EQ(r.stop_reason, StopReason::diverged) << r.stop_message;
+  // Diverged at step t = steps + 1: the parameters are those from before update `steps`.
+  EXPECT_GE(r.steps, 1u);
+  EXPECT_EQ(params_of(s.net), r.steps >= 2 ? after_step[r.steps - 2] : initial);
+  return r;
+}
+
+TEST(Divergence, ExplodingLossStopsAndUndoesTheLastUpdate) {
+  IrisRun s;
+  const TrainResult r = diverge_and_check_undo(s);
   EXPECT_NE(r.stop_message.find("smaller learning rate"), std::string::npos) << r.stop_message;
   for (float p : s.net.parameters()) ASSERT_TRUE(std::isfinite(p));
-  // Diverged at step t = steps + 1: the parameters are those from before update `steps`.
-  const std::vector<float>& expected = r.steps >= 2 ? after_step[r.steps - 2] : initial;
-  EXPECT_EQ(params_of(s.net), expected);
 }
 
 TEST(Divergence, UndoesTheLastUpdateOfAModelOfManyPiecesOnTwoThreads) {
@@ -167,20 +174,7 @@ TEST(Divergence, UndoesTheLastUpdateOfAModelOfManyPiecesOnTwoThreads) {
   IrisRun s;
   s.net = Network::mlp(4, {256, 256}, 3, Activation::relu);
   ASSERT_GT(s.net.parameter_count(), 65536u);
-  s.optimizer = make_optimizer("sgd:lr=500");
-  std::vector<std::vector<float>> after_step;
-  Callbacks cb;
-  cb.on_step = [&](const StepRecord&) {
-    after_step.push_back(params_of(s.net));
-    return true;
-  };
-  s.net.initialize(Init::automatic, 0);
-  s.options.init.reset();
-  const std::vector<float> initial = params_of(s.net);
-  const TrainResult r = s.run(cb);
-  ASSERT_EQ(r.stop_reason, StopReason::diverged) << r.stop_message;
-  ASSERT_GE(r.steps, 1u);  // an update to undo
-  EXPECT_EQ(params_of(s.net), r.steps >= 2 ? after_step[r.steps - 2] : initial);
+  diverge_and_check_undo(s);
 }
 
 TEST(Divergence, NonFiniteLossAtTheFirstStepLeavesTheWeights) {
