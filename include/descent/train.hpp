@@ -267,8 +267,9 @@ class Trainer {
   void clip(double grad_norm);
   // The optimizer's update of the parameters with network.gradients() (timed when profiling).
   void update_parameters();
-  // Copies the parameters to `to` (parameter_count() floats), each piece on the thread the
-  // optimizer's update runs it on, which then finds the parameters in its own cache.
+  // Copies the parameters to `to` (parameter_count() floats) in the pieces, and on the threads,
+  // of the built-in optimizers' update (optim::for_each_piece), so that each thread's update
+  // then finds its parameters in its own cache. (A custom optimizer may split differently.)
   void copy_parameters(float* to);
   // The sum of squares of values, in fixed pieces summed in order (thread-count independent).
   double squared_norm(std::span<const float> values);

@@ -157,7 +157,8 @@ TrainResult diverge_and_check_undo(IrisRun& s) {
   EXPECT_EQ(r.stop_reason, StopReason::diverged) << r.stop_message;
   // Diverged at step t = steps + 1: the parameters are those from before update `steps`.
   EXPECT_GE(r.steps, 1u);
-  EXPECT_EQ(params_of(s.net), r.steps >= 2 ? after_step[r.steps - 2] : initial);
+  EXPECT_EQ(after_step.size(), r.steps);
+  EXPECT_EQ(params_of(s.net), r.steps >= 2 ? after_step.at(r.steps - 2) : initial);
   return r;
 }
 
