@@ -13,27 +13,70 @@ explains a slow one-thread figure. Targets:
   - at least as fast as the better of OpenBLAS and oneDNN on narrow shapes (N = 10 or K = 10);
   - two threads at least 1.85x one thread on squares >= 512;
   - a dense layer's forward at most 10% slower than the bare product of its shape.
+It ends with "every target met" and exit status 0 only when the run had results for every
+target and met them all. A missed target, or one the run has no results for (a filter that
+left out the 2-thread runs, a build without oneDNN), prints what and exits 1. A file that
+cannot be read, or results that are not descent_bench's, exits 2 with the reason.
 Standard library only.
 """
 
 import json
+import math
 import re
 import statistics
 import sys
 from collections import defaultdict
 
 
+class ReportError(Exception):
+    """Input the report cannot use: exit status 2 with this message."""
+
+
 def load(path):
-    with open(path) as f:
-        data = json.load(f)
-    runs = defaultdict(list)  # run name -> [GFLOPS or seconds per repetition]
-    for b in data["benchmarks"]:
-        if b.get("run_type") != "iteration":
+    """The run's context and its repetitions by run name; errored runs listed apart."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise ReportError(f"cannot read {path}: {e}") from e
+    if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list):
+        raise ReportError(f"{path} is not Google Benchmark JSON (no \"benchmarks\" list): run "
+                          "descent_bench with --benchmark_format=json")
+    context = data.get("context", {})
+    runs = defaultdict(list)  # run name -> [its repetitions' JSON objects]
+    errored = {}  # run name -> the error the benchmark reported
+    for i, b in enumerate(data["benchmarks"]):
+        if not isinstance(b, dict) or not isinstance(b.get("name"), str):
+            raise ReportError(f"{path}: benchmark entry {i} has no name")
+        name = re.sub(r"/real_time$", "", str(b.get("run_name", b["name"])))
+        if b.get("error_occurred"):
+            errored[name] = str(b.get("error_message", "no message"))
             continue
-        name = b["run_name"] if "run_name" in b else b["name"]
-        name = re.sub(r"/real_time$", "", name)
+        if b.get("run_type", "iteration") != "iteration":
+            continue
         runs[name].append(b)
-    return data.get("context", {}), runs
+    return (context if isinstance(context, dict) else {}), runs, errored
+
+
+def values(name, reps, key, positive=True):
+    """Counter `key` of every repetition of run `name`: finite numbers, and > 0 unless told."""
+    out = []
+    for r in reps:
+        v = r.get(key)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or (
+                positive and v <= 0):
+            shown = "missing" if v is None else repr(v)
+            raise ReportError(f"{name}: counter \"{key}\" is {shown}, not a finite number"
+                              f"{' > 0' if positive else ''}")
+        out.append(float(v))
+    return out
+
+
+def thread_count(name, part):
+    match = re.fullmatch(r"(?:threads|cpu):(\d+)", part)
+    if not match:
+        raise ReportError(f"{name}: expected threads:N or cpu:N, got \"{part}\"")
+    return int(match.group(1))
 
 
 def median_range(values):
@@ -45,10 +88,17 @@ def fmt(v):
 
 
 def main():
-    if len(sys.argv) != 2:
+    if len(sys.argv) != 2 or sys.argv[1] in ("-h", "--help"):
         print(__doc__, file=sys.stderr)
         return 2
-    context, runs = load(sys.argv[1])
+    try:
+        return report(*load(sys.argv[1]))
+    except ReportError as e:
+        print(f"gemm_report.py: {e}", file=sys.stderr)
+        return 2
+
+
+def report(context, runs, errored):
     peak = {}
     per_cpu = {}  # CPU -> (median, lo, hi) GFLOPS of one thread pinned there
     gemm = defaultdict(dict)  # (shape, threads) -> lib -> (median, lo, hi) GFLOPS
@@ -58,23 +108,32 @@ def main():
         if not name.startswith("kernels/"):
             continue
         parts = name.split("/")[1:]
+        if len(parts) < 2:
+            continue
         if parts[0] == "fma_peak" and parts[1].startswith("cpu:"):
-            rates = [r["GFLOPS"] for r in reps if "GFLOPS" in r]  # none where it could not pin
+            rates = [r for r in reps if "GFLOPS" in r]  # none where it could not pin
             if rates:
-                per_cpu[int(parts[1].split(":")[1])] = median_range(rates)
+                per_cpu[thread_count(name, parts[1])] = median_range(values(name, rates, "GFLOPS"))
         elif parts[0] == "fma_peak":
-            peak[int(parts[1].split(":")[1])] = median_range([r["GFLOPS"] for r in reps])
-        elif parts[0] == "gemm":
-            lib, threads = parts[1], int(parts[-1].split(":")[1])
+            peak[thread_count(name, parts[1])] = median_range(values(name, reps, "GFLOPS"))
+        elif parts[0] == "gemm" and len(parts) >= 4:
+            lib, threads = parts[1], thread_count(name, parts[-1])
             shape = "/".join(parts[2:-1])
-            gemm[(shape, threads)][lib] = median_range([r["GFLOPS"] for r in reps])
-            dims[shape] = (int(reps[0]["m"]), int(reps[0]["n"]), int(reps[0]["k"]))
-        elif parts[0] == "dense_forward":
-            threads = int(parts[-1].split(":")[1])
+            gemm[(shape, threads)][lib] = median_range(values(name, reps, "GFLOPS"))
+            m, n, k = (int(values(name, reps[:1], d)[0]) for d in ("m", "n", "k"))
+            if min(m, n, k) < 1:
+                raise ReportError(f"{name}: m, n and k must be >= 1, got {m} x {n} x {k}")
+            dims[shape] = (m, n, k)
+        elif parts[0] == "dense_forward" and len(parts) >= 3:
+            threads = thread_count(name, parts[-1])
             dense[("/".join(parts[1:-1]), threads)] = (
-                median_range([r["layer_GFLOPS"] for r in reps]),
-                median_range([r["product_GFLOPS"] for r in reps]),
-                median_range([r["layer_extra_time"] for r in reps]))
+                median_range(values(name, reps, "layer_GFLOPS")),
+                median_range(values(name, reps, "product_GFLOPS")),
+                median_range(values(name, reps, "layer_extra_time", positive=False)))
+    if not gemm and not dense:
+        raise ReportError("no kernels/gemm or kernels/dense_forward results in the run: run "
+                          "descent_bench with --benchmark_filter='^kernels/'" +
+                          (f" ({len(errored)} reported errors)" if errored else ""))
 
     print(f"host: {context.get('host_name', '?')}, {context.get('num_cpus', '?')} CPUs, "
           f"{context.get('mhz_per_cpu', '?')} MHz")
@@ -101,6 +160,9 @@ def main():
                 peak[t] = (floor, peak[t][1], peak[t][2])
     print()
     failures = []
+    unchecked = []  # what the run has no results to check against a target
+    missing = defaultdict(list)  # target -> shapes in its scope the run cannot check
+    checked = defaultdict(int)  # target -> shapes checked
     header = (f"{'shape':24} {'m':>5} {'n':>5} {'k':>5} thr  {'descent':>17} {'openblas':>17} "
               f"{'onednn':>17}  vs dnnl  vs best  peak")
     print(header)
@@ -125,12 +187,20 @@ def main():
         note = ""
         if threads == 1:
             narrow = n == 10 or k == 10
-            if narrow and peers and vs_best < 1.0:
-                note = "  < best peer (narrow target)"
-            elif not narrow and "onednn" in peers and vs_dnnl < 0.95 and (
-                    (shape.startswith("square") and m >= 128) or
-                    (not shape.startswith("square") and n >= 256)):
-                note = "  < 95% of oneDNN"
+            wide = not narrow and ((shape.startswith("square") and m >= 128) or
+                                   (not shape.startswith("square") and n >= 256))
+            if narrow and not peers:
+                missing["narrow"].append(f"{shape} 1 thread: no OpenBLAS or oneDNN result")
+            elif narrow:
+                checked["narrow"] += 1
+                if vs_best < 1.0:
+                    note = "  < best peer (narrow target)"
+            elif wide and "onednn" not in peers:
+                missing["onednn"].append(f"{shape} 1 thread: no oneDNN result")
+            elif wide:
+                checked["onednn"] += 1
+                if vs_dnnl < 0.95:
+                    note = "  < 95% of oneDNN"
             if note:
                 failures.append(f"{shape} 1 thread:{note.strip()}")
         print(f"{shape:24} {m:5} {n:5} {k:5} {threads:3}  {cells}  {vs_dnnl:6.2f}  {vs_best:6.2f}  "
@@ -143,17 +213,23 @@ def main():
           (f" the FMA loop {fma_scaling:.2f}x" if fma_scaling else ""))
     print(f"  {'shape':24} {'descent':>7}  {'onednn':>6}")
     for (shape, threads), libs in sorted(gemm.items(), key=order):
-        if threads != 2 or "descent" not in libs or (shape, 1) not in gemm:
+        m = dims[shape][0]
+        scaled = shape.startswith("square") and m >= 512
+        other = gemm.get((shape, 2 if threads == 1 else 1), {})
+        if scaled and threads in (1, 2) and "descent" in libs and "descent" not in other:
+            missing["scaling"].append(f"{shape}: no {3 - threads}-thread result")
+        if threads != 2 or "descent" not in libs or "descent" not in other:
             continue
-        one = gemm[(shape, 1)]
+        one = other
         ratio = libs["descent"][0] / one["descent"][0]
         dnnl = (f"{libs['onednn'][0] / one['onednn'][0]:5.2f}x"
                 if "onednn" in libs and "onednn" in one else f"{'-':>6}")
-        m = dims[shape][0]
         note = ""
-        if shape.startswith("square") and m >= 512 and ratio < 1.85:
-            note = "  < 1.85x target"
-            failures.append(f"{shape}: 2-thread scaling {ratio:.2f}x")
+        if scaled:
+            checked["scaling"] += 1
+            if ratio < 1.85:
+                note = "  < 1.85x target"
+                failures.append(f"{shape}: 2-thread scaling {ratio:.2f}x")
         if shape.startswith("square") or m >= 512:
             print(f"  {shape:24} {ratio:6.2f}x  {dnnl}{note}")
 
@@ -161,6 +237,7 @@ def main():
         print()
         print("dense layer forward (fused bias + ReLU) vs the bare product, timed alternately:")
         for (shape, threads), (layer, product, extra) in sorted(dense.items()):
+            checked["dense"] += 1
             note = "  > 10% target" if extra[0] > 0.10 else ""
             if note:
                 failures.append(f"dense forward {shape} {threads} threads: +{extra[0]:.0%}")
@@ -168,14 +245,37 @@ def main():
                   f" GFLOPS  extra time {extra[0] * 100:+5.1f}% "
                   f"[{extra[1] * 100:+.1f}%, {extra[2] * 100:+.1f}%]{note}")
 
+    for name, message in sorted(errored.items()):
+        if name.startswith(("kernels/gemm/", "kernels/dense_forward/")):
+            unchecked.append(f"{name[len('kernels/'):]}: the benchmark reported an error: {message}")
+    targets = {
+        "onednn": "one thread within 5% of oneDNN (squares >= 128, MLP shapes with N >= 256)",
+        "narrow": "one thread at least the best peer on narrow shapes (N = 10 or K = 10)",
+        "scaling": "two threads >= 1.85x one thread on squares >= 512",
+        "dense": "a dense layer's forward within 10% of its bare product",
+    }
+    hints = {"onednn": " (a build without libdnnl-dev, or a filter that left it out)",
+             "narrow": " (a build without OpenBLAS and oneDNN, or a filter)",
+             "scaling": " (a filter that left out 1 or 2 threads?)"}
+    for key, what in targets.items():
+        if checked[key] == 0:
+            unchecked.append(f"{what}: no shape in this run to check it on{hints.get(key, '')}")
+        else:
+            unchecked.extend(missing[key])
+
     print()
     if failures:
         print(f"{len(failures)} target(s) missed:")
         for f in failures:
             print("  " + f)
-    else:
+    if unchecked:
+        print(f"{len(unchecked)} target check(s) not made, for want of results:")
+        for u in unchecked:
+            print("  " + u)
+    if not failures and not unchecked:
         print("every target met")
-    return 0
+        return 0
+    return 1
 
 
 if __name__ == "__main__":
