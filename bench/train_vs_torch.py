@@ -9,6 +9,8 @@ the FMA peak, its 2-thread scaling, and which of issue 6's targets are met:
   - descent on 2 threads >= 3x torch at batch 1, 2x at 32, 1.5x at 128, 1.3x at 512;
   - >= 60% of the 2-thread peak at batch 128 and >= 75% at batch >= 512;
   - 2 threads >= 1.8x one thread at batch >= 128.
+It ends with "every target met" and exit status 0, or lists the targets missed and exits 1.
+Bad options exit 2; a failed descent_bench or torch run exits 1 with its last words.
 Each round also times kernels/handoff/overwrite (1 MiB another core has just read, and one
 the same core has), printed per round: a 2-thread step hands its parameters between the
 cores twice, and where that is slow (on the development VM, in some of its host's phases),
@@ -21,6 +23,7 @@ over two threads then waits for the slower.
 """
 import argparse
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -30,29 +33,85 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 OPTIMIZERS = ["sgd_momentum", "adam"]
 SPEEDUP = {1: 3.0, 32: 2.0, 128: 1.5, 512: 1.3}
+# The batches descent_bench's train_step suite registers (bench/train_bench.cpp).
+SUITE_BATCHES = (1, 8, 32, 128, 512, 4096, 60000)
+
+
+class RunError(Exception):
+    """A run that failed or gave no usable results: exit status 1 with this message."""
+
+
+def last_words(text, lines=3):
+    kept = [line for line in (text or "").strip().splitlines() if line.strip()]
+    return " | ".join(kept[-lines:]) if kept else "(no output)"
+
+
+def batch_list(text):
+    batches = []
+    for item in text.split(","):
+        item = item.strip()
+        if not item.isdigit() or int(item) not in SUITE_BATCHES:
+            raise argparse.ArgumentTypeError(
+                f"batch {item!r} is not one of the train_step suite's: "
+                + ", ".join(str(b) for b in SUITE_BATCHES))
+        if int(item) not in batches:
+            batches.append(int(item))
+    return batches
+
+
+def positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1")
+    return value
+
+
+def seconds(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds >= 0")
+    return value
 
 
 def run_descent(bench, batches, out):
     """train_step samples/s and peak fractions by (optimizer, batch, threads), the handoff
     rates (GB/s) by "same_core" / "other_core", and the FMA loop's GFLOP/s by CPU."""
     pattern = "|".join(str(b) for b in batches)
-    subprocess.run([bench, f"--benchmark_filter=^(train_step/.*/batch:({pattern})/threads:"
-                    "|kernels/handoff/overwrite/.*/KiB:1024/|kernels/fma_peak/cpu:)",
-                    "--benchmark_min_time=0.3", "--benchmark_repetitions=1",
-                    "--benchmark_enable_random_interleaving=true",
-                    "--benchmark_format=json", f"--benchmark_out={out}",
-                    "--benchmark_out_format=json"], check=True, stdout=subprocess.DEVNULL)
+    try:
+        run = subprocess.run([bench, f"--benchmark_filter=^(train_step/.*/batch:({pattern})/threads:"
+                              "|kernels/handoff/overwrite/.*/KiB:1024/|kernels/fma_peak/cpu:)",
+                              "--benchmark_min_time=0.3", "--benchmark_repetitions=1",
+                              "--benchmark_enable_random_interleaving=true",
+                              "--benchmark_format=json", f"--benchmark_out={out}",
+                              "--benchmark_out_format=json"], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+    except OSError as e:
+        raise RunError(f"cannot run {bench}: {e}") from e
+    if run.returncode != 0:
+        raise RunError(f"{bench} failed (exit {run.returncode}): {last_words(run.stderr)}")
+    try:
+        with open(out, encoding="utf-8") as f:
+            benchmarks = json.load(f)["benchmarks"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise RunError(f"{bench} wrote no usable JSON: {e}") from e
     results, handoff, cpus = {}, {}, {}
-    for b in json.load(open(out))["benchmarks"]:
-        if b.get("run_type") != "iteration":
-            continue
+    for b in benchmarks:
+        if b.get("run_type") != "iteration" or b.get("error_occurred"):
+            continue  # (fma_peak/cpu:N reports an error where it cannot pin)
         parts = b["name"].split("/")
         if parts[0] == "kernels" and parts[1] == "fma_peak":
-            if "GFLOPS" in b:  # not where it could not pin
+            if "GFLOPS" in b:
                 cpus[int(parts[2].split(":")[1])] = b["GFLOPS"]
             continue
         if parts[0] == "kernels":
-            handoff[parts[3]] = b["GBps"]
+            if "GBps" in b:
+                handoff[parts[3]] = b["GBps"]
             continue
         _, opt, batch, threads = parts[:4]
         key = (opt, int(batch.split(":")[1]), int(threads.split(":")[1]))
@@ -65,8 +124,16 @@ def run_torch(opt, batch, max_seconds):
            "--batch", str(batch), "--json"]
     if max_seconds > 0:
         cmd += ["--max-seconds", str(max_seconds)]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    return json.loads(out)
+    run = subprocess.run(cmd, capture_output=True, text=True)
+    if run.returncode != 0:
+        hint = (" (PyTorch comes from Debian's python3-torch: tools/run bench installs it)"
+                if "No module named 'torch'" in run.stderr else "")
+        raise RunError(f"torch_mlp.py --optimizer {opt} --batch {batch} failed (exit "
+                       f"{run.returncode}): {last_words(run.stderr)}{hint}")
+    try:
+        return json.loads(run.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError) as e:
+        raise RunError(f"torch_mlp.py printed no JSON result: {last_words(run.stdout)}") from e
 
 
 def med(values):
@@ -76,20 +143,36 @@ def med(values):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bench", default="build/release/bench/descent_bench")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--batches", default="1,8,32,128,512,4096,60000")
-    parser.add_argument("--torch-max-seconds", type=float, default=0.0,
+    parser.add_argument("--rounds", type=positive_int, default=3)
+    parser.add_argument("--batches", type=batch_list, default=list(SUITE_BATCHES),
+                        help="comma-separated, from " + ",".join(map(str, SUITE_BATCHES)))
+    parser.add_argument("--torch-max-seconds", type=seconds, default=0.0,
                         help="cut torch's epoch short after this long (0: the whole epoch)")
     args = parser.parse_args()
-    if not os.path.exists(args.bench):
-        sys.exit(f"train_vs_torch.py: {args.bench} not found (tools/run bench builds it)")
-    batches = [int(b) for b in args.batches.split(",")]
+    if not os.path.isfile(args.bench) or not os.access(args.bench, os.X_OK):
+        print(f"train_vs_torch.py: {args.bench} is not an executable file (tools/run bench "
+              "builds it)", file=sys.stderr)
+        return 2
+    try:
+        return compare(args)
+    except RunError as e:
+        print(f"train_vs_torch.py: {e}", file=sys.stderr)
+        return 1
+
+
+def compare(args):
+    batches = args.batches
     descent, torch, handoffs, cpu_rates = {}, {}, [], []
     torch_info = ""
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):
             print(f"round {r + 1}/{args.rounds}", file=sys.stderr)
             steps, handoff, cpus = run_descent(args.bench, batches, os.path.join(tmp, "d.json"))
+            for key in [(o, b, t) for o in OPTIMIZERS for b in batches for t in (1, 2)]:
+                if key not in steps:
+                    raise RunError(f"{args.bench} gave no train_step/{key[0]}/batch:{key[1]}/"
+                                   f"threads:{key[2]} result (DESCENT_BENCH_THREADS must "
+                                   "include 1 and 2)")
             cpu_rates.append(cpus)
             for k, v in steps.items():
                 descent.setdefault(k, []).extend(v)
@@ -141,9 +224,10 @@ def main():
         print(f"{len(missed)} target(s) missed:")
         for m in missed:
             print("  " + m)
-    else:
-        print("every target met")
+        return 1
+    print("every target met")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -22,6 +22,7 @@ compare.py sets PyTorch beside descent.
 """
 import argparse
 import json
+import math
 import sys
 import time
 
@@ -45,8 +46,18 @@ def main():
     parser.add_argument("--benchmark-out", default="")
     parser.add_argument("--as-threads", type=int, default=2)
     args = parser.parse_args()
+    if args.rows < 1:
+        parser.error(f"--rows {args.rows} must be >= 1")
     if args.batch < 1 or args.batch > args.rows:
-        sys.exit(f"torch_mlp.py: --batch {args.batch} must be in [1, --rows={args.rows}]")
+        parser.error(f"--batch {args.batch} must be in [1, --rows={args.rows}]")
+    if args.threads < 0:
+        parser.error(f"--threads {args.threads} must be >= 0 (0: torch's default)")
+    if not math.isfinite(args.max_seconds) or args.max_seconds < 0:
+        parser.error(f"--max-seconds {args.max_seconds} must be a number >= 0 (0: no limit)")
+    if args.repetitions < 1:
+        parser.error(f"--repetitions {args.repetitions} must be >= 1")
+    if args.as_threads < 1:
+        parser.error(f"--as-threads {args.as_threads} must be >= 1")
     if args.threads > 0:
         torch.set_num_threads(args.threads)
 

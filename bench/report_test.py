@@ -1,0 +1,162 @@
+#!/usr/bin/python3
+"""Tests of gemm_report.py and train_vs_torch.py on made-up input (run by ctest).
+
+gemm_report.py must say "every target met" and exit 0 only when the run has results for every
+target and meets them; a miss, or a target it has nothing to check against, exits 1; input it
+cannot use exits 2 with the reason. train_vs_torch.py must refuse bad options (exit 2) and
+report a failed or incomplete descent_bench run (exit 1) before it starts PyTorch.
+"""
+import copy
+import json
+import os
+import stat
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PYTHON = "/usr/bin/python3"
+
+
+def entry(name, counters, reps=3):
+    """Google Benchmark's iteration entries for one run, the counters the same each repetition."""
+    out = []
+    for i in range(reps):
+        b = {"name": name + "/real_time", "run_name": name + "/real_time", "run_type": "iteration",
+             "repetitions": reps, "repetition_index": i, "iterations": 10, "real_time": 1.0,
+             "cpu_time": 1.0, "time_unit": "us"}
+        b.update(counters)
+        out.append(b)
+    return out
+
+
+def full_run(descent=200.0, onednn=200.0, scaling=1.95, extra=0.02):
+    """A run with a shape for every target; every one met with the defaults."""
+    b = []
+    for t in (1, 2):
+        b += entry(f"kernels/fma_peak/threads:{t}", {"GFLOPS": 210.0 * t})
+    shapes = [("square/128", 128, 128, 128), ("square/512", 512, 512, 512),
+              ("fwd/128/784-256", 128, 256, 784), ("fwd/128/256-10", 128, 10, 256)]
+    for shape, m, n, k in shapes:
+        for t in (1, 2):
+            for lib, rate in (("descent", descent), ("onednn", onednn), ("openblas", 100.0)):
+                if lib == "descent" and n == 10:
+                    rate = 150.0  # narrow: the peers below it
+                elif n == 10:
+                    rate = 90.0
+                elif t == 2:
+                    rate *= scaling
+                b += entry(f"kernels/gemm/{lib}/{shape}/threads:{t}",
+                           {"GFLOPS": rate, "m": m, "n": n, "k": k})
+    b += entry("kernels/dense_forward/fwd/128/784-256/threads:1",
+               {"layer_GFLOPS": 190.0, "product_GFLOPS": 195.0, "layer_extra_time": extra})
+    return {"context": {"num_cpus": 2}, "benchmarks": b}
+
+
+def without(run, needle):
+    r = copy.deepcopy(run)
+    r["benchmarks"] = [b for b in r["benchmarks"] if needle not in b["name"]]
+    return r
+
+
+def report(tmp, data, raw=None):
+    path = os.path.join(tmp, "run.json")
+    with open(path, "w") as f:
+        f.write(raw if raw is not None else json.dumps(data))
+    r = subprocess.run([PYTHON, os.path.join(HERE, "gemm_report.py"), path],
+                       capture_output=True, text=True)
+    return r.returncode, r.stdout + r.stderr
+
+
+def train_vs_torch(*args):
+    r = subprocess.run([PYTHON, os.path.join(HERE, "train_vs_torch.py"), *args],
+                       capture_output=True, text=True)
+    return r.returncode, r.stdout + r.stderr
+
+
+def main():
+    failures = []
+    total = 0
+
+    def expect(what, got, status, *needles):
+        nonlocal total
+        total += 1
+        code, out = got
+        missing = [n for n in needles if n not in out]
+        if code != status or missing:
+            failures.append(f"{what}: exit {code} (expected {status}), missing {missing}\n{out}")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        expect("a run meeting every target", report(tmp, full_run()), 0, "every target met")
+        expect("one thread at 0.90 of oneDNN", report(tmp, full_run(descent=180.0)), 1,
+               "target(s) missed", "square/128 1 thread:< 95% of oneDNN")
+        expect("scaling 1.7x on squares >= 512", report(tmp, full_run(scaling=1.7)), 1,
+               "square/512: 2-thread scaling 1.70x")
+        expect("a fused forward 15% slower", report(tmp, full_run(extra=0.15)), 1,
+               "dense forward fwd/128/784-256 1 threads: +15%")
+        no_dnnl = report(tmp, without(full_run(), "/onednn/"))
+        expect("no oneDNN results", no_dnnl, 1, "not made", "one thread within 5% of oneDNN")
+        if "every target met" in no_dnnl[1]:
+            failures.append("no oneDNN results: still says every target met")
+        expect("no 2-thread results", report(tmp, without(full_run(), "threads:2")), 1,
+               "two threads >= 1.85x one thread on squares >= 512: no shape")
+        one_square = full_run()
+        one_square["benchmarks"] += entry("kernels/gemm/descent/square/1024/threads:1",
+                                          {"GFLOPS": 200.0, "m": 1024, "n": 1024, "k": 1024})
+        expect("a square without its 2-thread run", report(tmp, one_square), 1,
+               "square/1024: no 2-thread result")
+        expect("no dense_forward results", report(tmp, without(full_run(), "dense_forward")), 1,
+               "a dense layer's forward within 10%")
+        errored = full_run()
+        errored["benchmarks"].append({"name": "kernels/gemm/descent/square/256/threads:1",
+                                      "run_type": "iteration", "error_occurred": True,
+                                      "error_message": "out of memory"})
+        expect("an errored run", report(tmp, errored), 1, "out of memory")
+        pin_failed = full_run()  # fma_peak/cpu:N cannot pin: reported, not a missed target
+        pin_failed["benchmarks"].append({"name": "kernels/fma_peak/cpu:1", "run_type": "iteration",
+                                         "error_occurred": True, "error_message": "cannot pin"})
+        expect("an unpinnable CPU", report(tmp, pin_failed), 0, "every target met")
+        expect("no kernels results", report(tmp, {"benchmarks": []}), 2, "no kernels/gemm")
+        expect("not JSON", report(tmp, None, raw="{not json"), 2, "cannot read")
+        expect("JSON of something else", report(tmp, [1, 2]), 2, "not Google Benchmark JSON")
+        no_counter = full_run()
+        del no_counter["benchmarks"][-1]["layer_extra_time"]
+        expect("a missing counter", report(tmp, no_counter), 2, "\"layer_extra_time\" is missing")
+        nan = full_run()
+        nan["benchmarks"][0]["GFLOPS"] = float("nan")
+        expect("a NaN rate", report(tmp, nan), 2, "not a finite number")
+
+        # train_vs_torch.py: options, then a descent_bench that fails or leaves results out.
+        expect("a batch outside the suite", train_vs_torch("--batches", "1,100"), 2,
+               "batch '100' is not one of")
+        expect("--rounds 0", train_vs_torch("--rounds", "0"), 2, "--rounds")
+        expect("--torch-max-seconds -1", train_vs_torch("--torch-max-seconds", "-1"), 2,
+               "--torch-max-seconds")
+        expect("a missing bench binary", train_vs_torch("--bench", os.path.join(tmp, "none")), 2,
+               "is not an executable file")
+        failing = os.path.join(tmp, "failing_bench")
+        with open(failing, "w") as f:
+            f.write("#!/bin/sh\necho 'descent_bench: error: something broke' >&2\nexit 3\n")
+        os.chmod(failing, stat.S_IRWXU)
+        expect("a failing bench", train_vs_torch("--bench", failing, "--rounds", "1"), 1,
+               "failed (exit 3)", "something broke")
+        partial = os.path.join(tmp, "partial_bench")
+        one_thread = {"name": "train_step/sgd_momentum/batch:1/threads:1", "run_type": "iteration",
+                      "samples_per_second": 1000.0, "peak_fraction": 0.01}
+        with open(partial, "w") as f:
+            f.write("#!/usr/bin/python3\nimport json, sys\n"
+                    "out = [a.split('=', 1)[1] for a in sys.argv if a.startswith("
+                    "'--benchmark_out=')][0]\n"
+                    f"json.dump({{'benchmarks': [{one_thread!r}]}}, open(out, 'w'))\n")
+        os.chmod(partial, stat.S_IRWXU)
+        expect("a bench without 2-thread results",
+               train_vs_torch("--bench", partial, "--rounds", "1", "--batches", "1"), 1,
+               "gave no train_step/sgd_momentum/batch:1/threads:2 result")
+    for f in failures:
+        print("FAIL " + f)
+    print(f"report tests: {total - len(failures)} of {total} passed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
