@@ -10,6 +10,12 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bench="$root/build/release/bench/descent_mpi_bench"
 max="${1:-4}"
 steps="${2:-50}"
+for value in "$max" "$steps" "${THREADS:-1}"; do
+  if ! [[ "$value" =~ ^[1-9][0-9]{0,5}$ ]]; then
+    echo "bench/mpi_reduce.sh: \"$value\" is not a whole number from 1 (MAX_RANKS, STEPS and THREADS)" >&2
+    exit 2
+  fi
+done
 if [ ! -x "$bench" ]; then
   echo "bench/mpi_reduce.sh: $bench is missing: build the release preset (DESCENT_MPI=ON)" >&2
   exit 2
