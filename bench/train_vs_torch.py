@@ -126,7 +126,7 @@ def run_torch(opt, batch, max_seconds):
         cmd += ["--max-seconds", str(max_seconds)]
     run = subprocess.run(cmd, capture_output=True, text=True)
     if run.returncode != 0:
-        hint = (" (PyTorch comes from Debian's python3-torch: tools/run bench installs it)"
+        hint = (" (PyTorch comes from Debian's python3-torch: apt-get install python3-torch)"
                 if "No module named 'torch'" in run.stderr else "")
         raise RunError(f"torch_mlp.py --optimizer {opt} --batch {batch} failed (exit "
                        f"{run.returncode}): {last_words(run.stderr)}{hint}")
