@@ -247,7 +247,8 @@ def report(context, runs, errored):
 
     for name, message in sorted(errored.items()):
         if name.startswith(("kernels/gemm/", "kernels/dense_forward/")):
-            unchecked.append(f"{name[len('kernels/'):]}: the benchmark reported an error: {message}")
+            unchecked.append(f"{name[len('kernels/'):]}: the benchmark reported an error: "
+                             f"{message}")
     targets = {
         "onednn": "one thread within 5% of oneDNN (squares >= 128, MLP shapes with N >= 256)",
         "narrow": "one thread at least the best peer on narrow shapes (N = 10 or K = 10)",

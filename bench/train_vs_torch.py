@@ -83,14 +83,13 @@ def run_descent(bench, batches, out):
     """train_step samples/s and peak fractions by (optimizer, batch, threads), the handoff
     rates (GB/s) by "same_core" / "other_core", and the FMA loop's GFLOP/s by CPU."""
     pattern = "|".join(str(b) for b in batches)
+    command = [bench, f"--benchmark_filter=^(train_step/.*/batch:({pattern})/threads:"
+               "|kernels/handoff/overwrite/.*/KiB:1024/|kernels/fma_peak/cpu:)",
+               "--benchmark_min_time=0.3", "--benchmark_repetitions=1",
+               "--benchmark_enable_random_interleaving=true",
+               "--benchmark_format=json", f"--benchmark_out={out}", "--benchmark_out_format=json"]
     try:
-        run = subprocess.run([bench, f"--benchmark_filter=^(train_step/.*/batch:({pattern})/threads:"
-                              "|kernels/handoff/overwrite/.*/KiB:1024/|kernels/fma_peak/cpu:)",
-                              "--benchmark_min_time=0.3", "--benchmark_repetitions=1",
-                              "--benchmark_enable_random_interleaving=true",
-                              "--benchmark_format=json", f"--benchmark_out={out}",
-                              "--benchmark_out_format=json"], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, text=True)
+        run = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     except OSError as e:
         raise RunError(f"cannot run {bench}: {e}") from e
     if run.returncode != 0:
