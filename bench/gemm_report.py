@@ -120,10 +120,7 @@ def report(context, runs, errored):
             lib, threads = parts[1], thread_count(name, parts[-1])
             shape = "/".join(parts[2:-1])
             gemm[(shape, threads)][lib] = median_range(values(name, reps, "GFLOPS"))
-            m, n, k = (int(values(name, reps[:1], d)[0]) for d in ("m", "n", "k"))
-            if min(m, n, k) < 1:
-                raise ReportError(f"{name}: m, n and k must be >= 1, got {m} x {n} x {k}")
-            dims[shape] = (m, n, k)
+            dims[shape] = tuple(int(values(name, reps[:1], d)[0]) for d in ("m", "n", "k"))
         elif parts[0] == "dense_forward" and len(parts) >= 3:
             threads = thread_count(name, parts[-1])
             dense[("/".join(parts[1:-1]), threads)] = (
