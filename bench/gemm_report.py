@@ -20,42 +20,24 @@ cannot be read, or results that are not descent_bench's, exits 2 with the reason
 Standard library only.
 """
 
-import json
 import math
 import re
 import statistics
 import sys
 from collections import defaultdict
 
-
-class ReportError(Exception):
-    """Input the report cannot use: exit status 2 with this message."""
+from gbench import InputError, load as load_json
 
 
 def load(path):
-    """The run's context and its repetitions by run name; errored runs listed apart."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except (OSError, UnicodeDecodeError, ValueError) as e:
-        raise ReportError(f"cannot read {path}: {e}") from e
-    if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list):
-        raise ReportError(f"{path} is not Google Benchmark JSON (no \"benchmarks\" list): run "
-                          "descent_bench with --benchmark_format=json")
-    context = data.get("context", {})
-    runs = defaultdict(list)  # run name -> [its repetitions' JSON objects]
-    errored = {}  # run name -> the error the benchmark reported
-    for i, b in enumerate(data["benchmarks"]):
-        if not isinstance(b, dict) or not isinstance(b.get("name"), str):
-            raise ReportError(f"{path}: benchmark entry {i} has no name")
-        name = re.sub(r"/real_time$", "", str(b.get("run_name", b["name"])))
-        if b.get("error_occurred"):
-            errored[name] = str(b.get("error_message", "no message"))
-            continue
-        if b.get("run_type", "iteration") != "iteration":
-            continue
-        runs[name].append(b)
-    return (context if isinstance(context, dict) else {}), runs, errored
+    """The run's context, its repetitions by run name (without "/real_time"), and the
+    errors benchmarks reported, by run name."""
+    context, runs, errored = load_json(path)
+
+    def strip(name):
+        return re.sub(r"/real_time$", "", name)
+    return (context, {strip(name): reps for name, reps in runs.items()},
+            {strip(name): message for name, message in errored.items()})
 
 
 def values(name, reps, key, positive=True):
@@ -66,7 +48,7 @@ def values(name, reps, key, positive=True):
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or (
                 positive and v <= 0):
             shown = "missing" if v is None else repr(v)
-            raise ReportError(f"{name}: counter \"{key}\" is {shown}, not a finite number"
+            raise InputError(f"{name}: counter \"{key}\" is {shown}, not a finite number"
                               f"{' > 0' if positive else ''}")
         out.append(float(v))
     return out
@@ -75,7 +57,7 @@ def values(name, reps, key, positive=True):
 def thread_count(name, part):
     match = re.fullmatch(r"(?:threads|cpu):(\d+)", part)
     if not match:
-        raise ReportError(f"{name}: expected threads:N or cpu:N, got \"{part}\"")
+        raise InputError(f"{name}: expected threads:N or cpu:N, got \"{part}\"")
     return int(match.group(1))
 
 
@@ -93,7 +75,7 @@ def main():
         return 2
     try:
         return report(*load(sys.argv[1]))
-    except ReportError as e:
+    except InputError as e:
         print(f"gemm_report.py: {e}", file=sys.stderr)
         return 2
 
@@ -128,7 +110,7 @@ def report(context, runs, errored):
                 median_range(values(name, reps, "product_GFLOPS")),
                 median_range(values(name, reps, "layer_extra_time", positive=False)))
     if not gemm and not dense:
-        raise ReportError("no kernels/gemm or kernels/dense_forward results in the run: run "
+        raise InputError("no kernels/gemm or kernels/dense_forward results in the run: run "
                           "descent_bench with --benchmark_filter='^kernels/'" +
                           (f" ({len(errored)} reported errors)" if errored else ""))
 

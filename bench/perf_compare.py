@@ -15,7 +15,8 @@ libbenchmark-tools, which needs python3-scipy); then gates.
 two-sided Mann-Whitney U test p < alpha: its real time (median of the repetitions) rose, or
 a throughput counter (samples_per_second, GFLOPS) fell, by more than the threshold. compare.py
 itself never fails and reads only times, hence this. Exit 0 when nothing regressed, 2 for bad
-input. tools/run perf-compare REF [FILTER] builds both binaries and calls `run`.
+input or a binary that fails. tools/run perf-compare REF [FILTER] builds both binaries and
+calls `run`.
 """
 import argparse
 import json
@@ -23,6 +24,8 @@ import os
 import statistics
 import subprocess
 import sys
+
+import gbench
 
 COMPARE = "/usr/share/benchmark/compare.py"
 THROUGHPUT = ("samples_per_second", "GFLOPS")
@@ -34,19 +37,11 @@ def fail_input(message):
 
 
 def load(path):
+    """Iteration entries by benchmark name; errored runs left out."""
     try:
-        with open(path) as f:
-            data = json.load(f)
-    except (OSError, ValueError) as e:
-        fail_input(f"cannot read {path}: {e}")
-    if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list):
-        fail_input(f"{path} is not Google Benchmark JSON (no benchmarks list)")
-    runs = {}
-    for b in data["benchmarks"]:
-        if b.get("run_type", "iteration") != "iteration" or b.get("error_occurred"):
-            continue
-        runs.setdefault(b["name"], []).append(b)
-    return runs
+        return gbench.load(path)[1]
+    except gbench.InputError as e:
+        fail_input(str(e))
 
 
 def u_test(a, b):
@@ -114,7 +109,10 @@ def run(args):
                    f"--benchmark_out={out}", "--benchmark_out_format=json"]
             if args.min_time:
                 cmd.append(f"--benchmark_min_time={args.min_time}")
-            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+            try:
+                gbench.run(cmd, f"the {side} binary ({binary})")
+            except gbench.RunError as e:
+                fail_input(str(e))
             try:
                 with open(out) as f:
                     data = json.load(f)

@@ -1,10 +1,11 @@
 #!/usr/bin/python3
-"""Tests of gemm_report.py and train_vs_torch.py on made-up input (run by ctest).
+"""Tests of the bench scripts' verdicts and errors on made-up input (run by ctest).
 
 gemm_report.py must say "every target met" and exit 0 only when the run has results for every
 target and meets them; a miss, or a target it has nothing to check against, exits 1; input it
 cannot use exits 2 with the reason. train_vs_torch.py must refuse bad options (exit 2) and
-report a failed or incomplete descent_bench run (exit 1) before it starts PyTorch.
+report a failed or incomplete descent_bench run (exit 1) before it starts PyTorch;
+optim_vs_torch.py and perf_compare.py must report a failing descent_bench too.
 """
 import copy
 import json
@@ -68,10 +69,13 @@ def report(tmp, data, raw=None):
     return r.returncode, r.stdout + r.stderr
 
 
-def train_vs_torch(*args):
-    r = subprocess.run([PYTHON, os.path.join(HERE, "train_vs_torch.py"), *args],
-                       capture_output=True, text=True)
+def script(name, *args):
+    r = subprocess.run([PYTHON, os.path.join(HERE, name), *args], capture_output=True, text=True)
     return r.returncode, r.stdout + r.stderr
+
+
+def train_vs_torch(*args):
+    return script("train_vs_torch.py", *args)
 
 
 def main():
@@ -140,6 +144,15 @@ def main():
         os.chmod(failing, stat.S_IRWXU)
         expect("a failing bench", train_vs_torch("--bench", failing, "--rounds", "1"), 1,
                "failed (exit 3)", "something broke")
+        # The other scripts that run descent_bench share the same runner (gbench.run).
+        expect("optim_vs_torch.py --rounds 0", script("optim_vs_torch.py", "--rounds", "0"), 2,
+               "--rounds 0 must be >= 1")
+        expect("optim_vs_torch.py with a failing bench",
+               script("optim_vs_torch.py", "--bench", failing, "--rounds", "1"), 1,
+               "failed (exit 3)", "something broke")
+        expect("perf_compare.py run with a failing bench",
+               script("perf_compare.py", "run", "--ref", failing, "--new", failing, "--out",
+                      os.path.join(tmp, "pc")), 2, "failed (exit 3)", "something broke")
         partial = os.path.join(tmp, "partial_bench")
         one_thread = {"name": "train_step/sgd_momentum/batch:1/threads:1", "run_type": "iteration",
                       "samples_per_second": 1000.0, "peak_fraction": 0.01}

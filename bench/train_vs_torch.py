@@ -26,24 +26,16 @@ import json
 import math
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
+
+from gbench import InputError, RunError, last_words, load, run
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OPTIMIZERS = ["sgd_momentum", "adam"]
 SPEEDUP = {1: 3.0, 32: 2.0, 128: 1.5, 512: 1.3}
 # The batches descent_bench's train_step suite registers (bench/train_bench.cpp).
 SUITE_BATCHES = (1, 8, 32, 128, 512, 4096, 60000)
-
-
-class RunError(Exception):
-    """A run that failed or gave no usable results: exit status 1 with this message."""
-
-
-def last_words(text, lines=3):
-    kept = [line for line in (text or "").strip().splitlines() if line.strip()]
-    return " | ".join(kept[-lines:]) if kept else "(no output)"
 
 
 def batch_list(text):
@@ -88,21 +80,14 @@ def run_descent(bench, batches, out):
                "--benchmark_min_time=0.3", "--benchmark_repetitions=1",
                "--benchmark_enable_random_interleaving=true",
                "--benchmark_format=json", f"--benchmark_out={out}", "--benchmark_out_format=json"]
+    run(command, bench)
     try:
-        run = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    except OSError as e:
-        raise RunError(f"cannot run {bench}: {e}") from e
-    if run.returncode != 0:
-        raise RunError(f"{bench} failed (exit {run.returncode}): {last_words(run.stderr)}")
-    try:
-        with open(out, encoding="utf-8") as f:
-            benchmarks = json.load(f)["benchmarks"]
-    except (OSError, ValueError, KeyError, TypeError) as e:
+        benchmarks = [b for reps in load(out)[1].values() for b in reps]
+    except InputError as e:
         raise RunError(f"{bench} wrote no usable JSON: {e}") from e
     results, handoff, cpus = {}, {}, {}
+    # (load leaves out errored runs: fma_peak/cpu:N reports an error where it cannot pin.)
     for b in benchmarks:
-        if b.get("run_type") != "iteration" or b.get("error_occurred"):
-            continue  # (fma_peak/cpu:N reports an error where it cannot pin)
         parts = b["name"].split("/")
         if parts[0] == "kernels" and parts[1] == "fma_peak":
             if "GFLOPS" in b:
@@ -123,16 +108,12 @@ def run_torch(opt, batch, max_seconds):
            "--batch", str(batch), "--json"]
     if max_seconds > 0:
         cmd += ["--max-seconds", str(max_seconds)]
-    run = subprocess.run(cmd, capture_output=True, text=True)
-    if run.returncode != 0:
-        hint = (" (PyTorch comes from Debian's python3-torch: apt-get install python3-torch)"
-                if "No module named 'torch'" in run.stderr else "")
-        raise RunError(f"torch_mlp.py --optimizer {opt} --batch {batch} failed (exit "
-                       f"{run.returncode}): {last_words(run.stderr)}{hint}")
+    result = run(cmd, f"torch_mlp.py --optimizer {opt} --batch {batch}")
     try:
-        return json.loads(run.stdout.strip().splitlines()[-1])
+        return json.loads(result.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError) as e:
-        raise RunError(f"torch_mlp.py printed no JSON result: {last_words(run.stdout)}") from e
+        raise RunError(f"torch_mlp.py printed no JSON result: "
+                       f"{last_words(result.stdout)}") from e
 
 
 def med(values):

@@ -1,0 +1,61 @@
+"""What the bench scripts share: reading Google Benchmark JSON, and running a benchmark or a
+peer so that a failure ends in a message instead of a traceback. Standard library only.
+
+The scripts import it from their own directory (python puts a script's directory first on
+sys.path).
+"""
+import json
+import subprocess
+from collections import defaultdict
+
+
+class InputError(Exception):
+    """JSON a script cannot use; the scripts exit 2 with this message."""
+
+
+class RunError(Exception):
+    """A benchmark or peer that could not run or failed; the scripts say so and stop."""
+
+
+def load(path):
+    """(context, runs, errored) of a Google Benchmark JSON file: the iteration entries by
+    name in file order, and for each run that reported an error, its message (its entries are
+    not in runs)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise InputError(f"cannot read {path}: {e}") from e
+    if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list):
+        raise InputError(f"{path} is not Google Benchmark JSON (no \"benchmarks\" list)")
+    runs, errored = defaultdict(list), {}
+    for i, b in enumerate(data["benchmarks"]):
+        if not isinstance(b, dict) or not isinstance(b.get("name"), str):
+            raise InputError(f"{path}: benchmark entry {i} has no name")
+        if b.get("error_occurred"):
+            errored[b["name"]] = str(b.get("error_message", "no message"))
+        elif b.get("run_type", "iteration") == "iteration":
+            runs[b["name"]].append(b)
+    context = data.get("context", {})
+    return (context if isinstance(context, dict) else {}), dict(runs), errored
+
+
+def last_words(text, lines=3):
+    """The last few non-blank lines of a run's output, on one line."""
+    kept = [line for line in (text or "").strip().splitlines() if line.strip()]
+    return " | ".join(kept[-lines:]) if kept else "(no output)"
+
+
+def run(command, what):
+    """Runs command and returns its completed process (stdout and stderr captured as text);
+    raises RunError naming `what` when it cannot start or exits non-zero."""
+    try:
+        result = subprocess.run(command, capture_output=True, text=True)
+    except OSError as e:
+        raise RunError(f"cannot run {what}: {e}") from e
+    if result.returncode != 0:
+        hint = (" (PyTorch comes from Debian's python3-torch: apt-get install python3-torch)"
+                if "No module named 'torch'" in result.stderr else "")
+        raise RunError(f"{what} failed (exit {result.returncode}): "
+                       f"{last_words(result.stderr)}{hint}")
+    return result
