@@ -15,7 +15,11 @@
 namespace descent {
 
 // Writes `bytes` to `path` atomically: a temporary file in the same directory, fsync, then
-// rename over `path`. Throws descent::Error naming the path (e.g. a missing directory).
+// rename over `path`. A symbolic link is followed (the file it names is replaced, the link
+// stays); a file replaced keeps its permissions and, where the process may set it, its
+// owner. A character device or a named pipe (/dev/null, a FIFO being read) is written in
+// place, and any other file that is not a regular one is refused. Throws descent::Error
+// naming the path (e.g. a missing directory).
 void write_file_atomically(const std::filesystem::path& path, std::span<const char> bytes);
 
 // The model file (little-endian): magic "DESCENTM", format version, layer sizes and

@@ -1,4 +1,5 @@
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -16,16 +17,88 @@
 
 namespace descent {
 
-void write_file_atomically(const std::filesystem::path& path, std::span<const char> bytes) {
-  if (path.empty()) throw Error("cannot write a file with an empty name");
+namespace {
+
+// The file a write to `path` lands in: `path`, or the file its symbolic links lead to (a link
+// is followed, not replaced by a file).
+std::filesystem::path follow_links(const std::filesystem::path& path) {
+  std::filesystem::path p = path;
+  for (int hops = 0; hops < 40; ++hops) {
+    std::error_code ec;
+    if (!std::filesystem::is_symlink(std::filesystem::symlink_status(p, ec))) return p;
+    const std::filesystem::path target = std::filesystem::read_symlink(p, ec);
+    if (ec) {
+      throw Error(fmt::format("cannot write \"{}\": cannot read the link \"{}\": {}", path.string(),
+                              p.string(), ec.message()));
+    }
+    p = target.is_absolute() ? target : p.parent_path() / target;
+  }
+  throw Error(fmt::format("cannot write \"{}\": too many levels of symbolic links", path.string()));
+}
+
+// Writes every byte, retrying after signals; false (with errno set) when a write fails.
+bool write_all(int fd, std::span<const char> bytes) {
+  std::size_t written = 0;
+  while (written < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    written += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+// A character device (/dev/null, a terminal) or a named pipe is written where it is: renaming
+// a file over it would replace the device or the pipe with an ordinary file.
+void write_in_place(const std::filesystem::path& path, const std::filesystem::path& target,
+                    bool pipe, std::span<const char> bytes) {
+  // A pipe nobody reads would block the open forever: refuse it instead.
+  const int fd = ::open(target.c_str(), O_WRONLY | O_CLOEXEC | (pipe ? O_NONBLOCK : 0));
+  if (fd < 0) {
+    const int err = errno;
+    throw Error(
+        fmt::format("cannot write \"{}\": {}", path.string(),
+                    pipe && err == ENXIO ? "no process is reading that pipe" : std::strerror(err)));
+  }
+  const int flags = ::fcntl(fd, F_GETFL);
+  if (pipe && flags >= 0) ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+  const bool ok = write_all(fd, bytes);
+  const int err = errno;
+  ::close(fd);
+  if (!ok) {
+    throw Error(
+        fmt::format("cannot write \"{}\": write failed: {}", path.string(), std::strerror(err)));
+  }
+}
+
+}  // namespace
+
+void write_file_atomically(const std::filesystem::path& requested, std::span<const char> bytes) {
+  if (requested.empty()) throw Error("cannot write a file with an empty name");
+  const std::filesystem::path path = follow_links(requested);
+  const std::string name = requested.string();  // the name the caller gave, for messages
   const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : ".";
   std::error_code ec;
   if (!std::filesystem::is_directory(dir, ec)) {
-    throw Error(fmt::format("cannot write \"{}\": directory \"{}\" does not exist", path.string(),
-                            dir.string()));
+    throw Error(
+        fmt::format("cannot write \"{}\": directory \"{}\" does not exist", name, dir.string()));
   }
-  if (std::filesystem::is_directory(path, ec))
-    throw Error(fmt::format("cannot write \"{}\": it is a directory", path.string()));
+  struct stat old {};
+  const bool exists = ::stat(path.c_str(), &old) == 0;
+  if (exists && S_ISDIR(old.st_mode))
+    throw Error(fmt::format("cannot write \"{}\": it is a directory", name));
+  if (exists && (S_ISCHR(old.st_mode) || S_ISFIFO(old.st_mode))) {
+    write_in_place(requested, path, S_ISFIFO(old.st_mode), bytes);
+    return;
+  }
+  if (exists && !S_ISREG(old.st_mode)) {
+    throw Error(
+        fmt::format("cannot write \"{}\": it is not a regular file (a block device or "
+                    "a socket)",
+                    name));
+  }
 
   // open(O_EXCL) with mode 0666 rather than mkstemp (0600): the file gets the permissions
   // an ordinary new file gets under the process's umask.
@@ -40,38 +113,34 @@ void write_file_atomically(const std::filesystem::path& path, std::span<const ch
   }
   if (fd < 0) {
     throw Error(fmt::format("cannot write \"{}\": cannot create a temporary file in \"{}\": {}",
-                            path.string(), dir.string(), std::strerror(errno)));
+                            name, dir.string(), std::strerror(errno)));
   }
   auto fail = [&](const char* what) {
     const int err = errno;
     ::close(fd);
     ::unlink(tmp.c_str());
-    throw Error(
-        fmt::format("cannot write \"{}\": {}: {}", path.string(), what, std::strerror(err)));
+    throw Error(fmt::format("cannot write \"{}\": {}: {}", name, what, std::strerror(err)));
   };
-  std::size_t written = 0;
-  while (written < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      fail("write failed");
-    }
-    written += static_cast<std::size_t>(n);
+  // A file that is replaced keeps its owner and permissions (a 0600 model stays 0600). The
+  // owner only where this process may set it (root); the mode after it, which chown clears.
+  if (exists) {
+    if (old.st_uid != ::geteuid() || old.st_gid != ::getegid())
+      (void)::fchown(fd, old.st_uid, old.st_gid);
+    if (::fchmod(fd, old.st_mode & 07777) != 0) fail("cannot keep the file's permissions");
   }
+  if (!write_all(fd, bytes)) fail("write failed");
   if (::fsync(fd) != 0) fail("fsync failed");
   if (::close(fd) != 0) {
     const int err = errno;
     ::unlink(tmp.c_str());
-    throw Error(
-        fmt::format("cannot write \"{}\": close failed: {}", path.string(), std::strerror(err)));
+    throw Error(fmt::format("cannot write \"{}\": close failed: {}", name, std::strerror(err)));
   }
   // For the crash test: die between writing the new file and putting it in place.
   if (std::getenv("DESCENT_TEST_CRASH_BEFORE_RENAME") != nullptr) std::raise(SIGKILL);
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     const int err = errno;
     ::unlink(tmp.c_str());
-    throw Error(
-        fmt::format("cannot write \"{}\": rename failed: {}", path.string(), std::strerror(err)));
+    throw Error(fmt::format("cannot write \"{}\": rename failed: {}", name, std::strerror(err)));
   }
   // Make the rename itself durable; a failure here loses nothing already written.
   const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
