@@ -5,6 +5,7 @@
 //   u64 parameters  f32 parameters[...]
 //   u32 CRC-32 of every byte before it
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstdint>
@@ -40,9 +41,26 @@ std::uint32_t loss_tag(std::optional<Loss> loss) {
   return 0;
 }
 
+// The first parameter that is NaN or infinite, as "parameter 5 (layer 2)"; empty if none.
+std::string first_non_finite(const Network& network) {
+  const auto params = network.parameters();
+  const auto bad =
+      std::find_if(params.begin(), params.end(), [](float v) { return !std::isfinite(v); });
+  if (bad == params.end()) return {};
+  const auto index = static_cast<std::size_t>(bad - params.begin());
+  std::size_t layer = 0;
+  while (layer + 1 < network.layers().size() && network.layers()[layer + 1].weight_offset <= index)
+    ++layer;
+  return fmt::format("parameter {} (layer {}) is {}", index, layer + 1, *bad);
+}
+
 }  // namespace
 
 std::vector<char> model_bytes(const Network& network, std::optional<Loss> loss) {
+  // A model that cannot compute anything is not saved, so that no file descent writes is one
+  // it refuses to read.
+  if (const std::string bad = first_non_finite(network); !bad.empty())
+    throw Error(fmt::format("cannot save the model: {}", bad));
   bytes::Writer w;
   w.put_bytes(kMagic);
   w.put<std::uint32_t>(kVersion);
@@ -146,6 +164,15 @@ LoadedModel parse_model(std::span<const char> bytes, std::string_view name) {
   }
   if (!bytes::checksum_matches(stored, bytes.first(body))) {
     throw Error(fmt::format("{}: corrupted model file: checksum mismatch", name));
+  }
+  // The checksum matched: what follows is a file written that way, not damage.
+  if (const std::string bad = first_non_finite(network); !bad.empty())
+    throw Error(fmt::format("{}: the model cannot be used: {}", name, bad));
+  if (tag == 2 && network.outputs() < 2) {
+    throw Error(
+        fmt::format("{}: the model records the loss cross_entropy but has {} output (it "
+                    "needs one per class, at least 2)",
+                    name, network.outputs()));
   }
   network.set_standardization(std::move(s));
   LoadedModel model{std::move(network), std::nullopt};
