@@ -220,12 +220,12 @@ Dataset parse_csv_columns(std::string_view text, std::string_view name, TaskHint
   }
   data.classes = static_cast<std::size_t>(max_label) + 1;
   // Told it is classification (say, a test set for evaluation), one class is data; guessed
-  // from the values, it is more likely a mistake.
-  if (data.classes < 2 && hint != TaskHint::classification) {
+  // from the values, it is more likely a mistake (a target of all 5s is not 6 classes).
+  if (distinct.size() == 1 && hint != TaskHint::classification) {
     throw Error(
         fmt::format("{}: target \"{}\": classification needs at least 2 classes, every "
-                    "row has class 0",
-                    name, data.target_name));
+                    "row has class {}",
+                    name, data.target_name, data.labels.front()));
   }
   return data;
 }

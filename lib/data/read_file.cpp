@@ -1,5 +1,6 @@
 #include "data/read_file.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -30,35 +31,61 @@ std::string read_plain(const std::filesystem::path& path) {
 }
 
 std::string read_gzip(const std::filesystem::path& path) {
-  gzFile file = gzopen(path.c_str(), "rb");
-  if (file == nullptr) {
-    throw Error(
-        fmt::format("cannot open data file \"{}\": {}", path.string(), std::strerror(errno)));
-  }
+  // A file without gzip's magic is read as it is (IDX files come either way). inflate rather
+  // than gzread: gzread ignores bytes after the end of the stream, which here are an error.
+  std::string packed = read_plain(path);
+  if (packed.size() < 2 || static_cast<unsigned char>(packed[0]) != 0x1f ||
+      static_cast<unsigned char>(packed[1]) != 0x8b)
+    return packed;
+  z_stream z{};
+  if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK)  // gzip framing only
+    throw Error(fmt::format("{}: cannot start decompressing it", path.string()));
+  struct End {
+    z_stream& z;
+    ~End() { inflateEnd(&z); }
+  } end{z};
   std::string text;
   char buffer[1 << 16];
+  std::size_t given = 0;  // input bytes handed to zlib so far (avail_in is 32-bit)
   for (;;) {
-    const int n = gzread(file, buffer, sizeof buffer);
-    if (n < 0) {
-      int code = 0;
-      const std::string message = gzerror(file, &code);
-      gzclose(file);
-      throw Error(fmt::format("{}: not a readable gzip file ({})", path.string(), message));
+    if (z.avail_in == 0 && given < packed.size()) {
+      const std::size_t n = std::min<std::size_t>(packed.size() - given, std::size_t{1} << 30);
+      z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(packed.data() + given));
+      z.avail_in = static_cast<uInt>(n);
+      given += n;
     }
-    if (n == 0) break;
-    text.append(buffer, static_cast<std::size_t>(n));
+    z.next_out = reinterpret_cast<Bytef*>(buffer);
+    z.avail_out = sizeof buffer;
+    const int rc = inflate(&z, Z_NO_FLUSH);
+    text.append(buffer, sizeof buffer - z.avail_out);
     if (text.size() > kMaxDataBytes) {
-      gzclose(file);
       throw Error(fmt::format("{}: decompresses to more than the {} bytes descent reads",
                               path.string(), kMaxDataBytes));
     }
+    if (rc == Z_OK) continue;
+    const std::size_t left = z.avail_in + (packed.size() - given);
+    if (rc == Z_STREAM_END) {
+      const std::size_t at = packed.size() - left;
+      if (left == 0) return text;
+      // Another member (files joined with cat are one gzip file), or zero padding.
+      if (left >= 2 && static_cast<unsigned char>(packed[at]) == 0x1f &&
+          static_cast<unsigned char>(packed[at + 1]) == 0x8b) {
+        inflateReset(&z);
+        continue;
+      }
+      if (packed.find_first_not_of('\0', at) == std::string::npos) return text;
+      throw Error(
+          fmt::format("{}: {} bytes of something else after the end of the gzip stream "
+                      "(a damaged file?)",
+                      path.string(), left));
+    }
+    if (rc == Z_BUF_ERROR && left > 0) continue;  // more input to hand over
+    if (rc == Z_BUF_ERROR) {
+      throw Error(fmt::format("{}: the gzip stream is truncated or corrupted", path.string()));
+    }
+    throw Error(fmt::format("{}: not a readable gzip file ({})", path.string(),
+                            z.msg != nullptr ? z.msg : "corrupted data"));
   }
-  // gzread stops early on a truncated stream without an error; gzclose reports it.
-  const int closed = gzclose(file);
-  if (closed != Z_OK) {
-    throw Error(fmt::format("{}: the gzip stream is truncated or corrupted", path.string()));
-  }
-  return text;
 }
 
 }  // namespace descent::detail

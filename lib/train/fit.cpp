@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <numeric>
 
@@ -34,8 +35,10 @@ void detail::check_stop_criteria(const StopCriteria& s, double clip_norm, double
           s.plateau_tolerance, "must be >= 0");
   require(std::isfinite(s.early_stopping_min_delta) && s.early_stopping_min_delta >= 0.0,
           "early_stopping_min_delta", s.early_stopping_min_delta, "must be >= 0");
-  require(std::isfinite(s.divergence_factor) && s.divergence_factor >= 0.0, "divergence_factor",
-          s.divergence_factor, "must be >= 0");
+  // A factor of 1 or less would call the first steps' own loss a divergence.
+  require(s.divergence_factor == 0.0 ||
+              (std::isfinite(s.divergence_factor) && s.divergence_factor > 1.0),
+          "divergence_factor", s.divergence_factor, "must be 0 (off) or above 1");
   if (s.plateau_tolerance > 0.0 && s.plateau_patience == 0)
     throw Error("plateau_patience must be at least 1");
   if (s.target_loss && !std::isfinite(*s.target_loss))
@@ -189,10 +192,13 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
   detail::check_data(network_, loss_, train, "training");
   if (validation != nullptr) detail::check_data(network_, loss_, *validation, "validation");
   if (train.rows() == 0) throw Error(fmt::format("training data \"{}\" has no rows", train.name));
-  if (train.task == Task::classification && train.classes < 2 && loss_ != Loss::bce_with_logits) {
+  // One class (every label the same, whatever the class count says) leaves nothing to learn.
+  if (train.task == Task::classification && loss_ != Loss::bce_with_logits &&
+      std::adjacent_find(train.labels.begin(), train.labels.end(), std::not_equal_to<>()) ==
+          train.labels.end()) {
     throw Error(fmt::format(
-        "training data \"{}\": classification needs at least 2 classes, every row has class 0",
-        train.name));
+        "training data \"{}\": classification needs at least 2 classes, every row has class {}",
+        train.name, train.labels.front()));
   }
   check_options(options_, validation != nullptr, loss_);
   (void)active_isa();  // an invalid DESCENT_ISA is reported here, before any work
