@@ -66,6 +66,14 @@ MinimizeResult minimize(Objective& objective, Optimizer& optimizer, std::span<co
     const double gnorm = norm(grad);
     TracePoint here{step, x, value, gnorm, lr_used};
     const bool finite = std::isfinite(value) && std::isfinite(gnorm);
+    // No finite point to fall back on, and no learning rate to blame: the start is wrong.
+    if (step == 0 && !finite) {
+      throw Error(
+          fmt::format("minimize: at the start, {}'s {} is {}: no step can be taken from "
+                      "there; start nearer its minimum",
+                      objective.name(), std::isfinite(value) ? "gradient norm" : "value",
+                      std::isfinite(value) ? gnorm : value));
+    }
     if (step == 0) first_value = value;
     const double bound = crit.divergence_factor * std::max(std::abs(first_value), 1.0);
     const bool exploded = finite && step > 0 && crit.divergence_factor > 0.0 && value > bound;

@@ -1,6 +1,7 @@
 #include "optim/common.hpp"
 
 #include <algorithm>
+#include <limits>
 
 #include <fmt/format.h>
 
@@ -17,6 +18,12 @@ void require(bool ok, std::string_view optimizer, std::string_view key, double v
 
 double checked_lr(std::string_view optimizer, double lr) {
   require(lr > 0.0, optimizer, "lr", lr, "must be > 0");
+  // The updates are float arithmetic: a rate beyond float's range overflows every step, and
+  // one that rounds to float zero changes nothing.
+  require(lr <= std::numeric_limits<float>::max(), optimizer, "lr", lr,
+          "too large for the 32-bit floats the parameters are (at most 3.4e38)");
+  require(static_cast<float>(lr) > 0.0f, optimizer, "lr", lr,
+          "so small that it is 0 as a 32-bit float (the update would change nothing)");
   return lr;
 }
 

@@ -58,7 +58,12 @@ Spec Spec::parse(std::string_view text, std::string_view kind) {
   if (spec.name.empty()) throw Error(fmt::format("{} spec \"{}\" has no name", kind, whole));
   if (colon == std::string_view::npos) return spec;
   const std::string_view rest = text.substr(colon + 1);
-  if (trim(rest).empty()) return spec;
+  if (trim(rest).empty()) {
+    throw Error(
+        fmt::format("{} spec \"{}\": nothing after the colon (give key=value pairs, or "
+                    "leave the colon out)",
+                    kind, whole));
+  }
   for (std::string_view part : split_top_level(rest, kind, whole)) {
     const std::size_t eq = part.find('=');
     const std::string_view key = trim(part.substr(0, eq));
