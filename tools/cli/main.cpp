@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <exception>
 #include <new>
+#include <string>
 #include <vector>
 
 #include <fmt/format.h>
@@ -12,6 +13,26 @@
 #include "cli/commands.hpp"
 #include "descent/error.hpp"
 #include "descent/kernels.hpp"
+
+namespace {
+
+// An option given an empty value (--save "", --lr=) is an error, not the option left out:
+// CLI11 stores the empty string, which the commands would take for "not given".
+void check_no_empty_values(const CLI::App& app) {
+  for (const CLI::App* sub : app.get_subcommands()) {
+    for (const CLI::Option* option : sub->get_options()) {
+      if (option->get_type_size_max() == 0) continue;  // a flag
+      for (const std::string& value : option->results()) {
+        if (value.empty()) {
+          throw descent::Error(
+              fmt::format("{} {}: the value is empty", sub->get_name(), option->get_name()));
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"descent: train models by gradient descent on the CPU", "descent"};
@@ -30,7 +51,24 @@ int main(int argc, char** argv) {
   });
 
   try {
+    // A first word that is neither an option nor a subcommand: name it (CLI11 would only say
+    // that a subcommand is required).
+    if (argc > 1 && argv[1][0] != '-') {
+      const CLI::App& top = app;
+      const auto subs = top.get_subcommands([](const CLI::App*) { return true; });
+      std::string names;
+      bool known = false;
+      for (const CLI::App* sub : subs) {
+        names += fmt::format("{}{}", names.empty() ? "" : ", ", sub->get_name());
+        known = known || sub->get_name() == argv[1];
+      }
+      if (!known) {
+        throw descent::Error(
+            fmt::format("unknown subcommand \"{}\": use one of {}", argv[1], names));
+      }
+    }
     app.parse(argc, argv);
+    check_no_empty_values(app);
     for (const auto& command : commands)
       if (command.app->parsed()) return command.run();
     return 0;

@@ -50,12 +50,29 @@ Dataset features_for(const Network& net, const std::string& path) {
 }
 
 int run_predict(const ModelArgs& args) {
-  if (!args.out.empty()) check_output_path(args.out, "--out");
+  if (!args.out.empty()) {
+    check_output_path(args.out, "--out");
+    for (const auto& [option, input] : {std::pair{"--model", &args.model}, {"--data", &args.data}})
+      if (same_file(args.out, *input))
+        throw Error(fmt::format("--out and {} name the same file {}: it would be overwritten",
+                                option, args.out));
+  }
   const LoadedModel model = load_model(args.model);
   const std::optional<Loss> loss = args.loss.empty() ? model.loss : parse_loss(args.loss);
   const Dataset data = features_for(model.network, args.data);
   const Matrix out = model.network.predict(data.features.view());
   const std::size_t outputs = model.network.outputs();
+  // A NaN or infinite output (an input far outside what the model saw) is no prediction.
+  for (std::size_t i = 0; i < out.rows(); ++i) {
+    for (std::size_t j = 0; j < outputs; ++j) {
+      if (!std::isfinite(out(i, j))) {
+        throw Error(
+            fmt::format("{}: row {}: the model's output {} is {} (an input far outside "
+                        "the range it was trained on?); nothing was written",
+                        args.data, i + 1, j + 1, out(i, j)));
+      }
+    }
+  }
 
   std::string text;
   if (loss == Loss::cross_entropy) {
@@ -105,6 +122,12 @@ int run_evaluate(const ModelArgs& args) {
   const TaskHint hint = loss == Loss::mse ? TaskHint::regression : TaskHint::classification;
   const Dataset data = load_csv(args.data, hint);
   const ModelEvaluation e = evaluate_model(model.network, loss, data);
+  if (!std::isfinite(e.mean_loss)) {
+    throw Error(
+        fmt::format("{}: the {} loss is {}: the model's outputs are not finite on some "
+                    "rows (inputs far outside the range it was trained on?)",
+                    args.data, to_string(loss), e.mean_loss));
+  }
   auto number = [](double v) {
     return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
   };

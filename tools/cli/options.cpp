@@ -70,6 +70,13 @@ void check_output_path(const std::string& path, std::string_view option) {
     throw Error(fmt::format("{} {}: that is a directory", option, path));
 }
 
+bool same_file(const std::string& a, const std::string& b) {
+  std::error_code ec1, ec2;
+  const auto x = std::filesystem::weakly_canonical(a, ec1);
+  const auto y = std::filesystem::weakly_canonical(b, ec2);
+  return !ec1 && !ec2 && x == y;
+}
+
 std::vector<std::string> split_list(const std::string& text, std::string_view option) {
   std::vector<std::string> items;
   std::size_t start = 0;

@@ -19,6 +19,8 @@ double parse_number(std::string_view text, std::string_view option);
 std::vector<std::size_t> parse_sizes(std::string_view text, std::string_view option);
 // Throws descent::Error when the directory that would hold `path` does not exist.
 void check_output_path(const std::string& path, std::string_view option);
+// Whether two paths name one file (after links, "." and ".."; a missing file by its name).
+bool same_file(const std::string& a, const std::string& b);
 // "a, b,c" -> {"a", "b", "c"}, items trimmed; an empty item is an error naming the option.
 std::vector<std::string> split_list(const std::string& text, std::string_view option);
 // Throws descent::Error when `dir` exists and is not a directory.

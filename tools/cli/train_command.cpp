@@ -61,6 +61,18 @@ double nonnegative(const std::string& text, std::string_view option, double fall
   return v;
 }
 
+// A number > 0, or 0.0 (off) when the option was left out: an option given 0 would turn off
+// what it names, which leaving it out already does.
+double positive(const std::string& text, std::string_view option, std::string_view what) {
+  if (text.empty()) return 0.0;
+  const double v = parse_number(text, option);
+  if (v <= 0.0) {
+    throw Error(fmt::format("{} {} is invalid: it must be > 0 (leave the option out for no {})",
+                            option, text, what));
+  }
+  return v;
+}
+
 // The optimizer spec with --lr folded in; both at once is an error.
 std::string optimizer_spec(const TrainArgs& args, bool optimizer_given) {
   if (args.lr.empty()) return args.optimizer;
@@ -140,12 +152,6 @@ void check_distinct_files(const TrainArgs& args) {
                         {"--resume", &args.resume, false},
                         {"--data", &args.data, false},
                         {"--init", &args.init, false}};
-  auto same = [](const std::string& a, const std::string& b) {
-    std::error_code ec1, ec2;
-    const auto x = std::filesystem::weakly_canonical(a, ec1);
-    const auto y = std::filesystem::weakly_canonical(b, ec2);
-    return !ec1 && !ec2 && x == y;
-  };
   for (std::size_t i = 0; i < std::size(files); ++i) {
     for (std::size_t j = i + 1; j < std::size(files); ++j) {
       const File& a = files[i];
@@ -159,7 +165,7 @@ void check_distinct_files(const TrainArgs& args) {
         continue;
       if (std::string_view(a.option) == "--checkpoint" && std::string_view(b.option) == "--resume")
         continue;
-      if (same(*a.path, *b.path)) {
+      if (same_file(*a.path, *b.path)) {
         throw Error(fmt::format("{} and {} name the same file {}: {}", a.option, b.option, *a.path,
                                 b.output ? "use two files" : "it would be overwritten"));
       }
@@ -222,7 +228,7 @@ int train_command(const TrainArgs& args, const CLI::App& cmd,
     stop.max_steps = parse_count(args.max_steps, "--max-steps");
     if (stop.max_steps == 0) throw Error("--max-steps 0 is invalid: take at least one step");
   }
-  stop.max_seconds = nonnegative(args.time_budget, "--time-budget", 0.0);
+  stop.max_seconds = positive(args.time_budget, "--time-budget", "a time budget");
   stop.grad_tolerance = nonnegative(args.grad_tol, "--grad-tol", 0.0);
   stop.plateau_tolerance = nonnegative(args.plateau_tol, "--plateau-tol", 0.0);
   stop.plateau_patience = parse_count(args.plateau_patience, "--plateau-patience");
@@ -235,13 +241,19 @@ int train_command(const TrainArgs& args, const CLI::App& cmd,
                               args.target_accuracy));
     }
   }
-  if (!args.early_stopping.empty())
+  if (!args.early_stopping.empty()) {
     stop.early_stopping_patience = parse_count(args.early_stopping, "--early-stopping");
+    if (stop.early_stopping_patience == 0) {
+      throw Error(
+          "--early-stopping 0 is invalid: use at least 1 epoch (leave the option out to "
+          "train without early stopping)");
+    }
+  }
   stop.early_stopping_min_delta = nonnegative(args.min_delta, "--min-delta", 0.0);
   stop.divergence_factor =
       nonnegative(args.divergence_factor, "--divergence-factor", stop.divergence_factor);
-  options.clip_norm = nonnegative(args.clip_norm, "--clip-norm", 0.0);
-  options.clip_value = nonnegative(args.clip_value, "--clip-value", 0.0);
+  options.clip_norm = positive(args.clip_norm, "--clip-norm", "clipping");
+  options.clip_value = positive(args.clip_value, "--clip-value", "clipping");
   // Only rank 0 writes: the other ranks' machines need not have the output directories.
   if (!args.checkpoint.empty()) {
     if (root) check_output_path(args.checkpoint, "--checkpoint");
