@@ -165,6 +165,23 @@ TEST(Cli, BadOptionsExitTwoWithAMessageAndWriteNothing) {
       {"train --data iris --shard-rows 0", "--shard-rows 0 is invalid"},
       {"train --data iris --distributed allreduce", "--distributed allreduce is invalid"},
       {"", "subcommand"},
+      {"bogus --data iris", "unknown subcommand \"bogus\": use one of train, predict"},
+      // An empty value is a mistake, not the option left out (which would train without it).
+      {"train --data iris --save ''", "train --save: the value is empty"},
+      {"train --data iris --lr ''", "train --lr: the value is empty"},
+      {"train --data iris --hidden ''", "train --hidden: the value is empty"},
+      {"train --data iris --resume ''", "train --resume: the value is empty"},
+      {"predict --model m --data iris --out ''", "predict --out: the value is empty"},
+      {"train --data iris --optimizer sgd:", "nothing after the colon"},
+      // 0 would turn off what the option asks for: leaving it out does that.
+      {"train --data iris --clip-norm 0", "--clip-norm 0 is invalid: it must be > 0"},
+      {"train --data iris --clip-value 0", "--clip-value 0 is invalid: it must be > 0"},
+      {"train --data iris --time-budget 0", "--time-budget 0 is invalid: it must be > 0"},
+      {"train --data iris --early-stopping 0", "--early-stopping 0 is invalid"},
+      {"train --data iris --divergence-factor 0.5", "divergence_factor 0.5 is invalid"},
+      // Rates that float arithmetic cannot carry.
+      {"train --data iris --lr 1e39", "too large for the 32-bit floats"},
+      {"train --data iris --lr 1e-46", "0 as a 32-bit float"},
   };
   for (const BadCase& c : cases) {
     test::TempDir dir;
@@ -470,6 +487,26 @@ TEST(Cli, PredictAndEvaluate) {
   const CliRun no_model =
       run_cli("predict --model " + (dir / "none").string() + " --data x.csv", dir);
   EXPECT_EQ(no_model.status, 2);
+  // --out may not name the model or the data it reads (train refuses the same): both stay.
+  const std::string model_bytes = test::read_text(dir / "iris.model");
+  for (const std::string& target : {(dir / "iris.model").string(), (dir / "new.csv").string()}) {
+    const CliRun self = run_cli("predict --model " + (dir / "iris.model").string() + " --data " +
+                                    (dir / "new.csv").string() + " --out " + target,
+                                dir);
+    EXPECT_EQ(self.status, 2) << target;
+    EXPECT_NE(self.err.find("name the same file"), std::string::npos) << self.err;
+  }
+  EXPECT_EQ(test::read_text(dir / "iris.model"), model_bytes);
+  EXPECT_EQ(test::read_text(dir / "new.csv"), "a,b,c,d\n5.1,3.5,1.4,0.2\n6.7,3.0,5.2,2.3\n");
+  // An input so far out that the outputs overflow: an error naming the row, not "nan".
+  test::write_text(dir / "far.csv", "a,b,c,d\n5.1,3.5,1.4,0.2\n-3e38,-3e38,-3e38,-3e38\n");
+  const CliRun far =
+      run_cli("predict --model " + (dir / "iris.model").string() + " --data " +
+                  (dir / "far.csv").string() + " --out " + (dir / "far_pred.csv").string(),
+              dir);
+  EXPECT_EQ(far.status, 2) << far.out;
+  EXPECT_NE(far.err.find("row 2: the model's output"), std::string::npos) << far.err;
+  EXPECT_FALSE(std::filesystem::exists(dir / "far_pred.csv"));
 }
 
 TEST(Cli, BadDataFilesNameFileLineAndColumn) {

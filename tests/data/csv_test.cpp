@@ -96,6 +96,9 @@ TEST(Csv, ClassLabelErrors) {
             "t.csv:2:3: target \"y\": class labels must be integers 0..K-1, got -1");
   EXPECT_EQ(error_of("a,y\n1,0\n2,0\n", TaskHint::automatic),
             "t.csv: target \"y\": classification needs at least 2 classes, every row has class 0");
+  // One class is one class whatever its number: all 5s are not six classes.
+  EXPECT_EQ(error_of("a,y\n1,5\n2,5\n3,5\n", TaskHint::automatic),
+            "t.csv: target \"y\": classification needs at least 2 classes, every row has class 5");
   // Told it is classification (a test set, say), one class is accepted.
   const Dataset one = parse_csv("a,y\n1,0\n2,0\n", "t.csv", TaskHint::classification);
   EXPECT_EQ(one.classes, 1u);
@@ -126,6 +129,28 @@ TEST(Csv, LoadsPlainAndGzipFilesAndReportsMissingOnes) {
   const std::string packed = test::read_text(dir / "packed.csv.gz");
   test::write_text(dir / "cut.csv.gz", packed.substr(0, packed.size() - 6));
   EXPECT_THROW(load_csv(dir / "cut.csv.gz"), Error);
+  // Bytes after the end of the stream are damage, not ignored; another gzip member (files
+  // joined with cat) and zero padding are read as gzip reads them.
+  test::write_text(dir / "tail.csv.gz", packed + "garbage");
+  try {
+    load_csv(dir / "tail.csv.gz");
+    ADD_FAILURE() << "trailing bytes were ignored";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("7 bytes of something else after the end of the gzip"),
+              std::string::npos)
+        << e.what();
+  }
+  const std::string more = "5,6,1\n";
+  gz = gzopen((dir / "second.gz").c_str(), "wb");
+  gzwrite(gz, more.data(), static_cast<unsigned>(more.size()));
+  gzclose(gz);
+  test::write_text(dir / "joined.csv.gz", packed + test::read_text(dir / "second.gz"));
+  EXPECT_EQ(load_csv(dir / "joined.csv.gz").rows(), 3u);
+  test::write_text(dir / "padded.csv.gz", packed + std::string(512, '\0'));
+  EXPECT_EQ(load_csv(dir / "padded.csv.gz").rows(), 2u);
+  // A .gz name on a file that is not gzip: read as it is.
+  test::write_text(dir / "notpacked.csv.gz", text);
+  EXPECT_EQ(load_csv(dir / "notpacked.csv.gz").labels, a.labels);
   test::write_text(dir / "binary.csv", std::string("\x00\x01\x02,\n", 5));
   EXPECT_THROW(load_csv(dir / "binary.csv"), Error);
   EXPECT_THROW(load_csv(dir.path()), Error);

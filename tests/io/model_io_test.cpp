@@ -6,6 +6,12 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <limits>
+#include <string>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "descent/error.hpp"
 #include "descent/io.hpp"
@@ -114,6 +120,35 @@ TEST(ModelFile, StructuralChecksCatchWhatAValidChecksumHides) {
   EXPECT_THROW(parse_model(patched(bytes, 100, &negative, 4), "m.bin"), Error);
   EXPECT_THROW(parse_model(patched(bytes, 88, &nan, 4), "m.bin"), Error);
   EXPECT_THROW(parse_model(patched(bytes, 112, &huge, 8), "m.bin"), Error);
+  // Parameters from 120: 3 x 5 + 5 for layer 1, so parameter 20 is layer 2's first weight.
+  // A NaN there, with a checksum to match, is a model that computes nothing.
+  try {
+    (void)parse_model(patched(bytes, 120 + 20 * 4, &nan, 4), "m.bin");
+    ADD_FAILURE() << "a NaN parameter was loaded";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("parameter 20 (layer 2) is nan"), std::string::npos)
+        << e.what();
+  }
+  // Cross-entropy over one output: every prediction would be class 0 with probability 1.
+  Network single(3, {{1, Activation::identity}});
+  save_network(dir / "one.bin", single, Loss::cross_entropy);
+  EXPECT_THROW(load_model(dir / "one.bin"), Error);
+  save_network(dir / "one.bin", single, Loss::mse);
+  EXPECT_NO_THROW(load_model(dir / "one.bin"));
+}
+
+TEST(ModelFile, ANetworkWithANonFiniteParameterIsNotSaved) {
+  test::TempDir dir;
+  Network net = sample_network();
+  net.parameters()[53] = std::numeric_limits<float>::infinity();
+  try {
+    save_network(dir / "m.bin", net);
+    ADD_FAILURE() << "saved";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("parameter 53 (layer 3) is inf"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_TRUE(std::filesystem::is_empty(dir.path()));
 }
 
 TEST(ParameterFile, RoundTripsInLinearOrderAndChecksItsSize) {
@@ -188,6 +223,93 @@ TEST(AtomicWrite, ReplacesTheOldFileAndLeavesNoTemporaries) {
   }
   EXPECT_EQ(files, 1u);
   EXPECT_THROW(write_history_csv(dir.path(), history), Error);
+}
+
+std::span<const char> chars(const std::string& s) {
+  return {s.data(), s.size()};
+}
+
+std::size_t entries(const std::filesystem::path& dir) {
+  std::size_t n = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    (void)entry;
+    ++n;
+  }
+  return n;
+}
+
+TEST(AtomicWrite, FollowsASymbolicLinkAndKeepsIt) {
+  test::TempDir dir;
+  std::filesystem::create_directory(dir / "real");
+  test::write_text(dir / "real" / "m.model", "old");
+  std::filesystem::create_symlink("real/m.model", dir / "link");
+  std::filesystem::create_symlink(dir / "link", dir / "link2");  // a chain, absolute
+  write_file_atomically(dir / "link2", chars("new"));
+  EXPECT_TRUE(std::filesystem::is_symlink(dir / "link"));
+  EXPECT_TRUE(std::filesystem::is_symlink(dir / "link2"));
+  EXPECT_EQ(test::read_text(dir / "real" / "m.model"), "new");
+  EXPECT_EQ(entries(dir / "real"), 1u);  // no temporary left beside the file
+  // A link to a file not there yet: the file is created where the link points.
+  std::filesystem::create_symlink("real/fresh.csv", dir / "dangling");
+  write_file_atomically(dir / "dangling", chars("x"));
+  EXPECT_TRUE(std::filesystem::is_symlink(dir / "dangling"));
+  EXPECT_EQ(test::read_text(dir / "real" / "fresh.csv"), "x");
+  // A loop of links is an error, not a hang.
+  std::filesystem::create_symlink("loop_b", dir / "loop_a");
+  std::filesystem::create_symlink("loop_a", dir / "loop_b");
+  EXPECT_THROW(write_file_atomically(dir / "loop_a", chars("x")), Error);
+}
+
+TEST(AtomicWrite, AReplacedFileKeepsItsPermissions) {
+  test::TempDir dir;
+  const auto path = dir / "secret.model";
+  test::write_text(path, "old");
+  ASSERT_EQ(::chmod(path.c_str(), 0600), 0);
+  write_file_atomically(path, chars("new"));
+  struct stat st {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  EXPECT_EQ(test::read_text(path), "new");
+}
+
+TEST(AtomicWrite, DevicesAndPipesAreWrittenInPlaceNotReplaced) {
+  // /dev/null stays a device (a rename over it would make it an ordinary file).
+  write_file_atomically("/dev/null", chars("discarded"));
+  struct stat st {};
+  ASSERT_EQ(::stat("/dev/null", &st), 0);
+  EXPECT_TRUE(S_ISCHR(st.st_mode));
+  // A full device is a failed write, named as such.
+  if (::access("/dev/full", W_OK) == 0) {
+    try {
+      write_file_atomically("/dev/full", chars("x"));
+      ADD_FAILURE() << "writing /dev/full succeeded";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("write failed"), std::string::npos) << e.what();
+    }
+    ASSERT_EQ(::stat("/dev/full", &st), 0);
+    EXPECT_TRUE(S_ISCHR(st.st_mode));
+  }
+  test::TempDir dir;
+  const auto fifo = dir / "fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  // Nobody reads the pipe: refused at once, and the pipe is still a pipe.
+  try {
+    write_file_atomically(fifo, chars("x"));
+    ADD_FAILURE() << "writing a pipe nobody reads succeeded";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("no process is reading"), std::string::npos) << e.what();
+  }
+  // With a reader, the bytes go through the pipe.
+  const int reader = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK);
+  ASSERT_GE(reader, 0);
+  write_file_atomically(fifo, chars("through"));
+  char buffer[16] = {};
+  EXPECT_EQ(::read(reader, buffer, sizeof buffer), 7);
+  ::close(reader);
+  EXPECT_EQ(std::string(buffer), "through");
+  ASSERT_EQ(::lstat(fifo.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode));
+  EXPECT_EQ(entries(dir.path()), 1u);
 }
 
 }  // namespace

@@ -150,6 +150,21 @@ TEST(Minimize, StopCriteriaNameWhatHappened) {
     EXPECT_DOUBLE_EQ(r.value, (r.point[0] - 3.0) * (r.point[0] - 3.0));
     EXPECT_NE(r.stop_message.find("smaller learning rate"), std::string::npos) << r.stop_message;
   }
+  // A start where the gradient already overflows: no finite point to keep, so an error that
+  // names the start rather than a "diverged" result with a made-up value of 0.
+  {
+    const auto f = make_objective("rosenbrock");
+    const auto sgd = make_optimizer("sgd:lr=0.001");
+    MinimizeOptions o;
+    o.stop.max_steps = 10;
+    const std::vector<float> far{1e30f, 1e30f};
+    try {
+      (void)minimize(*f, *sgd, far, o);
+      ADD_FAILURE() << "a start with an infinite gradient gave a result";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("at the start"), std::string::npos) << e.what();
+    }
+  }
   // The saddle: no minimum; descent leaves it along -y and the value runs away below.
   {
     const MinimizeResult r = run("saddle", "sgd:lr=0.1", 10000);

@@ -285,6 +285,15 @@ TEST(Trainer, RejectsHandBuiltDataWhosePartsDisagree) {
   bad_label.labels[7] = 3;  // classes is 3: labels are 0..2
   EXPECT_THROW(trainer.fit(bad_label, nullptr), Error);
   EXPECT_THROW(trainer.evaluate(bad_label), Error);
+  // Every row in class 2 of 3 is one class: nothing to learn, named as such.
+  Dataset one_class = d;
+  std::fill(one_class.labels.begin(), one_class.labels.end(), 2u);
+  try {
+    trainer.fit(one_class, nullptr);
+    ADD_FAILURE() << "one class was trained on";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("every row has class 2"), std::string::npos) << e.what();
+  }
 }
 
 TEST(Trainer, RejectsDataThatDoesNotFitTheModel) {
