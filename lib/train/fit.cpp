@@ -271,7 +271,19 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
     read_checkpoint(options_.resume, network_, loss_, optimizer_, schedule, fingerprint, steps_,
                     run);
   }
-  if (schedule != nullptr) optimizer_.set_lr(schedule->rate());
+  // The schedule's rate into the optimizer; a rate it cannot take (a gamma that overflowed)
+  // is named with the schedule and the point of the run.
+  auto apply_schedule = [&](std::string_view when) {
+    const double rate = schedule->rate();
+    if (!std::isfinite(rate) || rate < 0.0) {
+      throw Error(
+          fmt::format("schedule \"{}\" gave the learning rate {} {}: it must be finite "
+                      "and >= 0",
+                      schedule->name(), rate, when));
+    }
+    optimizer_.set_lr(rate);
+  };
+  if (schedule != nullptr) apply_schedule("at the start");
   if (!run.have_last_good) run.last_good.resize(params);
   if (distributed) check_same_run(*comm, fingerprint, options_, network_.parameters(), steps_);
 
@@ -437,7 +449,7 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
       last = step;
       if (schedule_per_step) {
         schedule->step();
-        optimizer_.set_lr(schedule->rate());
+        apply_schedule(fmt::format("after step {}", steps_));
       }
       weighted_loss += step.loss * static_cast<double>(count);
       first += count;
@@ -527,7 +539,7 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
     if (complete && (!stop || is_limit(*stop))) {
       if (schedule != nullptr && !schedule_per_step) {
         schedule->step(std::isnan(record.val_loss) ? record.train_loss : record.val_loss);
-        optimizer_.set_lr(schedule->rate());
+        apply_schedule(fmt::format("after epoch {}", epoch));
       }
       // Epoch-end criteria, on the monitored loss.
       const double monitored = validation != nullptr ? record.val_loss : record.train_loss;

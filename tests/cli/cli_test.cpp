@@ -182,6 +182,13 @@ TEST(Cli, BadOptionsExitTwoWithAMessageAndWriteNothing) {
       // Rates that float arithmetic cannot carry.
       {"train --data iris --lr 1e39", "too large for the 32-bit floats"},
       {"train --data iris --lr 1e-46", "0 as a 32-bit float"},
+      {"train --data iris --epochs 18446744073709551616",
+       "--epochs 18446744073709551616 is "
+       "invalid: it is too large"},
+      {"train --data iris --schedule exponential:gamma=1e308 --schedule-per step",
+       "schedule \"exponential\" gave the learning rate inf after step"},
+      {"train --data iris --resume /dev/null", "not a checkpoint file (a directory or a device)"},
+      {"train --data iris --save /dev/null/m.model", "\"/dev/null\" is a file, not a directory"},
   };
   for (const BadCase& c : cases) {
     test::TempDir dir;

@@ -22,6 +22,8 @@ std::size_t parse_count(std::string_view text, std::string_view option) {
   if (text.empty() || ec != std::errc() || end != text.data() + text.size()) {
     if (!text.empty() && text.front() == '-')
       throw Error(fmt::format("{} {} is invalid: it must not be negative", option, text));
+    if (ec == std::errc::result_out_of_range)
+      throw Error(fmt::format("{} {} is invalid: it is too large", option, text));
     throw Error(fmt::format("{} {} is not a whole number", option, text));
   }
   return value;
@@ -64,6 +66,10 @@ void check_output_path(const std::string& path, std::string_view option) {
   const std::filesystem::path dir = p.has_parent_path() ? p.parent_path() : ".";
   std::error_code ec;
   if (!std::filesystem::is_directory(dir, ec)) {
+    if (std::filesystem::exists(dir, ec)) {
+      throw Error(
+          fmt::format("{} {}: \"{}\" is a file, not a directory", option, path, dir.string()));
+    }
     throw Error(fmt::format("{} {}: directory \"{}\" does not exist", option, path, dir.string()));
   }
   if (std::filesystem::is_directory(p, ec))

@@ -263,8 +263,12 @@ int train_command(const TrainArgs& args, const CLI::App& cmd,
   if (options.checkpoint_every == 0) throw Error("--checkpoint-every 0 is invalid: use at least 1");
   if (!args.resume.empty()) {
     std::error_code ec;
-    if (!std::filesystem::is_regular_file(args.resume, ec))
-      throw Error(fmt::format("--resume {}: no such checkpoint file", args.resume));
+    if (!std::filesystem::is_regular_file(args.resume, ec)) {
+      throw Error(fmt::format("--resume {}: {}", args.resume,
+                              std::filesystem::exists(args.resume, ec)
+                                  ? "not a checkpoint file (a directory or a device)"
+                                  : "no such checkpoint file"));
+    }
     options.resume = args.resume;
   }
   if (root && !args.history.empty()) check_output_path(args.history, "--history");
