@@ -52,10 +52,9 @@ bool write_all(int fd, std::span<const char> bytes) {
 
 // A character device (/dev/null, a terminal) or a named pipe is written where it is: renaming
 // a file over it would replace the device or the pipe with an ordinary file.
-void write_in_place(const std::filesystem::path& path, const std::filesystem::path& target,
-                    bool pipe, std::span<const char> bytes) {
+void write_in_place(const std::filesystem::path& path, bool pipe, std::span<const char> bytes) {
   // A pipe nobody reads would block the open forever: refuse it instead.
-  const int fd = ::open(target.c_str(), O_WRONLY | O_CLOEXEC | (pipe ? O_NONBLOCK : 0));
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC | (pipe ? O_NONBLOCK : 0));
   if (fd < 0) {
     const int err = errno;
     throw Error(
@@ -77,22 +76,24 @@ void write_in_place(const std::filesystem::path& path, const std::filesystem::pa
 
 void write_file_atomically(const std::filesystem::path& requested, std::span<const char> bytes) {
   if (requested.empty()) throw Error("cannot write a file with an empty name");
-  const std::filesystem::path path = follow_links(requested);
   const std::string name = requested.string();  // the name the caller gave, for messages
+  // Devices and pipes first, through the kernel's own view of the links: /dev/stdout's chain
+  // ends in a name like "pipe:[1234]" that is no path.
+  struct stat old {};
+  if (::stat(requested.c_str(), &old) == 0 && (S_ISCHR(old.st_mode) || S_ISFIFO(old.st_mode))) {
+    write_in_place(requested, S_ISFIFO(old.st_mode), bytes);
+    return;
+  }
+  const std::filesystem::path path = follow_links(requested);
   const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : ".";
   std::error_code ec;
   if (!std::filesystem::is_directory(dir, ec)) {
     throw Error(
         fmt::format("cannot write \"{}\": directory \"{}\" does not exist", name, dir.string()));
   }
-  struct stat old {};
   const bool exists = ::stat(path.c_str(), &old) == 0;
   if (exists && S_ISDIR(old.st_mode))
     throw Error(fmt::format("cannot write \"{}\": it is a directory", name));
-  if (exists && (S_ISCHR(old.st_mode) || S_ISFIFO(old.st_mode))) {
-    write_in_place(requested, path, S_ISFIFO(old.st_mode), bytes);
-    return;
-  }
   if (exists && !S_ISREG(old.st_mode)) {
     throw Error(
         fmt::format("cannot write \"{}\": it is not a regular file (a block device or "
