@@ -816,6 +816,9 @@ TEST(Cli, TraceLrDemoAndLrFindRefuseBadOptionsBeforeWritingAnything) {
       {"lr-find --data nosuchset --out OUT", "unknown dataset \"nosuchset\""},
       {"lr-find --optimizer adamx --out OUT", "unknown optimizer \"adamx\""},
       {"lr-find --val-fraction 1 --out OUT", "--val-fraction 1 is invalid"},
+      {"lr-find --optimizer sgd:lr=0.1 --out OUT", "lr= has no effect here"},
+      {"trace --function rosenbrock --start 1e30,1e30 --out OUT", "at the start"},
+      {"sweep --data iris --target-loss 0.1 --lr '' --out OUT", "sweep --lr: the value is empty"},
   };
   expect_refused_before_writing(cases);
 }

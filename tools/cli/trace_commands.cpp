@@ -187,8 +187,7 @@ int run_trace(const TraceArgs& args) {
                     "than {:.0e} numbers; take fewer steps",
                     steps, n, specs.size(), kMaxTracedNumbers));
   }
-  std::optional<std::filesystem::path> out;
-  if (record) out = create_output_dir(args.out, "--out");
+  if (record) check_output_dir(args.out, "--out");
 
   const std::vector<float> x0(start.begin(), start.end());
   nlohmann::json j = {{"kind", "trace"},
@@ -206,19 +205,20 @@ int run_trace(const TraceArgs& args) {
     options.stop.max_steps = steps;
     options.stop.grad_tolerance = grad_tol;
     options.record_trajectory = record;
-    MinimizeResult r = minimize(*f, *optimizers[i], x0, options);
-    nlohmann::json run = run_json(specs[i], r);
-    if (out) {
-      const std::string csv = file_stem(i, specs[i]) + ".csv";
-      write_text(*out / csv, trajectory_csv(r.trajectory, n));
-      run["csv"] = csv;
-    }
-    j["runs"].push_back(run);
-    results.push_back(std::move(r));
+    results.push_back(minimize(*f, *optimizers[i], x0, options));
+    j["runs"].push_back(run_json(specs[i], results.back()));
   }
 
+  // Every run finished (a start that fails fails them all): only now is anything written.
+  std::optional<std::filesystem::path> out;
+  if (record) out = create_output_dir(args.out, "--out");
   bool drawn = true;
   if (out) {
+    for (std::size_t i = 0; i < specs.size(); ++i) {
+      const std::string csv = file_stem(i, specs[i]) + ".csv";
+      write_text(*out / csv, trajectory_csv(results[i].trajectory, n));
+      j["runs"][i]["csv"] = csv;
+    }
     add_picture(j, *f, {start});
     write_text(*out / "trace.json", j.dump(1));
     if (!args.no_plots) drawn = draw(*out / "trace.json", *out / "trace.png");
@@ -358,6 +358,12 @@ int run_lr_find(const LrFindArgs& args) {
   const std::vector<std::size_t> hidden = parse_sizes(args.hidden, "--hidden");
   const Activation activation = parse_activation(args.activation);
   const auto optimizer = make_optimizer(args.optimizer);
+  if (Spec::parse(args.optimizer, "optimizer").has("lr")) {
+    throw Error(
+        fmt::format("--optimizer {}: lr= has no effect here, the test sets the rate from "
+                    "--start-lr to --end-lr: leave it out",
+                    args.optimizer));
+  }
   LrFindOptions o;
   o.batch_size = args.batch == "full" ? 0 : parse_count(args.batch, "--batch");
   if (args.batch != "full" && o.batch_size == 0)
@@ -402,7 +408,8 @@ int run_lr_find(const LrFindArgs& args) {
   nlohmann::json j = {{"kind", "lr_find"},
                       {"data", data.name},
                       {"optimizer", args.optimizer},
-                      {"batch", o.batch_size == 0 ? split.train.rows() : o.batch_size},
+                      {"batch", o.batch_size == 0 ? split.train.rows()
+                                                  : std::min(o.batch_size, split.train.rows())},
                       {"start_lr", o.start_lr},
                       {"end_lr", o.end_lr},
                       {"steps", r.points.size()},
