@@ -40,8 +40,12 @@ struct Dataset {
   std::size_t feature_count() const noexcept { return features.cols(); }
   // The targets as the losses take them: labels, or values.
   Targets targets() const noexcept;
-  // A copy holding the given rows, in the given order.
+  // A copy holding the given rows, in the given order (after check_parts).
   Dataset subset(std::span<const std::size_t> rows) const;
+  // Throws descent::Error unless the parts agree, as a Dataset built by hand may not: a label
+  // per row and each below `classes` (classification), or a row of values per row
+  // (regression). `role` leads the message ("training data").
+  void check_parts(std::string_view role = "data") const;
 };
 
 // Reads a CSV file (gzip-compressed when the name ends in .gz). Errors name

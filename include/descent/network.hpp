@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "descent/activation.hpp"
@@ -92,6 +93,10 @@ class Network {
   Matrix predict(ConstMatrixView x) const;
 
  private:
+  // Throws descent::Error unless x is a view of rows x inputs() floats (data, stride >= cols).
+  void check_input(ConstMatrixView x) const;
+  // check_input, and x.rows within a workspace made for this network's layer sizes.
+  void check_batch(ConstMatrixView x, const Workspace& ws) const;
   std::size_t inputs_;
   std::vector<DenseLayer> layers_;
   AlignedBuffer<float> parameters_;
@@ -100,12 +105,17 @@ class Network {
 };
 
 // Activations and deltas for batches of up to max_rows rows, allocated once and reused.
+// The first parameter that is NaN or infinite, as "parameter 5 (layer 2) is nan"; empty when
+// every parameter is finite.
+std::string describe_non_finite_parameter(const Network& network);
+
 class Workspace {
  public:
   Workspace(const Network& network, std::size_t max_rows);
   std::size_t max_rows() const noexcept { return max_rows_; }
-  // Where the loss writes dL/d(output) for a batch of `rows` rows: [rows, outputs].
-  MatrixView output_gradient(std::size_t rows) noexcept;
+  // Where the loss writes dL/d(output) for a batch of `rows` rows: [rows, outputs]. Throws
+  // descent::Error for more rows than max_rows().
+  MatrixView output_gradient(std::size_t rows);
   // Whether forward and backward may split their matrix products across descent's threads;
   // off when the caller already runs several workspaces in parallel. Either way the results
   // are the same bits.
@@ -114,6 +124,9 @@ class Workspace {
  private:
   friend class Network;
   friend class Trainer;
+  // Whether this workspace was made for `network`'s layer sizes (forward and backward check
+  // it: another network's would be read out of bounds).
+  bool fits(const Network& network) const noexcept;
   std::size_t max_rows_;
   std::size_t outputs_;
   bool parallel_ = false;

@@ -19,6 +19,10 @@ struct Standardization {
   static Standardization fit(ConstMatrixView x);
   // x = (x - mean) / stddev in place; x must have features() columns.
   void apply(MatrixView x) const;
+  // Throws descent::Error unless mean and stddev have one entry per feature, every mean is
+  // finite and every stddev a normal float > 0 (fit() gives nothing else): a 0, subnormal or
+  // NaN stddev would turn every prediction into inf or NaN.
+  void check() const;
 };
 
 }  // namespace descent

@@ -25,7 +25,26 @@ Targets Dataset::targets() const noexcept {
   return Targets{{}, values.view()};
 }
 
+void Dataset::check_parts(std::string_view role) const {
+  if (task == Task::classification) {
+    if (labels.size() != rows()) {
+      throw Error(
+          fmt::format("{} \"{}\" has {} rows but {} labels", role, name, rows(), labels.size()));
+    }
+    for (std::size_t i = 0; i < labels.size(); ++i) {
+      if (labels[i] >= classes) {
+        throw Error(fmt::format("{} \"{}\": label {} in row {} is not below its {} classes", role,
+                                name, labels[i], i, classes));
+      }
+    }
+  } else if (values.rows() != rows()) {
+    throw Error(fmt::format("{} \"{}\" has {} rows but {} rows of targets", role, name, rows(),
+                            values.rows()));
+  }
+}
+
 Dataset Dataset::subset(std::span<const std::size_t> rows) const {
+  check_parts();
   Dataset out;
   out.name = name;
   out.task = task;

@@ -154,8 +154,12 @@ Dataset parse_idx(std::string_view images, std::string_view labels, std::string_
 Dataset load_idx(const std::filesystem::path& images, const std::filesystem::path& labels) {
   for (const auto& file : {images, labels}) {
     std::error_code ec;
-    if (!std::filesystem::is_regular_file(file, ec))
-      throw Error(fmt::format("IDX file \"{}\" does not exist", file.string()));
+    if (!std::filesystem::is_regular_file(file, ec)) {
+      throw Error(fmt::format("IDX file \"{}\" {}", file.string(),
+                              std::filesystem::exists(file, ec)
+                                  ? "is not a regular file (a directory or a device)"
+                                  : "does not exist"));
+    }
   }
   const std::string x = detail::read_gzip(images);
   const std::string y = detail::read_gzip(labels);

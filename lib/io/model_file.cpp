@@ -41,26 +41,19 @@ std::uint32_t loss_tag(std::optional<Loss> loss) {
   return 0;
 }
 
-// The first parameter that is NaN or infinite, as "parameter 5 (layer 2)"; empty if none.
-std::string first_non_finite(const Network& network) {
-  const auto params = network.parameters();
-  const auto bad =
-      std::find_if(params.begin(), params.end(), [](float v) { return !std::isfinite(v); });
-  if (bad == params.end()) return {};
-  const auto index = static_cast<std::size_t>(bad - params.begin());
-  std::size_t layer = 0;
-  while (layer + 1 < network.layers().size() && network.layers()[layer + 1].weight_offset <= index)
-    ++layer;
-  return fmt::format("parameter {} (layer {}) is {}", index, layer + 1, *bad);
-}
-
 }  // namespace
 
 std::vector<char> model_bytes(const Network& network, std::optional<Loss> loss) {
   // A model that cannot compute anything is not saved, so that no file descent writes is one
   // it refuses to read.
-  if (const std::string bad = first_non_finite(network); !bad.empty())
+  if (const std::string bad = describe_non_finite_parameter(network); !bad.empty())
     throw Error(fmt::format("cannot save the model: {}", bad));
+  if (loss == Loss::cross_entropy && network.outputs() < 2) {
+    throw Error(
+        fmt::format("cannot save the model: cross_entropy over {} output (it needs one per "
+                    "class, at least 2)",
+                    network.outputs()));
+  }
   bytes::Writer w;
   w.put_bytes(kMagic);
   w.put<std::uint32_t>(kVersion);
@@ -139,11 +132,10 @@ LoadedModel parse_model(std::span<const char> bytes, std::string_view name) {
   s.stddev.resize(standardized);
   r.floats(s.mean.data(), standardized, "the feature means");
   r.floats(s.stddev.data(), standardized, "the feature standard deviations");
-  for (std::size_t j = 0; j < standardized; ++j) {
-    if (!std::isfinite(s.mean[j]) || !std::isfinite(s.stddev[j]) || !(s.stddev[j] > 0.0f)) {
-      throw Error(fmt::format("{}: corrupted model file: feature {} has mean {} and stddev {}",
-                              name, j, s.mean[j], s.stddev[j]));
-    }
+  try {
+    s.check();  // the same rule as set_standardization: a file it writes, it reads
+  } catch (const Error& e) {
+    throw Error(fmt::format("{}: corrupted model file: {}", name, e.what()));
   }
   const auto params = r.get<std::uint64_t>("the parameter count");
   if (params != expected_params) {
@@ -166,7 +158,7 @@ LoadedModel parse_model(std::span<const char> bytes, std::string_view name) {
     throw Error(fmt::format("{}: corrupted model file: checksum mismatch", name));
   }
   // The checksum matched: what follows is a file written that way, not damage.
-  if (const std::string bad = first_non_finite(network); !bad.empty())
+  if (const std::string bad = describe_non_finite_parameter(network); !bad.empty())
     throw Error(fmt::format("{}: the model cannot be used: {}", name, bad));
   if (tag == 2 && network.outputs() < 2) {
     throw Error(

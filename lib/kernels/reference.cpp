@@ -71,7 +71,7 @@ void activation_forward(Activation activation, std::size_t n, const float* x, fl
       case Activation::identity:
         break;
       case Activation::relu:
-        r = v > 0.0 ? v : 0.0;
+        r = v > 0.0 || std::isnan(v) ? v : 0.0;  // NaN stays NaN, as in torch.relu
         break;
       case Activation::sigmoid:
         r = sigmoid(v);

@@ -339,7 +339,7 @@ template <class A, std::size_t ROWS, std::size_t NV, bool ROWS_APART>
       B bias[NV];
 #pragma GCC unroll 4
       for (std::size_t v = 0; v < NV; ++v) bias[v] = B::load_unaligned(s.bias + place.j0 + v * W);
-      const bool relu = s.activation == Activation::relu;
+      const bool apply_relu = s.activation == Activation::relu;
       const bool overwrite = s.overwrite;
 #pragma GCC unroll 16
       for (std::size_t r = 0; r < ROWS; ++r, row += ldc) {
@@ -347,7 +347,7 @@ template <class A, std::size_t ROWS, std::size_t NV, bool ROWS_APART>
         for (std::size_t v = 0; v < NV; ++v) {
           B value = overwrite ? acc[r][v] : B::load_unaligned(row + v * W) + acc[r][v];
           value = value + bias[v];
-          if (relu) value = xsimd::max(value, B(0.0f));
+          if (apply_relu) value = relu<A>(value);
           value.store_unaligned(row + v * W);
         }
       }

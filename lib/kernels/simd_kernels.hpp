@@ -144,13 +144,20 @@ Batch<A> sigmoid(Batch<A> x) {
 // f(x), and g * f'(x) written with the forward output y = f(x): the one definition the
 // element-wise passes and the GEMM epilogues share, so fused and separate passes agree bit
 // for bit.
+// max(v, 0), except that a NaN stays NaN, as in torch.relu. MAXPS alone returns its second
+// operand for a NaN: a NaN weight would then hide behind finite outputs and a finite loss.
+template <class A>
+Batch<A> relu(Batch<A> v) {
+  return xsimd::select(xsimd::isnan(v), v, xsimd::max(v, Batch<A>(0.0f)));
+}
+
 template <class A>
 Batch<A> activate(Activation activation, Batch<A> v) {
   switch (activation) {
     case Activation::identity:
       return v;
     case Activation::relu:
-      return xsimd::max(v, Batch<A>(0.0f));
+      return relu<A>(v);
     case Activation::sigmoid:
       return sigmoid<A>(v);
     case Activation::tanh:

@@ -16,6 +16,7 @@ ModelEvaluation evaluate_model(const Network& network, Loss loss, const Dataset&
                             data.feature_count(), network.inputs()));
   }
   if (data.rows() == 0) throw Error(fmt::format("\"{}\" has no rows", data.name));
+  data.check_parts();
   constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
   ModelEvaluation e;
   e.loss = loss;

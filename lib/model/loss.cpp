@@ -67,8 +67,13 @@ void check_targets(Loss loss, ConstMatrixView output, const Targets& targets) {
 void check_targets(Loss loss, ConstMatrixView output, const Targets& targets,
                    std::span<const std::size_t> rows) {
   check_target_shapes(loss, output, targets);
-  if (loss == Loss::cross_entropy)
-    for (std::size_t row : rows) check_label(targets, row, output.cols);
+  for (std::size_t row : rows) {
+    if (row >= output.rows) {
+      throw Error(
+          fmt::format("row {} of the batch is past the {} rows of the targets", row, output.rows));
+    }
+    if (loss == Loss::cross_entropy) check_label(targets, row, output.cols);
+  }
 }
 
 double loss_sum(Loss loss, ConstMatrixView output, const Targets& targets, float grad_scale,

@@ -95,11 +95,11 @@ void Network::set_parameters(std::span<const float> values) {
 }
 
 void Network::set_standardization(Standardization standardization) {
-  if (!standardization.empty() && (standardization.features() != inputs_ ||
-                                   standardization.stddev.size() != standardization.mean.size())) {
+  if (!standardization.empty() && standardization.features() != inputs_) {
     throw Error(fmt::format("standardisation for {} features given to a network with {} inputs",
                             standardization.features(), inputs_));
   }
+  standardization.check();
   standardization_ = std::move(standardization);
 }
 
@@ -151,15 +151,28 @@ void Network::initialize(Init init, std::uint64_t seed) {
   }
 }
 
-ConstMatrixView Network::forward(ConstMatrixView x, Workspace& ws) const {
+void Network::check_batch(ConstMatrixView x, const Workspace& ws) const {
+  check_input(x);
+  if (x.rows > ws.max_rows_ || !ws.fits(*this)) {
+    throw Error(fmt::format("a batch of {} rows does not fit the workspace ({} rows{})", x.rows,
+                            ws.max_rows_,
+                            ws.fits(*this) ? "" : ", made for a network of other layer sizes"));
+  }
+}
+
+void Network::check_input(ConstMatrixView x) const {
   if (x.cols != inputs_) {
     throw Error(
         fmt::format("the network takes {} inputs, the data has {} columns", inputs_, x.cols));
   }
-  if (x.rows > ws.max_rows_ || ws.activations_.size() != layers_.size()) {
-    throw Error(fmt::format("a batch of {} rows does not fit a workspace made for {}", x.rows,
-                            ws.max_rows_));
+  if (x.rows > 0 && (x.data == nullptr || x.stride < x.cols)) {
+    throw Error(fmt::format("input view of {} x {} with stride {}{}: not a matrix", x.rows, x.cols,
+                            x.stride, x.data == nullptr ? " and no data" : ""));
   }
+}
+
+ConstMatrixView Network::forward(ConstMatrixView x, Workspace& ws) const {
+  check_batch(x, ws);
   const auto& k = kernels::active();
   const float* params = parameters_.data();
   ConstMatrixView input = x;
@@ -185,6 +198,7 @@ void Network::backward(ConstMatrixView x, Workspace& ws, std::span<float> grads,
     throw Error(fmt::format("gradient buffer has {} floats, the network {} parameters",
                             grads.size(), parameters_.size()));
   }
+  check_batch(x, ws);
   const auto& k = kernels::active();
   const float* params = parameters_.data();
   const std::size_t rows = x.rows;
@@ -222,10 +236,7 @@ void Network::backward(ConstMatrixView x, Workspace& ws, std::span<float> grads,
 }
 
 Matrix Network::predict(ConstMatrixView x) const {
-  if (x.cols != inputs_) {
-    throw Error(
-        fmt::format("the network takes {} inputs, the data has {} columns", inputs_, x.cols));
-  }
+  check_input(x);
   Matrix result(x.rows, outputs());
   // Rows per pass: at most 256, and few enough that a wide network's workspace stays small.
   const std::size_t chunk = std::clamp<std::size_t>((std::size_t{1} << 22) / max_width(), 1, 256);
@@ -245,6 +256,18 @@ Matrix Network::predict(ConstMatrixView x) const {
   return result;
 }
 
+std::string describe_non_finite_parameter(const Network& network) {
+  const auto params = network.parameters();
+  const auto bad =
+      std::find_if(params.begin(), params.end(), [](float v) { return !std::isfinite(v); });
+  if (bad == params.end()) return {};
+  const auto index = static_cast<std::size_t>(bad - params.begin());
+  const auto layers = network.layers();
+  std::size_t layer = 0;
+  while (layer + 1 < layers.size() && layers[layer + 1].weight_offset <= index) ++layer;
+  return fmt::format("parameter {} (layer {}) is {}", index, layer + 1, *bad);
+}
+
 Workspace::Workspace(const Network& network, std::size_t max_rows)
     : max_rows_(max_rows), outputs_(network.outputs()) {
   for (const DenseLayer& layer : network.layers())
@@ -255,8 +278,20 @@ Workspace::Workspace(const Network& network, std::size_t max_rows)
   delta_[1].resize(delta_size);
 }
 
-MatrixView Workspace::output_gradient(std::size_t rows) noexcept {
+MatrixView Workspace::output_gradient(std::size_t rows) {
+  if (rows > max_rows_) {
+    throw Error(fmt::format("output_gradient({}): the workspace holds {} rows", rows, max_rows_));
+  }
   return MatrixView{delta_[0].data(), rows, outputs_, outputs_};
+}
+
+bool Workspace::fits(const Network& network) const noexcept {
+  const auto layers = network.layers();
+  if (activations_.size() != layers.size() || outputs_ != network.outputs()) return false;
+  for (std::size_t l = 0; l < layers.size(); ++l)
+    if (activations_[l].cols() != layers[l].outputs) return false;
+  return delta_[0].size() / std::max<std::size_t>(max_rows_, 1) >= network.max_width() ||
+         max_rows_ == 0;
 }
 
 }  // namespace descent

@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include "descent/error.hpp"
+
 namespace descent {
 
 Standardization Standardization::fit(ConstMatrixView x) {
@@ -28,8 +30,24 @@ Standardization Standardization::fit(ConstMatrixView x) {
   return s;
 }
 
+void Standardization::check() const {
+  if (stddev.size() != mean.size()) {
+    throw Error(fmt::format("standardisation with {} means but {} standard deviations", mean.size(),
+                            stddev.size()));
+  }
+  for (std::size_t j = 0; j < mean.size(); ++j) {
+    if (!std::isfinite(mean[j]) || !std::isnormal(stddev[j]) || !(stddev[j] > 0.0f)) {
+      throw Error(
+          fmt::format("standardisation of feature {}: mean {} and stddev {} (the mean must "
+                      "be finite, the stddev a normal float > 0)",
+                      j, mean[j], stddev[j]));
+    }
+  }
+}
+
 void Standardization::apply(MatrixView x) const {
   if (empty()) return;
+  check();
   if (x.cols != features()) {
     throw Error(fmt::format("standardisation fitted on {} features applied to data with {}",
                             features(), x.cols));

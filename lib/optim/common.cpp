@@ -1,6 +1,7 @@
 #include "optim/common.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 
 #include <fmt/format.h>
@@ -11,8 +12,11 @@ namespace descent::optim {
 
 void require(bool ok, std::string_view optimizer, std::string_view key, double value,
              std::string_view why) {
-  if (!ok) {
-    throw Error(fmt::format("optimizer \"{}\": {}={} is invalid: {}", optimizer, key, value, why));
+  // Every hyperparameter is a finite number (the spec parser says so too; the option structs
+  // reach here directly): an inf momentum or eps passes ">= 0" and then makes NaN.
+  if (!ok || !std::isfinite(value)) {
+    throw Error(fmt::format("optimizer \"{}\": {}={} is invalid: {}", optimizer, key, value,
+                            std::isfinite(value) ? why : "it must be a finite number"));
   }
 }
 

@@ -126,8 +126,11 @@ double CosineAnnealingLR::closed_form() {
 double LinearLR::get_lr() {
   if (last_epoch_ == 0) return lr() * start_;
   if (last_epoch_ > total_) return lr();
-  return lr() * (1.0 + (end_ - start_) / (static_cast<double>(total_) * start_ +
-                                          static_cast<double>(last_epoch_ - 1) * (end_ - start_)));
+  // torch's chained form; with both factors >= 0 a rate below 0 is only rounding (end_factor 0
+  // gives -7e-19 at the end), which the optimizer would refuse as a rate.
+  return std::max(0.0, lr() * (1.0 + (end_ - start_) /
+                                         (static_cast<double>(total_) * start_ +
+                                          static_cast<double>(last_epoch_ - 1) * (end_ - start_))));
 }
 
 double LinearLR::closed_form() {

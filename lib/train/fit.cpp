@@ -271,6 +271,10 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
     read_checkpoint(options_.resume, network_, loss_, optimizer_, schedule, fingerprint, steps_,
                     run);
   }
+  // A NaN or infinite parameter (set by hand) would make every step's loss NaN, or, behind a
+  // ReLU that zeroes it, never change while the loss looks fine.
+  if (const std::string bad = describe_non_finite_parameter(network_); !bad.empty())
+    throw Error(fmt::format("the network's {} before training: initialise it first", bad));
   // The schedule's rate into the optimizer; a rate it cannot take (a gamma that overflowed)
   // is named with the schedule and the point of the run.
   auto apply_schedule = [&](std::string_view when) {
@@ -634,6 +638,12 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
 }
 
 DataSplit prepare_training(Network& network, const Dataset& data, const TrainOptions& options) {
+  // Checked here, before the split copies rows by the parts' sizes, and not only in fit().
+  data.check_parts("training data");
+  if (!(options.validation_fraction >= 0.0 && options.validation_fraction < 1.0)) {
+    throw Error(fmt::format("validation_fraction {} is invalid: it must be in [0, 1)",
+                            options.validation_fraction));
+  }
   DataSplit split;
   if (options.validation_fraction > 0.0) {
     split = split_train_validation(data, options.validation_fraction,

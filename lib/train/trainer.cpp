@@ -183,21 +183,7 @@ void check_data(const Network& network, Loss loss, const Dataset& data, std::str
                             data.name, data.feature_count(), network.inputs()));
   }
   // A Dataset can be built by hand: its parts must agree before any kernel reads them.
-  if (data.task == Task::classification) {
-    if (data.labels.size() != data.rows()) {
-      throw Error(fmt::format("{} data \"{}\" has {} rows but {} labels", role, data.name,
-                              data.rows(), data.labels.size()));
-    }
-    for (std::size_t i = 0; i < data.labels.size(); ++i) {
-      if (data.labels[i] >= data.classes) {
-        throw Error(fmt::format("{} data \"{}\": label {} in row {} is not below its {} classes",
-                                role, data.name, data.labels[i], i, data.classes));
-      }
-    }
-  } else if (data.values.rows() != data.rows()) {
-    throw Error(fmt::format("{} data \"{}\" has {} rows but {} rows of targets", role, data.name,
-                            data.rows(), data.values.rows()));
-  }
+  data.check_parts(fmt::format("{} data", role));
   switch (loss) {
     case Loss::cross_entropy:
       if (data.task != Task::classification) {
