@@ -102,6 +102,12 @@ TEST(Idx, LoadsGzipAndPlainFilesAndFindsTheLabelsBesideTheImages) {
               load_dataset((dir / "plain-images-idx3-ubyte").string());
             }).find("plain-labels-idx1-ubyte\" does not exist"),
             std::string::npos);
+  // One that is there but no file says so.
+  std::filesystem::create_directory(dir / "plain-labels-idx1-ubyte");
+  EXPECT_NE(test::error_message([&] {
+              load_dataset((dir / "plain-images-idx3-ubyte").string());
+            }).find("plain-labels-idx1-ubyte\" is not a regular file"),
+            std::string::npos);
   const std::string packed = test::read_text(dir / "train-images-idx3-ubyte.gz");
   test::write_text(dir / "cut-images-idx3-ubyte.gz", packed.substr(0, packed.size() - 6));
   std::filesystem::copy(dir / "train-labels-idx1-ubyte.gz", dir / "cut-labels-idx1-ubyte.gz");

@@ -181,6 +181,55 @@ TEST_P(KernelTest, ActivationsMatchReference) {
   }
 }
 
+// ReLU keeps a NaN (as torch.relu does), in the element-wise pass and in the forward GEMM's
+// fused store, on every ISA: a NaN weight must not hide behind finite outputs.
+TEST_P(KernelTest, ReluKeepsNaN) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  for (const KernelTable* t : {&simd(), &ref()}) {
+    SCOPED_TRACE(to_string(t->isa));
+    for (std::size_t n : {1u, 5u, 16u, 37u}) {
+      std::vector<float> x(n, -2.0f);
+      x[0] = nan;
+      if (n > 2) {
+        x[1] = inf;
+        x[2] = 3.0f;
+      }
+      std::vector<float> y(n);
+      t->activation_forward(Activation::relu, n, x.data(), y.data());
+      EXPECT_TRUE(std::isnan(y[0])) << "n=" << n;
+      if (n > 2) {
+        EXPECT_EQ(y[1], inf);
+        EXPECT_EQ(y[2], 3.0f);
+      }
+      for (std::size_t i = 3; i < n; ++i) EXPECT_EQ(y[i], 0.0f) << i;
+    }
+    // A NaN in row 1 of X: that row of Y = relu(X W^T + b) is NaN, the others finite. Two
+    // rows go through the dot-product tiles, thirteen through the packed ones.
+    for (const std::size_t m : {std::size_t{2}, std::size_t{13}}) {
+      const std::size_t k = 29, n = 70;
+      auto x = random_floats(m * k, 21);
+      x[1 * k + 4] = nan;
+      const auto w = random_floats(n * k, 22), bias = random_floats(n, 23);
+      std::vector<float> out(m * n);
+      kernels::GemmEpilogue forward;
+      forward.bias = bias.data();
+      forward.activation = Activation::relu;
+      kernels::gemm(*t, Trans::no, Trans::yes, m, n, k, 1.0f, x.data(), k, w.data(), k, 0.0f,
+                    out.data(), n, forward, false);
+      for (std::size_t i = 0; i < m; ++i) {
+        for (std::size_t j = 0; j < n; ++j) {
+          if (i == 1) {
+            ASSERT_TRUE(std::isnan(out[i * n + j])) << j;
+          } else {
+            ASSERT_GE(out[i * n + j], 0.0f) << i << "," << j;
+          }
+        }
+      }
+    }
+  }
+}
+
 TEST_P(KernelTest, ElementResultDoesNotDependOnPositionInTheArray) {
   // Tails go through the same vector code as full batches, so an element computes the same
   // bits whether it sits in the body or the tail: shards of any size agree.

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <numeric>
 
 #include "descent/error.hpp"
@@ -91,6 +92,26 @@ TEST(Network, RejectsBadShapes) {
   EXPECT_THROW(Network::mlp(64, {1, std::size_t{1} << 62}, 10), Error);
   EXPECT_THROW(Network::mlp(100000, {100000}, 10), Error);
   EXPECT_THROW(Matrix(std::size_t{1} << 40, std::size_t{1} << 40), std::bad_alloc);
+  // A workspace made for another network's layers would be read out of bounds.
+  Network wider = Network::mlp(3, {50}, 2);
+  Matrix x(2, 3);
+  EXPECT_THROW(wider.forward(x.view(), ws), Error);
+  EXPECT_THROW(wider.backward(x.view(), ws, wider.gradients(), false), Error);
+  EXPECT_NO_THROW(net.forward(x.view(), ws));
+  EXPECT_THROW(ws.output_gradient(3), Error);
+  // A view that is no matrix: no data, or rows shorter than the stride says.
+  EXPECT_THROW(net.predict(ConstMatrixView{nullptr, 2, 3, 3}), Error);
+  EXPECT_THROW(net.predict(ConstMatrixView{x.data(), 2, 3, 1}), Error);
+  EXPECT_EQ(net.predict(ConstMatrixView{nullptr, 0, 3, 3}).rows(), 0u);
+}
+
+TEST(Network, NonFiniteParametersAreFoundAndNamed) {
+  Network net = Network::mlp(3, {4}, 2);  // layer 1: 12 + 4 parameters, layer 2 from 16
+  EXPECT_EQ(describe_non_finite_parameter(net), "");
+  net.parameters()[17] = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_EQ(describe_non_finite_parameter(net), "parameter 17 (layer 2) is nan");
+  net.parameters()[3] = -std::numeric_limits<float>::infinity();
+  EXPECT_EQ(describe_non_finite_parameter(net), "parameter 3 (layer 1) is -inf");
 }
 
 TEST(Network, PredictAppliesTheStandardisation) {
@@ -105,6 +126,17 @@ TEST(Network, PredictAppliesTheStandardisation) {
   EXPECT_FLOAT_EQ(y(0, 0), 0.0f);
   EXPECT_FLOAT_EQ(y(1, 0), 2.0f);
   EXPECT_THROW(net.set_standardization({{1.0f, 2.0f}, {1.0f, 1.0f}}), Error);
+  // A stddev that is 0, subnormal, negative or NaN, a NaN mean, or sizes that disagree would
+  // make every prediction inf or NaN, or read past the end.
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (const Standardization& bad :
+       {Standardization{{10.0f}, {0.0f}}, Standardization{{10.0f}, {1e-40f}},
+        Standardization{{10.0f}, {-1.0f}}, Standardization{{10.0f}, {nan}},
+        Standardization{{nan}, {1.0f}}, Standardization{{10.0f}, {}}}) {
+    EXPECT_THROW(net.set_standardization(bad), Error);
+    EXPECT_THROW(bad.apply(x.view()), Error);
+  }
+  EXPECT_FLOAT_EQ(net.predict(x.view())(1, 0), 2.0f);  // the good one is still in place
 }
 
 }  // namespace

@@ -69,6 +69,35 @@ TEST(BuiltinOptimizers, InvalidHyperparametersNameTheKeyAndValue) {
   }
 }
 
+// The options structs reach the same checks as the specs: an infinite momentum, eps or decay
+// passes ">= 0" but turns the first step's parameters into NaN or inf.
+TEST(BuiltinOptimizers, OptionsStructsRefuseInfiniteHyperparameters) {
+  const double inf = std::numeric_limits<double>::infinity();
+  const std::vector<std::pair<std::function<void()>, std::string>> cases = {
+      {[&] { Sgd({.lr = 0.1, .momentum = inf}); }, "momentum=inf"},
+      {[&] { Sgd({.lr = 0.1, .weight_decay = inf}); }, "weight_decay=inf"},
+      {[&] { Adagrad({.lr_decay = inf}); }, "lr_decay=inf"},
+      {[&] { Adagrad({.initial_accumulator_value = inf}); }, "initial_accumulator_value=inf"},
+      {[&] { Rmsprop({.momentum = inf}); }, "momentum=inf"},
+      {[&] { Adadelta({.eps = inf}); }, "eps=inf"},
+      {[&] { AdamW({.weight_decay = inf}); }, "weight_decay=inf"},
+      {[&] { Adam({.eps = inf}); }, "eps=inf"},
+      {[&] { Nadam({.momentum_decay = inf}); }, "momentum_decay=inf"},
+      {[&] { Radam({.eps = inf}); }, "eps=inf"},
+      {[&] { Adamax({.weight_decay = inf}); }, "weight_decay=inf"},
+  };
+  for (const auto& [build, fragment] : cases) {
+    const std::string message = test::error_message(build);
+    EXPECT_NE(message.find(fragment + " is invalid: it must be a finite number"), std::string::npos)
+        << fragment << ": " << message;
+  }
+  // Rates beyond float's range, either way.
+  EXPECT_NE(test::error_message([] { make_optimizer("sgd:lr=1e39"); }).find("too large"),
+            std::string::npos);
+  EXPECT_NE(test::error_message([] { Adam({.lr = 1e-50}); }).find("0 as a 32-bit float"),
+            std::string::npos);
+}
+
 // Trains `steps` steps of a fixed gradient sequence.
 void run(Optimizer& opt, std::vector<float>& p, int first, int steps) {
   for (int s = first; s < first + steps; ++s) {

@@ -61,6 +61,17 @@ TEST(Schedules, InvalidSpecsNameTheKeyAndValue) {
   EXPECT_THROW(make_schedule("plateau", 0.1)->step(), Error);
 }
 
+// torch's chained LinearLR rounds to -7e-19 at end_factor 0; descent's rate stays at 0, which
+// the optimizer accepts (a negative rate it refuses, stopping the run).
+TEST(Schedules, LinearToZeroEndsAtZeroNotBelow) {
+  auto s = make_schedule("linear:end_factor=0,total_iters=5", 0.1);
+  for (int i = 0; i < 8; ++i) {
+    s->step();
+    EXPECT_GE(s->rate(), 0.0) << "step " << i + 1;
+  }
+  EXPECT_EQ(s->rate(), 0.0);
+}
+
 TEST(Schedules, StateRoundTripsMidway) {
   for (const char* spec :
        {"cosine:T_max=10,warmup_iters=3", "cosine_restarts:T_0=4,T_mult=2",

@@ -3,11 +3,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <vector>
 
 #include "descent/data.hpp"
 #include "descent/error.hpp"
+#include "descent/evaluate.hpp"
 #include "descent/loss.hpp"
 #include "descent/matrix.hpp"
 #include "descent/network.hpp"
@@ -285,6 +287,36 @@ TEST(Trainer, RejectsHandBuiltDataWhosePartsDisagree) {
   bad_label.labels[7] = 3;  // classes is 3: labels are 0..2
   EXPECT_THROW(trainer.fit(bad_label, nullptr), Error);
   EXPECT_THROW(trainer.evaluate(bad_label), Error);
+  // train() splits the data before fit() sees it: the parts are checked before that copy
+  // (a short label or value vector was read past its end).
+  TrainOptions o;
+  o.epochs = 1;
+  EXPECT_THROW(train(net, short_labels, sgd, o), Error);
+  Dataset regression = make_synthetic({.rows = 40, .features = 4, .classes = 3, .seed = 1});
+  regression.task = Task::regression;
+  regression.values = Matrix(10, 1);
+  Network one_output = Network::mlp(4, {4}, 1);
+  EXPECT_THROW(train(one_output, regression, sgd, o), Error);
+  EXPECT_THROW(evaluate_model(one_output, Loss::mse, regression), Error);
+  const std::vector<std::size_t> rows = {0, 1};
+  EXPECT_THROW((void)regression.subset(rows), Error);
+  // A validation fraction of NaN or below 0 is an error, not "no validation data".
+  o.validation_fraction = std::numeric_limits<double>::quiet_NaN();
+  EXPECT_THROW(train(net, d, sgd, o), Error);
+  o.validation_fraction = -0.1;
+  EXPECT_THROW(train(net, d, sgd, o), Error);
+  // A NaN parameter set by hand: refused before the first step, named.
+  Network nan_net = Network::mlp(4, {4}, 3);
+  nan_net.initialize(Init::pytorch, 1);
+  nan_net.parameters()[2] = std::numeric_limits<float>::quiet_NaN();
+  Trainer nan_trainer(nan_net, sgd, Loss::cross_entropy);
+  try {
+    nan_trainer.fit(d, nullptr);
+    ADD_FAILURE() << "trained with a NaN parameter";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("parameter 2 (layer 1) is nan"), std::string::npos)
+        << e.what();
+  }
   // Every row in class 2 of 3 is one class: nothing to learn, named as such.
   Dataset one_class = d;
   std::fill(one_class.labels.begin(), one_class.labels.end(), 2u);
