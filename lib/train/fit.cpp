@@ -277,17 +277,20 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
     throw Error(fmt::format("the network's {} before training: initialise it first", bad));
   // The schedule's rate into the optimizer; a rate it cannot take (a gamma that overflowed)
   // is named with the schedule and the point of the run.
-  auto apply_schedule = [&](std::string_view when) {
+  // (`after` names the point, "step" or "epoch", with its number; formatted only then: this
+  // runs every step.)
+  auto apply_schedule = [&](std::string_view after, std::size_t number) {
     const double rate = schedule->rate();
     if (!std::isfinite(rate) || rate < 0.0) {
-      throw Error(
-          fmt::format("schedule \"{}\" gave the learning rate {} {}: it must be finite "
-                      "and >= 0",
-                      schedule->name(), rate, when));
+      throw Error(fmt::format(
+          "schedule \"{}\" gave the learning rate {} {}: it must be finite "
+          "and >= 0",
+          schedule->name(), rate,
+          after.empty() ? std::string("at the start") : fmt::format("after {} {}", after, number)));
     }
     optimizer_.set_lr(rate);
   };
-  if (schedule != nullptr) apply_schedule("at the start");
+  if (schedule != nullptr) apply_schedule({}, 0);
   if (!run.have_last_good) run.last_good.resize(params);
   if (distributed) check_same_run(*comm, fingerprint, options_, network_.parameters(), steps_);
 
@@ -453,7 +456,7 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
       last = step;
       if (schedule_per_step) {
         schedule->step();
-        apply_schedule(fmt::format("after step {}", steps_));
+        apply_schedule("step", steps_);
       }
       weighted_loss += step.loss * static_cast<double>(count);
       first += count;
@@ -543,7 +546,7 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
     if (complete && (!stop || is_limit(*stop))) {
       if (schedule != nullptr && !schedule_per_step) {
         schedule->step(std::isnan(record.val_loss) ? record.train_loss : record.val_loss);
-        apply_schedule(fmt::format("after epoch {}", epoch));
+        apply_schedule("epoch", epoch);
       }
       // Epoch-end criteria, on the monitored loss.
       const double monitored = validation != nullptr ? record.val_loss : record.train_loss;
