@@ -77,6 +77,8 @@ Dataset parse_csv(std::string_view text, std::string_view name, TaskHint hint) {
 Dataset parse_csv_columns(std::string_view text, std::string_view name, TaskHint hint,
                           bool has_target) {
   if (text.empty()) throw Error(fmt::format("{}: the file is empty", name));
+  // A UTF-8 byte-order mark (as spreadsheets write) is not part of the first column's name.
+  if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);
   std::size_t pos = 0;
   std::size_t line_number = 0;
   // Next line without its terminator ("\n" or "\r\n"); false at the end.
@@ -113,11 +115,29 @@ Dataset parse_csv_columns(std::string_view text, std::string_view name, TaskHint
                     "target (the last column)",
                     name, line_number, columns));
   }
-  for (const Field& f : fields) {
+  bool all_numbers = true, counting = true;  // counting: 0,1,2,... or 1,2,3,... (pandas' names)
+  for (std::size_t c = 0; c < fields.size(); ++c) {
+    const Field& f = fields[c];
     if (f.text.empty())
       throw Error(
           fmt::format("{}:{}:{}: empty column name in the header", name, line_number, f.column));
     data.feature_names.emplace_back(f.text);
+    float value = 0.0f;
+    const auto [end, ec] = std::from_chars(f.text.data(), f.text.data() + f.text.size(), value);
+    all_numbers = all_numbers && ec == std::errc() && end == f.text.data() + f.text.size();
+    std::size_t index = 0;
+    const auto [iend, iec] = std::from_chars(f.text.data(), f.text.data() + f.text.size(), index);
+    counting = counting && iec == std::errc() && iend == f.text.data() + f.text.size() &&
+               index == c + (fields.front().text == "1" ? 1 : 0);
+  }
+  // A first line of numbers only is a row of data in a file without a header: taken as the
+  // header, that row would be lost without a word. Column names that count up from 0 or 1
+  // (what pandas writes for an unnamed frame) are names.
+  if (all_numbers && !counting) {
+    throw Error(
+        fmt::format("{}:{}: the first line is all numbers, a row of data: the file needs "
+                    "a header row of column names first",
+                    name, line_number));
   }
   if (has_target) {
     data.target_name = data.feature_names.back();

@@ -84,6 +84,23 @@ TEST(Csv, LargeIntegerTargetsAreRegressionNotClasses) {
   EXPECT_EQ(years.task, Task::regression);
 }
 
+TEST(Csv, AFirstLineOfNumbersIsDataNotAHeader) {
+  // Taken as a header, the row would be lost: refused, naming the line.
+  EXPECT_EQ(error_of("1.5,2,0\n3,4,1\n", TaskHint::automatic),
+            "t.csv:1: the first line is all numbers, a row of data: the file needs a header row "
+            "of column names first");
+  // Names that count up from 0 or 1, as pandas writes for an unnamed frame, are names.
+  EXPECT_EQ(parse_csv("0,1,2\n1,2,0\n3,4,1\n", "t.csv", TaskHint::automatic).rows(), 2u);
+  EXPECT_EQ(parse_csv("1,2,3\n1,2,0\n3,4,1\n", "t.csv", TaskHint::automatic).feature_names,
+            (std::vector<std::string>{"1", "2"}));
+  // A byte-order mark is not part of the first name.
+  EXPECT_EQ(parse_csv("\xEF\xBB\xBF"
+                      "a,y\n1,0\n2,1\n",
+                      "t.csv", TaskHint::automatic)
+                .feature_names.front(),
+            "a");
+}
+
 TEST(Csv, SpecialFilesAreRefused) {
   EXPECT_THROW(load_csv("/dev/zero"), Error);
   EXPECT_THROW(load_csv("/dev/null"), Error);
