@@ -49,6 +49,10 @@ Network::Network(std::size_t inputs, std::vector<LayerSpec> layers) : inputs_(in
   std::size_t fan_in = inputs;
   for (std::size_t l = 0; l < layers.size(); ++l) {
     if (layers[l].units == 0) throw Error(fmt::format("layer {} has 0 units", l + 1));
+    if (static_cast<unsigned>(layers[l].activation) > static_cast<unsigned>(Activation::tanh)) {
+      throw Error(fmt::format("layer {}: activation {} is not one descent has", l + 1,
+                              static_cast<int>(layers[l].activation)));
+    }
     DenseLayer layer;
     layer.inputs = fan_in;
     layer.outputs = layers[l].units;

@@ -280,6 +280,8 @@ Trainer::Trainer(Network& network, Optimizer& optimizer, Loss loss, TrainOptions
       options_(options),
       state_(std::make_unique<State>()) {
   state_->profiling = options.profile;
+  if (loss != Loss::mse && loss != Loss::cross_entropy && loss != Loss::bce_with_logits)
+    throw Error(fmt::format("loss {} is not one descent has", static_cast<int>(loss)));
   if (options.flush_denormals && !detail::kCanFlushDenormals) {
     throw Error(
         "flush_denormals: this build's CPU architecture has no flush-to-zero mode descent can set "

@@ -80,6 +80,7 @@ TEST(Network, RejectsBadShapes) {
   EXPECT_THROW(Network(0, {{3, Activation::relu}}), Error);
   EXPECT_THROW(Network(3, {}), Error);
   EXPECT_THROW(Network(3, {{0, Activation::relu}}), Error);
+  EXPECT_THROW(Network(3, {{2, static_cast<Activation>(99)}}), Error);
   Network net = Network::mlp(3, {4}, 2);
   EXPECT_THROW(net.set_parameters(std::vector<float>(5)), Error);
   Workspace ws(net, 2);

@@ -305,6 +305,7 @@ TEST(Trainer, RejectsHandBuiltDataWhosePartsDisagree) {
   EXPECT_THROW(train(net, d, sgd, o), Error);
   o.validation_fraction = -0.1;
   EXPECT_THROW(train(net, d, sgd, o), Error);
+  EXPECT_THROW(Trainer(net, sgd, static_cast<Loss>(9)), Error);
   // A NaN parameter set by hand: refused before the first step, named.
   Network nan_net = Network::mlp(4, {4}, 3);
   nan_net.initialize(Init::pytorch, 1);
