@@ -39,13 +39,16 @@ std::vector<std::string_view> split_top_level(std::string_view text, std::string
   return parts;
 }
 
-bool parse_double(std::string_view text, double& out) {
+// Null when `text` is a number (then in `out`), else what it is instead.
+const char* parse_double(std::string_view text, double& out) {
   const std::string s(trim(text));
-  if (s.empty()) return false;
+  if (s.empty()) return "not a number";
   errno = 0;
   char* end = nullptr;
   out = std::strtod(s.c_str(), &end);
-  return end == s.c_str() + s.size() && errno != ERANGE;
+  if (end != s.c_str() + s.size()) return "not a number";
+  if (errno == ERANGE) return "out of range for a number (too large or too small)";
+  return nullptr;
 }
 
 }  // namespace
@@ -113,8 +116,8 @@ double SpecReader::number(std::string_view key, double fallback) {
   const std::string* value = find(key);
   double x = fallback;
   if (value != nullptr) {
-    if (!parse_double(*value, x))
-      throw Error(fmt::format("{}: {}={} is not a number", prefix(), key, *value));
+    if (const char* wrong = parse_double(*value, x))
+      throw Error(fmt::format("{}: {}={} is {}", prefix(), key, *value, wrong));
     if (!std::isfinite(x))
       throw Error(fmt::format("{}: {}={} is not finite", prefix(), key, *value));
   }
@@ -158,8 +161,10 @@ std::vector<double> SpecReader::parse_numbers(std::string_view key, std::vector<
     if (comma == std::string_view::npos) comma = inner.size();
     double x = 0.0;
     const std::string_view item = inner.substr(start, comma - start);
-    if (!parse_double(item, x) || !std::isfinite(x)) {
-      throw Error(fmt::format("{}: {}={}: \"{}\" is not a number", prefix(), key, v, trim(item)));
+    const char* wrong = parse_double(item, x);
+    if (wrong != nullptr || !std::isfinite(x)) {
+      throw Error(fmt::format("{}: {}={}: \"{}\" is {}", prefix(), key, v, trim(item),
+                              wrong != nullptr ? wrong : "not finite"));
     }
     result.push_back(x);
     start = comma + 1;
@@ -172,11 +177,18 @@ long long SpecReader::integer(std::string_view key, long long fallback, long lon
   long long result = fallback;
   if (value != nullptr) {
     double x = 0.0;
-    if (!parse_double(*value, x) || !std::isfinite(x))
-      throw Error(fmt::format("{}: {}={} is not a number", prefix(), key, *value));
-    if (x != std::floor(x) || x < static_cast<double>(minimum) || x > 9.0e15) {
+    const char* wrong = parse_double(*value, x);
+    if (wrong != nullptr || !std::isfinite(x)) {
+      throw Error(fmt::format("{}: {}={} is {}", prefix(), key, *value,
+                              wrong != nullptr ? wrong : "not finite"));
+    }
+    if (x != std::floor(x) || x < static_cast<double>(minimum)) {
       throw Error(fmt::format("{}: {}={} is invalid: must be a whole number >= {}", prefix(), key,
                               *value, minimum));
+    }
+    if (x > 9.0e15) {
+      throw Error(
+          fmt::format("{}: {}={} is invalid: too large (at most 9e15)", prefix(), key, *value));
     }
     result = static_cast<long long>(x);
   }

@@ -62,6 +62,7 @@ TEST(BuiltinOptimizers, InvalidHyperparametersNameTheKeyAndValue) {
       {"adam:betas=0.9", "unknown key \"betas\""},
       {"adam:lr=abc", "lr=abc is not a number"},
       {"adadelta:lr=nan", "lr=nan is not finite"},
+      {"sgd:lr=1e-400", "lr=1e-400 is out of range for a number"},
   };
   for (const auto& [spec, fragment] : cases) {
     const std::string message = test::error_message([&] { make_optimizer(spec); });

@@ -32,6 +32,7 @@ TEST(Schedules, InvalidSpecsNameTheKeyAndValue) {
       {"cosin:T_max=3", "unknown schedule \"cosin\""},
       {"cosine", "T_max is invalid: is required"},
       {"cosine:T_max=0", "T_max=0 is invalid: must be a whole number >= 1"},
+      {"cosine:T_max=1e18", "T_max=1e18 is invalid: too large"},
       {"cosine:T_max=2.5", "T_max=2.5 is invalid"},
       {"step:step_size=3,gama=0.5", "unknown key \"gama\""},
       {"multistep:milestones=20", "milestones=20 is not a list"},
