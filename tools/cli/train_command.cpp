@@ -188,7 +188,10 @@ int train_command(const TrainArgs& args, const CLI::App& cmd,
   try {
     init = parse_init(args.init);
   } catch (const Error&) {
-    if (args.init.find('/') == std::string::npos && args.init.find('.') == std::string::npos) throw;
+    std::error_code ec;
+    if (args.init.find('/') == std::string::npos && args.init.find('.') == std::string::npos &&
+        !std::filesystem::exists(args.init, ec))
+      throw;
   }
   const std::string spec = optimizer_spec(args, optimizer_given);
   std::unique_ptr<Optimizer> optimizer = make_optimizer(spec);
