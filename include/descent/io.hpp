@@ -16,11 +16,17 @@ namespace descent {
 
 // Writes `bytes` to `path` atomically: a temporary file in the same directory, fsync, then
 // rename over `path`. A symbolic link is followed (the file it names is replaced, the link
-// stays); a file replaced keeps its permissions and, where the process may set it, its
-// owner. A character device or a named pipe (/dev/null, a FIFO being read) is written in
-// place, and any other file that is not a regular one is refused. Throws descent::Error
-// naming the path (e.g. a missing directory).
+// stays), except one another user left in a sticky world-writable directory, which the
+// kernel would not follow either; a file replaced keeps its permissions and, where the
+// process may set it, its owner. /dev/stdout, /dev/stderr, /dev/fd/N and /proc/self/fd/N
+// are written to that descriptor; a character device or a named pipe (/dev/null, a FIFO
+// being read) is written in place; any other file that is not a regular one is refused. Throws
+// descent::Error naming the path (e.g. a missing directory).
 void write_file_atomically(const std::filesystem::path& path, std::span<const char> bytes);
+// Throws descent::Error, with the reason alone (no path), when write_file_atomically(path)
+// would fail for what `path` names: a missing directory, a directory in the way, a link it
+// may not follow. Lets a program check its outputs before hours of work.
+void check_output_file(const std::filesystem::path& path);
 
 // The model file (little-endian): magic "DESCENTM", format version, layer sizes and
 // activations, the loss it was trained with, the input standardisation, the parameters, and

@@ -104,10 +104,11 @@ class Network {
   Standardization standardization_;
 };
 
-// Activations and deltas for batches of up to max_rows rows, allocated once and reused.
 // The first parameter that is NaN or infinite, as "parameter 5 (layer 2) is nan"; empty when
 // every parameter is finite.
 std::string describe_non_finite_parameter(const Network& network);
+
+// Activations and deltas for batches of up to max_rows rows, allocated once and reused.
 
 class Workspace {
  public:

@@ -75,9 +75,9 @@ std::string read_gzip(const std::filesystem::path& path) {
       }
       if (packed.find_first_not_of('\0', at) == std::string::npos) return text;
       throw Error(
-          fmt::format("{}: {} bytes of something else after the end of the gzip stream "
-                      "(a damaged file?)",
-                      path.string(), left));
+          fmt::format("{}: {} byte{} of something else after the end of the gzip "
+                      "stream (a damaged file?)",
+                      path.string(), left, left == 1 ? "" : "s"));
     }
     if (rc == Z_BUF_ERROR && left > 0) continue;  // more input to hand over
     if (rc == Z_BUF_ERROR) {

@@ -4,11 +4,14 @@
 
 #include <atomic>
 #include <cerrno>
+#include <charconv>
 #include <cmath>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include <fmt/format.h>
 
@@ -19,21 +22,98 @@ namespace descent {
 
 namespace {
 
-// The file a write to `path` lands in: `path`, or the file its symbolic links lead to (a link
-// is followed, not replaced by a file).
-std::filesystem::path follow_links(const std::filesystem::path& path) {
-  std::filesystem::path p = path;
-  for (int hops = 0; hops < 40; ++hops) {
-    std::error_code ec;
-    if (!std::filesystem::is_symlink(std::filesystem::symlink_status(p, ec))) return p;
-    const std::filesystem::path target = std::filesystem::read_symlink(p, ec);
-    if (ec) {
-      throw Error(fmt::format("cannot write \"{}\": cannot read the link \"{}\": {}", path.string(),
-                              p.string(), ec.message()));
+// Where a write to a path goes.
+struct Target {
+  enum class Kind { stream, in_place, file } kind = Kind::file;
+  int fd = -1;                 // stream: the descriptor
+  bool pipe = false;           // in_place: a named pipe (else a character device)
+  std::filesystem::path path;  // in_place and file: what is opened or replaced
+  bool exists = false;         // file: whether it is there, `old` its status
+  struct stat old {};
+};
+
+// /dev/stdout, /dev/stderr, /dev/fd/N and /proc/self/fd/N name a descriptor this process
+// holds. It is written as it is: opening the name again would start at offset 0 without the
+// shell's O_APPEND (`>> log` would be overwritten), and following its link to a file and
+// renaming over that file would pull the file from under the shell.
+std::optional<int> stream_descriptor(const std::filesystem::path& path) {
+  const std::string s = path.lexically_normal().string();
+  if (s == "/dev/stdout") return 1;
+  if (s == "/dev/stderr") return 2;
+  for (const char* prefix : {"/dev/fd/", "/proc/self/fd/"}) {
+    if (!s.starts_with(prefix)) continue;
+    int fd = -1;
+    const char* first = s.data() + std::strlen(prefix);
+    const auto [end, ec] = std::from_chars(first, s.data() + s.size(), fd);
+    if (ec == std::errc() && end == s.data() + s.size() && fd >= 0) return fd;
+  }
+  return std::nullopt;
+}
+
+// The kernel follows a symbolic link in a sticky, world-writable directory (/tmp) only for
+// the link's owner or the directory's (fs.protected_symlinks); a write that follows links by
+// itself must refuse the rest, or a link planted in /tmp would aim root's write at any file.
+void check_link_may_be_followed(const std::filesystem::path& link) {
+  struct stat l {};
+  struct stat d {};
+  const std::filesystem::path dir = link.has_parent_path() ? link.parent_path() : ".";
+  if (::lstat(link.c_str(), &l) != 0 || ::stat(dir.c_str(), &d) != 0) return;
+  const bool shared = (d.st_mode & S_ISVTX) != 0 && (d.st_mode & S_IWOTH) != 0;
+  if (shared && l.st_uid != ::geteuid() && l.st_uid != d.st_uid) {
+    throw Error(
+        fmt::format("\"{}\" is a symbolic link that another user left in a shared "
+                    "directory: not followed (name the file it points to)",
+                    link.string()));
+  }
+}
+
+// Where `requested` leads: a descriptor, a device or pipe written in place, or a regular file
+// (there or not) replaced by rename. Symbolic links are followed, so that the file a link
+// names is replaced and the link stays. Throws descent::Error with the reason alone.
+Target resolve(const std::filesystem::path& requested) {
+  if (requested.empty()) throw Error("the file name is empty");
+  Target t;
+  std::filesystem::path p = requested;
+  for (int hops = 0;; ++hops) {
+    if (const auto fd = stream_descriptor(p)) {
+      t.kind = Target::Kind::stream;
+      t.fd = *fd;
+      return t;
     }
+    std::error_code ec;
+    if (!std::filesystem::is_symlink(std::filesystem::symlink_status(p, ec))) break;
+    if (hops == 40) throw Error("too many levels of symbolic links");
+    check_link_may_be_followed(p);
+    const std::filesystem::path target = std::filesystem::read_symlink(p, ec);
+    if (ec) throw Error(fmt::format("cannot read the link \"{}\": {}", p.string(), ec.message()));
     p = target.is_absolute() ? target : p.parent_path() / target;
   }
-  throw Error(fmt::format("cannot write \"{}\": too many levels of symbolic links", path.string()));
+  struct stat st {};
+  const bool exists = ::stat(p.c_str(), &st) == 0;
+  const std::string via =
+      p == requested ? "it" : fmt::format("its link leads to \"{}\", which", p.string());
+  if (exists && (S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode))) {
+    t.kind = Target::Kind::in_place;
+    t.pipe = S_ISFIFO(st.st_mode);
+    t.path = p;
+    return t;
+  }
+  if (exists && S_ISDIR(st.st_mode)) throw Error(fmt::format("{} is a directory", via));
+  if (exists && !S_ISREG(st.st_mode))
+    throw Error(fmt::format("{} is not a regular file (a block device or a socket)", via));
+  const std::filesystem::path dir = p.has_parent_path() ? p.parent_path() : ".";
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) {
+    if (std::filesystem::exists(dir, ec))
+      throw Error(fmt::format("\"{}\" is a file, not a directory", dir.string()));
+    throw Error(
+        fmt::format("directory \"{}\" does not exist{}", dir.string(),
+                    p == requested ? "" : fmt::format(" (its link leads to \"{}\")", p.string())));
+  }
+  t.path = p;
+  t.exists = exists;
+  t.old = st;
+  return t;
 }
 
 // Writes every byte, retrying after signals; false (with errno set) when a write fails.
@@ -52,54 +132,52 @@ bool write_all(int fd, std::span<const char> bytes) {
 
 // A character device (/dev/null, a terminal) or a named pipe is written where it is: renaming
 // a file over it would replace the device or the pipe with an ordinary file.
-void write_in_place(const std::filesystem::path& path, bool pipe, std::span<const char> bytes) {
+void write_in_place(const std::string& name, const Target& t, std::span<const char> bytes) {
   // A pipe nobody reads would block the open forever: refuse it instead.
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC | (pipe ? O_NONBLOCK : 0));
+  const int fd =
+      ::open(t.path.c_str(), O_WRONLY | O_CLOEXEC | O_NOCTTY | (t.pipe ? O_NONBLOCK : 0));
   if (fd < 0) {
     const int err = errno;
-    throw Error(
-        fmt::format("cannot write \"{}\": {}", path.string(),
-                    pipe && err == ENXIO ? "no process is reading that pipe" : std::strerror(err)));
+    throw Error(fmt::format(
+        "cannot write \"{}\": {}", name,
+        t.pipe && err == ENXIO ? "no process is reading that pipe" : std::strerror(err)));
   }
   const int flags = ::fcntl(fd, F_GETFL);
-  if (pipe && flags >= 0) ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+  if (t.pipe && flags >= 0) ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
   const bool ok = write_all(fd, bytes);
   const int err = errno;
   ::close(fd);
   if (!ok) {
-    throw Error(
-        fmt::format("cannot write \"{}\": write failed: {}", path.string(), std::strerror(err)));
+    throw Error(fmt::format("cannot write \"{}\": write failed: {}", name, std::strerror(err)));
   }
 }
 
 }  // namespace
 
+void check_output_file(const std::filesystem::path& path) {
+  (void)resolve(path);
+}
+
 void write_file_atomically(const std::filesystem::path& requested, std::span<const char> bytes) {
-  if (requested.empty()) throw Error("cannot write a file with an empty name");
   const std::string name = requested.string();  // the name the caller gave, for messages
-  // Devices and pipes first, through the kernel's own view of the links: /dev/stdout's chain
-  // ends in a name like "pipe:[1234]" that is no path.
-  struct stat old {};
-  if (::stat(requested.c_str(), &old) == 0 && (S_ISCHR(old.st_mode) || S_ISFIFO(old.st_mode))) {
-    write_in_place(requested, S_ISFIFO(old.st_mode), bytes);
+  Target t;
+  try {
+    t = resolve(requested);
+  } catch (const Error& e) {
+    throw Error(fmt::format("cannot write \"{}\": {}", name, e.what()));
+  }
+  if (t.kind == Target::Kind::stream) {
+    if (!write_all(t.fd, bytes)) {
+      throw Error(fmt::format("cannot write \"{}\": write failed: {}", name, std::strerror(errno)));
+    }
     return;
   }
-  const std::filesystem::path path = follow_links(requested);
+  if (t.kind == Target::Kind::in_place) {
+    write_in_place(name, t, bytes);
+    return;
+  }
+  const std::filesystem::path& path = t.path;
   const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : ".";
-  std::error_code ec;
-  if (!std::filesystem::is_directory(dir, ec)) {
-    throw Error(
-        fmt::format("cannot write \"{}\": directory \"{}\" does not exist", name, dir.string()));
-  }
-  const bool exists = ::stat(path.c_str(), &old) == 0;
-  if (exists && S_ISDIR(old.st_mode))
-    throw Error(fmt::format("cannot write \"{}\": it is a directory", name));
-  if (exists && !S_ISREG(old.st_mode)) {
-    throw Error(
-        fmt::format("cannot write \"{}\": it is not a regular file (a block device or "
-                    "a socket)",
-                    name));
-  }
 
   // open(O_EXCL) with mode 0666 rather than mkstemp (0600): the file gets the permissions
   // an ordinary new file gets under the process's umask.
@@ -122,12 +200,14 @@ void write_file_atomically(const std::filesystem::path& requested, std::span<con
     ::unlink(tmp.c_str());
     throw Error(fmt::format("cannot write \"{}\": {}: {}", name, what, std::strerror(err)));
   };
-  // A file that is replaced keeps its owner and permissions (a 0600 model stays 0600). The
-  // owner only where this process may set it (root); the mode after it, which chown clears.
-  if (exists) {
-    if (old.st_uid != ::geteuid() || old.st_gid != ::getegid())
-      (void)::fchown(fd, old.st_uid, old.st_gid);
-    if (::fchmod(fd, old.st_mode & 07777) != 0) fail("cannot keep the file's permissions");
+  // A file that is replaced keeps its owner and permissions (a 0600 model stays 0600), as
+  // far as the process may set them: the owner only as root, and neither on a file system
+  // without permissions. The mode after the owner, which chown would clear.
+  if (t.exists) {
+    if (t.old.st_uid != ::geteuid() || t.old.st_gid != ::getegid()) {
+      [[maybe_unused]] const int owned = ::fchown(fd, t.old.st_uid, t.old.st_gid);
+    }
+    [[maybe_unused]] const int moded = ::fchmod(fd, t.old.st_mode & 07777);
   }
   if (!write_all(fd, bytes)) fail("write failed");
   if (::fsync(fd) != 0) fail("fsync failed");

@@ -160,7 +160,7 @@ LoadedModel parse_model(std::span<const char> bytes, std::string_view name) {
   // The checksum matched: what follows is a file written that way, not damage.
   if (const std::string bad = describe_non_finite_parameter(network); !bad.empty())
     throw Error(fmt::format("{}: the model cannot be used: {}", name, bad));
-  if (tag == 2 && network.outputs() < 2) {
+  if (tag == loss_tag(Loss::cross_entropy) && network.outputs() < 2) {
     throw Error(
         fmt::format("{}: the model records the loss cross_entropy but has {} output (it "
                     "needs one per class, at least 2)",

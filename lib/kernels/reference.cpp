@@ -102,7 +102,10 @@ void activation_backward(Activation activation, std::size_t n, const float* y, c
         derivative = 1.0 - v * v;
         break;
     }
-    dx[i] = static_cast<float>(dy[i] * derivative);
+    // ReLU passes the gradient or 0 (torch's threshold_backward, the SIMD kernels' select):
+    // a NaN or inf gradient where the output is 0 gives 0, not NaN.
+    dx[i] = activation == Activation::relu && !(v > 0.0) ? 0.0f
+                                                         : static_cast<float>(dy[i] * derivative);
   }
 }
 

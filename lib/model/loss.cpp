@@ -67,12 +67,14 @@ void check_targets(Loss loss, ConstMatrixView output, const Targets& targets) {
 void check_targets(Loss loss, ConstMatrixView output, const Targets& targets,
                    std::span<const std::size_t> rows) {
   check_target_shapes(loss, output, targets);
-  for (std::size_t row : rows) {
-    if (row >= output.rows) {
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    if (rows[i] >= output.rows) {
       throw Error(
-          fmt::format("row {} of the batch is past the {} rows of the targets", row, output.rows));
+          fmt::format("selected row {} (entry {} of the selection) is past the data's {} "
+                      "rows",
+                      rows[i], i, output.rows));
     }
-    if (loss == Loss::cross_entropy) check_label(targets, row, output.cols);
+    if (loss == Loss::cross_entropy) check_label(targets, rows[i], output.cols);
   }
 }
 

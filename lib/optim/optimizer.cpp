@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <mutex>
 
 #include <fmt/format.h>
@@ -22,8 +23,15 @@ Optimizer::Optimizer(double lr) : lr_(lr) {
 }
 
 void Optimizer::set_lr(double lr) {
-  if (!std::isfinite(lr) || lr < 0.0)
-    throw Error(fmt::format("learning rate {} is invalid: it must be finite and >= 0", lr));
+  // The same upper bound as a built-in's constructor (optim::checked_lr): the updates are
+  // float arithmetic. 0 and rates below float's smallest are allowed here, where a schedule
+  // decays to them.
+  if (!std::isfinite(lr) || lr < 0.0 || lr > std::numeric_limits<float>::max()) {
+    throw Error(
+        fmt::format("learning rate {} is invalid: it must be >= 0 and at most 3.4e38 "
+                    "(the largest 32-bit float)",
+                    lr));
+  }
   lr_ = lr;
 }
 

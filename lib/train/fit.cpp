@@ -281,10 +281,10 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
   // runs every step.)
   auto apply_schedule = [&](std::string_view after, std::size_t number) {
     const double rate = schedule->rate();
-    if (!std::isfinite(rate) || rate < 0.0) {
+    if (!std::isfinite(rate) || rate < 0.0 || rate > std::numeric_limits<float>::max()) {
       throw Error(fmt::format(
-          "schedule \"{}\" gave the learning rate {} {}: it must be finite "
-          "and >= 0",
+          "schedule \"{}\" gave the learning rate {} {}: it must be >= 0 and at most 3.4e38 "
+          "(the largest 32-bit float)",
           schedule->name(), rate,
           after.empty() ? std::string("at the start") : fmt::format("after {} {}", after, number)));
     }
@@ -481,7 +481,20 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
     // Every row of the epoch trained on: its end-of-epoch bookkeeping runs (even when a limit
     // was met at its last step, as it would in a run that went on).
     const bool complete = first == rows;
-    if (stop == StopReason::diverged && run.have_last_good) {
+    // The checks above see each update's result only at the next step: an epoch's (or the
+    // run's) last update that overflowed a parameter is caught here, before the parameters
+    // are evaluated, checkpointed or saved. Every rank holds the same parameters.
+    bool overflowed = false;
+    if (stop != StopReason::diverged && run.have_last_good) {
+      if (const std::string bad = describe_non_finite_parameter(network_); !bad.empty()) {
+        overflowed = true;
+        stop_with(StopReason::diverged,
+                  fmt::format("at step {} (epoch {}) the update made {}; the parameters from "
+                              "before it were kept -- try a smaller learning rate than {}",
+                              steps_, epoch, bad, optimizer_.lr()));
+      }
+    }
+    if ((stop == StopReason::diverged || overflowed) && run.have_last_good) {
       // The latest update produced the non-finite or exploding values: keep the parameters
       // from before it, the last ones whose loss and gradient were sound.
       restore(run.last_good);
@@ -643,12 +656,9 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
 DataSplit prepare_training(Network& network, const Dataset& data, const TrainOptions& options) {
   // Checked here, before the split copies rows by the parts' sizes, and not only in fit().
   data.check_parts("training data");
-  if (!(options.validation_fraction >= 0.0 && options.validation_fraction < 1.0)) {
-    throw Error(fmt::format("validation_fraction {} is invalid: it must be in [0, 1)",
-                            options.validation_fraction));
-  }
   DataSplit split;
-  if (options.validation_fraction > 0.0) {
+  // Any fraction but 0 goes through the split, which refuses NaN and values outside [0, 1).
+  if (options.validation_fraction != 0.0) {
     split = split_train_validation(data, options.validation_fraction,
                                    detail::derive_seed(options.seed, 0));
   } else {

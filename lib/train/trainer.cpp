@@ -568,16 +568,9 @@ StepRecord Trainer::compute_gradient(ConstMatrixView x, const Targets& targets,
   }
   const ConstMatrixView output_shape{nullptr, x.rows, network_.outputs(), network_.outputs()};
   if (gather) {
-    for (std::size_t i = 0; i < rows; ++i) {
-      if (selection[i] >= x.rows) {
-        throw Error(
-            fmt::format("train_step: selected row {} (entry {} of the selection) is past "
-                        "the data's {} rows",
-                        selection[i], i, x.rows));
-      }
-    }
-    // The selected rows' labels only (fit() validates the whole data set first): checking all
-    // 60,000 labels of an MNIST-sized set took 17 us of every step (batch 1: 105 -> 87 us).
+    // Each selected row within the data (check_targets), and the selected rows' labels only (fit()
+    // validates the whole data set first): checking all 60,000 labels of an MNIST-sized set took 17
+    // us of every step (batch 1: 105 -> 87 us).
     check_targets(loss_, output_shape, targets, selection);
   } else {
     check_targets(loss_, output_shape, targets);

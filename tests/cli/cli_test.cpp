@@ -186,7 +186,7 @@ TEST(Cli, BadOptionsExitTwoWithAMessageAndWriteNothing) {
        "--epochs 18446744073709551616 is "
        "invalid: it is too large"},
       {"train --data iris --schedule exponential:gamma=1e308 --schedule-per step",
-       "schedule \"exponential\" gave the learning rate inf after step"},
+       "schedule \"exponential\" gave the learning rate 1.0000000000000001e+307 after step 1"},
       {"train --data iris --resume /dev/null", "not a checkpoint file (a directory or a device)"},
       {"train --data iris --save /dev/null/m.model", "\"/dev/null\" is a file, not a directory"},
   };

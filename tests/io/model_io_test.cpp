@@ -263,15 +263,66 @@ TEST(AtomicWrite, FollowsASymbolicLinkAndKeepsIt) {
   EXPECT_THROW(write_file_atomically(dir / "loop_a", chars("x")), Error);
 }
 
+TEST(AtomicWrite, DescriptorNamesWriteToTheDescriptorAsItIs) {
+  // /dev/fd/N (like /dev/stdout under `>> log`): appended through the descriptor, in place;
+  // reopening the name would start at offset 0, renaming would replace the file.
+  test::TempDir dir;
+  const auto log = dir / "log.txt";
+  test::write_text(log, "first\n");
+  const int fd = ::open(log.c_str(), O_WRONLY | O_APPEND);
+  ASSERT_GE(fd, 0);
+  struct stat before {};
+  ASSERT_EQ(::stat(log.c_str(), &before), 0);
+  write_file_atomically("/dev/fd/" + std::to_string(fd), chars("second\n"));
+  write_file_atomically("/proc/self/fd/" + std::to_string(fd), chars("third\n"));
+  ::close(fd);
+  EXPECT_EQ(test::read_text(log), "first\nsecond\nthird\n");
+  struct stat after {};
+  ASSERT_EQ(::stat(log.c_str(), &after), 0);
+  EXPECT_EQ(after.st_ino, before.st_ino);
+  EXPECT_EQ(entries(dir.path()), 1u);
+}
+
+TEST(AtomicWrite, ALinkIsCheckedWhereItLeadsBeforeAnyWork) {
+  test::TempDir dir;
+  // A link into a missing directory: check_output_file says so up front, as the write would.
+  std::filesystem::create_symlink("gone/m.model", dir / "dangling");
+  try {
+    check_output_file(dir / "dangling");
+    ADD_FAILURE() << "a link into a missing directory passed the check";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("does not exist"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(write_file_atomically(dir / "dangling", chars("x")), Error);
+  // In a sticky, world-writable directory (as /tmp), a link another user owns is not
+  // followed, as the kernel would not: it could aim a root process's write at any file.
+  // Only root can give a link another owner.
+  if (::geteuid() == 0) {
+    std::filesystem::create_directory(dir / "shared");
+    ASSERT_EQ(::chmod((dir / "shared").c_str(), 01777), 0);
+    test::write_text(dir / "victim", "keep");
+    std::filesystem::create_symlink(dir / "victim", dir / "shared" / "m.model");
+    ASSERT_EQ(::lchown((dir / "shared" / "m.model").c_str(), 65534, 65534), 0);
+    EXPECT_THROW(check_output_file(dir / "shared" / "m.model"), Error);
+    EXPECT_THROW(write_file_atomically(dir / "shared" / "m.model", chars("x")), Error);
+    EXPECT_EQ(test::read_text(dir / "victim"), "keep");
+    // The same link owned by this user is followed.
+    ASSERT_EQ(::lchown((dir / "shared" / "m.model").c_str(), 0, 0), 0);
+    write_file_atomically(dir / "shared" / "m.model", chars("new"));
+    EXPECT_EQ(test::read_text(dir / "victim"), "new");
+  }
+}
+
 TEST(AtomicWrite, AReplacedFileKeepsItsPermissions) {
   test::TempDir dir;
   const auto path = dir / "secret.model";
   test::write_text(path, "old");
-  ASSERT_EQ(::chmod(path.c_str(), 0600), 0);
+  // 0604: no umask gives a new file that mode, so only a kept mode passes.
+  ASSERT_EQ(::chmod(path.c_str(), 0604), 0);
   write_file_atomically(path, chars("new"));
   struct stat st {};
   ASSERT_EQ(::stat(path.c_str(), &st), 0);
-  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  EXPECT_EQ(st.st_mode & 07777, 0604u);
   EXPECT_EQ(test::read_text(path), "new");
 }
 

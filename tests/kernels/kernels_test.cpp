@@ -204,6 +204,15 @@ TEST_P(KernelTest, ReluKeepsNaN) {
       }
       for (std::size_t i = 3; i < n; ++i) EXPECT_EQ(y[i], 0.0f) << i;
     }
+    // Backward, ReLU passes the gradient or 0: a NaN or inf gradient where y is 0 gives 0.
+    const float y[4] = {0.0f, 0.0f, 2.0f, 2.0f};
+    const float dy[4] = {nan, inf, nan, 1.5f};
+    float dx[4] = {};
+    t->activation_backward(Activation::relu, 4, y, dy, dx);
+    EXPECT_EQ(dx[0], 0.0f);
+    EXPECT_EQ(dx[1], 0.0f);
+    EXPECT_TRUE(std::isnan(dx[2]));
+    EXPECT_EQ(dx[3], 1.5f);
     // A NaN in row 1 of X: that row of Y = relu(X W^T + b) is NaN, the others finite. Two
     // rows go through the dot-product tiles, thirteen through the packed ones.
     for (const std::size_t m : {std::size_t{2}, std::size_t{13}}) {

@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "descent/descent.hpp"
+#include "test_util.hpp"
 
 namespace descent {
 namespace {
@@ -194,6 +195,34 @@ TEST(Divergence, NonFiniteLossAtTheFirstStepLeavesTheWeights) {
   EXPECT_EQ(r.steps, 0u);
   EXPECT_NE(r.stop_message.find("step 1"), std::string::npos) << r.stop_message;
   EXPECT_EQ(params_of(net), before);
+}
+
+// The run's last update overflows a weight: the loss and gradient before it were finite, so
+// only the end-of-epoch check sees it. The run stops as diverged with the weights from before
+// that update (the model can be saved), instead of ending with an infinite weight.
+TEST(Divergence, ALastUpdateThatOverflowsIsUndone) {
+  Dataset d;
+  d.name = "huge";
+  d.task = Task::regression;
+  d.features = Matrix(1, 1);
+  d.features(0, 0) = 1e9f;
+  d.values = Matrix(1, 1);
+  d.values(0, 0) = 1e9f;
+  Network net(1, {{1, Activation::identity}});  // w = b = 0: dL/dw = -2e18, its square finite
+  auto sgd = make_optimizer("sgd:lr=1e21");     // w's update: 2e39, past float's range
+  TrainOptions o;
+  o.validation_fraction = 0.0;
+  o.standardize = false;
+  o.init.reset();
+  o.epochs = 1;
+  o.loss = Loss::mse;
+  const TrainResult r = train(net, d, *sgd, o);
+  EXPECT_EQ(r.stop_reason, StopReason::diverged) << r.stop_message;
+  EXPECT_NE(r.stop_message.find("the update made parameter 0 (layer 1) is inf"), std::string::npos)
+      << r.stop_message;
+  EXPECT_EQ(params_of(net), (std::vector<float>{0.0f, 0.0f}));
+  test::TempDir dir;
+  EXPECT_NO_THROW(save_network(dir / "m.model", net, Loss::mse));
 }
 
 TEST(Clipping, ByNormScalesTheStepToTheLimit) {

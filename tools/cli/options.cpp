@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "descent/error.hpp"
+#include "descent/io.hpp"
 
 namespace descent::cli {
 namespace {
@@ -62,18 +63,11 @@ std::vector<std::size_t> parse_sizes(std::string_view text, std::string_view opt
 
 void check_output_path(const std::string& path, std::string_view option) {
   if (path.empty()) throw Error(fmt::format("{}: the file name is empty", option));
-  const std::filesystem::path p(path);
-  const std::filesystem::path dir = p.has_parent_path() ? p.parent_path() : ".";
-  std::error_code ec;
-  if (!std::filesystem::is_directory(dir, ec)) {
-    if (std::filesystem::exists(dir, ec)) {
-      throw Error(
-          fmt::format("{} {}: \"{}\" is a file, not a directory", option, path, dir.string()));
-    }
-    throw Error(fmt::format("{} {}: directory \"{}\" does not exist", option, path, dir.string()));
+  try {
+    check_output_file(path);  // what the writer will do with the path, checked before the work
+  } catch (const Error& e) {
+    throw Error(fmt::format("{} {}: {}", option, path, e.what()));
   }
-  if (std::filesystem::is_directory(p, ec))
-    throw Error(fmt::format("{} {}: that is a directory", option, path));
 }
 
 bool same_file(const std::string& a, const std::string& b) {

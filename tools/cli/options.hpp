@@ -15,9 +15,11 @@ namespace descent::cli {
 std::size_t parse_count(std::string_view text, std::string_view option);
 // A finite number.
 double parse_number(std::string_view text, std::string_view option);
-// "128,64" -> {128, 64}; "" or "none" -> {}. Every size must be a positive integer.
+// "128,64" -> {128, 64}; "none" (or "", which the CLI refuses before this) -> {}. Every size
+// must be a positive integer.
 std::vector<std::size_t> parse_sizes(std::string_view text, std::string_view option);
-// Throws descent::Error when the directory that would hold `path` does not exist.
+// Throws descent::Error, naming the option, when writing `path` would fail for what it names
+// (descent::check_output_file: a missing directory, a directory in the way, ...).
 void check_output_path(const std::string& path, std::string_view option);
 // Whether two paths name one file (after links, "." and ".."; a missing file by its name).
 bool same_file(const std::string& a, const std::string& b);

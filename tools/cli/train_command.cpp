@@ -165,6 +165,9 @@ void check_distinct_files(const TrainArgs& args) {
         continue;
       if (std::string_view(a.option) == "--checkpoint" && std::string_view(b.option) == "--resume")
         continue;
+      // A device or pipe (/dev/null for two outputs) is no file to overwrite.
+      const std::filesystem::file_status status = std::filesystem::status(*a.path, ec);
+      if (std::filesystem::is_character_file(status) || std::filesystem::is_fifo(status)) continue;
       if (same_file(*a.path, *b.path)) {
         throw Error(fmt::format("{} and {} name the same file {}: {}", a.option, b.option, *a.path,
                                 b.output ? "use two files" : "it would be overwritten"));
