@@ -5,6 +5,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <string_view>
 
 #include <fmt/format.h>
 #include <zlib.h>
@@ -30,13 +31,21 @@ std::string read_plain(const std::filesystem::path& path) {
   return text;
 }
 
+namespace {
+
+// Whether a gzip member (its magic, 1f 8b) starts at `at`.
+bool gzip_member_at(std::string_view bytes, std::size_t at) {
+  return bytes.size() >= at + 2 && static_cast<unsigned char>(bytes[at]) == 0x1f &&
+         static_cast<unsigned char>(bytes[at + 1]) == 0x8b;
+}
+
+}  // namespace
+
 std::string read_gzip(const std::filesystem::path& path) {
   // A file without gzip's magic is read as it is (IDX files come either way). inflate rather
   // than gzread: gzread ignores bytes after the end of the stream, which here are an error.
   std::string packed = read_plain(path);
-  if (packed.size() < 2 || static_cast<unsigned char>(packed[0]) != 0x1f ||
-      static_cast<unsigned char>(packed[1]) != 0x8b)
-    return packed;
+  if (!gzip_member_at(packed, 0)) return packed;
   z_stream z{};
   if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK)  // gzip framing only
     throw Error(fmt::format("{}: cannot start decompressing it", path.string()));
@@ -68,8 +77,7 @@ std::string read_gzip(const std::filesystem::path& path) {
       const std::size_t at = packed.size() - left;
       if (left == 0) return text;
       // Another member (files joined with cat are one gzip file), or zero padding.
-      if (left >= 2 && static_cast<unsigned char>(packed[at]) == 0x1f &&
-          static_cast<unsigned char>(packed[at + 1]) == 0x8b) {
+      if (gzip_member_at(packed, at)) {
         inflateReset(&z);
         continue;
       }

@@ -654,8 +654,8 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
 }
 
 DataSplit prepare_training(Network& network, const Dataset& data, const TrainOptions& options) {
-  // Checked here, before the split copies rows by the parts' sizes, and not only in fit().
-  data.check_parts("training data");
+  // The split's Dataset::subset checks the parts before it copies rows; without a split,
+  // fit() checks them.
   DataSplit split;
   // Any fraction but 0 goes through the split, which refuses NaN and values outside [0, 1).
   if (options.validation_fraction != 0.0) {
