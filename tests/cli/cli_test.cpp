@@ -4,11 +4,13 @@
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <map>
 #include <string>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "descent/distributed.hpp"
@@ -514,6 +516,26 @@ TEST(Cli, PredictAndEvaluate) {
   EXPECT_EQ(far.status, 2) << far.out;
   EXPECT_NE(far.err.find("row 2: the model's output"), std::string::npos) << far.err;
   EXPECT_FALSE(std::filesystem::exists(dir / "far_pred.csv"));
+}
+
+TEST(Cli, PredictGivesALabelAndAProbabilityPerOutputOfAMultiLabelModel) {
+  test::TempDir dir;
+  // Two inputs, two independent yes/no outputs: logit_j = x_j (weights I, biases 0).
+  Network net(2, {{2, Activation::identity}});
+  const float identity[] = {1.0f, 0.0f, 0.0f, 1.0f, 0.0f, 0.0f};
+  net.set_parameters(identity);
+  save_network(dir / "multi.model", net, Loss::bce_with_logits);
+  test::write_text(dir / "x.csv", "a,b\n2,-1\n-3,0.5\n");
+  const CliRun pred = run_cli(
+      "predict --model " + (dir / "multi.model").string() + " --data " + (dir / "x.csv").string(),
+      dir);
+  ASSERT_EQ(pred.status, 0) << pred.err;
+  const std::string expected = fmt::format(
+      "prediction_1,probability_1,prediction_2,probability_2\n1,{:.6g},0,{:.6g}\n0,{:.6g},1,"
+      "{:.6g}\n",
+      1.0 / (1.0 + std::exp(-2.0)), 1.0 / (1.0 + std::exp(1.0)), 1.0 / (1.0 + std::exp(3.0)),
+      1.0 / (1.0 + std::exp(-0.5)));
+  EXPECT_EQ(pred.out, expected);
 }
 
 TEST(Cli, BadDataFilesNameFileLineAndColumn) {

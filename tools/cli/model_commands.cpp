@@ -89,11 +89,21 @@ int run_predict(const ModelArgs& args) {
       for (std::size_t j = 0; j < outputs; ++j) text += fmt::format(",{:.6g}", p[j] / sum);
       text += '\n';
     }
-  } else if (loss == Loss::bce_with_logits && outputs == 1) {
-    text = "prediction,probability\n";
+  } else if (loss == Loss::bce_with_logits) {
+    // One independent yes/no per output (multi-label with more than one): the label and the
+    // sigmoid's probability, as prediction,probability or prediction_j,probability_j.
+    for (std::size_t j = 0; j < outputs; ++j) {
+      const std::string suffix = outputs == 1 ? std::string() : fmt::format("_{}", j + 1);
+      text += fmt::format("{}prediction{},probability{}", j == 0 ? "" : ",", suffix, suffix);
+    }
+    text += '\n';
     for (std::size_t i = 0; i < out.rows(); ++i) {
-      const double probability = 1.0 / (1.0 + std::exp(-static_cast<double>(out(i, 0))));
-      text += fmt::format("{},{:.6g}\n", probability > 0.5 ? 1 : 0, probability);
+      for (std::size_t j = 0; j < outputs; ++j) {
+        const double probability = 1.0 / (1.0 + std::exp(-static_cast<double>(out(i, j))));
+        text += fmt::format("{}{},{:.6g}", j == 0 ? "" : ",", probability > 0.5 ? 1 : 0,
+                            probability);
+      }
+      text += '\n';
     }
   } else {
     const std::string name = loss == Loss::mse ? "prediction" : "output";
