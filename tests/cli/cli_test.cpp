@@ -709,6 +709,11 @@ TEST(Cli, SweepRefusesBadOptionsBeforeWritingAnything) {
       {"sweep --out OUT --target-loss 0.1 --data nosuchset", "unknown dataset \"nosuchset\""},
       {"sweep --out OUT --target-accuracy 0.5 --data diabetes", "regression set"},
       {"sweep --out OUT --target-accuracy 0.5 --val-fraction 0", "needs validation data"},
+      {"sweep --out OUT --target-loss 0.1 --batch 8,full,8", "--batch: 8 repeats 8"},
+      {"sweep --out OUT --target-loss 0.1 --threads 1,2,1", "--threads: 1 repeats 1"},
+      {"sweep --out OUT --target-loss 0.1 --lr 0.1,0.10", "--lr: 0.10 repeats 0.1"},
+      {"sweep --out OUT --target-loss 0.1 --optimizer adam --optimizer adam",
+       "--optimizer: adam repeats adam"},
   };
   expect_refused_before_writing(cases);
   // --out naming a file is refused, and the file kept.

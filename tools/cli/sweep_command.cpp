@@ -97,6 +97,22 @@ std::vector<bool> pareto_front(const nlohmann::json& runs) {
   return front;
 }
 
+// Throws descent::Error naming the first of `values` that repeats an earlier one, as the user
+// spelled it (`names`, one per value).
+template <typename T>
+void refuse_repeats(const std::vector<T>& values, const std::vector<std::string>& names,
+                    std::string_view option) {
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    const auto first = std::find(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(i),
+                                 values[i]);
+    if (first != values.begin() + static_cast<std::ptrdiff_t>(i)) {
+      const std::string& earlier = names[static_cast<std::size_t>(first - values.begin())];
+      throw Error(fmt::format("{}: {} repeats {}; each configuration would run twice", option,
+                              names[i], earlier));
+    }
+  }
+}
+
 int run_sweep(const SweepArgs& args) {
   // Every option is checked before anything is trained.
   if (args.out.empty())
@@ -139,6 +155,13 @@ int run_sweep(const SweepArgs& args) {
   }
   const std::vector<std::string> optimizers =
       args.optimizers.empty() ? std::vector<std::string>{"sgd"} : args.optimizers;
+  // A value given twice would train the same configurations twice (a typo, most likely).
+  std::vector<double> lr_values;
+  for (const std::string& lr : lrs) lr_values.push_back(parse_number(lr, "--lr"));
+  refuse_repeats(batches, split_list(args.batch, "--batch"), "--batch");
+  refuse_repeats(thread_counts, split_list(args.threads, "--threads"), "--threads");
+  refuse_repeats(lr_values, lrs, "--lr");
+  refuse_repeats(optimizers, optimizers, "--optimizer");
   std::vector<Config> grid;
   for (const std::string& optimizer : optimizers) {
     for (const std::string& lr : lrs) {
