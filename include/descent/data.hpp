@@ -86,6 +86,10 @@ std::vector<std::string> bundled_datasets();
 // spec (make_synthetic), an IDX images file by path (its labels file found by replacing
 // "images-idx3" with "labels-idx1" in the name), or a CSV file by path.
 Dataset load_dataset(std::string_view name_or_path, TaskHint hint = TaskHint::automatic);
+// The files load_dataset(name_or_path) reads (a bundled set's CSV, an IDX set's images and
+// labels, ...); none for synthetic data or a name that names nothing. Lets a program refuse
+// an output that would overwrite its input.
+std::vector<std::filesystem::path> dataset_files(std::string_view name_or_path);
 
 // MNIST-shaped synthetic classification data, for benchmarks and tests: `rows` samples of
 // `features` values in [0, 1], labels uniform over `classes`. The classes share a sparse

@@ -1,8 +1,10 @@
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <numeric>
+#include <vector>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -16,7 +18,9 @@ namespace descent {
 namespace detail {
 struct SystemDataset;
 const SystemDataset* find_system_dataset(std::string_view name);
+std::vector<std::string_view> system_dataset_names();
 Dataset load_system_dataset(const SystemDataset& d);
+std::array<std::filesystem::path, 2> system_dataset_files(const SystemDataset& d);
 std::filesystem::path idx_labels_for(const std::filesystem::path& images);
 }  // namespace detail
 
@@ -90,6 +94,23 @@ std::string bundled_name(const std::filesystem::path& file) {
   return {};
 }
 
+bool looks_like_path(std::string_view name_or_path) {
+  return name_or_path.find('/') != std::string_view::npos || name_or_path.ends_with(".csv") ||
+         name_or_path.ends_with(".gz");
+}
+
+// The file of the bundled set `name` (data_directory()/name.csv or .csv.gz), or an empty path
+// when `name` is not one.
+std::filesystem::path bundled_file(std::string_view name) {
+  if (looks_like_path(name) || name.empty()) return {};
+  std::error_code ec;
+  for (std::string_view suffix : {".csv", ".csv.gz"}) {
+    std::filesystem::path file = data_directory() / (std::string(name) + std::string(suffix));
+    if (std::filesystem::is_regular_file(file, ec)) return file;
+  }
+  return {};
+}
+
 }  // namespace
 
 std::vector<std::string> bundled_datasets() {
@@ -129,25 +150,37 @@ Dataset load_dataset(std::string_view name_or_path, TaskHint hint) {
     }
     return load_csv(path, hint);
   }
-  const bool looks_like_path = name_or_path.find('/') != std::string_view::npos ||
-                               name_or_path.ends_with(".csv") || name_or_path.ends_with(".gz");
-  if (!looks_like_path && !name_or_path.empty()) {
-    const std::filesystem::path dir = data_directory();
-    for (std::string_view suffix : {".csv", ".csv.gz"}) {
-      const std::filesystem::path file = dir / (std::string(name_or_path) + std::string(suffix));
-      if (std::filesystem::is_regular_file(file, ec)) {
-        Dataset data = load_csv(file, hint);
-        data.name = std::string(name_or_path);
-        return data;
-      }
-    }
+  if (const std::filesystem::path file = bundled_file(name_or_path); !file.empty()) {
+    Dataset data = load_csv(file, hint);
+    data.name = std::string(name_or_path);
+    return data;
   }
-  if (looks_like_path) throw Error(fmt::format("data file \"{}\" does not exist", name_or_path));
+  if (looks_like_path(name_or_path)) throw Error(fmt::format("data file \"{}\" does not exist", name_or_path));
   const std::vector<std::string> names = bundled_datasets();
-  throw Error(fmt::format("unknown dataset \"{}\": not a file, and not a bundled set ({})",
-                          name_or_path,
-                          names.empty() ? std::string("none found in " + data_directory().string())
-                                        : fmt::format("{}", fmt::join(names, ", "))));
+  throw Error(fmt::format(
+      "unknown dataset \"{}\": not a file, a bundled set ({}), a system set ({}) or "
+      "synthetic:rows=N,features=F,classes=C",
+      name_or_path,
+      names.empty() ? std::string("none found in " + data_directory().string())
+                    : fmt::format("{}", fmt::join(names, ", ")),
+      fmt::join(detail::system_dataset_names(), ", ")));
+}
+
+std::vector<std::filesystem::path> dataset_files(std::string_view name_or_path) {
+  if (is_synthetic(name_or_path)) return {};
+  if (const detail::SystemDataset* system = detail::find_system_dataset(name_or_path)) {
+    const auto [images, labels] = detail::system_dataset_files(*system);
+    return {images, labels};
+  }
+  const std::filesystem::path path(name_or_path);
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec)) {
+    if (std::filesystem::path labels = detail::idx_labels_for(path); !labels.empty())
+      return {path, labels};
+    return {path};
+  }
+  if (std::filesystem::path file = bundled_file(name_or_path); !file.empty()) return {file};
+  return {};
 }
 
 std::size_t validation_rows(std::size_t rows, double validation_fraction) {

@@ -1,10 +1,12 @@
 // The IDX reader (MNIST, Fashion-MNIST) and Debian's system data sets.
 
 #include <algorithm>
+#include <array>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <string>
+#include <vector>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -191,16 +193,27 @@ constexpr SystemDataset kSystemDatasets[] = {
      "t10k-labels-idx1-ubyte.gz", "dataset-fashion-mnist", "fashion_mnist_test"},
 };
 
+std::vector<std::string_view> system_dataset_names() {
+  std::vector<std::string_view> names;
+  for (const SystemDataset& d : kSystemDatasets) names.push_back(d.name);
+  return names;
+}
+
 const SystemDataset* find_system_dataset(std::string_view name) {
   for (const SystemDataset& d : kSystemDatasets)
     if (d.name == name) return &d;
   return nullptr;
 }
 
+// The files of the system set `d`: its images, then its labels.
+std::array<std::filesystem::path, 2> system_dataset_files(const SystemDataset& d) {
+  const std::filesystem::path dir = system_datasets_directory() / d.folder;
+  return {dir / d.images, dir / d.labels};
+}
+
 // The system set `name` (find_system_dataset says whether there is one by that name).
 Dataset load_system_dataset(const SystemDataset& d) {
-  const std::filesystem::path dir = system_datasets_directory() / d.folder;
-  const std::filesystem::path images = dir / d.images, labels = dir / d.labels;
+  const auto [images, labels] = system_dataset_files(d);
   std::error_code ec;
   if (!std::filesystem::is_regular_file(images, ec) ||
       !std::filesystem::is_regular_file(labels, ec)) {
@@ -229,10 +242,10 @@ std::filesystem::path idx_labels_for(const std::filesystem::path& images) {
 bool system_dataset_available(std::string_view name) {
   const detail::SystemDataset* d = detail::find_system_dataset(name);
   if (d == nullptr) return false;
-  const std::filesystem::path dir = system_datasets_directory() / d->folder;
+  const auto [images, labels] = detail::system_dataset_files(*d);
   std::error_code ec;
-  return std::filesystem::is_regular_file(dir / d->images, ec) &&
-         std::filesystem::is_regular_file(dir / d->labels, ec);
+  return std::filesystem::is_regular_file(images, ec) &&
+         std::filesystem::is_regular_file(labels, ec);
 }
 
 }  // namespace descent

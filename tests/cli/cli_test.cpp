@@ -383,6 +383,30 @@ TEST(Cli, OutputsMustBeDistinctFilesAndNotTheInputs) {
     EXPECT_FALSE(std::filesystem::exists(f)) << options;
   }
   EXPECT_EQ(test::read_text(dir / "data.csv"), "a,y\n1,0\n2,1\n3,0\n4,1\n5,0\n6,1\n");
+  // The same for the files behind a bundled set's name and an IDX set's labels.
+  std::filesystem::create_directory(dir / "bundled");
+  test::write_text(dir / "bundled" / "toy.csv", "a,y\n1,0\n2,1\n3,0\n4,1\n5,0\n6,1\n");
+  test::write_text(dir / "x-images-idx3-ubyte", "images");
+  test::write_text(dir / "x-labels-idx1-ubyte", "labels");
+  const std::pair<std::string, std::string> named[] = {
+      {"--data toy --history " + (dir / "bundled" / "toy.csv").string(),
+       "--history and --data name the same file"},
+      {"--data toy --save " + (dir / "bundled" / "." / "toy.csv").string(),
+       "--save and --data name the same file"},
+      {"--data " + (dir / "x-images-idx3-ubyte").string() + " --save " +
+           (dir / "x-labels-idx1-ubyte").string(),
+       "--save and --data name the same file"},
+  };
+  for (const auto& [options, message] : named) {
+    const CliRun r = run_cli("DESCENT_DATA_DIR=" + (dir / "bundled").string() + " " +
+                                 std::string(DESCENT_CLI) + " train --epochs 1 " + options,
+                             dir, false);
+    EXPECT_EQ(r.status, 2) << options;
+    EXPECT_NE(r.err.find(message), std::string::npos) << options << "\n" << r.err;
+  }
+  EXPECT_EQ(test::read_text(dir / "bundled" / "toy.csv"),
+            "a,y\n1,0\n2,1\n3,0\n4,1\n5,0\n6,1\n");
+  EXPECT_EQ(test::read_text(dir / "x-labels-idx1-ubyte"), "labels");
   // --checkpoint may be the file --resume reads: the run goes on writing it.
   const std::string ck = (dir / "ck").string();
   ASSERT_EQ(run_cli("train --data iris --epochs 1 --quiet --checkpoint " + ck, dir).status, 0);

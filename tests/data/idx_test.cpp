@@ -161,5 +161,25 @@ TEST(Idx, FashionMnistLoadsFromTheSystemDatasetsFolderOrSaysHowToInstallIt) {
   EXPECT_THROW(load_dataset("fashion-mnist-test"), Error);
 }
 
+TEST(Idx, DatasetFilesAreTheFilesLoadDatasetReads) {
+  const test::TempDir dir;
+  const ScopedEnv system("DESCENT_DATASETS_DIR", dir.path().string());
+  const ScopedEnv bundled("DESCENT_DATA_DIR", (dir / "bundled").string());
+  std::filesystem::create_directory(dir / "bundled");
+  test::write_text(dir / "bundled" / "toy.csv", "a,y\n1,0\n2,1\n");
+  test::write_text(dir / "packed.csv.gz", "");
+  using Files = std::vector<std::filesystem::path>;
+  EXPECT_EQ(dataset_files("toy"), Files{dir / "bundled" / "toy.csv"});
+  EXPECT_EQ(dataset_files((dir / "packed.csv.gz").string()), Files{dir / "packed.csv.gz"});
+  EXPECT_EQ(dataset_files("fashion-mnist"),
+            (Files{dir / "fashion-mnist" / "train-images-idx3-ubyte.gz",
+                   dir / "fashion-mnist" / "train-labels-idx1-ubyte.gz"}));
+  test::write_text(dir / "a-images-idx3-ubyte", "");
+  EXPECT_EQ(dataset_files((dir / "a-images-idx3-ubyte").string()),
+            (Files{dir / "a-images-idx3-ubyte", dir / "a-labels-idx1-ubyte"}));
+  EXPECT_TRUE(dataset_files("synthetic:rows=10,features=4,classes=2").empty());
+  EXPECT_TRUE(dataset_files("no-such-set").empty());
+}
+
 }  // namespace
 }  // namespace descent

@@ -143,33 +143,35 @@ void warn_about_ignored_options(const CLI::App& cmd, bool quiet) {
 void check_distinct_files(const TrainArgs& args) {
   struct File {
     const char* option;
-    const std::string* path;
+    std::string path;
     bool output;
   };
-  const File files[] = {{"--save", &args.save, true},
-                        {"--history", &args.history, true},
-                        {"--checkpoint", &args.checkpoint, true},
-                        {"--resume", &args.resume, false},
-                        {"--data", &args.data, false},
-                        {"--init", &args.init, false}};
-  for (std::size_t i = 0; i < std::size(files); ++i) {
-    for (std::size_t j = i + 1; j < std::size(files); ++j) {
+  std::vector<File> files = {{"--save", args.save, true},
+                             {"--history", args.history, true},
+                             {"--checkpoint", args.checkpoint, true},
+                             {"--resume", args.resume, false},
+                             {"--init", args.init, false}};
+  // A bundled name ("iris") or an IDX set stands for the files it reads.
+  for (const std::filesystem::path& file : dataset_files(args.data))
+    files.push_back({"--data", file.string(), false});
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    for (std::size_t j = i + 1; j < files.size(); ++j) {
       const File& a = files[i];
       const File& b = files[j];
       if (!a.output && !b.output) continue;
-      if (a.path->empty() || b.path->empty()) continue;
-      // Inputs that are not files (a bundled data set, an init scheme) cannot collide.
+      if (a.path.empty() || b.path.empty()) continue;
+      // Inputs that are not files (an init scheme) cannot collide.
       std::error_code ec;
-      if ((!a.output && !std::filesystem::exists(*a.path, ec)) ||
-          (!b.output && !std::filesystem::exists(*b.path, ec)))
+      if ((!a.output && !std::filesystem::exists(a.path, ec)) ||
+          (!b.output && !std::filesystem::exists(b.path, ec)))
         continue;
       if (std::string_view(a.option) == "--checkpoint" && std::string_view(b.option) == "--resume")
         continue;
       // A device or pipe (/dev/null for two outputs) is no file to overwrite.
-      const std::filesystem::file_status status = std::filesystem::status(*a.path, ec);
+      const std::filesystem::file_status status = std::filesystem::status(a.path, ec);
       if (std::filesystem::is_character_file(status) || std::filesystem::is_fifo(status)) continue;
-      if (same_file(*a.path, *b.path)) {
-        throw Error(fmt::format("{} and {} name the same file {}: {}", a.option, b.option, *a.path,
+      if (same_file(a.path, b.path)) {
+        throw Error(fmt::format("{} and {} name the same file {}: {}", a.option, b.option, a.path,
                                 b.output ? "use two files" : "it would be overwritten"));
       }
     }
