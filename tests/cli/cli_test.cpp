@@ -61,6 +61,33 @@ TEST(Cli, TrainPrintsOneJsonObjectWithTheResult) {
   EXPECT_GT(j["val_accuracy"].get<double>(), 0.5);
   // Progress went to stderr, one line per epoch.
   EXPECT_NE(r.err.find("epoch 5/5"), std::string::npos) << r.err;
+  EXPECT_EQ(j["final_epoch"], 5);
+}
+
+TEST(Cli, AfterEarlyStoppingTheFinalFiguresAreTheKeptEpochs) {
+  test::TempDir dir;
+  // No epoch improves by 1, so the second stops the run and epoch 1's weights are kept.
+  const std::string history = (dir / "h.csv").string();
+  const CliRun r = run_cli("train --data iris --epochs 10 --early-stopping 1 --min-delta 1 "
+                           "--json --history " + history,
+                           dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["stop_reason"], "early_stopped");
+  EXPECT_EQ(j["epochs"], 2);
+  EXPECT_EQ(j["best_epoch"], 1);
+  EXPECT_EQ(j["final_epoch"], 1);
+  // The history's first row holds epoch 1's losses; the last row (epoch 2) differs.
+  const std::string csv = test::read_text(history);
+  const std::size_t row1 = csv.find('\n') + 1;
+  const std::string epoch1 = csv.substr(row1, csv.find('\n', row1) - row1);
+  const double train1 = std::stod(epoch1.substr(epoch1.find(',', epoch1.find(',') + 1) + 1));
+  EXPECT_NEAR(j["final_train_loss"].get<double>(), train1, 1e-5 * train1) << csv;
+  const CliRun text = run_cli("train --data iris --epochs 10 --early-stopping 1 --min-delta 1",
+                              dir);
+  ASSERT_EQ(text.status, 0) << text.err;
+  EXPECT_NE(text.out.find("final      (epoch 1, kept) train_loss"), std::string::npos)
+      << text.out;
 }
 
 TEST(Cli, RegressionJsonHasNoAccuracy) {

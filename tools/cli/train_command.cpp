@@ -335,9 +335,16 @@ int train_command(const TrainArgs& args, const CLI::App& cmd,
   if (!args.save.empty()) save_network(args.save, network, loss);
   if (!args.history.empty()) write_history_csv(args.history, result.history);
 
-  EpochRecord last;  // the last epoch's, or NaNs when nothing was trained
+  // The figures of the weights saved: the last epoch's, the best epoch's after early stopping
+  // restored its weights, or NaNs when nothing was trained.
+  EpochRecord last;
   last.train_loss = last.val_loss = last.val_accuracy = std::numeric_limits<double>::quiet_NaN();
   if (!result.history.empty()) last = result.history.back();
+  const bool restored = result.stop_reason == StopReason::early_stopped && result.best_epoch > 0;
+  if (restored) {
+    for (const EpochRecord& r : result.history)
+      if (r.epoch == result.best_epoch) last = r;
+  }
   if (args.json) {
     nlohmann::json out = {
         {"stop_reason", std::string(to_string(result.stop_reason))},
@@ -361,6 +368,8 @@ int train_command(const TrainArgs& args, const CLI::App& cmd,
         {"batch_size", batch},
     };
     if (options.stop.early_stopping_patience > 0) out["best_epoch"] = result.best_epoch;
+    out["final_epoch"] = result.history.empty() ? nlohmann::json(nullptr)
+                                                : nlohmann::json(last.epoch);
     if (!args.resume.empty()) out["resumed_epoch"] = result.resumed_epoch;
     if (data.task == Task::classification) out["val_accuracy"] = number_or_null(last.val_accuracy);
     if (args.profile) out["profile"] = profile_json(result.profile);
@@ -393,7 +402,11 @@ int train_command(const TrainArgs& args, const CLI::App& cmd,
                to_string(result.reduction), fmt::join(result.rank_rows, ", "));
   }
   for (const std::string& w : result.warnings) fmt::print("  warning    {}\n", w);
-  std::string final_line = fmt::format("  final      train_loss {:.4f}", last.train_loss);
+  std::string final_line = fmt::format("  final      {}train_loss {:.4f}",
+                                       restored && last.epoch == result.best_epoch
+                                           ? fmt::format("(epoch {}, kept) ", last.epoch)
+                                           : std::string(),
+                                       last.train_loss);
   if (!std::isnan(last.val_loss)) final_line += fmt::format("  val_loss {:.4f}", last.val_loss);
   if (!std::isnan(last.val_accuracy))
     final_line += fmt::format("  val_accuracy {:.4f}", last.val_accuracy);
