@@ -39,6 +39,8 @@ class SpecReader {
 
   // Throws descent::Error: `<kind> "<name>": <key>=<value> is invalid: <why>`.
   [[noreturn]] void invalid(std::string_view key, std::string_view why) const;
+  // Throws descent::Error: `key` must be given (`example`, if any, shows how).
+  [[noreturn]] void required(std::string_view key, std::string_view example = {}) const;
   // Throws for any key that was never read, listing the ones that were.
   void finish() const;
   // The spec with every key read and its effective value (given or default), sorted by key:

@@ -219,6 +219,11 @@ void SpecReader::invalid(std::string_view key, std::string_view why) const {
   throw Error(fmt::format("{}: {} is invalid: {}", prefix(), key, why));
 }
 
+void SpecReader::required(std::string_view key, std::string_view example) const {
+  throw Error(fmt::format("{}: {} is required{}", prefix(), key,
+                          example.empty() ? std::string() : fmt::format(", e.g. {}", example)));
+}
+
 void SpecReader::record(std::string_view key, std::string value) {
   for (const auto& [k, v] : effective_)
     if (k == key) return;

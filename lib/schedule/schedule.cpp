@@ -225,13 +225,13 @@ std::unique_ptr<Schedule> make_schedule(std::string_view text, double base_lr) {
   if (name == "constant") {
     main = std::make_unique<ConstantRate>(g);
   } else if (name == "step") {
-    if (!spec.has("step_size")) r.invalid("step_size", "is required");
+    if (!spec.has("step_size")) r.required("step_size");
     const long long step_size = r.integer("step_size", 1, 1);
     const double gamma = r.number("gamma", 0.1);
     if (gamma < 0.0) r.invalid("gamma", "must be >= 0");
     main = std::make_unique<StepLR>(g, step_size, gamma);
   } else if (name == "multistep") {
-    if (!spec.has("milestones")) r.invalid("milestones", "is required, e.g. milestones=[30,80]");
+    if (!spec.has("milestones")) r.required("milestones", "milestones=[30,80]");
     std::vector<long long> milestones;
     for (double m : r.numbers("milestones", {})) {
       if (m != std::floor(m) || m < 0.0 || m > 9.0e15)
@@ -242,18 +242,18 @@ std::unique_ptr<Schedule> make_schedule(std::string_view text, double base_lr) {
     if (gamma < 0.0) r.invalid("gamma", "must be >= 0");
     main = std::make_unique<MultiStepLR>(g, milestones, gamma);
   } else if (name == "exponential") {
-    if (!spec.has("gamma")) r.invalid("gamma", "is required");
+    if (!spec.has("gamma")) r.required("gamma");
     const double gamma = r.number("gamma", 1.0);
     if (gamma < 0.0) r.invalid("gamma", "must be >= 0");
     main = std::make_unique<ExponentialLR>(g, gamma);
   } else if (name == "cosine") {
-    if (!spec.has("T_max")) r.invalid("T_max", "is required");
+    if (!spec.has("T_max")) r.required("T_max");
     const long long t_max = r.integer("T_max", 1, 1);
     const double eta_min = r.number("eta_min", 0.0);
     if (eta_min < 0.0) r.invalid("eta_min", "must be >= 0");
     main = std::make_unique<CosineAnnealingLR>(g, t_max, eta_min);
   } else if (name == "cosine_restarts") {
-    if (!spec.has("T_0")) r.invalid("T_0", "is required");
+    if (!spec.has("T_0")) r.required("T_0");
     const long long t_0 = r.integer("T_0", 1, 1);
     const long long t_mult = r.integer("T_mult", 1, 1);
     const double eta_min = r.number("eta_min", 0.0);
@@ -273,7 +273,7 @@ std::unique_ptr<Schedule> make_schedule(std::string_view text, double base_lr) {
   } else if (name == "onecycle") {
     const double max_lr = r.number("max_lr", base_lr);
     if (!(max_lr > 0.0)) r.invalid("max_lr", "must be > 0");
-    if (!spec.has("total_steps")) r.invalid("total_steps", "is required");
+    if (!spec.has("total_steps")) r.required("total_steps");
     const long long total = r.integer("total_steps", 1, 1);
     const double pct = r.number("pct_start", 0.3);
     if (!(pct >= 0.0 && pct <= 1.0)) r.invalid("pct_start", "must be in [0, 1]");

@@ -30,7 +30,7 @@ TEST(Schedules, EveryNameIsKnown) {
 TEST(Schedules, InvalidSpecsNameTheKeyAndValue) {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"cosin:T_max=3", "unknown schedule \"cosin\""},
-      {"cosine", "T_max is invalid: is required"},
+      {"cosine", "T_max is required"},
       {"cosine:T_max=0", "T_max=0 is invalid: must be a whole number >= 1"},
       {"cosine:T_max=1e18", "T_max=1e18 is invalid: too large"},
       {"cosine:T_max=2.5", "T_max=2.5 is invalid"},
@@ -40,7 +40,7 @@ TEST(Schedules, InvalidSpecsNameTheKeyAndValue) {
       {"multistep:milestones=[-1]", "must be whole numbers >= 0"},
       {"linear:start_factor=0", "start_factor=0 is invalid"},
       {"linear:end_factor=2", "end_factor=2 is invalid"},
-      {"onecycle:max_lr=1", "total_steps is invalid: is required"},
+      {"onecycle:max_lr=1", "total_steps is required"},
       {"onecycle:total_steps=3", "pct_start"},
       {"onecycle:total_steps=100,div_factor=0", "div_factor=0 is invalid"},
       {"plateau:factor=1", "factor=1 is invalid"},

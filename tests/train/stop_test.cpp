@@ -84,6 +84,16 @@ TEST(Stop, ConvergedWhenTheGradientIsAboutZero) {
   EXPECT_NEAR(net.parameters()[0], 2.0f, 1e-3f);
   EXPECT_NEAR(net.parameters()[1], -1.0f, 1e-3f);
   EXPECT_NEAR(net.parameters()[2], 0.5f, 1e-3f);
+  // The last epoch took no step (the full batch converged at once), yet its record reports
+  // the converged step's loss, gradient norm and rate rather than nothing.
+  const EpochRecord& last = r.history.back();
+  EXPECT_EQ(last.stop_reason, StopReason::converged);
+  EXPECT_EQ(last.step, r.history[r.history.size() - 2].step);
+  EXPECT_GT(last.grad_norm, 0.0);
+  EXPECT_LE(last.grad_norm, 1e-5);
+  EXPECT_EQ(last.lr, 0.5);
+  EXPECT_TRUE(std::isfinite(last.train_loss));
+  EXPECT_LT(last.train_loss, 1e-9);
 }
 
 TEST(Stop, PlateauWhenTheLossStopsMoving) {

@@ -236,7 +236,7 @@ int train_command(const TrainArgs& args, const CLI::App& cmd,
     stop.max_steps = parse_count(args.max_steps, "--max-steps");
     if (stop.max_steps == 0) throw Error("--max-steps 0 is invalid: take at least one step");
   }
-  stop.max_seconds = positive(args.time_budget, "--time-budget", "a time budget");
+  stop.max_seconds = positive(args.time_budget, "--time-budget", "time budget");
   stop.grad_tolerance = nonnegative(args.grad_tol, "--grad-tol", 0.0);
   stop.plateau_tolerance = nonnegative(args.plateau_tol, "--plateau-tol", 0.0);
   stop.plateau_patience = parse_count(args.plateau_patience, "--plateau-patience");
@@ -260,6 +260,18 @@ int train_command(const TrainArgs& args, const CLI::App& cmd,
   stop.early_stopping_min_delta = nonnegative(args.min_delta, "--min-delta", 0.0);
   stop.divergence_factor =
       nonnegative(args.divergence_factor, "--divergence-factor", stop.divergence_factor);
+  if (stop.divergence_factor > 0.0 && stop.divergence_factor <= 1.0) {
+    throw Error(fmt::format(
+        "--divergence-factor {} is invalid: use a factor above 1, or 0 to switch the check off",
+        args.divergence_factor));
+  }
+  // The library says the same, but in its own names.
+  if (options.validation_fraction == 0.0) {
+    if (stop.target_accuracy)
+      throw Error("--target-accuracy needs validation data: use --val-fraction > 0");
+    if (stop.early_stopping_patience > 0)
+      throw Error("--early-stopping watches the validation loss: use --val-fraction > 0");
+  }
   options.clip_norm = positive(args.clip_norm, "--clip-norm", "clipping");
   options.clip_value = positive(args.clip_value, "--clip-value", "clipping");
   // Only rank 0 writes: the other ranks' machines need not have the output directories.
