@@ -766,6 +766,8 @@ TEST(Cli, SweepRefusesBadOptionsBeforeWritingAnything) {
       {"sweep --out OUT --target-loss 0.1 --batch 8,full,8", "--batch: 8 repeats 8"},
       {"sweep --out OUT --target-loss 0.1 --threads 1,2,1", "--threads: 1 repeats 1"},
       {"sweep --out OUT --target-loss 0.1 --lr 0.1,0.10", "--lr: 0.10 repeats 0.1"},
+      {"sweep --out OUT --target-loss 0.1 --data iris --batch 32,full,500",
+       "--batch: full and 500 are the same batch, all 120 training rows of iris"},
       {"sweep --out OUT --target-loss 0.1 --optimizer adam --optimizer adam",
        "--optimizer: adam repeats adam"},
   };

@@ -194,10 +194,24 @@ int run_sweep(const SweepArgs& args) {
   if (data.task != Task::classification && target_accuracy)
     throw Error(
         fmt::format("--target-accuracy: {} is a regression set; use --target-loss", data.name));
+  const std::size_t train_rows = data.rows() - validation_rows(data.rows(), val_fraction);
+  // A batch of all the training rows or more is the full batch: two such would run twice.
+  {
+    const std::vector<std::string> batch_names = split_list(args.batch, "--batch");
+    for (std::size_t i = 0; i < batches.size(); ++i) {
+      for (std::size_t j = 0; j < i; ++j) {
+        auto whole = [&](std::size_t b) { return b == 0 || b >= train_rows; };
+        if (whole(batches[i]) && whole(batches[j])) {
+          throw Error(fmt::format(
+              "--batch: {} and {} are the same batch, all {} training rows of {}; give one",
+              batch_names[j], batch_names[i], train_rows, data.name));
+        }
+      }
+    }
+  }
   // The output directory only once everything it will hold can be made.
   const std::filesystem::path out = create_output_dir(args.out, "--out");
   std::size_t outputs = data.task == Task::classification ? data.classes : data.values.cols();
-  const std::size_t train_rows = data.rows() - validation_rows(data.rows(), val_fraction);
   const std::string shape =
       shape_of(Network::mlp(data.feature_count(), hidden, outputs, activation));
 
