@@ -604,11 +604,12 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
           std::memcpy(run.best_params.data(), network_.parameters().data(), params * sizeof(float));
         } else if (++run.bad_epochs >= crit.early_stopping_patience && !run.best_params.empty()) {
           restore(run.best_params);
-          stop_with(
-              StopReason::early_stopped,
-              fmt::format("at epoch {} the validation loss had not improved for {} epochs; "
-                          "restored the weights of epoch {} (validation loss {:.6g})",
-                          epoch, crit.early_stopping_patience, run.best_epoch, run.best_loss));
+          stop_with(StopReason::early_stopped,
+                    fmt::format("at epoch {} the validation loss had not improved for {} epoch{}; "
+                                "restored the weights of epoch {} (validation loss {:.6g})",
+                                epoch, crit.early_stopping_patience,
+                                crit.early_stopping_patience == 1 ? "" : "s", run.best_epoch,
+                                run.best_loss));
         }
       }
       if (agree(crit.max_seconds > 0.0 && elapsed() >= crit.max_seconds ? 1u : 0u) != 0) {
@@ -617,7 +618,8 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
       }
       if (epoch == options_.epochs) {
         stop_with(StopReason::max_epochs,
-                  fmt::format("ran the {} epochs asked for", options_.epochs));
+                  fmt::format("ran the {} epoch{} asked for", options_.epochs,
+                              options_.epochs == 1 ? "" : "s"));
       }
     }
     record.stop_reason = stop;
@@ -654,7 +656,8 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
   if (!stop) {
     // Resumed from a checkpoint with no epochs left to train.
     result.stop_reason = StopReason::max_epochs;
-    result.stop_message = fmt::format("ran the {} epochs asked for", options_.epochs);
+    result.stop_message = fmt::format("ran the {} epoch{} asked for", options_.epochs,
+                                      options_.epochs == 1 ? "" : "s");
   }
   result.samples_per_second =
       train_seconds > 0.0 ? static_cast<double>(samples) / train_seconds : 0.0;

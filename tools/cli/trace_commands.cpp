@@ -497,7 +497,9 @@ Command add_lr_find_command(CLI::App& app) {
       "lr-find",
       "A learning-rate range test: the rate grows exponentially over mini-batches; suggests "
       "the rate where the loss falls fastest");
-  sub->add_option("--data", args->data, "A bundled data set, a CSV file, or synthetic:...");
+  sub->add_option(
+      "--data", args->data,
+      "Bundled data set, fashion-mnist, CSV or IDX file, or synthetic:... (default digits)");
   sub->add_option("--task", args->task, "auto, classification or regression");
   sub->add_option("--hidden", args->hidden, "Hidden layer sizes (default 128,64)");
   sub->add_option("--activation", args->activation, "relu, tanh, sigmoid or identity");
@@ -511,8 +513,9 @@ Command add_lr_find_command(CLI::App& app) {
   sub->add_option("--steps", args->steps, "Mini-batches, one rate each (default 100)");
   sub->add_option("--val-fraction", args->val_fraction,
                   "Held out as descent train holds it out, unused here (default 0.2)");
-  sub->add_option("--seed", args->seed, "Seed of the split, the initial weights and the order");
-  sub->add_option("--threads", args->threads, "Threads (0: every hardware thread)");
+  sub->add_option("--seed", args->seed,
+                  "Seed of the split, the initial weights and the order (default 42)");
+  sub->add_option("--threads", args->threads, "Threads (default 0: every hardware thread)");
   sub->add_option("--out", args->out, "Write lr_find.csv, lr_find.json and lr_find.png here");
   sub->add_flag("--json", args->json, "Print the results as JSON");
   sub->add_flag("--no-plots", args->no_plots, "Write the files but draw no figure");

@@ -380,8 +380,8 @@ int train_command(const TrainArgs& args, const CLI::App& cmd,
         {"batch_size", batch},
     };
     if (options.stop.early_stopping_patience > 0) out["best_epoch"] = result.best_epoch;
-    out["final_epoch"] = result.history.empty() ? nlohmann::json(nullptr)
-                                                : nlohmann::json(last.epoch);
+    out["final_epoch"] =
+        result.history.empty() ? nlohmann::json(nullptr) : nlohmann::json(last.epoch);
     if (!args.resume.empty()) out["resumed_epoch"] = result.resumed_epoch;
     if (data.task == Task::classification) out["val_accuracy"] = number_or_null(last.val_accuracy);
     if (args.profile) out["profile"] = profile_json(result.profile);
@@ -406,9 +406,10 @@ int train_command(const TrainArgs& args, const CLI::App& cmd,
   if (!args.resume.empty())
     fmt::print("  resumed    from {} after epoch {}\n", args.resume, result.resumed_epoch);
   fmt::print("  stopped    {}: {}\n", to_string(result.stop_reason), result.stop_message);
-  fmt::print("  ran        {} epochs, {} steps in {:.2f} s ({:.0f} samples/s, {} threads, {})\n",
-             result.epochs, result.steps, result.seconds, result.samples_per_second, result.threads,
-             to_string(isa));
+  auto s = [](std::size_t n) { return n == 1 ? "" : "s"; };
+  fmt::print("  ran        {} epoch{}, {} step{} in {:.2f} s ({:.0f} samples/s, {} thread{}, {})\n",
+             result.epochs, s(result.epochs), result.steps, s(result.steps), result.seconds,
+             result.samples_per_second, result.threads, s(result.threads), to_string(isa));
   if (world != nullptr) {
     fmt::print("  ranks      {} ({} reduction), rows computed per rank: {}\n", result.ranks,
                to_string(result.reduction), fmt::join(result.rank_rows, ", "));
