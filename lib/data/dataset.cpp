@@ -155,15 +155,16 @@ Dataset load_dataset(std::string_view name_or_path, TaskHint hint) {
     data.name = std::string(name_or_path);
     return data;
   }
-  if (looks_like_path(name_or_path)) throw Error(fmt::format("data file \"{}\" does not exist", name_or_path));
+  if (looks_like_path(name_or_path))
+    throw Error(fmt::format("data file \"{}\" does not exist", name_or_path));
   const std::vector<std::string> names = bundled_datasets();
-  throw Error(fmt::format(
-      "unknown dataset \"{}\": not a file, a bundled set ({}), a system set ({}) or "
-      "synthetic:rows=N,features=F,classes=C",
-      name_or_path,
-      names.empty() ? std::string("none found in " + data_directory().string())
-                    : fmt::format("{}", fmt::join(names, ", ")),
-      fmt::join(detail::system_dataset_names(), ", ")));
+  throw Error(
+      fmt::format("unknown dataset \"{}\": not a file, a bundled set ({}), a system set ({}) or "
+                  "synthetic:rows=N,features=F,classes=C",
+                  name_or_path,
+                  names.empty() ? std::string("none found in " + data_directory().string())
+                                : fmt::format("{}", fmt::join(names, ", ")),
+                  fmt::join(detail::system_dataset_names(), ", ")));
 }
 
 std::vector<std::filesystem::path> dataset_files(std::string_view name_or_path) {

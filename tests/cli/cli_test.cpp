@@ -68,9 +68,11 @@ TEST(Cli, AfterEarlyStoppingTheFinalFiguresAreTheKeptEpochs) {
   test::TempDir dir;
   // No epoch improves by 1, so the second stops the run and epoch 1's weights are kept.
   const std::string history = (dir / "h.csv").string();
-  const CliRun r = run_cli("train --data iris --epochs 10 --early-stopping 1 --min-delta 1 "
-                           "--json --history " + history,
-                           dir);
+  const CliRun r = run_cli(
+      "train --data iris --epochs 10 --early-stopping 1 --min-delta 1 "
+      "--json --history " +
+          history,
+      dir);
   ASSERT_EQ(r.status, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["stop_reason"], "early_stopped");
@@ -83,11 +85,10 @@ TEST(Cli, AfterEarlyStoppingTheFinalFiguresAreTheKeptEpochs) {
   const std::string epoch1 = csv.substr(row1, csv.find('\n', row1) - row1);
   const double train1 = std::stod(epoch1.substr(epoch1.find(',', epoch1.find(',') + 1) + 1));
   EXPECT_NEAR(j["final_train_loss"].get<double>(), train1, 1e-5 * train1) << csv;
-  const CliRun text = run_cli("train --data iris --epochs 10 --early-stopping 1 --min-delta 1",
-                              dir);
+  const CliRun text =
+      run_cli("train --data iris --epochs 10 --early-stopping 1 --min-delta 1", dir);
   ASSERT_EQ(text.status, 0) << text.err;
-  EXPECT_NE(text.out.find("final      (epoch 1, kept) train_loss"), std::string::npos)
-      << text.out;
+  EXPECT_NE(text.out.find("final      (epoch 1, kept) train_loss"), std::string::npos) << text.out;
 }
 
 TEST(Cli, RegressionJsonHasNoAccuracy) {
@@ -434,8 +435,7 @@ TEST(Cli, OutputsMustBeDistinctFilesAndNotTheInputs) {
     EXPECT_EQ(r.status, 2) << options;
     EXPECT_NE(r.err.find(message), std::string::npos) << options << "\n" << r.err;
   }
-  EXPECT_EQ(test::read_text(dir / "bundled" / "toy.csv"),
-            "a,y\n1,0\n2,1\n3,0\n4,1\n5,0\n6,1\n");
+  EXPECT_EQ(test::read_text(dir / "bundled" / "toy.csv"), "a,y\n1,0\n2,1\n3,0\n4,1\n5,0\n6,1\n");
   EXPECT_EQ(test::read_text(dir / "x-labels-idx1-ubyte"), "labels");
   // --checkpoint may be the file --resume reads: the run goes on writing it.
   const std::string ck = (dir / "ck").string();

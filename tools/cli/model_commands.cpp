@@ -100,8 +100,8 @@ int run_predict(const ModelArgs& args) {
     for (std::size_t i = 0; i < out.rows(); ++i) {
       for (std::size_t j = 0; j < outputs; ++j) {
         const double probability = 1.0 / (1.0 + std::exp(-static_cast<double>(out(i, j))));
-        text += fmt::format("{}{},{:.6g}", j == 0 ? "" : ",", probability > 0.5 ? 1 : 0,
-                            probability);
+        text +=
+            fmt::format("{}{},{:.6g}", j == 0 ? "" : ",", probability > 0.5 ? 1 : 0, probability);
       }
       text += '\n';
     }

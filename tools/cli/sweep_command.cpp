@@ -103,8 +103,8 @@ template <typename T>
 void refuse_repeats(const std::vector<T>& values, const std::vector<std::string>& names,
                     std::string_view option) {
   for (std::size_t i = 0; i < values.size(); ++i) {
-    const auto first = std::find(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(i),
-                                 values[i]);
+    const auto first =
+        std::find(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(i), values[i]);
     if (first != values.begin() + static_cast<std::ptrdiff_t>(i)) {
       const std::string& earlier = names[static_cast<std::size_t>(first - values.begin())];
       throw Error(fmt::format("{}: {} repeats {}; each configuration would run twice", option,
