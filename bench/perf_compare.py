@@ -20,6 +20,7 @@ calls `run`.
 """
 import argparse
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -37,11 +38,30 @@ def fail_input(message):
 
 
 def load(path):
-    """Iteration entries by benchmark name; errored runs left out."""
+    """(runs, errored) of a Google Benchmark JSON file: iteration entries by benchmark name,
+    and the message of each benchmark that reported an error."""
     try:
-        return gbench.load(path)[1]
+        _, runs, errored = gbench.load(path)
     except gbench.InputError as e:
         fail_input(str(e))
+    return runs, errored
+
+
+def values(path, name, entries, key, required):
+    """The finite positive numbers `key` holds in a benchmark's entries; exit 2 for any other
+    value (or a missing one, when required)."""
+    out = []
+    for r in entries:
+        if key not in r:
+            if required:
+                fail_input(f"{path}: {name} has no {key}")
+            continue
+        v = r[key]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
+                or v <= 0:
+            fail_input(f"{path}: {name}: {key} {v!r} is not a positive number")
+        out.append(float(v))
+    return out
 
 
 def u_test(a, b):
@@ -51,16 +71,36 @@ def u_test(a, b):
     return mannwhitneyu(a, b, alternative="two-sided").pvalue
 
 
+def check_power(paths, name, n_ref, n_new, alpha):
+    """Exit 2 when n_ref and n_new repetitions could not give p < alpha even for two samples
+    that do not overlap at all: such a gate would pass anything."""
+    best = u_test([float(i) for i in range(n_ref)], [float(n_ref + i) for i in range(n_new)])
+    if best >= alpha:
+        fail_input(f"{name} has {n_ref} repetitions in {paths[0]} and {n_new} in {paths[1]}; "
+                   f"the U test cannot "
+                   f"reach p < {alpha} with so few (at best p = {best:.3g}): use at least 9, as "
+                   f"perf_compare.py run does")
+
+
 def gate(ref_path, new_path, threshold, alpha):
-    ref, new = load(ref_path), load(new_path)
+    (ref, ref_errors), (new, new_errors) = load(ref_path), load(new_path)
+    for name, message in ref_errors.items():
+        fail_input(f"{ref_path}: {name} failed ({message}): nothing to compare against")
     common = [name for name in ref if name in new]
-    if not common:
-        fail_input(f"{ref_path} and {new_path} have no benchmark in common")
     regressions, checked = [], 0
+    # A benchmark the reference ran that the new binary lost or failed is a regression too.
+    for name in ref:
+        if name in new_errors:
+            regressions.append(f"{name}: failed in {new_path} ({new_errors[name]})")
+        elif name not in new:
+            regressions.append(f"{name}: missing from {new_path}")
+    if not common and not new_errors:
+        fail_input(f"{ref_path} and {new_path} have no benchmark in common")
     for name in common:
         a, b = ref[name], new[name]
-        ta = [r["real_time"] for r in a]
-        tb = [r["real_time"] for r in b]
+        ta = values(ref_path, name, a, "real_time", True)
+        tb = values(new_path, name, b, "real_time", True)
+        check_power((ref_path, new_path), name, len(ta), len(tb), alpha)
         checked += 1
         change = statistics.median(tb) / statistics.median(ta) - 1.0
         p = u_test(ta, tb)
@@ -69,9 +109,9 @@ def gate(ref_path, new_path, threshold, alpha):
                                f"{statistics.median(tb):.4g} {a[0].get('time_unit', '')}, "
                                f"p = {p:.3g})")
         for counter in THROUGHPUT:
-            ca = [r[counter] for r in a if counter in r]
-            cb = [r[counter] for r in b if counter in r]
-            if not ca or not cb or statistics.median(ca) <= 0:
+            ca = values(ref_path, name, a, counter, False)
+            cb = values(new_path, name, b, counter, False)
+            if not ca or not cb:
                 continue
             checked += 1
             drop = 1.0 - statistics.median(cb) / statistics.median(ca)
@@ -97,7 +137,12 @@ def run(args):
             fail_input(f"{path} is not an executable descent_bench")
     if args.repetitions < 9:
         fail_input(f"--repetitions {args.repetitions}: use at least 9 (the U test needs them)")
-    os.makedirs(args.out, exist_ok=True)
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        fail_input(f"--out {args.out}: that is a file, not a directory")
+    try:
+        os.makedirs(args.out, exist_ok=True)
+    except OSError as e:
+        fail_input(f"--out {args.out}: {e.strerror}")
     merged = {"ref": None, "new": None}
     for rnd in range(args.repetitions):
         order = ["ref", "new"] if rnd % 2 == 0 else ["new", "ref"]
@@ -113,22 +158,26 @@ def run(args):
                 gbench.run(cmd, f"the {side} binary ({binary})")
             except gbench.RunError as e:
                 fail_input(str(e))
-            try:
-                with open(out) as f:
-                    data = json.load(f)
-            except (OSError, ValueError):
+            if not os.path.exists(out) or os.path.getsize(out) == 0:
+                if os.path.exists(out):
+                    os.remove(out)
                 fail_input(f"the filter {args.filter!r} matched no benchmark of the {side} "
                            f"binary ({binary})")
+            try:
+                context, runs, errored = gbench.load(out)
+            except gbench.InputError as e:
+                fail_input(f"the {side} binary ({binary}) wrote no usable results: {e}")
+            finally:
+                os.remove(out)
+            for name, message in errored.items():
+                fail_input(f"the {side} binary ({binary}): {name} failed: {message}")
             if merged[side] is None:
-                merged[side] = {"context": data["context"], "benchmarks": []}
-            for b in data["benchmarks"]:
-                if b.get("run_type", "iteration") != "iteration":
-                    continue
+                merged[side] = {"context": context, "benchmarks": []}
+            for b in (entry for entries in runs.values() for entry in entries):
                 b["run_name"] = b["name"]
                 b["repetitions"] = args.repetitions
                 b["repetition_index"] = rnd
                 merged[side]["benchmarks"].append(b)
-            os.remove(out)
     paths = {}
     for side in ("ref", "new"):
         if not merged[side]["benchmarks"]:
@@ -166,6 +215,8 @@ def main():
     args = parser.parse_args()
     if not 0 < args.threshold < 1:
         fail_input(f"--threshold {args.threshold}: use a fraction in (0, 1), e.g. 0.05")
+    if not 0 < args.alpha < 1:
+        fail_input(f"--alpha {args.alpha}: use a significance level in (0, 1), e.g. 0.05")
     if args.command == "gate":
         return gate(args.ref_json, args.new_json, args.threshold, args.alpha)
     return run(args)

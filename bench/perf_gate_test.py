@@ -54,6 +54,36 @@ def main():
                gate(tmp, base, base, rate, [r * 0.9 for r in rate]), 1, "samples_per_second")
         expect("a higher throughput passes", gate(tmp, base, base, rate, [r * 1.2 for r in rate]),
                0)
+        # Too few repetitions for the U test to show anything: refused, not passed.
+        expect("one repetition is refused", gate(tmp, base, [t * 10 for t in base[:1]]), 2,
+               "cannot reach p < 0.05")
+        expect("alpha 0 is refused", gate(tmp, base, base, extra=("--alpha", "0")), 2, "--alpha")
+        expect("a NaN time is refused", gate(tmp, base, base[:-1] + [float("nan")]), 2,
+               "real_time nan is not a positive number")
+        expect("a zero reference time is refused", gate(tmp, [0.0] + base[1:], base), 2,
+               "real_time 0.0 is not a positive number")
+        # A benchmark the new binary failed, or no longer has, fails the gate.
+        a, b = os.path.join(tmp, "a.json"), os.path.join(tmp, "b.json")
+        write(a, base)
+        with open(b, "w") as f:
+            json.dump({"context": {}, "benchmarks": [
+                {"name": "train_step/adam/batch:128/threads:2", "run_type": "iteration",
+                 "error_occurred": True, "error_message": "diverged"}]}, f)
+        r = subprocess.run(["/usr/bin/python3", os.path.join(HERE, "perf_compare.py"), "gate", a,
+                            b], capture_output=True, text=True)
+        if r.returncode != 1 or "failed in" not in r.stdout or "diverged" not in r.stdout:
+            failures.append(f"errored in NEW: exit {r.returncode}\n{r.stdout}{r.stderr}")
+        with open(a) as f:
+            both = json.load(f)
+        for entry in list(both["benchmarks"]):
+            both["benchmarks"].append(dict(entry, name="train_step/sgd/batch:1/threads:1"))
+        with open(a, "w") as f:
+            json.dump(both, f)
+        write(b, base)
+        r = subprocess.run(["/usr/bin/python3", os.path.join(HERE, "perf_compare.py"), "gate", a,
+                            b], capture_output=True, text=True)
+        if r.returncode != 1 or "train_step/sgd/batch:1/threads:1: missing from" not in r.stdout:
+            failures.append(f"missing in NEW: exit {r.returncode}\n{r.stdout}{r.stderr}")
         with open(os.path.join(tmp, "bad.json"), "w") as f:
             f.write("{not json")
         r = subprocess.run(["/usr/bin/python3", os.path.join(HERE, "perf_compare.py"), "gate",
@@ -63,7 +93,7 @@ def main():
             failures.append(f"bad JSON: exit {r.returncode}\n{r.stderr}")
     for f in failures:
         print("FAIL " + f)
-    print(f"perf gate tests: {8 + 1 - len(failures)} of 9 passed")
+    print(f"perf gate tests: {15 - len(failures)} of 15 passed")
     return 1 if failures else 0
 
 
