@@ -8,15 +8,19 @@ descent::load_parameters read, and descent::save_parameters writes.
 
   torch_convert.py to-flat MODEL.pt OUT.bin
       MODEL.pt is a torch.save()d nn.Sequential, or its state_dict; the Linear layers are taken
-      in order (activations and other parameter-free modules are skipped).
+      in order (activations and other parameter-free modules are skipped; a module with
+      parameters of another kind, such as LayerNorm or Conv2d, is refused).
   torch_convert.py from-flat IN.bin OUT.pt --sizes 64,128,10 [--activation relu]
       builds nn.Sequential(Linear(64,128), ReLU(), Linear(128,10)) with the file's weights and
       torch.save()s it.
 
-Needs Debian's python3-torch; run it with /usr/bin/python3.
+Bad input exits 2 with the reason, and leaves no output file. Needs Debian's python3-torch;
+run it with /usr/bin/python3.
 """
 import argparse
+import os
 import sys
+import tempfile
 
 import torch
 
@@ -24,45 +28,115 @@ ACTIVATIONS = {"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh, "sigmoid": torch.nn
                "identity": torch.nn.Identity}
 
 
-def linear_tensors(obj):
-    """The (weight, bias) pairs of the Linear layers, in order."""
+def fail(message):
+    """Bad input: the reason on stderr, exit 2 (as the descent CLI does)."""
+    print(f"torch_convert.py: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def check_output(path):
+    """Exit 2 unless `path` can be written: its directory exists and it is not a directory."""
+    if os.path.isdir(path):
+        fail(f"{path} is a directory; name the file to write")
+    parent = os.path.dirname(path) or "."
+    if not os.path.isdir(parent):
+        fail(f"{path}: the directory {parent} does not exist")
+
+
+def write_atomically(path, save):
+    """Calls save(temporary path) and renames the result over `path`, so that a failure leaves
+    no half-written file."""
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=".torch_convert.")
+    os.close(fd)
+    try:
+        save(tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException as e:
+        os.unlink(tmp)
+        if isinstance(e, OSError):
+            fail(f"cannot write {path}: {e.strerror}")
+        raise
+
+
+def linear_tensors(obj, name):
+    """The (weight, bias) pairs of the Linear layers, in order; exit 2 for anything descent
+    cannot hold."""
     if isinstance(obj, torch.nn.Module):
-        layers = [m for m in obj.modules() if isinstance(m, torch.nn.Linear)]
-        if not layers:
-            sys.exit("torch_convert.py: the model has no Linear layers")
-        pairs = []
-        for m in layers:
-            if m.bias is None:
-                sys.exit("torch_convert.py: a Linear layer without bias has no descent equivalent")
-            pairs.append((m.weight, m.bias))
+        pairs, seen = [], set()
+        for module_name, m in obj.named_modules(remove_duplicate=False):
+            if id(m) in seen and any(True for _ in m.parameters()):
+                fail(f"{name}: layer {module_name!r} is a module used twice; descent's layers "
+                     f"have weights of their own")
+            seen.add(id(m))
+            own = list(m.parameters(recurse=False)) + list(m.buffers(recurse=False))
+            if isinstance(m, torch.nn.Linear):
+                if m.bias is None:
+                    fail(f"{name}: Linear layer {module_name!r} has no bias; descent's layers "
+                         f"all have one")
+                pairs.append((f"layer {module_name!r}", m.weight, m.bias))
+            elif own:
+                fail(f"{name}: layer {module_name!r} ({type(m).__name__}) has parameters "
+                     f"descent cannot hold; only Linear layers and parameter-free activations "
+                     f"convert")
+        if not pairs:
+            fail(f"{name}: the model has no Linear layers")
         return pairs
     if isinstance(obj, dict):
-        weights = [k for k in obj if k.endswith("weight")]
+        for k, v in obj.items():
+            if not isinstance(v, torch.Tensor):
+                fail(f"{name}: key {k!r} holds a value of type {type(v).__name__}, not a "
+                     f"tensor: expected an "
+                     f"nn.Sequential or its state_dict (from a checkpoint, save "
+                     f"model.state_dict())")
         pairs = []
-        for k in weights:
-            b = k[: -len("weight")] + "bias"
-            if b not in obj or obj[k].dim() != 2:
-                sys.exit(f"torch_convert.py: {k} is not a Linear layer with a bias")
-            pairs.append((obj[k], obj[b]))
+        for k in obj:
+            if k.endswith("weight"):
+                b = k[: -len("weight")] + "bias"
+                w = obj[k]
+                if w.dim() != 2 or b not in obj:
+                    fail(f"{name}: {k} is not the weight of a Linear layer with a bias")
+                if tuple(obj[b].shape) != (w.shape[0],):
+                    fail(f"{name}: {b} has shape {tuple(obj[b].shape)}; {k} [{w.shape[0]}, "
+                         f"{w.shape[1]}] needs ({w.shape[0]},)")
+                pairs.append((k[: -len(".weight")] or k, w, obj[b]))
+            elif not (k.endswith("bias") and k[: -len("bias")] + "weight" in obj):
+                fail(f"{name}: {k} belongs to no Linear layer; descent holds Linear layers only")
+        if not pairs:
+            fail(f"{name}: the state_dict has no Linear layers")
         return pairs
-    sys.exit("torch_convert.py: expected an nn.Module or a state_dict")
+    fail(f"{name}: expected an nn.Module or a state_dict, got a {type(obj).__name__}")
 
 
 def to_flat(args):
-    obj = torch.load(args.model, map_location="cpu")
-    pairs = linear_tensors(obj)
+    if not os.path.isfile(args.model):
+        fail(f"{args.model}: no such file" if not os.path.exists(args.model)
+             else f"{args.model}: not a regular file")
+    check_output(args.out)
+    try:
+        obj = torch.load(args.model, map_location="cpu")
+    except Exception as e:  # torch.load raises whatever unpickling met
+        fail(f"cannot read {args.model} as a torch.save() file: {type(e).__name__}: {e}")
+    pairs = linear_tensors(obj, args.model)
     parts = []
-    for i, (w, b) in enumerate(pairs):
-        if i > 0 and w.shape[1] != pairs[i - 1][0].shape[0]:
-            sys.exit(f"torch_convert.py: layer {i + 1} takes {w.shape[1]} inputs but layer {i} "
-                     f"gives {pairs[i - 1][0].shape[0]}")
-        parts += [w.detach().float().reshape(-1), b.detach().float().reshape(-1)]
+    for i, (what, w, b) in enumerate(pairs):
+        if i > 0 and w.shape[1] != pairs[i - 1][1].shape[0]:
+            fail(f"{args.model}: {what} takes {w.shape[1]} inputs but the layer before gives "
+                 f"{pairs[i - 1][1].shape[0]}")
+        for t in (w, b):
+            values = t.detach().float()
+            if not torch.isfinite(values).all():
+                fail(f"{args.model}: {what} holds NaN or infinite values")
+            parts.append(values.reshape(-1))
     flat = torch.cat(parts).contiguous()
     # numpy writes the host's byte order; descent reads little-endian.
     data = flat.numpy().astype("<f4").tobytes()
-    with open(args.out, "wb") as f:
-        f.write(data)
-    sizes = [pairs[0][0].shape[1]] + [w.shape[0] for w, _ in pairs]
+
+    def save(path):
+        with open(path, "wb") as f:
+            f.write(data)
+    write_atomically(args.out, save)
+    sizes = [pairs[0][1].shape[1]] + [w.shape[0] for _, w, _ in pairs]
     print(f"wrote {args.out}: {flat.numel()} parameters, sizes {','.join(map(str, sizes))}")
 
 
@@ -70,23 +144,36 @@ def from_flat(args):
     try:
         sizes = [int(s) for s in args.sizes.split(",")]
     except ValueError:
-        sys.exit(f"torch_convert.py: --sizes {args.sizes} is not a list of integers")
-    if len(sizes) < 2 or min(sizes) < 1:
-        sys.exit("torch_convert.py: --sizes needs at least an input and an output size")
+        fail(f"--sizes {args.sizes} is not a list of integers")
+    if len(sizes) < 2:
+        fail(f"--sizes {args.sizes}: give at least an input and an output size")
+    if min(sizes) < 1:
+        fail(f"--sizes {args.sizes}: every size must be at least 1")
+    # The file's size first: a model as large as the sizes ask for is built only to hold it.
+    expected = sum(sizes[i + 1] * (sizes[i] + 1) for i in range(len(sizes) - 1))
+    if not os.path.isfile(args.flat):
+        fail(f"{args.flat}: no such file" if not os.path.exists(args.flat)
+             else f"{args.flat}: not a regular file")
+    check_output(args.out)
+    size = os.path.getsize(args.flat)
+    if size != 4 * expected:
+        fail(f"{args.flat} holds {size / 4:g} floats; sizes {args.sizes} need {expected}")
+    try:
+        with open(args.flat, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        fail(f"cannot read {args.flat}: {e.strerror}")
+    import numpy
+    values = numpy.frombuffer(data, dtype="<f4").astype("float32")
+    if not numpy.isfinite(values).all():
+        fail(f"{args.flat}: parameter {int(numpy.argmin(numpy.isfinite(values)))} is not finite")
+    flat = torch.from_numpy(values.copy())
     layers = []
     for i in range(len(sizes) - 1):
         layers.append(torch.nn.Linear(sizes[i], sizes[i + 1]))
         if i + 2 < len(sizes):
             layers.append(ACTIVATIONS[args.activation]())
     model = torch.nn.Sequential(*layers)
-    with open(args.flat, "rb") as f:
-        data = f.read()
-    expected = sum(p.numel() for p in model.parameters())
-    if len(data) != 4 * expected:
-        sys.exit(f"torch_convert.py: {args.flat} holds {len(data) // 4} floats; sizes "
-                 f"{args.sizes} need {expected}")
-    import numpy
-    flat = torch.from_numpy(numpy.frombuffer(data, dtype="<f4").astype("float32").copy())
     offset = 0
     with torch.no_grad():
         for m in model:
@@ -94,7 +181,7 @@ def from_flat(args):
                 for p in (m.weight, m.bias):
                     p.copy_(flat[offset:offset + p.numel()].reshape(p.shape))
                     offset += p.numel()
-    torch.save(model, args.out)
+    write_atomically(args.out, lambda path: torch.save(model, path))
     print(f"wrote {args.out}: {model}")
 
 
