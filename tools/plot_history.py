@@ -5,41 +5,84 @@ usage: plot_history.py HISTORY.csv OUT.png [--title TITLE]
 
 Uses Debian's python3-matplotlib; run it with /usr/bin/python3.
 """
-import argparse
 import csv
 import math
 import sys
 
 import matplotlib
 
+from figure_io import InputError, arguments, check_image_path, fail, save_all
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+PROG = "plot_history.py"
+NEEDED = ("epoch", "train_loss", "val_loss", "val_accuracy")
 
-def number(cell):
-    return float(cell) if cell not in ("", None) else math.nan
+
+def number(row, where, column):
+    cell = row[column]
+    if cell in ("", None):
+        return math.nan
+    try:
+        return float(cell)
+    except ValueError:
+        raise InputError(f"{where}: {column} {cell!r} is not a number") from None
+
+
+def read(path):
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            rows = list(reader)
+            header = reader.fieldnames or []
+    except OSError as e:
+        raise InputError(f"cannot read {path}: {e.strerror}") from None
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise InputError(f"cannot read {path}: {e}") from None
+    missing = [c for c in NEEDED if c not in header]
+    if missing:
+        raise InputError(f"{path} is not a descent history CSV: no column "
+                         f"{', '.join(missing)}")
+    if not rows:
+        raise InputError(f"{path} holds a header but no epochs")
+    columns = {c: [] for c in NEEDED}
+    for i, row in enumerate(rows):
+        line = i + 2
+        cells = sum(v is not None for k, v in row.items() if k is not None)
+        if None in row or cells != len(header):
+            raise InputError(f"{path}: line {line} has {cells + len(row.get(None) or [])} "
+                             f"cells, the header {len(header)} (a cut-off file?)")
+        for c in NEEDED:
+            columns[c].append(number(row, f"{path}: line {line}", c))
+        if not columns["epoch"][-1] >= 1 or columns["epoch"][-1] != int(columns["epoch"][-1]):
+            raise InputError(f"{path}: line {line}: epoch {row['epoch']!r} is not a whole "
+                             f"number >= 1")
+    if not any(math.isfinite(v) and v > 0 for v in columns["train_loss"] + columns["val_loss"]):
+        raise InputError(f"{path} holds no finite positive loss to draw")
+    return columns
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("history")
-    parser.add_argument("out")
-    parser.add_argument("--title", default=None)
-    args = parser.parse_args()
-
+    # --title TITLE may come anywhere; the rest are the two paths.
+    argv = sys.argv[1:]
+    title = None
+    if "--title" in argv:
+        at = argv.index("--title")
+        if at + 1 >= len(argv):
+            fail(PROG, "--title needs a value")
+        title = argv[at + 1]
+        sys.argv[1:] = argv[:at] + argv[at + 2:]
+    args = arguments(__doc__, 2, PROG)
+    history, out = args
+    check_image_path(PROG, out)
     try:
-        with open(args.history, newline="") as f:
-            rows = list(csv.DictReader(f))
-    except OSError as e:
-        sys.exit(f"plot_history.py: cannot read {args.history}: {e.strerror}")
-    needed = {"epoch", "train_loss", "val_loss", "val_accuracy"}
-    if not rows or not needed.issubset(rows[0].keys()):
-        sys.exit(f"plot_history.py: {args.history} is not a descent history CSV")
+        rows = read(history)
+    except InputError as e:
+        fail(PROG, str(e))
 
-    epoch = [int(r["epoch"]) for r in rows]
-    train_loss = [number(r["train_loss"]) for r in rows]
-    val_loss = [number(r["val_loss"]) for r in rows]
-    val_acc = [number(r["val_accuracy"]) for r in rows]
+    epoch = [int(e) for e in rows["epoch"]]
+    train_loss, val_loss, val_acc = rows["train_loss"], rows["val_loss"], rows["val_accuracy"]
     has_acc = any(not math.isnan(a) for a in val_acc)
 
     fig, axes = plt.subplots(1, 2 if has_acc else 1, figsize=(11 if has_acc else 6, 4.2))
@@ -63,13 +106,10 @@ def main():
         acc_ax.set_ylabel("accuracy")
         acc_ax.grid(True, alpha=0.3)
         acc_ax.legend(loc="lower right")
-    if args.title:
-        fig.suptitle(args.title)
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
-    try:
-        fig.savefig(args.out, dpi=110)
-    except OSError as e:
-        sys.exit(f"plot_history.py: cannot write {args.out}: {e.strerror}")
+    save_all(PROG, [(fig, out)])
 
 
 if __name__ == "__main__":

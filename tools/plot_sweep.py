@@ -13,15 +13,17 @@ Writes into OUT_DIR:
                    it, the Pareto front (no other run both faster to the target and of higher
                    throughput) joined and labelled; runs that missed it listed beside
 
-descent sweep runs this itself. Uses Debian's python3-matplotlib; run it with /usr/bin/python3.
+descent sweep runs this itself. Input it cannot draw exits 2 with the reason, before any
+figure is written. Uses Debian's python3-matplotlib; run it with /usr/bin/python3.
 """
 import json
 import math
 import os
-import sys
 from collections import defaultdict
 
 import matplotlib
+
+from figure_io import InputError, arguments, check_directory, fail, save_all
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -31,7 +33,7 @@ def monitored(run_history):
     """The loss the stop criteria watch: validation when there is one, else training."""
     epochs, losses = [], []
     for h in run_history:
-        loss = h["val_loss"] if h["val_loss"] is not None else h["train_loss"]
+        loss = h.get("val_loss") if h.get("val_loss") is not None else h.get("train_loss")
         epochs.append(h["epoch"])
         losses.append(loss if loss is not None else math.nan)
     return epochs, losses
@@ -41,7 +43,7 @@ def label(run):
     return f"{run['optimizer']} lr={run['lr']:g} b={run['batch']} t={run['threads']}"
 
 
-def loss_curves(results, runs, path):
+def loss_curves(results, runs):
     optimizers = list(dict.fromkeys(r["optimizer"] for r in runs))
     batches = list(dict.fromkeys(r["batch"] for r in runs))
     # The threads change no result (descent's guarantee): one curve per rate, from the first
@@ -78,18 +80,17 @@ def loss_curves(results, runs, path):
                 ax.set_xlabel("epoch")
             if j == 0:
                 ax.set_ylabel("val loss" if runs[0]["history"] and
-                              runs[0]["history"][0]["val_loss"] is not None else "train loss")
+                              runs[0]["history"][0].get("val_loss") is not None else "train loss")
             ax.legend(fontsize=7)
     target = results["target"]
     fig.suptitle(f"descent sweep: {results['model']} on {results['data']}, loss per epoch by "
                  f"learning rate (target {'loss <= ' if 'loss' in target else 'accuracy >= '}"
                  f"{target.get('loss', target.get('accuracy'))})", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return fig
 
 
-def throughput(results, runs, path):
+def throughput(results, runs):
     by_threads = defaultdict(lambda: defaultdict(list))
     for r in runs:
         if r["samples_per_second"]:
@@ -110,11 +111,10 @@ def throughput(results, runs, path):
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return fig
 
 
-def pareto(results, runs, path):
+def pareto(results, runs):
     reached = [r for r in runs if r["reached"] and r["samples_per_second"]]
     missed = [r for r in runs if not r["reached"]]
     front = []
@@ -156,25 +156,82 @@ def pareto(results, runs, path):
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, loc="lower left")
     fig.subplots_adjust(left=0.08, right=0.72 if missed else 0.97, bottom=0.1, top=0.93)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return fig
+
+
+PROG = "plot_sweep.py"
+
+
+def check(results):
+    """Exit-2 reasons for a results.json this script cannot draw, found before any figure."""
+    if not isinstance(results, dict):
+        raise InputError("not a descent sweep's results (expected a JSON object)")
+    for key in ("model", "data", "isa"):
+        if not isinstance(results.get(key), str):
+            raise InputError(f"{key} is missing or not a string")
+    target = results.get("target")
+    if not isinstance(target, dict) or not any(
+            is_number(target.get(k)) for k in ("loss", "accuracy")):
+        raise InputError("target is missing or holds neither loss nor accuracy")
+    runs = results.get("runs")
+    if not isinstance(runs, list) or not runs:
+        raise InputError("holds no runs")
+    numbers = ("lr", "batch_size", "threads")
+    optional = ("samples_per_second", "seconds_to_target", "epochs_to_target")
+    for i, r in enumerate(runs):
+        where = f"run {i + 1}"
+        if not isinstance(r, dict):
+            raise InputError(f"{where} is not an object")
+        for k in numbers:
+            if not is_number(r.get(k)) or r[k] <= 0:
+                raise InputError(f"{where}: {k} {r.get(k)!r} is not a positive number")
+        for k in optional:
+            if r.get(k) is not None and not (is_number(r[k]) and r[k] >= 0):
+                raise InputError(f"{where}: {k} {r[k]!r} is not a number >= 0")
+        for k in ("optimizer", "stop_reason"):
+            if not isinstance(r.get(k), str):
+                raise InputError(f"{where}: {k} is missing or not a string")
+        for k in ("reached", "diverged"):
+            if not isinstance(r.get(k), bool):
+                raise InputError(f"{where}: {k} is missing or not true/false")
+        if "batch" not in r:
+            raise InputError(f"{where}: batch is missing")
+        if r["reached"] and not (is_number(r.get("seconds_to_target")) and
+                                 is_number(r.get("epochs_to_target"))):
+            raise InputError(f"{where} reached the target but gives no time to it")
+        history = r.get("history")
+        if not isinstance(history, list):
+            raise InputError(f"{where}: history is missing or not a list")
+        for j, h in enumerate(history):
+            if not isinstance(h, dict) or not is_number(h.get("epoch")):
+                raise InputError(f"{where}: history entry {j + 1} has no epoch")
+            for k in ("train_loss", "val_loss"):
+                if h.get(k) is not None and not is_number(h[k]):
+                    raise InputError(f"{where}: history entry {j + 1}: {k} {h[k]!r} is not a "
+                                     f"number")
+    return runs
+
+
+def is_number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def main():
-    if len(sys.argv) != 3:
-        sys.exit(__doc__)
-    results_path, out = sys.argv[1], sys.argv[2]
+    results_path, out = arguments(__doc__, 2, PROG)
+    check_directory(PROG, out)
     try:
-        with open(results_path) as f:
+        with open(results_path, encoding="utf-8") as f:
             results = json.load(f)
-    except (OSError, ValueError) as e:
-        sys.exit(f"plot_sweep.py: cannot read {results_path}: {e}")
-    runs = results.get("runs")
-    if not isinstance(runs, list) or not runs:
-        sys.exit(f"plot_sweep.py: {results_path} holds no runs")
-    loss_curves(results, runs, os.path.join(out, "loss_curves.png"))
-    throughput(results, runs, os.path.join(out, "throughput.png"))
-    pareto(results, runs, os.path.join(out, "pareto.png"))
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        fail(PROG, f"cannot read {results_path}: {e}")
+    try:
+        runs = check(results)
+    except InputError as e:
+        fail(PROG, f"{results_path}: {e}")
+    figures = [(loss_curves(results, runs), os.path.join(out, "loss_curves.png")),
+               (throughput(results, runs), os.path.join(out, "throughput.png")),
+               (pareto(results, runs), os.path.join(out, "pareto.png"))]
+    save_all(PROG, figures)
 
 
 if __name__ == "__main__":

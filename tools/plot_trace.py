@@ -21,7 +21,6 @@ import csv
 import json
 import math
 import os
-import sys
 
 import matplotlib
 
@@ -30,14 +29,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.colors import BoundaryNorm  # noqa: E402
 
+from figure_io import InputError, arguments, check_image_path, fail, save_all  # noqa: E402
+
 PROG = "plot_trace.py"
 # Coordinates beyond this are pulled in before any arithmetic, so a run that diverged to
 # 1e300 cannot overflow the clipping below.
 HUGE = 1e150
 
 
-class InputError(Exception):
-    pass
 
 
 def number(cell):
@@ -329,9 +328,9 @@ def trace_left_2d(fig, ax, doc, loaded, colors):
 
 
 def plot_trace(doc, base):
-    dimension = int(doc["dimension"])
-    if dimension < 1:
-        raise InputError(f"dimension {dimension} is below 1")
+    dimension = doc["dimension"]
+    if isinstance(dimension, bool) or not isinstance(dimension, int) or dimension < 1:
+        raise InputError(f"dimension {dimension!r} is not a whole number >= 1")
     loaded = load_runs(base, doc.get("runs") or [], dimension)
     colors = [plt.cm.tab10(i % 10) for i in range(len(loaded))]
     left = ((dimension == 1 and doc.get("curve")) or (dimension == 2 and doc.get("grid")))
@@ -542,30 +541,25 @@ KINDS = {"trace": plot_trace, "lr_demo": plot_lr_demo, "lr_find": plot_lr_find}
 
 
 def main():
-    if len(sys.argv) != 3:
-        sys.exit(__doc__)
-    path, out = sys.argv[1], sys.argv[2]
+    path, out = arguments(__doc__, 2, PROG)
+    check_image_path(PROG, out)
     try:
-        with open(path) as f:
+        with open(path, encoding="utf-8") as f:
             doc = json.load(f)
-    except (OSError, ValueError) as e:
-        sys.exit(f"{PROG}: cannot read {path}: {e}")
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        fail(PROG, f"cannot read {path}: {e}")
     if not isinstance(doc, dict) or doc.get("kind") not in KINDS:
         kind = doc.get("kind") if isinstance(doc, dict) else None
-        sys.exit(f"{PROG}: {path}: kind {kind!r} is none of {', '.join(KINDS)}")
+        fail(PROG, f"{path}: kind {kind!r} is none of {', '.join(KINDS)}")
     base = os.path.dirname(os.path.abspath(path))
     try:
         fig = KINDS[doc["kind"]](doc, base)
     except InputError as e:
-        sys.exit(f"{PROG}: {path}: {e}")
-    except (KeyError, IndexError, TypeError, ValueError) as e:
+        fail(PROG, f"{path}: {e}")
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as e:
         what = f"missing field {e}" if isinstance(e, KeyError) else f"malformed input ({e})"
-        sys.exit(f"{PROG}: {path}: {what}")
-    try:
-        fig.savefig(out, dpi=110)
-    except OSError as e:
-        sys.exit(f"{PROG}: cannot write {out}: {e.strerror}")
-    plt.close(fig)
+        fail(PROG, f"{path}: {what}")
+    save_all(PROG, [(fig, out)])
 
 
 if __name__ == "__main__":

@@ -1,0 +1,76 @@
+"""What the figure scripts share: their command line, errors and writing figures so that a
+failure leaves no file behind. The scripts import it from their own directory (python puts a
+script's directory first on sys.path; it is installed beside them).
+
+Bad input exits 2 with one line naming what was wrong, as the descent CLI does; --help exits 0.
+"""
+import os
+import sys
+import tempfile
+
+# matplotlib's formats that need no extra backend.
+FORMATS = (".png", ".svg", ".pdf")
+
+
+class InputError(Exception):
+    """Input a script cannot draw; main() turns it into exit 2 with the message."""
+
+
+def fail(prog, message):
+    print(f"{prog}: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def arguments(doc, count, prog):
+    """The positional arguments: exactly `count`, or the usage (stdout and exit 0 for -h or
+    --help; stderr and exit 2 otherwise)."""
+    args = sys.argv[1:]
+    if any(a in ("-h", "--help") for a in args):
+        print(doc.strip())
+        sys.exit(0)
+    if len(args) != count or any(a.startswith("-") and a != "-" for a in args):
+        print(doc.strip(), file=sys.stderr)
+        fail(prog, f"expected {count} arguments, got {len(args)}: {' '.join(args)}")
+    return args
+
+
+def check_image_path(prog, path):
+    """Exit 2 unless `path` names an image file (.png, .svg or .pdf) in an existing folder."""
+    if os.path.isdir(path):
+        fail(prog, f"{path} is a directory; name the image to write (e.g. {path}/figure.png)")
+    if os.path.splitext(path)[1].lower() not in FORMATS:
+        fail(prog, f"{path}: name a {', '.join(FORMATS)} file")
+    parent = os.path.dirname(path) or "."
+    if not os.path.isdir(parent):
+        fail(prog, f"cannot write {path}: the directory {parent} does not exist")
+
+
+def check_directory(prog, path):
+    if not os.path.isdir(path):
+        fail(prog, f"{path} is not a directory" if os.path.exists(path)
+             else f"the directory {path} does not exist")
+
+
+def save_all(prog, figures, dpi=110):
+    """Saves each (figure, path) to a temporary file beside its path, then renames them all:
+    either every figure is written or none is."""
+    import matplotlib.pyplot as plt
+    done = []
+    try:
+        for fig, path in figures:
+            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=".figure.",
+                                       suffix=os.path.splitext(path)[1])
+            os.close(fd)
+            done.append((tmp, path))
+            fig.savefig(tmp, dpi=dpi)
+            os.chmod(tmp, 0o644)
+            plt.close(fig)
+    except BaseException as e:
+        for tmp, _ in done:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        if isinstance(e, OSError):
+            fail(prog, f"cannot write {done[-1][1] if done else figures[0][1]}: {e.strerror}")
+        raise
+    for tmp, path in done:
+        os.replace(tmp, path)
