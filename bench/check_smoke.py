@@ -8,10 +8,11 @@ case per optimizer and rate) with --benchmark_min_time tiny, one repetition and 
 convergence cap at 0.05 s, then checks the JSON: each suite ran, no
 case reported an error, and each suite's counters are there. No timing is judged.
 """
-import json
 import os
 import subprocess
 import sys
+
+import gbench
 
 COUNTERS = {
     "kernels/fma_peak/": ["GFLOPS"],
@@ -28,8 +29,12 @@ if (os.cpu_count() or 1) >= 2:
 
 
 def main():
+    if len(sys.argv) == 2 and sys.argv[1] in ("-h", "--help"):
+        print(__doc__)
+        return 0
     if len(sys.argv) != 3:
-        sys.exit(__doc__)
+        print(__doc__, file=sys.stderr)
+        return 2
     bench, out = sys.argv[1], sys.argv[2]
     env = dict(os.environ, DESCENT_BENCH_CAP_SECONDS="0.05")
     runs = []
@@ -38,18 +43,35 @@ def main():
     # and rate (the code is the digits runs' code).
     for pattern in ("^(kernels|optim|train_step|convergence/digits)/",
                     "^convergence/fashion/.*/batch:512/threads:1/"):
-        subprocess.run([bench, f"--benchmark_filter={pattern}", "--benchmark_min_time=0.0001",
-                        "--benchmark_repetitions=1", f"--benchmark_out={out}",
-                        "--benchmark_out_format=json"],
-                       env=env, check=True, stdout=subprocess.DEVNULL)
-        with open(out) as f:
-            runs += json.load(f)["benchmarks"]
+        try:
+            result = subprocess.run(
+                [bench, f"--benchmark_filter={pattern}", "--benchmark_min_time=0.0001",
+                 "--benchmark_repetitions=1", f"--benchmark_out={out}",
+                 "--benchmark_out_format=json"],
+                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        except OSError as e:
+            print(f"check_smoke.py: cannot run {bench}: {e.strerror}", file=sys.stderr)
+            return 2
+        if result.returncode != 0:
+            print(f"check_smoke.py: {bench} failed (exit {result.returncode}): "
+                  f"{gbench.last_words(result.stderr)}", file=sys.stderr)
+            return 1
+        try:
+            _, by_name, errored = gbench.load(out)
+        except gbench.InputError as e:
+            print(f"check_smoke.py: {e}", file=sys.stderr)
+            return 1
+        runs += [r for entries in by_name.values() for r in entries]
+        runs += [{"name": name, "error_occurred": True, "error_message": message}
+                 for name, message in errored.items()]
     failures = []
     for prefix, counters in COUNTERS.items():
         cases = [r for r in runs if r["name"].startswith(prefix)]
         if not cases:
             failures.append(f"no {prefix} benchmark ran")
         for r in cases:
+            if r.get("error_occurred"):
+                continue  # reported below
             missing = [c for c in counters if c not in r]
             if missing:
                 failures.append(f"{r['name']}: no counter {', '.join(missing)}")

@@ -70,12 +70,15 @@ def fmt(v):
 
 
 def main():
-    if len(sys.argv) != 2 or sys.argv[1] in ("-h", "--help"):
+    if len(sys.argv) == 2 and sys.argv[1] in ("-h", "--help"):
+        print(__doc__)
+        return 0
+    if len(sys.argv) != 2:
         print(__doc__, file=sys.stderr)
         return 2
     try:
         return report(*load(sys.argv[1]))
-    except InputError as e:
+    except (InputError, ValueError, TypeError) as e:
         print(f"gemm_report.py: {e}", file=sys.stderr)
         return 2
 

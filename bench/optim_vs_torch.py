@@ -30,8 +30,13 @@ def real_times(path, what):
         raise RunError(f"{what} wrote no usable JSON: {e}") from e
     times = {}
     for name, reps in runs.items():
-        _, _, opt, params = name.split("/")[:4]
-        times.setdefault((opt, int(params.split(":")[1])), []).extend(r["real_time"] for r in reps)
+        try:
+            _, _, opt, params = name.split("/")[:4]
+            times.setdefault((opt, int(params.split(":")[1])), []).extend(
+                r["real_time"] for r in reps)
+        except (KeyError, IndexError, ValueError) as e:
+            raise RunError(f"{what} wrote a result this script cannot read ({name}: "
+                           f"{type(e).__name__} {e})") from e
     return times
 
 
@@ -82,7 +87,8 @@ def compare(args):
             print(f"round {r + 1}/{args.rounds}", file=sys.stderr)
             add(descent, run_descent(args.bench, os.path.join(tmp, "d.json")), "descent_bench")
             add(torch, run_torch(os.path.join(tmp, "t.json")), "torch_optim.py")
-    print(f"{'optimizer':10s} {'params':>9s} {'descent us':>12s} {'torch us':>12s} {'torch/descent':>14s}")
+    print(f"{'optimizer':10s} {'params':>9s} {'descent us':>12s} {'torch us':>12s} "
+          f"{'torch/descent':>14s}")
     for opt in NAMES:
         for params in SIZES:
             d, t = descent[(opt, params)], torch[(opt, params)]

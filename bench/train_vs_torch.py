@@ -88,18 +88,22 @@ def run_descent(bench, batches, out):
     results, handoff, cpus = {}, {}, {}
     # (load leaves out errored runs: fma_peak/cpu:N reports an error where it cannot pin.)
     for b in benchmarks:
-        parts = b["name"].split("/")
-        if parts[0] == "kernels" and parts[1] == "fma_peak":
-            if "GFLOPS" in b:
-                cpus[int(parts[2].split(":")[1])] = b["GFLOPS"]
-            continue
-        if parts[0] == "kernels":
-            if "GBps" in b:
-                handoff[parts[3]] = b["GBps"]
-            continue
-        _, opt, batch, threads = parts[:4]
-        key = (opt, int(batch.split(":")[1]), int(threads.split(":")[1]))
-        results.setdefault(key, []).append((b["samples_per_second"], b["peak_fraction"]))
+        try:
+            parts = b["name"].split("/")
+            if parts[0] == "kernels" and parts[1] == "fma_peak":
+                if "GFLOPS" in b:
+                    cpus[int(parts[2].split(":")[1])] = b["GFLOPS"]
+                continue
+            if parts[0] == "kernels":
+                if "GBps" in b:
+                    handoff[parts[3]] = b["GBps"]
+                continue
+            _, opt, batch, threads = parts[:4]
+            key = (opt, int(batch.split(":")[1]), int(threads.split(":")[1]))
+            results.setdefault(key, []).append((b["samples_per_second"], b["peak_fraction"]))
+        except (KeyError, IndexError, ValueError, TypeError) as e:
+            raise RunError(f"{bench} wrote a result this script cannot read ({b.get('name')}: "
+                           f"{type(e).__name__} {e})") from e
     return results, handoff, cpus
 
 

@@ -97,7 +97,8 @@ def main():
     loss_ax.legend()
     if has_acc:
         acc_ax = axes[1]
-        acc_ax.plot(epoch, val_acc, marker="o", ms=3, color="tab:green", label="validation accuracy")
+        acc_ax.plot(epoch, val_acc, marker="o", ms=3, color="tab:green",
+                    label="validation accuracy")
         best = max(a for a in val_acc if not math.isnan(a))
         acc_ax.axhline(best, color="gray", ls="--", lw=0.8)
         acc_ax.annotate(f"best {best:.4f}", (epoch[0], best), textcoords="offset points",

@@ -23,6 +23,7 @@ compare.py sets PyTorch beside descent.
 import argparse
 import json
 import math
+import os
 import sys
 import time
 
@@ -58,6 +59,14 @@ def main():
         parser.error(f"--repetitions {args.repetitions} must be >= 1")
     if args.as_threads < 1:
         parser.error(f"--as-threads {args.as_threads} must be >= 1")
+    if args.threads > 1024:
+        parser.error(f"--threads {args.threads} must be at most 1024")
+    if args.benchmark_out:
+        if os.path.isdir(args.benchmark_out):
+            parser.error(f"--benchmark-out {args.benchmark_out} is a directory")
+        if not os.path.isdir(os.path.dirname(args.benchmark_out) or "."):
+            parser.error(f"--benchmark-out {args.benchmark_out}: the directory "
+                         f"{os.path.dirname(args.benchmark_out)} does not exist")
     if args.threads > 0:
         torch.set_num_threads(args.threads)
 

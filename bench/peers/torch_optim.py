@@ -11,6 +11,7 @@ GBps counter), so tools that read descent_bench's JSON read this too.
 """
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -55,6 +56,16 @@ def time_step(name, n, repetitions):
     return rounds
 
 
+def check_output(parser, option, path):
+    """Exit 2 before any timing when `path` (if given) cannot be written."""
+    if not path:
+        return
+    if os.path.isdir(path):
+        parser.error(f"{option} {path} is a directory")
+    if not os.path.isdir(os.path.dirname(path) or "."):
+        parser.error(f"{option} {path}: the directory {os.path.dirname(path)} does not exist")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1)
@@ -62,6 +73,15 @@ def main():
     parser.add_argument("--only", default="", help="comma-separated optimizer names")
     parser.add_argument("--json", default="")
     args = parser.parse_args()
+    if not 1 <= args.threads <= 1024:
+        parser.error(f"--threads {args.threads} must be in [1, 1024]")
+    if args.repetitions < 1:
+        parser.error(f"--repetitions {args.repetitions} must be >= 1")
+    unknown = [n for n in args.only.split(",") if args.only and n not in OPTIMIZERS]
+    if unknown:
+        parser.error(f"--only {args.only}: unknown optimizer {', '.join(unknown)} "
+                     f"(known: {', '.join(OPTIMIZERS)})")
+    check_output(parser, "--json", args.json)
     torch.set_num_threads(args.threads)
     names = [n for n in OPTIMIZERS if not args.only or n in args.only.split(",")]
     benchmarks = []
