@@ -746,6 +746,31 @@ TEST(Cli, SweepWritesResultsAndFiguresForEveryConfiguration) {
   }
 }
 
+TEST(Cli, SweepRunsTheFullBatchOnceWhereLargerSizesMeanTheSame) {
+  test::TempDir dir;
+  // iris keeps 120 training rows: 500 and the default's 128 are the full batch too.
+  const CliRun r = run_cli(
+      "sweep --data iris --batch 32,full,500 --lr 0.1 --threads 1 "
+      "--max-epochs 1 --target-loss 0.01 --no-plots --out " +
+          (dir / "s").string(),
+      dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("--batch 500 would repeat batch full: all 120 training rows of iris"),
+            std::string::npos)
+      << r.out;
+  const auto j = nlohmann::json::parse(test::read_text(dir / "s" / "results.json"));
+  ASSERT_EQ(j["runs"].size(), 2u);
+  EXPECT_EQ(j["runs"][0]["batch_size"], 32);
+  EXPECT_EQ(j["runs"][1]["batch_size"], 120);
+  const CliRun defaults = run_cli(
+      "sweep --data iris --max-epochs 1 --target-loss 0.01 --no-plots --quiet --threads 1 --lr 0.1 "
+      "--out " +
+          (dir / "d").string(),
+      dir);
+  ASSERT_EQ(defaults.status, 0) << defaults.err;
+  EXPECT_EQ(nlohmann::json::parse(test::read_text(dir / "d" / "results.json"))["runs"].size(), 3u);
+}
+
 TEST(Cli, SweepRefusesBadOptionsBeforeWritingAnything) {
   const BadCase cases[] = {
       {"sweep --target-accuracy 0.9", "--out is required"},
@@ -766,8 +791,10 @@ TEST(Cli, SweepRefusesBadOptionsBeforeWritingAnything) {
       {"sweep --out OUT --target-loss 0.1 --batch 8,full,8", "--batch: 8 repeats 8"},
       {"sweep --out OUT --target-loss 0.1 --threads 1,2,1", "--threads: 1 repeats 1"},
       {"sweep --out OUT --target-loss 0.1 --lr 0.1,0.10", "--lr: 0.10 repeats 0.1"},
-      {"sweep --out OUT --target-loss 0.1 --data iris --batch 32,full,500",
-       "--batch: full and 500 are the same batch, all 120 training rows of iris"},
+      {"sweep --out OUT --target-loss 0.1 --optimizer adam --optimizer adam:lr=0.5",
+       "--optimizer: adam:lr=0.5 repeats adam"},
+      {"sweep --out OUT --target-loss 0.1 --optimizer sgd --optimizer sgd:momentum=0",
+       "--optimizer: sgd:momentum=0 repeats sgd"},
       {"sweep --out OUT --target-loss 0.1 --optimizer adam --optimizer adam",
        "--optimizer: adam repeats adam"},
   };

@@ -161,7 +161,12 @@ int run_sweep(const SweepArgs& args) {
   refuse_repeats(batches, split_list(args.batch, "--batch"), "--batch");
   refuse_repeats(thread_counts, split_list(args.threads, "--threads"), "--threads");
   refuse_repeats(lr_values, lrs, "--lr");
-  refuse_repeats(optimizers, optimizers, "--optimizer");
+  // Two spellings of one optimizer (adam and adam:lr=0.5, whose rate --lr replaces; sgd and
+  // sgd:momentum=0) are a repeat too: compared by the canonical spec, every key given.
+  std::vector<std::string> canonical;
+  for (const std::string& optimizer : optimizers)
+    canonical.push_back(make_optimizer(with_lr(optimizer, lrs.front()))->spec());
+  refuse_repeats(canonical, optimizers, "--optimizer");
   std::vector<Config> grid;
   for (const std::string& optimizer : optimizers) {
     for (const std::string& lr : lrs) {
@@ -195,17 +200,27 @@ int run_sweep(const SweepArgs& args) {
     throw Error(
         fmt::format("--target-accuracy: {} is a regression set; use --target-loss", data.name));
   const std::size_t train_rows = data.rows() - validation_rows(data.rows(), val_fraction);
-  // A batch of all the training rows or more is the full batch: two such would run twice.
+  // A batch of all the training rows or more is the full batch: of several such (the default
+  // 128 and full on a small set), only the first is run.
   {
+    auto whole = [&](std::size_t b) { return b == 0 || b >= train_rows; };
+    const auto first_whole = std::find_if(batches.begin(), batches.end(), whole);
+    std::vector<std::string> dropped;
     const std::vector<std::string> batch_names = split_list(args.batch, "--batch");
-    for (std::size_t i = 0; i < batches.size(); ++i) {
-      for (std::size_t j = 0; j < i; ++j) {
-        auto whole = [&](std::size_t b) { return b == 0 || b >= train_rows; };
-        if (whole(batches[i]) && whole(batches[j])) {
-          throw Error(fmt::format(
-              "--batch: {} and {} are the same batch, all {} training rows of {}; give one",
-              batch_names[j], batch_names[i], train_rows, data.name));
-        }
+    for (auto b = batches.begin(); first_whole != batches.end() && b != batches.end(); ++b) {
+      if (b != first_whole && whole(*b))
+        dropped.push_back(batch_names[static_cast<std::size_t>(b - batches.begin())]);
+    }
+    if (!dropped.empty()) {
+      std::erase_if(grid,
+                    [&](const Config& c) { return whole(c.batch) && c.batch != *first_whole; });
+      if (!args.quiet) {
+        fmt::print(
+            "sweep: --batch {} would repeat batch {}: all {} training rows of {}; run "
+            "once\n",
+            fmt::join(dropped, ","),
+            batch_names[static_cast<std::size_t>(first_whole - batches.begin())], train_rows,
+            data.name);
       }
     }
   }
