@@ -39,17 +39,23 @@ def fail_input(message):
 
 def load(path):
     """(runs, errored) of a Google Benchmark JSON file: iteration entries by benchmark name,
-    and the message of each benchmark that reported an error."""
+    and the message of each benchmark that reported an error (`run` lists those of every
+    round under "errors", beside "benchmarks")."""
     try:
         _, runs, errored = gbench.load(path)
+        with open(path, encoding="utf-8") as f:
+            extra = json.load(f).get("errors", {})
     except gbench.InputError as e:
         fail_input(str(e))
+    if isinstance(extra, dict):
+        errored.update({str(k): str(v) for k, v in extra.items()})
     return runs, errored
 
 
 def values(path, name, entries, key, required):
-    """The finite positive numbers `key` holds in a benchmark's entries; exit 2 for any other
-    value (or a missing one, when required)."""
+    """The numbers `key` holds in a benchmark's entries; exit 2 for a value that is no finite
+    number, or a missing one when required. A time must be positive; a counter at or below 0
+    (a run that diverged at once reports 0 samples/s) is left out of the comparison."""
     out = []
     for r in entries:
         if key not in r:
@@ -58,9 +64,12 @@ def values(path, name, entries, key, required):
             continue
         v = r[key]
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
-                or v <= 0:
-            fail_input(f"{path}: {name}: {key} {v!r} is not a positive number")
+                or (required and v <= 0):
+            fail_input(f"{path}: {name}: {key} {v!r} is not a "
+                       f"{'positive' if required else 'finite'} number")
         out.append(float(v))
+    if not required and out and statistics.median(out) <= 0:
+        return []
     return out
 
 
@@ -84,17 +93,24 @@ def check_power(paths, name, n_ref, n_new, alpha):
 
 def gate(ref_path, new_path, threshold, alpha):
     (ref, ref_errors), (new, new_errors) = load(ref_path), load(new_path)
-    for name, message in ref_errors.items():
-        fail_input(f"{ref_path}: {name} failed ({message}): nothing to compare against")
     common = [name for name in ref if name in new]
-    regressions, checked = [], 0
+    regressions, notes, checked = [], [], 0
     # A benchmark the reference ran that the new binary lost or failed is a regression too.
     for name in ref:
         if name in new_errors:
             regressions.append(f"{name}: failed in {new_path} ({new_errors[name]})")
         elif name not in new:
             regressions.append(f"{name}: missing from {new_path}")
-    if not common and not new_errors:
+    # One that failed in the reference (fma_peak/cpu:N where no thread can be pinned) has
+    # nothing to be compared with.
+    for name, message in ref_errors.items():
+        if name in new_errors:
+            notes.append(f"{name}: failed on both sides ({message}), not compared")
+        else:
+            notes.append(f"{name}: failed in {ref_path} ({message}), not compared")
+    notes += [f"{name}: new, not compared" for name in new
+              if name not in ref and name not in ref_errors]
+    if not common and not regressions:
         fail_input(f"{ref_path} and {new_path} have no benchmark in common")
     for name in common:
         a, b = ref[name], new[name]
@@ -122,6 +138,8 @@ def gate(ref_path, new_path, threshold, alpha):
                                    f"p = {p:.3g})")
     print(f"\ngate: {len(common)} benchmarks, {checked} measures, threshold {threshold:.0%} "
           f"slower with U-test p < {alpha}")
+    for n in notes:
+        print(f"  note: {n}")
     for r in regressions:
         print(f"  REGRESSION {r}")
     if regressions:
@@ -169,10 +187,10 @@ def run(args):
                 fail_input(f"the {side} binary ({binary}) wrote no usable results: {e}")
             finally:
                 os.remove(out)
-            for name, message in errored.items():
-                fail_input(f"the {side} binary ({binary}): {name} failed: {message}")
             if merged[side] is None:
-                merged[side] = {"context": context, "benchmarks": []}
+                merged[side] = {"context": context, "benchmarks": [], "errors": {}}
+            # compare.py cannot read an errored entry: the gate reads them from "errors".
+            merged[side]["errors"].update(errored)
             for b in (entry for entries in runs.values() for entry in entries):
                 b["run_name"] = b["name"]
                 b["repetitions"] = args.repetitions
@@ -180,7 +198,7 @@ def run(args):
                 merged[side]["benchmarks"].append(b)
     paths = {}
     for side in ("ref", "new"):
-        if not merged[side]["benchmarks"]:
+        if not merged[side]["benchmarks"] and not merged[side]["errors"]:
             fail_input(f"the filter {args.filter!r} matched no benchmark of the {side} binary")
         paths[side] = os.path.join(args.out, f"{side}.json")
         with open(paths[side], "w") as f:

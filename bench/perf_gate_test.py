@@ -84,6 +84,25 @@ def main():
                             b], capture_output=True, text=True)
         if r.returncode != 1 or "train_step/sgd/batch:1/threads:1: missing from" not in r.stdout:
             failures.append(f"missing in NEW: exit {r.returncode}\n{r.stdout}{r.stderr}")
+        # A counter at 0 (a run that diverged at once) is left out, not refused.
+        expect("a zero counter passes", gate(tmp, base, base, [0.0] * 9, [0.0] * 9), 0, "passed")
+        # Failed in the reference, or new: nothing to compare, noted, and the rest passes.
+        with open(a) as f:
+            ref_doc = json.load(f)
+        ref_doc["benchmarks"].append({"name": "kernels/fma_peak/cpu:7", "run_type": "iteration",
+                                      "error_occurred": True, "error_message": "cannot pin"})
+        with open(a, "w") as f:
+            json.dump(ref_doc, f)
+        write(b, base)
+        with open(b) as f:
+            new_doc = json.load(f)
+        new_doc["benchmarks"] += [dict(e, name="optim/step/sgd") for e in new_doc["benchmarks"]]
+        with open(b, "w") as f:
+            json.dump(new_doc, f)
+        r = subprocess.run(["/usr/bin/python3", os.path.join(HERE, "perf_compare.py"), "gate", a,
+                            b], capture_output=True, text=True)
+        if r.returncode != 0 or "failed in" not in r.stdout or "new, not compared" not in r.stdout:
+            failures.append(f"REF errored / NEW-only: exit {r.returncode}\n{r.stdout}{r.stderr}")
         with open(os.path.join(tmp, "bad.json"), "w") as f:
             f.write("{not json")
         r = subprocess.run(["/usr/bin/python3", os.path.join(HERE, "perf_compare.py"), "gate",
@@ -93,7 +112,7 @@ def main():
             failures.append(f"bad JSON: exit {r.returncode}\n{r.stderr}")
     for f in failures:
         print("FAIL " + f)
-    print(f"perf gate tests: {15 - len(failures)} of 15 passed")
+    print(f"perf gate tests: {17 - len(failures)} of 17 passed")
     return 1 if failures else 0
 
 
