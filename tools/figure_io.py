@@ -51,26 +51,34 @@ def check_directory(prog, path):
              else f"the directory {path} does not exist")
 
 
+def file_mode():
+    """0666 less the umask: what open() would have given the file."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def save_all(prog, figures, dpi=110):
     """Saves each (figure, path) to a temporary file beside its path, then renames them all:
     either every figure is written or none is."""
     import matplotlib.pyplot as plt
-    done = []
+    done, current = [], None
     try:
         for fig, path in figures:
+            current = path
             fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=".figure.",
                                        suffix=os.path.splitext(path)[1])
             os.close(fd)
-            done.append((tmp, path))
+            done.append(tmp)
             fig.savefig(tmp, dpi=dpi)
-            os.chmod(tmp, 0o644)
+            os.chmod(tmp, file_mode())
             plt.close(fig)
     except BaseException as e:
-        for tmp, _ in done:
+        for tmp in done:
             if os.path.exists(tmp):
                 os.unlink(tmp)
         if isinstance(e, OSError):
-            fail(prog, f"cannot write {done[-1][1] if done else figures[0][1]}: {e.strerror}")
+            fail(prog, f"cannot write {current}: {e.strerror}")
         raise
-    for tmp, path in done:
+    for tmp, (_, path) in zip(done, figures):
         os.replace(tmp, path)

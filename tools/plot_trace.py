@@ -37,8 +37,6 @@ PROG = "plot_trace.py"
 HUGE = 1e150
 
 
-
-
 def number(cell):
     """A CSV cell as a float: "nan", "inf", "-inf" parse; an empty or odd cell is nan."""
     try:

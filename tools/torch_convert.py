@@ -46,14 +46,18 @@ def check_output(path):
 def write_atomically(path, save):
     """Calls save(temporary path) and renames the result over `path`, so that a failure leaves
     no half-written file."""
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=".torch_convert.")
-    os.close(fd)
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=".torch_convert.")
+        os.close(fd)
         save(tmp)
-        os.chmod(tmp, 0o644)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)
         os.replace(tmp, path)
     except BaseException as e:
-        os.unlink(tmp)
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
         if isinstance(e, OSError):
             fail(f"cannot write {path}: {e.strerror}")
         raise

@@ -391,12 +391,15 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
   for (std::size_t epoch = run.epoch + 1; epoch <= options_.epochs && !stop; ++epoch) {
     std::size_t first = 0;       // the next row of the epoch's order
     double weighted_loss = 0.0;  // the epoch's losses, weighted by rows
-    std::size_t loss_rows = 0;   // the rows weighted_loss holds: first, and a converged step's
-    StepRecord last;             // the epoch's latest step
+    // A converged step's loss, measured but not trained on: the record counts it, the
+    // checkpoint's running sum (rows first) does not.
+    double converged_loss = 0.0;
+    std::size_t converged_rows = 0;
+    StepRecord last;  // the epoch's latest step
     if (run.partial) {
       // Resumed inside this epoch: draw the same order, and go on from where it stopped.
       run.shuffle_rng.set_state(run.epoch_rng);
-      first = loss_rows = run.epoch_first;
+      first = run.epoch_first;
       weighted_loss = run.epoch_loss_sum;
       last.grad_norm = run.epoch_grad_norm;
       last.lr = run.epoch_lr;
@@ -447,8 +450,8 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
         // parameters kept: the epoch's record reports them (its per-layer norms are this
         // gradient's too).
         last = step;
-        weighted_loss += step.loss * static_cast<double>(count);
-        loss_rows += count;
+        converged_loss = step.loss * static_cast<double>(count);
+        converged_rows = count;
         stop_with(StopReason::converged,
                   fmt::format("at step {} (epoch {}) the gradient norm {:.3g} is "
                               "within the tolerance {:g}",
@@ -466,7 +469,6 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
         apply_schedule("step", steps_);
       }
       weighted_loss += step.loss * static_cast<double>(count);
-      loss_rows += count;
       first += count;
       process_rows += count;
       samples += count;
@@ -513,7 +515,9 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
     EpochRecord record;
     record.epoch = epoch;
     record.step = steps_;
-    record.train_loss = loss_rows > 0 ? weighted_loss / static_cast<double>(loss_rows) : kNaN;
+    const std::size_t loss_rows = first + converged_rows;
+    record.train_loss =
+        loss_rows > 0 ? (weighted_loss + converged_loss) / static_cast<double>(loss_rows) : kNaN;
     record.val_loss = kNaN;
     record.val_accuracy = kNaN;
     if (validation != nullptr) {
