@@ -124,36 +124,63 @@ std::vector<std::string> bundled_datasets() {
   return names;
 }
 
-Dataset load_dataset(std::string_view name_or_path, TaskHint hint) {
-  if (is_synthetic(name_or_path)) {
-    if (hint == TaskHint::regression) {
-      throw Error(
-          fmt::format("{}: synthetic data is a classification set, not regression", name_or_path));
-    }
-    return make_synthetic(name_or_path);
-  }
+namespace {
+
+// What a --data name stands for, found in load_dataset's order: synthetic data, a system set,
+// an existing file (IDX images with their labels, else a CSV), a bundled set's CSV, or none.
+struct Source {
+  enum class Kind { none, synthetic, system, idx, csv, bundled } kind = Kind::none;
+  const detail::SystemDataset* system = nullptr;
+  std::vector<std::filesystem::path> files;  // what loading it reads
+};
+
+Source resolve(std::string_view name_or_path) {
+  using Kind = Source::Kind;
+  if (is_synthetic(name_or_path)) return {Kind::synthetic, nullptr, {}};
   if (const detail::SystemDataset* system = detail::find_system_dataset(name_or_path)) {
-    if (hint == TaskHint::regression) {
-      throw Error(fmt::format("{}: it is a classification set, not regression", name_or_path));
-    }
-    return detail::load_system_dataset(*system);
+    const auto [images, labels] = detail::system_dataset_files(*system);
+    return {Kind::system, system, {images, labels}};
   }
   const std::filesystem::path path(name_or_path);
   std::error_code ec;
   if (std::filesystem::exists(path, ec)) {
-    if (const std::filesystem::path labels = detail::idx_labels_for(path); !labels.empty()) {
-      if (hint == TaskHint::regression) {
-        throw Error(
-            fmt::format("{}: IDX images are a classification set, not regression", name_or_path));
-      }
-      return load_idx(path, labels);
-    }
-    return load_csv(path, hint);
+    if (std::filesystem::path labels = detail::idx_labels_for(path); !labels.empty())
+      return {Kind::idx, nullptr, {path, labels}};
+    return {Kind::csv, nullptr, {path}};
   }
-  if (const std::filesystem::path file = bundled_file(name_or_path); !file.empty()) {
-    Dataset data = load_csv(file, hint);
-    data.name = std::string(name_or_path);
-    return data;
+  if (std::filesystem::path file = bundled_file(name_or_path); !file.empty())
+    return {Kind::bundled, nullptr, {file}};
+  return {};
+}
+
+}  // namespace
+
+Dataset load_dataset(std::string_view name_or_path, TaskHint hint) {
+  using Kind = Source::Kind;
+  const Source source = resolve(name_or_path);
+  auto classification_only = [&](std::string_view what) {
+    if (hint == TaskHint::regression)
+      throw Error(fmt::format("{}: {} a classification set, not regression", name_or_path, what));
+  };
+  switch (source.kind) {
+    case Kind::synthetic:
+      classification_only("synthetic data is");
+      return make_synthetic(name_or_path);
+    case Kind::system:
+      classification_only("it is");
+      return detail::load_system_dataset(*source.system);
+    case Kind::idx:
+      classification_only("IDX images are");
+      return load_idx(source.files[0], source.files[1]);
+    case Kind::csv:
+      return load_csv(source.files[0], hint);
+    case Kind::bundled: {
+      Dataset data = load_csv(source.files[0], hint);
+      data.name = std::string(name_or_path);
+      return data;
+    }
+    case Kind::none:
+      break;
   }
   if (looks_like_path(name_or_path))
     throw Error(fmt::format("data file \"{}\" does not exist", name_or_path));
@@ -168,20 +195,7 @@ Dataset load_dataset(std::string_view name_or_path, TaskHint hint) {
 }
 
 std::vector<std::filesystem::path> dataset_files(std::string_view name_or_path) {
-  if (is_synthetic(name_or_path)) return {};
-  if (const detail::SystemDataset* system = detail::find_system_dataset(name_or_path)) {
-    const auto [images, labels] = detail::system_dataset_files(*system);
-    return {images, labels};
-  }
-  const std::filesystem::path path(name_or_path);
-  std::error_code ec;
-  if (std::filesystem::exists(path, ec)) {
-    if (std::filesystem::path labels = detail::idx_labels_for(path); !labels.empty())
-      return {path, labels};
-    return {path};
-  }
-  if (std::filesystem::path file = bundled_file(name_or_path); !file.empty()) return {file};
-  return {};
+  return resolve(name_or_path).files;
 }
 
 std::size_t validation_rows(std::size_t rows, double validation_fraction) {
