@@ -36,6 +36,10 @@ def load(path):
             errored[b["name"]] = str(b.get("error_message", "no message"))
         elif b.get("run_type", "iteration") == "iteration":
             runs[b["name"]].append(b)
+    # perf_compare.py's merged files keep their rounds' errors beside the benchmarks.
+    extra = data.get("errors", {})
+    if isinstance(extra, dict):
+        errored.update({str(k): str(v) for k, v in extra.items()})
     context = data.get("context", {})
     return (context if isinstance(context, dict) else {}), dict(runs), errored
 

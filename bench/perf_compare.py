@@ -43,12 +43,8 @@ def load(path):
     round under "errors", beside "benchmarks")."""
     try:
         _, runs, errored = gbench.load(path)
-        with open(path, encoding="utf-8") as f:
-            extra = json.load(f).get("errors", {})
     except gbench.InputError as e:
         fail_input(str(e))
-    if isinstance(extra, dict):
-        errored.update({str(k): str(v) for k, v in extra.items()})
     return runs, errored
 
 

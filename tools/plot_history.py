@@ -73,8 +73,7 @@ def main():
             fail(PROG, "--title needs a value")
         title = argv[at + 1]
         sys.argv[1:] = argv[:at] + argv[at + 2:]
-    args = arguments(__doc__, 2, PROG)
-    history, out = args
+    history, out = arguments(__doc__, 2, PROG)
     check_image_path(PROG, out)
     try:
         rows = read(history)
