@@ -16,6 +16,22 @@ class InputError(Exception):
     """Input a script cannot draw; main() turns it into exit 2 with the message."""
 
 
+def require_matplotlib(prog):
+    """matplotlib with the Agg backend, or exit 3 naming the package to install (the CLI
+    passes the message on)."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot  # noqa: F401
+        import numpy  # noqa: F401
+    except ImportError as e:
+        print(f"{prog}: {sys.executable} cannot import {e.name or 'matplotlib'}; "
+              "install python3-matplotlib (apt-get install python3-matplotlib) or set "
+              "DESCENT_PYTHON to a python3 that has it", file=sys.stderr)
+        sys.exit(3)
+    return matplotlib
+
+
 def fail(prog, message):
     print(f"{prog}: {message}", file=sys.stderr)
     sys.exit(2)

@@ -9,14 +9,12 @@ import csv
 import math
 import sys
 
-import matplotlib
-
-from figure_io import InputError, arguments, check_image_path, fail, save_all
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from figure_io import InputError, arguments, check_image_path, fail, require_matplotlib, save_all
 
 PROG = "plot_history.py"
+require_matplotlib(PROG)
+import matplotlib.pyplot as plt  # noqa: E402
+
 NEEDED = ("epoch", "train_loss", "val_loss", "val_accuracy")
 
 

@@ -21,11 +21,10 @@ import math
 import os
 from collections import defaultdict
 
-import matplotlib
+from figure_io import InputError, arguments, check_directory, fail, require_matplotlib, save_all
 
-from figure_io import InputError, arguments, check_directory, fail, save_all
-
-matplotlib.use("Agg")
+PROG = "plot_sweep.py"
+require_matplotlib(PROG)
 import matplotlib.pyplot as plt  # noqa: E402
 
 
@@ -157,9 +156,6 @@ def pareto(results, runs):
     ax.legend(fontsize=8, loc="lower left")
     fig.subplots_adjust(left=0.08, right=0.72 if missed else 0.97, bottom=0.1, top=0.93)
     return fig
-
-
-PROG = "plot_sweep.py"
 
 
 def check(results):

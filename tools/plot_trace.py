@@ -22,16 +22,15 @@ import json
 import math
 import os
 
-import matplotlib
+from figure_io import (InputError, arguments, check_image_path, fail, require_matplotlib,
+                       save_all)
 
-matplotlib.use("Agg")
+PROG = "plot_trace.py"
+require_matplotlib(PROG)
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.colors import BoundaryNorm  # noqa: E402
 
-from figure_io import InputError, arguments, check_image_path, fail, save_all  # noqa: E402
-
-PROG = "plot_trace.py"
 # Coordinates beyond this are pulled in before any arithmetic, so a run that diverged to
 # 1e300 cannot overflow the clipping below.
 HUGE = 1e150

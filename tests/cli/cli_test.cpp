@@ -886,6 +886,44 @@ TEST(Cli, LrDemoShowsEveryRegimeOfTheLearningRate) {
   EXPECT_NE(text.out.find("lr < 2/L = 1"), std::string::npos) << text.out;
 }
 
+// When the figure cannot be drawn the data files are still written, the command exits 1,
+// and the message says why: python missing, the script's own error (exit 2, or exit 3 for
+// matplotlib missing), and how to draw the figure later.
+TEST(Cli, AFigureThatCannotBeDrawnSaysWhyAndKeepsTheData) {
+  test::TempDir dir;
+  const auto out = dir / "lr";
+  const auto script = dir / "fails.py";
+  test::write_text(script,
+                   "import sys\nprint('fails.py: bad input', file=sys.stderr)\n"
+                   "sys.exit(2)\n");
+  const std::string cli = std::string(DESCENT_CLI) + " lr-demo --out " + out.string();
+
+  const CliRun no_python =
+      run_cli("DESCENT_PYTHON=" + (dir / "no-such-python").string() + " " + cli, dir, false);
+  EXPECT_EQ(no_python.status, 1) << no_python.err;
+  EXPECT_NE(no_python.err.find("no-such-python could not be run"), std::string::npos)
+      << no_python.err;
+  EXPECT_NE(no_python.err.find("lr_demo.json is complete; draw it later with:"), std::string::npos)
+      << no_python.err;
+  EXPECT_TRUE(std::filesystem::is_regular_file(out / "lr_demo.json"));
+  EXPECT_FALSE(std::filesystem::exists(out / "lr_demo.png"));
+
+  const CliRun bad = run_cli("DESCENT_PLOT_TRACE=" + script.string() + " " + cli, dir, false);
+  EXPECT_EQ(bad.status, 1) << bad.err;
+  EXPECT_NE(bad.err.find("fails.py: bad input"), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("exited with 2 (its message is above)"), std::string::npos) << bad.err;
+  EXPECT_EQ(bad.err.find("apt-get"), std::string::npos) << bad.err;
+
+  // Debian's python3 without its site packages has no matplotlib: the script says so.
+  const auto bare = dir / "bare-python";
+  test::write_text(bare, "#!/bin/sh\nexec /usr/bin/python3 -S \"$@\"\n");
+  std::filesystem::permissions(bare, std::filesystem::perms::owner_all);
+  const CliRun missing = run_cli("DESCENT_PYTHON=" + bare.string() + " " + cli, dir, false);
+  EXPECT_EQ(missing.status, 1) << missing.err;
+  EXPECT_NE(missing.err.find("install python3-matplotlib"), std::string::npos) << missing.err;
+  EXPECT_NE(missing.err.find("exited with 3"), std::string::npos) << missing.err;
+}
+
 TEST(Cli, LrFindSuggestsARateAndLeavesNoModelBehind) {
   test::TempDir dir;
   const auto out = dir / "lf";

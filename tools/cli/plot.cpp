@@ -5,10 +5,18 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+
+#include <fmt/core.h>
 
 namespace descent::cli {
+namespace {
+// The child's exit status when python itself could not be started (as a shell reports it).
+constexpr int kExecFailed = 127;
+}  // namespace
 
 std::filesystem::path tool_script(std::string_view name, const char* env_override) {
   if (const char* env = std::getenv(env_override); env != nullptr && *env != '\0') return env;
@@ -25,22 +33,37 @@ std::string python() {
   return "python3";
 }
 
-bool run_script(const std::filesystem::path& script, const std::vector<std::string>& args) {
+std::string run_script(const std::filesystem::path& script, const std::vector<std::string>& args) {
   const std::string py = python();
   const std::string path = script.string();
   std::vector<const char*> argv = {py.c_str(), path.c_str()};
   for (const std::string& a : args) argv.push_back(a.c_str());
   argv.push_back(nullptr);
   std::fflush(stdout);
+  std::fflush(stderr);
   const pid_t pid = fork();
-  if (pid < 0) return false;
+  if (pid < 0) return fmt::format("cannot start {}: {}", py, std::strerror(errno));
   if (pid == 0) {
     execvp(argv[0], const_cast<char* const*>(argv.data()));
-    std::_Exit(127);
+    std::_Exit(kExecFailed);
   }
   int status = 0;
-  if (waitpid(pid, &status, 0) < 0) return false;
-  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return fmt::format("waiting for {}: {}", py, std::strerror(errno));
+  }
+  if (WIFEXITED(status)) {
+    const int code = WEXITSTATUS(status);
+    if (code == 0) return "";
+    if (code == kExecFailed)
+      return fmt::format(
+          "{} could not be run (install python3-matplotlib, or set "
+          "DESCENT_PYTHON to a python3 that has matplotlib)",
+          py);
+    return fmt::format("{} {} exited with {} (its message is above)", py, path, code);
+  }
+  if (WIFSIGNALED(status))
+    return fmt::format("{} {} was killed by signal {}", py, path, WTERMSIG(status));
+  return fmt::format("{} {} failed", py, path);
 }
 
 }  // namespace descent::cli

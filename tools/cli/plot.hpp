@@ -15,7 +15,9 @@ std::filesystem::path tool_script(std::string_view name, const char* env_overrid
 // Debian's python3 (another python3 earlier on PATH may lack matplotlib), or $DESCENT_PYTHON.
 std::string python();
 
-// Runs python() on `script` with `args`, waiting for it; true when it exited with 0.
-bool run_script(const std::filesystem::path& script, const std::vector<std::string>& args);
+// Runs python() on `script` with `args`, waiting for it. Returns "" when it exited with 0,
+// else why it failed, for "the figure was not drawn: <why>". The scripts say themselves what
+// was wrong (bad input, matplotlib missing) on stderr; the reason points there.
+std::string run_script(const std::filesystem::path& script, const std::vector<std::string>& args);
 
 }  // namespace descent::cli

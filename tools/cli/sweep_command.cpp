@@ -66,8 +66,8 @@ std::filesystem::path plot_script() {
   return tool_script("plot_sweep.py", "DESCENT_PLOT_SWEEP");
 }
 
-// Runs the figure script on results.json; true when it succeeded.
-bool draw_figures(const std::filesystem::path& out) {
+// "" when drawn, else why not (see run_script).
+std::string draw_figures(const std::filesystem::path& out) {
   return run_script(plot_script(), {(out / "results.json").string(), out.string()});
 }
 
@@ -355,13 +355,11 @@ int run_sweep(const SweepArgs& args) {
   }
   fmt::print("\nresults    {}\n", results_path.string());
   if (args.no_plots) return 0;
-  if (!draw_figures(out)) {
+  if (const std::string why = draw_figures(out); !why.empty()) {
     fmt::print(stderr,
-               "descent: error: the figures were not drawn ({} {} failed; it needs python3 with "
-               "matplotlib: apt-get install python3-matplotlib). results.json is complete; draw "
+               "descent: error: the figures were not drawn: {}. results.json is complete; draw "
                "them later with: {} {} {} {}\n",
-               python(), plot_script().string(), python(), plot_script().string(),
-               results_path.string(), out.string());
+               why, python(), plot_script().string(), results_path.string(), out.string());
     return 1;
   }
   for (const char* figure : {"loss_curves.png", "throughput.png", "pareto.png"})

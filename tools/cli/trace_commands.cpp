@@ -134,13 +134,12 @@ std::string point_text(const std::vector<float>& p) {
 // Draws INPUT.json into OUT.png; on failure says how to draw it later. True when drawn.
 bool draw(const std::filesystem::path& json, const std::filesystem::path& png) {
   const std::filesystem::path script = tool_script("plot_trace.py", "DESCENT_PLOT_TRACE");
-  if (run_script(script, {json.string(), png.string()})) return true;
+  const std::string why = run_script(script, {json.string(), png.string()});
+  if (why.empty()) return true;
   fmt::print(stderr,
-             "descent: error: the figure was not drawn ({} {} failed; it needs python3 with "
-             "matplotlib: apt-get install python3-matplotlib). {} is complete; draw it later "
+             "descent: error: the figure was not drawn: {}. {} is complete; draw it later "
              "with: {} {} {} {}\n",
-             python(), script.string(), json.string(), python(), script.string(), json.string(),
-             png.string());
+             why, json.string(), python(), script.string(), json.string(), png.string());
   return false;
 }
 
