@@ -12,4 +12,8 @@ class Error : public std::runtime_error {
   explicit Error(const std::string& message) : std::runtime_error(message) {}
 };
 
+// A number as messages show it: the shortest form that reads back, and a NaN as "nan" (the
+// sign of a NaN means nothing, but fmt prints one: "-nan").
+std::string number_text(double x);
+
 }  // namespace descent

@@ -269,7 +269,7 @@ std::string describe_non_finite_parameter(const Network& network) {
   const auto layers = network.layers();
   std::size_t layer = 0;
   while (layer + 1 < layers.size() && layers[layer + 1].weight_offset <= index) ++layer;
-  return fmt::format("parameter {} (layer {}) is {}", index, layer + 1, *bad);
+  return fmt::format("parameter {} (layer {}) is {}", index, layer + 1, number_text(*bad));
 }
 
 Workspace::Workspace(const Network& network, std::size_t max_rows)

@@ -426,12 +426,12 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
       // that led to it is undone (below), so the parameters kept are the last ones whose loss
       // and gradient were finite and sound.
       if (!std::isfinite(step.loss) || !std::isfinite(step.grad_norm)) {
-        stop_with(
-            StopReason::diverged,
-            fmt::format("at step {} (epoch {}) the {} is {}; the parameters from before "
-                        "the last update were kept -- try a smaller learning rate than {}",
-                        step.step, epoch, std::isfinite(step.loss) ? "gradient norm" : "loss",
-                        std::isfinite(step.loss) ? step.grad_norm : step.loss, optimizer_.lr()));
+        stop_with(StopReason::diverged,
+                  fmt::format("at step {} (epoch {}) the {} is {}; the parameters from before "
+                              "the last update were kept -- try a smaller learning rate than {}",
+                              step.step, epoch, std::isfinite(step.loss) ? "gradient norm" : "loss",
+                              number_text(std::isfinite(step.loss) ? step.grad_norm : step.loss),
+                              optimizer_.lr()));
         break;
       }
       if (std::isnan(run.initial_loss)) run.initial_loss = step.loss;
@@ -529,7 +529,7 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
                   fmt::format("at epoch {} (step {}) the validation loss is {}; the parameters "
                               "from before the last update were kept -- try a smaller learning "
                               "rate than {}",
-                              epoch, steps_, eval.loss, optimizer_.lr()));
+                              epoch, steps_, number_text(eval.loss), optimizer_.lr()));
         if (run.have_last_good) restore(run.last_good);
       }
     }

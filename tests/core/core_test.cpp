@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdint>
+#include <limits>
 #include <set>
 #include <vector>
 
@@ -17,6 +19,15 @@ TEST(Error, IsARuntimeErrorWithTheMessage) {
   } catch (const std::runtime_error& e) {
     EXPECT_STREQ(e.what(), "digits.csv:118:12: expected a number");
   }
+}
+
+TEST(Error, NumbersInMessagesReadBackAndANanHasNoSign) {
+  EXPECT_EQ(number_text(0.1), "0.1");
+  EXPECT_EQ(number_text(1e30), "1e+30");
+  EXPECT_EQ(number_text(-std::numeric_limits<double>::infinity()), "-inf");
+  EXPECT_EQ(number_text(std::numeric_limits<double>::quiet_NaN()), "nan");
+  EXPECT_EQ(number_text(-std::numeric_limits<double>::quiet_NaN()), "nan");
+  EXPECT_EQ(number_text(std::copysign(std::numeric_limits<double>::quiet_NaN(), -1.0)), "nan");
 }
 
 TEST(Matrix, IsZeroedAlignedAndRowMajor) {

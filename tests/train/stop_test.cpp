@@ -177,6 +177,7 @@ TEST(Divergence, ExplodingLossStopsAndUndoesTheLastUpdate) {
   IrisRun s;
   const TrainResult r = diverge_and_check_undo(s);
   EXPECT_NE(r.stop_message.find("smaller learning rate"), std::string::npos) << r.stop_message;
+  EXPECT_EQ(r.stop_message.find("-nan"), std::string::npos) << r.stop_message;
   for (float p : s.net.parameters()) ASSERT_TRUE(std::isfinite(p));
 }
 

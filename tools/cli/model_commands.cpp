@@ -136,7 +136,7 @@ int run_evaluate(const ModelArgs& args) {
     throw Error(
         fmt::format("{}: the {} loss is {}: the model's outputs are not finite on some "
                     "rows (inputs far outside the range it was trained on?)",
-                    args.data, to_string(loss), e.mean_loss));
+                    args.data, to_string(loss), number_text(e.mean_loss)));
   }
   auto number = [](double v) {
     return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
