@@ -456,6 +456,8 @@ Batch<A> decayed_grad(Batch<A> g, Batch<A> p, bool maximize, double weight_decay
 }
 
 // Adam's running averages, stored back: m = beta1 m + (1 - beta1) d, v = beta2 v + (1 - beta2) d^2.
+// The square's term is ((1 - beta2) d) d, in torch's order (addcmul(d, d, value=1 - beta2)): a
+// gradient past 1.8e19 has d^2 beyond float's range, and that order keeps it finite.
 template <class A>
 struct Moments {
   Batch<A> beta1, rest1, beta2, rest2;
@@ -467,7 +469,7 @@ struct Moments {
   // Returns {m, v}.
   std::array<Batch<A>, 2> update(float* m, float* v, Batch<A> d) const {
     const Batch<A> mv = xsimd::fma(load<A>(m), beta1, rest1 * d);
-    const Batch<A> vv = xsimd::fma(load<A>(v), beta2, rest2 * (d * d));
+    const Batch<A> vv = xsimd::fma(load<A>(v), beta2, (rest2 * d) * d);
     mv.store_unaligned(m);
     vv.store_unaligned(v);
     return {mv, vv};
@@ -515,7 +517,7 @@ void rmsprop_step(std::size_t n, float* p, const float* g, float* square_avg, fl
                       const B pv = load<A>(at[0] + i);
                       const B d =
                           decayed_grad<A>(load<A>(at[1] + i), pv, s.maximize, s.weight_decay);
-                      const B sq = xsimd::fma(load<A>(at[2] + i), alpha, rest * (d * d));
+                      const B sq = xsimd::fma(load<A>(at[2] + i), alpha, (rest * d) * d);
                       sq.store_unaligned(at[2] + i);
                       B avg;
                       if (s.centered) {
@@ -635,11 +637,12 @@ void adadelta_step(std::size_t n, float* p, const float* g, float* square_avg, f
       [&](const auto& at, std::size_t i) {
         const B pv = load<A>(at[0] + i);
         const B d = decayed_grad<A>(load<A>(at[1] + i), pv, s.maximize, s.weight_decay);
-        const B sq = xsimd::fma(load<A>(at[2] + i), rho, rest * (d * d));
+        const B sq = xsimd::fma(load<A>(at[2] + i), rho, (rest * d) * d);
         sq.store_unaligned(at[2] + i);
-        // sqrt(u + eps) / sqrt(v + eps) as one square root of the quotient.
-        const B delta = xsimd::sqrt((load<A>(at[3] + i) + eps) / (sq + eps)) * d;
-        xsimd::fma(load<A>(at[3] + i), rho, rest * (delta * delta)).store_unaligned(at[3] + i);
+        // sqrt(u + eps) / sqrt(v + eps), in torch's order: one square root of the quotient
+        // would be subnormal, and lose its digits, for a gradient past about 1e16.
+        const B delta = (xsimd::sqrt(load<A>(at[3] + i) + eps) / xsimd::sqrt(sq + eps)) * d;
+        xsimd::fma(load<A>(at[3] + i), rho, (rest * delta) * delta).store_unaligned(at[3] + i);
         xsimd::fma(neg_lr, delta, pv).store_unaligned(at[0] + i);
       });
 }

@@ -8,6 +8,15 @@
 #include "optim/common.hpp"
 
 namespace descent {
+namespace {
+
+// a * b as a float32 tensor times a Python float computes it: both as floats, the product
+// rounded to float.
+double float_product(double a, double b) {
+  return static_cast<float>(static_cast<float>(a) * static_cast<float>(b));
+}
+
+}  // namespace
 
 Nadam::Nadam(const NadamOptions& o) : Optimizer(optim::checked_lr("nadam", o.lr)), options_(o) {
   optim::require_adam_like("nadam", o.lr, o.beta1, o.beta2, o.eps, o.weight_decay);
@@ -34,8 +43,10 @@ void Nadam::step(std::span<float> params, std::span<const float> grads) {
   const double t = static_cast<double>(steps() + 1);
   const double mu = o.beta1 * (1.0 - 0.5 * std::pow(0.96, t * o.momentum_decay));
   const double mu_next = o.beta1 * (1.0 - 0.5 * std::pow(0.96, (t + 1.0) * o.momentum_decay));
-  mu_product_ *= mu;
-  const double mu_product_next = mu_product_ * mu_next;
+  // torch keeps the product as a float32 tensor: each factor is a float and each product is
+  // rounded to float (with beta1 near 1 and a large momentum_decay, 1 - mu_product shows it).
+  mu_product_ = float_product(mu_product_, mu);
+  const double mu_product_next = float_product(mu_product_, mu_next);
   const bool decoupled = o.decoupled_weight_decay && o.weight_decay != 0.0;
   const kernels::NadamParams s{
       .beta1 = o.beta1,

@@ -962,6 +962,36 @@ TEST_P(KernelTest, OptimizerUpdatesMatchReference) {
   }
 }
 
+// A gradient past 1.8e19 is finite but its square is not: the second moments take
+// ((1 - beta) d) d, as torch's addcmul does, so the update stays finite and moves the
+// parameters as the reference's (in double) does, instead of dividing by an infinite moment
+// (no step) or multiplying it by 0 (NaN). Adagrad is left out: its running sum is d^2 itself,
+// infinite in torch too.
+TEST_P(KernelTest, OptimizerUpdatesStayFiniteForHugeFiniteGradients) {
+  for (const auto& [name, call] : optimizer_calls()) {
+    if (name == "adagrad") continue;
+    const std::size_t n = 37;
+    std::vector<float> g(n);
+    for (std::size_t i = 0; i < n; ++i) g[i] = i % 3 == 2 ? 0.5f : (i % 2 == 0 ? 3e19f : -2e19f);
+    // The first step: the states are zero.
+    std::vector<std::vector<float>> simd_bufs(4, std::vector<float>(n, 0.0f));
+    simd_bufs[0] = random_floats(n, 90, -1.0f, 1.0f);
+    const std::vector<float> before = simd_bufs[0];
+    std::vector<std::vector<float>> ref_bufs = simd_bufs;
+    call(simd(), n, simd_bufs[0].data(), g.data(), simd_bufs[1].data(), simd_bufs[2].data(),
+         simd_bufs[3].data());
+    call(ref(), n, ref_bufs[0].data(), g.data(), ref_bufs[1].data(), ref_bufs[2].data(),
+         ref_bufs[3].data());
+    for (std::size_t i = 0; i < n; ++i) {
+      ASSERT_TRUE(std::isfinite(simd_bufs[0][i])) << name << " element " << i;
+      // The step itself, to 1e-4 of its size (not of the parameter's).
+      const double step = double{simd_bufs[0][i]} - before[i];
+      const double want = double{ref_bufs[0][i]} - before[i];
+      ASSERT_TRUE(close(step, want, std::abs(want), 1e-4)) << name << " element " << i;
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Isas, KernelTest, ::testing::ValuesIn(simd_isas()),
                          [](const auto& param_info) {
                            return std::string(to_string(param_info.param));
