@@ -258,6 +258,9 @@ class Trainer {
   // Packs every layer's weights for the forward products of a step into copy `copy`, across
   // the threads or not; returns the seconds it took when profiling.
   double pack_weights(std::size_t copy, bool parallel);
+  // Throws when the buffers of earlier steps were made for other layer sizes (the network was
+  // replaced): a step would read and write them out of bounds.
+  void check_buffers_fit() const;
   // The mean gradient of the batch into network.gradients(), and its loss and norm; no update.
   // With `rows` non-empty, the batch is those rows of x and targets (gathered by the shards).
   StepRecord compute_gradient(ConstMatrixView x, const Targets& targets,

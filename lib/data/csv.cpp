@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "core/c_number.hpp"
 #include "data/read_file.hpp"
 #include "descent/data.hpp"
 #include "descent/error.hpp"
@@ -169,7 +170,7 @@ Dataset parse_csv_columns(std::string_view text, std::string_view name, TaskHint
       }
       if (ec == std::errc::result_out_of_range) {
         // Underflow (1e-50) rounds to zero or a subnormal, as strtof does; overflow is an error.
-        value = std::strtof(std::string(t).c_str(), nullptr);
+        value = detail::strtof_c(std::string(t).c_str(), nullptr);
       }
       if (!std::isfinite(value)) {
         throw Error(fmt::format("{}:{}:{}: column \"{}\": \"{}\" is not a finite float", name,

@@ -50,9 +50,15 @@ void check_target_shapes(Loss loss, ConstMatrixView output, const Targets& targe
     if (output.cols < 2) throw Error("cross_entropy needs at least 2 outputs (one per class)");
     return;
   }
-  if (targets.values.rows != output.rows || targets.values.cols != output.cols) {
+  const ConstMatrixView v = targets.values;
+  if (v.rows != output.rows || v.cols != output.cols) {
     throw Error(fmt::format("{}: targets are {}x{} but the output is {}x{}", to_string(loss),
-                            targets.values.rows, targets.values.cols, output.rows, output.cols));
+                            v.rows, v.cols, output.rows, output.cols));
+  }
+  if (v.rows > 0 && (v.data == nullptr || v.stride < v.cols)) {
+    throw Error(fmt::format("{}: target view of {} x {} with stride {}{}: not a matrix",
+                            to_string(loss), v.rows, v.cols, v.stride,
+                            v.data == nullptr ? " and no data" : ""));
   }
 }
 

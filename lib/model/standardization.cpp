@@ -8,7 +8,19 @@
 
 namespace descent {
 
+namespace {
+
+void check_view(ConstMatrixView x, const char* what) {
+  if (x.rows > 0 && (x.data == nullptr || x.stride < x.cols)) {
+    throw Error(fmt::format("standardisation {}: view of {} x {} with stride {}{}: not a matrix",
+                            what, x.rows, x.cols, x.stride, x.data == nullptr ? " and no data" : ""));
+  }
+}
+
+}  // namespace
+
 Standardization Standardization::fit(ConstMatrixView x) {
+  check_view(x, "fit");
   Standardization s;
   s.mean.assign(x.cols, 0.0f);
   s.stddev.assign(x.cols, 1.0f);
@@ -52,6 +64,7 @@ void Standardization::apply(MatrixView x) const {
     throw Error(fmt::format("standardisation fitted on {} features applied to data with {}",
                             features(), x.cols));
   }
+  check_view(x, "apply");
   for (std::size_t i = 0; i < x.rows; ++i) {
     float* row = x.row(i);
     for (std::size_t j = 0; j < x.cols; ++j) row[j] = (row[j] - mean[j]) / stddev[j];

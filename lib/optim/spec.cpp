@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "core/c_number.hpp"
 #include "descent/error.hpp"
 
 namespace descent {
@@ -45,7 +46,7 @@ const char* parse_double(std::string_view text, double& out) {
   if (s.empty()) return "not a number";
   errno = 0;
   char* end = nullptr;
-  out = std::strtod(s.c_str(), &end);
+  out = detail::strtod_c(s.c_str(), &end);
   if (end != s.c_str() + s.size()) return "not a number";
   if (errno == ERANGE) return "out of range for a number (too large or too small)";
   return nullptr;

@@ -294,6 +294,18 @@ Trainer::Trainer(Network& network, Optimizer& optimizer, Loss loss, TrainOptions
 
 Trainer::~Trainer() = default;
 
+void Trainer::check_buffers_fit() const {
+  const State& s = *state_;
+  if (s.workspaces.empty()) return;
+  if (!s.workspaces.front().fits(network_) || s.shard_x.front().cols() != network_.inputs() ||
+      std::any_of(s.shard_gradients.begin(), s.shard_gradients.end(),
+                  [&](const auto& g) { return g.size() != network_.parameter_count(); })) {
+    throw Error(
+        "train_step: this Trainer's buffers were made for a network of other layer sizes (was "
+        "the network replaced after the first step?): make a new Trainer for it");
+  }
+}
+
 void Trainer::reserve(std::size_t batch_rows) {
   State& s = *state_;
   const std::size_t per_shard = shard_rows(batch_rows);
@@ -566,6 +578,11 @@ StepRecord Trainer::compute_gradient(ConstMatrixView x, const Targets& targets,
     throw Error(fmt::format("train_step: the batch has {} columns, the network takes {} inputs",
                             x.cols, network_.inputs()));
   }
+  if (x.rows > 0 && (x.data == nullptr || x.stride < x.cols)) {
+    throw Error(fmt::format("train_step: input view of {} x {} with stride {}{}: not a matrix",
+                            x.rows, x.cols, x.stride, x.data == nullptr ? " and no data" : ""));
+  }
+  check_buffers_fit();
   const ConstMatrixView output_shape{nullptr, x.rows, network_.outputs(), network_.outputs()};
   if (gather) {
     // Each selected row within the data (check_targets), and the selected rows' labels only (fit()

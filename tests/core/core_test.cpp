@@ -1,14 +1,20 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <clocale>
 #include <cstdint>
+#include <cstdlib>
+#include <string>
 #include <limits>
 #include <set>
 #include <vector>
 
+#include "descent/data.hpp"
 #include "descent/error.hpp"
 #include "descent/matrix.hpp"
+#include "descent/optimizer.hpp"
 #include "descent/rng.hpp"
+#include "test_util.hpp"
 
 namespace descent {
 namespace {
@@ -28,6 +34,31 @@ TEST(Error, NumbersInMessagesReadBackAndANanHasNoSign) {
   EXPECT_EQ(number_text(std::numeric_limits<double>::quiet_NaN()), "nan");
   EXPECT_EQ(number_text(-std::numeric_limits<double>::quiet_NaN()), "nan");
   EXPECT_EQ(number_text(std::copysign(std::numeric_limits<double>::quiet_NaN(), -1.0)), "nan");
+}
+
+// A program that sets a locale with a decimal comma still reads "0.1" in specs and CSV files
+// as 0.1. The locale is built for the test (localedef, from Debian's locales package).
+TEST(Locale, ACommaDecimalLocaleChangesNoNumberRead) {
+  test::TempDir dir;
+  const std::string make = "localedef -i de_DE -f UTF-8 " + (dir / "de_DE.UTF-8").string();
+  ASSERT_EQ(std::system(make.c_str()), 0) << make << ": needs Debian's locales package";
+  ::setenv("LOCPATH", dir.path().c_str(), 1);
+  ASSERT_NE(std::setlocale(LC_ALL, "de_DE.UTF-8"), nullptr);
+  ASSERT_STREQ(std::localeconv()->decimal_point, ",");
+  struct Restore {
+    ~Restore() {
+      std::setlocale(LC_ALL, "C");
+      ::unsetenv("LOCPATH");
+    }
+  } restore;
+
+  EXPECT_EQ(make_optimizer("sgd:lr=0.1,momentum=0.5")->lr(), 0.1);
+  EXPECT_EQ(make_optimizer("adam:lr=2.5e-3")->lr(), 2.5e-3);
+  const Dataset d = parse_csv("x,y\n1.5,0.25\n1.5e-50,2\n", "t.csv", TaskHint::regression);
+  EXPECT_EQ(d.features(0, 0), 1.5f);
+  EXPECT_EQ(d.features(1, 0), 0.0f);  // below float's range: rounds to zero
+  EXPECT_EQ(d.values(0, 0), 0.25f);
+  EXPECT_THROW(parse_csv("x,y\n1.5e39,1\n", "t.csv", TaskHint::regression), Error);
 }
 
 TEST(Matrix, IsZeroedAlignedAndRowMajor) {
