@@ -13,7 +13,8 @@ namespace {
 void check_view(ConstMatrixView x, const char* what) {
   if (x.rows > 0 && (x.data == nullptr || x.stride < x.cols)) {
     throw Error(fmt::format("standardisation {}: view of {} x {} with stride {}{}: not a matrix",
-                            what, x.rows, x.cols, x.stride, x.data == nullptr ? " and no data" : ""));
+                            what, x.rows, x.cols, x.stride,
+                            x.data == nullptr ? " and no data" : ""));
   }
 }
 

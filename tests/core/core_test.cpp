@@ -1,12 +1,12 @@
 #include <gtest/gtest.h>
 
-#include <cmath>
 #include <clocale>
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
-#include <string>
 #include <limits>
 #include <set>
+#include <string>
 #include <vector>
 
 #include "descent/data.hpp"

@@ -6,6 +6,7 @@
 
 #include "descent/error.hpp"
 #include "descent/network.hpp"
+#include "descent/standardization.hpp"
 
 namespace descent {
 namespace {
@@ -113,6 +114,16 @@ TEST(Network, NonFiniteParametersAreFoundAndNamed) {
   EXPECT_EQ(describe_non_finite_parameter(net), "parameter 17 (layer 2) is nan");
   net.parameters()[3] = -std::numeric_limits<float>::infinity();
   EXPECT_EQ(describe_non_finite_parameter(net), "parameter 3 (layer 1) is -inf");
+}
+
+TEST(Standardization, RefusesViewsItCannotRead) {
+  Matrix x(3, 2);
+  x(0, 0) = 1.0f;
+  const Standardization s = Standardization::fit(x.view());
+  EXPECT_THROW(Standardization::fit(ConstMatrixView{nullptr, 3, 2, 2}), Error);
+  EXPECT_THROW(s.apply(MatrixView{nullptr, 3, 2, 2}), Error);
+  EXPECT_THROW(s.apply(MatrixView{x.data(), 3, 2, 1}), Error);
+  EXPECT_NO_THROW(s.apply(MatrixView{nullptr, 0, 2, 2}));
 }
 
 TEST(Network, PredictAppliesTheStandardisation) {

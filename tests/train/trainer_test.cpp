@@ -227,6 +227,54 @@ TEST(Trainer, AStepOnSelectedRowsRejectsAnEmptyOrOutOfRangeSelection) {
   EXPECT_TRUE(std::equal(before.begin(), before.end(), net.parameters().begin()));
 }
 
+// Views a step cannot read (no data, rows that overlap) and a network replaced under the
+// Trainer after its first step are errors, with or without a row selection: gathering rows
+// into buffers made for the old network's width wrote past them.
+TEST(Trainer, AStepRefusesViewsItCannotReadAndANetworkReplacedUnderIt) {
+  const Dataset d = make_synthetic({.rows = 50, .features = 6, .classes = 3, .seed = 1});
+  Network net = Network::mlp(6, {4}, 3);
+  net.initialize(Init::automatic, 1);
+  Sgd sgd;
+  Trainer trainer(net, sgd, Loss::cross_entropy);
+  const std::vector<std::size_t> rows = {0, 3, 5};
+  const ConstMatrixView no_data{nullptr, 50, 6, 6}, overlapping{d.features.data(), 50, 6, 1};
+  for (const ConstMatrixView& x : {no_data, overlapping}) {
+    const std::string with_rows =
+        test::error_message([&] { trainer.train_step(x, d.targets(), rows); });
+    EXPECT_NE(with_rows.find("not a matrix"), std::string::npos) << with_rows;
+    EXPECT_THROW(trainer.train_step(x, d.targets()), Error);
+  }
+  trainer.train_step(d.features.view(), d.targets(), rows);
+
+  const Dataset wide = make_synthetic({.rows = 50, .features = 64, .classes = 3, .seed = 2});
+  net = Network::mlp(64, {4}, 3);
+  net.initialize(Init::automatic, 1);
+  for (bool select : {true, false}) {
+    const std::string replaced = test::error_message([&] {
+      if (select)
+        trainer.train_step(wide.features.view(), wide.targets(), rows);
+      else
+        trainer.train_step(wide.features.view(), wide.targets());
+    });
+    EXPECT_NE(replaced.find("network of other layer sizes"), std::string::npos) << replaced;
+  }
+
+  // Regression targets whose view has no data.
+  Network reg = Network::mlp(6, {4}, 1);
+  reg.initialize(Init::automatic, 1);
+  Trainer mse(reg, sgd, Loss::mse);
+  const Targets no_values{{}, ConstMatrixView{nullptr, 50, 1, 1}};
+  for (bool select : {true, false}) {
+    const std::string bad = test::error_message([&] {
+      if (select)
+        mse.train_step(d.features.view(), no_values, rows);
+      else
+        mse.train_step(d.features.view(), no_values);
+    });
+    EXPECT_NE(bad.find("target view"), std::string::npos) << bad;
+  }
+}
+
 TEST(Trainer, BadLabelsAreRejectedBeforeAnyUpdate) {
   Dataset d = make_synthetic({.rows = 50, .features = 6, .classes = 3, .seed = 1});
   d.labels[37] = 3;  // past the network's 3 outputs
