@@ -77,6 +77,7 @@ class ModelObjective : public Objective {
   // Keeps references to network and data; both must outlive it. Throws descent::Error when
   // the data does not fit the network or the loss.
   ModelObjective(Network& network, const Dataset& data, Loss loss);
+  ModelObjective(Network& network, Dataset&& data, Loss loss) = delete;  // it would dangle
   ~ModelObjective() override;
   ModelObjective(const ModelObjective&) = delete;
   ModelObjective& operator=(const ModelObjective&) = delete;

@@ -25,7 +25,9 @@ struct Spec {
 // reject the ones nobody asked for. Every error names the spec, the key and the value.
 class SpecReader {
  public:
+  // Keeps a reference to spec, which must outlive it (a temporary would not: refused).
   SpecReader(const Spec& spec, std::string_view kind);
+  SpecReader(Spec&& spec, std::string_view kind) = delete;
 
   const std::string& name() const noexcept { return spec_.name; }
   double number(std::string_view key, double fallback);

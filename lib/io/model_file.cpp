@@ -25,8 +25,10 @@ namespace {
 
 constexpr char kMagic[8] = {'D', 'E', 'S', 'C', 'E', 'N', 'T', 'M'};
 constexpr std::uint32_t kVersion = 1;
-constexpr std::uint64_t kMaxLayers = 4096;
-constexpr std::uint64_t kMaxUnits = std::uint64_t{1} << 26;
+// What a Network can hold (kMaxParameters, each layer at least a weight and a bias), so that
+// every model save_network writes reads back; the size checks below catch the rest.
+constexpr std::uint64_t kMaxUnits = kMaxParameters;
+constexpr std::uint64_t kMaxLayers = kMaxParameters / 2;
 
 std::uint32_t loss_tag(std::optional<Loss> loss) {
   if (!loss) return 0;
@@ -113,7 +115,8 @@ LoadedModel parse_model(std::span<const char> bytes, std::string_view name) {
     layers.push_back({static_cast<std::size_t>(units), static_cast<Activation>(activation)});
     expected_params += fan_in * units + units;
     fan_in = units;
-    // Each term is below 2^53, so checking as we go keeps the sum from overflowing.
+    // Each term is below 2^63 (units and fan_in at most 2^31) and the sum so far is at most
+    // the file's size, so checking as we go keeps the sum from overflowing.
     if (expected_params > bytes.size()) {
       throw Error(
           fmt::format("{}: truncated or corrupted model file: its layers need more than "

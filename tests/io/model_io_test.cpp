@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <limits>
 #include <string>
+#include <vector>
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -47,6 +48,17 @@ TEST(ModelFile, RoundTripsExactly) {
   EXPECT_EQ(back.standardization().stddev, net.standardization().stddev);
   save_network(dir / "plain.bin", Network::mlp(2, {}, 1));
   EXPECT_FALSE(load_model(dir / "plain.bin").loss.has_value());
+}
+
+// Whatever a Network can hold, save_network writes and load_model reads back: the reader
+// once refused more than 4096 layers (and layers past 2^26 units) as corrupted.
+TEST(ModelFile, ReadsBackEveryNetworkItWrites) {
+  test::TempDir dir;
+  const Network deep = Network::mlp(2, std::vector<std::size_t>(5000, 1), 3);
+  save_network(dir / "deep.bin", deep, Loss::mse);
+  const LoadedModel loaded = load_model(dir / "deep.bin");
+  EXPECT_EQ(loaded.network.layers().size(), 5001u);
+  EXPECT_EQ(loaded.network.parameter_count(), deep.parameter_count());
 }
 
 TEST(ModelFile, RejectsEveryTruncation) {
