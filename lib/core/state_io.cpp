@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <string>
 
 #include <fmt/format.h>
@@ -213,7 +214,9 @@ double read(std::span<const char> bytes, std::string_view magic, std::string_vie
     const std::string saved_owner = r.name();
     if (saved_owner != owner) throw Error(fmt::format("it is for {}, not {}", saved_owner, owner));
     const auto rate = r.get<double>();
-    if (!std::isfinite(rate) || rate < 0.0) throw Error("its learning rate is not valid");
+    // The bounds of Optimizer::set_lr, checked here before any field is applied.
+    if (!std::isfinite(rate) || rate < 0.0 || rate > std::numeric_limits<float>::max())
+      throw Error(fmt::format("its learning rate {} is not valid", number_text(rate)));
     std::vector<Field> fields;
     while (!r.done()) {
       Field f;

@@ -193,7 +193,8 @@ void CosineAnnealingWarmRestarts::step_to(long long epoch) {
 
 void CosineAnnealingWarmRestarts::visit(StateVisitor& v) {
   Scheduler::visit(v);
-  v.bounded("T_i", t_i_, 1.0, StateVisitor::kMaxWhole);
+  // T_0 T_mult^n: with T_mult up to 2^63 it passes 2^53 after one restart.
+  v.bounded("T_i", t_i_, 1.0, std::numeric_limits<double>::max());
   v.bounded("T_cur", t_cur_, -kMaxRate, kMaxRate);
 }
 

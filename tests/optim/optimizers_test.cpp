@@ -3,12 +3,15 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <functional>
 #include <limits>
 #include <string>
 #include <vector>
 
+#include "core/bytes.hpp"
 #include "descent/descent.hpp"
 #include "test_util.hpp"
 
@@ -229,6 +232,32 @@ TEST(OptimizerState, RefusesScalarsOutOfRange) {
         << mu;
     EXPECT_EQ(nadam->steps(), 0u);
   }
+}
+
+// A saved rate past float's range (the bytes made up, with a valid checksum) is refused
+// before any field is applied: the step count and buffers stay as they were.
+TEST(OptimizerState, ARateOutOfRangeIsRefusedBeforeAnythingChanges) {
+  std::vector<float> p(10, 1.0f), g(10, 0.5f);
+  auto source = make_optimizer("sgd:lr=0.1,momentum=0.9");
+  source->step(p, g);
+  source->step(p, g);
+  std::vector<char> state = source->save_state();
+  const double rate = 0.1, huge = 1e300;
+  const auto at = std::search(state.begin(), state.end(), reinterpret_cast<const char*>(&rate),
+                              reinterpret_cast<const char*>(&rate) + sizeof rate);
+  ASSERT_NE(at, state.end());
+  std::memcpy(&*at, &huge, sizeof huge);
+  const std::size_t body = state.size() - 4;
+  const std::uint32_t crc = bytes::crc32(std::span<const char>(state.data(), body));
+  std::memcpy(state.data() + body, &crc, 4);
+
+  auto target = make_optimizer("sgd:lr=0.1,momentum=0.9");
+  target->step(p, g);
+  const std::vector<char> before = target->save_state();
+  const std::string error = test::error_message([&] { target->load_state(state); });
+  EXPECT_NE(error.find("learning rate 1e+300 is not valid"), std::string::npos) << error;
+  EXPECT_EQ(target->save_state(), before);
+  EXPECT_EQ(target->steps(), 1u);
 }
 
 TEST(OptimizerState, ResetStartsOver) {

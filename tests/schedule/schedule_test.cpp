@@ -76,6 +76,7 @@ TEST(Schedules, LinearToZeroEndsAtZeroNotBelow) {
 TEST(Schedules, StateRoundTripsMidway) {
   for (const char* spec :
        {"cosine:T_max=10,warmup_iters=3", "cosine_restarts:T_0=4,T_mult=2",
+        "cosine_restarts:T_0=2,T_mult=9000000000000000",  // T_i past 2^53 after a restart
         "onecycle:total_steps=40", "multistep:milestones=[3,7]", "plateau:patience=1"}) {
     SCOPED_TRACE(spec);
     auto a = make_schedule(spec, 0.1), b = make_schedule(spec, 0.1);
