@@ -8,11 +8,14 @@
 #include <functional>
 #include <limits>
 #include <numeric>
+#include <optional>
+#include <vector>
 
 #include <fmt/format.h>
 
 #include "core/bytes.hpp"
 #include "descent/error.hpp"
+#include "descent/io.hpp"
 #include "descent/parallel.hpp"
 #include "kernels/kernel_table.hpp"
 #include "parallel/parallel.hpp"
@@ -188,6 +191,9 @@ Loss default_loss(const Dataset& data) noexcept {
 
 TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
                          const Callbacks& callbacks) {
+  // A rank that refuses the run tells the others, from the first check on: they would wait
+  // in a collective for it forever.
+  const detail::FailOnThrow fail_on_throw(options_.distributed.communicator.get());
   if (validation != nullptr && validation->rows() == 0) validation = nullptr;
   detail::check_data(network_, loss_, train, "training");
   if (validation != nullptr) detail::check_data(network_, loss_, *validation, "validation");
@@ -209,7 +215,14 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
   Communicator* comm = options_.distributed.communicator.get();
   const bool distributed = comm != nullptr && comm->size() > 1;
   const bool writes_files = !distributed || comm->rank() == 0;
-  const detail::FailOnThrow fail_on_throw(comm);
+  if (writes_files && !options_.checkpoint.empty()) {
+    // Found now, not at the first checkpoint an epoch or hours later.
+    try {
+      check_output_file(options_.checkpoint);
+    } catch (const Error& e) {
+      throw Error(fmt::format("checkpoint {}: {}", options_.checkpoint.string(), e.what()));
+    }
+  }
   auto agree = [&](std::uint64_t flags) { return distributed ? comm->allreduce_or(flags) : flags; };
   const std::size_t rows_before = rows_computed();
   const std::size_t rows = train.rows();
@@ -671,6 +684,9 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
 DataSplit prepare_training(Network& network, const Dataset& data, const TrainOptions& options) {
   // The split's Dataset::subset checks the parts before it copies rows; without a split,
   // fit() checks them.
+  // Standardising would spread a NaN over its column; name it first.
+  data.check_parts("training data");
+  detail::check_values(data, "training");
   DataSplit split;
   // Any fraction but 0 goes through the split, which refuses NaN and values outside [0, 1).
   if (options.validation_fraction != 0.0) {
@@ -694,10 +710,30 @@ DataSplit prepare_training(Network& network, const Dataset& data, const TrainOpt
 TrainResult train(Network& network, const Dataset& data, Optimizer& optimizer,
                   const TrainOptions& options, const Callbacks& callbacks) {
   const Loss loss = options.loss.value_or(default_loss(data));
-  const DataSplit split = prepare_training(network, data, options);
-  Trainer trainer(network, optimizer, loss, options);
-  return trainer.fit(split.train, split.validation.rows() > 0 ? &split.validation : nullptr,
-                     callbacks);
+  // What prepare_training changes (the standardisation; the parameters, when it initialises
+  // them), put back when the run is refused before its first step: a refused run (bad
+  // options, a checkpoint of another run) changes nothing.
+  Standardization standardization = network.standardization();
+  std::vector<float> parameters;
+  if (options.init) parameters.assign(network.parameters().begin(), network.parameters().end());
+  std::optional<Trainer> trainer;
+  try {
+    DataSplit split;
+    {
+      const detail::FailOnThrow fail_on_throw(options.distributed.communicator.get());
+      split = prepare_training(network, data, options);
+      trainer.emplace(network, optimizer, loss, options);
+    }
+    return trainer->fit(split.train, split.validation.rows() > 0 ? &split.validation : nullptr,
+                        callbacks);
+  } catch (...) {
+    if (!trainer || trainer->rows_computed() == 0) {
+      network.set_standardization(std::move(standardization));
+      if (options.init)
+        std::copy(parameters.begin(), parameters.end(), network.parameters().begin());
+    }
+    throw;
+  }
 }
 
 }  // namespace descent

@@ -27,6 +27,9 @@ PreparedTargets prepare_targets(Loss loss, const Dataset& data);
 
 // Throws descent::Error unless data fits the network and the loss, and its parts agree.
 void check_data(const Network& network, Loss loss, const Dataset& data, std::string_view role);
+// Throws descent::Error naming the first feature or target that is NaN or infinite, and its
+// row (check_data does this too; its parts must agree first).
+void check_values(const Dataset& data, std::string_view role);
 
 // Throws descent::Error for a stop criterion or clipping bound out of range (what fit() and
 // minimize() share; each checks what only it has on top).

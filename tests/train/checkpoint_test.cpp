@@ -161,6 +161,51 @@ std::string with_fixed_checksum(std::string bytes) {
   return bytes;
 }
 
+// train() refused (a checkpoint of another run, options it cannot use) leaves the network as
+// it was: the initialisation and standardisation it prepares are put back.
+TEST(Checkpoint, ARefusedTrainChangesNotTheNetwork) {
+  test::TempDir dir;
+  DigitsRun first;
+  first.options.epochs = 2;
+  first.options.checkpoint = dir / "ck";
+  first.go();
+
+  DigitsRun other_data;
+  other_data.net.initialize(Init::automatic, 77);
+  Standardization s;
+  s.mean.assign(64, 0.5f);
+  s.stddev.assign(64, 2.0f);
+  other_data.net.set_standardization(s);
+  const std::vector<float> before = params_of(other_data.net);
+  other_data.data.features(0, 0) += 1.0f;
+  other_data.options.resume = dir / "ck";
+  EXPECT_THROW(other_data.go(), Error);
+  EXPECT_EQ(params_of(other_data.net), before);
+  EXPECT_EQ(other_data.net.standardization().mean, s.mean);
+
+  DigitsRun no_epochs;
+  no_epochs.net = other_data.net;
+  no_epochs.options.epochs = 0;
+  EXPECT_THROW(no_epochs.go(), Error);
+  EXPECT_EQ(params_of(no_epochs.net), before);
+  EXPECT_EQ(no_epochs.net.standardization().stddev, s.stddev);
+}
+
+// A checkpoint that cannot be written is found before the first step, not after an epoch.
+TEST(Checkpoint, AnUnwritableCheckpointIsFoundBeforeTraining) {
+  test::TempDir dir;
+  for (const auto& path : {dir / "missing" / "ck", dir.path()}) {
+    DigitsRun run;
+    run.options.checkpoint = path;
+    std::size_t steps = 0;
+    Callbacks cb;
+    cb.on_step = [&](const StepRecord&) { return ++steps > 0; };
+    const std::string error = test::error_message([&] { run.go(cb); });
+    EXPECT_NE(error.find("checkpoint " + path.string()), std::string::npos) << error;
+    EXPECT_EQ(steps, 0u);
+  }
+}
+
 TEST(Checkpoint, RefusesDamagedFilesAndChangesNothing) {
   test::TempDir dir;
   DigitsRun first;

@@ -263,6 +263,27 @@ TEST(Distributed, ARankThatThrowsReleasesTheOthers) {
   }
 }
 
+// A rank that refuses the run at its first checks (its options, or the split of its data)
+// releases the others, which would otherwise wait for it in their first collective forever.
+TEST(Distributed, ARankThatRefusesTheRunReleasesTheOthers) {
+  const RunSetup setup{.batch = 16, .epochs = 2};
+  for (const bool in_split : {false, true}) {
+    SCOPED_TRACE(in_split ? "the split" : "the options");
+    const std::vector<Outcome> outcomes = train_ranks(
+        setup, 2, Reduction::exact, [&](std::size_t r, TrainOptions& o, Callbacks&, Network&) {
+          if (r != 1) return;
+          if (in_split)
+            o.validation_fraction = 1.5;
+          else
+            o.epochs = 0;
+        });
+    EXPECT_NE(outcomes[1].error.find(in_split ? "validation" : "epochs"), std::string::npos)
+        << outcomes[1].error;
+    EXPECT_NE(outcomes[0].error.find("rank 1 of the local group failed"), std::string::npos)
+        << outcomes[0].error;
+  }
+}
+
 TEST(Distributed, OnlyRankZeroWritesTheCheckpoint) {
   const test::TempDir dir;
   const RunSetup setup{.batch = 16, .epochs = 2};

@@ -383,6 +383,38 @@ TEST(Trainer, RejectsHandBuiltDataWhosePartsDisagree) {
   }
 }
 
+// A NaN or infinite feature or target in data built by hand is named, with its row, before
+// any training: not a "diverged, try a smaller learning rate", nor a NaN standardisation.
+TEST(Trainer, NamesANonFiniteFeatureOrTargetBeforeTraining) {
+  auto sgd = make_optimizer("sgd:lr=0.1");
+  for (const bool standardize : {true, false}) {
+    SCOPED_TRACE(standardize ? "standardised" : "raw");
+    TrainOptions o;
+    o.epochs = 1;
+    o.standardize = standardize;
+    Dataset d = make_synthetic({.rows = 40, .features = 4, .classes = 3, .seed = 1});
+    d.name = "hand";
+    d.features(17, 2) = std::numeric_limits<float>::quiet_NaN();
+    Network net = Network::mlp(4, {4}, 3);
+    const std::string feature = test::error_message([&] { train(net, d, *sgd, o); });
+    EXPECT_NE(feature.find("data \"hand\": feature 2 of row 17 is nan"), std::string::npos)
+        << feature;
+
+    Dataset r = make_synthetic({.rows = 40, .features = 4, .classes = 3, .seed = 1});
+    r.name = "reg";
+    r.task = Task::regression;
+    r.values = Matrix(40, 1);
+    r.values(33, 0) = -std::numeric_limits<float>::infinity();
+    Network one = Network::mlp(4, {4}, 1);
+    const std::string target = test::error_message([&] { train(one, r, *sgd, o); });
+    EXPECT_NE(target.find("data \"reg\": target 0 of row 33 is -inf"), std::string::npos) << target;
+    // The same check in a Trainer's fit, on data already split.
+    Trainer trainer(one, *sgd, Loss::mse, o);
+    EXPECT_NE(test::error_message([&] { trainer.fit(r, nullptr); }).find("row 33"),
+              std::string::npos);
+  }
+}
+
 TEST(Trainer, RejectsDataThatDoesNotFitTheModel) {
   const Dataset d = load_dataset("iris");
   Sgd sgd;
