@@ -83,9 +83,13 @@ Dataset parse_csv_columns(std::string_view text, std::string_view name, TaskHint
   std::size_t pos = 0;
   std::size_t line_number = 0;
   // Next line without its terminator ("\n" or "\r\n"); false at the end.
+  // Lines end in LF or CRLF; a file with CRs and no LF at all (classic Mac OS) ends them in CR.
+  const char newline =
+      text.find('\n') == std::string_view::npos && text.find('\r') != std::string_view::npos ? '\r'
+                                                                                             : '\n';
   auto next_line = [&](std::string_view& line) {
     if (pos >= text.size()) return false;
-    std::size_t end = text.find('\n', pos);
+    std::size_t end = text.find(newline, pos);
     if (end == std::string_view::npos) end = text.size();
     line = text.substr(pos, end - pos);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);

@@ -112,7 +112,13 @@ bool available() noexcept {
 Session::Session() {
   int initialized = 0;
   MPI_Initialized(&initialized);
-  if (initialized) throw Error("MPI is already running: make one mpi::Session per process");
+  if (initialized) {
+    int finalized = 0;
+    MPI_Finalized(&finalized);
+    throw Error(finalized ? "MPI has ended in this process (an earlier mpi::Session) and cannot "
+                            "start again: make one mpi::Session per process, for its whole run"
+                          : "MPI is already running: make one mpi::Session per process");
+  }
   int provided = 0;
   if (MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
     throw Error("MPI_Init_thread failed: is this process started by mpirun?");

@@ -108,6 +108,10 @@ void Network::set_standardization(Standardization standardization) {
 }
 
 void Network::initialize(Init init, std::uint64_t seed) {
+  if (static_cast<int>(init) < static_cast<int>(Init::automatic) ||
+      static_cast<int>(init) > static_cast<int>(Init::pytorch))
+    throw Error(
+        fmt::format("initialisation scheme {} is not one descent has", static_cast<int>(init)));
   Rng rng(seed);
   float* p = parameters_.data();
   for (const DenseLayer& layer : layers_) {

@@ -30,6 +30,10 @@ void detail::check_stop_criteria(const StopCriteria& s, double clip_norm, double
   };
   require(std::isfinite(clip_norm) && clip_norm >= 0.0, "clip_norm", clip_norm, "must be >= 0");
   require(std::isfinite(clip_value) && clip_value >= 0.0, "clip_value", clip_value, "must be >= 0");
+  // The clipping is float arithmetic: a bound that is 0 as a float clips every gradient to 0.
+  for (const auto& [name, bound] : {std::pair{"clip_norm", clip_norm}, {"clip_value", clip_value}})
+    require(bound == 0.0 || static_cast<float>(bound) > 0.0f, name, bound,
+            "so small that it is 0 as a 32-bit float (every gradient would be clipped to 0)");
   require(std::isfinite(s.max_seconds) && s.max_seconds >= 0.0, "max_seconds", s.max_seconds,
           "must be >= 0");
   require(std::isfinite(s.grad_tolerance) && s.grad_tolerance >= 0.0, "grad_tolerance",
@@ -72,6 +76,13 @@ std::uint32_t crc_of(const Dataset& d) {
 
 void check_options(const TrainOptions& o, bool has_validation, Loss loss) {
   if (o.epochs == 0) throw Error("epochs must be at least 1");
+  if (o.schedule_per != SchedulePer::epoch && o.schedule_per != SchedulePer::step)
+    throw Error(
+        fmt::format("schedule_per {} is not epoch or step", static_cast<int>(o.schedule_per)));
+  if (o.distributed.reduction != Reduction::exact && o.distributed.reduction != Reduction::fast) {
+    throw Error(fmt::format("distributed reduction {} is not exact or fast",
+                            static_cast<int>(o.distributed.reduction)));
+  }
   detail::check_stop_criteria(o.stop, o.clip_norm, o.clip_value);
   const StopCriteria& s = o.stop;
   auto require = [](bool ok, std::string_view what, double value, std::string_view why) {

@@ -41,6 +41,9 @@ LrFindResult lr_find(Network& network, const Dataset& data, Optimizer& optimizer
   check(options);
   detail::check_data(network, loss, data, "lr_find");
   if (data.rows() == 0) throw Error(fmt::format("lr_find: data \"{}\" has no rows", data.name));
+  // As fit refuses it: every loss would be NaN, read as "exploded at the first rate".
+  if (const std::string bad = describe_non_finite_parameter(network); !bad.empty())
+    throw Error(fmt::format("lr_find: the network's {}: initialise it first", bad));
   const ThreadScope threads(options.threads);
   // The network's parameters and the optimizer's rate and state come back as they were,
   // whatever happens on the way.

@@ -53,6 +53,15 @@ TEST(Csv, ToleratesCrlfBlankLinesAndSpaces) {
   EXPECT_FLOAT_EQ(d.features(0, 0), 1.0f);
 }
 
+// Classic Mac OS line ends (CR alone) read as lines too; a line number in an error counts them.
+TEST(Csv, ReadsLinesEndedByCrAlone) {
+  const Dataset d = parse_csv("a,y\r1,0\r\r2,1\r", "mac.csv");
+  EXPECT_EQ(d.rows(), 2u);
+  EXPECT_FLOAT_EQ(d.features(1, 0), 2.0f);
+  const std::string error = test::error_message([] { parse_csv("a,y\r1,0\rx,1\r", "mac.csv"); });
+  EXPECT_NE(error.find("mac.csv:3:1"), std::string::npos) << error;
+}
+
 TEST(Csv, ErrorsNameFileLineColumnAndColumnName) {
   EXPECT_EQ(error_of(""), "t.csv: the file is empty");
   EXPECT_EQ(error_of("\n\n"), "t.csv: the file has no header row");

@@ -116,6 +116,14 @@ TEST(Network, NonFiniteParametersAreFoundAndNamed) {
   EXPECT_EQ(describe_non_finite_parameter(net), "parameter 3 (layer 1) is -inf");
 }
 
+TEST(Network, AnInitialisationSchemeItDoesNotHaveIsAnError) {
+  Network net = Network::mlp(3, {4}, 2);
+  EXPECT_THROW(net.initialize(static_cast<Init>(9), 1), Error);
+  EXPECT_THROW(net.initialize(static_cast<Init>(-1), 1), Error);
+  net.initialize(Init::pytorch, 1);
+  EXPECT_NE(net.parameters()[0], 0.0f);
+}
+
 TEST(Standardization, RefusesViewsItCannotRead) {
   Matrix x(3, 2);
   x(0, 0) = 1.0f;

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include <cmath>
 #include <vector>
 
@@ -94,6 +96,8 @@ TEST(LrFind, RejectsBadOptions) {
   expect_error({.explode_factor = 1.0}, "explode_factor");
   Network wrong = Network::mlp(3, {8}, 3);
   EXPECT_THROW(lr_find(wrong, d, *sgd, Loss::cross_entropy), Error);
+  net.parameters()[5] = std::numeric_limits<float>::quiet_NaN();
+  expect_error({}, "parameter 5 (layer 1) is nan");
 }
 
 }  // namespace

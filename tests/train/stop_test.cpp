@@ -337,6 +337,13 @@ TEST(StopOptions, InvalidValuesAreErrors) {
   u.options.stop.plateau_tolerance = 0.1;
   u.options.stop.plateau_patience = 0;
   EXPECT_THROW(u.run(), Error);
+  // A clipping bound that is 0 as a float would clip every gradient to 0: no learning at all.
+  for (const bool by_value : {false, true}) {
+    IrisRun v;
+    (by_value ? v.options.clip_value : v.options.clip_norm) = 1e-50;
+    const std::string error = test::error_message([&] { v.run(); });
+    EXPECT_NE(error.find("0 as a 32-bit float"), std::string::npos) << error;
+  }
 }
 
 }  // namespace
