@@ -241,8 +241,15 @@ class Trainer {
   struct Run;
 
  private:
+  // train() asks whether fit() got past its checks (State::started), to put the network back
+  // when it did not.
+  friend TrainResult train(Network& network, const Dataset& data, Optimizer& optimizer,
+                           const TrainOptions& options, const Callbacks& callbacks);
   struct State;
   struct StepPlan;
+  // evaluate() on data check_data has passed (fit's validation set, checked once, not every
+  // epoch: the check reads every value).
+  Evaluation evaluate_checked(const Dataset& data);
   // How a batch of `rows` rows is cut and which shards this process computes.
   StepPlan plan_step(std::size_t rows) const noexcept;
   // The ranks' partial gradients and losses combined into network.gradients() (after this

@@ -82,8 +82,8 @@ Dataset parse_csv_columns(std::string_view text, std::string_view name, TaskHint
   if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);
   std::size_t pos = 0;
   std::size_t line_number = 0;
-  // Next line without its terminator ("\n" or "\r\n"); false at the end.
   // Lines end in LF or CRLF; a file with CRs and no LF at all (classic Mac OS) ends them in CR.
+  // next_line: the next line without its terminator; false at the end.
   const char newline =
       text.find('\n') == std::string_view::npos && text.find('\r') != std::string_view::npos ? '\r'
                                                                                              : '\n';

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "core/view_check.hpp"
 #include "descent/error.hpp"
 #include "kernels/kernel_table.hpp"
 
@@ -55,11 +56,7 @@ void check_target_shapes(Loss loss, ConstMatrixView output, const Targets& targe
     throw Error(fmt::format("{}: targets are {}x{} but the output is {}x{}", to_string(loss),
                             v.rows, v.cols, output.rows, output.cols));
   }
-  if (v.rows > 0 && (v.data == nullptr || v.stride < v.cols)) {
-    throw Error(fmt::format("{}: target view of {} x {} with stride {}{}: not a matrix",
-                            to_string(loss), v.rows, v.cols, v.stride,
-                            v.data == nullptr ? " and no data" : ""));
-  }
+  if (v.rows > 0) detail::check_matrix_view(v, fmt::format("{}: target", to_string(loss)));
 }
 
 }  // namespace

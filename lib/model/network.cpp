@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "core/view_check.hpp"
 #include "descent/error.hpp"
 #include "descent/rng.hpp"
 #include "kernels/gemm.hpp"
@@ -173,10 +174,7 @@ void Network::check_input(ConstMatrixView x) const {
     throw Error(
         fmt::format("the network takes {} inputs, the data has {} columns", inputs_, x.cols));
   }
-  if (x.rows > 0 && (x.data == nullptr || x.stride < x.cols)) {
-    throw Error(fmt::format("input view of {} x {} with stride {}{}: not a matrix", x.rows, x.cols,
-                            x.stride, x.data == nullptr ? " and no data" : ""));
-  }
+  detail::check_matrix_view(x, "input");
 }
 
 ConstMatrixView Network::forward(ConstMatrixView x, Workspace& ws) const {

@@ -4,24 +4,13 @@
 
 #include <fmt/format.h>
 
+#include "core/view_check.hpp"
 #include "descent/error.hpp"
 
 namespace descent {
 
-namespace {
-
-void check_view(ConstMatrixView x, const char* what) {
-  if (x.rows > 0 && (x.data == nullptr || x.stride < x.cols)) {
-    throw Error(fmt::format("standardisation {}: view of {} x {} with stride {}{}: not a matrix",
-                            what, x.rows, x.cols, x.stride,
-                            x.data == nullptr ? " and no data" : ""));
-  }
-}
-
-}  // namespace
-
 Standardization Standardization::fit(ConstMatrixView x) {
-  check_view(x, "fit");
+  detail::check_matrix_view(x, "standardisation fit: data");
   Standardization s;
   s.mean.assign(x.cols, 0.0f);
   s.stddev.assign(x.cols, 1.0f);
@@ -65,7 +54,7 @@ void Standardization::apply(MatrixView x) const {
     throw Error(fmt::format("standardisation fitted on {} features applied to data with {}",
                             features(), x.cols));
   }
-  check_view(x, "apply");
+  detail::check_matrix_view(x, "standardisation apply: data");
   for (std::size_t i = 0; i < x.rows; ++i) {
     float* row = x.row(i);
     for (std::size_t j = 0; j < x.cols; ++j) row[j] = (row[j] - mean[j]) / stddev[j];

@@ -72,7 +72,7 @@ MinimizeResult minimize(Objective& objective, Optimizer& optimizer, std::span<co
           fmt::format("minimize: at the start, {}'s {} is {}: no step can be taken from "
                       "there; start nearer its minimum",
                       objective.name(), std::isfinite(value) ? "gradient norm" : "value",
-                      std::isfinite(value) ? gnorm : value));
+                      number_text(std::isfinite(value) ? gnorm : value)));
     }
     if (step == 0) first_value = value;
     const double bound = crit.divergence_factor * std::max(std::abs(first_value), 1.0);
@@ -93,7 +93,7 @@ MinimizeResult minimize(Objective& objective, Optimizer& optimizer, std::span<co
            fmt::format("at step {} the {} is {}; the last finite point was kept -- try a "
                        "smaller learning rate than {}",
                        step, std::isfinite(value) ? "gradient norm" : "value",
-                       std::isfinite(value) ? gnorm : value, optimizer.lr()));
+                       number_text(std::isfinite(value) ? gnorm : value), optimizer.lr()));
       break;
     }
     if (exploded) {

@@ -43,10 +43,11 @@ void Nadam::step(std::span<float> params, std::span<const float> grads) {
   const double t = static_cast<double>(steps() + 1);
   const double mu = o.beta1 * (1.0 - 0.5 * std::pow(0.96, t * o.momentum_decay));
   const double mu_next = o.beta1 * (1.0 - 0.5 * std::pow(0.96, (t + 1.0) * o.momentum_decay));
-  // torch keeps the product as a float32 tensor: each factor is a float and each product is
-  // rounded to float (with beta1 near 1 and a large momentum_decay, 1 - mu_product shows it).
+  // torch keeps the product as a float32 tensor (mu_product *= mu): each product is rounded
+  // to float (with beta1 near 1 and a large momentum_decay, 1 - mu_product shows it). The
+  // next step's product is a Python float, mu_product.item() * mu_next, in double.
   mu_product_ = float_product(mu_product_, mu);
-  const double mu_product_next = float_product(mu_product_, mu_next);
+  const double mu_product_next = mu_product_ * mu_next;
   const bool decoupled = o.decoupled_weight_decay && o.weight_decay != 0.0;
   const kernels::NadamParams s{
       .beta1 = o.beta1,

@@ -205,6 +205,7 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
   // A rank that refuses the run tells the others, from the first check on: they would wait
   // in a collective for it forever.
   const detail::FailOnThrow fail_on_throw(options_.distributed.communicator.get());
+  state_->started = false;
   if (validation != nullptr && validation->rows() == 0) validation = nullptr;
   detail::check_data(network_, loss_, train, "training");
   if (validation != nullptr) detail::check_data(network_, loss_, *validation, "validation");
@@ -309,7 +310,7 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
       throw Error(fmt::format(
           "schedule \"{}\" gave the learning rate {} {}: it must be >= 0 and at most 3.4e38 "
           "(the largest 32-bit float)",
-          schedule->name(), rate,
+          schedule->name(), number_text(rate),
           after.empty() ? std::string("at the start") : fmt::format("after {} {}", after, number)));
     }
     optimizer_.set_lr(rate);
@@ -317,6 +318,7 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
   if (schedule != nullptr) apply_schedule({}, 0);
   if (!run.have_last_good) run.last_good.resize(params);
   if (distributed) check_same_run(*comm, fingerprint, options_, network_.parameters(), steps_);
+  s.started = true;  // nothing refuses the run past this point
 
   TrainResult result;
   result.resumed_epoch = options_.resume.empty() ? 0 : run.epoch;
@@ -545,7 +547,7 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
     record.val_loss = kNaN;
     record.val_accuracy = kNaN;
     if (validation != nullptr) {
-      const Evaluation eval = evaluate(*validation);
+      const Evaluation eval = evaluate_checked(*validation);  // checked before the first epoch
       record.val_loss = eval.loss;
       record.val_accuracy = eval.accuracy;
       if (!std::isfinite(eval.loss) && stop != StopReason::diverged) {
@@ -710,6 +712,16 @@ DataSplit prepare_training(Network& network, const Dataset& data, const TrainOpt
     Standardization standardization = Standardization::fit(split.train.features.view());
     standardization.apply(split.train.features.view());
     if (split.validation.rows() > 0) standardization.apply(split.validation.features.view());
+    // Finite data can overflow here: a far outlier over a feature's tiny spread.
+    try {
+      detail::check_values(split.train, "standardised training");
+      detail::check_values(split.validation, "standardised validation");
+    } catch (const Error& e) {
+      throw Error(
+          fmt::format("standardising the features overflowed a float (a feature with "
+                      "a tiny spread and a far outlier?; train with standardize off): {}",
+                      e.what()));
+    }
     network.set_standardization(std::move(standardization));
   } else {
     network.set_standardization({});  // the network now sees raw inputs
@@ -721,12 +733,14 @@ DataSplit prepare_training(Network& network, const Dataset& data, const TrainOpt
 TrainResult train(Network& network, const Dataset& data, Optimizer& optimizer,
                   const TrainOptions& options, const Callbacks& callbacks) {
   const Loss loss = options.loss.value_or(default_loss(data));
-  // What prepare_training changes (the standardisation; the parameters, when it initialises
-  // them), put back when the run is refused before its first step: a refused run (bad
-  // options, a checkpoint of another run) changes nothing.
+  // What preparing and resuming change in the network (its standardisation; its parameters,
+  // when it is initialised or resumed), put back when the run is refused before its first
+  // step (bad options or data, a checkpoint of another run), so that such a refusal leaves
+  // the network as it was. The optimizer's and schedule's state are not put back.
   Standardization standardization = network.standardization();
   std::vector<float> parameters;
-  if (options.init) parameters.assign(network.parameters().begin(), network.parameters().end());
+  if (options.init || !options.resume.empty())
+    parameters.assign(network.parameters().begin(), network.parameters().end());
   std::optional<Trainer> trainer;
   try {
     DataSplit split;
@@ -738,9 +752,9 @@ TrainResult train(Network& network, const Dataset& data, Optimizer& optimizer,
     return trainer->fit(split.train, split.validation.rows() > 0 ? &split.validation : nullptr,
                         callbacks);
   } catch (...) {
-    if (!trainer || trainer->rows_computed() == 0) {
+    if (!trainer || !trainer->state_->started) {
       network.set_standardization(std::move(standardization));
-      if (options.init)
+      if (!parameters.empty())
         std::copy(parameters.begin(), parameters.end(), network.parameters().begin());
     }
     throw;

@@ -69,6 +69,8 @@ class FailOnThrow {
 namespace descent {
 
 struct Trainer::State {
+  // Whether the running (or last) fit() got past every check that can refuse the run.
+  bool started = false;
   // Training shards: one workspace and one gradient buffer per shard slot. Shard 0 writes
   // straight into network.gradients().
   std::size_t shard_capacity = 0;

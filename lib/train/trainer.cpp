@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "core/fp_env.hpp"
+#include "core/view_check.hpp"
 #include "descent/error.hpp"
 #include "descent/parallel.hpp"
 #include "descent/rng.hpp"
@@ -330,8 +331,8 @@ void Trainer::check_buffers_fit() const {
       std::any_of(s.shard_gradients.begin(), s.shard_gradients.end(),
                   [&](const auto& g) { return g.size() != network_.parameter_count(); })) {
     throw Error(
-        "train_step: this Trainer's buffers were made for a network of other layer sizes (was "
-        "the network replaced after the first step?): make a new Trainer for it");
+        "this Trainer's buffers were made for a network of other layer sizes (was the network "
+        "replaced after the first step?): make a new Trainer for it");
   }
 }
 
@@ -607,10 +608,7 @@ StepRecord Trainer::compute_gradient(ConstMatrixView x, const Targets& targets,
     throw Error(fmt::format("train_step: the batch has {} columns, the network takes {} inputs",
                             x.cols, network_.inputs()));
   }
-  if (x.rows > 0 && (x.data == nullptr || x.stride < x.cols)) {
-    throw Error(fmt::format("train_step: input view of {} x {} with stride {}{}: not a matrix",
-                            x.rows, x.cols, x.stride, x.data == nullptr ? " and no data" : ""));
-  }
+  detail::check_matrix_view(x, "train_step: input");
   check_buffers_fit();
   const ConstMatrixView output_shape{nullptr, x.rows, network_.outputs(), network_.outputs()};
   if (gather) {
@@ -910,6 +908,11 @@ void Trainer::combine_ranks(const StepPlan& plan, double& loss_total, double& sq
 Evaluation Trainer::evaluate(const Dataset& data) {
   const detail::FailOnThrow fail_on_throw(options_.distributed.communicator.get());
   detail::check_data(network_, loss_, data, "evaluation");
+  return evaluate_checked(data);
+}
+
+Evaluation Trainer::evaluate_checked(const Dataset& data) {
+  const detail::FailOnThrow fail_on_throw(options_.distributed.communicator.get());
   Evaluation result;
   result.rows = data.rows();
   if (data.rows() == 0) {

@@ -42,15 +42,15 @@ TEST(Locale, ACommaDecimalLocaleChangesNoNumberRead) {
   test::TempDir dir;
   const std::string make = "localedef -i de_DE -f UTF-8 " + (dir / "de_DE.UTF-8").string();
   ASSERT_EQ(std::system(make.c_str()), 0) << make << ": needs Debian's locales package";
-  ::setenv("LOCPATH", dir.path().c_str(), 1);
-  ASSERT_NE(std::setlocale(LC_ALL, "de_DE.UTF-8"), nullptr);
-  ASSERT_STREQ(std::localeconv()->decimal_point, ",");
   struct Restore {
     ~Restore() {
       std::setlocale(LC_ALL, "C");
       ::unsetenv("LOCPATH");
     }
   } restore;
+  ::setenv("LOCPATH", dir.path().c_str(), 1);
+  ASSERT_NE(std::setlocale(LC_ALL, "de_DE.UTF-8"), nullptr);
+  ASSERT_STREQ(std::localeconv()->decimal_point, ",");
 
   EXPECT_EQ(make_optimizer("sgd:lr=0.1,momentum=0.5")->lr(), 0.1);
   EXPECT_EQ(make_optimizer("adam:lr=2.5e-3")->lr(), 2.5e-3);

@@ -260,6 +260,25 @@ TEST(OptimizerState, ARateOutOfRangeIsRefusedBeforeAnythingChanges) {
   EXPECT_EQ(target->steps(), 1u);
 }
 
+// NAdam's running product of the momentum factors is a float32 tensor in torch: each product
+// rounded to float. Read from the saved state, it is a float after every step.
+TEST(Nadam, KeepsItsMomentumProductAsAFloatAsTorchDoes) {
+  auto nadam = make_optimizer("nadam:lr=0.01,beta1=0.9999,momentum_decay=100");
+  std::vector<float> p(5, 1.0f), g(5, 0.5f);
+  const std::string name = "mu_product";
+  for (int step = 1; step <= 20; ++step) {
+    nadam->step(p, g);
+    const std::vector<char> state = nadam->save_state();
+    const auto at = std::search(state.begin(), state.end(), name.begin(), name.end());
+    ASSERT_NE(at, state.end());
+    double mu_product = 0.0;
+    std::memcpy(&mu_product, &*(at + static_cast<std::ptrdiff_t>(name.size())), sizeof mu_product);
+    EXPECT_EQ(mu_product, static_cast<double>(static_cast<float>(mu_product))) << "step " << step;
+    EXPECT_GT(mu_product, 0.0);
+    EXPECT_LT(mu_product, 1.0);
+  }
+}
+
 TEST(OptimizerState, ResetStartsOver) {
   for (const char* spec :
        {"sgd:momentum=0.9", "adagrad:initial_accumulator_value=0.1", "rmsprop:centered=true",

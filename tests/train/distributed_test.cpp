@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstring>
@@ -74,6 +75,7 @@ Outcome train_one(const RunSetup& setup, std::shared_ptr<Communicator> comm, Red
     out.result = train(net, data(), *optimizer, o, cb);
   } catch (const Error& e) {
     out.error = e.what();
+    out.parameters.assign(net.parameters().begin(), net.parameters().end());
     return out;
   }
   const auto p = net.parameters();
@@ -282,6 +284,29 @@ TEST(Distributed, ARankThatRefusesTheRunReleasesTheOthers) {
     EXPECT_NE(outcomes[0].error.find("rank 1 of the local group failed"), std::string::npos)
         << outcomes[0].error;
   }
+}
+
+// A run that fails after it has started keeps what it trained on every rank, including one
+// that computes no rows (a batch of one shard on two ranks): train() puts the network back
+// only when the run was refused before its first step.
+TEST(Distributed, ARunThatFailsMidwayKeepsItsWeightsOnEveryRank) {
+  const RunSetup setup{.batch = 16, .shard_rows = 0, .epochs = 3};
+  const std::vector<Outcome> outcomes = train_ranks(
+      setup, 2, Reduction::exact, [](std::size_t r, TrainOptions&, Callbacks& cb, Network&) {
+        if (r == 0) {
+          cb.on_epoch = [](const EpochRecord& e) -> bool {
+            if (e.epoch == 2) throw Error("rank 0 gives up at epoch 2");
+            return true;
+          };
+        }
+      });
+  EXPECT_NE(outcomes[0].error.find("gives up"), std::string::npos) << outcomes[0].error;
+  EXPECT_NE(outcomes[1].error.find("rank 0 of the local group failed"), std::string::npos)
+      << outcomes[1].error;
+  ASSERT_FALSE(outcomes[1].parameters.empty());
+  EXPECT_EQ(outcomes[1].parameters, outcomes[0].parameters);
+  EXPECT_TRUE(std::any_of(outcomes[1].parameters.begin(), outcomes[1].parameters.end(),
+                          [](float v) { return v != 0.0f; }));
 }
 
 TEST(Distributed, OnlyRankZeroWritesTheCheckpoint) {
