@@ -430,8 +430,11 @@ void Trainer::reserve(std::size_t batch_rows) {
   s.shard_capacity = capacity;
   optimizer_.prepare(network_.parameter_count());
   // Packing buffers for every product that can run at once: one per thread and per shard (a
-  // thread waiting inside a product may take up another shard's), plus the caller.
-  kernels::gemm_reserve(kernels::active(), threads() + kMaxShards + 1,
+  // thread waiting inside a product may take up another shard's), plus the caller. Threads
+  // past the core count (and past 16) take theirs when they first need one: reserving for
+  // all of them made --threads 1024 fill 2.9 GB before a small model's first step.
+  const std::size_t running = std::min(threads(), std::max(hardware_threads(), std::size_t{16}));
+  kernels::gemm_reserve(kernels::active(), running + kMaxShards + 1,
                         std::max(capacity, network_.max_width()), network_.max_width());
 }
 
