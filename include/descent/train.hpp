@@ -202,7 +202,8 @@ class Trainer {
 
   // Mean loss (and accuracy for classification) of the network on data, forward only. The
   // inputs are used as given: after train(), standardise raw data with
-  // network.standardization().apply() first (Network::predict does it for you).
+  // network.standardization().apply() first (Network::predict does it for you). Throws
+  // descent::Error on data that does not fit the model or has no rows.
   Evaluation evaluate(const Dataset& data);
 
   // Trains on `train` for options.epochs epochs, evaluating on `validation` (may be null)

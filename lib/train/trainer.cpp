@@ -911,6 +911,9 @@ void Trainer::combine_ranks(const StepPlan& plan, double& loss_total, double& sq
 Evaluation Trainer::evaluate(const Dataset& data) {
   const detail::FailOnThrow fail_on_throw(options_.distributed.communicator.get());
   detail::check_data(network_, loss_, data, "evaluation");
+  // As evaluate_model: a mean over no rows is no evaluation (it used to return NaN, which
+  // reads as a diverged model).
+  if (data.rows() == 0) throw Error(fmt::format("evaluation data \"{}\" has no rows", data.name));
   return evaluate_checked(data);
 }
 
@@ -918,11 +921,6 @@ Evaluation Trainer::evaluate(const Dataset& data) {
 Evaluation Trainer::evaluate_checked(const Dataset& data) {
   Evaluation result;
   result.rows = data.rows();
-  if (data.rows() == 0) {
-    result.loss = kNaN;
-    result.accuracy = kNaN;
-    return result;
-  }
   const detail::PreparedTargets targets = detail::prepare_targets(loss_, data);
   State& s = *state_;
   const std::size_t chunks = ceil_div(data.rows(), kEvalRows);

@@ -431,6 +431,25 @@ TEST(Trainer, RejectsDataThatDoesNotFitTheModel) {
   EXPECT_THROW(train(net, d, sgd, o), Error);
 }
 
+// A mean over no rows is no evaluation: an error, as evaluate_model gives, not a NaN loss.
+TEST(Trainer, EvaluateRefusesDataWithNoRows) {
+  Dataset empty;
+  empty.name = "none";
+  empty.features = Matrix(0, 4);
+  empty.task = Task::classification;
+  empty.classes = 3;
+  Network net = Network::mlp(4, {4}, 3);
+  Sgd sgd;
+  Trainer trainer(net, sgd, Loss::cross_entropy);
+  try {
+    trainer.evaluate(empty);
+    ADD_FAILURE() << "evaluate on no rows did not throw";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("\"none\" has no rows"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(evaluate_model(net, Loss::cross_entropy, empty), Error);
+}
+
 // A user's optimizer instance goes straight to the trainer.
 class HalfStep final : public Optimizer {
  public:
