@@ -292,14 +292,6 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
                       schedule_per_step ? "optimizer step" : "epoch"));
     }
   }
-  if (!options_.resume.empty()) {
-    read_checkpoint(options_.resume, network_, loss_, optimizer_, schedule, fingerprint, steps_,
-                    run);
-  }
-  // A NaN or infinite parameter (set by hand) would make every step's loss NaN, or, behind a
-  // ReLU that zeroes it, never change while the loss looks fine.
-  if (const std::string bad = describe_non_finite_parameter(network_); !bad.empty())
-    throw Error(fmt::format("the network's {} before training: initialise it first", bad));
   // The schedule's rate into the optimizer; a rate it cannot take (a gamma that overflowed)
   // is named with the schedule and the point of the run.
   // (`after` names the point, "step" or "epoch", with its number; formatted only then: this
@@ -315,10 +307,48 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
     }
     optimizer_.set_lr(rate);
   };
-  if (schedule != nullptr) apply_schedule({}, 0);
-  if (!run.have_last_good) run.last_good.resize(params);
-  if (distributed) check_same_run(*comm, fingerprint, options_, network_.parameters(), steps_);
+  // What reading a checkpoint and starting the schedule change, put back if the run is then
+  // refused (a rank that disagrees, a rate the schedule cannot start at): the network's
+  // parameters and standardisation, the optimizer's and schedule's state, the step count.
+  struct Before {
+    std::vector<float> parameters;
+    Standardization standardization;
+    std::vector<char> optimizer, schedule;
+  };
+  std::optional<Before> before;
+  const std::size_t steps_before = steps_;
+  const float lr_before = optimizer_.lr();
+  if (!options_.resume.empty()) {
+    before.emplace();
+    before->parameters.assign(network_.parameters().begin(), network_.parameters().end());
+    before->standardization = network_.standardization();
+    before->optimizer = optimizer_.save_state();
+    if (schedule != nullptr) before->schedule = schedule->save_state();
+  }
+  try {
+    if (before) {
+      read_checkpoint(options_.resume, network_, loss_, optimizer_, schedule, fingerprint, steps_,
+                      run);
+    }
+    // A NaN or infinite parameter (set by hand) would make every step's loss NaN, or, behind
+    // a ReLU that zeroes it, never change while the loss looks fine.
+    if (const std::string bad = describe_non_finite_parameter(network_); !bad.empty())
+      throw Error(fmt::format("the network's {} before training: initialise it first", bad));
+    if (schedule != nullptr) apply_schedule({}, 0);
+    if (distributed) check_same_run(*comm, fingerprint, options_, network_.parameters(), steps_);
+  } catch (...) {
+    steps_ = steps_before;
+    optimizer_.set_lr(lr_before);
+    if (before) {
+      network_.set_parameters(before->parameters);
+      network_.set_standardization(std::move(before->standardization));
+      optimizer_.load_state(before->optimizer);
+      if (schedule != nullptr) schedule->load_state(before->schedule);
+    }
+    throw;
+  }
   s.started = true;  // nothing refuses the run past this point
+  if (!run.have_last_good) run.last_good.resize(params);
 
   TrainResult result;
   result.resumed_epoch = options_.resume.empty() ? 0 : run.epoch;
@@ -736,7 +766,8 @@ TrainResult train(Network& network, const Dataset& data, Optimizer& optimizer,
   // What preparing and resuming change in the network (its standardisation; its parameters,
   // when it is initialised or resumed), put back when the run is refused before its first
   // step (bad options or data, a checkpoint of another run), so that such a refusal leaves
-  // the network as it was. The optimizer's and schedule's state are not put back.
+  // the network as it was. (fit() puts back what reading a checkpoint changed: the
+  // parameters, the standardisation, the optimizer's and the schedule's state.)
   Standardization standardization = network.standardization();
   std::vector<float> parameters;
   if (options.init || !options.resume.empty())

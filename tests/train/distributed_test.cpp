@@ -40,7 +40,8 @@ struct Outcome {
   std::vector<float> parameters;
   std::vector<std::uint64_t> history;  // every epoch's losses, accuracy and norms, as bits
   TrainResult result;
-  std::string error;  // the descent::Error a rank threw, if any
+  std::string error;                  // the descent::Error a rank threw, if any
+  std::vector<char> optimizer_state;  // after the error
 };
 
 std::uint64_t bits(double v) {
@@ -76,6 +77,7 @@ Outcome train_one(const RunSetup& setup, std::shared_ptr<Communicator> comm, Red
   } catch (const Error& e) {
     out.error = e.what();
     out.parameters.assign(net.parameters().begin(), net.parameters().end());
+    out.optimizer_state = optimizer->save_state();
     return out;
   }
   const auto p = net.parameters();
@@ -319,6 +321,48 @@ TEST(Distributed, OnlyRankZeroWritesTheCheckpoint) {
   for (const Outcome& o : outcomes) ASSERT_TRUE(o.error.empty()) << o.error;
   EXPECT_TRUE(std::filesystem::exists(dir.path() / "rank0.ckpt"));
   EXPECT_FALSE(std::filesystem::exists(dir.path() / "rank1.ckpt"));
+}
+
+// A resumed run that a rank refuses after the checkpoint was read (rank 1 asks for more
+// epochs) leaves every rank's network, optimizer and schedule as they were before train().
+TEST(Distributed, AResumeRefusedAfterReadingTheCheckpointChangesNothing) {
+  const test::TempDir dir;
+  const RunSetup setup{.batch = 16, .epochs = 2};
+  const auto checkpoint = dir.path() / "run.ckpt";
+  const char* schedule_spec = "step:step_size=1,gamma=0.5";
+  const double lr = make_optimizer(setup.optimizer)->lr();
+  const Outcome single =
+      train_one(setup, nullptr, Reduction::exact, [&](TrainOptions& o, Callbacks&, Network&) {
+        o.checkpoint = checkpoint;
+        o.schedule = make_schedule(schedule_spec, lr);
+      });
+  ASSERT_TRUE(single.error.empty()) << single.error;
+
+  std::vector<std::shared_ptr<Schedule>> schedules(2);
+  std::vector<std::vector<float>> before(2);
+  const std::vector<Outcome> outcomes = train_ranks(
+      setup, 2, Reduction::exact, [&](std::size_t r, TrainOptions& o, Callbacks&, Network& net) {
+        o.resume = checkpoint;
+        o.epochs = r == 0 ? 4 : 5;
+        o.init.reset();  // a resumed run takes the checkpoint's weights
+        schedules[r] = make_schedule(schedule_spec, lr);
+        o.schedule = schedules[r];
+        net.initialize(Init::automatic, 5);
+        before[r].assign(net.parameters().begin(), net.parameters().end());
+      });
+  Network fresh = Network::mlp(20, setup.hidden, 4, Activation::relu);
+  auto fresh_optimizer = make_optimizer(setup.optimizer);
+  fresh_optimizer->prepare(fresh.parameter_count());
+  const std::vector<char> fresh_schedule = make_schedule(schedule_spec, lr)->save_state();
+  for (std::size_t r = 0; r < 2; ++r) {
+    EXPECT_NE(outcomes[r].error.find("train something else than rank 0"), std::string::npos)
+        << "rank " << r << ": " << outcomes[r].error;
+    EXPECT_EQ(outcomes[r].parameters, before[r]) << "rank " << r;
+    EXPECT_NE(outcomes[r].parameters, single.parameters) << "rank " << r;
+    // (== rather than EXPECT_EQ: a failure would print every byte of the states.)
+    EXPECT_TRUE(outcomes[r].optimizer_state == fresh_optimizer->save_state()) << "rank " << r;
+    EXPECT_TRUE(schedules[r]->save_state() == fresh_schedule) << "rank " << r;
+  }
 }
 
 TEST(Distributed, RanksShareTheEvaluationAndGetOneProcesssFigures) {
