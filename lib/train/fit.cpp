@@ -763,15 +763,13 @@ DataSplit prepare_training(Network& network, const Dataset& data, const TrainOpt
 TrainResult train(Network& network, const Dataset& data, Optimizer& optimizer,
                   const TrainOptions& options, const Callbacks& callbacks) {
   const Loss loss = options.loss.value_or(default_loss(data));
-  // What preparing and resuming change in the network (its standardisation; its parameters,
-  // when it is initialised or resumed), put back when the run is refused before its first
-  // step (bad options or data, a checkpoint of another run), so that such a refusal leaves
-  // the network as it was. (fit() puts back what reading a checkpoint changed: the
-  // parameters, the standardisation, the optimizer's and the schedule's state.)
+  // What preparing changes in the network (its standardisation; its parameters, when it is
+  // initialised), put back when the run is refused before its first step (bad options or
+  // data, a checkpoint of another run), so that such a refusal leaves the network as it was.
+  // (fit() puts back what reading a checkpoint changed.)
   Standardization standardization = network.standardization();
   std::vector<float> parameters;
-  if (options.init || !options.resume.empty())
-    parameters.assign(network.parameters().begin(), network.parameters().end());
+  if (options.init) parameters.assign(network.parameters().begin(), network.parameters().end());
   std::optional<Trainer> trainer;
   try {
     DataSplit split;
