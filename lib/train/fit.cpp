@@ -9,6 +9,7 @@
 #include <limits>
 #include <numeric>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include <fmt/format.h>
@@ -206,9 +207,10 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
   // in a collective for it forever.
   const detail::FailOnThrow fail_on_throw(options_.distributed.communicator.get());
   state_->started = false;
+  const bool scan = !std::exchange(state_->values_checked, false);
   if (validation != nullptr && validation->rows() == 0) validation = nullptr;
-  detail::check_data(network_, loss_, train, "training");
-  if (validation != nullptr) detail::check_data(network_, loss_, *validation, "validation");
+  detail::check_data(network_, loss_, train, "training", scan);
+  if (validation != nullptr) detail::check_data(network_, loss_, *validation, "validation", scan);
   if (train.rows() == 0) throw Error(fmt::format("training data \"{}\" has no rows", train.name));
   // One class (every label the same, whatever the class count says) leaves nothing to learn.
   if (train.task == Task::classification && loss_ != Loss::bce_with_logits &&
@@ -777,6 +779,7 @@ TrainResult train(Network& network, const Dataset& data, Optimizer& optimizer,
       const detail::FailOnThrow fail_on_throw(options.distributed.communicator.get());
       split = prepare_training(network, data, options);
       trainer.emplace(network, optimizer, loss, options);
+      trainer->state_->values_checked = true;  // prepare_training scanned them
     }
     return trainer->fit(split.train, split.validation.rows() > 0 ? &split.validation : nullptr,
                         callbacks);

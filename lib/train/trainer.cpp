@@ -206,14 +206,15 @@ void check_values(const Dataset& data, std::string_view role) {
   if (data.task == Task::regression) scan(data.values, "target");
 }
 
-void check_data(const Network& network, Loss loss, const Dataset& data, std::string_view role) {
+void check_data(const Network& network, Loss loss, const Dataset& data, std::string_view role,
+                bool scan_values) {
   if (data.feature_count() != network.inputs()) {
     throw Error(fmt::format("{} data \"{}\" has {} features but the network takes {} inputs", role,
                             data.name, data.feature_count(), network.inputs()));
   }
   // A Dataset can be built by hand: its parts must agree before any kernel reads them.
   data.check_parts(fmt::format("{} data", role));
-  check_values(data, role);
+  if (scan_values) check_values(data, role);
   switch (loss) {
     case Loss::cross_entropy:
       if (data.task != Task::classification) {
