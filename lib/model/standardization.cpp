@@ -1,6 +1,7 @@
 #include "descent/standardization.hpp"
 
 #include <cmath>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -15,19 +16,28 @@ Standardization Standardization::fit(ConstMatrixView x) {
   s.mean.assign(x.cols, 0.0f);
   s.stddev.assign(x.cols, 1.0f);
   if (x.rows == 0) return s;
-  for (std::size_t j = 0; j < x.cols; ++j) {
-    double sum = 0.0;
-    for (std::size_t i = 0; i < x.rows; ++i) sum += x(i, j);
-    const double mean = sum / static_cast<double>(x.rows);
-    double squares = 0.0;
-    for (std::size_t i = 0; i < x.rows; ++i) {
-      const double d = x(i, j) - mean;
-      squares += d * d;
+  // Row by row into a sum per column: each column still adds its rows in order (the same
+  // bits as a loop down the column), reading memory as it lies. Down the columns, 48,000 x
+  // 784 floats took about 0.5 s.
+  const double rows = static_cast<double>(x.rows);
+  std::vector<double> mean(x.cols, 0.0), squares(x.cols, 0.0);
+  for (std::size_t i = 0; i < x.rows; ++i) {
+    const float* row = x.row(i);
+    for (std::size_t j = 0; j < x.cols; ++j) mean[j] += row[j];
+  }
+  for (double& m : mean) m /= rows;
+  for (std::size_t i = 0; i < x.rows; ++i) {
+    const float* row = x.row(i);
+    for (std::size_t j = 0; j < x.cols; ++j) {
+      const double d = row[j] - mean[j];
+      squares[j] += d * d;
     }
-    const double stddev = std::sqrt(squares / static_cast<double>(x.rows));
-    s.mean[j] = static_cast<float>(mean);
+  }
+  for (std::size_t j = 0; j < x.cols; ++j) {
+    const double stddev = std::sqrt(squares[j] / rows);
+    s.mean[j] = static_cast<float>(mean[j]);
     // A constant feature is only centred: dividing by ~0 would blow it up.
-    s.stddev[j] = stddev > 1e-12 * (1.0 + std::abs(mean)) ? static_cast<float>(stddev) : 1.0f;
+    s.stddev[j] = stddev > 1e-12 * (1.0 + std::abs(mean[j])) ? static_cast<float>(stddev) : 1.0f;
   }
   return s;
 }

@@ -6,6 +6,7 @@
 
 #include "descent/data.hpp"
 #include "descent/error.hpp"
+#include "descent/rng.hpp"
 #include "descent/standardization.hpp"
 
 namespace descent {
@@ -148,6 +149,32 @@ TEST(Standardization, FitsMeanAndStdAndLeavesConstantsFinite) {
   EXPECT_FLOAT_EQ(x(2, 1), 0.0f);
   Matrix wrong(2, 3);
   EXPECT_THROW(s.apply(wrong.view()), Error);
+}
+
+// fit() sums row by row; each column must still get the bits of a plain loop down it (two
+// passes in double), on a view with a stride wider than its rows.
+TEST(Standardization, FitsTheBitsOfASumDownEachColumn) {
+  Rng rng(5);
+  Matrix x(1001, 37);
+  for (std::size_t i = 0; i < x.rows(); ++i)
+    for (std::size_t j = 0; j < x.cols(); ++j)
+      x(i, j) = rng.uniform(-3.0f, 3.0f) * static_cast<float>(j + 1) + static_cast<float>(j);
+  const ConstMatrixView view{x.view().data, x.rows(), 29, x.cols()};
+  const Standardization s = Standardization::fit(view);
+  ASSERT_EQ(s.mean.size(), 29u);
+  for (std::size_t j = 0; j < view.cols; ++j) {
+    double sum = 0.0;
+    for (std::size_t i = 0; i < view.rows; ++i) sum += view(i, j);
+    const double mean = sum / static_cast<double>(view.rows);
+    double squares = 0.0;
+    for (std::size_t i = 0; i < view.rows; ++i) {
+      const double d = view(i, j) - mean;
+      squares += d * d;
+    }
+    EXPECT_EQ(s.mean[j], static_cast<float>(mean)) << "feature " << j;
+    EXPECT_EQ(s.stddev[j], static_cast<float>(std::sqrt(squares / static_cast<double>(view.rows))))
+        << "feature " << j;
+  }
 }
 
 }  // namespace
