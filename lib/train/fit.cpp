@@ -275,9 +275,13 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
   fingerprint.loss = static_cast<std::uint32_t>(loss_);
   fingerprint.shuffle = options_.shuffle ? 1 : 0;
   fingerprint.train_rows = rows;
-  fingerprint.train_crc = crc_of(train);
   fingerprint.validation_rows = validation != nullptr ? validation->rows() : 0;
-  fingerprint.validation_crc = validation != nullptr ? crc_of(*validation) : 0;
+  // The data's checksums only where a checkpoint or another rank compares them: for 60,000 x
+  // 784 floats, 6% of the profile of a 3 s `descent train` that took one step.
+  if (!options_.checkpoint.empty() || !options_.resume.empty() || distributed) {
+    fingerprint.train_crc = crc_of(train);
+    fingerprint.validation_crc = validation != nullptr ? crc_of(*validation) : 0;
+  }
 
   // Everything that can refuse the run is checked before a checkpoint changes anything.
   const bool schedule_per_step = schedule != nullptr &&
