@@ -25,7 +25,9 @@ namespace descent {
 void write_file_atomically(const std::filesystem::path& path, std::span<const char> bytes);
 // Throws descent::Error, with the reason alone (no path), when write_file_atomically(path)
 // would fail for what `path` names: a missing directory, a directory in the way, a link it
-// may not follow. Lets a program check its outputs before hours of work.
+// may not follow, a name too long, a directory where no file can be created (a temporary
+// file is created there and removed), a descriptor not open. Lets a program check its
+// outputs before hours of work.
 void check_output_file(const std::filesystem::path& path);
 
 // The model file (little-endian): magic "DESCENTM", format version, layer sizes and

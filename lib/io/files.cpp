@@ -152,10 +152,48 @@ void write_in_place(const std::string& name, const Target& t, std::span<const ch
   }
 }
 
+// A new file of its own in `dir`, opened for writing, or -1 with errno set. open(O_EXCL)
+// with mode 0666 rather than mkstemp (0600): the file gets the permissions an ordinary new
+// file gets under the process's umask.
+int create_temporary(const std::filesystem::path& dir, std::string& name) {
+  static std::atomic<unsigned> counter{0};
+  int fd = -1;
+  for (int attempt = 0; attempt < 100 && fd < 0; ++attempt) {
+    // A short name of its own: the target's name may already be as long as names get.
+    name = (dir / fmt::format(".descent-{}-{}.tmp", ::getpid(), counter.fetch_add(1))).string();
+    fd = ::open(name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd < 0 && errno != EEXIST) break;
+  }
+  return fd;
+}
+
 }  // namespace
 
 void check_output_file(const std::filesystem::path& path) {
-  (void)resolve(path);
+  const Target t = resolve(path);
+  if (t.kind == Target::Kind::stream) {
+    if (::fcntl(t.fd, F_GETFD) < 0)
+      throw Error(fmt::format("descriptor {} is not open in this process", t.fd));
+    return;
+  }
+  if (t.kind != Target::Kind::file) return;
+  const std::filesystem::path dir = t.path.has_parent_path() ? t.path.parent_path() : ".";
+  // What would fail only after the work: a name longer than the directory takes (the rename
+  // fails), and a directory that takes no new file (read-only, /proc, /sys, no permission):
+  // a temporary file is made there and removed, as the write will make one.
+  const long longest = ::pathconf(dir.c_str(), _PC_NAME_MAX);
+  if (longest > 0 && t.path.filename().string().size() > static_cast<std::size_t>(longest)) {
+    throw Error(fmt::format("its name is {} bytes long; \"{}\" takes names of at most {}",
+                            t.path.filename().string().size(), dir.string(), longest));
+  }
+  std::string probe;
+  const int fd = create_temporary(dir, probe);
+  if (fd < 0) {
+    throw Error(
+        fmt::format("cannot create a file in \"{}\": {}", dir.string(), std::strerror(errno)));
+  }
+  ::close(fd);
+  ::unlink(probe.c_str());
 }
 
 void write_file_atomically(const std::filesystem::path& requested, std::span<const char> bytes) {
@@ -179,17 +217,8 @@ void write_file_atomically(const std::filesystem::path& requested, std::span<con
   const std::filesystem::path& path = t.path;
   const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : ".";
 
-  // open(O_EXCL) with mode 0666 rather than mkstemp (0600): the file gets the permissions
-  // an ordinary new file gets under the process's umask.
-  static std::atomic<unsigned> counter{0};
   std::string tmp;
-  int fd = -1;
-  for (int attempt = 0; attempt < 100 && fd < 0; ++attempt) {
-    // A short name of its own: the target's name may already be as long as names get.
-    tmp = (dir / fmt::format(".descent-{}-{}.tmp", ::getpid(), counter.fetch_add(1))).string();
-    fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (fd < 0 && errno != EEXIST) break;
-  }
+  const int fd = create_temporary(dir, tmp);
   if (fd < 0) {
     throw Error(fmt::format("cannot write \"{}\": cannot create a temporary file in \"{}\": {}",
                             name, dir.string(), std::strerror(errno)));

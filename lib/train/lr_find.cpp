@@ -24,9 +24,15 @@ void check(const LrFindOptions& o) {
   };
   if (!(std::isfinite(o.start_lr) && o.start_lr > 0.0))
     throw bad("start_lr", o.start_lr, "a rate must be a finite number > 0");
+  // Every rate of the sweep goes to the optimizer as a 32-bit float: the range must lie
+  // within what one holds (below it the rates are 0, above it they overflow).
+  if (!(static_cast<float>(o.start_lr) > 0.0f))
+    throw bad("start_lr", o.start_lr, "it is 0 as a 32-bit float (at least 1.4e-45)");
   if (!(std::isfinite(o.end_lr) && o.end_lr > o.start_lr))
     throw bad("end_lr", o.end_lr,
               fmt::format("it must be finite and above start_lr ({})", o.start_lr));
+  if (o.end_lr > std::numeric_limits<float>::max())
+    throw bad("end_lr", o.end_lr, "it is beyond the 32-bit floats' range (at most 3.4e38)");
   if (o.steps < 2) throw bad("steps", static_cast<double>(o.steps), "it takes at least 2 steps");
   if (!(o.smoothing >= 0.0 && o.smoothing < 1.0))
     throw bad("smoothing", o.smoothing, "it must be in [0, 1)");

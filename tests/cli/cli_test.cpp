@@ -147,7 +147,10 @@ TEST(Cli, BadOptionsExitTwoWithAMessageAndWriteNothing) {
       {"train --data iris --optimizer adamx", "unknown optimizer \"adamx\""},
       {"train --data iris --optimizer sgd:lr=-1", "lr=-1 is invalid"},
       {"train --data iris --optimizer sgd:beta=1", "unknown key \"beta\""},
-      {"train --data iris --lr abc", "--lr abc is not a finite number"},
+      {"train --data iris --lr abc", "--lr \"abc\" is not a number"},
+      {"train --data iris --lr 1e400", "--lr 1e400 is not a finite number"},
+      {"train --data iris --lr 1e-310", "--lr 1e-310 is invalid: it is too close to 0"},
+      {"train --data iris --lr \" 0.1\"", "--lr \" 0.1\" is not a number"},
       {"train --data iris --batch 0", "--batch 0 is invalid"},
       {"train --data iris --batch -3", "--batch -3 is invalid: it must not be negative"},
       {"train --data iris --epochs 0", "--epochs 0 is invalid"},
@@ -177,7 +180,7 @@ TEST(Cli, BadOptionsExitTwoWithAMessageAndWriteNothing) {
       {"train --data iris --schedule step:step_size=0", "step_size=0 is invalid"},
       {"train --data iris --schedule plateau:factor=2", "factor=2 is invalid"},
       {"train --data iris --clip-norm -1", "--clip-norm -1 is invalid"},
-      {"train --data iris --clip-value x", "--clip-value x is not a finite number"},
+      {"train --data iris --clip-value x", "--clip-value \"x\" is not a number"},
       {"train --data iris --max-steps 0", "--max-steps 0 is invalid"},
       {"train --data iris --target-accuracy 2", "--target-accuracy 2 is invalid"},
       {"train --data iris --early-stopping 3 --val-fraction 0",
@@ -395,6 +398,45 @@ TEST(Cli, ResumeRefusesAnotherRunsCheckpoint) {
   EXPECT_NE(cut.err.find("damaged or truncated"), std::string::npos) << cut.err;
 }
 
+// Spelled differently (relative, ./, absolute, a link not yet leading anywhere), one new
+// file is still one file; an output that cannot be written is found before the first epoch.
+// Either way nothing is trained or written.
+TEST(Cli, OutputsAreCheckedBeforeTrainingWhateverTheirSpelling) {
+  test::TempDir dir;
+  std::filesystem::create_symlink("m", dir / "link");
+  const std::string train = "cd " + dir.path().string() + " && " + std::string(DESCENT_CLI) +
+                            " train --data iris --hidden 4 --epochs 1 ";
+  const std::pair<std::string, std::string> cases[] = {
+      {"--save m --checkpoint ./m", "--save and --checkpoint name the same file"},
+      {"--checkpoint m --history " + (dir / "m").string(),
+       "--history and --checkpoint name the same file"},
+      {"--save link --history m", "--save and --history name the same file"},
+      {"--save /proc/m", "--save /proc/m: cannot create a file in \"/proc\""},
+      {"--save m --history /proc/h.csv", "--history /proc/h.csv: cannot create a file"},
+      {"--checkpoint " + std::string(300, 'c'), "bytes long"},
+      {"--save /proc/self/fd/999", "descriptor 999 is not open"},
+  };
+  for (const auto& [options, message] : cases) {
+    const CliRun r = run_cli(train + options, dir, false);
+    EXPECT_EQ(r.status, 2) << options << "\n" << r.err;
+    EXPECT_NE(r.err.find(message), std::string::npos) << options << "\n" << r.err;
+    EXPECT_EQ(r.out.find("epoch 1"), std::string::npos) << options << ": it trained";
+    EXPECT_FALSE(std::filesystem::exists(dir / "m")) << options;
+  }
+}
+
+// A data file whose name is not UTF-8 still gives valid JSON (U+FFFD for the bad byte).
+TEST(Cli, JsonStaysValidForAFileNameThatIsNotUtf8) {
+  test::TempDir dir;
+  const std::filesystem::path data = dir / "x\xff.csv";
+  std::filesystem::copy_file(std::filesystem::path(DESCENT_DATA) / "iris.csv", data);
+  const CliRun r =
+      run_cli("train --data '" + data.string() + "' --hidden 4 --epochs 1 --json", dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_NE(j["data"].get<std::string>().find("x\xef\xbf\xbd.csv"), std::string::npos) << r.out;
+}
+
 TEST(Cli, OutputsMustBeDistinctFilesAndNotTheInputs) {
   test::TempDir dir;
   const std::string f = (dir / "out").string();
@@ -457,7 +499,18 @@ TEST(Cli, OptionsThatNeedAnotherAreReportedAsIgnored) {
                               "--min-delta has no effect without --early-stopping",
                               "--plateau-patience has no effect without --plateau-tol"}) {
     EXPECT_NE(r.err.find(warning), std::string::npos) << warning << "\n" << r.err;
+  }  // And options another overrides: the model summary does not claim them either.
+  const CliRun r2 = run_cli(
+      "train --data iris --epochs 1 --hidden none --activation tanh --schedule plateau "
+      "--schedule-per step",
+      dir);
+  EXPECT_EQ(r2.status, 0) << r2.err;
+  for (const char* warning : {"--activation has no effect with --hidden none",
+                              "--schedule-per step: plateau steps once per epoch"}) {
+    EXPECT_NE(r2.err.find(warning), std::string::npos) << warning << "\n" << r2.err;
   }
+  EXPECT_NE(r2.out.find("model      4-3, cross_entropy"), std::string::npos) << r2.out;
+  EXPECT_NE(r2.out.find("schedule plateau per epoch"), std::string::npos) << r2.out;
 }
 
 TEST(Cli, ResumingAFinishedRunReportsItAndTrainsNothing) {
@@ -590,6 +643,16 @@ TEST(Cli, PredictGivesALabelAndAProbabilityPerOutputOfAMultiLabelModel) {
       1.0 / (1.0 + std::exp(-2.0)), 1.0 / (1.0 + std::exp(1.0)), 1.0 / (1.0 + std::exp(3.0)),
       1.0 / (1.0 + std::exp(-0.5)));
   EXPECT_EQ(pred.out, expected);
+  // A softmax over one output would call every row class 0.
+  Network one(2, {{1, Activation::identity}});
+  save_network(dir / "one.model", one, Loss::bce_with_logits);
+  const CliRun refused = run_cli("predict --model " + (dir / "one.model").string() + " --data " +
+                                     (dir / "x.csv").string() + " --loss cross_entropy",
+                                 dir);
+  EXPECT_EQ(refused.status, 2);
+  EXPECT_NE(refused.err.find("has one output; cross_entropy needs at least 2"), std::string::npos)
+      << refused.err;
+  EXPECT_TRUE(refused.out.empty()) << refused.out;
 }
 
 TEST(Cli, BadDataFilesNameFileLineAndColumn) {
@@ -781,9 +844,10 @@ TEST(Cli, SweepRefusesBadOptionsBeforeWritingAnything) {
       {"sweep --out OUT --target-loss 0.1 --batch 8,,16", "an empty item"},
       {"sweep --out OUT --target-loss 0.1 --threads 0", "--threads 0 is invalid"},
       {"sweep --out OUT --target-loss 0.1 --lr 0.1,-1", "--lr -1 is invalid"},
-      {"sweep --out OUT --target-loss 0.1 --lr abc", "--lr abc is not a finite number"},
+      {"sweep --out OUT --target-loss 0.1 --lr abc", "--lr \"abc\" is not a number"},
       {"sweep --out OUT --target-loss 0.1 --optimizer adamx", "unknown optimizer \"adamx\""},
       {"sweep --out OUT --target-loss 0.1 --optimizer adam:beta1=2", "beta1=2 is invalid"},
+      {"sweep --out OUT --target-loss 0.1 --optimizer adam:lr=abc", "lr=abc is not a number"},
       {"sweep --out OUT --target-loss 0.1 --max-epochs 0", "--max-epochs 0 is invalid"},
       {"sweep --out OUT --target-loss 0.1 --data nosuchset", "unknown dataset \"nosuchset\""},
       {"sweep --out OUT --target-accuracy 0.5 --data diabetes", "regression set"},
@@ -944,6 +1008,30 @@ TEST(Cli, LrFindSuggestsARateAndLeavesNoModelBehind) {
   EXPECT_EQ(test::read_text(out / "lr_find.png").substr(1, 3), "PNG");
 }
 
+// A file the command would write that cannot be (a directory in its way) stops it before it
+// writes any of the others.
+TEST(Cli, CommandsWithAnOutputDirectoryWriteNothingWhenOneFileCannotBe) {
+  const std::pair<std::string, std::string> cases[] = {
+      {"trace --function parabola --steps 5 --no-plots", "trace.json"},
+      {"lr-demo --no-plots", "lr_demo.json"},
+      {"lr-find --data iris --hidden 4 --steps 10 --no-plots", "lr_find.json"},
+      {"sweep --data iris --hidden 4 --max-epochs 1 --target-loss 0.1 --batch 32 --no-plots",
+       "results.json"},
+      {"sweep --data iris --hidden 4 --max-epochs 1 --target-loss 0.1 --batch 32", "pareto.png"},
+  };
+  for (const auto& [command, blocked] : cases) {
+    test::TempDir dir;
+    std::filesystem::create_directories(dir / "out" / blocked);
+    const CliRun r = run_cli(command + " --out " + (dir / "out").string(), dir);
+    EXPECT_EQ(r.status, 2) << command << "\n" << r.err;
+    EXPECT_NE(r.err.find(blocked + ": it is a directory"), std::string::npos) << r.err;
+    std::size_t entries = 0;
+    for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir / "out"))
+      ++entries;
+    EXPECT_EQ(entries, 1u) << command << ": something was written";
+  }
+}
+
 TEST(Cli, TraceLrDemoAndLrFindRefuseBadOptionsBeforeWritingAnything) {
   const BadCase cases[] = {
       {"trace --steps 10", "--function is required"},
@@ -965,6 +1053,10 @@ TEST(Cli, TraceLrDemoAndLrFindRefuseBadOptionsBeforeWritingAnything) {
       {"lr-find --optimizer adamx --out OUT", "unknown optimizer \"adamx\""},
       {"lr-find --val-fraction 1 --out OUT", "--val-fraction 1 is invalid"},
       {"lr-find --optimizer sgd:lr=0.1 --out OUT", "lr= has no effect here"},
+      {"lr-find --start-lr 1e-60 --end-lr 1e-40 --out OUT", "--start-lr 1e-60 is invalid"},
+      {"lr-find --end-lr 1e39 --out OUT", "--end-lr 1e39 is invalid: at most 3.4e38"},
+      {"sweep --data iris --target-loss 0.1 --hidden 65536,65536 --out OUT/a/b",
+       "the most descent supports"},
       {"trace --function rosenbrock --start 1e30,1e30 --out OUT", "at the start"},
       {"sweep --data iris --target-loss 0.1 --lr '' --out OUT", "sweep --lr: the value is empty"},
   };

@@ -59,6 +59,13 @@ int run_predict(const ModelArgs& args) {
   }
   const LoadedModel model = load_model(args.model);
   const std::optional<Loss> loss = args.loss.empty() ? model.loss : parse_loss(args.loss);
+  // A softmax over one output is 1 for every row: class 0 whatever the input.
+  if (loss == Loss::cross_entropy && model.network.outputs() < 2) {
+    throw Error(
+        fmt::format("--loss cross_entropy: the model in {} has one output; cross_entropy "
+                    "needs at least 2 (one per class)",
+                    args.model));
+  }
   const Dataset data = features_for(model.network, args.data);
   const Matrix out = model.network.predict(data.features.view());
   const std::size_t outputs = model.network.outputs();
@@ -153,7 +160,7 @@ int run_evaluate(const ModelArgs& args) {
       out["accuracy"] = number(e.accuracy);
       out["confusion"] = e.confusion;
     }
-    fmt::print("{}\n", out.dump());
+    fmt::print("{}\n", json_text(out));
     return 0;
   }
   fmt::print("evaluated {} on {} ({} rows)\n", args.model, data.name, e.rows);

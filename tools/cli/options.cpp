@@ -1,5 +1,6 @@
 #include "cli/options.hpp"
 
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -35,7 +36,14 @@ double parse_number(std::string_view text, std::string_view option) {
   char* end = nullptr;
   errno = 0;
   const double value = std::strtod(s.c_str(), &end);
-  if (s.empty() || end != s.c_str() + s.size() || errno == ERANGE || !std::isfinite(value))
+  // (strtod skips leading blanks; trailing ones it leaves: neither is accepted.)
+  if (s.empty() || std::isspace(static_cast<unsigned char>(s.front())) != 0 ||
+      end != s.c_str() + s.size())
+    throw Error(fmt::format("{} \"{}\" is not a number", option, text));
+  if (errno == ERANGE && std::abs(value) < 1.0)
+    throw Error(fmt::format("{} {} is invalid: it is too close to 0 for a double (it underflows)",
+                            option, text));
+  if (errno == ERANGE || !std::isfinite(value))
     throw Error(fmt::format("{} {} is not a finite number", option, text));
   return value;
 }
@@ -70,11 +78,32 @@ void check_output_path(const std::string& path, std::string_view option) {
   }
 }
 
+namespace {
+
+// Where a write to `path` lands: absolute, its links followed (a dangling one too: the write
+// creates the file it names), its directory canonical. A file not there yet is named by this.
+std::filesystem::path destination(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path p = fs::absolute(path, ec);
+  if (ec) return fs::path(path).lexically_normal();
+  for (int hops = 0; hops < 40 && fs::is_symlink(fs::symlink_status(p, ec)); ++hops) {
+    const fs::path target = fs::read_symlink(p, ec);
+    if (ec) break;
+    p = target.is_absolute() ? target : p.parent_path() / target;
+  }
+  const fs::path dir = fs::weakly_canonical(p.parent_path(), ec);
+  return ec ? p.lexically_normal() : (dir / p.filename()).lexically_normal();
+}
+
+}  // namespace
+
 bool same_file(const std::string& a, const std::string& b) {
-  std::error_code ec1, ec2;
-  const auto x = std::filesystem::weakly_canonical(a, ec1);
-  const auto y = std::filesystem::weakly_canonical(b, ec2);
-  return !ec1 && !ec2 && x == y;
+  std::error_code ec;
+  // Two names of one existing file (hard links included), or two spellings of where a new
+  // one will go ("m", "./m", "$PWD/m", a link to it).
+  if (std::filesystem::equivalent(a, b, ec) && !ec) return true;
+  return destination(a) == destination(b);
 }
 
 std::vector<std::string> split_list(const std::string& text, std::string_view option) {
@@ -102,13 +131,40 @@ void check_output_dir(const std::string& dir, std::string_view option) {
     throw Error(fmt::format("{} {}: that is a file, not a directory", option, dir));
 }
 
-std::filesystem::path create_output_dir(const std::string& dir, std::string_view option) {
+std::filesystem::path create_output_dir(const std::string& dir, std::string_view option,
+                                        const std::vector<std::string>& files) {
+  namespace fs = std::filesystem;
   check_output_dir(dir, option);
   std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
+  fs::path full = fs::absolute(dir, ec).lexically_normal();
+  if (full.filename().empty()) full = full.parent_path();  // "out/"
+  // The first of its parents that is missing: what to remove if a file cannot be written.
+  fs::path made;
+  for (fs::path p = full; !ec && !p.empty() && !fs::exists(p, ec); p = p.parent_path()) {
+    made = p;
+    if (p == p.parent_path()) break;
+  }
+  fs::create_directories(dir, ec);
   if (ec)
     throw Error(fmt::format("{} {}: cannot create the directory: {}", option, dir, ec.message()));
+  try {
+    for (const std::string& file : files)
+      check_output_path((fs::path(dir) / file).string(), option);
+  } catch (const Error&) {
+    // The directories made just now, from the deepest up to `made`; fs::remove takes only
+    // empty ones.
+    if (!made.empty()) {
+      for (fs::path p = full; p.string().size() >= made.string().size(); p = p.parent_path()) {
+        if (!fs::remove(p, ec) || p == made) break;
+      }
+    }
+    throw;
+  }
   return dir;
+}
+
+std::string json_text(const nlohmann::json& j, int indent) {
+  return j.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 nlohmann::json number_or_null(double v) {

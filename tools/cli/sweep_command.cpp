@@ -44,6 +44,9 @@ struct SweepArgs {
   bool quiet = false;
 };
 
+// What tools/plot_sweep.py draws into --out.
+constexpr const char* kFigures[] = {"loss_curves.png", "throughput.png", "pareto.png"};
+
 // One point of the grid.
 struct Config {
   std::string optimizer;  // as given, without lr
@@ -161,6 +164,9 @@ int run_sweep(const SweepArgs& args) {
   refuse_repeats(batches, split_list(args.batch, "--batch"), "--batch");
   refuse_repeats(thread_counts, split_list(args.threads, "--threads"), "--threads");
   refuse_repeats(lr_values, lrs, "--lr");
+  // --lr replaces a spec's own rate, but a spec is checked as given first: lr=abc is a
+  // mistake even where it is overridden.
+  for (const std::string& optimizer : optimizers) make_optimizer(optimizer);
   // Two spellings of one optimizer (adam and adam:lr=0.5, whose rate --lr replaces; sgd and
   // sgd:momentum=0) are a repeat too: compared by the canonical spec, every key given.
   std::vector<std::string> canonical;
@@ -224,11 +230,13 @@ int run_sweep(const SweepArgs& args) {
       }
     }
   }
-  // The output directory only once everything it will hold can be made.
-  const std::filesystem::path out = create_output_dir(args.out, "--out");
   std::size_t outputs = data.task == Task::classification ? data.classes : data.values.cols();
   const std::string shape =
       shape_of(Network::mlp(data.feature_count(), hidden, outputs, activation));
+  // The output directory only once everything it will hold can be made.
+  std::vector<std::string> files = {"results.json"};
+  if (!args.no_plots) files.insert(files.end(), std::begin(kFigures), std::end(kFigures));
+  const std::filesystem::path out = create_output_dir(args.out, "--out", files);
 
   nlohmann::json results = {
       {"descent", "0.1.0"},
@@ -251,7 +259,7 @@ int run_sweep(const SweepArgs& args) {
   };
   const std::filesystem::path results_path = out / "results.json";
   auto save = [&] {
-    const std::string text = results.dump(1);
+    const std::string text = json_text(results, 1);
     write_file_atomically(results_path, std::span<const char>(text.data(), text.size()));
   };
   if (!args.quiet) {
@@ -362,8 +370,7 @@ int run_sweep(const SweepArgs& args) {
                why, python(), plot_script().string(), results_path.string(), out.string());
     return 1;
   }
-  for (const char* figure : {"loss_curves.png", "throughput.png", "pareto.png"})
-    fmt::print("figure     {}\n", (out / figure).string());
+  for (const char* figure : kFigures) fmt::print("figure     {}\n", (out / figure).string());
   return 0;
 }
 

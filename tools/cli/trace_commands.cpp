@@ -210,7 +210,12 @@ int run_trace(const TraceArgs& args) {
 
   // Every run finished (a start that fails fails them all): only now is anything written.
   std::optional<std::filesystem::path> out;
-  if (record) out = create_output_dir(args.out, "--out");
+  if (record) {
+    std::vector<std::string> files = {"trace.json"};
+    for (std::size_t i = 0; i < specs.size(); ++i) files.push_back(file_stem(i, specs[i]) + ".csv");
+    if (!args.no_plots) files.push_back("trace.png");
+    out = create_output_dir(args.out, "--out", files);
+  }
   bool drawn = true;
   if (out) {
     for (std::size_t i = 0; i < specs.size(); ++i) {
@@ -219,13 +224,13 @@ int run_trace(const TraceArgs& args) {
       j["runs"][i]["csv"] = csv;
     }
     add_picture(j, *f, {start});
-    write_text(*out / "trace.json", j.dump(1));
+    write_text(*out / "trace.json", json_text(j, 1));
     if (!args.no_plots) drawn = draw(*out / "trace.json", *out / "trace.png");
   }
   if (args.json) {
     j.erase("curve");
     j.erase("grid");
-    fmt::print("{}\n", j.dump(2));
+    fmt::print("{}\n", json_text(j, 2));
   } else {
     fmt::print("{} from {}, at most {} steps\n", f->name(),
                point_text(std::vector<float>(x0.begin(), x0.end())), steps);
@@ -277,7 +282,10 @@ int run_lr_demo(const LrDemoArgs& args) {
       {"oscillates", 0.9, "overshoots to the other side, 80% of the distance left each step"},
       {"diverges", 1.1, "overshoots further each step: lr > 2/L"},
   };
-  const std::filesystem::path out = create_output_dir(args.out, "--out");
+  std::vector<std::string> files = {"lr_demo.json"};
+  for (const Rate& rate : rates) files.push_back(fmt::format("lr_{}.csv", rate.label));
+  if (!args.no_plots) files.push_back("lr_demo.png");
+  const std::filesystem::path out = create_output_dir(args.out, "--out", files);
   const std::vector<float> w0 = {0.0f};
   nlohmann::json j = {{"kind", "lr_demo"},
                       {"function", "parabola"},
@@ -318,11 +326,11 @@ int run_lr_demo(const LrDemoArgs& args) {
     }
   }
   add_picture(j, *f, {});
-  write_text(out / "lr_demo.json", j.dump(1));
+  write_text(out / "lr_demo.json", json_text(j, 1));
   const bool drawn = args.no_plots || draw(out / "lr_demo.json", out / "lr_demo.png");
   if (args.json) {
     j.erase("curve");
-    fmt::print("{}\n", j.dump(2));
+    fmt::print("{}\n", json_text(j, 2));
   } else {
     fmt::print("\n  wrote      {}{}\n", (out / "lr_demo.json").string(),
                drawn && !args.no_plots ? ", " + (out / "lr_demo.png").string() : "");
@@ -369,11 +377,20 @@ int run_lr_find(const LrFindArgs& args) {
     throw Error("--batch 0 is invalid: use a positive batch size, or full");
   o.start_lr = parse_number(args.start_lr, "--start-lr");
   o.end_lr = parse_number(args.end_lr, "--end-lr");
-  if (!(o.start_lr > 0.0))
-    throw Error(fmt::format("--start-lr {} is invalid: a rate must be > 0", args.start_lr));
+  // Each rate goes to the optimizer as a 32-bit float.
+  if (!(static_cast<float>(o.start_lr) > 0.0f)) {
+    throw Error(fmt::format(
+        "--start-lr {} is invalid: a rate must be > 0, and at least 1.4e-45 (below, it is 0 as "
+        "a 32-bit float)",
+        args.start_lr));
+  }
   if (!(o.end_lr > o.start_lr)) {
     throw Error(fmt::format("--end-lr {} is invalid: it must be above --start-lr {}", args.end_lr,
                             args.start_lr));
+  }
+  if (o.end_lr > std::numeric_limits<float>::max()) {
+    throw Error(fmt::format("--end-lr {} is invalid: at most 3.4e38 (the largest 32-bit float)",
+                            args.end_lr));
   }
   o.steps = parse_count(args.steps, "--steps");
   if (o.steps < 2 || o.steps > 1000000)
@@ -401,7 +418,11 @@ int run_lr_find(const LrFindArgs& args) {
   recipe.init = Init::automatic;
   const DataSplit split = prepare_training(net, data, recipe);
   std::optional<std::filesystem::path> out;
-  if (!args.out.empty()) out = create_output_dir(args.out, "--out");
+  if (!args.out.empty()) {
+    std::vector<std::string> files = {"lr_find.csv", "lr_find.json"};
+    if (!args.no_plots) files.push_back("lr_find.png");
+    out = create_output_dir(args.out, "--out", files);
+  }
 
   const LrFindResult r = lr_find(net, split.train, *optimizer, loss, o);
   nlohmann::json j = {{"kind", "lr_find"},
@@ -422,11 +443,11 @@ int run_lr_find(const LrFindArgs& args) {
       csv += fmt::format("{},{:.9g},{:.9g},{:.9g}\n", p.step, p.lr, p.loss, p.smoothed_loss);
     write_text(*out / "lr_find.csv", csv);
     j["csv"] = "lr_find.csv";
-    write_text(*out / "lr_find.json", j.dump(1));
+    write_text(*out / "lr_find.json", json_text(j, 1));
     if (!args.no_plots) drawn = draw(*out / "lr_find.json", *out / "lr_find.png");
   }
   if (args.json) {
-    fmt::print("{}\n", j.dump(2));
+    fmt::print("{}\n", json_text(j, 2));
   } else {
     fmt::print("learning-rate range test on {} ({} training rows), {}, batch {}\n", data.name,
                split.train.rows(), args.optimizer, j["batch"].get<std::size_t>());

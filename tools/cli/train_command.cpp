@@ -124,7 +124,7 @@ std::string shape_of(const Network& net) {
 
 // Options that mean something only with another one: given alone, they are ignored, and the
 // user is told so.
-void warn_about_ignored_options(const CLI::App& cmd, bool quiet) {
+void warn_about_ignored_options(const CLI::App& cmd, const TrainArgs& args, bool quiet) {
   static constexpr std::pair<const char*, const char*> kNeeds[] = {
       {"--checkpoint-every", "--checkpoint"},
       {"--schedule-per", "--schedule"},
@@ -136,6 +136,15 @@ void warn_about_ignored_options(const CLI::App& cmd, bool quiet) {
     if (cmd.count(option) > 0 && cmd.count(needs) == 0)
       fmt::print(stderr, "descent: warning: {} has no effect without {}\n", option, needs);
   }
+  // And options another one overrides.
+  auto warn = [](const char* text) { fmt::print(stderr, "descent: warning: {}\n", text); };
+  if (cmd.count("--activation") > 0 && args.hidden == "none")
+    warn("--activation has no effect with --hidden none: no hidden layer has an activation");
+  if (cmd.count("--init") > 0 && !args.resume.empty())
+    warn("--init has no effect with --resume: the run goes on from the checkpoint's weights");
+  if (args.schedule_per == "step" && !args.schedule.empty() &&
+      Spec::parse(args.schedule, "schedule").name == "plateau")
+    warn("--schedule-per step: plateau steps once per epoch, on the monitored loss");
 }
 
 // No two outputs may be one file, and no output may overwrite an input (but --checkpoint may
@@ -294,7 +303,7 @@ int train_command(const TrainArgs& args, const CLI::App& cmd,
   if (root && !args.history.empty()) check_output_path(args.history, "--history");
   if (root && !args.save.empty()) check_output_path(args.save, "--save");
   if (root) check_distinct_files(args);
-  warn_about_ignored_options(cmd, args.quiet || !root);
+  warn_about_ignored_options(cmd, args, args.quiet || !root);
   const Isa isa = active_isa();  // reports a bad DESCENT_ISA now
 
   const Dataset data = load_dataset(args.data, task);
@@ -391,17 +400,20 @@ int train_command(const TrainArgs& args, const CLI::App& cmd,
       out["reduction"] = std::string(to_string(result.reduction));
       out["rank_rows"] = result.rank_rows;
     }
-    fmt::print("{}\n", out.dump());
+    fmt::print("{}\n", json_text(out));
     return 0;
   }
   fmt::print("\ntrained {} ({} rows, {} features{})\n", data.name, data.rows(),
              data.feature_count(),
              data.task == Task::classification ? fmt::format(", {} classes", data.classes) : "");
-  fmt::print("  model      {} {}, {}, {}{}, batch {}\n", shape_of(network), to_string(activation),
+  // (No activation for a model without hidden layers; plateau always steps per epoch.)
+  fmt::print("  model      {}{}, {}, {}{}, batch {}\n", shape_of(network),
+             hidden.empty() ? std::string() : fmt::format(" {}", to_string(activation)),
              to_string(loss), spec,
              args.schedule.empty()
                  ? std::string()
-                 : fmt::format(", schedule {} per {}", args.schedule, args.schedule_per),
+                 : fmt::format(", schedule {} per {}", args.schedule,
+                               options.schedule->needs_metric() ? "epoch" : args.schedule_per),
              batch);
   if (!args.resume.empty())
     fmt::print("  resumed    from {} after epoch {}\n", args.resume, result.resumed_epoch);
