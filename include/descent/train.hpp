@@ -130,8 +130,9 @@ struct EpochRecord {
   double lr = 0.0;                  // learning rate of the epoch's last step
   double seconds = 0.0;             // wall time since training began
   double samples_per_second = 0.0;  // training throughput over this epoch
-  // Per layer, at the epoch's last step: the L2 norm of its gradient (weights and bias) and
-  // of its parameters, so vanishing and exploding gradients show.
+  // Per layer, at the epoch's last step: the L2 norm of its gradient (weights and bias; as
+  // applied, i.e. after clipping, where grad_norm is before) and of its parameters, so
+  // vanishing and exploding gradients show.
   std::vector<double> layer_grad_norms;
   std::vector<double> layer_weight_norms;
   std::optional<StopReason> stop_reason;  // on the epoch training stopped in

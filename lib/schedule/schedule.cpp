@@ -277,10 +277,13 @@ std::unique_ptr<Schedule> make_schedule(std::string_view text, double base_lr) {
     const long long total = r.integer("total_steps", 1, 1);
     const double pct = r.number("pct_start", 0.3);
     if (!(pct >= 0.0 && pct <= 1.0)) r.invalid("pct_start", "must be in [0, 1]");
-    if (!(pct * static_cast<double>(total) > 1.0 && pct < 1.0)) {
+    // PyTorch divides by pct_start * total_steps - 1 in the first phase, and by (1 -
+    // pct_start) * total_steps in the second: it raises ZeroDivisionError at the first step,
+    // or at the last. Below 1 the first phase is empty, and PyTorch anneals from the start.
+    if (pct * static_cast<double>(total) == 1.0 || pct >= 1.0) {
       r.invalid("pct_start",
-                "needs pct_start * total_steps > 1 and pct_start < 1 (both phases "
-                "must last)");
+                "needs pct_start * total_steps other than 1 and pct_start < 1 (PyTorch "
+                "divides by zero there)");
     }
     const double div = r.number("div_factor", 25.0);
     if (!(div > 0.0)) r.invalid("div_factor", "must be > 0");

@@ -41,7 +41,8 @@ TEST(Schedules, InvalidSpecsNameTheKeyAndValue) {
       {"linear:start_factor=0", "start_factor=0 is invalid"},
       {"linear:end_factor=2", "end_factor=2 is invalid"},
       {"onecycle:max_lr=1", "total_steps is required"},
-      {"onecycle:total_steps=3", "pct_start"},
+      {"onecycle:total_steps=10,pct_start=0.1", "pct_start"},
+      {"onecycle:total_steps=10,pct_start=1", "pct_start"},
       {"onecycle:total_steps=100,div_factor=0", "div_factor=0 is invalid"},
       {"plateau:factor=1", "factor=1 is invalid"},
       {"plateau:factor=-0.5", "factor=-0.5 is invalid"},
@@ -188,6 +189,27 @@ TEST(TrainerSchedules, PlateauStepsPerEpochWithTheValidationLoss) {
   const TrainResult r = run("plateau:patience=0,factor=0.5,threshold=1", SchedulePer::step, 4);
   for (std::size_t e = 0; e < 4; ++e)
     EXPECT_NEAR(r.history[e].lr, 0.1 * std::pow(0.5, static_cast<double>(e)), 1e-12) << e;
+}
+
+// A first phase shorter than a step (pct_start * total_steps < 1, or pct_start = 0) is empty
+// and the rate anneals from the start, as PyTorch 1.13 computes it: the values below are
+// its OneCycleLR(max_lr=0.01, cycle_momentum=False) rates, printed with repr().
+TEST(Schedules, OneCycleWithAnEmptyFirstPhaseIsPyTorchs) {
+  const std::pair<const char*, std::vector<double>> cases[] = {
+      {"onecycle:max_lr=0.01,total_steps=3", {0.009944154354509118, 0.00462637102666975, 4e-08}},
+      {"onecycle:max_lr=0.01,total_steps=5,pct_start=0",
+       {0.00904508879153485, 0.00654509879153485, 0.003454941208465151, 0.0009549512084651508,
+        4e-08}},
+      {"onecycle:max_lr=0.01,total_steps=4,pct_start=0.1",
+       {0.00933012969841412, 0.005868257415371099, 0.001786094807319497, 4e-08}},
+  };
+  for (const auto& [spec, rates] : cases) {
+    const auto s = make_schedule(spec, 0.01);
+    for (std::size_t i = 0; i < rates.size(); ++i) {
+      EXPECT_NEAR(s->rate(), rates[i], 1e-12 * rates[i]) << spec << " step " << i;
+      if (i + 1 < rates.size()) s->step();
+    }
+  }
 }
 
 TEST(TrainerSchedules, OneCycleThatWouldRunOutIsRefusedUpFront) {
