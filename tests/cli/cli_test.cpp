@@ -1039,6 +1039,7 @@ TEST(Cli, TraceLrDemoAndLrFindRefuseBadOptionsBeforeWritingAnything) {
       {"trace --function booth --start 1 --out OUT", "booth takes 2 coordinates, got 1"},
       {"trace --function booth --start 1,x --out OUT", "--start"},
       {"trace --function booth --start 1,,2 --out OUT", "an empty item"},
+      {"trace --function booth --start 1,1e39 --out OUT", "coordinate 1 (1e+39) is beyond"},
       {"trace --function booth --steps 0 --out OUT", "--steps 0 is invalid"},
       {"trace --function booth --grad-tol -1 --out OUT", "--grad-tol -1 is invalid"},
       {"trace --function booth --optimizer adam:beta1=2 --out OUT", "beta1=2 is invalid"},

@@ -167,6 +167,14 @@ int run_trace(const TraceArgs& args) {
       throw Error(fmt::format("--start {}: {} takes {} coordinate{}, got {}", args.start, f->name(),
                               n, n == 1 ? "" : "s", start.size()));
     }
+    // The point is traced in 32-bit floats.
+    for (std::size_t i = 0; i < n; ++i) {
+      if (std::abs(start[i]) > std::numeric_limits<float>::max()) {
+        throw Error(fmt::format(
+            "--start {}: coordinate {} ({}) is beyond the 32-bit floats' range (at most 3.4e38)",
+            args.start, i, start[i]));
+      }
+    }
   }
   const std::size_t steps = parse_count(args.steps, "--steps");
   if (steps == 0) throw Error("--steps 0 is invalid: take at least one step");
