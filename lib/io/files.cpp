@@ -193,7 +193,12 @@ void check_output_file(const std::filesystem::path& path) {
         fmt::format("cannot create a file in \"{}\": {}", dir.string(), std::strerror(errno)));
   }
   ::close(fd);
-  ::unlink(probe.c_str());
+  // A directory that takes files but lets none be removed or replaced (chattr +a) would
+  // refuse the rename at the end.
+  if (::unlink(probe.c_str()) != 0) {
+    throw Error(fmt::format("cannot remove a file from \"{}\" (the write replaces one): {}",
+                            dir.string(), std::strerror(errno)));
+  }
 }
 
 void write_file_atomically(const std::filesystem::path& requested, std::span<const char> bytes) {

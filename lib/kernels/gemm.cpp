@@ -62,7 +62,8 @@ bool splits(bool parallel, std::size_t m, std::size_t n, std::size_t k) {
 
 // Packing buffers: a call takes its B buffer for its whole run, a task its A buffer for its
 // block, and both give them back, so concurrent and nested calls never share one. The
-// trainer fills the pools before training (gemm_reserve), so steps allocate none.
+// trainer fills the pools before training (gemm_reserve), so steps allocate none (on up to
+// max(cores, 16) threads; threads beyond take theirs at first use).
 class BufferPool {
  public:
   BufferPool() { free_.reserve(kMaxThreads + 8); }

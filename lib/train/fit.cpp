@@ -251,7 +251,8 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
 
   State& s = *state_;
   s.profile = StepProfile{};  // the result's profile counts this run's steps
-  // Every allocation a step needs, before the first step.
+  // Every allocation a step needs, before the first step (see reserve for threads beyond
+  // max(cores, 16)).
   reserve(batch);
   std::vector<std::size_t> order(rows);
 
@@ -323,7 +324,7 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
   };
   std::optional<Before> before;
   const std::size_t steps_before = steps_;
-  const float lr_before = optimizer_.lr();
+  const double lr_before = optimizer_.lr();
   if (!options_.resume.empty()) {
     before.emplace();
     before->parameters.assign(network_.parameters().begin(), network_.parameters().end());
@@ -343,13 +344,18 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
     if (schedule != nullptr) apply_schedule({}, 0);
     if (distributed) check_same_run(*comm, fingerprint, options_, network_.parameters(), steps_);
   } catch (...) {
-    steps_ = steps_before;
-    optimizer_.set_lr(lr_before);
-    if (before) {
-      network_.set_parameters(before->parameters);
-      network_.set_standardization(std::move(before->standardization));
-      optimizer_.load_state(before->optimizer);
-      if (schedule != nullptr) schedule->load_state(before->schedule);
+    // (Their own states, which they take back; should one not, the refusal is still what
+    // the caller hears.)
+    try {
+      steps_ = steps_before;
+      optimizer_.set_lr(lr_before);
+      if (before) {
+        network_.set_parameters(before->parameters);
+        network_.set_standardization(std::move(before->standardization));
+        optimizer_.load_state(before->optimizer);
+        if (schedule != nullptr) schedule->load_state(before->schedule);
+      }
+    } catch (...) {
     }
     throw;
   }

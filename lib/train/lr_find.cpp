@@ -31,7 +31,7 @@ void check(const LrFindOptions& o) {
   if (!(std::isfinite(o.end_lr) && o.end_lr > o.start_lr))
     throw bad("end_lr", o.end_lr,
               fmt::format("it must be finite and above start_lr ({})", o.start_lr));
-  if (o.end_lr > std::numeric_limits<float>::max())
+  if (!std::isfinite(static_cast<float>(o.end_lr)))
     throw bad("end_lr", o.end_lr, "it is beyond the 32-bit floats' range (at most 3.4e38)");
   if (o.steps < 2) throw bad("steps", static_cast<double>(o.steps), "it takes at least 2 steps");
   if (!(o.smoothing >= 0.0 && o.smoothing < 1.0))

@@ -135,29 +135,32 @@ std::filesystem::path create_output_dir(const std::string& dir, std::string_view
                                         const std::vector<std::string>& files) {
   namespace fs = std::filesystem;
   check_output_dir(dir, option);
-  std::error_code ec;
-  fs::path full = fs::absolute(dir, ec).lexically_normal();
-  if (full.filename().empty()) full = full.parent_path();  // "out/"
-  // The first of its parents that is missing: what to remove if a file cannot be written.
-  fs::path made;
-  for (fs::path p = full; !ec && !p.empty() && !fs::exists(p, ec); p = p.parent_path()) {
-    made = p;
-    if (p == p.parent_path()) break;
+  // One component at a time, as the path is spelled (the kernel resolves "..", links and
+  // all), noting each directory this call made: those, and only those, are removed again
+  // if a file cannot be written.
+  std::vector<fs::path> made;
+  auto remove_made = [&made] {
+    std::error_code ignored;
+    for (auto p = made.rbegin(); p != made.rend(); ++p) fs::remove(*p, ignored);  // if empty
+  };
+  fs::path p;
+  for (const fs::path& component : fs::path(dir)) {
+    p /= component;
+    if (component.empty() || component == "." || component == "..") continue;
+    std::error_code ec;
+    if (fs::create_directory(p, ec)) {
+      made.push_back(p);
+    } else if (ec || !fs::is_directory(p, ec)) {
+      remove_made();
+      throw Error(fmt::format("{} {}: cannot create the directory {}: {}", option, dir, p.string(),
+                              ec ? ec.message() : "a file is in the way"));
+    }
   }
-  fs::create_directories(dir, ec);
-  if (ec)
-    throw Error(fmt::format("{} {}: cannot create the directory: {}", option, dir, ec.message()));
   try {
     for (const std::string& file : files)
       check_output_path((fs::path(dir) / file).string(), option);
   } catch (const Error&) {
-    // The directories made just now, from the deepest up to `made`; fs::remove takes only
-    // empty ones.
-    if (!made.empty()) {
-      for (fs::path p = full; p.string().size() >= made.string().size(); p = p.parent_path()) {
-        if (!fs::remove(p, ec) || p == made) break;
-      }
-    }
+    remove_made();
     throw;
   }
   return dir;

@@ -169,7 +169,7 @@ int run_trace(const TraceArgs& args) {
     }
     // The point is traced in 32-bit floats.
     for (std::size_t i = 0; i < n; ++i) {
-      if (std::abs(start[i]) > std::numeric_limits<float>::max()) {
+      if (!std::isfinite(static_cast<float>(start[i]))) {
         throw Error(fmt::format(
             "--start {}: coordinate {} ({}) is beyond the 32-bit floats' range (at most 3.4e38)",
             args.start, i, start[i]));
@@ -396,7 +396,7 @@ int run_lr_find(const LrFindArgs& args) {
     throw Error(fmt::format("--end-lr {} is invalid: it must be above --start-lr {}", args.end_lr,
                             args.start_lr));
   }
-  if (o.end_lr > std::numeric_limits<float>::max()) {
+  if (!std::isfinite(static_cast<float>(o.end_lr))) {
     throw Error(fmt::format("--end-lr {} is invalid: at most 3.4e38 (the largest 32-bit float)",
                             args.end_lr));
   }

@@ -138,7 +138,7 @@ void warn_about_ignored_options(const CLI::App& cmd, const TrainArgs& args, bool
   }
   // And options another one overrides.
   auto warn = [](const char* text) { fmt::print(stderr, "descent: warning: {}\n", text); };
-  if (cmd.count("--activation") > 0 && args.hidden == "none")
+  if (cmd.count("--activation") > 0 && (args.hidden.empty() || args.hidden == "none"))
     warn("--activation has no effect with --hidden none: no hidden layer has an activation");
   if (cmd.count("--init") > 0 && !args.resume.empty())
     warn("--init has no effect with --resume: the run goes on from the checkpoint's weights");
@@ -320,7 +320,8 @@ int train_command(const TrainArgs& args, const CLI::App& cmd,
     outputs = data.values.cols();
   }
   Network network = Network::mlp(data.feature_count(), hidden, outputs, activation);
-  if (!init) load_parameters(args.init, network);
+  // (A resumed run takes the checkpoint's weights: --init is not read, as the warning says.)
+  if (!init && args.resume.empty()) load_parameters(args.init, network);
 
   std::FILE* progress_out = args.json ? stderr : stdout;
   const std::size_t train_rows =
