@@ -289,7 +289,14 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
                                  options_.schedule_per == SchedulePer::step &&
                                  !schedule->needs_metric();
   if (schedule != nullptr) {
-    const auto planned = checked_product(schedule_per_step ? steps_per_epoch : 1, options_.epochs);
+    auto planned = checked_product(schedule_per_step ? steps_per_epoch : 1, options_.epochs);
+    // A step limit ends the run sooner: per step, after max_steps advances; per epoch, after
+    // the epochs those steps complete (rounded up, to never allow too few).
+    if (const std::size_t max_steps = options_.stop.max_steps; max_steps > 0) {
+      const std::size_t most =
+          schedule_per_step ? max_steps : (max_steps + steps_per_epoch - 1) / steps_per_epoch;
+      if (!planned || *planned > most) planned = most;
+    }
     if (const auto limit = schedule->step_limit(); limit && (!planned || *planned > *limit)) {
       throw Error(
           fmt::format("schedule \"{}\" defines {} steps but this run advances it {} "

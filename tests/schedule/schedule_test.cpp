@@ -149,8 +149,8 @@ TEST(Schedules, RefusesStateOutOfRangeAndChangesNothing) {
   EXPECT_EQ(schedule->rate(), 0.1);
 }
 
-TrainResult run(const char* schedule, SchedulePer per, std::size_t epochs,
-                const Callbacks& cb = {}) {
+TrainResult run(const char* schedule, SchedulePer per, std::size_t epochs, const Callbacks& cb = {},
+                std::size_t max_steps = 0) {
   const Dataset d = load_dataset("iris");
   Network net = Network::mlp(4, {8}, 3);
   auto sgd = make_optimizer("sgd:lr=0.1");
@@ -160,6 +160,7 @@ TrainResult run(const char* schedule, SchedulePer per, std::size_t epochs,
   o.init = Init::automatic;
   o.schedule = make_schedule(schedule, sgd->lr());
   o.schedule_per = per;
+  o.stop.max_steps = max_steps;
   return train(net, d, *sgd, o, cb);
 }
 
@@ -218,6 +219,13 @@ TEST(TrainerSchedules, OneCycleThatWouldRunOutIsRefusedUpFront) {
   EXPECT_NE(message.find("defines 5 steps but this run advances it 6 times"), std::string::npos)
       << message;
   EXPECT_NO_THROW(run("onecycle:total_steps=6", SchedulePer::step, 2));
+  // A step limit that ends the run first: 5 steps of the 6 (3 a epoch), or the 2 epochs
+  // that 4 steps reach.
+  const TrainResult limited = run("onecycle:total_steps=5", SchedulePer::step, 2, {}, 5);
+  EXPECT_EQ(limited.steps, 5u);
+  EXPECT_EQ(limited.stop_reason, StopReason::max_steps);
+  EXPECT_NO_THROW(run("onecycle:total_steps=2", SchedulePer::epoch, 5, {}, 4));
+  EXPECT_THROW(run("onecycle:total_steps=2", SchedulePer::epoch, 5, {}, 7), Error);
 }
 
 }  // namespace
