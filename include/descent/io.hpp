@@ -29,6 +29,11 @@ void write_file_atomically(const std::filesystem::path& path, std::span<const ch
 // file is created there and removed), a descriptor not open. Lets a program check its
 // outputs before hours of work.
 void check_output_file(const std::filesystem::path& path);
+// Where write_file_atomically(path) writes: absolute, links followed (a dangling one too: the
+// write creates the file it names), the directory canonical; a descriptor's name as given.
+// Two spellings of one new file give the same path. Throws descent::Error as
+// check_output_file does for what cannot be written (without creating anything).
+std::filesystem::path output_destination(const std::filesystem::path& path);
 
 // The model file (little-endian): magic "DESCENTM", format version, layer sizes and
 // activations, the loss it was trained with, the input standardisation, the parameters, and

@@ -252,6 +252,10 @@ class Trainer {
   // evaluate() on data check_data has passed (fit's validation set, checked once, not every
   // epoch: the check reads every value).
   Evaluation evaluate_checked(const Dataset& data);
+  // fit(), with the data's values scanned for NaN and inf only when scan_values is true
+  // (train() has scanned them while preparing them).
+  TrainResult fit(const Dataset& train, const Dataset* validation, const Callbacks& callbacks,
+                  bool scan_values);
   // How a batch of `rows` rows is cut and which shards this process computes.
   StepPlan plan_step(std::size_t rows) const noexcept;
   // The ranks' partial gradients and losses combined into network.gradients() (after this

@@ -201,6 +201,17 @@ void check_output_file(const std::filesystem::path& path) {
   }
 }
 
+std::filesystem::path output_destination(const std::filesystem::path& path) {
+  namespace fs = std::filesystem;
+  const Target t = resolve(path);
+  if (t.kind == Target::Kind::stream) return path;
+  std::error_code ec;
+  const fs::path absolute = fs::absolute(t.path, ec);
+  if (ec) return t.path.lexically_normal();
+  const fs::path dir = fs::weakly_canonical(absolute.parent_path(), ec);
+  return ec ? absolute.lexically_normal() : (dir / absolute.filename()).lexically_normal();
+}
+
 void write_file_atomically(const std::filesystem::path& requested, std::span<const char> bytes) {
   const std::string name = requested.string();  // the name the caller gave, for messages
   Target t;

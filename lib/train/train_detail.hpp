@@ -73,9 +73,6 @@ namespace descent {
 struct Trainer::State {
   // Whether the running (or last) fit() got past every check that can refuse the run.
   bool started = false;
-  // Set by train() for the fit() it calls: its data's values were scanned while preparing
-  // them (a scan of 60,000 x 784 floats takes about 8 ms), so fit() does not scan them again.
-  bool values_checked = false;
   // Training shards: one workspace and one gradient buffer per shard slot. Shard 0 writes
   // straight into network.gradients().
   std::size_t shard_capacity = 0;

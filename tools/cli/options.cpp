@@ -78,32 +78,16 @@ void check_output_path(const std::string& path, std::string_view option) {
   }
 }
 
-namespace {
-
-// Where a write to `path` lands: absolute, its links followed (a dangling one too: the write
-// creates the file it names), its directory canonical. A file not there yet is named by this.
-std::filesystem::path destination(const std::string& path) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  fs::path p = fs::absolute(path, ec);
-  if (ec) return fs::path(path).lexically_normal();
-  for (int hops = 0; hops < 40 && fs::is_symlink(fs::symlink_status(p, ec)); ++hops) {
-    const fs::path target = fs::read_symlink(p, ec);
-    if (ec) break;
-    p = target.is_absolute() ? target : p.parent_path() / target;
-  }
-  const fs::path dir = fs::weakly_canonical(p.parent_path(), ec);
-  return ec ? p.lexically_normal() : (dir / p.filename()).lexically_normal();
-}
-
-}  // namespace
-
 bool same_file(const std::string& a, const std::string& b) {
   std::error_code ec;
   // Two names of one existing file (hard links included), or two spellings of where a new
   // one will go ("m", "./m", "$PWD/m", a link to it).
   if (std::filesystem::equivalent(a, b, ec) && !ec) return true;
-  return destination(a) == destination(b);
+  try {
+    return output_destination(a) == output_destination(b);
+  } catch (const Error&) {
+    return false;  // one of them is nothing a write could go to
+  }
 }
 
 std::vector<std::string> split_list(const std::string& text, std::string_view option) {
