@@ -732,8 +732,12 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
         (stop || epoch % options_.checkpoint_every == 0)) {
       Run saved = run;  // elapsed counts this process's time too
       saved.elapsed = elapsed();
-      write_checkpoint(options_.checkpoint, network_, loss_, optimizer_, schedule, fingerprint,
-                       steps_, saved);
+      try {
+        write_checkpoint(options_.checkpoint, network_, loss_, optimizer_, schedule, fingerprint,
+                         steps_, saved);
+      } catch (const Error& e) {
+        throw Error(fmt::format("the checkpoint after epoch {}: {}", epoch, e.what()));
+      }
     }
   }
   if (!stop) {

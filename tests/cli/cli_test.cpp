@@ -625,6 +625,42 @@ TEST(Cli, PredictAndEvaluate) {
   EXPECT_FALSE(std::filesystem::exists(dir / "far_pred.csv"));
 }
 
+TEST(Cli, OutputThatCannotBeWrittenIsAnErrorNotLostSilently) {
+  test::TempDir dir;
+  const std::string model = (dir / "digits.model").string();
+  ASSERT_EQ(run_cli("train --data digits --epochs 1 --quiet --save " + model, dir).status, 0);
+  const std::string digits = std::string(DESCENT_DATA) + "/digits.csv";
+  // Standard output closed: what the command printed is lost, so it must not exit 0. Predict's
+  // 1,797 rows overflow stdio's buffer while printing; the others fail at the final flush.
+  for (const std::string& command :
+       {std::string("isa"), "evaluate --model " + model + " --data " + digits + " --json",
+        "predict --model " + model + " --data " + digits,
+        std::string("train --data iris --epochs 1 --json")}) {
+    const CliRun r = run_cli(command + " >&-", dir);
+    EXPECT_EQ(r.status, 2) << command;
+    EXPECT_NE(r.err.find("cannot write to standard output"), std::string::npos)
+        << command << ": " << r.err;
+    EXPECT_EQ(r.err.find("internal error"), std::string::npos) << r.err;
+  }
+  if (!std::filesystem::exists("/dev/full")) return;  // the cases above still ran
+  // A full device: the reason is given, and one output that fails does not stop the other.
+  const CliRun full =
+      run_cli("predict --model " + model + " --data " + digits + " >/dev/full", dir);
+  EXPECT_EQ(full.status, 2);
+  EXPECT_NE(full.err.find("No space left on device"), std::string::npos) << full.err;
+  const auto history = dir / "h.csv";
+  const CliRun save = run_cli(
+      "train --data iris --epochs 2 --quiet --save /dev/full --history " + history.string(), dir);
+  EXPECT_EQ(save.status, 2);
+  EXPECT_NE(save.err.find("--save: cannot write \"/dev/full\""), std::string::npos) << save.err;
+  EXPECT_NE(test::read_text(history).find("epoch"), std::string::npos);
+  const CliRun checkpoint =
+      run_cli("train --data iris --epochs 2 --quiet --checkpoint /dev/full", dir);
+  EXPECT_EQ(checkpoint.status, 2);
+  EXPECT_NE(checkpoint.err.find("the checkpoint after epoch 1: cannot write"), std::string::npos)
+      << checkpoint.err;
+}
+
 TEST(Cli, PredictGivesALabelAndAProbabilityPerOutputOfAMultiLabelModel) {
   test::TempDir dir;
   // Two inputs, two independent yes/no outputs: logit_j = x_j (weights I, biases 0).

@@ -1,10 +1,14 @@
 // descent: the command-line tool. Exit status 0 for a finished run whatever its stop reason,
-// 2 for bad input or options (with the message on stderr), 1 for an internal failure.
+// 2 for bad input or options, or output that could not be written (with the message on
+// stderr), 1 for an internal failure.
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <new>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include <fmt/format.h>
@@ -32,9 +36,29 @@ void check_no_empty_values(const CLI::App& app) {
   }
 }
 
-}  // namespace
+// Standard output that could not be written (a full disk, a closed descriptor) loses what the
+// command printed: predictions, --json, a report. Said once, with exit status 2.
+bool stdout_reported = false;
 
-int main(int argc, char** argv) {
+int stdout_failed(int error) {
+  stdout_reported = true;
+  fmt::print(stderr, "descent: error: cannot write to standard output{}\n",
+             error != 0 ? fmt::format(": {}", std::strerror(error)) : std::string());
+  return 2;
+}
+
+// Output waits in stdio's buffer, so a write that fails may fail only here, at the end.
+int finish_stdout(int status) {
+  if (stdout_reported) return status;
+  errno = 0;
+  const bool failed = std::fflush(stdout) != 0 || std::ferror(stdout) != 0;
+  if (!failed) return status;
+  const int error = errno;
+  const int code = stdout_failed(error);
+  return status == 0 ? code : status;
+}
+
+int run(int argc, char** argv) {
   CLI::App app{"descent: train models by gradient descent on the CPU", "descent"};
   app.set_version_flag("--version", "descent 0.1.0");
   app.require_subcommand(1);
@@ -85,8 +109,19 @@ int main(int argc, char** argv) {
                "descent: error: out of memory: the model or the data is too large for "
                "this machine\n");
     return 2;
+  } catch (const std::system_error& e) {
+    // fmt::print throws this when a write to stdout fails once its buffer is full.
+    if (std::ferror(stdout) != 0) return stdout_failed(e.code().value());
+    fmt::print(stderr, "descent: internal error: {}\n", e.what());
+    return 1;
   } catch (const std::exception& e) {
     fmt::print(stderr, "descent: internal error: {}\n", e.what());
     return 1;
   }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return finish_stdout(run(argc, argv));
 }

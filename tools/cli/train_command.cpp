@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <limits>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -353,9 +355,20 @@ int train_command(const TrainArgs& args, const CLI::App& cmd,
   }
   const TrainResult result = train(network, data, *optimizer, options, callbacks);
   if (!root) return 0;  // rank 0 reports and writes for all
-  // The model first: it is the costlier thing to lose.
-  if (!args.save.empty()) save_network(args.save, network, loss);
-  if (!args.history.empty()) write_history_csv(args.history, result.history);
+  // The model first: it is the costlier thing to lose. A file that cannot be written does not
+  // keep the other from being written; the error names the option.
+  std::vector<std::string> unwritten;
+  auto write = [&unwritten](std::string_view option, auto&& write_file) {
+    try {
+      write_file();
+    } catch (const Error& e) {
+      unwritten.push_back(fmt::format("{}: {}", option, e.what()));
+    }
+  };
+  if (!args.save.empty()) write("--save", [&] { save_network(args.save, network, loss); });
+  if (!args.history.empty())
+    write("--history", [&] { write_history_csv(args.history, result.history); });
+  if (!unwritten.empty()) throw Error(fmt::format("{}", fmt::join(unwritten, "; ")));
 
   // The figures of the weights saved: the last epoch's, the best epoch's after early stopping
   // restored its weights, or NaNs when nothing was trained.
