@@ -187,6 +187,8 @@ TEST(Cli, BadOptionsExitTwoWithAMessageAndWriteNothing) {
        "--early-stopping watches the validation loss: use --val-fraction > 0"},
       {"train --data iris --target-accuracy 0.9 --val-fraction 0",
        "--target-accuracy needs validation data"},
+      {"train --data concrete --target-accuracy 0.9",
+       "--target-accuracy needs class labels, and \"concrete\" is a regression set"},
       {"train --data iris --checkpoint-every 0", "--checkpoint-every 0 is invalid"},
       {"train --data iris --schedule step:step_size=2,gamma=-1", "gamma=-1 is invalid"},
       {"train --data iris --resume /no/such/checkpoint", "no such checkpoint file"},

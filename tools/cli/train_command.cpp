@@ -311,6 +311,12 @@ int train_command(const TrainArgs& args, const CLI::App& cmd,
   const Dataset data = load_dataset(args.data, task);
   const Loss loss = args.loss == "auto" ? default_loss(data) : parse_loss(args.loss);
   options.loss = loss;
+  // (Class labels trained with mse are refused below, in the library's words.)
+  if (stop.target_accuracy && loss == Loss::mse && data.task == Task::regression) {
+    throw Error(fmt::format(
+        "--target-accuracy needs class labels, and \"{}\" is a regression set: use --target-loss",
+        data.name));
+  }
   if (data.task == Task::classification && data.classes < 2 && loss != Loss::bce_with_logits) {
     throw Error(fmt::format("{}: classification needs at least 2 classes, every row has class 0",
                             data.name));
