@@ -219,7 +219,7 @@ TEST(TrainerSchedules, OneCycleThatWouldRunOutIsRefusedUpFront) {
   EXPECT_NE(message.find("defines 5 steps but this run advances it 6 times"), std::string::npos)
       << message;
   EXPECT_NO_THROW(run("onecycle:total_steps=6", SchedulePer::step, 2));
-  // A step limit that ends the run first: 5 steps of the 6 (3 a epoch), or the 2 epochs
+  // A step limit that ends the run first: 5 steps of the 6 (3 an epoch), or the 2 epochs
   // that 4 steps reach.
   const TrainResult limited = run("onecycle:total_steps=5", SchedulePer::step, 2, {}, 5);
   EXPECT_EQ(limited.steps, 5u);
