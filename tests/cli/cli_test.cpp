@@ -627,6 +627,72 @@ TEST(Cli, PredictAndEvaluate) {
   EXPECT_FALSE(std::filesystem::exists(dir / "far_pred.csv"));
 }
 
+TEST(Cli, PredictAndEvaluateTakeEveryDataSetTrainTakes) {
+  test::TempDir dir;
+  const std::string model = (dir / "iris.model").string();
+  ASSERT_EQ(
+      run_cli("train --data iris --hidden 8 --epochs 30 --lr 0.2 --quiet --save " + model, dir)
+          .status,
+      0);
+  // A bundled set by name: the same rows and figures as its CSV by path.
+  const CliRun by_name = run_cli("evaluate --model " + model + " --data iris --json", dir);
+  const CliRun by_path = run_cli(
+      "evaluate --model " + model + " --data " + std::string(DESCENT_DATA) + "/iris.csv --json",
+      dir);
+  ASSERT_EQ(by_name.status, 0) << by_name.err;
+  ASSERT_EQ(by_path.status, 0) << by_path.err;
+  EXPECT_EQ(nlohmann::json::parse(by_name.out), nlohmann::json::parse(by_path.out));
+  const CliRun predicted = run_cli("predict --model " + model + " --data iris", dir);
+  ASSERT_EQ(predicted.status, 0) << predicted.err;
+  EXPECT_EQ(std::count(predicted.out.begin(), predicted.out.end(), '\n'), 151);
+  // IDX images by path (2 x 2 pixels: the model's 4 features), labels found beside them.
+  const std::string images(
+      "\0\0\x08\x03\0\0\0\x03\0\0\0\x02\0\0\0\x02"
+      "\x05\x03\x01\x00\x07\x03\x05\x02\x06\x03\x04\x01",
+      28);
+  const std::string labels("\0\0\x08\x01\0\0\0\x03\x00\x02\x01", 11);
+  test::write_text(dir / "t-images-idx3-ubyte", images);
+  test::write_text(dir / "t-labels-idx1-ubyte", labels);
+  const CliRun idx = run_cli(
+      "evaluate --model " + model + " --data " + (dir / "t-images-idx3-ubyte").string() + " --json",
+      dir);
+  ASSERT_EQ(idx.status, 0) << idx.err;
+  EXPECT_EQ(nlohmann::json::parse(idx.out)["rows"], 3);
+  const CliRun idx_predicted = run_cli(
+      "predict --model " + model + " --data " + (dir / "t-images-idx3-ubyte").string(), dir);
+  ASSERT_EQ(idx_predicted.status, 0) << idx_predicted.err;
+  EXPECT_EQ(std::count(idx_predicted.out.begin(), idx_predicted.out.end(), '\n'), 4);
+  // Synthetic data, whose feature count must match the model's.
+  const CliRun synthetic =
+      run_cli("predict --model " + model + " --data synthetic:rows=5,features=4,classes=3", dir);
+  ASSERT_EQ(synthetic.status, 0) << synthetic.err;
+  EXPECT_EQ(std::count(synthetic.out.begin(), synthetic.out.end(), '\n'), 6);
+  const CliRun too_wide =
+      run_cli("predict --model " + model + " --data synthetic:rows=5,features=9,classes=3", dir);
+  EXPECT_EQ(too_wide.status, 2);
+  EXPECT_NE(too_wide.err.find("has 9 features; the model takes 4"), std::string::npos)
+      << too_wide.err;
+  // A name that names nothing, and --out naming the file a name stands for.
+  for (const std::string command : {"evaluate", "predict"}) {
+    const CliRun unknown = run_cli(command + " --model " + model + " --data no_such_set", dir);
+    EXPECT_EQ(unknown.status, 2) << command;
+    EXPECT_NE(unknown.err.find("unknown dataset \"no_such_set\""), std::string::npos)
+        << unknown.err;
+  }
+  const std::filesystem::path copy = dir / "data";
+  std::filesystem::create_directory(copy);
+  std::filesystem::copy_file(std::string(DESCENT_DATA) + "/iris.csv", copy / "iris.csv");
+  const std::string bytes = test::read_text(copy / "iris.csv");
+  const CliRun overwrite = run_cli("env DESCENT_DATA_DIR=" + copy.string() + " " +
+                                       std::string(DESCENT_CLI) + " predict --model " + model +
+                                       " --data iris --out " + (copy / "iris.csv").string(),
+                                   dir, false);
+  EXPECT_EQ(overwrite.status, 2);
+  EXPECT_NE(overwrite.err.find("--out and --data name the same file"), std::string::npos)
+      << overwrite.err;
+  EXPECT_EQ(test::read_text(copy / "iris.csv"), bytes);
+}
+
 TEST(Cli, OutputThatCannotBeWrittenIsAnErrorNotLostSilently) {
   test::TempDir dir;
   const std::string model = (dir / "digits.model").string();

@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -31,8 +34,20 @@ Loss model_loss(const LoadedModel& model, const ModelArgs& args) {
   return *model.loss;
 }
 
-// The data's features for the model: every column, or all but a last (target) column.
-Dataset features_for(const Network& net, const std::string& path) {
+// The data's features for the model. A CSV (by path, or a bundled set's by name) may have
+// every column a feature, or a last (target) column more; a set of another kind (IDX images, a
+// system set, synthetic data) gives its features.
+Dataset features_for(const Network& net, const std::string& data) {
+  const std::vector<std::filesystem::path> files = dataset_files(data);
+  if (files.size() != 1) {
+    Dataset d = load_dataset(data);  // names what is wrong with a name that names nothing
+    if (d.feature_count() != net.inputs()) {
+      throw Error(fmt::format("\"{}\" has {} features; the model takes {}", data, d.feature_count(),
+                              net.inputs()));
+    }
+    return d;
+  }
+  const std::string path = files.front().string();
   Dataset d = load_csv_columns(path, TaskHint::regression, false);
   if (d.feature_count() == net.inputs()) return d;
   if (d.feature_count() == net.inputs() + 1) {
@@ -52,8 +67,11 @@ Dataset features_for(const Network& net, const std::string& path) {
 int run_predict(const ModelArgs& args) {
   if (!args.out.empty()) {
     check_output_path(args.out, "--out");
-    for (const auto& [option, input] : {std::pair{"--model", &args.model}, {"--data", &args.data}})
-      if (same_file(args.out, *input))
+    std::vector<std::pair<const char*, std::string>> inputs = {{"--model", args.model}};
+    for (const std::filesystem::path& file : dataset_files(args.data))
+      inputs.emplace_back("--data", file.string());
+    for (const auto& [option, input] : inputs)
+      if (same_file(args.out, input))
         throw Error(fmt::format("--out and {} name the same file {}: it would be overwritten",
                                 option, args.out));
   }
@@ -137,7 +155,7 @@ int run_evaluate(const ModelArgs& args) {
   const LoadedModel model = load_model(args.model);
   const Loss loss = model_loss(model, args);
   const TaskHint hint = loss == Loss::mse ? TaskHint::regression : TaskHint::classification;
-  const Dataset data = load_csv(args.data, hint);
+  const Dataset data = load_dataset(args.data, hint);
   const ModelEvaluation e = evaluate_model(model.network, loss, data);
   if (!std::isfinite(e.mean_loss)) {
     throw Error(
@@ -190,7 +208,10 @@ int run_evaluate(const ModelArgs& args) {
 CLI::App* add_model_options(CLI::App* cmd, ModelArgs& args) {
   cmd->add_option("--model", args.model, "A model file written by descent train --save")
       ->required();
-  cmd->add_option("--data", args.data, "A CSV file (.csv or .csv.gz)")->required();
+  cmd->add_option("--data", args.data,
+                  "A CSV file (.csv or .csv.gz), a bundled set's name, a system set "
+                  "(fashion-mnist-test), an IDX images file or synthetic:...")
+      ->required();
   cmd->add_option("--loss", args.loss,
                   "mse, cross_entropy or bce_with_logits (default: the one the model records)");
   return cmd;
