@@ -513,6 +513,20 @@ TEST(Cli, OptionsThatNeedAnotherAreReportedAsIgnored) {
   }
   EXPECT_NE(r2.out.find("model      4-3, cross_entropy"), std::string::npos) << r2.out;
   EXPECT_NE(r2.out.find("schedule plateau per epoch"), std::string::npos) << r2.out;
+  // --quiet hides the progress, not the warnings: the summary keeps them, and --json lists them.
+  const CliRun quiet =
+      run_cli("train --data iris --epochs 1 --checkpoint-every 2 --min-delta 0.1 --quiet", dir);
+  EXPECT_EQ(quiet.status, 0) << quiet.err;
+  EXPECT_NE(quiet.out.find("warning    --checkpoint-every has no effect without --checkpoint"),
+            std::string::npos)
+      << quiet.out;
+  const CliRun json =
+      run_cli("train --data iris --epochs 1 --checkpoint-every 2 --min-delta 0.1 --json", dir);
+  EXPECT_EQ(json.status, 0) << json.err;
+  const auto warnings = nlohmann::json::parse(json.out)["warnings"];
+  ASSERT_EQ(warnings.size(), 2u) << json.out;
+  EXPECT_EQ(warnings[0], "--checkpoint-every has no effect without --checkpoint");
+  EXPECT_EQ(warnings[1], "--min-delta has no effect without --early-stopping");
 }
 
 TEST(Cli, ResumingAFinishedRunReportsItAndTrainsNothing) {

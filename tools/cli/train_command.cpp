@@ -124,29 +124,32 @@ std::string shape_of(const Network& net) {
   return s;
 }
 
-// Options that mean something only with another one: given alone, they are ignored, and the
-// user is told so.
-void warn_about_ignored_options(const CLI::App& cmd, const TrainArgs& args, bool quiet) {
+// Options that mean something only with another one, given alone, and options another one
+// overrides: they are ignored, and the user is told so (on stderr as the run starts, unless
+// --quiet, and with the run's warnings in the summary and in --json).
+std::vector<std::string> ignored_options(const CLI::App& cmd, const TrainArgs& args) {
   static constexpr std::pair<const char*, const char*> kNeeds[] = {
       {"--checkpoint-every", "--checkpoint"},
       {"--schedule-per", "--schedule"},
       {"--plateau-patience", "--plateau-tol"},
       {"--min-delta", "--early-stopping"},
   };
-  if (quiet) return;
+  std::vector<std::string> warnings;
   for (const auto& [option, needs] : kNeeds) {
     if (cmd.count(option) > 0 && cmd.count(needs) == 0)
-      fmt::print(stderr, "descent: warning: {} has no effect without {}\n", option, needs);
+      warnings.push_back(fmt::format("{} has no effect without {}", option, needs));
   }
-  // And options another one overrides.
-  auto warn = [](const char* text) { fmt::print(stderr, "descent: warning: {}\n", text); };
   if (cmd.count("--activation") > 0 && (args.hidden.empty() || args.hidden == "none"))
-    warn("--activation has no effect with --hidden none: no hidden layer has an activation");
+    warnings.emplace_back(
+        "--activation has no effect with --hidden none: no hidden layer has an activation");
   if (cmd.count("--init") > 0 && !args.resume.empty())
-    warn("--init has no effect with --resume: the run goes on from the checkpoint's weights");
+    warnings.emplace_back(
+        "--init has no effect with --resume: the run goes on from the checkpoint's weights");
   if (args.schedule_per == "step" && !args.schedule.empty() &&
       Spec::parse(args.schedule, "schedule").name == "plateau")
-    warn("--schedule-per step: plateau steps once per epoch, on the monitored loss");
+    warnings.emplace_back(
+        "--schedule-per step: plateau steps once per epoch, on the monitored loss");
+  return warnings;
 }
 
 // No two outputs may be one file, and no output may overwrite an input (but --checkpoint may
@@ -305,7 +308,9 @@ int train_command(const TrainArgs& args, const CLI::App& cmd,
   if (root && !args.history.empty()) check_output_path(args.history, "--history");
   if (root && !args.save.empty()) check_output_path(args.save, "--save");
   if (root) check_distinct_files(args);
-  warn_about_ignored_options(cmd, args, args.quiet || !root);
+  const std::vector<std::string> option_warnings = ignored_options(cmd, args);
+  if (!args.quiet && root)
+    for (const std::string& w : option_warnings) fmt::print(stderr, "descent: warning: {}\n", w);
   const Isa isa = active_isa();  // reports a bad DESCENT_ISA now
 
   const Dataset data = load_dataset(args.data, task);
@@ -386,11 +391,13 @@ int train_command(const TrainArgs& args, const CLI::App& cmd,
     for (const EpochRecord& r : result.history)
       if (r.epoch == result.best_epoch) last = r;
   }
+  std::vector<std::string> warnings = option_warnings;
+  warnings.insert(warnings.end(), result.warnings.begin(), result.warnings.end());
   if (args.json) {
     nlohmann::json out = {
         {"stop_reason", std::string(to_string(result.stop_reason))},
         {"stop_message", result.stop_message},
-        {"warnings", result.warnings},
+        {"warnings", warnings},
         {"epochs", result.epochs},
         {"steps", result.steps},
         {"final_train_loss", number_or_null(last.train_loss)},
@@ -446,7 +453,7 @@ int train_command(const TrainArgs& args, const CLI::App& cmd,
     fmt::print("  ranks      {} ({} reduction), rows computed per rank: {}\n", result.ranks,
                to_string(result.reduction), fmt::join(result.rank_rows, ", "));
   }
-  for (const std::string& w : result.warnings) fmt::print("  warning    {}\n", w);
+  for (const std::string& w : warnings) fmt::print("  warning    {}\n", w);
   std::string final_line = fmt::format("  final      {}train_loss {:.4f}",
                                        restored && last.epoch == result.best_epoch
                                            ? fmt::format("(epoch {}, kept) ", last.epoch)
