@@ -236,6 +236,22 @@ void check_data(const Network& network, Loss loss, const Dataset& data, std::str
         }
         return;
       }
+      // Probabilities (torch does not check, and trains on anything: a regression set's
+      // targets gave a negative loss and a "validation accuracy" of 1).
+      if (data.task == Task::regression) {
+        for (std::size_t i = 0; i < data.values.rows(); ++i) {
+          for (std::size_t j = 0; j < data.values.cols(); ++j) {
+            const float v = data.values(i, j);
+            if (!(v >= 0.0f && v <= 1.0f)) {
+              throw Error(
+                  fmt::format("bce_with_logits needs targets in [0, 1] (0/1 labels or "
+                              "probabilities): {} data \"{}\": target {} of row {} is {} (a "
+                              "regression set? use mse)",
+                              role, data.name, j, i, number_text(v)));
+            }
+          }
+        }
+      }
       [[fallthrough]];
     case Loss::mse:
       if (data.task != Task::regression) {

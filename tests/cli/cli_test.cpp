@@ -165,6 +165,7 @@ TEST(Cli, BadOptionsExitTwoWithAMessageAndWriteNothing) {
       {"train --data nosuchset", "unknown dataset \"nosuchset\""},
       {"train --data /no/such/file.csv", "does not exist"},
       {"train --data iris --loss mse", "mse needs numeric targets"},
+      {"train --data diabetes --loss bce_with_logits", "bce_with_logits needs targets in [0, 1]"},
       {"train --data iris --save /no/such/dir/m.model",
        "directory \"/no/such/dir\" does not exist"},
       {"train --data iris --history /no/such/dir/h.csv", "does not exist"},

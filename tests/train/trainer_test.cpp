@@ -98,6 +98,32 @@ TEST(Train, BinaryCrossEntropyOnTwoClasses) {
   EXPECT_GT(r.history.back().val_accuracy, 0.9);
 }
 
+// Probabilities only: a regression set's targets (diabetes: 25 to 346) had trained to a
+// negative loss with a "validation accuracy" of 1.
+TEST(Train, BinaryCrossEntropyRefusesTargetsOutsideZeroToOne) {
+  Network net = Network::mlp(2, {4}, 1, Activation::relu);
+  Dataset d;
+  d.name = "soft";
+  d.task = Task::regression;
+  d.features = Matrix(4, 2);
+  d.values = Matrix(4, 1);
+  const float targets[] = {0.0f, 0.25f, 1.0f, 0.5f};
+  for (std::size_t i = 0; i < 4; ++i) d.values(i, 0) = targets[i];
+  Sgd sgd({.lr = 0.05f});
+  TrainOptions o;
+  o.epochs = 1;
+  o.loss = Loss::bce_with_logits;
+  o.validation_fraction = 0.0;
+  EXPECT_NO_THROW(train(net, d, sgd, o));  // soft labels in [0, 1] are fine
+  for (const float bad : {1.5f, -0.25f}) {
+    d.values(2, 0) = bad;
+    const std::string message = test::error_message([&] { train(net, d, sgd, o); });
+    EXPECT_NE(message.find("bce_with_logits needs targets in [0, 1]"), std::string::npos)
+        << message;
+    EXPECT_NE(message.find("\"soft\": target 0 of row 2 is"), std::string::npos) << message;
+  }
+}
+
 TEST(Trainer, CutsLargeBatchesIntoShardsBySizeNotThreads) {
   Network net = Network::mlp(784, {256, 256}, 10);
   Sgd sgd;
