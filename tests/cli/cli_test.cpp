@@ -928,6 +928,30 @@ TEST(Cli, SweepWritesResultsAndFiguresForEveryConfiguration) {
   }
 }
 
+// Without --lr, a spec's own rate stands: sgd:lr=0.05 had run at the default rates instead,
+// its name next to another rate in the table and results.json.
+TEST(Cli, SweepKeepsASpecsOwnRateUnlessLrIsGiven) {
+  test::TempDir dir;
+  const auto out = dir / "sweep";
+  const CliRun r = run_cli(
+      "sweep --data iris --hidden 8 --batch 16 --threads 1 --optimizer sgd:lr=0.05 --optimizer "
+      "adam --target-accuracy 0.9 --max-epochs 2 --no-plots --quiet --out " +
+          out.string(),
+      dir);
+  ASSERT_EQ(r.status, 0) << r.err << r.out;
+  const auto j = nlohmann::json::parse(test::read_text(out / "results.json"));
+  std::vector<double> sgd_rates, adam_rates;
+  for (const auto& run : j["runs"]) {
+    (run["optimizer"] == "adam" ? adam_rates : sgd_rates).push_back(run["lr"].get<double>());
+    if (run["optimizer"] != "adam") {
+      EXPECT_EQ(run["optimizer"], "sgd:lr=0.05");
+      EXPECT_NE(run["spec"].get<std::string>().find("lr=0.05"), std::string::npos) << run["spec"];
+    }
+  }
+  EXPECT_EQ(sgd_rates, std::vector<double>{0.05});
+  EXPECT_EQ(adam_rates, (std::vector<double>{0.001, 0.01, 0.1}));
+}
+
 TEST(Cli, SweepRunsTheFullBatchOnceWhereLargerSizesMeanTheSame) {
   test::TempDir dir;
   // iris keeps 120 training rows: 500 and the default's 128 are the full batch too.
@@ -974,7 +998,7 @@ TEST(Cli, SweepRefusesBadOptionsBeforeWritingAnything) {
       {"sweep --out OUT --target-loss 0.1 --batch 8,full,8", "--batch: 8 repeats 8"},
       {"sweep --out OUT --target-loss 0.1 --threads 1,2,1", "--threads: 1 repeats 1"},
       {"sweep --out OUT --target-loss 0.1 --lr 0.1,0.10", "--lr: 0.10 repeats 0.1"},
-      {"sweep --out OUT --target-loss 0.1 --optimizer adam --optimizer adam:lr=0.5",
+      {"sweep --out OUT --target-loss 0.1 --lr 0.1 --optimizer adam --optimizer adam:lr=0.5",
        "--optimizer: adam:lr=0.5 repeats adam"},
       {"sweep --out OUT --target-loss 0.1 --optimizer sgd --optimizer sgd:momentum=0",
        "--optimizer: sgd:momentum=0 repeats sgd"},

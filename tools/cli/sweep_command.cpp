@@ -42,6 +42,7 @@ struct SweepArgs {
   std::string out;
   bool no_plots = false;
   bool quiet = false;
+  bool lr_given = false;  // --lr on the command line (else a spec's own lr stands)
 };
 
 // What tools/plot_sweep.py draws into --out.
@@ -164,18 +165,27 @@ int run_sweep(const SweepArgs& args) {
   refuse_repeats(batches, split_list(args.batch, "--batch"), "--batch");
   refuse_repeats(thread_counts, split_list(args.threads, "--threads"), "--threads");
   refuse_repeats(lr_values, lrs, "--lr");
-  // --lr replaces a spec's own rate, but a spec is checked as given first: lr=abc is a
-  // mistake even where it is overridden.
-  for (const std::string& optimizer : optimizers) make_optimizer(optimizer);
-  // Two spellings of one optimizer (adam and adam:lr=0.5, whose rate --lr replaces; sgd and
+  // A spec's own rate stands, unless --lr is given: then --lr replaces it. A spec is checked
+  // as given first: lr=abc is a mistake even where it is overridden.
+  std::vector<std::vector<std::string>> rates;
+  for (const std::string& optimizer : optimizers) {
+    make_optimizer(optimizer);
+    const Spec spec = Spec::parse(optimizer, "--optimizer");
+    const auto own = std::find_if(spec.options.begin(), spec.options.end(),
+                                  [](const auto& kv) { return kv.first == "lr"; });
+    rates.push_back(
+        own != spec.options.end() && !args.lr_given ? std::vector<std::string>{own->second} : lrs);
+  }
+  // Two spellings of one optimizer (adam and adam:lr=0.5 where --lr replaces the rate; sgd and
   // sgd:momentum=0) are a repeat too: compared by the canonical spec, every key given.
   std::vector<std::string> canonical;
-  for (const std::string& optimizer : optimizers)
-    canonical.push_back(make_optimizer(with_lr(optimizer, lrs.front()))->spec());
+  for (std::size_t i = 0; i < optimizers.size(); ++i)
+    canonical.push_back(make_optimizer(with_lr(optimizers[i], rates[i].front()))->spec());
   refuse_repeats(canonical, optimizers, "--optimizer");
   std::vector<Config> grid;
-  for (const std::string& optimizer : optimizers) {
-    for (const std::string& lr : lrs) {
+  for (std::size_t i = 0; i < optimizers.size(); ++i) {
+    const std::string& optimizer = optimizers[i];
+    for (const std::string& lr : rates[i]) {
       const std::string spec = with_lr(optimizer, lr);
       make_optimizer(spec);  // refuses a bad spec or rate now, naming it
       for (std::size_t batch : batches) {
@@ -393,7 +403,9 @@ Command add_sweep_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--threads", args->threads, "Thread counts, comma-separated")
       ->capture_default_str();
-  cmd->add_option("--lr", args->lr, "Learning rates, comma-separated (override each spec's lr)")
+  cmd->add_option("--lr", args->lr,
+                  "Learning rates, comma-separated (given, they replace a spec's own lr; by "
+                  "default, a spec with its own lr runs at that rate)")
       ->capture_default_str();
   cmd->add_option("--optimizer", args->optimizers,
                   "Optimizer spec; repeat for several (default sgd), e.g. --optimizer adam "
@@ -414,7 +426,10 @@ Command add_sweep_command(CLI::App& app) {
   cmd->add_option("--out", args->out, "Directory for results.json and the figures");
   cmd->add_flag("--no-plots", args->no_plots, "Write results.json only");
   cmd->add_flag("--quiet", args->quiet, "No progress lines (the table is still printed)");
-  return {cmd, [args] { return run_sweep(*args); }};
+  return {cmd, [args, cmd] {
+            args->lr_given = cmd->count("--lr") > 0;
+            return run_sweep(*args);
+          }};
 }
 
 }  // namespace descent::cli
