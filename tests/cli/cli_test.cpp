@@ -838,6 +838,20 @@ TEST(Cli, HelpExitsZero) {
   EXPECT_NE(r.out.find("--optimizer"), std::string::npos);
 }
 
+// A misspelt option points to the help of the command it was given to (it had always named
+// train's).
+TEST(Cli, ParseErrorsPointToTheirCommandsHelp) {
+  test::TempDir dir;
+  for (const std::string command : {"train", "sweep", "lr-find", "evaluate", "trace"}) {
+    const CliRun r = run_cli(command + " --no-such-option", dir);
+    EXPECT_EQ(r.status, 2) << command;
+    EXPECT_NE(r.err.find("'descent " + command + " --help'"), std::string::npos) << r.err;
+  }
+  const CliRun none = run_cli("--no-such-option", dir);
+  EXPECT_EQ(none.status, 2);
+  EXPECT_NE(none.err.find("'descent COMMAND --help'"), std::string::npos) << none.err;
+}
+
 TEST(Cli, TrainProfileSplitsTheStepTime) {
   test::TempDir dir;
   const CliRun r =

@@ -99,7 +99,17 @@ int run(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
     fmt::print(stderr, "descent: {}\n", e.what());
-    fmt::print(stderr, "Run 'descent --help' or 'descent train --help' for the options.\n");
+    // The subcommand the error is in (CLI11 marks it parsed as it reads its options).
+    std::string sub;
+    for (const auto& command : commands)
+      if (command.app->parsed()) sub = command.app->get_name();
+    if (sub.empty()) {
+      fmt::print(stderr,
+                 "Run 'descent --help' for the commands, 'descent COMMAND --help' for "
+                 "their options.\n");
+    } else {
+      fmt::print(stderr, "Run 'descent --help' or 'descent {} --help' for the options.\n", sub);
+    }
     return 2;
   } catch (const descent::Error& e) {
     fmt::print(stderr, "descent: error: {}\n", e.what());
