@@ -13,6 +13,11 @@ descent::load_parameters read, and descent::save_parameters writes.
   torch_convert.py from-flat IN.bin OUT.pt --sizes 64,128,10 [--activation relu]
       builds nn.Sequential(Linear(64,128), ReLU(), Linear(128,10)) with the file's weights and
       torch.save()s it.
+  torch_convert.py from-model MODEL.bin OUT.pt
+      builds the nn.Sequential of a descent model file (`descent train --save`): its sizes and
+      activations from the file, and its input standardisation folded into the first Linear
+      (W / std, b - W mean / std), so that the torch model takes raw inputs as
+      `descent predict` does and gives the same outputs up to float rounding.
 
 Bad input exits 2 with the reason, and leaves no output file. Needs Debian's python3-torch;
 run it with /usr/bin/python3.
@@ -189,6 +194,80 @@ def from_flat(args):
     print(f"wrote {args.out}: {model}")
 
 
+MODEL_ACTIVATIONS = [None, torch.nn.ReLU, torch.nn.Sigmoid, torch.nn.Tanh]  # descent's codes
+
+
+def from_model(args):
+    import struct
+    import zlib
+    if not os.path.isfile(args.model):
+        fail(f"{args.model}: no such file" if not os.path.exists(args.model)
+             else f"{args.model}: not a regular file")
+    check_output(args.out)
+    try:
+        with open(args.model, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        fail(f"cannot read {args.model}: {e.strerror}")
+    if data[:8] != b"DESCENTM":
+        fail(f"{args.model}: not a descent model file (bad magic)")
+    if len(data) < 40 or zlib.crc32(data[:-4]) != struct.unpack_from("<I", data, len(data) - 4)[0]:
+        fail(f"{args.model}: corrupted model file (the CRC does not match)")
+    pos = 8
+
+    def take(fmt):
+        nonlocal pos
+        size = struct.calcsize(fmt)
+        if pos + size > len(data) - 4:
+            fail(f"{args.model}: truncated model file")
+        values = struct.unpack_from(fmt, data, pos)
+        pos += size
+        return values
+
+    version, _loss = take("<II")
+    if version != 1:
+        fail(f"{args.model}: model file version {version}; this script reads version 1")
+    inputs, count = take("<QQ")
+    sizes, activations = [inputs], []
+    for _ in range(count):
+        units, activation, _zero = take("<QII")
+        if activation >= len(MODEL_ACTIVATIONS):
+            fail(f"{args.model}: corrupted model file: activation {activation}")
+        sizes.append(units)
+        activations.append(MODEL_ACTIVATIONS[activation])
+    (standardised,) = take("<Q")
+    mean = list(take(f"<{standardised}f")) if standardised else []
+    stddev = list(take(f"<{standardised}f")) if standardised else []
+    (count,) = take("<Q")
+    expected = sum(sizes[i + 1] * (sizes[i] + 1) for i in range(len(sizes) - 1))
+    if count != expected or pos + 4 * count != len(data) - 4:
+        fail(f"{args.model}: corrupted model file: {count} parameters for sizes {sizes}")
+    flat = torch.tensor(struct.unpack_from(f"<{count}f", data, pos), dtype=torch.float32)
+    layers = []
+    for i in range(len(sizes) - 1):
+        layers.append(torch.nn.Linear(sizes[i], sizes[i + 1]))
+        if activations[i] is not None:
+            layers.append(activations[i]())
+    model = torch.nn.Sequential(*layers)
+    offset = 0
+    with torch.no_grad():
+        for m in model:
+            if isinstance(m, torch.nn.Linear):
+                for p in (m.weight, m.bias):
+                    p.copy_(flat[offset:offset + p.numel()].reshape(p.shape))
+                    offset += p.numel()
+        if standardised:
+            # W ((x - mean) / std) + b = (W / std) x + (b - (W / std) mean), in double.
+            first = model[0]
+            w = first.weight.double() / torch.tensor(stddev, dtype=torch.float64)
+            b = first.bias.double() - w @ torch.tensor(mean, dtype=torch.float64)
+            first.weight.copy_(w.float())
+            first.bias.copy_(b.float())
+    write_atomically(args.out, lambda path: torch.save(model, path))
+    folded = " (its standardisation folded into the first Linear)" if standardised else ""
+    print(f"wrote {args.out}{folded}: {model}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -200,8 +279,11 @@ def main():
     b.add_argument("out")
     b.add_argument("--sizes", required=True)
     b.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu")
+    c = sub.add_parser("from-model", help="descent model file -> torch nn.Sequential")
+    c.add_argument("model")
+    c.add_argument("out")
     args = parser.parse_args()
-    to_flat(args) if args.command == "to-flat" else from_flat(args)
+    {"to-flat": to_flat, "from-flat": from_flat, "from-model": from_model}[args.command](args)
 
 
 if __name__ == "__main__":

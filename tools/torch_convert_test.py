@@ -1,6 +1,9 @@
 #!/usr/bin/python3
 """Tests of torch_convert.py (run by ctest where Debian's python3-torch is installed): a round
-trip is exact, and what descent cannot hold exits 2 with the reason and writes nothing."""
+trip is exact, a descent model file becomes a torch model with the same outputs, and what
+descent cannot hold exits 2 with the reason and writes nothing.
+
+Usage: torch_convert_test.py DESCENT_CLI DATA_DIR"""
 import os
 import subprocess
 import sys
@@ -17,11 +20,53 @@ def convert(*args):
     return r.returncode, r.stdout + r.stderr
 
 
+def model_outputs_match(cli, data_dir, path, failures):
+    """A model descent trained and saved, converted with from-model: torch's outputs on the raw
+    rows are those `descent predict` prints (class probabilities; raw outputs for mse)."""
+    import csv
+    for data, args, columns in (("iris", ["--hidden", "8"], 4),
+                                ("iris", ["--hidden", "8", "--no-standardize"], 4),
+                                ("diabetes", ["--hidden", "8,4", "--activation", "tanh"], 10)):
+        name = f"{data}{len(args)}"
+        r = subprocess.run([cli, "train", "--data", data, "--epochs", "20", "--quiet", "--save",
+                            path(name + ".model"), *args], capture_output=True, text=True)
+        if r.returncode != 0:
+            failures.append(f"descent train {data} {args}: exit {r.returncode}\n{r.stderr}")
+            continue
+        code, out = convert("from-model", path(name + ".model"), path(name + ".pt"))
+        if code != 0:
+            failures.append(f"from-model {name}: exit {code}\n{out}")
+            continue
+        r = subprocess.run([cli, "predict", "--model", path(name + ".model"), "--data", data],
+                           capture_output=True, text=True)
+        predicted = [[float(v) for v in line.split(",")] for line in r.stdout.splitlines()[1:]]
+        with open(os.path.join(data_dir, data + ".csv")) as f:
+            rows = [[float(v) for v in row[:columns]] for row in list(csv.reader(f))[1:]]
+        model = torch.load(path(name + ".pt"))
+        with torch.no_grad():
+            out = model(torch.tensor(rows, dtype=torch.float32))
+        expected = torch.softmax(out, 1) if data == "iris" else out
+        got = torch.tensor([p[1:] if data == "iris" else p for p in predicted])
+        if got.shape != expected.shape or not torch.allclose(got, expected, rtol=1e-4, atol=1e-5):
+            failures.append(f"from-model {name}: torch's outputs differ from descent predict's")
+
+
 def main():
     failures = []
     with tempfile.TemporaryDirectory() as tmp:
         def path(name):
             return os.path.join(tmp, name)
+
+        model_outputs_match(sys.argv[1], sys.argv[2], path, failures)
+        with open(path("garbage.model"), "w") as f:
+            f.write("DESCENTM and then garbage\n")
+        for args, reason in [
+                (("from-model", path("iris3.pt"), path("z.pt")), "not a descent model file"),
+                (("from-model", path("garbage.model"), path("z.pt")), "CRC does not match"),
+                (("from-model", path("missing.model"), path("z.pt")), "no such file")]:
+            code, out = convert(*args)
+            if code != 2 or reason not in out or "Traceback" in out or os.path.exists(path("z.pt")):
+                failures.append(f"{' '.join(args)}: exit {code}, expected 2 with {reason!r}\n{out}")
 
         torch.manual_seed(3)
         model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))

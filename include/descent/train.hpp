@@ -68,6 +68,9 @@ struct TrainOptions {
   std::size_t threads = 0;             // 0 = descent::threads()
   bool shuffle = true;                 // reshuffle the training rows every epoch
   bool standardize = true;             // train(): fit on the training split, save in the network
+  // train(): this standardisation instead (standardize is then not read): a saved model's, to
+  // train it further on inputs scaled as it knows them. One entry per feature, or empty (raw).
+  std::optional<Standardization> standardization;
   std::optional<Loss> loss;            // train(): default cross_entropy / mse by task
   std::optional<Init> init;            // train(): initialise the network first (seed-derived)
   std::shared_ptr<Schedule> schedule;  // sets the optimizer's rate; none keeps it fixed

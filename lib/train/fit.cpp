@@ -765,8 +765,20 @@ DataSplit prepare_training(Network& network, const Dataset& data, const TrainOpt
   } else {
     split.train = data;
   }
-  if (options.standardize) {
-    Standardization standardization = Standardization::fit(split.train.features.view());
+  Standardization standardization;
+  if (options.standardization) {
+    standardization = *options.standardization;
+    if (!standardization.empty()) {
+      standardization.check();
+      if (standardization.features() != data.feature_count()) {
+        throw Error(fmt::format("the given standardisation is for {} features, \"{}\" has {}",
+                                standardization.features(), data.name, data.feature_count()));
+      }
+    }
+  } else if (options.standardize) {
+    standardization = Standardization::fit(split.train.features.view());
+  }
+  if (!standardization.empty()) {
     standardization.apply(split.train.features.view());
     if (split.validation.rows() > 0) standardization.apply(split.validation.features.view());
     // Finite data can overflow here: a far outlier over a feature's tiny spread.
@@ -779,10 +791,8 @@ DataSplit prepare_training(Network& network, const Dataset& data, const TrainOpt
                       "a tiny spread and a far outlier?; train with standardize off): {}",
                       e.what()));
     }
-    network.set_standardization(std::move(standardization));
-  } else {
-    network.set_standardization({});  // the network now sees raw inputs
   }
+  network.set_standardization(std::move(standardization));  // empty: the network sees raw inputs
   if (options.init) network.initialize(*options.init, detail::derive_seed(options.seed, 1));
   return split;
 }

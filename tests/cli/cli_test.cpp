@@ -404,6 +404,41 @@ TEST(Cli, ResumeRefusesAnotherRunsCheckpoint) {
 // Spelled differently (relative, ./, absolute, a link not yet leading anywhere), one new
 // file is still one file; an output that cannot be written is found before the first epoch.
 // Either way nothing is trained or written.
+// A saved model (its weights and standardisation) starts a new run with --init, and weights
+// that expect raw inputs (torch's, as a flat file) train with --no-standardize.
+TEST(Cli, InitFromASavedModelOrRawWeightsPicksUpWhereTheyWere) {
+  test::TempDir dir;
+  auto val_loss = [&](const std::string& args) {
+    const CliRun r = run_cli("train --data iris --hidden 8 --json " + args, dir);
+    EXPECT_EQ(r.status, 0) << args << "\n" << r.err;
+    return r.status == 0 ? nlohmann::json::parse(r.out)["final_val_loss"].get<double>() : -1.0;
+  };
+  const std::string model = (dir / "a.model").string();
+  const double trained = val_loss("--epochs 20 --save " + model);
+  // Another epoch at a rate too small to move the weights: the validation loss it ended with.
+  EXPECT_NEAR(val_loss("--epochs 1 --lr 1e-30 --init " + model), trained, 1e-9 * trained);
+  EXPECT_LT(val_loss("--epochs 5 --init " + model), trained);  // and it trains on from there
+  const CliRun other = run_cli("train --data iris --hidden 4 --init " + model, dir);
+  EXPECT_EQ(other.status, 2);
+  EXPECT_NE(other.err.find("the model is 4-8-3 relu, and this run's network 4-4-3 relu"),
+            std::string::npos)
+      << other.err;
+  const CliRun raw_too =
+      run_cli("train --data iris --hidden 8 --no-standardize --init " + model, dir);
+  EXPECT_EQ(raw_too.status, 2);
+  EXPECT_NE(raw_too.err.find("brings its own standardisation"), std::string::npos) << raw_too.err;
+
+  // Raw inputs: a model trained without standardising, its weights as a flat file.
+  const std::string raw = (dir / "raw.model").string(), flat = (dir / "raw.bin").string();
+  const double raw_trained = val_loss("--epochs 20 --no-standardize --save " + raw);
+  save_parameters(flat, load_network(raw));
+  EXPECT_NEAR(val_loss("--epochs 1 --lr 1e-30 --no-standardize --init " + flat), raw_trained,
+              1e-9 * raw_trained);
+  // Standardised, the same weights see other inputs.
+  EXPECT_GT(std::abs(val_loss("--epochs 1 --lr 1e-30 --init " + flat) - raw_trained),
+            0.01 * raw_trained);
+}
+
 TEST(Cli, OutputsAreCheckedBeforeTrainingWhateverTheirSpelling) {
   test::TempDir dir;
   std::filesystem::create_symlink("m", dir / "link");

@@ -124,6 +124,30 @@ TEST(Train, BinaryCrossEntropyRefusesTargetsOutsideZeroToOne) {
   }
 }
 
+// A given standardisation (a saved model's) is applied as it is, not fitted again.
+TEST(Train, UsesAGivenStandardizationInsteadOfFittingOne) {
+  const Dataset d = load_dataset("iris");
+  Network net = Network::mlp(4, {8}, 3, Activation::relu);
+  Sgd sgd({.lr = 0.05f});
+  TrainOptions o;
+  o.epochs = 1;
+  o.init = Init::automatic;
+  o.standardization = Standardization{{1.0f, 2.0f, 3.0f, 4.0f}, {0.5f, 0.25f, 2.0f, 1.0f}};
+  train(net, d, sgd, o);
+  EXPECT_EQ(net.standardization().mean, o.standardization->mean);
+  EXPECT_EQ(net.standardization().stddev, o.standardization->stddev);
+  o.standardization = Standardization{};  // empty: raw inputs, whatever standardize says
+  train(net, d, sgd, o);
+  EXPECT_TRUE(net.standardization().empty());
+  o.standardization = Standardization{{1.0f}, {1.0f}};
+  EXPECT_NE(test::error_message([&] {
+              train(net, d, sgd, o);
+            }).find("the given standardisation is for 1 features, \"iris\" has 4"),
+            std::string::npos);
+  o.standardization = Standardization{{0, 0, 0, 0}, {1, 0, 1, 1}};  // a zero spread
+  EXPECT_NE(test::error_message([&] { train(net, d, sgd, o); }), "no error");
+}
+
 TEST(Trainer, CutsLargeBatchesIntoShardsBySizeNotThreads) {
   Network net = Network::mlp(784, {256, 256}, 10);
   Sgd sgd;

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <limits>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -53,6 +54,7 @@ struct TrainArgs {
   bool quiet = false;
   bool profile = false;
   bool flush_denormals = false;
+  bool no_standardize = false;
 };
 
 // A non-negative number from an option, or `fallback` when the option was not given.
@@ -150,6 +152,61 @@ std::vector<std::string> ignored_options(const CLI::App& cmd, const TrainArgs& a
     warnings.emplace_back(
         "--schedule-per step: plateau steps once per epoch, on the monitored loss");
   return warnings;
+}
+
+// "64-128-64-10 relu": the layer sizes and the hidden layers' activation.
+std::string describe(const Network& net) {
+  const std::span<const DenseLayer> layers = net.layers();
+  std::string s = shape_of(net);
+  if (layers.size() > 1) s += fmt::format(" {}", to_string(layers.front().activation));
+  return s;
+}
+
+bool same_architecture(const Network& a, const Network& b) {
+  if (a.inputs() != b.inputs() || a.layers().size() != b.layers().size()) return false;
+  for (std::size_t i = 0; i < a.layers().size(); ++i) {
+    const DenseLayer &x = a.layers()[i], &y = b.layers()[i];
+    if (x.outputs != y.outputs || x.activation != y.activation) return false;
+  }
+  return true;
+}
+
+// Whether `path` starts as a model file (descent train --save) does.
+bool is_model_file(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) return false;
+  char magic[8] = {};
+  const bool model = std::fread(magic, 1, sizeof magic, f) == sizeof magic &&
+                     std::string_view(magic, sizeof magic) == "DESCENTM";
+  std::fclose(f);
+  return model;
+}
+
+// --init FILE: a model file, whose weights (and standardisation) a new run starts from, or
+// flat float32 parameters (tools/torch_convert.py). A resumed run takes the checkpoint's
+// weights (--init is not read for them, as the warning says), but still the model's
+// standardisation, as the run it resumes had.
+void init_from_file(const TrainArgs& args, Network& network, TrainOptions& options) {
+  if (!is_model_file(args.init)) {
+    if (args.resume.empty()) load_parameters(args.init, network);
+    return;
+  }
+  const LoadedModel model = load_model(args.init);
+  if (!same_architecture(model.network, network)) {
+    throw Error(
+        fmt::format("--init {}: the model is {}, and this run's network {} (give "
+                    "--hidden and --activation to match)",
+                    args.init, describe(model.network), describe(network)));
+  }
+  if (args.no_standardize) {
+    throw Error(fmt::format(
+        "--no-standardize: the model in --init {} brings its own standardisation", args.init));
+  }
+  options.standardization = model.network.standardization();
+  if (args.resume.empty()) {
+    const std::span<const float> from = model.network.parameters();
+    std::copy(from.begin(), from.end(), network.parameters().begin());
+  }
 }
 
 // No two outputs may be one file, and no output may overwrite an input (but --checkpoint may
@@ -333,8 +390,8 @@ int train_command(const TrainArgs& args, const CLI::App& cmd,
     outputs = data.values.cols();
   }
   Network network = Network::mlp(data.feature_count(), hidden, outputs, activation);
-  // (A resumed run takes the checkpoint's weights: --init is not read, as the warning says.)
-  if (!init && args.resume.empty()) load_parameters(args.init, network);
+  if (!init) init_from_file(args, network, options);
+  options.standardize = !args.no_standardize;
 
   std::FILE* progress_out = args.json ? stderr : stdout;
   const std::size_t train_rows =
@@ -514,8 +571,12 @@ Command add_train_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--init", args->init,
                   "auto, kaiming_normal, kaiming_uniform, xavier_normal, xavier_uniform, pytorch, "
-                  "or a file of float32 parameters in nn.Linear order (tools/torch_convert.py)")
+                  "a model file (descent train --save: its weights and standardisation), or a "
+                  "file of float32 parameters in nn.Linear order (tools/torch_convert.py)")
       ->capture_default_str();
+  cmd->add_flag("--no-standardize", args->no_standardize,
+                "Train on the raw features (as weights from torch trained on raw inputs expect) "
+                "instead of standardising them on the training split");
   cmd->add_option("--optimizer", args->optimizer, "Optimizer spec, e.g. sgd:lr=0.05")
       ->capture_default_str();
   cmd->add_option("--lr", args->lr, "Learning rate (shorthand for lr= in the optimizer spec)");
