@@ -15,6 +15,7 @@
 
 #include "descent/distributed.hpp"
 #include "descent/io.hpp"
+#include "descent/parallel.hpp"
 #include "test_util.hpp"
 
 namespace descent {
@@ -165,6 +166,8 @@ TEST(Cli, BadOptionsExitTwoWithAMessageAndWriteNothing) {
       {"train --data nosuchset", "unknown dataset \"nosuchset\""},
       {"train --data /no/such/file.csv", "does not exist"},
       {"train --data iris --loss mse", "mse needs numeric targets"},
+      {"train --data diabetes --loss cross_entropy",
+       "cross_entropy needs class labels, but \"diabetes\" is a regression set"},
       {"train --data diabetes --loss bce_with_logits", "bce_with_logits needs targets in [0, 1]"},
       {"train --data iris --save /no/such/dir/m.model",
        "directory \"/no/such/dir\" does not exist"},
@@ -978,12 +981,13 @@ TEST(Cli, SweepWritesResultsAndFiguresForEveryConfiguration) {
 }
 
 // Without --lr, a spec's own rate stands: sgd:lr=0.05 had run at the default rates instead,
-// its name next to another rate in the table and results.json.
+// its name next to another rate in the table and results.json. And --threads 0 is every
+// hardware thread, as for train (sweep had refused it).
 TEST(Cli, SweepKeepsASpecsOwnRateUnlessLrIsGiven) {
   test::TempDir dir;
   const auto out = dir / "sweep";
   const CliRun r = run_cli(
-      "sweep --data iris --hidden 8 --batch 16 --threads 1 --optimizer sgd:lr=0.05 --optimizer "
+      "sweep --data iris --hidden 8 --batch 16 --threads 0 --optimizer sgd:lr=0.05 --optimizer "
       "adam --target-accuracy 0.9 --max-epochs 2 --no-plots --quiet --out " +
           out.string(),
       dir);
@@ -992,6 +996,7 @@ TEST(Cli, SweepKeepsASpecsOwnRateUnlessLrIsGiven) {
   std::vector<double> sgd_rates, adam_rates;
   for (const auto& run : j["runs"]) {
     (run["optimizer"] == "adam" ? adam_rates : sgd_rates).push_back(run["lr"].get<double>());
+    EXPECT_EQ(run["threads"], hardware_threads());  // --threads 0: every hardware thread
     if (run["optimizer"] != "adam") {
       EXPECT_EQ(run["optimizer"], "sgd:lr=0.05");
       EXPECT_NE(run["spec"].get<std::string>().find("lr=0.05"), std::string::npos) << run["spec"];
@@ -1034,7 +1039,7 @@ TEST(Cli, SweepRefusesBadOptionsBeforeWritingAnything) {
       {"sweep --out OUT --target-accuracy 1.5", "--target-accuracy 1.5 is invalid"},
       {"sweep --out OUT --target-loss 0.1 --batch 8,0", "--batch 0 is invalid"},
       {"sweep --out OUT --target-loss 0.1 --batch 8,,16", "an empty item"},
-      {"sweep --out OUT --target-loss 0.1 --threads 0", "--threads 0 is invalid"},
+      {"sweep --out OUT --target-loss 0.1 --threads 2000", "--threads 2000 is invalid"},
       {"sweep --out OUT --target-loss 0.1 --lr 0.1,-1", "--lr -1 is invalid"},
       {"sweep --out OUT --target-loss 0.1 --lr abc", "--lr \"abc\" is not a number"},
       {"sweep --out OUT --target-loss 0.1 --optimizer adamx", "unknown optimizer \"adamx\""},
@@ -1198,6 +1203,17 @@ TEST(Cli, LrFindSuggestsARateAndLeavesNoModelBehind) {
   const std::string csv = test::read_text(out / "lr_find.csv");
   EXPECT_EQ(csv.substr(0, csv.find('\n')), "step,lr,loss,smoothed_loss");
   EXPECT_EQ(test::read_text(out / "lr_find.png").substr(1, 3), "PNG");
+  // The summary says which optimizer the rate is for, as train takes it (train's default
+  // optimizer is plain sgd, lr-find's sgd with momentum).
+  const CliRun text = run_cli(
+      "lr-find --data iris --hidden 8 --batch 16 --steps 60 --start-lr 1e-5 --end-lr 100 "
+      "--no-plots",
+      dir);
+  ASSERT_EQ(text.status, 0) << text.err;
+  EXPECT_NE(
+      text.out.find(fmt::format("train with --optimizer sgd:momentum=0.9 --lr {:.3g}", suggested)),
+      std::string::npos)
+      << text.out;
 }
 
 // A file the command would write that cannot be (a directory in its way) stops it before it

@@ -147,10 +147,12 @@ int run_sweep(const SweepArgs& args) {
   std::vector<std::size_t> thread_counts;
   for (const std::string& t : split_list(args.threads, "--threads")) {
     const std::size_t n = parse_count(t, "--threads");
-    if (n == 0 || n > kMaxThreads) {
-      throw Error(fmt::format("--threads {} is invalid: use 1 to {}", t, kMaxThreads));
+    if (n > kMaxThreads) {
+      throw Error(fmt::format("--threads {} is invalid: use 0 (every hardware thread) to {}", t,
+                              kMaxThreads));
     }
-    thread_counts.push_back(n);
+    // 0 is every hardware thread, as train's --threads 0: the count itself goes in the results.
+    thread_counts.push_back(n == 0 ? hardware_threads() : n);
   }
   std::vector<std::string> lrs = split_list(args.lr, "--lr");
   for (const std::string& lr : lrs) {
@@ -401,7 +403,8 @@ Command add_sweep_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--batch", args->batch, "Batch sizes, comma-separated (full: the whole set)")
       ->capture_default_str();
-  cmd->add_option("--threads", args->threads, "Thread counts, comma-separated")
+  cmd->add_option("--threads", args->threads,
+                  "Thread counts, comma-separated (0: every hardware thread)")
       ->capture_default_str();
   cmd->add_option("--lr", args->lr,
                   "Learning rates, comma-separated (given, they replace a spec's own lr; by "

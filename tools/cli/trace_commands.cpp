@@ -470,6 +470,8 @@ int run_lr_find(const LrFindArgs& args) {
                  r.points[i].smoothed_loss);
     fmt::print("  suggested lr {:.3g} (the loss falls fastest there); lowest loss at lr {:.3g}\n",
                r.suggested_lr, r.min_loss_lr);
+    // The rate is the optimizer's: train's default is plain sgd, not lr-find's.
+    fmt::print("  train with --optimizer {} --lr {:.3g}\n", args.optimizer, r.suggested_lr);
     if (out) {
       fmt::print("  wrote      {}{}\n", (*out / "lr_find.csv").string(),
                  drawn && !args.no_plots ? ", " + (*out / "lr_find.png").string() : "");

@@ -373,7 +373,12 @@ int train_command(const TrainArgs& args, const CLI::App& cmd,
   const Dataset data = load_dataset(args.data, task);
   const Loss loss = args.loss == "auto" ? default_loss(data) : parse_loss(args.loss);
   options.loss = loss;
-  // (Class labels trained with mse are refused below, in the library's words.)
+  // (Class labels trained with mse are refused below, in the library's words.) Numeric targets
+  // with cross_entropy would build a network of one output, refused for that instead.
+  if (loss == Loss::cross_entropy && data.task == Task::regression) {
+    throw Error(
+        fmt::format("cross_entropy needs class labels, but \"{}\" is a regression set", data.name));
+  }
   if (stop.target_accuracy && loss == Loss::mse && data.task == Task::regression) {
     throw Error(fmt::format(
         "--target-accuracy needs class labels, and \"{}\" is a regression set: use --target-loss",
