@@ -63,11 +63,11 @@ enum class SchedulePer { epoch, step };
 struct TrainOptions {
   std::size_t batch_size = 32;  // 0 = the whole training set (batch gradient descent)
   std::size_t epochs = 10;
-  std::uint64_t seed = 0;              // shuffling; train() also derives the split and init
-  double validation_fraction = 0.2;    // train(): held out of the data before training
-  std::size_t threads = 0;             // 0 = descent::threads()
-  bool shuffle = true;                 // reshuffle the training rows every epoch
-  bool standardize = true;             // train(): fit on the training split, save in the network
+  std::uint64_t seed = 0;            // shuffling; train() also derives the split and init
+  double validation_fraction = 0.2;  // train(): held out of the data before training
+  std::size_t threads = 0;           // 0 = descent::threads()
+  bool shuffle = true;               // reshuffle the training rows every epoch
+  bool standardize = true;           // train(): fit on the training split, save in the network
   // train(): this standardisation instead (standardize is then not read): a saved model's, to
   // train it further on inputs scaled as it knows them. One entry per feature, or empty (raw).
   std::optional<Standardization> standardization;
@@ -124,11 +124,12 @@ struct StepProfile {
 
 // One row of the history, written after every epoch.
 struct EpochRecord {
-  std::size_t epoch = 0;            // 1-based
-  std::size_t step = 0;             // optimizer steps so far
-  double train_loss = 0.0;          // mean over the epoch's samples of the batch losses
-  double val_loss = 0.0;            // NaN without validation data
-  double val_accuracy = 0.0;        // NaN without validation data or for regression
+  std::size_t epoch = 0;      // 1-based
+  std::size_t step = 0;       // optimizer steps so far
+  double train_loss = 0.0;    // mean over the epoch's samples of the batch losses
+  double val_loss = 0.0;      // NaN without validation data
+  double val_accuracy = 0.0;  // NaN without validation data or for regression
+  // These three are NaN for an epoch that stopped before its first update (divergence).
   double grad_norm = 0.0;           // L2 norm of the gradient of the epoch's last step
   double lr = 0.0;                  // learning rate of the epoch's last step
   double seconds = 0.0;             // wall time since training began

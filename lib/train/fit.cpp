@@ -474,7 +474,9 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
     // checkpoint's running sum (rows first) does not.
     double converged_loss = 0.0;
     std::size_t converged_rows = 0;
-    StepRecord last;  // the epoch's latest step
+    StepRecord last;  // the epoch's latest step; none yet: NaN (an empty cell in the history)
+    last.grad_norm = kNaN;
+    last.lr = kNaN;
     if (run.partial) {
       // Resumed inside this epoch: draw the same order, and go on from where it stopped.
       run.shuffle_rng.set_state(run.epoch_rng);
@@ -615,8 +617,10 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
     record.grad_norm = last.grad_norm;
     record.lr = last.lr;
     record.seconds = elapsed();
-    record.samples_per_second =
-        epoch_seconds > 0.0 ? static_cast<double>(process_rows) / epoch_seconds : 0.0;
+    record.samples_per_second = process_rows == 0 ? kNaN  // no step of its own
+                                : epoch_seconds > 0.0
+                                    ? static_cast<double>(process_rows) / epoch_seconds
+                                    : 0.0;
 
     // Per-layer norms, from the gradient of the epoch's last computed step; the warnings
     // compare whole epochs only.

@@ -207,6 +207,12 @@ TEST(Divergence, NonFiniteLossAtTheFirstStepLeavesTheWeights) {
   EXPECT_EQ(r.steps, 0u);
   EXPECT_NE(r.stop_message.find("step 1"), std::string::npos) << r.stop_message;
   EXPECT_EQ(params_of(net), before);
+  // The epoch made no update: no rate, gradient norm or throughput of its own (they were 0),
+  // an empty cell in the history file.
+  ASSERT_EQ(r.history.size(), 1u);
+  EXPECT_TRUE(std::isnan(r.history[0].grad_norm));
+  EXPECT_TRUE(std::isnan(r.history[0].lr));
+  EXPECT_TRUE(std::isnan(r.history[0].samples_per_second));
 }
 
 // The run's last update overflows a weight: the loss and gradient before it were finite, so

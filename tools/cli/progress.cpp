@@ -41,7 +41,9 @@ void Progress::epoch(const EpochRecord& r) {
                                  fmt::formatted_size("{}", epochs_), epochs_, r.train_loss);
   if (!std::isnan(r.val_loss)) line += fmt::format("  val_loss {:.4f}", r.val_loss);
   if (!std::isnan(r.val_accuracy)) line += fmt::format("  val_acc {:.4f}", r.val_accuracy);
-  line += fmt::format("  {:.0f} samples/s  {:.2f}s", r.samples_per_second, r.seconds);
+  if (!std::isnan(r.samples_per_second))
+    line += fmt::format("  {:.0f} samples/s", r.samples_per_second);
+  line += fmt::format("  {:.2f}s", r.seconds);
   fmt::print(out_, "{}{}\n", terminal_ ? "\r\033[K" : "", line);
   std::fflush(out_);
 }

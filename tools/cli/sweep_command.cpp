@@ -314,9 +314,9 @@ int run_sweep(const SweepArgs& args) {
                          {"val_loss", number_or_null(e.val_loss)},
                          {"val_accuracy", number_or_null(e.val_accuracy)},
                          {"grad_norm", number_or_null(e.grad_norm)},
-                         {"lr", e.lr},
+                         {"lr", number_or_null(e.lr)},
                          {"seconds", e.seconds},
-                         {"samples_per_second", e.samples_per_second}});
+                         {"samples_per_second", number_or_null(e.samples_per_second)}});
     }
     const double to_target = reached && last ? last->seconds : kNaN;
     const double epochs_to_target = reached && last ? static_cast<double>(last->epoch) : kNaN;
