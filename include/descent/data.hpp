@@ -69,6 +69,9 @@ Dataset parse_csv_columns(std::string_view text, std::string_view name, TaskHint
 Dataset load_idx(const std::filesystem::path& images, const std::filesystem::path& labels);
 // The same on the (decompressed) bytes in memory; `name` stands for the files in messages.
 Dataset parse_idx(std::string_view images, std::string_view labels, std::string_view name);
+// The images alone, flattened as load_idx does, for a model's predictions on unlabelled images.
+Matrix load_idx_images(const std::filesystem::path& images);
+Matrix parse_idx_images(std::string_view images, std::string_view name);
 
 // Where Debian's dataset packages put their files: $DESCENT_DATASETS_DIR, else
 // /usr/share/datasets. "fashion-mnist" (60,000 training images) and "fashion-mnist-test"

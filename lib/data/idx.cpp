@@ -99,27 +99,15 @@ IdxArray parse_array(std::string_view bytes, std::string_view file, std::string_
   return array;
 }
 
-}  // namespace
-
-Dataset parse_idx(std::string_view images, std::string_view labels, std::string_view name) {
-  const std::string images_name = fmt::format("{} images", name);
-  const std::string labels_name = fmt::format("{} labels", name);
-  const IdxArray x = parse_array(images, images_name, "images");
-  const IdxArray y = parse_array(labels, labels_name, "labels");
+// Flattened images (count x pixels...) as the features of a classification set, without labels.
+Dataset image_features(const IdxArray& x, const std::string& images_name, std::string_view name) {
   if (x.dims.size() < 2) {
     throw Error(
         fmt::format("{}: images need at least 2 dimensions (count, pixels...), the file "
                     "has {}",
                     images_name, x.dims.size()));
   }
-  if (y.dims.size() != 1) {
-    throw Error(fmt::format("{}: labels need 1 dimension (count), the file has {}", labels_name,
-                            y.dims.size()));
-  }
   const std::size_t rows = x.dims[0];
-  if (y.dims[0] != rows) {
-    throw Error(fmt::format("{}: {} images but {} labels", name, rows, y.dims[0]));
-  }
   if (rows == 0) throw Error(fmt::format("{}: the files hold no images", name));
   std::size_t features = 1;
   for (std::size_t d = 1; d < x.dims.size(); ++d) features *= x.dims[d];
@@ -135,13 +123,6 @@ Dataset parse_idx(std::string_view images, std::string_view labels, std::string_
     const unsigned char* from = pixels + i * features;
     for (std::size_t j = 0; j < features; ++j) row[j] = static_cast<float>(from[j]);
   }
-  data.labels.resize(rows);
-  std::uint32_t largest = 0;
-  for (std::size_t i = 0; i < rows; ++i) {
-    data.labels[i] = static_cast<unsigned char>(y.data[i]);
-    largest = std::max(largest, data.labels[i]);
-  }
-  data.classes = std::size_t{largest} + 1;
   // pixel_R_C for images of rows x columns, as in the bundled MNIST CSVs; pixelJ otherwise.
   data.feature_names.reserve(features);
   for (std::size_t j = 0; j < features; ++j) {
@@ -149,8 +130,55 @@ Dataset parse_idx(std::string_view images, std::string_view labels, std::string_
                                      ? fmt::format("pixel_{}_{}", j / x.dims[2], j % x.dims[2])
                                      : fmt::format("pixel{}", j));
   }
+  return data;
+}
+
+}  // namespace
+
+Dataset parse_idx(std::string_view images, std::string_view labels, std::string_view name) {
+  const std::string images_name = fmt::format("{} images", name);
+  const std::string labels_name = fmt::format("{} labels", name);
+  const IdxArray x = parse_array(images, images_name, "images");
+  const IdxArray y = parse_array(labels, labels_name, "labels");
+  if (x.dims.size() >= 2 && y.dims.size() != 1) {
+    throw Error(fmt::format("{}: labels need 1 dimension (count), the file has {}", labels_name,
+                            y.dims.size()));
+  }
+  if (x.dims.size() >= 2 && y.dims[0] != x.dims[0]) {
+    throw Error(fmt::format("{}: {} images but {} labels", name, x.dims[0], y.dims[0]));
+  }
+  Dataset data = image_features(x, images_name, name);
+  const std::size_t rows = data.rows();
+  data.labels.resize(rows);
+  std::uint32_t largest = 0;
+  for (std::size_t i = 0; i < rows; ++i) {
+    data.labels[i] = static_cast<unsigned char>(y.data[i]);
+    largest = std::max(largest, data.labels[i]);
+  }
+  data.classes = std::size_t{largest} + 1;
   data.target_name = "label";
   return data;
+}
+
+Matrix parse_idx_images(std::string_view images, std::string_view name) {
+  const std::string images_name = fmt::format("{} images", name);
+  return image_features(parse_array(images, images_name, "images"), images_name, name).features;
+}
+
+Matrix load_idx_images(const std::filesystem::path& images) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(images, ec)) {
+    throw Error(fmt::format("IDX file \"{}\" {}", images.string(),
+                            std::filesystem::exists(images, ec)
+                                ? "is not a regular file (a directory or a device)"
+                                : "does not exist"));
+  }
+  const std::string x = detail::read_gzip(images);
+  try {
+    return parse_idx_images(x, images.filename().string());
+  } catch (const Error& e) {
+    throw Error(fmt::format("{} (reading {})", e.what(), images.string()));
+  }
 }
 
 Dataset load_idx(const std::filesystem::path& images, const std::filesystem::path& labels) {

@@ -715,6 +715,17 @@ TEST(Cli, PredictAndEvaluateTakeEveryDataSetTrainTakes) {
       "predict --model " + model + " --data " + (dir / "t-images-idx3-ubyte").string(), dir);
   ASSERT_EQ(idx_predicted.status, 0) << idx_predicted.err;
   EXPECT_EQ(std::count(idx_predicted.out.begin(), idx_predicted.out.end(), '\n'), 4);
+  // Without their labels file, images can still be predicted, not evaluated.
+  std::filesystem::remove(dir / "t-labels-idx1-ubyte");
+  const CliRun unlabelled = run_cli(
+      "predict --model " + model + " --data " + (dir / "t-images-idx3-ubyte").string(), dir);
+  ASSERT_EQ(unlabelled.status, 0) << unlabelled.err;
+  EXPECT_EQ(unlabelled.out, idx_predicted.out);
+  const CliRun no_labels = run_cli(
+      "evaluate --model " + model + " --data " + (dir / "t-images-idx3-ubyte").string(), dir);
+  EXPECT_EQ(no_labels.status, 2);
+  EXPECT_NE(no_labels.err.find("t-labels-idx1-ubyte\" does not exist"), std::string::npos)
+      << no_labels.err;
   // Synthetic data, whose feature count must match the model's.
   const CliRun synthetic =
       run_cli("predict --model " + model + " --data synthetic:rows=5,features=4,classes=3", dir);

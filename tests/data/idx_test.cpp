@@ -55,6 +55,27 @@ TEST(Idx, ReadsImagesAsRowsOfPixelsAndLabelsAsClasses) {
   EXPECT_EQ(d.feature_names.back(), "pixel_1_2");
 }
 
+// For predictions on unlabelled images: the same features, no labels file needed.
+TEST(Idx, ReadsImagesAloneAsTheSameFeatures) {
+  const Matrix x = parse_idx_images(kImages, "tiny");
+  const Dataset d = parse_idx(kImages, kLabels, "tiny");
+  ASSERT_EQ(x.rows(), 3u);
+  ASSERT_EQ(x.cols(), 6u);
+  for (std::size_t i = 0; i < 3; ++i)
+    for (std::size_t j = 0; j < 6; ++j) EXPECT_EQ(x(i, j), d.features(i, j));
+  EXPECT_NE(
+      test::error_message([] { parse_idx_images(kLabels, "bad"); }).find("at least 2 dimensions"),
+      std::string::npos);
+  EXPECT_NE(
+      test::error_message([] { parse_idx_images(kImages.substr(0, 20), "bad"); }).find("truncated"),
+      std::string::npos);
+  test::TempDir dir;
+  write_gzip(dir / "t-images-idx3-ubyte.gz", kImages);
+  EXPECT_EQ(load_idx_images(dir / "t-images-idx3-ubyte.gz")(2, 5), 250.0f);
+  EXPECT_NE(test::error_message([&] { load_idx_images(dir / "none"); }).find("does not exist"),
+            std::string::npos);
+}
+
 TEST(Idx, RefusesMalformedFilesNamingWhatIsWrong) {
   auto message = [](const std::string& images, const std::string& labels) {
     return test::error_message([&] { parse_idx(images, labels, "bad"); });

@@ -38,15 +38,25 @@ Loss model_loss(const LoadedModel& model, const ModelArgs& args) {
 // every column a feature, or a last (target) column more; a set of another kind (IDX images, a
 // system set, synthetic data) gives its features.
 Dataset features_for(const Network& net, const std::string& data) {
-  const std::vector<std::filesystem::path> files = dataset_files(data);
-  if (files.size() != 1) {
-    Dataset d = load_dataset(data);  // names what is wrong with a name that names nothing
+  auto checked = [&](Dataset d) {
     if (d.feature_count() != net.inputs()) {
       throw Error(fmt::format("\"{}\" has {} features; the model takes {}", data, d.feature_count(),
                               net.inputs()));
     }
     return d;
+  };
+  const std::vector<std::filesystem::path> files = dataset_files(data);
+  std::error_code ec;
+  if (files.size() == 2 && !std::filesystem::exists(files[1], ec) &&
+      std::filesystem::exists(files[0], ec)) {
+    // IDX images without their labels file: nothing to evaluate, but images to predict.
+    Dataset d;
+    d.name = data;
+    d.features = load_idx_images(files[0]);
+    return checked(std::move(d));
   }
+  // load_dataset names what is wrong with a name that names nothing.
+  if (files.size() != 1) return checked(load_dataset(data));
   const std::string path = files.front().string();
   Dataset d = load_csv_columns(path, TaskHint::regression, false);
   if (d.feature_count() == net.inputs()) return d;
