@@ -578,6 +578,11 @@ TEST(Cli, ResumingAFinishedRunReportsItAndTrainsNothing) {
   EXPECT_EQ(j["stop_reason"], "max_epochs");
   EXPECT_EQ(j["epochs"], 3);
   EXPECT_NE(j["stop_message"].get<std::string>().find("already stopped"), std::string::npos);
+  // The summary shows no rate for it (it said "0 samples/s").
+  const CliRun text = run_cli("train --data iris --epochs 3 --resume " + ck, dir);
+  ASSERT_EQ(text.status, 0) << text.err;
+  EXPECT_NE(text.out.find("  ran        3 epochs"), std::string::npos) << text.out;
+  EXPECT_EQ(text.out.find("0 samples/s"), std::string::npos) << text.out;
 }
 
 TEST(Cli, EvaluatesATestSetWithASingleClass) {
@@ -631,6 +636,15 @@ TEST(Cli, PredictAndEvaluate) {
   EXPECT_EQ(csv.substr(0, csv.find('\n')), "prediction,p0,p1,p2");
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 3);
   EXPECT_EQ(csv[csv.find('\n') + 1], '0');  // a setosa
+  // The same file has no target to evaluate against: said so (not "class labels must be
+  // integers", of the last feature read as a target).
+  const CliRun no_target = run_cli(
+      "evaluate --model " + (dir / "iris.model").string() + " --data " + (dir / "new.csv").string(),
+      dir);
+  EXPECT_EQ(no_target.status, 2);
+  EXPECT_NE(no_target.err.find("has the model's 4 features and no target column"),
+            std::string::npos)
+      << no_target.err;
   // Regression: MSE, MAE and R^2.
   ASSERT_EQ(run_cli("train --data diabetes --hidden 16 --optimizer adam --lr 0.05 --epochs 60 "
                     "--quiet --save " +

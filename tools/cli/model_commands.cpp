@@ -161,11 +161,41 @@ int run_predict(const ModelArgs& args) {
   return 0;
 }
 
+// Whether `data` is a CSV of the model's features alone (what predict takes): evaluate would
+// read its last feature as the target.
+bool features_only(const Network& net, const std::string& data) {
+  const std::vector<std::filesystem::path> files = dataset_files(data);
+  if (files.size() != 1) return false;
+  try {
+    return load_csv_columns(files.front(), TaskHint::regression, false).feature_count() ==
+           net.inputs();
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+// The labelled data for evaluate, with the reason a features-only CSV cannot be.
+Dataset labelled_data(const Network& net, const std::string& data, TaskHint hint) {
+  const Error no_target(fmt::format(
+      "{} has the model's {} features and no target column: evaluate compares the outputs with "
+      "a target in one more, last column (predict takes the features alone)",
+      data, net.inputs()));
+  Dataset d;
+  try {
+    d = load_dataset(data, hint);
+  } catch (const Error&) {
+    if (features_only(net, data)) throw no_target;
+    throw;
+  }
+  if (d.feature_count() + 1 == net.inputs() && features_only(net, data)) throw no_target;
+  return d;
+}
+
 int run_evaluate(const ModelArgs& args) {
   const LoadedModel model = load_model(args.model);
   const Loss loss = model_loss(model, args);
   const TaskHint hint = loss == Loss::mse ? TaskHint::regression : TaskHint::classification;
-  const Dataset data = load_dataset(args.data, hint);
+  const Dataset data = labelled_data(model.network, args.data, hint);
   const ModelEvaluation e = evaluate_model(model.network, loss, data);
   if (!std::isfinite(e.mean_loss)) {
     throw Error(

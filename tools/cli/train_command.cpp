@@ -508,9 +508,13 @@ int train_command(const TrainArgs& args, const CLI::App& cmd,
     fmt::print("  resumed    from {} after epoch {}\n", args.resume, result.resumed_epoch);
   fmt::print("  stopped    {}: {}\n", to_string(result.stop_reason), result.stop_message);
   auto s = [](std::size_t n) { return n == 1 ? "" : "s"; };
-  fmt::print("  ran        {} epoch{}, {} step{} in {:.2f} s ({:.0f} samples/s, {} thread{}, {})\n",
-             result.epochs, s(result.epochs), result.steps, s(result.steps), result.seconds,
-             result.samples_per_second, result.threads, s(result.threads), to_string(isa));
+  // (A resumed run that had finished trains nothing: no rate to show.)
+  const std::string rate = result.samples_per_second > 0.0
+                               ? fmt::format("{:.0f} samples/s, ", result.samples_per_second)
+                               : std::string();
+  fmt::print("  ran        {} epoch{}, {} step{} in {:.2f} s ({}{} thread{}, {})\n", result.epochs,
+             s(result.epochs), result.steps, s(result.steps), result.seconds, rate, result.threads,
+             s(result.threads), to_string(isa));
   if (world != nullptr) {
     fmt::print("  ranks      {} ({} reduction), rows computed per rank: {}\n", result.ranks,
                to_string(result.reduction), fmt::join(result.rank_rows, ", "));
