@@ -310,6 +310,27 @@ void parse_checkpoint(std::span<const char> file, const std::string& name, Netwo
   mismatch(saved.seed != fingerprint.seed, "seed", saved.seed, fingerprint.seed);
   mismatch(saved.shuffle != fingerprint.shuffle, "shuffle", saved.shuffle != 0,
            fingerprint.shuffle != 0);
+  // Before the data's checksums, which a different standardisation changes too (where the
+  // row counts differ, the data do, and the message below says so).
+  const Standardization &saved_scaling = model.network.standardization(),
+                        &this_scaling = network.standardization();
+  const bool same_rows = saved.train_rows == fingerprint.train_rows;
+  if (same_rows && saved_scaling.empty() != this_scaling.empty()) {
+    throw Error(fmt::format(
+        "{}: the checkpoint's run trained on {} features; this run {} them (resume with the "
+        "same --init MODEL or --no-standardize, TrainOptions::standardization or standardize, "
+        "as the run that wrote it)",
+        name, saved_scaling.empty() ? "raw" : "standardised",
+        this_scaling.empty() ? "does not standardise" : "standardises"));
+  }
+  if (same_rows &&
+      (saved_scaling.mean != this_scaling.mean || saved_scaling.stddev != this_scaling.stddev)) {
+    throw Error(fmt::format(
+        "{}: the checkpoint's run standardised its features with other means and deviations "
+        "(other data, --val-fraction or --seed, or a model's given with --init MODEL; resume "
+        "with the same ones as the run that wrote it)",
+        name));
+  }
   mismatch(saved.train_rows != fingerprint.train_rows || saved.train_crc != fingerprint.train_crc,
            "training data of",
            fmt::format("{} rows (checksum {:08x})", saved.train_rows, saved.train_crc),

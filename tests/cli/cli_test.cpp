@@ -423,13 +423,33 @@ TEST(Cli, InitFromASavedModelOrRawWeightsPicksUpWhereTheyWere) {
   EXPECT_LT(val_loss("--epochs 5 --init " + model), trained);  // and it trains on from there
   const CliRun other = run_cli("train --data iris --hidden 4 --init " + model, dir);
   EXPECT_EQ(other.status, 2);
-  EXPECT_NE(other.err.find("the model is 4-8-3 relu, and this run's network 4-4-3 relu"),
+  EXPECT_NE(other.err.find("the model is 4-8-3 relu, and this run's network 4-4-3 relu (give "
+                           "--hidden and --activation to match)"),
             std::string::npos)
       << other.err;
+  const CliRun wine = run_cli("train --data wine --hidden 8 --init " + model, dir);
+  EXPECT_EQ(wine.status, 2);
+  EXPECT_NE(wine.err.find("the data has 13 features, the model takes 4"), std::string::npos)
+      << wine.err;
   const CliRun raw_too =
       run_cli("train --data iris --hidden 8 --no-standardize --init " + model, dir);
   EXPECT_EQ(raw_too.status, 2);
   EXPECT_NE(raw_too.err.find("brings its own standardisation"), std::string::npos) << raw_too.err;
+
+  // A run started from a model is resumed with it again (its standardisation; no warning that
+  // --init is ignored), and refused without it, saying why.
+  const std::string scaled = (dir / "scaled.model").string(), ck = (dir / "ck").string();
+  val_loss("--epochs 3 --seed 7 --val-fraction 0.5 --save " + scaled);
+  val_loss("--epochs 2 --checkpoint " + ck + " --init " + scaled);
+  const CliRun without = run_cli("train --data iris --hidden 8 --epochs 4 --resume " + ck, dir);
+  EXPECT_EQ(without.status, 2);
+  EXPECT_NE(without.err.find("standardised its features with other means"), std::string::npos)
+      << without.err;
+  const CliRun with = run_cli(
+      "train --data iris --hidden 8 --epochs 4 --json --resume " + ck + " --init " + scaled, dir);
+  ASSERT_EQ(with.status, 0) << with.err;
+  EXPECT_EQ(nlohmann::json::parse(with.out)["epochs"], 4);
+  EXPECT_EQ(with.err.find("--init has no effect"), std::string::npos) << with.err;
 
   // Raw inputs: a model trained without standardising, its weights as a flat file.
   const std::string raw = (dir / "raw.model").string(), flat = (dir / "raw.bin").string();

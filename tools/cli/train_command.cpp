@@ -126,6 +126,17 @@ std::string shape_of(const Network& net) {
   return s;
 }
 
+// Whether `path` starts as a model file (descent train --save) does.
+bool is_model_file(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) return false;
+  char magic[8] = {};
+  const bool model = std::fread(magic, 1, sizeof magic, f) == sizeof magic &&
+                     std::string_view(magic, sizeof magic) == "DESCENTM";
+  std::fclose(f);
+  return model;
+}
+
 // Options that mean something only with another one, given alone, and options another one
 // overrides: they are ignored, and the user is told so (on stderr as the run starts, unless
 // --quiet, and with the run's warnings in the summary and in --json).
@@ -144,7 +155,8 @@ std::vector<std::string> ignored_options(const CLI::App& cmd, const TrainArgs& a
   if (cmd.count("--activation") > 0 && (args.hidden.empty() || args.hidden == "none"))
     warnings.emplace_back(
         "--activation has no effect with --hidden none: no hidden layer has an activation");
-  if (cmd.count("--init") > 0 && !args.resume.empty())
+  // (A model file's standardisation still applies: see init_from_file.)
+  if (cmd.count("--init") > 0 && !args.resume.empty() && !is_model_file(args.init))
     warnings.emplace_back(
         "--init has no effect with --resume: the run goes on from the checkpoint's weights");
   if (args.schedule_per == "step" && !args.schedule.empty() &&
@@ -171,21 +183,9 @@ bool same_architecture(const Network& a, const Network& b) {
   return true;
 }
 
-// Whether `path` starts as a model file (descent train --save) does.
-bool is_model_file(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) return false;
-  char magic[8] = {};
-  const bool model = std::fread(magic, 1, sizeof magic, f) == sizeof magic &&
-                     std::string_view(magic, sizeof magic) == "DESCENTM";
-  std::fclose(f);
-  return model;
-}
-
 // --init FILE: a model file, whose weights (and standardisation) a new run starts from, or
 // flat float32 parameters (tools/torch_convert.py). A resumed run takes the checkpoint's
-// weights (--init is not read for them, as the warning says), but still the model's
-// standardisation, as the run it resumes had.
+// weights, but still a model's standardisation, as the run it resumes had.
 void init_from_file(const TrainArgs& args, Network& network, TrainOptions& options) {
   if (!is_model_file(args.init)) {
     if (args.resume.empty()) load_parameters(args.init, network);
@@ -193,10 +193,21 @@ void init_from_file(const TrainArgs& args, Network& network, TrainOptions& optio
   }
   const LoadedModel model = load_model(args.init);
   if (!same_architecture(model.network, network)) {
-    throw Error(
-        fmt::format("--init {}: the model is {}, and this run's network {} (give "
-                    "--hidden and --activation to match)",
-                    args.init, describe(model.network), describe(network)));
+    // What to change: the data for the inputs, the loss or the classes for the outputs, the
+    // hidden layers' options for the rest.
+    const std::string remedy =
+        model.network.inputs() != network.inputs()
+            ? fmt::format("the data has {} features, the model takes {}", network.inputs(),
+                          model.network.inputs())
+        : model.network.outputs() != network.outputs()
+            ? fmt::format(
+                  "the model has {} outputs{}: give the data and --loss it was trained "
+                  "with",
+                  model.network.outputs(),
+                  model.loss ? fmt::format(" ({})", to_string(*model.loss)) : "")
+            : std::string("give --hidden and --activation to match");
+    throw Error(fmt::format("--init {}: the model is {}, and this run's network {} ({})", args.init,
+                            describe(model.network), describe(network), remedy));
   }
   if (args.no_standardize) {
     throw Error(fmt::format(
