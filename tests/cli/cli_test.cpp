@@ -1103,6 +1103,9 @@ TEST(Cli, SweepRefusesBadOptionsBeforeWritingAnything) {
        "--optimizer: sgd:momentum=0 repeats sgd"},
       {"sweep --out OUT --target-loss 0.1 --optimizer adam --optimizer adam",
        "--optimizer: adam repeats adam"},
+      // One rate of a swept optimizer, given again as a spec with its own rate.
+      {"sweep --out OUT --target-loss 0.1 --optimizer sgd --optimizer sgd:lr=0.01",
+       "--optimizer: sgd:lr=0.01 repeats sgd (at lr 0.01)"},
   };
   expect_refused_before_writing(cases);
   // --out naming a file is refused, and the file kept.

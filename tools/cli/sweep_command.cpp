@@ -50,7 +50,7 @@ constexpr const char* kFigures[] = {"loss_curves.png", "throughput.png", "pareto
 
 // One point of the grid.
 struct Config {
-  std::string optimizer;  // as given, without lr
+  std::string optimizer;  // as given (with its own lr=, where that is the rate run)
   std::string spec;       // with the sweep's lr
   double lr = 0.0;
   std::string lr_text;
@@ -178,18 +178,29 @@ int run_sweep(const SweepArgs& args) {
     rates.push_back(
         own != spec.options.end() && !args.lr_given ? std::vector<std::string>{own->second} : lrs);
   }
-  // Two spellings of one optimizer (adam and adam:lr=0.5 where --lr replaces the rate; sgd and
-  // sgd:momentum=0) are a repeat too: compared by the canonical spec, every key given.
-  std::vector<std::string> canonical;
+  // Two spellings of one optimizer at one rate (adam and adam:lr=0.5 where --lr replaces the
+  // rate; sgd and sgd:momentum=0; sgd at the default rates and sgd:lr=0.01) are a repeat too:
+  // every (optimizer, rate) compared by its canonical spec, every key given.
+  // Whole optimizers first, named as given; then each rate.
+  std::vector<std::string> canonical, spelled;
   for (std::size_t i = 0; i < optimizers.size(); ++i)
     canonical.push_back(make_optimizer(with_lr(optimizers[i], rates[i].front()))->spec());
   refuse_repeats(canonical, optimizers, "--optimizer");
+  canonical.clear();
+  for (std::size_t i = 0; i < optimizers.size(); ++i) {
+    for (const std::string& lr : rates[i]) {
+      // (make_optimizer refuses a bad spec or rate now, naming it.)
+      canonical.push_back(make_optimizer(with_lr(optimizers[i], lr))->spec());
+      spelled.push_back(rates[i].size() > 1 ? fmt::format("{} (at lr {})", optimizers[i], lr)
+                                            : optimizers[i]);
+    }
+  }
+  refuse_repeats(canonical, spelled, "--optimizer");
   std::vector<Config> grid;
   for (std::size_t i = 0; i < optimizers.size(); ++i) {
     const std::string& optimizer = optimizers[i];
     for (const std::string& lr : rates[i]) {
       const std::string spec = with_lr(optimizer, lr);
-      make_optimizer(spec);  // refuses a bad spec or rate now, naming it
       for (std::size_t batch : batches) {
         for (std::size_t threads : thread_counts) {
           grid.push_back({optimizer, spec, parse_number(lr, "--lr"), lr, batch, threads});
