@@ -1251,15 +1251,17 @@ TEST(Cli, LrFindSuggestsARateAndLeavesNoModelBehind) {
   const std::string csv = test::read_text(out / "lr_find.csv");
   EXPECT_EQ(csv.substr(0, csv.find('\n')), "step,lr,loss,smoothed_loss");
   EXPECT_EQ(test::read_text(out / "lr_find.png").substr(1, 3), "PNG");
-  // The summary says which optimizer the rate is for, as train takes it (train's default
-  // optimizer is plain sgd, lr-find's sgd with momentum).
+  // The summary says which optimizer, model and batch the rate is for, as train takes them
+  // (train's default optimizer is plain sgd, lr-find's sgd with momentum).
   const CliRun text = run_cli(
       "lr-find --data iris --hidden 8 --batch 16 --steps 60 --start-lr 1e-5 --end-lr 100 "
       "--no-plots",
       dir);
   ASSERT_EQ(text.status, 0) << text.err;
   EXPECT_NE(
-      text.out.find(fmt::format("train with --optimizer sgd:momentum=0.9 --lr {:.3g}", suggested)),
+      text.out.find(fmt::format(
+          "train with --data iris --hidden 8 --batch 16 --optimizer sgd:momentum=0.9 --lr {:.3g}",
+          suggested)),
       std::string::npos)
       << text.out;
 }

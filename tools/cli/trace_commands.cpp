@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <fmt/format.h>
@@ -470,8 +471,22 @@ int run_lr_find(const LrFindArgs& args) {
                  r.points[i].smoothed_loss);
     fmt::print("  suggested lr {:.3g} (the loss falls fastest there); lowest loss at lr {:.3g}\n",
                r.suggested_lr, r.min_loss_lr);
-    // The rate is the optimizer's: train's default is plain sgd, not lr-find's.
-    fmt::print("  train with --optimizer {} --lr {:.3g}\n", args.optimizer, r.suggested_lr);
+    // The rate is for this optimizer (train's default is plain sgd, not lr-find's), model and
+    // batch: the train options that repeat them (lr-find's other defaults are train's).
+    const LrFindArgs defaults;
+    std::string same = fmt::format("--data {}", args.data);
+    for (const auto& [option, value, fallback] :
+         {std::tuple{"--task", &args.task, &defaults.task},
+          {"--hidden", &args.hidden, &defaults.hidden},
+          {"--activation", &args.activation, &defaults.activation},
+          {"--loss", &args.loss, &defaults.loss},
+          {"--batch", &args.batch, &defaults.batch},
+          {"--val-fraction", &args.val_fraction, &defaults.val_fraction},
+          {"--seed", &args.seed, &defaults.seed}}) {
+      if (*value != *fallback) same += fmt::format(" {} {}", option, *value);
+    }
+    fmt::print("  train with {} --optimizer {} --lr {:.3g}\n", same, args.optimizer,
+               r.suggested_lr);
     if (out) {
       fmt::print("  wrote      {}{}\n", (*out / "lr_find.csv").string(),
                  drawn && !args.no_plots ? ", " + (*out / "lr_find.png").string() : "");
