@@ -17,7 +17,8 @@ descent::load_parameters read, and descent::save_parameters writes.
       builds the nn.Sequential of a descent model file (`descent train --save`): its sizes and
       activations from the file, and its input standardisation folded into the first Linear
       (W / std, b - W mean / std), so that the torch model takes raw inputs as
-      `descent predict` does and gives the same outputs up to float rounding.
+      `descent predict` does. Its outputs are the model's up to float rounding: logits, which
+      predict turns into probabilities for cross_entropy and bce_with_logits.
 
 Bad input exits 2 with the reason, and leaves no output file. Needs Debian's python3-torch;
 run it with /usr/bin/python3.
@@ -176,12 +177,21 @@ def from_flat(args):
     values = numpy.frombuffer(data, dtype="<f4").astype("float32")
     if not numpy.isfinite(values).all():
         fail(f"{args.flat}: parameter {int(numpy.argmin(numpy.isfinite(values)))} is not finite")
-    flat = torch.from_numpy(values.copy())
+    hidden = ACTIVATIONS[args.activation]
+    model = sequential(sizes, [hidden] * (len(sizes) - 2) + [torch.nn.Identity],
+                       torch.from_numpy(values.copy()))
+    write_atomically(args.out, lambda path: torch.save(model, path))
+    print(f"wrote {args.out}: {model}")
+
+
+def sequential(sizes, activations, flat):
+    """nn.Sequential of Linear(sizes[i], sizes[i + 1]) each followed by activations[i] (none for
+    Identity), its parameters taken in order from the float tensor `flat`."""
     layers = []
     for i in range(len(sizes) - 1):
         layers.append(torch.nn.Linear(sizes[i], sizes[i + 1]))
-        if i + 2 < len(sizes):
-            layers.append(ACTIVATIONS[args.activation]())
+        if activations[i] is not torch.nn.Identity:
+            layers.append(activations[i]())
     model = torch.nn.Sequential(*layers)
     offset = 0
     with torch.no_grad():
@@ -190,14 +200,17 @@ def from_flat(args):
                 for p in (m.weight, m.bias):
                     p.copy_(flat[offset:offset + p.numel()].reshape(p.shape))
                     offset += p.numel()
-    write_atomically(args.out, lambda path: torch.save(model, path))
-    print(f"wrote {args.out}: {model}")
+    return model
 
 
-MODEL_ACTIVATIONS = [None, torch.nn.ReLU, torch.nn.Sigmoid, torch.nn.Tanh]  # descent's codes
+FLOAT32_MIN_NORMAL = 1.1754943508222875e-38
+
+# The activations by descent's codes in a model file (Activation: identity, relu, sigmoid, tanh).
+MODEL_ACTIVATIONS = [ACTIVATIONS[name] for name in ("identity", "relu", "sigmoid", "tanh")]
 
 
 def from_model(args):
+    import math
     import struct
     import zlib
     if not os.path.isfile(args.model):
@@ -235,27 +248,28 @@ def from_model(args):
             fail(f"{args.model}: corrupted model file: activation {activation}")
         sizes.append(units)
         activations.append(MODEL_ACTIVATIONS[activation])
+    if count == 0:
+        fail(f"{args.model}: corrupted model file: no layers")
+    # What descent's reader refuses too (lib/io/model_file.cpp).
     (standardised,) = take("<Q")
+    if standardised not in (0, inputs):
+        fail(f"{args.model}: corrupted model file: a standardisation of {standardised} features "
+             f"for {inputs} inputs")
     mean = list(take(f"<{standardised}f")) if standardised else []
     stddev = list(take(f"<{standardised}f")) if standardised else []
+    if not all(math.isfinite(m) for m in mean) or \
+            not all(math.isfinite(d) and d >= FLOAT32_MIN_NORMAL for d in stddev):
+        fail(f"{args.model}: corrupted model file: a standardisation mean that is not finite or "
+             "a deviation that is not a normal number > 0")
     (count,) = take("<Q")
     expected = sum(sizes[i + 1] * (sizes[i] + 1) for i in range(len(sizes) - 1))
     if count != expected or pos + 4 * count != len(data) - 4:
         fail(f"{args.model}: corrupted model file: {count} parameters for sizes {sizes}")
     flat = torch.tensor(struct.unpack_from(f"<{count}f", data, pos), dtype=torch.float32)
-    layers = []
-    for i in range(len(sizes) - 1):
-        layers.append(torch.nn.Linear(sizes[i], sizes[i + 1]))
-        if activations[i] is not None:
-            layers.append(activations[i]())
-    model = torch.nn.Sequential(*layers)
-    offset = 0
+    if not torch.isfinite(flat).all():
+        fail(f"{args.model}: corrupted model file: a parameter is not finite")
+    model = sequential(sizes, activations, flat)
     with torch.no_grad():
-        for m in model:
-            if isinstance(m, torch.nn.Linear):
-                for p in (m.weight, m.bias):
-                    p.copy_(flat[offset:offset + p.numel()].reshape(p.shape))
-                    offset += p.numel()
         if standardised:
             # W ((x - mean) / std) + b = (W / std) x + (b - (W / std) mean), in double.
             first = model[0]

@@ -60,10 +60,39 @@ def main():
         model_outputs_match(sys.argv[1], sys.argv[2], path, failures)
         with open(path("garbage.model"), "w") as f:
             f.write("DESCENTM and then garbage\n")
+
+        def model_file(name, inputs, layers, standardised, mean, stddev, params):
+            """A model file in descent's format (lib/io/model_file.cpp), its CRC right."""
+            import struct
+            import zlib
+            body = b"DESCENTM" + struct.pack("<IIQQ", 1, 2, inputs, len(layers))
+            for units, activation in layers:
+                body += struct.pack("<QII", units, activation, 0)
+            body += struct.pack("<Q", standardised)
+            body += struct.pack(f"<{len(mean)}f", *mean) + struct.pack(f"<{len(stddev)}f", *stddev)
+            body += struct.pack(f"<Q{len(params)}f", len(params), *params)
+            with open(path(name), "wb") as f:
+                f.write(body + struct.pack("<I", zlib.crc32(body)))
+
+        model_file("nolayers.model", 2, [], 0, [], [], [])
+        model_file("scaling.model", 2, [(1, 0)], 3, [0, 0, 0], [1, 1, 1], [1, 2, 3])
+        model_file("zerodev.model", 2, [(1, 0)], 2, [0, 0], [1, 0], [1, 2, 3])
+        model_file("good.model", 2, [(1, 0)], 2, [1, 2], [2, 4], [1, 2, 3])
+        code, out = convert("from-model", path("good.model"), path("good.pt"))
+        if code != 0:
+            failures.append(f"from-model good.model: exit {code}\n{out}")
+        else:
+            # y = (x - mean) / std . w + b, folded: x = (3, 6) gives 1 * 1 + 2 * 1 + 3 = 6.
+            y = torch.load(path("good.pt"))(torch.tensor([[3.0, 6.0]])).item()
+            if abs(y - 6.0) > 1e-6:
+                failures.append(f"from-model good.model: {y}, expected 6")
         for args, reason in [
                 (("from-model", path("iris3.pt"), path("z.pt")), "not a descent model file"),
                 (("from-model", path("garbage.model"), path("z.pt")), "CRC does not match"),
-                (("from-model", path("missing.model"), path("z.pt")), "no such file")]:
+                (("from-model", path("missing.model"), path("z.pt")), "no such file"),
+                (("from-model", path("nolayers.model"), path("z.pt")), "no layers"),
+                (("from-model", path("scaling.model"), path("z.pt")), "of 3 features for 2"),
+                (("from-model", path("zerodev.model"), path("z.pt")), "not a normal number")]:
             code, out = convert(*args)
             if code != 2 or reason not in out or "Traceback" in out or os.path.exists(path("z.pt")):
                 failures.append(f"{' '.join(args)}: exit {code}, expected 2 with {reason!r}\n{out}")
