@@ -129,7 +129,8 @@ struct EpochRecord {
   double train_loss = 0.0;    // mean over the epoch's samples of the batch losses
   double val_loss = 0.0;      // NaN without validation data
   double val_accuracy = 0.0;  // NaN without validation data or for regression
-  // These three are NaN for an epoch that stopped before its first update (divergence).
+  // NaN for an epoch that trained on no rows (it stopped at its first step): samples_per_second,
+  // and grad_norm and lr too where that step diverged (a converged one reports its own).
   double grad_norm = 0.0;           // L2 norm of the gradient of the epoch's last step
   double lr = 0.0;                  // learning rate of the epoch's last step
   double seconds = 0.0;             // wall time since training began

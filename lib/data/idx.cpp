@@ -133,6 +133,17 @@ Dataset image_features(const IdxArray& x, const std::string& images_name, std::s
   return data;
 }
 
+// Throws descent::Error unless `file` is a regular file.
+void check_idx_file(const std::filesystem::path& file) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(file, ec)) {
+    throw Error(fmt::format("IDX file \"{}\" {}", file.string(),
+                            std::filesystem::exists(file, ec)
+                                ? "is not a regular file (a directory or a device)"
+                                : "does not exist"));
+  }
+}
+
 }  // namespace
 
 Dataset parse_idx(std::string_view images, std::string_view labels, std::string_view name) {
@@ -166,13 +177,7 @@ Matrix parse_idx_images(std::string_view images, std::string_view name) {
 }
 
 Matrix load_idx_images(const std::filesystem::path& images) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(images, ec)) {
-    throw Error(fmt::format("IDX file \"{}\" {}", images.string(),
-                            std::filesystem::exists(images, ec)
-                                ? "is not a regular file (a directory or a device)"
-                                : "does not exist"));
-  }
+  check_idx_file(images);
   const std::string x = detail::read_gzip(images);
   try {
     return parse_idx_images(x, images.filename().string());
@@ -182,15 +187,8 @@ Matrix load_idx_images(const std::filesystem::path& images) {
 }
 
 Dataset load_idx(const std::filesystem::path& images, const std::filesystem::path& labels) {
-  for (const auto& file : {images, labels}) {
-    std::error_code ec;
-    if (!std::filesystem::is_regular_file(file, ec)) {
-      throw Error(fmt::format("IDX file \"{}\" {}", file.string(),
-                              std::filesystem::exists(file, ec)
-                                  ? "is not a regular file (a directory or a device)"
-                                  : "does not exist"));
-    }
-  }
+  check_idx_file(images);
+  check_idx_file(labels);
   const std::string x = detail::read_gzip(images);
   const std::string y = detail::read_gzip(labels);
   try {

@@ -404,9 +404,6 @@ TEST(Cli, ResumeRefusesAnotherRunsCheckpoint) {
   EXPECT_NE(cut.err.find("damaged or truncated"), std::string::npos) << cut.err;
 }
 
-// Spelled differently (relative, ./, absolute, a link not yet leading anywhere), one new
-// file is still one file; an output that cannot be written is found before the first epoch.
-// Either way nothing is trained or written.
 // A saved model (its weights and standardisation) starts a new run with --init, and weights
 // that expect raw inputs (torch's, as a flat file) train with --no-standardize.
 TEST(Cli, InitFromASavedModelOrRawWeightsPicksUpWhereTheyWere) {
@@ -462,6 +459,9 @@ TEST(Cli, InitFromASavedModelOrRawWeightsPicksUpWhereTheyWere) {
             0.01 * raw_trained);
 }
 
+// Spelled differently (relative, ./, absolute, a link not yet leading anywhere), one new
+// file is still one file; an output that cannot be written is found before the first epoch.
+// Either way nothing is trained or written.
 TEST(Cli, OutputsAreCheckedBeforeTrainingWhateverTheirSpelling) {
   test::TempDir dir;
   std::filesystem::create_symlink("m", dir / "link");
