@@ -310,8 +310,7 @@ void parse_checkpoint(std::span<const char> file, const std::string& name, Netwo
   mismatch(saved.seed != fingerprint.seed, "seed", saved.seed, fingerprint.seed);
   mismatch(saved.shuffle != fingerprint.shuffle, "shuffle", saved.shuffle != 0,
            fingerprint.shuffle != 0);
-  // Before the data's checksums, which a different standardisation changes too (where the
-  // row counts differ, the data do, and the message below says so).
+  // Raw against standardised features first: the data's checksums below differ then too.
   const Standardization &saved_scaling = model.network.standardization(),
                         &this_scaling = network.standardization();
   const bool same_rows = saved.train_rows == fingerprint.train_rows;
@@ -323,18 +322,19 @@ void parse_checkpoint(std::span<const char> file, const std::string& name, Netwo
         name, saved_scaling.empty() ? "raw" : "standardised",
         this_scaling.empty() ? "does not standardise" : "standardises"));
   }
-  if (same_rows &&
-      (saved_scaling.mean != this_scaling.mean || saved_scaling.stddev != this_scaling.stddev)) {
-    throw Error(fmt::format(
-        "{}: the checkpoint's run standardised its features with other means and deviations "
-        "(other data, --val-fraction or --seed, or a model's given with --init MODEL; resume "
-        "with the same ones as the run that wrote it)",
-        name));
-  }
+  // The checksums are of the standardised data: where the standardisations differ too, the
+  // data or the standardisation given may be what changed.
+  const bool other_scaling =
+      saved_scaling.mean != this_scaling.mean || saved_scaling.stddev != this_scaling.stddev;
   mismatch(saved.train_rows != fingerprint.train_rows || saved.train_crc != fingerprint.train_crc,
            "training data of",
            fmt::format("{} rows (checksum {:08x})", saved.train_rows, saved.train_crc),
-           fmt::format("{} rows (checksum {:08x})", fingerprint.train_rows, fingerprint.train_crc));
+           fmt::format("{} rows (checksum {:08x}){}", fingerprint.train_rows, fingerprint.train_crc,
+                       same_rows && other_scaling
+                           ? ", standardised otherwise (other data, --val-fraction or --seed, "
+                             "or a model's standardisation given with --init MODEL: resume with "
+                             "the same ones as the run that wrote it)"
+                           : ""));
   mismatch(saved.validation_rows != fingerprint.validation_rows ||
                saved.validation_crc != fingerprint.validation_crc,
            "validation data of", fmt::format("{} rows", saved.validation_rows),
