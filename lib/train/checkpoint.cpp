@@ -310,31 +310,32 @@ void parse_checkpoint(std::span<const char> file, const std::string& name, Netwo
   mismatch(saved.seed != fingerprint.seed, "seed", saved.seed, fingerprint.seed);
   mismatch(saved.shuffle != fingerprint.shuffle, "shuffle", saved.shuffle != 0,
            fingerprint.shuffle != 0);
-  // Raw against standardised features first: the data's checksums below differ then too.
+  // The data's checksums are of the standardised features: where the standardisations differ
+  // too, that (or the data) is what changed, and the message says how.
   const Standardization &saved_scaling = model.network.standardization(),
                         &this_scaling = network.standardization();
-  const bool same_rows = saved.train_rows == fingerprint.train_rows;
-  if (same_rows && saved_scaling.empty() != this_scaling.empty()) {
-    throw Error(fmt::format(
-        "{}: the checkpoint's run trained on {} features; this run {} them (resume with the "
-        "same --init MODEL or --no-standardize, TrainOptions::standardization or standardize, "
-        "as the run that wrote it)",
-        name, saved_scaling.empty() ? "raw" : "standardised",
-        this_scaling.empty() ? "does not standardise" : "standardises"));
+  std::string why;
+  if (saved.train_rows == fingerprint.train_rows) {
+    if (saved_scaling.empty() != this_scaling.empty()) {
+      why = fmt::format(
+          ": the checkpoint's run trained on {} features, this run {} them (resume with the same "
+          "--init MODEL or --no-standardize, TrainOptions::standardization or standardize, as the "
+          "run that wrote it)",
+          saved_scaling.empty() ? "raw" : "standardised",
+          this_scaling.empty() ? "does not standardise" : "standardises");
+    } else if (saved_scaling.mean != this_scaling.mean ||
+               saved_scaling.stddev != this_scaling.stddev) {
+      why =
+          ", standardised otherwise (other data, --val-fraction or --seed, or a model's "
+          "standardisation given with --init MODEL: resume with the same ones as the run that "
+          "wrote it)";
+    }
   }
-  // The checksums are of the standardised data: where the standardisations differ too, the
-  // data or the standardisation given may be what changed.
-  const bool other_scaling =
-      saved_scaling.mean != this_scaling.mean || saved_scaling.stddev != this_scaling.stddev;
   mismatch(saved.train_rows != fingerprint.train_rows || saved.train_crc != fingerprint.train_crc,
            "training data of",
            fmt::format("{} rows (checksum {:08x})", saved.train_rows, saved.train_crc),
            fmt::format("{} rows (checksum {:08x}){}", fingerprint.train_rows, fingerprint.train_crc,
-                       same_rows && other_scaling
-                           ? ", standardised otherwise (other data, --val-fraction or --seed, "
-                             "or a model's standardisation given with --init MODEL: resume with "
-                             "the same ones as the run that wrote it)"
-                           : ""));
+                       why));
   mismatch(saved.validation_rows != fingerprint.validation_rows ||
                saved.validation_crc != fingerprint.validation_crc,
            "validation data of", fmt::format("{} rows", saved.validation_rows),

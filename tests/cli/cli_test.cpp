@@ -451,7 +451,7 @@ TEST(Cli, InitFromASavedModelOrRawWeightsPicksUpWhereTheyWere) {
   const CliRun scaled_resume =
       run_cli("train --data iris --hidden 8 --epochs 4 --resume " + raw_ck, dir);
   EXPECT_EQ(scaled_resume.status, 2);
-  EXPECT_NE(scaled_resume.err.find("trained on raw features; this run standardises them"),
+  EXPECT_NE(scaled_resume.err.find("trained on raw features, this run standardises them"),
             std::string::npos)
       << scaled_resume.err;
 
