@@ -40,6 +40,12 @@ def fail(message):
     sys.exit(2)
 
 
+def check_input(path):
+    """Exit 2 unless `path` is a regular file."""
+    if not os.path.isfile(path):
+        fail(f"{path}: no such file" if not os.path.exists(path) else f"{path}: not a regular file")
+
+
 def check_output(path):
     """Exit 2 unless `path` can be written: its directory exists and it is not a directory."""
     if os.path.isdir(path):
@@ -119,9 +125,7 @@ def linear_tensors(obj, name):
 
 
 def to_flat(args):
-    if not os.path.isfile(args.model):
-        fail(f"{args.model}: no such file" if not os.path.exists(args.model)
-             else f"{args.model}: not a regular file")
+    check_input(args.model)
     check_output(args.out)
     try:
         obj = torch.load(args.model, map_location="cpu")
@@ -161,9 +165,7 @@ def from_flat(args):
         fail(f"--sizes {args.sizes}: every size must be at least 1")
     # The file's size first: a model as large as the sizes ask for is built only to hold it.
     expected = sum(sizes[i + 1] * (sizes[i] + 1) for i in range(len(sizes) - 1))
-    if not os.path.isfile(args.flat):
-        fail(f"{args.flat}: no such file" if not os.path.exists(args.flat)
-             else f"{args.flat}: not a regular file")
+    check_input(args.flat)
     check_output(args.out)
     size = os.path.getsize(args.flat)
     if size != 4 * expected:
@@ -213,9 +215,7 @@ def from_model(args):
     import math
     import struct
     import zlib
-    if not os.path.isfile(args.model):
-        fail(f"{args.model}: no such file" if not os.path.exists(args.model)
-             else f"{args.model}: not a regular file")
+    check_input(args.model)
     check_output(args.out)
     try:
         with open(args.model, "rb") as f:
