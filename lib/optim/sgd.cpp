@@ -1,5 +1,12 @@
 #include "descent/optim/sgd.hpp"
 
+#include <string>
+#include <string_view>
+
+#include <fmt/format.h>
+
+#include "descent/error.hpp"
+
 #include "kernels/kernel_table.hpp"
 #include "optim/builtin.hpp"
 #include "optim/common.hpp"
@@ -57,7 +64,17 @@ std::unique_ptr<Optimizer> make_sgd_with(SpecReader& r, SgdOptions o) {
   o.weight_decay = r.number("weight_decay", o.weight_decay);
   o.nesterov = r.boolean("nesterov", o.nesterov);
   o.maximize = r.boolean("maximize", o.maximize);
-  return std::make_unique<Sgd>(o);
+  try {
+    return std::make_unique<Sgd>(o);
+  } catch (const Error& e) {
+    // Sgd's checks name "sgd"; a spec written momentum:... or nesterov:... is named as written,
+    // as its unknown keys are.
+    constexpr std::string_view kSgd = "optimizer \"sgd\"";
+    std::string message = e.what();
+    if (r.name() == "sgd" || !message.starts_with(kSgd)) throw;
+    message.replace(0, kSgd.size(), fmt::format("optimizer \"{}\"", r.name()));
+    throw Error(message);
+  }
 }
 
 }  // namespace

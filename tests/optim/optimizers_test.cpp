@@ -48,6 +48,10 @@ TEST(BuiltinOptimizers, InvalidHyperparametersNameTheKeyAndValue) {
       {"sgd:nesterov=true", "nesterov needs a momentum > 0"},
       {"sgd:momentum=0.9,nesterov=true,dampening=0.1", "nesterov needs dampening = 0"},
       {"nesterov:momentum=0", "nesterov needs a momentum > 0"},
+      // An alias is named as written, as its unknown keys are.
+      {"nesterov:dampening=0.5", "optimizer \"nesterov\": dampening=0.5 is invalid"},
+      {"momentum:lr=-1", "optimizer \"momentum\": lr=-1 is invalid"},
+      {"momentum:betas=1", "optimizer \"momentum\": unknown key \"betas\""},
       {"adagrad:lr_decay=-1", "lr_decay=-1 is invalid"},
       {"adagrad:initial_accumulator_value=-1", "initial_accumulator_value=-1 is invalid"},
       {"adagrad:eps=-1e-10", "eps=-1e-10 is invalid"},
