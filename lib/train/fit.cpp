@@ -201,6 +201,10 @@ Loss default_loss(const Dataset& data) noexcept {
   return data.task == Task::classification ? Loss::cross_entropy : Loss::mse;
 }
 
+void check_training_data(const Network& network, const Dataset& data, Loss loss) {
+  detail::check_data(network, loss, data, "training");
+}
+
 TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
                          const Callbacks& callbacks) {
   return fit(train, validation, callbacks, true);
@@ -310,20 +314,21 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
                       schedule_per_step ? "optimizer step" : "epoch"));
     }
   }
-  // The schedule's rate into the optimizer; a rate it cannot take (a gamma that overflowed)
-  // is named with the schedule and the point of the run.
+  // The schedule's rate into the optimizer, or what is wrong with a rate it cannot take (a
+  // gamma that overflowed), named with the schedule and the point of the run; "" when taken.
   // (`after` names the point, "step" or "epoch", with its number; formatted only then: this
   // runs every step.)
-  auto apply_schedule = [&](std::string_view after, std::size_t number) {
+  auto apply_schedule = [&](std::string_view after, std::size_t number) -> std::string {
     const double rate = schedule->rate();
     if (!std::isfinite(rate) || rate < 0.0 || rate > std::numeric_limits<float>::max()) {
-      throw Error(fmt::format(
+      return fmt::format(
           "schedule \"{}\" gave the learning rate {} {}: it must be >= 0 and at most 3.4e38 "
           "(the largest 32-bit float)",
           schedule->name(), number_text(rate),
-          after.empty() ? std::string("at the start") : fmt::format("after {} {}", after, number)));
+          after.empty() ? std::string("at the start") : fmt::format("after {} {}", after, number));
     }
     optimizer_.set_lr(rate);
+    return {};
   };
   // What reading a checkpoint and starting the schedule change, put back if the run is then
   // refused (a rank that disagrees, a rate the schedule cannot start at): the network's
@@ -352,7 +357,9 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
     // a ReLU that zeroes it, never change while the loss looks fine.
     if (const std::string bad = describe_non_finite_parameter(network_); !bad.empty())
       throw Error(fmt::format("the network's {} before training: initialise it first", bad));
-    if (schedule != nullptr) apply_schedule({}, 0);
+    if (schedule != nullptr) {
+      if (std::string bad = apply_schedule({}, 0); !bad.empty()) throw Error(std::move(bad));
+    }
     if (distributed) check_same_run(*comm, fingerprint, options_, network_.parameters(), steps_);
   } catch (...) {
     // (Their own states, which they take back; should one not, the refusal is still what
@@ -441,6 +448,7 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
   double train_seconds = 0.0;
   std::size_t samples = 0;
   std::optional<StopReason> stop;
+  bool rate_out_of_range = false;  // the schedule's rate left a float's range: stopped there
   // The first reason met stops training; `final` ones (diverged, early stopping, ...) also
   // replace a limit met at the same point, since a resumed run must not go on past them.
   auto stop_with = [&](StopReason reason, std::string message) {
@@ -547,7 +555,12 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
       last = step;
       if (schedule_per_step) {
         schedule->step();
-        apply_schedule("step", steps_);
+        // A rate out of range mid-run ends the run as diverged, with what it trained so far
+        // (its history, checkpoint and model); this step's update was sound and is kept.
+        if (std::string bad = apply_schedule("step", steps_); !bad.empty()) {
+          stop_with(StopReason::diverged, std::move(bad) + "; the run stopped there");
+          rate_out_of_range = true;
+        }
       }
       weighted_loss += step.loss * static_cast<double>(count);
       first += count;
@@ -585,7 +598,7 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
                               steps_, epoch, bad, optimizer_.lr()));
       }
     }
-    if ((stop == StopReason::diverged || overflowed) && run.have_last_good) {
+    if ((stop == StopReason::diverged || overflowed) && !rate_out_of_range && run.have_last_good) {
       // The latest update produced the non-finite or exploding values: keep the parameters
       // from before it, the last ones whose loss and gradient were sound.
       restore(run.last_good);
@@ -654,7 +667,10 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
     if (complete && (!stop || is_limit(*stop))) {
       if (schedule != nullptr && !schedule_per_step) {
         schedule->step(std::isnan(record.val_loss) ? record.train_loss : record.val_loss);
-        apply_schedule("epoch", epoch);
+        if (std::string bad = apply_schedule("epoch", epoch); !bad.empty()) {
+          stop_with(StopReason::diverged, std::move(bad) + "; the run stopped there");
+          rate_out_of_range = true;
+        }
       }
       // Epoch-end criteria, on the monitored loss.
       const double monitored = validation != nullptr ? record.val_loss : record.train_loss;
