@@ -40,7 +40,12 @@ struct LrFindResult {
   std::vector<LrFindPoint> points;
   double suggested_lr = 0.0;  // where the smoothed loss falls fastest against log(lr)
   double min_loss_lr = 0.0;   // where the smoothed loss is lowest
-  bool exploded = false;      // stopped because the loss exploded (else ran every step)
+  // Whether the smoothed loss fell anywhere before its lowest point, past the first tenth of
+  // the steps. When it did not (the loss rose from the first rates on: a model already
+  // trained, or rates that start too high), there is no rate to suggest, and suggested_lr is
+  // min_loss_lr.
+  bool fell = false;
+  bool exploded = false;  // stopped because the loss exploded (else ran every step)
 };
 
 // Runs the test on a copy of the network's parameters: the network is left as it was, and

@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -306,10 +307,26 @@ class Trainer {
 // classification, mse for regression.
 Loss default_loss(const Dataset& data) noexcept;
 
+// Throws descent::Error, in train()'s words, where `data` cannot train `network` with `loss`:
+// a feature count other than the network's inputs, parts that disagree, a value that is not
+// finite, class labels with mse, numeric targets with cross_entropy, bce_with_logits on more
+// than 2 classes or on targets outside [0, 1]. For a tool that checks before it writes
+// anything; train() and lr_find() check the same themselves.
+void check_training_data(const Network& network, const Dataset& data, Loss loss);
+
 // The first half of train()'s recipe: the seeded train/validation split, standardisation
 // fitted on the training split and applied to both (stored in the network), and the
 // initialisation when options.init is set. What train() then fits on; lr_find can use it too.
 DataSplit prepare_training(Network& network, const Dataset& data, const TrainOptions& options);
+
+// The model in a checkpoint file (TrainOptions::checkpoint): the network, its
+// standardisation and the weights it had when the checkpoint was written, and its loss. For
+// predicting with, evaluating or starting a new run from a run that is still going or was cut
+// short. Throws descent::Error for a file that is not an intact checkpoint.
+struct LoadedModel;  // descent/io.hpp
+LoadedModel load_checkpoint_model(const std::filesystem::path& path);
+// Whether a file that starts with `head` is a checkpoint (by its magic bytes).
+bool is_checkpoint(std::span<const char> head) noexcept;
 
 // The whole recipe on one data set: a seeded train/validation split, standardisation fitted
 // on the training split only (stored in the network), optional initialisation, then fit().

@@ -219,6 +219,29 @@ std::string describe(const Network& net) {
   return s;
 }
 
+// A reader past the magic and the version of an intact checkpoint (its checksum checked).
+bytes::Reader open_checkpoint(std::span<const char> file, const std::string& name) {
+  if (file.size() < sizeof kMagic + 8 || std::memcmp(file.data(), kMagic, sizeof kMagic) != 0) {
+    throw Error(fmt::format("{}: not a descent checkpoint (bad magic)", name));
+  }
+  const std::span<const char> body = file.first(file.size() - 4);
+  std::uint32_t stored = 0;
+  std::memcpy(&stored, file.data() + body.size(), 4);
+  if (!bytes::checksum_matches(stored, body)) {
+    throw Error(
+        fmt::format("{}: the checkpoint is damaged or truncated (checksum mismatch)", name));
+  }
+  bytes::Reader r(body, fmt::format("{}: checkpoint", name));
+  r.skip(sizeof kMagic, "the magic");
+  const auto version = r.get<std::uint32_t>("the version");
+  if (version != kVersion) {
+    throw Error(
+        fmt::format("{}: checkpoint format version {} is not supported (this build reads {})", name,
+                    version, kVersion));
+  }
+  return r;
+}
+
 }  // namespace
 
 void write_checkpoint(const std::filesystem::path& path, const Network& network, Loss loss,
@@ -247,27 +270,21 @@ void read_checkpoint(const std::filesystem::path& path, Network& network, Loss l
                    fingerprint, steps, run);
 }
 
+bool is_checkpoint(std::span<const char> head) noexcept {
+  return head.size() >= sizeof kMagic && std::memcmp(head.data(), kMagic, sizeof kMagic) == 0;
+}
+
+LoadedModel load_checkpoint_model(const std::filesystem::path& path) {
+  const std::string name = path.string();
+  const std::vector<char> file = bytes::read_file(name, "checkpoint");
+  bytes::Reader r = open_checkpoint(file, name);
+  return parse_model(r.section("the model"), name + " (model)");
+}
+
 void parse_checkpoint(std::span<const char> file, const std::string& name, Network& network,
                       Loss loss, Optimizer& optimizer, Schedule* schedule,
                       const RunFingerprint& fingerprint, std::size_t& steps, Trainer::Run& run) {
-  if (file.size() < sizeof kMagic + 8 || std::memcmp(file.data(), kMagic, sizeof kMagic) != 0) {
-    throw Error(fmt::format("{}: not a descent checkpoint (bad magic)", name));
-  }
-  const std::span<const char> body = file.first(file.size() - 4);
-  std::uint32_t stored = 0;
-  std::memcpy(&stored, file.data() + body.size(), 4);
-  if (!bytes::checksum_matches(stored, body)) {
-    throw Error(
-        fmt::format("{}: the checkpoint is damaged or truncated (checksum mismatch)", name));
-  }
-  bytes::Reader r(body, fmt::format("{}: checkpoint", name));
-  r.skip(sizeof kMagic, "the magic");
-  const auto version = r.get<std::uint32_t>("the version");
-  if (version != kVersion) {
-    throw Error(
-        fmt::format("{}: checkpoint format version {} is not supported (this build reads {})", name,
-                    version, kVersion));
-  }
+  bytes::Reader r = open_checkpoint(file, name);
   LoadedModel model = parse_model(r.section("the model"), name + " (model)");
   const std::span<const char> optimizer_state = r.section("the optimizer state");
   const std::string schedule_name = r.string("the schedule name");

@@ -125,6 +125,7 @@ LrFindResult lr_find(Network& network, const Dataset& data, Optimizer& optimizer
     if (slope < steepest) {
       steepest = slope;
       result.suggested_lr = p[i].lr;
+      result.fell = true;
     }
   }
   return result;

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <sstream>
 #include <string>
 
 #include <fmt/format.h>
@@ -227,8 +228,6 @@ TEST(Cli, BadOptionsExitTwoWithAMessageAndWriteNothing) {
       {"train --data iris --epochs 18446744073709551616",
        "--epochs 18446744073709551616 is "
        "invalid: it is too large"},
-      {"train --data iris --schedule exponential:gamma=1e308 --schedule-per step",
-       "schedule \"exponential\" gave the learning rate 1.0000000000000001e+307 after step 1"},
       {"train --data iris --resume /dev/null", "not a checkpoint file (a directory or a device)"},
       {"train --data iris --save /dev/null/m.model", "\"/dev/null\" is a file, not a directory"},
   };
@@ -595,6 +594,34 @@ TEST(Cli, OptionsThatNeedAnotherAreReportedAsIgnored) {
   EXPECT_EQ(warnings[1], "--min-delta has no effect without --early-stopping");
 }
 
+TEST(Cli, AScheduleRateBeyondAFloatStopsTheRunAndKeepsWhatItTrained) {
+  // Per step: the rate after step 1 overflows; per epoch: after epoch 2. Either way the run
+  // stops there as diverged, and its history and model are written (they were lost when
+  // this was an error).
+  const std::pair<std::string, std::string> cases[] = {
+      {"--batch 30 --schedule exponential:gamma=1e308 --schedule-per step",
+       "gave the learning rate 1.0000000000000001e+307 after step 1"},
+      {"--batch full --schedule exponential:gamma=1e20 --optimizer adam:lr=0.001 "
+       "--divergence-factor 0",
+       "gave the learning rate 9.999999999999999e+56 after epoch 3"},
+  };
+  for (const auto& [options, message] : cases) {
+    test::TempDir dir;
+    const CliRun r =
+        run_cli("train --data iris --hidden none --epochs 6 --json " + options + " --history " +
+                    (dir / "h.csv").string() + " --save " + (dir / "m.bin").string(),
+                dir);
+    ASSERT_EQ(r.status, 0) << options << "\n" << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["stop_reason"], "diverged") << r.out;
+    EXPECT_NE(j["stop_message"].get<std::string>().find(message), std::string::npos) << r.out;
+    const std::string history = test::read_text(dir / "h.csv");
+    EXPECT_NE(history.find("\n1,"), std::string::npos) << history;
+    EXPECT_EQ(history.find("\n4,"), std::string::npos) << history;
+    EXPECT_TRUE(std::filesystem::exists(dir / "m.bin"));
+  }
+}
+
 TEST(Cli, ResumingAFinishedRunReportsItAndTrainsNothing) {
   test::TempDir dir;
   const std::string ck = (dir / "ck").string();
@@ -632,6 +659,39 @@ TEST(Cli, EvaluatesATestSetWithASingleClass) {
       "train --data " + (dir / "setosa.csv").string() + " --task classification --epochs 1", dir);
   EXPECT_EQ(train.status, 2);
   EXPECT_NE(train.err.find("needs at least 2 classes"), std::string::npos) << train.err;
+}
+
+TEST(Cli, ACheckpointServesWhereAModelFileDoes) {
+  // The final checkpoint and --save hold the same model: predict, evaluate and train --init
+  // give the same from either.
+  test::TempDir dir;
+  const auto model = (dir / "m.bin").string(), ck = (dir / "ck.bin").string();
+  ASSERT_EQ(run_cli("train --data iris --hidden 8 --epochs 4 --quiet --save " + model +
+                        " --checkpoint " + ck,
+                    dir)
+                .status,
+            0);
+  for (const std::string command :
+       {"predict --data iris --model ", "evaluate --data iris --model "}) {
+    const CliRun a = run_cli(command + model, dir);
+    const CliRun b = run_cli(command + ck, dir);
+    ASSERT_EQ(a.status, 0) << a.err;
+    ASSERT_EQ(b.status, 0) << b.err;
+    EXPECT_EQ(a.out.substr(a.out.find('\n')), b.out.substr(b.out.find('\n'))) << command;
+  }
+  const std::string more = "train --data iris --hidden 8 --epochs 2 --json --init ";
+  const CliRun a = run_cli(more + model, dir);
+  const CliRun b = run_cli(more + ck, dir);
+  ASSERT_EQ(b.status, 0) << b.err;
+  EXPECT_EQ(nlohmann::json::parse(a.out)["final_val_loss"],
+            nlohmann::json::parse(b.out)["final_val_loss"]);
+  // A damaged checkpoint is refused as one.
+  std::string bytes = test::read_text(dir / "ck.bin");
+  bytes[bytes.size() / 2] = static_cast<char>(bytes[bytes.size() / 2] ^ 0x41);
+  test::write_text(dir / "bad.bin", bytes);
+  const CliRun bad = run_cli("predict --data iris --model " + (dir / "bad.bin").string(), dir);
+  EXPECT_EQ(bad.status, 2);
+  EXPECT_NE(bad.err.find("the checkpoint is damaged or truncated"), std::string::npos) << bad.err;
 }
 
 TEST(Cli, PredictAndEvaluate) {
@@ -1058,6 +1118,32 @@ TEST(Cli, SweepKeepsASpecsOwnRateUnlessLrIsGiven) {
   EXPECT_EQ(adam_rates, (std::vector<double>{0.001, 0.01, 0.1}));
 }
 
+TEST(Cli, SweepTakesTrainsTaskLossAndEpochs) {
+  // Whole-number targets read as class labels unless --task regression says otherwise.
+  test::TempDir dir;
+  std::string csv = "x1,x2,y\n";
+  for (int i = 0; i < 60; ++i)
+    csv += fmt::format("{},{},{}\n", i % 5, (i * 7) % 11, (i % 5) + ((i * 7) % 11) % 3);
+  test::write_text(dir / "counts.csv", csv);
+  const std::string sweep = "sweep --data " + (dir / "counts.csv").string() +
+                            " --hidden 4 --batch 16 --threads 1 --lr 0.01 --target-loss 0.001 "
+                            "--no-plots --quiet --epochs 2 --out ";
+  const CliRun regression = run_cli(sweep + (dir / "r").string() + " --task regression", dir);
+  ASSERT_EQ(regression.status, 0) << regression.err;
+  const auto r = nlohmann::json::parse(test::read_text(dir / "r" / "results.json"));
+  EXPECT_EQ(r["task"], "regression");
+  EXPECT_EQ(r["loss"], "mse");
+  EXPECT_EQ(r["model"], "2-4-1");
+  EXPECT_EQ(r["max_epochs"], 2);
+  EXPECT_LE(r["runs"][0]["epochs"].get<int>(), 2);
+  const CliRun labels = run_cli(sweep + (dir / "c").string(), dir);
+  ASSERT_EQ(labels.status, 0) << labels.err;
+  const auto c = nlohmann::json::parse(test::read_text(dir / "c" / "results.json"));
+  EXPECT_EQ(c["task"], "classification");
+  EXPECT_EQ(c["loss"], "cross_entropy");
+  EXPECT_EQ(c["model"], "2-4-7");
+}
+
 TEST(Cli, SweepRunsTheFullBatchOnceWhereLargerSizesMeanTheSame) {
   test::TempDir dir;
   // iris keeps 120 training rows: 500 and the default's 128 are the full batch too.
@@ -1113,6 +1199,16 @@ TEST(Cli, SweepRefusesBadOptionsBeforeWritingAnything) {
       // One rate of a swept optimizer, given again as a spec with its own rate.
       {"sweep --out OUT --target-loss 0.1 --optimizer sgd --optimizer sgd:lr=0.01",
        "--optimizer: sgd:lr=0.01 repeats sgd (at lr 0.01)"},
+      // The losses train refuses, refused before --out is made.
+      {"sweep --out OUT --target-loss 0.1 --data iris --loss bce_with_logits",
+       "bce_with_logits on class labels needs 2 classes"},
+      {"sweep --out OUT --target-loss 0.1 --data diabetes --loss bce_with_logits",
+       "bce_with_logits needs targets in [0, 1]"},
+      {"sweep --out OUT --target-loss 0.1 --data diabetes --loss cross_entropy",
+       "cross_entropy needs class labels"},
+      {"sweep --out OUT --target-loss 0.1 --loss hinge", "unknown loss \"hinge\""},
+      {"sweep --out OUT --target-loss 0.1 --task guess", "unknown task \"guess\""},
+      {"sweep --out OUT --target-loss 0.1 --epochs 0", "--max-epochs 0 is invalid"},
   };
   expect_refused_before_writing(cases);
   // --out naming a file is refused, and the file kept.
@@ -1275,6 +1371,65 @@ TEST(Cli, LrFindSuggestsARateAndLeavesNoModelBehind) {
 
 // A file the command would write that cannot be (a directory in its way) stops it before it
 // writes any of the others.
+TEST(Cli, LrFindStartsFromAnInitFileOrSchemeAndSaysWhenNothingFell) {
+  test::TempDir dir;
+  const auto model = dir / "iris.bin";
+  const CliRun trained =
+      run_cli("train --data iris --hidden 8 --epochs 3 --quiet --save " + model.string(), dir);
+  ASSERT_EQ(trained.status, 0) << trained.err;
+  // From the model: its weights and standardisation; the train line repeats --init.
+  const std::string test =
+      "lr-find --data iris --hidden 8 --batch 16 --steps 60 --start-lr "
+      "1e-5 --end-lr 100 --no-plots --init ";
+  const CliRun from_model = run_cli(test + model.string(), dir);
+  ASSERT_EQ(from_model.status, 0) << from_model.err;
+  const CliRun fresh = run_cli(test + "auto", dir);
+  ASSERT_EQ(fresh.status, 0) << fresh.err;
+  // The first batch's loss: the trained model's is lower than fresh weights'.
+  auto first_loss = [](const std::string& out) {
+    const auto header = out.find("smoothed\n");
+    EXPECT_NE(header, std::string::npos) << out;
+    std::istringstream row(out.substr(header + 9));
+    double lr = 0.0, loss = 0.0;
+    row >> lr >> loss;
+    return loss;
+  };
+  EXPECT_LT(first_loss(from_model.out), 0.8 * first_loss(fresh.out)) << from_model.out << "\n"
+                                                                     << fresh.out;
+  // A model of other layers, and --no-standardize with a model, are refused.
+  const CliRun other =
+      run_cli("lr-find --data iris --hidden 16 --no-plots --init " + model.string(), dir);
+  EXPECT_EQ(other.status, 2);
+  EXPECT_NE(other.err.find("the model is 4-8-3 relu"), std::string::npos) << other.err;
+  const CliRun raw = run_cli(test + model.string() + " --no-standardize", dir);
+  EXPECT_EQ(raw.status, 2);
+  EXPECT_NE(raw.err.find("brings its own standardisation"), std::string::npos) << raw.err;
+  // A scheme by name, and raw features: both repeated in the train line.
+  const CliRun scheme = run_cli(test + "xavier_uniform --no-standardize", dir);
+  ASSERT_EQ(scheme.status, 0) << scheme.err;
+  EXPECT_NE(scheme.out.find("--init xavier_uniform --batch 16 --no-standardize --optimizer"),
+            std::string::npos)
+      << scheme.out;
+  // A loss that never falls (a regression target the zero network already fits) gets no
+  // suggestion: null in JSON, said in words.
+  std::string csv = "x,y\n";
+  for (int i = 0; i < 40; ++i) csv += std::to_string(i % 7) + ",0\n";
+  test::write_text(dir / "zeros.csv", csv);
+  test::write_text(dir / "zeros.f32", std::string(2 * sizeof(float), '\0'));  // weight, bias
+  const std::string flat = "lr-find --data " + (dir / "zeros.csv").string() +
+                           " --task regression --hidden none --batch 8 --steps 30 --no-plots "
+                           "--init " +
+                           (dir / "zeros.f32").string();
+  const CliRun json = run_cli(flat + " --json", dir);
+  ASSERT_EQ(json.status, 0) << json.err;
+  EXPECT_TRUE(nlohmann::json::parse(json.out)["suggested_lr"].is_null()) << json.out;
+  const CliRun words = run_cli(flat, dir);
+  ASSERT_EQ(words.status, 0) << words.err;
+  EXPECT_NE(words.out.find("no suggestion: the smoothed loss never fell"), std::string::npos)
+      << words.out;
+  EXPECT_EQ(words.out.find("train with"), std::string::npos) << words.out;
+}
+
 TEST(Cli, CommandsWithAnOutputDirectoryWriteNothingWhenOneFileCannotBe) {
   const std::pair<std::string, std::string> cases[] = {
       {"trace --function parabola --steps 5 --no-plots", "trace.json"},
@@ -1321,6 +1476,12 @@ TEST(Cli, TraceLrDemoAndLrFindRefuseBadOptionsBeforeWritingAnything) {
       {"lr-find --optimizer sgd:lr=0.1 --out OUT", "lr= has no effect here"},
       {"lr-find --start-lr 1e-60 --end-lr 1e-40 --out OUT", "--start-lr 1e-60 is invalid"},
       {"lr-find --end-lr 1e39 --out OUT", "--end-lr 1e39 is invalid: at most 3.4e38"},
+      {"lr-find --data iris --loss bce_with_logits --out OUT",
+       "bce_with_logits on class labels needs 2 classes"},
+      {"lr-find --data diabetes --loss cross_entropy --out OUT",
+       "cross_entropy needs class labels"},
+      {"lr-find --init kaiming --out OUT", "unknown initialisation \"kaiming\""},
+      {"lr-find --init nosuch/file.bin --out OUT", "nosuch/file.bin"},
       {"sweep --data iris --target-loss 0.1 --hidden 65536,65536 --out OUT/a/b",
        "the most descent supports"},
       {"trace --function rosenbrock --start 1e30,1e30 --out OUT", "at the start"},

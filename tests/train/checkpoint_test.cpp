@@ -206,6 +206,36 @@ TEST(Checkpoint, AnUnwritableCheckpointIsFoundBeforeTraining) {
   }
 }
 
+TEST(Checkpoint, HoldsTheModelAsItWasWhenWritten) {
+  test::TempDir dir;
+  DigitsRun run;
+  run.options.epochs = 2;
+  run.options.checkpoint = dir / "ck";
+  run.go();
+  const LoadedModel model = load_checkpoint_model(dir / "ck");
+  EXPECT_EQ(model.loss, Loss::cross_entropy);
+  EXPECT_EQ(params_of(model.network), params_of(run.net));
+  ASSERT_EQ(model.network.standardization().features(), 64u);
+  EXPECT_EQ(model.network.standardization().mean, run.net.standardization().mean);
+  const std::string bytes = test::read_text(dir / "ck");
+  EXPECT_TRUE(is_checkpoint(std::span<const char>(bytes.data(), 8)));
+  EXPECT_FALSE(is_checkpoint(std::span<const char>(bytes.data(), 7)));
+  // A damaged or truncated file, or a model file, is not taken for one.
+  std::string damaged = bytes;
+  damaged[bytes.size() / 2] = static_cast<char>(damaged[bytes.size() / 2] ^ 0x41);
+  test::write_text(dir / "bad", damaged);
+  EXPECT_NE(
+      test::error_message([&] { load_checkpoint_model(dir / "bad"); }).find("checksum mismatch"),
+      std::string::npos);
+  test::write_text(dir / "short", bytes.substr(0, 100));
+  EXPECT_THROW(load_checkpoint_model(dir / "short"), Error);
+  save_network(dir / "model", run.net, Loss::cross_entropy);
+  EXPECT_NE(test::error_message([&] {
+              load_checkpoint_model(dir / "model");
+            }).find("not a descent checkpoint"),
+            std::string::npos);
+}
+
 TEST(Checkpoint, RefusesDamagedFilesAndChangesNothing) {
   test::TempDir dir;
   DigitsRun first;

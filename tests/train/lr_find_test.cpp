@@ -48,6 +48,7 @@ TEST(LrFind, RatesGrowExponentiallyAndTheLossExplodesAtTheEnd) {
   EXPECT_LT(r.suggested_lr, r.points.back().lr);
   EXPECT_LE(r.suggested_lr, r.min_loss_lr);
   EXPECT_GT(r.suggested_lr, 1e-4);
+  EXPECT_TRUE(r.fell);
   double lowest = INFINITY;
   for (const LrFindPoint& p : r.points) lowest = std::min(lowest, p.smoothed_loss);
   EXPECT_LT(lowest, r.points.front().smoothed_loss * 0.7);
@@ -75,6 +76,24 @@ TEST(LrFind, RunsEveryStepWhenTheLossNeverExplodesAndIsDeterministic) {
   ASSERT_EQ(b.points.size(), 30u);
   for (std::size_t i = 0; i < 30; ++i) EXPECT_EQ(a.points[i].loss, b.points[i].loss);
   EXPECT_NEAR(a.points.back().lr, 1e-3, 1e-12);
+}
+
+TEST(LrFind, SuggestsNothingWhereTheLossNeverFalls) {
+  // A model that fits its data exactly: every batch's loss is 0, at every rate.
+  std::string csv = "x1,x2,y\n";
+  for (int i = 0; i < 40; ++i) csv += std::to_string(i % 7) + "," + std::to_string(i % 3) + ",0\n";
+  const Dataset d = parse_csv(csv, "zeros.csv", TaskHint::regression);
+  Network net = Network::mlp(d.feature_count(), {}, 1);
+  for (float& p : net.parameters()) p = 0.0f;
+  const auto sgd = make_optimizer("sgd");
+  LrFindOptions o;
+  o.steps = 30;
+  o.batch_size = 8;
+  const LrFindResult r = lr_find(net, d, *sgd, Loss::mse, o);
+  ASSERT_EQ(r.points.size(), 30u);
+  for (const LrFindPoint& p : r.points) EXPECT_EQ(p.loss, 0.0);
+  EXPECT_FALSE(r.fell);
+  EXPECT_EQ(r.suggested_lr, r.min_loss_lr);
 }
 
 TEST(LrFind, RejectsBadOptions) {

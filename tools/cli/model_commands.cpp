@@ -12,6 +12,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/options.hpp"
+#include "cli/setup.hpp"
 #include "descent/descent.hpp"
 
 namespace descent::cli {
@@ -85,7 +86,7 @@ int run_predict(const ModelArgs& args) {
         throw Error(fmt::format("--out and {} name the same file {}: it would be overwritten",
                                 option, args.out));
   }
-  const LoadedModel model = load_model(args.model);
+  const LoadedModel model = load_any_model(args.model);
   const std::optional<Loss> loss = args.loss.empty() ? model.loss : parse_loss(args.loss);
   // A softmax over one output is 1 for every row: class 0 whatever the input.
   if (loss == Loss::cross_entropy && model.network.outputs() < 2) {
@@ -192,7 +193,7 @@ Dataset labelled_data(const Network& net, const std::string& data, TaskHint hint
 }
 
 int run_evaluate(const ModelArgs& args) {
-  const LoadedModel model = load_model(args.model);
+  const LoadedModel model = load_any_model(args.model);
   const Loss loss = model_loss(model, args);
   const TaskHint hint = loss == Loss::mse ? TaskHint::regression : TaskHint::classification;
   const Dataset data = labelled_data(model.network, args.data, hint);
@@ -246,7 +247,9 @@ int run_evaluate(const ModelArgs& args) {
 }
 
 CLI::App* add_model_options(CLI::App* cmd, ModelArgs& args) {
-  cmd->add_option("--model", args.model, "A model file written by descent train --save")
+  cmd->add_option("--model", args.model,
+                  "A model file written by descent train --save, or a checkpoint (--checkpoint: "
+                  "the weights it was written with)")
       ->required();
   cmd->add_option("--data", args.data,
                   "A CSV file (.csv or .csv.gz), a bundled set's name, a system set "

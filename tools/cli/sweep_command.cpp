@@ -19,6 +19,7 @@
 #include "cli/commands.hpp"
 #include "cli/options.hpp"
 #include "cli/plot.hpp"
+#include "cli/setup.hpp"
 #include "descent/descent.hpp"
 
 namespace descent::cli {
@@ -28,6 +29,8 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 struct SweepArgs {
   std::string data = "digits";
+  std::string task = "auto";
+  std::string loss = "auto";
   std::string hidden = "128,64";
   std::string activation = "relu";
   std::string batch = "1,32,128,full";
@@ -73,12 +76,6 @@ std::filesystem::path plot_script() {
 // "" when drawn, else why not (see run_script).
 std::string draw_figures(const std::filesystem::path& out) {
   return run_script(plot_script(), {(out / "results.json").string(), out.string()});
-}
-
-std::string shape_of(const Network& net) {
-  std::string s = fmt::format("{}", net.inputs());
-  for (const DenseLayer& layer : net.layers()) s += fmt::format("-{}", layer.outputs);
-  return s;
 }
 
 // Pareto front of the runs that reached the target: no other run both reached it sooner and
@@ -132,6 +129,8 @@ int run_sweep(const SweepArgs& args) {
                               args.target_accuracy));
     }
   }
+  const TaskHint task = parse_task_hint(args.task);
+  if (args.loss != "auto") parse_loss(args.loss);
   const std::vector<std::size_t> hidden = parse_sizes(args.hidden, "--hidden");
   const Activation activation = parse_activation(args.activation);
   std::vector<std::size_t> batches;
@@ -224,7 +223,8 @@ int run_sweep(const SweepArgs& args) {
   const std::uint64_t seed = parse_count(args.seed, "--seed");
   check_output_dir(args.out, "--out");
 
-  const Dataset data = load_dataset(args.data);
+  const Dataset data = load_dataset(args.data, task);
+  const LossChoice loss = choose_loss(data, args.loss);
   if (data.task != Task::classification && target_accuracy)
     throw Error(
         fmt::format("--target-accuracy: {} is a regression set; use --target-loss", data.name));
@@ -253,9 +253,10 @@ int run_sweep(const SweepArgs& args) {
       }
     }
   }
-  std::size_t outputs = data.task == Task::classification ? data.classes : data.values.cols();
-  const std::string shape =
-      shape_of(Network::mlp(data.feature_count(), hidden, outputs, activation));
+  const std::size_t outputs = loss.outputs;
+  const Network first = Network::mlp(data.feature_count(), hidden, outputs, activation);
+  check_training_data(first, data, loss.loss);  // before --out is made
+  const std::string shape = shape_of(first);
   // The output directory only once everything it will hold can be made.
   std::vector<std::string> files = {"results.json"};
   if (!args.no_plots) files.insert(files.end(), std::begin(kFigures), std::end(kFigures));
@@ -270,7 +271,7 @@ int run_sweep(const SweepArgs& args) {
       {"task", std::string(to_string(data.task))},
       {"model", shape},
       {"activation", std::string(to_string(activation))},
-      {"loss", std::string(to_string(default_loss(data)))},
+      {"loss", std::string(to_string(loss.loss))},
       {"target", target_loss ? nlohmann::json{{"loss", *target_loss}}
                              : nlohmann::json{{"accuracy", *target_accuracy}}},
       {"max_epochs", max_epochs},
@@ -301,6 +302,7 @@ int run_sweep(const SweepArgs& args) {
     options.validation_fraction = val_fraction;
     options.threads = c.threads;
     options.init = Init::automatic;
+    options.loss = loss.loss;
     options.stop.target_loss = target_loss;
     options.stop.target_accuracy = target_accuracy;
     options.stop.max_seconds = time_budget;
@@ -408,6 +410,10 @@ Command add_sweep_command(CLI::App& app) {
   cmd->add_option("--data", args->data,
                   "Bundled data set, fashion-mnist, CSV or IDX file, or synthetic:...")
       ->capture_default_str();
+  cmd->add_option("--task", args->task, "auto, classification or regression")
+      ->capture_default_str();
+  cmd->add_option("--loss", args->loss, "auto, mse, cross_entropy or bce_with_logits")
+      ->capture_default_str();
   cmd->add_option("--hidden", args->hidden, "Hidden layer sizes, comma-separated")
       ->capture_default_str();
   cmd->add_option("--activation", args->activation, "relu, tanh, sigmoid or identity")
@@ -430,7 +436,7 @@ Command add_sweep_command(CLI::App& app) {
                   "Target: the monitored loss (validation, else training) at most this");
   cmd->add_option("--target-accuracy", args->target_accuracy,
                   "Target: the validation accuracy at least this");
-  cmd->add_option("--max-epochs", args->max_epochs, "Epochs per run at most")
+  cmd->add_option("--max-epochs,--epochs", args->max_epochs, "Epochs per run at most")
       ->capture_default_str();
   cmd->add_option("--time-budget", args->time_budget, "Seconds per run at most (0: no limit)");
   cmd->add_option("--val-fraction", args->val_fraction, "Fraction held out for validation")

@@ -21,6 +21,7 @@
 #include "cli/commands.hpp"
 #include "cli/options.hpp"
 #include "cli/plot.hpp"
+#include "cli/setup.hpp"
 #include "descent/descent.hpp"
 
 namespace descent::cli {
@@ -356,6 +357,7 @@ struct LrFindArgs {
   std::string hidden = "128,64";
   std::string activation = "relu";
   std::string loss = "auto";
+  std::string init = "auto";
   std::string optimizer = "sgd:momentum=0.9";
   std::string batch = "32";
   std::string start_lr = "1e-7";
@@ -367,12 +369,14 @@ struct LrFindArgs {
   std::string out;
   bool json = false;
   bool no_plots = false;
+  bool no_standardize = false;
 };
 
 int run_lr_find(const LrFindArgs& args) {
   const TaskHint hint = parse_task_hint(args.task);
   const std::vector<std::size_t> hidden = parse_sizes(args.hidden, "--hidden");
   const Activation activation = parse_activation(args.activation);
+  const std::optional<Init> init = parse_init_option(args.init);
   const auto optimizer = make_optimizer(args.optimizer);
   if (Spec::parse(args.optimizer, "optimizer").has("lr")) {
     throw Error(
@@ -414,18 +418,18 @@ int run_lr_find(const LrFindArgs& args) {
     throw Error(fmt::format("--threads {} is invalid: at most {}", args.threads, kMaxThreads));
 
   const Dataset data = load_dataset(args.data, hint);
-  const Loss loss = args.loss == "auto" ? default_loss(data) : parse_loss(args.loss);
-  const std::size_t outputs =
-      loss == Loss::bce_with_logits && data.task == Task::classification
-          ? 1
-          : (data.task == Task::classification ? data.classes : data.values.cols());
-  Network net = Network::mlp(data.feature_count(), hidden, outputs, activation);
+  const LossChoice choice = choose_loss(data, args.loss);
+  const Loss loss = choice.loss;
+  Network net = Network::mlp(data.feature_count(), hidden, choice.outputs, activation);
   // The same rows, scaling and initial weights as `descent train` with these options.
   TrainOptions recipe;
   recipe.validation_fraction = val_fraction;
   recipe.seed = o.seed;
-  recipe.init = Init::automatic;
+  recipe.init = init;  // nullopt: the weights (and a model's standardisation) of the file
+  recipe.standardize = !args.no_standardize;
+  if (!init) init_from_file(args.init, false, args.no_standardize, net, recipe);
   const DataSplit split = prepare_training(net, data, recipe);
+  check_training_data(net, split.train, loss);  // before --out is made
   std::optional<std::filesystem::path> out;
   if (!args.out.empty()) {
     std::vector<std::string> files = {"lr_find.csv", "lr_find.json"};
@@ -443,7 +447,8 @@ int run_lr_find(const LrFindArgs& args) {
                       {"end_lr", o.end_lr},
                       {"steps", r.points.size()},
                       {"stop", r.exploded ? "exploded" : "end"},
-                      {"suggested_lr", r.suggested_lr},
+                      // null where the loss never fell: no rate to suggest
+                      {"suggested_lr", r.fell ? nlohmann::json(r.suggested_lr) : nlohmann::json()},
                       {"min_loss_lr", r.min_loss_lr}};
   bool drawn = true;
   if (out) {
@@ -469,24 +474,34 @@ int run_lr_find(const LrFindArgs& args) {
     for (std::size_t i = 0; i < r.points.size(); i += every)
       fmt::print("  {:>10.3g}  {:>12.5g}  {:>12.5g}\n", r.points[i].lr, r.points[i].loss,
                  r.points[i].smoothed_loss);
-    fmt::print("  suggested lr {:.3g} (the loss falls fastest there); lowest loss at lr {:.3g}\n",
-               r.suggested_lr, r.min_loss_lr);
-    // The rate is for this optimizer (train's default is plain sgd, not lr-find's), model and
-    // batch: the train options that repeat them (lr-find's other defaults are train's).
-    const LrFindArgs defaults;
-    std::string same = fmt::format("--data {}", args.data);
-    for (const auto& [option, value, fallback] :
-         {std::tuple{"--task", &args.task, &defaults.task},
-          {"--hidden", &args.hidden, &defaults.hidden},
-          {"--activation", &args.activation, &defaults.activation},
-          {"--loss", &args.loss, &defaults.loss},
-          {"--batch", &args.batch, &defaults.batch},
-          {"--val-fraction", &args.val_fraction, &defaults.val_fraction},
-          {"--seed", &args.seed, &defaults.seed}}) {
-      if (*value != *fallback) same += fmt::format(" {} {}", option, *value);
+    if (!r.fell) {
+      fmt::print(
+          "  no suggestion: the smoothed loss never fell, it was lowest at lr {:.3g} (a model "
+          "already trained? rates that start too high? try a lower --start-lr or more "
+          "--steps)\n",
+          r.min_loss_lr);
+    } else {
+      fmt::print("  suggested lr {:.3g} (the loss falls fastest there); lowest loss at lr {:.3g}\n",
+                 r.suggested_lr, r.min_loss_lr);
+      // The rate is for this optimizer (train's default is plain sgd, not lr-find's), model and
+      // batch: the train options that repeat them (lr-find's other defaults are train's).
+      const LrFindArgs defaults;
+      std::string same = fmt::format("--data {}", args.data);
+      for (const auto& [option, value, fallback] :
+           {std::tuple{"--task", &args.task, &defaults.task},
+            {"--hidden", &args.hidden, &defaults.hidden},
+            {"--activation", &args.activation, &defaults.activation},
+            {"--loss", &args.loss, &defaults.loss},
+            {"--init", &args.init, &defaults.init},
+            {"--batch", &args.batch, &defaults.batch},
+            {"--val-fraction", &args.val_fraction, &defaults.val_fraction},
+            {"--seed", &args.seed, &defaults.seed}}) {
+        if (*value != *fallback) same += fmt::format(" {} {}", option, *value);
+      }
+      if (args.no_standardize) same += " --no-standardize";
+      fmt::print("  train with {} --optimizer {} --lr {:.3g}\n", same, args.optimizer,
+                 r.suggested_lr);
     }
-    fmt::print("  train with {} --optimizer {} --lr {:.3g}\n", same, args.optimizer,
-               r.suggested_lr);
     if (out) {
       fmt::print("  wrote      {}{}\n", (*out / "lr_find.csv").string(),
                  drawn && !args.no_plots ? ", " + (*out / "lr_find.png").string() : "");
@@ -549,6 +564,13 @@ Command add_lr_find_command(CLI::App& app) {
   sub->add_option("--hidden", args->hidden, "Hidden layer sizes (default 128,64)");
   sub->add_option("--activation", args->activation, "relu, tanh, sigmoid or identity");
   sub->add_option("--loss", args->loss, "auto, mse, cross_entropy or bce_with_logits");
+  sub->add_option("--init", args->init,
+                  "auto, kaiming_normal, kaiming_uniform, xavier_normal, xavier_uniform, pytorch, "
+                  "a model file (descent train --save: its weights and standardisation), or a "
+                  "file of float32 parameters in nn.Linear order: the weights the test starts "
+                  "from (default auto)");
+  sub->add_flag("--no-standardize", args->no_standardize,
+                "Test on the raw features instead of standardising them on the training rows");
   sub->add_option("--optimizer", args->optimizer,
                   "The optimizer spec; its lr is replaced by the test's rates "
                   "(default sgd:momentum=0.9)");

@@ -18,6 +18,7 @@
 #include "cli/commands.hpp"
 #include "cli/options.hpp"
 #include "cli/progress.hpp"
+#include "cli/setup.hpp"
 #include "descent/descent.hpp"
 
 namespace descent::cli {
@@ -120,23 +121,6 @@ void print_profile(const StepProfile& p) {
   }
 }
 
-std::string shape_of(const Network& net) {
-  std::string s = fmt::format("{}", net.inputs());
-  for (const DenseLayer& layer : net.layers()) s += fmt::format("-{}", layer.outputs);
-  return s;
-}
-
-// Whether `path` starts as a model file (descent train --save) does.
-bool is_model_file(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) return false;
-  char magic[8] = {};
-  const bool model = std::fread(magic, 1, sizeof magic, f) == sizeof magic &&
-                     std::string_view(magic, sizeof magic) == "DESCENTM";
-  std::fclose(f);
-  return model;
-}
-
 // Options that mean something only with another one, given alone, and options another one
 // overrides: they are ignored, and the user is told so (on stderr as the run starts, unless
 // --quiet, and with the run's warnings in the summary and in --json).
@@ -167,59 +151,6 @@ std::vector<std::string> ignored_options(const CLI::App& cmd, const TrainArgs& a
 }
 
 // "64-128-64-10 relu": the layer sizes and the hidden layers' activation.
-std::string describe(const Network& net) {
-  const std::span<const DenseLayer> layers = net.layers();
-  std::string s = shape_of(net);
-  if (layers.size() > 1) s += fmt::format(" {}", to_string(layers.front().activation));
-  return s;
-}
-
-bool same_architecture(const Network& a, const Network& b) {
-  if (a.inputs() != b.inputs() || a.layers().size() != b.layers().size()) return false;
-  for (std::size_t i = 0; i < a.layers().size(); ++i) {
-    const DenseLayer &x = a.layers()[i], &y = b.layers()[i];
-    if (x.outputs != y.outputs || x.activation != y.activation) return false;
-  }
-  return true;
-}
-
-// --init FILE: a model file, whose weights (and standardisation) a new run starts from, or
-// flat float32 parameters (tools/torch_convert.py). A resumed run takes the checkpoint's
-// weights, but still a model's standardisation, as the run it resumes had.
-void init_from_file(const TrainArgs& args, Network& network, TrainOptions& options) {
-  if (!is_model_file(args.init)) {
-    if (args.resume.empty()) load_parameters(args.init, network);
-    return;
-  }
-  const LoadedModel model = load_model(args.init);
-  if (!same_architecture(model.network, network)) {
-    // What to change: the data for the inputs, the loss or the classes for the outputs, the
-    // hidden layers' options for the rest.
-    const std::string remedy =
-        model.network.inputs() != network.inputs()
-            ? fmt::format("the data has {} features, the model takes {}", network.inputs(),
-                          model.network.inputs())
-        : model.network.outputs() != network.outputs()
-            ? fmt::format(
-                  "the model has {} outputs{}: give the data and --loss it was trained "
-                  "with",
-                  model.network.outputs(),
-                  model.loss ? fmt::format(" ({})", to_string(*model.loss)) : "")
-            : std::string("give --hidden and --activation to match");
-    throw Error(fmt::format("--init {}: the model is {}, and this run's network {} ({})", args.init,
-                            describe(model.network), describe(network), remedy));
-  }
-  if (args.no_standardize) {
-    throw Error(fmt::format(
-        "--no-standardize: the model in --init {} brings its own standardisation", args.init));
-  }
-  options.standardization = model.network.standardization();
-  if (args.resume.empty()) {
-    const std::span<const float> from = model.network.parameters();
-    std::copy(from.begin(), from.end(), network.parameters().begin());
-  }
-}
-
 // No two outputs may be one file, and no output may overwrite an input (but --checkpoint may
 // be the file --resume reads: the run goes on writing it).
 void check_distinct_files(const TrainArgs& args) {
@@ -271,15 +202,7 @@ int train_command(const TrainArgs& args, const CLI::App& cmd,
   const std::vector<std::size_t> hidden = parse_sizes(args.hidden, "--hidden");
   const Activation activation = parse_activation(args.activation);
   // --init is a scheme name, or a file of parameters (tools/torch_convert.py writes one).
-  std::optional<Init> init;
-  try {
-    init = parse_init(args.init);
-  } catch (const Error&) {
-    std::error_code ec;
-    if (args.init.find('/') == std::string::npos && args.init.find('.') == std::string::npos &&
-        !std::filesystem::exists(args.init, ec))
-      throw;
-  }
+  const std::optional<Init> init = parse_init_option(args.init);
   const std::string spec = optimizer_spec(args, optimizer_given);
   std::unique_ptr<Optimizer> optimizer = make_optimizer(spec);
   TrainOptions options;
@@ -382,31 +305,17 @@ int train_command(const TrainArgs& args, const CLI::App& cmd,
   const Isa isa = active_isa();  // reports a bad DESCENT_ISA now
 
   const Dataset data = load_dataset(args.data, task);
-  const Loss loss = args.loss == "auto" ? default_loss(data) : parse_loss(args.loss);
+  const LossChoice choice = choose_loss(data, args.loss);
+  const Loss loss = choice.loss;
+  const std::size_t outputs = choice.outputs;
   options.loss = loss;
-  // (Class labels trained with mse are refused below, in the library's words.) Numeric targets
-  // with cross_entropy would build a network of one output, refused for that instead.
-  if (loss == Loss::cross_entropy && data.task == Task::regression) {
-    throw Error(
-        fmt::format("cross_entropy needs class labels, but \"{}\" is a regression set", data.name));
-  }
   if (stop.target_accuracy && loss == Loss::mse && data.task == Task::regression) {
     throw Error(fmt::format(
         "--target-accuracy needs class labels, and \"{}\" is a regression set: use --target-loss",
         data.name));
   }
-  if (data.task == Task::classification && data.classes < 2 && loss != Loss::bce_with_logits) {
-    throw Error(fmt::format("{}: classification needs at least 2 classes, every row has class 0",
-                            data.name));
-  }
-  std::size_t outputs = 1;
-  if (data.task == Task::classification) {
-    outputs = loss == Loss::bce_with_logits ? 1 : data.classes;
-  } else {
-    outputs = data.values.cols();
-  }
   Network network = Network::mlp(data.feature_count(), hidden, outputs, activation);
-  if (!init) init_from_file(args, network, options);
+  if (!init) init_from_file(args.init, !args.resume.empty(), args.no_standardize, network, options);
   options.standardize = !args.no_standardize;
 
   std::FILE* progress_out = args.json ? stderr : stdout;
