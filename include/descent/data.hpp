@@ -103,11 +103,14 @@ struct SyntheticOptions {
   std::size_t rows = 60000;
   std::size_t features = 784;
   std::size_t classes = 10;
-  std::uint64_t seed = 1;
+  std::uint64_t seed = 1;  // the classes (their prototypes), and with draw 0 the rows
+  // Another sample of the same classes: a draw other than 0 gives other rows from the same
+  // prototypes (train on draw 0, test on draw 1), where another seed makes other classes.
+  std::uint64_t draw = 0;
 };
 Dataset make_synthetic(const SyntheticOptions& options);
-// The same from a spec string, "synthetic[:rows=N,features=F,classes=C,seed=S]" (keys left
-// out take the defaults above). A bad key or value throws descent::Error naming it.
+// The same from a spec string, "synthetic[:rows=N,features=F,classes=C,seed=S,draw=D]" (keys
+// left out take the defaults above). A bad key or value throws descent::Error naming it.
 Dataset make_synthetic(std::string_view spec);
 // Whether `name` is a synthetic spec ("synthetic" or "synthetic:...").
 bool is_synthetic(std::string_view name) noexcept;

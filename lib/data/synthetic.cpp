@@ -20,8 +20,8 @@ constexpr std::size_t kMaxValues = std::size_t{1} << 33;  // 32 GiB of floats
 constexpr std::size_t kMaxClasses = std::size_t{1} << 16;
 
 std::string describe(const SyntheticOptions& o) {
-  return fmt::format("synthetic:rows={},features={},classes={},seed={}", o.rows, o.features,
-                     o.classes, o.seed);
+  return fmt::format("synthetic:rows={},features={},classes={},seed={}{}", o.rows, o.features,
+                     o.classes, o.seed, o.draw == 0 ? "" : fmt::format(",draw={}", o.draw));
 }
 
 }  // namespace
@@ -62,6 +62,10 @@ Dataset make_synthetic(const SyntheticOptions& o) {
     }
   }
 
+  // The rows: draw 0 goes on with the stream that made the prototypes; another draw takes
+  // its own stream, the same classes with other rows (a test set for a training set).
+  if (o.draw != 0) rng.reseed(o.seed ^ (0x9e3779b97f4a7c15ULL * o.draw) ^ 0xd1b54a32d192ed03ULL);
+
   Dataset d;
   d.name = name;
   d.task = Task::classification;
@@ -94,7 +98,7 @@ Dataset make_synthetic(std::string_view text) {
   if (spec.name != "synthetic") {
     throw Error(
         fmt::format("dataset \"{}\": not a synthetic spec (synthetic:rows=N,features=F,"
-                    "classes=C[,seed=S])",
+                    "classes=C[,seed=S,draw=D])",
                     text));
   }
   SyntheticOptions o;
@@ -104,6 +108,7 @@ Dataset make_synthetic(std::string_view text) {
       static_cast<std::size_t>(r.integer("features", static_cast<long long>(o.features), 1));
   o.classes = static_cast<std::size_t>(r.integer("classes", static_cast<long long>(o.classes), 2));
   o.seed = static_cast<std::uint64_t>(r.integer("seed", static_cast<long long>(o.seed), 0));
+  o.draw = static_cast<std::uint64_t>(r.integer("draw", static_cast<long long>(o.draw), 0));
   r.finish();
   return make_synthetic(o);
 }

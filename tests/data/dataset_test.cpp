@@ -84,6 +84,40 @@ TEST(Synthetic, IsMnistShapedSeededAndReproducible) {
   EXPECT_EQ(defaults.classes, 10u);
 }
 
+TEST(Synthetic, AnotherDrawIsOtherRowsOfTheSameClasses) {
+  const char* spec = "synthetic:rows=3000,features=60,classes=3,seed=4";
+  const Dataset a = load_dataset(spec);
+  // draw=0 is the default: the same name and rows.
+  const Dataset zero = load_dataset(std::string(spec) + ",draw=0");
+  EXPECT_EQ(zero.name, a.name);
+  EXPECT_EQ(zero.labels, a.labels);
+  const Dataset b = load_dataset(std::string(spec) + ",draw=1");
+  EXPECT_EQ(b.name, std::string(spec) + ",draw=1");
+  EXPECT_NE(b.labels, a.labels);
+  const Dataset other = load_dataset("synthetic:rows=3000,features=60,classes=3,seed=5");
+  // Per class, the mean row: close between the draws (the same prototypes), far from another
+  // seed's classes.
+  auto class_means = [](const Dataset& d) {
+    std::vector<double> mean(d.classes * d.feature_count(), 0.0);
+    std::vector<double> count(d.classes, 0.0);
+    for (std::size_t i = 0; i < d.rows(); ++i) {
+      count[d.labels[i]] += 1.0;
+      for (std::size_t j = 0; j < d.feature_count(); ++j)
+        mean[d.labels[i] * d.feature_count() + j] += d.features(i, j);
+    }
+    for (std::size_t k = 0; k < mean.size(); ++k) mean[k] /= count[k / d.feature_count()];
+    return mean;
+  };
+  auto distance = [](const std::vector<double>& x, const std::vector<double>& y) {
+    double sum = 0.0;
+    for (std::size_t k = 0; k < x.size(); ++k) sum += (x[k] - y[k]) * (x[k] - y[k]);
+    return std::sqrt(sum);
+  };
+  const std::vector<double> ma = class_means(a), mb = class_means(b), mo = class_means(other);
+  EXPECT_LT(distance(ma, mb), 0.2 * distance(ma, mo))
+      << distance(ma, mb) << " against " << distance(ma, mo);
+}
+
 TEST(Synthetic, BadSpecsNameTheKeyAndValue) {
   const std::pair<const char*, const char*> cases[] = {
       {"synthetic:rows=0", "rows=0 is invalid"},
@@ -94,6 +128,7 @@ TEST(Synthetic, BadSpecsNameTheKeyAndValue) {
       {"synthetic:rows=3e9", "rows=3000000000 is invalid"},
       {"synthetic:rows=1e9,features=100", "too large"},
       {"synthetic:seed=-1", "seed=-1 is invalid"},
+      {"synthetic:draw=-1", "draw=-1 is invalid"},
       {"synthetic:rows=abc", "rows=abc is not a number"},
       {"synthetic:cols=3", "unknown key \"cols\""},
       {"synthetic:rows=3,rows=4", "rows"},
