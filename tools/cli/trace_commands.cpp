@@ -240,7 +240,7 @@ int run_trace(const TraceArgs& args) {
   if (args.json) {
     j.erase("curve");
     j.erase("grid");
-    fmt::print("{}\n", json_text(j, 2));
+    fmt::print("{}\n", json_text(j));
   } else {
     fmt::print("{} from {}, at most {} steps\n", f->name(),
                point_text(std::vector<float>(x0.begin(), x0.end())), steps);
@@ -340,7 +340,7 @@ int run_lr_demo(const LrDemoArgs& args) {
   const bool drawn = args.no_plots || draw(out / "lr_demo.json", out / "lr_demo.png");
   if (args.json) {
     j.erase("curve");
-    fmt::print("{}\n", json_text(j, 2));
+    fmt::print("{}\n", json_text(j));
   } else {
     fmt::print("\n  wrote      {}{}\n", (out / "lr_demo.json").string(),
                drawn && !args.no_plots ? ", " + (out / "lr_demo.png").string() : "");
@@ -461,7 +461,7 @@ int run_lr_find(const LrFindArgs& args) {
     if (!args.no_plots) drawn = draw(*out / "lr_find.json", *out / "lr_find.png");
   }
   if (args.json) {
-    fmt::print("{}\n", json_text(j, 2));
+    fmt::print("{}\n", json_text(j));
   } else {
     fmt::print("learning-rate range test on {} ({} training rows), {}, batch {}\n", data.name,
                split.train.rows(), args.optimizer, j["batch"].get<std::size_t>());
