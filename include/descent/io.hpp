@@ -23,6 +23,10 @@ namespace descent {
 // being read) is written in place; any other file that is not a regular one is refused. Throws
 // descent::Error naming the path (e.g. a missing directory).
 void write_file_atomically(const std::filesystem::path& path, std::span<const char> bytes);
+// Async-signal-safe: removes the temporary file that a write_file_atomically in progress is
+// writing (when none is, does nothing), so that a program ended by a signal leaves no partial
+// file beside its output. For a handler that then ends the process.
+void remove_partial_output() noexcept;
 // Throws descent::Error, with the reason alone (no path), when write_file_atomically(path)
 // would fail for what `path` names: a missing directory, a directory in the way, a link it
 // may not follow, a name too long, a directory where no file can be created (a temporary

@@ -155,6 +155,24 @@ void write_in_place(const std::string& name, const Target& t, std::span<const ch
 // A new file of its own in `dir`, opened for writing, or -1 with errno set. open(O_EXCL)
 // with mode 0666 rather than mkstemp (0600): the file gets the permissions an ordinary new
 // file gets under the process's umask.
+// The temporary file being written, for remove_partial_output() in a signal handler: its name
+// in a fixed buffer (a handler may not allocate), valid while `in_flight` is set. Writes
+// happen on one thread at a time (the CLI's main thread).
+char in_flight_name[4096];
+volatile std::sig_atomic_t in_flight = 0;
+
+void track(const std::string& name) noexcept {
+  in_flight = 0;
+  if (name.size() >= sizeof in_flight_name) return;  // not tracked (PATH_MAX is 4096)
+  std::memcpy(in_flight_name, name.c_str(), name.size() + 1);
+  in_flight = 1;
+}
+
+// After the file was renamed or removed: a signal in between finds nothing to remove.
+void untrack() noexcept {
+  in_flight = 0;
+}
+
 int create_temporary(const std::filesystem::path& dir, std::string& name) {
   static std::atomic<unsigned> counter{0};
   int fd = -1;
@@ -164,10 +182,15 @@ int create_temporary(const std::filesystem::path& dir, std::string& name) {
     fd = ::open(name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     if (fd < 0 && errno != EEXIST) break;
   }
+  if (fd >= 0) track(name);
   return fd;
 }
 
 }  // namespace
+
+void remove_partial_output() noexcept {
+  if (in_flight != 0) ::unlink(in_flight_name);
+}
 
 void check_output_file(const std::filesystem::path& path) {
   const Target t = resolve(path);
@@ -195,7 +218,9 @@ void check_output_file(const std::filesystem::path& path) {
   ::close(fd);
   // A directory that takes files but lets none be removed or replaced (chattr +a) would
   // refuse the rename at the end.
-  if (::unlink(probe.c_str()) != 0) {
+  const int removed = ::unlink(probe.c_str());
+  untrack();
+  if (removed != 0) {
     throw Error(fmt::format("cannot remove a file from \"{}\" (the write replaces one): {}",
                             dir.string(), std::strerror(errno)));
   }
@@ -243,6 +268,7 @@ void write_file_atomically(const std::filesystem::path& requested, std::span<con
     const int err = errno;
     ::close(fd);
     ::unlink(tmp.c_str());
+    untrack();
     throw Error(fmt::format("cannot write \"{}\": {}: {}", name, what, std::strerror(err)));
   };
   // A file that is replaced keeps its owner and permissions (a 0600 model stays 0600), as
@@ -259,6 +285,7 @@ void write_file_atomically(const std::filesystem::path& requested, std::span<con
   if (::close(fd) != 0) {
     const int err = errno;
     ::unlink(tmp.c_str());
+    untrack();
     throw Error(fmt::format("cannot write \"{}\": close failed: {}", name, std::strerror(err)));
   }
   // For the crash test: die between writing the new file and putting it in place.
@@ -266,8 +293,10 @@ void write_file_atomically(const std::filesystem::path& requested, std::span<con
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     const int err = errno;
     ::unlink(tmp.c_str());
+    untrack();
     throw Error(fmt::format("cannot write \"{}\": rename failed: {}", name, std::strerror(err)));
   }
+  untrack();
   // Make the rename itself durable; a failure here loses nothing already written.
   const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
   if (dir_fd >= 0) {

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -620,6 +621,54 @@ TEST(Cli, AScheduleRateBeyondAFloatStopsTheRunAndKeepsWhatItTrained) {
     EXPECT_EQ(history.find("\n4,"), std::string::npos) << history;
     EXPECT_TRUE(std::filesystem::exists(dir / "m.bin"));
   }
+}
+
+// The files in `dir` whose names end in .tmp (an atomic write's partial file).
+std::vector<std::string> temporary_files(const std::filesystem::path& dir) {
+  std::vector<std::string> found;
+  for (const auto& e : std::filesystem::directory_iterator(dir))
+    if (e.path().extension() == ".tmp") found.push_back(e.path().filename().string());
+  return found;
+}
+
+TEST(Cli, ASignalStopsTrainingAfterItsStepAndTheRunIsWrittenAndResumable) {
+  // SIGTERM (as Ctrl-C's SIGINT) stops the run after the step under way: the model, history
+  // and checkpoint are written, the status is 128 + 15, and --resume goes on from there.
+  test::TempDir dir;
+  const std::string files = " --checkpoint " + (dir / "c.ckpt").string() + " --save " +
+                            (dir / "m.bin").string() + " --history " + (dir / "h.csv").string();
+  const std::string train = "train --data digits --hidden 16 --batch 8 --json" + files;
+  const CliRun r = run_cli("timeout --preserve-status -k 30 -s TERM 2 " + std::string(DESCENT_CLI) +
+                               " " + train + " --epochs 100000000",
+                           dir, false);
+  ASSERT_EQ(r.status, 128 + SIGTERM) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["stop_reason"], "interrupted");
+  EXPECT_NE(j["stop_message"].get<std::string>().find("SIGTERM at step"), std::string::npos)
+      << r.out;
+  const std::size_t epochs = j["epochs"].get<std::size_t>();
+  ASSERT_GT(epochs, 0u);
+  EXPECT_TRUE(std::filesystem::exists(dir / "m.bin"));
+  EXPECT_NE(test::read_text(dir / "h.csv").find(fmt::format("\n{},", epochs)), std::string::npos);
+  EXPECT_EQ(temporary_files(dir.path()), std::vector<std::string>{});
+  const CliRun resumed = run_cli(
+      train + fmt::format(" --epochs {} --resume ", epochs + 1) + (dir / "c.ckpt").string(), dir);
+  ASSERT_EQ(resumed.status, 0) << resumed.err;
+  const auto k = nlohmann::json::parse(resumed.out);
+  EXPECT_EQ(k["stop_reason"], "max_epochs");
+  // (From the last whole epoch; the one cut short is saved with its position.)
+  EXPECT_GE(k["resumed_epoch"].get<std::size_t>() + 1, epochs);
+  EXPECT_EQ(k["final_epoch"], epochs + 1);
+  // SIGHUP ends the process at once, as by default, but leaves no partial checkpoint behind
+  // (it writes one every epoch, a few milliseconds apart).
+  const CliRun hung =
+      run_cli("timeout --preserve-status -k 30 -s HUP 2 " + std::string(DESCENT_CLI) +
+                  " train --data digits --hidden 16 --epochs 100000000 --quiet "
+                  "--checkpoint " +
+                  (dir / "c2.ckpt").string(),
+              dir, false);
+  EXPECT_EQ(hung.status, 128 + SIGHUP) << hung.err;
+  EXPECT_EQ(temporary_files(dir.path()), std::vector<std::string>{});
 }
 
 TEST(Cli, ResumingAFinishedRunReportsItAndTrainsNothing) {

@@ -1,6 +1,7 @@
 // descent: the command-line tool. Exit status 0 for a finished run whatever its stop reason,
 // 2 for bad input or options, or output that could not be written (with the message on
-// stderr), 1 for an internal failure.
+// stderr), 1 for an internal failure, 128 + N for a train run stopped by signal N (130 for
+// Ctrl-C) after it wrote what it trained.
 
 #include <cerrno>
 #include <cstdio>
@@ -15,6 +16,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.hpp"
+#include "cli/interrupt.hpp"
 #include "descent/error.hpp"
 #include "descent/kernels.hpp"
 
@@ -59,6 +61,7 @@ int finish_stdout(int status) {
 }
 
 int run(int argc, char** argv) {
+  descent::cli::install_signal_handlers();
   CLI::App app{"descent: train models by gradient descent on the CPU", "descent"};
   app.set_version_flag("--version", "descent 0.1.0");
   app.require_subcommand(1);

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
+#include "cli/interrupt.hpp"
 #include "cli/options.hpp"
 #include "cli/progress.hpp"
 #include "cli/setup.hpp"
@@ -326,13 +327,15 @@ int train_command(const TrainArgs& args, const CLI::App& cmd,
   Progress progress(progress_out, options.epochs, (train_rows + batch - 1) / batch,
                     !args.quiet && root);
   Callbacks callbacks;
+  // Ctrl-C or SIGTERM stops the run after the step under way (a callback's stop, which a
+  // --resume goes on from), and what it trained is written below.
   callbacks.on_step = [&](const StepRecord& r) {
     progress.step(r);
-    return true;
+    return stop_signal() == 0;
   };
   callbacks.on_epoch = [&](const EpochRecord& r) {
     progress.epoch(r);
-    return true;
+    return stop_signal() == 0;
   };
   callbacks.on_warning = [&](const std::string& message) {
     if (!args.quiet && root) fmt::print(stderr, "descent: warning: {}\n", message);
@@ -346,8 +349,23 @@ int train_command(const TrainArgs& args, const CLI::App& cmd,
       return true;
     };
   }
-  const TrainResult result = train(network, data, *optimizer, options, callbacks);
-  if (!root) return 0;  // rank 0 reports and writes for all
+  TrainResult result;
+  {
+    const GracefulStop graceful;
+    result = train(network, data, *optimizer, options, callbacks);
+  }
+  const int signal = result.stop_reason == StopReason::callback ? stop_signal() : 0;
+  if (signal != 0) {
+    result.stop_message = fmt::format(
+        "{} at step {}{}", signal == SIGINT ? "SIGINT (Ctrl-C)" : "SIGTERM",
+        result.steps,
+        args.checkpoint.empty() ? std::string()
+                                : fmt::format("; --resume {} goes on from there", args.checkpoint));
+  }
+  const int status = signal != 0 ? 128 + signal : 0;
+  // (The library's name for it is "callback", as in the history file.)
+  const std::string stop_name(signal != 0 ? "interrupted" : to_string(result.stop_reason));
+  if (!root) return status;  // rank 0 reports and writes for all
   // The model first: it is the costlier thing to lose. A file that cannot be written does not
   // keep the other from being written; the error names the option.
   std::vector<std::string> unwritten;
@@ -377,7 +395,7 @@ int train_command(const TrainArgs& args, const CLI::App& cmd,
   warnings.insert(warnings.end(), result.warnings.begin(), result.warnings.end());
   if (args.json) {
     nlohmann::json out = {
-        {"stop_reason", std::string(to_string(result.stop_reason))},
+        {"stop_reason", stop_name},
         {"stop_message", result.stop_message},
         {"warnings", warnings},
         {"epochs", result.epochs},
@@ -410,7 +428,7 @@ int train_command(const TrainArgs& args, const CLI::App& cmd,
       out["rank_rows"] = result.rank_rows;
     }
     fmt::print("{}\n", json_text(out));
-    return 0;
+    return status;
   }
   fmt::print("\ntrained {} ({} rows, {} features{})\n", data.name, data.rows(),
              data.feature_count(),
@@ -426,7 +444,7 @@ int train_command(const TrainArgs& args, const CLI::App& cmd,
              batch);
   if (!args.resume.empty())
     fmt::print("  resumed    from {} after epoch {}\n", args.resume, result.resumed_epoch);
-  fmt::print("  stopped    {}: {}\n", to_string(result.stop_reason), result.stop_message);
+  fmt::print("  stopped    {}: {}\n", stop_name, result.stop_message);
   auto s = [](std::size_t n) { return n == 1 ? "" : "s"; };
   // (A resumed run that had finished trains nothing: no rate to show.)
   const std::string rate = result.samples_per_second > 0.0
@@ -453,7 +471,7 @@ int train_command(const TrainArgs& args, const CLI::App& cmd,
   if (!args.history.empty()) fmt::print("  history    {}\n", args.history);
   if (!args.save.empty()) fmt::print("  model file {}\n", args.save);
   if (!args.checkpoint.empty()) fmt::print("  checkpoint {}\n", args.checkpoint);
-  return 0;
+  return status;
 }
 
 int run_train(const TrainArgs& args, const CLI::App& cmd) {

@@ -1,0 +1,56 @@
+// Signals (see interrupt.hpp).
+
+#include "cli/interrupt.hpp"
+
+#include <csignal>
+
+#include "descent/io.hpp"
+
+namespace descent::cli {
+namespace {
+
+volatile std::sig_atomic_t graceful = 0;   // a GracefulStop lives
+volatile std::sig_atomic_t requested = 0;  // the signal that asked for a stop
+
+extern "C" void on_signal(int sig) {
+  if (graceful != 0 && requested == 0 && sig != SIGHUP) {
+    requested = sig;
+    return;
+  }
+  remove_partial_output();
+  // The default action now: the process ends as killed by `sig` (its status says so).
+  struct sigaction action {};
+  action.sa_handler = SIG_DFL;
+  sigemptyset(&action.sa_mask);
+  sigaction(sig, &action, nullptr);
+  std::raise(sig);
+}
+
+}  // namespace
+
+void install_signal_handlers() {
+  for (const int sig : {SIGINT, SIGTERM, SIGHUP}) {
+    struct sigaction old {};
+    // A signal the shell ignores (nohup, a background job's SIGINT) stays ignored.
+    if (sigaction(sig, nullptr, &old) == 0 && old.sa_handler == SIG_IGN) continue;
+    struct sigaction action {};
+    action.sa_handler = on_signal;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESTART;
+    sigaction(sig, &action, nullptr);
+  }
+}
+
+GracefulStop::GracefulStop() {
+  graceful = 1;
+}
+
+GracefulStop::~GracefulStop() {
+  graceful = 0;
+}
+
+int stop_signal() noexcept {
+  return requested;
+}
+
+}  // namespace descent::cli
