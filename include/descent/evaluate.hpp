@@ -11,13 +11,17 @@
 
 namespace descent {
 
+inline constexpr std::size_t kMaxConfusionClasses = 1000;
+
 struct ModelEvaluation {
   Loss loss = Loss::mse;
   std::size_t rows = 0;
   double mean_loss = 0.0;  // as the loss reduces
   // Classification (cross_entropy, bce_with_logits): NaN / empty otherwise.
   double accuracy = 0.0;
-  std::vector<std::vector<std::size_t>> confusion;  // [true class][predicted class]
+  // [true class][predicted class]; left empty for more than kMaxConfusionClasses classes
+  // (65536 classes would make 4 billion counts).
+  std::vector<std::vector<std::size_t>> confusion;
   // Regression (mse): NaN otherwise.
   double mse = 0.0;
   double mae = 0.0;

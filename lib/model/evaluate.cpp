@@ -64,14 +64,15 @@ ModelEvaluation evaluate_model(const Network& network, Loss loss, const Dataset&
                               data.name, i + 1, data.labels[i], classes - 1));
     }
   }
-  e.confusion.assign(classes, std::vector<std::size_t>(classes, 0));
+  const bool confusion = classes <= kMaxConfusionClasses;
+  if (confusion) e.confusion.assign(classes, std::vector<std::size_t>(classes, 0));
   std::size_t correct = 0;
   if (loss == Loss::cross_entropy) {
     e.mean_loss = loss_mean(loss, out.view(), Targets{data.labels, {}});
     for (std::size_t i = 0; i < data.rows(); ++i) {
       const float* row = out.row(i);
       const auto predicted = static_cast<std::size_t>(std::max_element(row, row + outputs) - row);
-      ++e.confusion[data.labels[i]][predicted];
+      if (confusion) ++e.confusion[data.labels[i]][predicted];
       correct += predicted == data.labels[i] ? 1 : 0;
     }
   } else {
@@ -80,7 +81,7 @@ ModelEvaluation evaluate_model(const Network& network, Loss loss, const Dataset&
     e.mean_loss = loss_mean(loss, out.view(), Targets{{}, t.view()});
     for (std::size_t i = 0; i < data.rows(); ++i) {
       const std::size_t predicted = out(i, 0) > 0.0f ? 1 : 0;
-      ++e.confusion[data.labels[i]][predicted];
+      if (confusion) ++e.confusion[data.labels[i]][predicted];
       correct += predicted == data.labels[i] ? 1 : 0;
     }
   }

@@ -710,6 +710,37 @@ TEST(Cli, EvaluatesATestSetWithASingleClass) {
   EXPECT_NE(train.err.find("needs at least 2 classes"), std::string::npos) << train.err;
 }
 
+TEST(Cli, EvaluatePrintsAConfusionMatrixThatFitsAndSaysWhenItDoesNot) {
+  test::TempDir dir;
+  for (const int classes : {4, 40, 2000}) {
+    const std::string data = fmt::format("synthetic:rows=300,features=3,classes={}", classes);
+    const auto model = (dir / fmt::format("c{}.bin", classes)).string();
+    ASSERT_EQ(
+        run_cli("train --hidden none --epochs 1 --quiet --data " + data + " --save " + model, dir)
+            .status,
+        0);
+    const CliRun text = run_cli("evaluate --model " + model + " --data " + data, dir);
+    ASSERT_EQ(text.status, 0) << text.err;
+    EXPECT_NE(text.out.find("accuracy"), std::string::npos) << text.out;
+    const CliRun json = run_cli("evaluate --json --model " + model + " --data " + data, dir);
+    ASSERT_EQ(json.status, 0) << json.err;
+    const auto confusion = nlohmann::json::parse(json.out)["confusion"];
+    if (classes == 4) {
+      EXPECT_NE(text.out.find("confusion (rows: true class"), std::string::npos) << text.out;
+      EXPECT_EQ(confusion.size(), 4u);
+    } else if (classes == 40) {
+      EXPECT_NE(text.out.find("40 classes, too many to print: --json has the matrix"),
+                std::string::npos)
+          << text.out;
+      EXPECT_EQ(confusion.size(), 40u);
+    } else {
+      EXPECT_NE(text.out.find("not computed for more than 1000 classes"), std::string::npos)
+          << text.out;
+      EXPECT_TRUE(confusion.is_null());
+    }
+  }
+}
+
 TEST(Cli, ACheckpointServesWhereAModelFileDoes) {
   // The final checkpoint and --save hold the same model: predict, evaluate and train --init
   // give the same from either.

@@ -500,6 +500,32 @@ TEST(Trainer, EvaluateRefusesDataWithNoRows) {
   EXPECT_THROW(evaluate_model(net, Loss::cross_entropy, empty), Error);
 }
 
+// The confusion matrix counts every row up to kMaxConfusionClasses classes; beyond, it is left
+// out (65536 classes would be 4 billion counts), and the loss and accuracy are still there.
+TEST(Trainer, EvaluateCountsAConfusionMatrixUpToItsLimit) {
+  for (const std::size_t classes : {kMaxConfusionClasses, kMaxConfusionClasses + 1}) {
+    const Dataset d = make_synthetic({.rows = 50, .features = 3, .classes = classes});
+    Network net = Network::mlp(3, {}, classes);
+    net.initialize(Init::automatic, 3);
+    const ModelEvaluation e = evaluate_model(net, Loss::cross_entropy, d);
+    EXPECT_EQ(e.rows, 50u);
+    EXPECT_TRUE(std::isfinite(e.mean_loss));
+    EXPECT_GE(e.accuracy, 0.0);
+    if (classes > kMaxConfusionClasses) {
+      EXPECT_TRUE(e.confusion.empty());
+      continue;
+    }
+    ASSERT_EQ(e.confusion.size(), classes);
+    std::size_t total = 0, right = 0;
+    for (std::size_t i = 0; i < classes; ++i) {
+      for (std::size_t j = 0; j < classes; ++j) total += e.confusion[i][j];
+      right += e.confusion[i][i];
+    }
+    EXPECT_EQ(total, 50u);
+    EXPECT_DOUBLE_EQ(e.accuracy, static_cast<double>(right) / 50.0);
+  }
+}
+
 // A user's optimizer instance goes straight to the trainer.
 class HalfStep final : public Optimizer {
  public:

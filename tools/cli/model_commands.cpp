@@ -217,7 +217,8 @@ int run_evaluate(const ModelArgs& args) {
       out["r2"] = number(e.r2);
     } else {
       out["accuracy"] = number(e.accuracy);
-      out["confusion"] = e.confusion;
+      out["confusion"] =
+          e.confusion.empty() ? nlohmann::json(nullptr) : nlohmann::json(e.confusion);
     }
     fmt::print("{}\n", json_text(out));
     return 0;
@@ -229,9 +230,17 @@ int run_evaluate(const ModelArgs& args) {
                e.r2);
     return 0;
   }
-  fmt::print("  accuracy   {:.4f}\n  confusion (rows: true class, columns: predicted)\n",
-             e.accuracy);
+  fmt::print("  accuracy   {:.4f}\n", e.accuracy);
   const std::size_t k = e.confusion.size();
+  // A table wider than a terminal helps nobody: beyond kMaxPrinted classes, --json has it.
+  constexpr std::size_t kMaxPrinted = 30;
+  if (k == 0 || k > kMaxPrinted) {
+    fmt::print("  confusion  {}\n",
+               k == 0 ? fmt::format("not computed for more than {} classes", kMaxConfusionClasses)
+                      : fmt::format("{} classes, too many to print: --json has the matrix", k));
+    return 0;
+  }
+  fmt::print("  confusion (rows: true class, columns: predicted)\n");
   std::size_t width = 3;
   for (const auto& row : e.confusion)
     for (std::size_t c : row) width = std::max(width, fmt::formatted_size("{}", c));
