@@ -11,6 +11,7 @@
 #include <map>
 #include <sstream>
 #include <string>
+#include <tuple>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -1529,6 +1530,30 @@ TEST(Cli, CommandsWithAnOutputDirectoryWriteNothingWhenOneFileCannotBe) {
     for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir / "out"))
       ++entries;
     EXPECT_EQ(entries, 1u) << command << ": something was written";
+  }
+}
+
+TEST(Cli, AnOutputDirectoryMayNotOverwriteTheCommandsInputs) {
+  const std::string iris = test::read_text(std::string(DESCENT_DATA) + "/iris.csv");
+  // (The weights of lr-find's 4-128-64-3 network on iris, zeros.)
+  const std::string weights((4 * 128 + 128 + 128 * 64 + 64 + 64 * 3 + 3) * sizeof(float), '\0');
+  const std::tuple<std::string, std::string, std::string> cases[] = {
+      {"lr_find.csv", "lr-find --no-plots --data IN --out DIR", iris},
+      {"lr_find.json", "lr-find --no-plots --data iris --init IN --out DIR", weights},
+      {"results.json", "sweep --no-plots --target-loss 0.1 --data IN --out DIR", iris},
+  };
+  for (const auto& [name, command, content] : cases) {
+    test::TempDir dir;
+    std::filesystem::create_directories(dir / "out");
+    const auto input = dir / "out" / name;
+    test::write_text(input, content);
+    std::string args = command;
+    args.replace(args.find("IN"), 2, input.string());
+    args.replace(args.find("DIR"), 3, (dir / "out").string());
+    const CliRun r = run_cli(args, dir);
+    EXPECT_EQ(r.status, 2) << args;
+    EXPECT_NE(r.err.find(name + " there is the --"), std::string::npos) << r.err;
+    EXPECT_EQ(test::read_text(input), content) << args;
   }
 }
 

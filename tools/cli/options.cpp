@@ -116,9 +116,20 @@ void check_output_dir(const std::string& dir, std::string_view option) {
 }
 
 std::filesystem::path create_output_dir(const std::string& dir, std::string_view option,
-                                        const std::vector<std::string>& files) {
+                                        const std::vector<std::string>& files,
+                                        const std::vector<NamedFile>& inputs) {
   namespace fs = std::filesystem;
   check_output_dir(dir, option);
+  for (const std::string& file : files) {
+    for (const auto& [input_option, input] : inputs) {
+      std::error_code ec;
+      if (input.empty() || !fs::exists(input, ec)) continue;
+      if (same_file((fs::path(dir) / file).string(), input)) {
+        throw Error(fmt::format("{} {}: {} there is the {} file {}: it would be overwritten",
+                                option, dir, file, input_option, input));
+      }
+    }
+  }
   // One component at a time, as the path is spelled (the kernel resolves "..", links and
   // all), noting each directory this call made: those, and only those, are removed again
   // if a file cannot be written.

@@ -27,11 +27,18 @@ bool same_file(const std::string& a, const std::string& b);
 std::vector<std::string> split_list(const std::string& text, std::string_view option);
 // Throws descent::Error when `dir` exists and is not a directory.
 void check_output_dir(const std::string& dir, std::string_view option);
+// An option and the file it names ({"--data", "x.csv"}).
+struct NamedFile {
+  std::string option;
+  std::string path;
+};
 // Creates `dir` (and its parents) if missing, and checks that each of `files` can be written
-// there (check_output_path), so that nothing is written when one of them cannot be: then the
-// directories it made are removed again. Call it once everything else was checked.
+// there (check_output_path) and is none of `inputs`, so that nothing is written when one of
+// them cannot be: then the directories it made are removed again. Call it once everything
+// else was checked.
 std::filesystem::path create_output_dir(const std::string& dir, std::string_view option,
-                                        const std::vector<std::string>& files);
+                                        const std::vector<std::string>& files,
+                                        const std::vector<NamedFile>& inputs = {});
 // j as text; a string that is not valid UTF-8 (a file name in another encoding) gets U+FFFD
 // for its bad bytes instead of an exception after the work. indent -1: one line.
 std::string json_text(const nlohmann::json& j, int indent = -1);

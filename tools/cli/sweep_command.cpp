@@ -260,7 +260,10 @@ int run_sweep(const SweepArgs& args) {
   // The output directory only once everything it will hold can be made.
   std::vector<std::string> files = {"results.json"};
   if (!args.no_plots) files.insert(files.end(), std::begin(kFigures), std::end(kFigures));
-  const std::filesystem::path out = create_output_dir(args.out, "--out", files);
+  std::vector<NamedFile> inputs;
+  for (const std::filesystem::path& file : dataset_files(args.data))
+    inputs.push_back({"--data", file.string()});
+  const std::filesystem::path out = create_output_dir(args.out, "--out", files, inputs);
 
   nlohmann::json results = {
       {"descent", "0.1.0"},

@@ -434,7 +434,10 @@ int run_lr_find(const LrFindArgs& args) {
   if (!args.out.empty()) {
     std::vector<std::string> files = {"lr_find.csv", "lr_find.json"};
     if (!args.no_plots) files.push_back("lr_find.png");
-    out = create_output_dir(args.out, "--out", files);
+    std::vector<NamedFile> inputs = {{"--init", args.init}};
+    for (const std::filesystem::path& file : dataset_files(args.data))
+      inputs.push_back({"--data", file.string()});
+    out = create_output_dir(args.out, "--out", files, inputs);
   }
 
   const LrFindResult r = lr_find(net, split.train, *optimizer, loss, o);

@@ -357,8 +357,7 @@ int train_command(const TrainArgs& args, const CLI::App& cmd,
   const int signal = result.stop_reason == StopReason::callback ? stop_signal() : 0;
   if (signal != 0) {
     result.stop_message = fmt::format(
-        "{} at step {}{}", signal == SIGINT ? "SIGINT (Ctrl-C)" : "SIGTERM",
-        result.steps,
+        "{} at step {}{}", signal == SIGINT ? "SIGINT (Ctrl-C)" : "SIGTERM", result.steps,
         args.checkpoint.empty() ? std::string()
                                 : fmt::format("; --resume {} goes on from there", args.checkpoint));
   }
