@@ -514,6 +514,16 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
       // Divergence and convergence are judged before the update. On divergence the update
       // that led to it is undone (below), so the parameters kept are the last ones whose loss
       // and gradient were finite and sound.
+      if ((!std::isfinite(step.loss) || !std::isfinite(step.grad_norm)) && steps_ == 0) {
+        // Before any update the rate has no part in it: the weights or the data do.
+        stop_with(StopReason::diverged,
+                  fmt::format("the {} is {} at the start, before any update: the initial "
+                              "weights or the data overflow (weights from a file? targets whose "
+                              "square exceeds a float?), not the learning rate",
+                              std::isfinite(step.loss) ? "gradient norm" : "loss",
+                              number_text(std::isfinite(step.loss) ? step.grad_norm : step.loss)));
+        break;
+      }
       if (!std::isfinite(step.loss) || !std::isfinite(step.grad_norm)) {
         stop_with(StopReason::diverged,
                   fmt::format("at step {} (epoch {}) the {} is {}; the parameters from before "

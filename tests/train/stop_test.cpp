@@ -205,7 +205,10 @@ TEST(Divergence, NonFiniteLossAtTheFirstStepLeavesTheWeights) {
   const TrainResult r = train(net, d, *sgd, o);
   EXPECT_EQ(r.stop_reason, StopReason::diverged);
   EXPECT_EQ(r.steps, 0u);
-  EXPECT_NE(r.stop_message.find("step 1"), std::string::npos) << r.stop_message;
+  // The message blames what did it: not the learning rate, with no update made.
+  EXPECT_NE(r.stop_message.find("at the start, before any update"), std::string::npos)
+      << r.stop_message;
+  EXPECT_EQ(r.stop_message.find("learning rate than"), std::string::npos) << r.stop_message;
   EXPECT_EQ(params_of(net), before);
   // The epoch made no update: no rate, gradient norm or throughput of its own (they were 0),
   // an empty cell in the history file.
