@@ -231,6 +231,7 @@ TEST(Cli, BadOptionsExitTwoWithAMessageAndWriteNothing) {
        "--epochs 18446744073709551616 is "
        "invalid: it is too large"},
       {"train --data iris --resume /dev/null", "not a checkpoint file (a directory or a device)"},
+      {"train --data iris --checkpoint /dev/null", "--checkpoint /dev/null: not a regular file"},
       {"train --data iris --save /dev/null/m.model", "\"/dev/null\" is a file, not a directory"},
   };
   for (const BadCase& c : cases) {
@@ -1081,6 +1082,16 @@ TEST(Cli, ParseErrorsPointToTheirCommandsHelp) {
   const CliRun none = run_cli("--no-such-option", dir);
   EXPECT_EQ(none.status, 2);
   EXPECT_NE(none.err.find("'descent COMMAND --help'"), std::string::npos) << none.err;
+  // An option given twice is named, in words.
+  const CliRun twice = run_cli("train --epochs 1 --epochs 2", dir);
+  EXPECT_EQ(twice.status, 2);
+  EXPECT_NE(twice.err.find("--epochs is given 2 times: give it once\n"), std::string::npos)
+      << twice.err;
+  const CliRun list = run_cli("sweep --lr 0.1 --lr 0.2", dir);
+  EXPECT_EQ(list.status, 2);
+  EXPECT_NE(list.err.find("--lr is given 2 times: give it once (its lists are comma-separated"),
+            std::string::npos)
+      << list.err;
 }
 
 TEST(Cli, TrainProfileSplitsTheStepTime) {

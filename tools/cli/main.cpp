@@ -101,11 +101,20 @@ int run(int argc, char** argv) {
     return 0;
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
-    fmt::print(stderr, "descent: {}\n", e.what());
     // The subcommand the error is in (CLI11 marks it parsed as it reads its options).
     std::string sub;
     for (const auto& command : commands)
       if (command.app->parsed()) sub = command.app->get_name();
+    // CLI11 says "--epochs: At Most 1 required but received 2" for an option given twice.
+    const std::string what = e.what();
+    const std::string twice = ": At Most 1 required but received ";
+    if (const auto at = what.find(twice); at != std::string::npos) {
+      fmt::print(stderr, "descent: {} is given {} times: give it once{}\n", what.substr(0, at),
+                 what.substr(at + twice.size()),
+                 sub == "sweep" ? " (its lists are comma-separated: --lr 0.1,0.01)" : "");
+    } else {
+      fmt::print(stderr, "descent: {}\n", what);
+    }
     if (sub.empty()) {
       fmt::print(stderr,
                  "Run 'descent --help' for the commands, 'descent COMMAND --help' for "

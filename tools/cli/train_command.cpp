@@ -283,6 +283,15 @@ int train_command(const TrainArgs& args, const CLI::App& cmd,
   // Only rank 0 writes: the other ranks' machines need not have the output directories.
   if (!args.checkpoint.empty()) {
     if (root) check_output_path(args.checkpoint, "--checkpoint");
+    // A device or pipe takes a write, but no --resume can read a checkpoint back from it.
+    std::error_code ec;
+    const std::filesystem::file_status status = std::filesystem::status(args.checkpoint, ec);
+    if (std::filesystem::exists(status) && !std::filesystem::is_regular_file(status)) {
+      throw Error(fmt::format(
+          "--checkpoint {}: not a regular file (a device or a pipe); a checkpoint is a file "
+          "that --resume reads back",
+          args.checkpoint));
+    }
     options.checkpoint = args.checkpoint;
   }
   options.checkpoint_every = parse_count(args.checkpoint_every, "--checkpoint-every");
