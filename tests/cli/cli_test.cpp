@@ -743,6 +743,23 @@ TEST(Cli, EvaluatePrintsAConfusionMatrixThatFitsAndSaysWhenItDoesNot) {
   }
 }
 
+TEST(Cli, ALossOtherThanTheModelsIsTakenWithAWarning) {
+  test::TempDir dir;
+  const auto model = (dir / "m.bin").string();
+  ASSERT_EQ(run_cli("train --data iris --hidden 4 --epochs 1 --quiet --save " + model, dir).status,
+            0);
+  const CliRun other = run_cli("predict --data iris --loss mse --model " + model, dir);
+  ASSERT_EQ(other.status, 0) << other.err;
+  EXPECT_EQ(other.out.substr(0, other.out.find('\n')), "prediction_1,prediction_2,prediction_3");
+  EXPECT_NE(other.err.find("warning: --loss mse: the model in " + model +
+                           " was trained with cross_entropy"),
+            std::string::npos)
+      << other.err;
+  const CliRun same = run_cli("predict --data iris --loss cross_entropy --model " + model, dir);
+  ASSERT_EQ(same.status, 0) << same.err;
+  EXPECT_EQ(same.err.find("warning"), std::string::npos) << same.err;
+}
+
 TEST(Cli, ACheckpointServesWhereAModelFileDoes) {
   // The final checkpoint and --save hold the same model: predict, evaluate and train --init
   // give the same from either.

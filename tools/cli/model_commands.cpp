@@ -26,8 +26,20 @@ struct ModelArgs {
   bool json = false;
 };
 
+// --loss if given (a warning on stderr when it is not the loss the model was trained with),
+// else the model's.
+std::optional<Loss> chosen_loss(const LoadedModel& model, const ModelArgs& args) {
+  if (args.loss.empty()) return model.loss;
+  const Loss loss = parse_loss(args.loss);
+  if (model.loss && *model.loss != loss) {
+    fmt::print(stderr, "descent: warning: --loss {}: the model in {} was trained with {}\n",
+               to_string(loss), args.model, to_string(*model.loss));
+  }
+  return loss;
+}
+
 Loss model_loss(const LoadedModel& model, const ModelArgs& args) {
-  if (!args.loss.empty()) return parse_loss(args.loss);
+  if (!args.loss.empty()) return *chosen_loss(model, args);
   if (!model.loss) {
     throw Error(
         fmt::format("{} does not record the loss it was trained with: give --loss", args.model));
@@ -87,7 +99,7 @@ int run_predict(const ModelArgs& args) {
                                 option, args.out));
   }
   const LoadedModel model = load_any_model(args.model);
-  const std::optional<Loss> loss = args.loss.empty() ? model.loss : parse_loss(args.loss);
+  const std::optional<Loss> loss = chosen_loss(model, args);
   // A softmax over one output is 1 for every row: class 0 whatever the input.
   if (loss == Loss::cross_entropy && model.network.outputs() < 2) {
     throw Error(
