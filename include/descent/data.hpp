@@ -60,6 +60,10 @@ Dataset parse_csv(std::string_view text, std::string_view name,
 Dataset load_csv_columns(const std::filesystem::path& path, TaskHint hint, bool has_target);
 Dataset parse_csv_columns(std::string_view text, std::string_view name, TaskHint hint,
                           bool has_target);
+// Every column but the last as features, and the last not read at all: data to predict on
+// that still has its target column, whatever it holds (class names too).
+Dataset load_csv_without_last(const std::filesystem::path& path);
+Dataset parse_csv_without_last(std::string_view text, std::string_view name);
 
 // Reads an IDX pair, the format of the original MNIST and Fashion-MNIST files (gzip-compressed
 // or not): unsigned-byte images [N, d1, d2, ...] (each image flattened into d1*d2*... features,

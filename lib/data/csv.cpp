@@ -75,8 +75,14 @@ Dataset parse_csv(std::string_view text, std::string_view name, TaskHint hint) {
   return parse_csv_columns(text, name, hint, true);
 }
 
-Dataset parse_csv_columns(std::string_view text, std::string_view name, TaskHint hint,
-                          bool has_target) {
+namespace {
+
+// What the last column of a CSV file is.
+enum class LastColumn { feature, target, ignored };
+
+Dataset parse_columns(std::string_view text, std::string_view name, TaskHint hint,
+                      LastColumn last) {
+  const bool has_target = last != LastColumn::feature;
   if (text.empty()) throw Error(fmt::format("{}: the file is empty", name));
   // A UTF-8 byte-order mark (as spreadsheets write) is not part of the first column's name.
   if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);
@@ -145,7 +151,7 @@ Dataset parse_csv_columns(std::string_view text, std::string_view name, TaskHint
                     name, line_number));
   }
   if (has_target) {
-    data.target_name = data.feature_names.back();
+    if (last == LastColumn::target) data.target_name = data.feature_names.back();
     data.feature_names.pop_back();
   }
   const std::size_t features = has_target ? columns - 1 : columns;
@@ -160,7 +166,9 @@ Dataset parse_csv_columns(std::string_view text, std::string_view name, TaskHint
       throw Error(fmt::format("{}:{}: expected {} fields as in the header, got {}", name,
                               line_number, columns, fields.size()));
     }
-    for (std::size_t c = 0; c < columns; ++c) {
+    // (An ignored last column is not read: it may hold anything, class names too.)
+    const std::size_t read = last == LastColumn::ignored ? features : columns;
+    for (std::size_t c = 0; c < read; ++c) {
       const Field& f = fields[c];
       const std::string_view column_name =
           c < features ? std::string_view(data.feature_names[c]) : data.target_name;
@@ -189,9 +197,10 @@ Dataset parse_csv_columns(std::string_view text, std::string_view name, TaskHint
   if (rows == 0) throw Error(fmt::format("{}: no data rows after the header", name));
 
   data.features = Matrix(rows, features);
-  if (!has_target) {
+  if (last != LastColumn::target) {
+    // (`features` cells a row: every column, or every one but the ignored last.)
     for (std::size_t i = 0; i < rows; ++i)
-      std::copy_n(cells.data() + i * columns, features, data.features.row(i));
+      std::copy_n(cells.data() + i * features, features, data.features.row(i));
     data.task = Task::regression;
     data.values = Matrix(rows, 0);
     return data;
@@ -255,19 +264,41 @@ Dataset parse_csv_columns(std::string_view text, std::string_view name, TaskHint
   return data;
 }
 
+}  // namespace
+
+Dataset parse_csv_columns(std::string_view text, std::string_view name, TaskHint hint,
+                          bool has_target) {
+  return parse_columns(text, name, hint, has_target ? LastColumn::target : LastColumn::feature);
+}
+
+Dataset parse_csv_without_last(std::string_view text, std::string_view name) {
+  return parse_columns(text, name, TaskHint::regression, LastColumn::ignored);
+}
+
 Dataset load_csv(const std::filesystem::path& path, TaskHint hint) {
   return load_csv_columns(path, hint, true);
 }
 
-Dataset load_csv_columns(const std::filesystem::path& path, TaskHint hint, bool has_target) {
+namespace {
+
+std::string read_csv_text(const std::filesystem::path& path) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec))
     throw Error(fmt::format("data file \"{}\" is a directory", path.string()));
   if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec))
     throw Error(fmt::format("data file \"{}\" is not a regular file", path.string()));
   const bool gz = path.extension() == ".gz";
-  const std::string text = gz ? detail::read_gzip(path) : detail::read_plain(path);
-  return parse_csv_columns(text, path.string(), hint, has_target);
+  return gz ? detail::read_gzip(path) : detail::read_plain(path);
+}
+
+}  // namespace
+
+Dataset load_csv_columns(const std::filesystem::path& path, TaskHint hint, bool has_target) {
+  return parse_csv_columns(read_csv_text(path), path.string(), hint, has_target);
+}
+
+Dataset load_csv_without_last(const std::filesystem::path& path) {
+  return parse_csv_without_last(read_csv_text(path), path.string());
 }
 
 }  // namespace descent

@@ -743,6 +743,29 @@ TEST(Cli, EvaluatePrintsAConfusionMatrixThatFitsAndSaysWhenItDoesNot) {
   }
 }
 
+TEST(Cli, PredictIgnoresATargetColumnOfClassNames) {
+  test::TempDir dir;
+  const auto model = (dir / "m.bin").string();
+  ASSERT_EQ(run_cli("train --data iris --hidden 4 --epochs 1 --quiet --save " + model, dir).status,
+            0);
+  const std::string iris = test::read_text(std::string(DESCENT_DATA) + "/iris.csv");
+  // The same rows with the class as a name.
+  std::string named;
+  std::istringstream lines(iris);
+  const char* names[] = {"setosa", "versicolor", "virginica"};
+  for (std::string line; std::getline(lines, line);) {
+    const auto comma = line.rfind(',');
+    const std::string target = line.substr(comma + 1);
+    named += line.substr(0, comma + 1) + (named.empty() ? target : names[std::stoi(target)]) + "\n";
+  }
+  test::write_text(dir / "named.csv", named);
+  const CliRun numbers = run_cli("predict --data iris --model " + model, dir);
+  const CliRun words =
+      run_cli("predict --data " + (dir / "named.csv").string() + " --model " + model, dir);
+  ASSERT_EQ(words.status, 0) << words.err;
+  EXPECT_EQ(words.out, numbers.out);
+}
+
 TEST(Cli, ALossOtherThanTheModelsIsTakenWithAWarning) {
   test::TempDir dir;
   const auto model = (dir / "m.bin").string();

@@ -79,6 +79,19 @@ TEST(Csv, ErrorsNameFileLineColumnAndColumnName) {
   EXPECT_EQ(error_of("a,,y\n1,2,3\n"), "t.csv:1:3: empty column name in the header");
 }
 
+TEST(Csv, ALastColumnLeftUnreadMayHoldAnything) {
+  const Dataset d = parse_csv_without_last("a,b,species\n1,2,setosa\n3,4,\n5,6,7\n", "s.csv");
+  ASSERT_EQ(d.rows(), 3u);
+  ASSERT_EQ(d.feature_count(), 2u);
+  EXPECT_EQ(d.feature_names, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(d.features(1, 0), 3.0f);
+  EXPECT_EQ(d.features(2, 1), 6.0f);
+  EXPECT_EQ(d.values.cols(), 0u);
+  // The other columns are read as ever, and every row still has the header's fields.
+  EXPECT_THROW(parse_csv_without_last("a,b,c\n1,x,2\n", "s.csv"), Error);
+  EXPECT_THROW(parse_csv_without_last("a,b,c\n1,2\n", "s.csv"), Error);
+}
+
 TEST(Csv, UnderflowIsZeroAndSignsAreStrict) {
   const Dataset d = parse_csv("a,y\n1e-50,0\n+2,1\n", "t.csv");
   EXPECT_EQ(d.features(0, 0), 0.0f);
