@@ -192,6 +192,16 @@ TEST(Checkpoint, ARefusedTrainChangesNotTheNetwork) {
 }
 
 // A checkpoint that cannot be written is found before the first step, not after an epoch.
+TEST(Checkpoint, AWriteThatFailsMidRunNamesTheEpoch) {
+  // /dev/full takes the check before training (a device is written in place) and fails the
+  // first write.
+  DigitsRun run;
+  run.options.epochs = 2;
+  run.options.checkpoint = "/dev/full";
+  const std::string error = test::error_message([&] { run.go(); });
+  EXPECT_NE(error.find("the checkpoint after epoch 1: cannot write"), std::string::npos) << error;
+}
+
 TEST(Checkpoint, AnUnwritableCheckpointIsFoundBeforeTraining) {
   test::TempDir dir;
   for (const auto& path : {dir / "missing" / "ck", dir.path()}) {
