@@ -766,6 +766,37 @@ TEST(Cli, PredictIgnoresATargetColumnOfClassNames) {
   EXPECT_EQ(words.out, numbers.out);
 }
 
+TEST(Cli, ATargetReadInASurprisingWayIsWarnedAbout) {
+  test::TempDir dir;
+  std::string one_based = "x,y\n", signs = "x,y\n", fine = "x,y\n";
+  for (int i = 0; i < 30; ++i) {
+    one_based += fmt::format("{},{}\n", i, 1 + i % 3);
+    signs += fmt::format("{},{}\n", i, i % 2 == 0 ? -1 : 1);
+    fine += fmt::format("{},{}\n", i, i % 3);
+  }
+  const std::pair<std::string, std::string> cases[] = {
+      {one_based,
+       "class 0 has no rows; classes are the labels 0..3, one output each (labels "
+       "that start at 1 leave class 0 empty)"},
+      {signs, "the target has two values only, -1 and 1, read as numbers (regression)"},
+      {fine, ""},
+  };
+  for (const auto& [csv, warning] : cases) {
+    test::write_text(dir / "d.csv", csv);
+    const CliRun r =
+        run_cli("train --hidden 4 --epochs 1 --json --data " + (dir / "d.csv").string(), dir);
+    ASSERT_EQ(r.status, 0) << r.err;
+    const auto warnings = nlohmann::json::parse(r.out)["warnings"];
+    if (warning.empty()) {
+      EXPECT_TRUE(warnings.empty()) << warnings.dump();
+      continue;
+    }
+    ASSERT_EQ(warnings.size(), 1u) << warnings.dump();
+    EXPECT_NE(warnings[0].get<std::string>().find(warning), std::string::npos) << warnings.dump();
+    EXPECT_NE(r.err.find("warning: "), std::string::npos) << r.err;
+  }
+}
+
 TEST(Cli, ALossOtherThanTheModelsIsTakenWithAWarning) {
   test::TempDir dir;
   const auto model = (dir / "m.bin").string();
@@ -1458,6 +1489,14 @@ TEST(Cli, AFigureThatCannotBeDrawnSaysWhyAndKeepsTheData) {
   EXPECT_NE(bad.err.find("fails.py: bad input"), std::string::npos) << bad.err;
   EXPECT_NE(bad.err.find("exited with 2 (its message is above)"), std::string::npos) << bad.err;
   EXPECT_EQ(bad.err.find("apt-get"), std::string::npos) << bad.err;
+
+  // A python that exits 0 without drawing is no figure (the summary named lr_demo.png).
+  const CliRun silent = run_cli("DESCENT_PYTHON=/bin/true " + cli, dir, false);
+  EXPECT_EQ(silent.status, 1) << silent.err;
+  EXPECT_NE(silent.err.find("exited with 0 but did not write " + (out / "lr_demo.png").string()),
+            std::string::npos)
+      << silent.err;
+  EXPECT_EQ(silent.out.find("lr_demo.png"), std::string::npos) << silent.out;
 
   // Debian's python3 without its site packages has no matplotlib: the script says so.
   const auto bare = dir / "bare-python";

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 
 #include <fmt/core.h>
 
@@ -33,7 +34,15 @@ std::string python() {
   return "python3";
 }
 
-std::string run_script(const std::filesystem::path& script, const std::vector<std::string>& args) {
+std::string run_script(const std::filesystem::path& script, const std::vector<std::string>& args,
+                       const std::vector<std::filesystem::path>& outputs) {
+  // Each output's time before (an earlier run's figure may be there): it must change.
+  std::vector<std::optional<std::filesystem::file_time_type>> before;
+  for (const std::filesystem::path& output : outputs) {
+    std::error_code ec;
+    const auto time = std::filesystem::last_write_time(output, ec);
+    before.push_back(ec ? std::nullopt : std::optional(time));
+  }
   const std::string py = python();
   const std::string path = script.string();
   std::vector<const char*> argv = {py.c_str(), path.c_str()};
@@ -53,7 +62,16 @@ std::string run_script(const std::filesystem::path& script, const std::vector<st
   }
   if (WIFEXITED(status)) {
     const int code = WEXITSTATUS(status);
-    if (code == 0) return "";
+    if (code == 0) {
+      for (std::size_t i = 0; i < outputs.size(); ++i) {
+        std::error_code ec;
+        const auto time = std::filesystem::last_write_time(outputs[i], ec);
+        if (ec || (before[i] && *before[i] == time))
+          return fmt::format("{} {} exited with 0 but did not write {}", py, path,
+                             outputs[i].string());
+      }
+      return "";
+    }
     if (code == kExecFailed)
       return fmt::format(
           "{} could not be run (install python3-matplotlib, or set "

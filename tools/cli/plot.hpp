@@ -15,9 +15,11 @@ std::filesystem::path tool_script(std::string_view name, const char* env_overrid
 // Debian's python3 (another python3 earlier on PATH may lack matplotlib), or $DESCENT_PYTHON.
 std::string python();
 
-// Runs python() on `script` with `args`, waiting for it. Returns "" when it exited with 0,
-// else why it failed, for "the figure was not drawn: <why>". The scripts say themselves what
-// was wrong (bad input, matplotlib missing) on stderr; the reason points there.
-std::string run_script(const std::filesystem::path& script, const std::vector<std::string>& args);
+// Runs python() on `script` with `args`, waiting for it. Returns "" when it exited with 0 and
+// wrote each of `outputs` (an earlier run's figure left as it was does not count), else
+// why it failed, for "the figure was not drawn: <why>". The scripts say themselves what was
+// wrong (bad input, matplotlib missing) on stderr; the reason points there.
+std::string run_script(const std::filesystem::path& script, const std::vector<std::string>& args,
+                       const std::vector<std::filesystem::path>& outputs);
 
 }  // namespace descent::cli

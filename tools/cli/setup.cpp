@@ -3,12 +3,14 @@
 #include "cli/setup.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <span>
 #include <string_view>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 namespace descent::cli {
 
@@ -55,6 +57,44 @@ LossChoice choose_loss(const Dataset& data, const std::string& loss_option) {
   }
   if (data.task != Task::classification) return {loss, data.values.cols()};
   return {loss, loss == Loss::bce_with_logits ? std::size_t{1} : data.classes};
+}
+
+std::vector<std::string> data_warnings(const Dataset& data, TaskHint hint) {
+  std::vector<std::string> warnings;
+  if (data.task == Task::classification) {
+    std::vector<std::size_t> rows(data.classes, 0);
+    for (const std::uint32_t label : data.labels) ++rows[label];
+    std::vector<std::size_t> empty;
+    for (std::size_t c = 0; c < rows.size(); ++c)
+      if (rows[c] == 0) empty.push_back(c);
+    if (!empty.empty()) {
+      const std::size_t shown = std::min<std::size_t>(empty.size(), 5);
+      warnings.push_back(fmt::format(
+          "\"{}\": class{} {}{} ha{} no rows; classes are the labels 0..{}, one output each{}",
+          data.name, empty.size() == 1 ? "" : "es",
+          fmt::join(empty.begin(), empty.begin() + static_cast<std::ptrdiff_t>(shown), ", "),
+          empty.size() > shown ? fmt::format(" and {} more", empty.size() - shown) : "",
+          empty.size() == 1 ? "s" : "ve", data.classes - 1,
+          empty.front() == 0 ? " (labels that start at 1 leave class 0 empty)" : ""));
+    }
+  } else if (hint == TaskHint::automatic && data.values.cols() == 1 && data.rows() > 0) {
+    const float first = data.values(0, 0);
+    std::optional<float> second;
+    bool two = true;
+    for (std::size_t i = 1; i < data.rows() && two; ++i) {
+      const float v = data.values(i, 0);
+      if (v == first) continue;
+      if (!second) second = v;
+      two = v == *second;
+    }
+    if (two && second) {
+      warnings.push_back(fmt::format(
+          "\"{}\": the target has two values only, {} and {}, read as numbers (regression); "
+          "two classes are labelled 0 and 1",
+          data.name, std::min(first, *second), std::max(first, *second)));
+    }
+  }
+  return warnings;
 }
 
 std::optional<Init> parse_init_option(const std::string& init) {

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "descent/descent.hpp"
 
@@ -26,6 +27,11 @@ struct LossChoice {
   std::size_t outputs;
 };
 LossChoice choose_loss(const Dataset& data, const std::string& loss_option);
+
+// What the automatic reading of the target may have got wrong, for a warning: classes with
+// no rows (labels 1..K make class 0 empty, and the network one output too many), or numeric
+// targets of two values only (-1 and 1 are read as numbers, not as two classes).
+std::vector<std::string> data_warnings(const Dataset& data, TaskHint hint);
 
 // --init: an initialisation scheme's name, or nullopt for a file (a model file from
 // descent train --save, or flat float32 parameters from tools/torch_convert.py). A name that

@@ -75,7 +75,9 @@ std::filesystem::path plot_script() {
 
 // "" when drawn, else why not (see run_script).
 std::string draw_figures(const std::filesystem::path& out) {
-  return run_script(plot_script(), {(out / "results.json").string(), out.string()});
+  std::vector<std::filesystem::path> figures;
+  for (const char* figure : kFigures) figures.push_back(out / figure);
+  return run_script(plot_script(), {(out / "results.json").string(), out.string()}, figures);
 }
 
 // Pareto front of the runs that reached the target: no other run both reached it sooner and

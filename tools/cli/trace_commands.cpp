@@ -136,7 +136,7 @@ std::string point_text(const std::vector<float>& p) {
 // Draws INPUT.json into OUT.png; on failure says how to draw it later. True when drawn.
 bool draw(const std::filesystem::path& json, const std::filesystem::path& png) {
   const std::filesystem::path script = tool_script("plot_trace.py", "DESCENT_PLOT_TRACE");
-  const std::string why = run_script(script, {json.string(), png.string()});
+  const std::string why = run_script(script, {json.string(), png.string()}, {png});
   if (why.empty()) return true;
   fmt::print(stderr,
              "descent: error: the figure was not drawn: {}. {} is complete; draw it later "

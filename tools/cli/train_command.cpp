@@ -316,6 +316,9 @@ int train_command(const TrainArgs& args, const CLI::App& cmd,
 
   const Dataset data = load_dataset(args.data, task);
   const LossChoice choice = choose_loss(data, args.loss);
+  const std::vector<std::string> read_warnings = data_warnings(data, task);
+  if (!args.quiet && root)
+    for (const std::string& w : read_warnings) fmt::print(stderr, "descent: warning: {}\n", w);
   const Loss loss = choice.loss;
   const std::size_t outputs = choice.outputs;
   options.loss = loss;
@@ -400,6 +403,7 @@ int train_command(const TrainArgs& args, const CLI::App& cmd,
       if (r.epoch == result.best_epoch) last = r;
   }
   std::vector<std::string> warnings = option_warnings;
+  warnings.insert(warnings.end(), read_warnings.begin(), read_warnings.end());
   warnings.insert(warnings.end(), result.warnings.begin(), result.warnings.end());
   if (args.json) {
     nlohmann::json out = {
