@@ -1,11 +1,6 @@
 #include "descent/optim/sgd.hpp"
 
-#include <string>
 #include <string_view>
-
-#include <fmt/format.h>
-
-#include "descent/error.hpp"
 
 #include "kernels/kernel_table.hpp"
 #include "optim/builtin.hpp"
@@ -13,16 +8,17 @@
 
 namespace descent {
 
-Sgd::Sgd(const SgdOptions& o) : Optimizer(optim::checked_lr("sgd", o.lr)), options_(o) {
-  optim::require(o.lr > 0.0, "sgd", "lr", o.lr, "must be > 0");
-  optim::require(o.momentum >= 0.0, "sgd", "momentum", o.momentum, "must be >= 0");
-  optim::require(o.dampening >= 0.0 && o.dampening <= 1.0, "sgd", "dampening", o.dampening,
+Sgd::Sgd(const SgdOptions& o, std::string_view spelled)
+    : Optimizer(optim::checked_lr(spelled, o.lr)), options_(o) {
+  optim::require(o.lr > 0.0, spelled, "lr", o.lr, "must be > 0");
+  optim::require(o.momentum >= 0.0, spelled, "momentum", o.momentum, "must be >= 0");
+  optim::require(o.dampening >= 0.0 && o.dampening <= 1.0, spelled, "dampening", o.dampening,
                  "must be in [0, 1]");
-  optim::require(o.weight_decay >= 0.0, "sgd", "weight_decay", o.weight_decay, "must be >= 0");
+  optim::require(o.weight_decay >= 0.0, spelled, "weight_decay", o.weight_decay, "must be >= 0");
   if (o.nesterov) {
-    optim::require(o.momentum > 0.0, "sgd", "momentum", o.momentum,
+    optim::require(o.momentum > 0.0, spelled, "momentum", o.momentum,
                    "nesterov needs a momentum > 0");
-    optim::require(o.dampening == 0.0, "sgd", "dampening", o.dampening,
+    optim::require(o.dampening == 0.0, spelled, "dampening", o.dampening,
                    "nesterov needs dampening = 0");
   }
 }
@@ -64,17 +60,7 @@ std::unique_ptr<Optimizer> make_sgd_with(SpecReader& r, SgdOptions o) {
   o.weight_decay = r.number("weight_decay", o.weight_decay);
   o.nesterov = r.boolean("nesterov", o.nesterov);
   o.maximize = r.boolean("maximize", o.maximize);
-  try {
-    return std::make_unique<Sgd>(o);
-  } catch (const Error& e) {
-    // Sgd's checks name "sgd"; a spec written momentum:... or nesterov:... is named as written,
-    // as its unknown keys are.
-    constexpr std::string_view kSgd = "optimizer \"sgd\"";
-    std::string message = e.what();
-    if (r.name() == "sgd" || !message.starts_with(kSgd)) throw;
-    message.replace(0, kSgd.size(), fmt::format("optimizer \"{}\"", r.name()));
-    throw Error(message);
-  }
+  return std::make_unique<Sgd>(o, r.name());
 }
 
 }  // namespace

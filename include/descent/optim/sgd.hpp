@@ -7,6 +7,8 @@
 //   d = nesterov ? d + momentum * b : b
 //   w = w - lr * d
 
+#include <string_view>
+
 #include "descent/optimizer.hpp"
 
 namespace descent {
@@ -23,7 +25,8 @@ struct SgdOptions {
 class Sgd final : public Optimizer {
  public:
   // Throws descent::Error for an invalid option (lr <= 0, nesterov without momentum, ...).
-  explicit Sgd(const SgdOptions& options = {});
+  // `spelled`: the name its errors give it (a spec's "momentum" or "nesterov" alias).
+  explicit Sgd(const SgdOptions& options = {}, std::string_view spelled = "sgd");
   void step(std::span<float> params, std::span<const float> grads) override;
   std::string_view name() const override { return "sgd"; }
   void prepare(std::size_t parameter_count) override;
