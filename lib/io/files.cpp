@@ -116,6 +116,20 @@ Target resolve(const std::filesystem::path& requested) {
   return t;
 }
 
+// A file the user took write permission from is kept, although the directory would let the
+// rename replace it: what ld or sed -i would do, but not what one who protected a model
+// expects. Root passes access(W_OK) on any file, so the mode's write bits are read too.
+void refuse_read_only(const Target& t, const std::filesystem::path& requested) {
+  if (t.kind != Target::Kind::file || !t.exists) return;
+  const bool no_write_bits = (t.old.st_mode & (S_IWUSR | S_IWGRP | S_IWOTH)) == 0;
+  if (!no_write_bits && !(::access(t.path.c_str(), W_OK) != 0 && errno == EACCES)) return;
+  const std::string via =
+      t.path == requested ? "it" : fmt::format("its link leads to \"{}\", which", t.path.string());
+  throw Error(fmt::format("{} is read-only (no write permission): make it writable (chmod u+w) "
+                          "or write to another file",
+                          via));
+}
+
 // Writes every byte, retrying after signals; false (with errno set) when a write fails.
 bool write_all(int fd, std::span<const char> bytes) {
   std::size_t written = 0;
@@ -200,6 +214,7 @@ void check_output_file(const std::filesystem::path& path) {
     return;
   }
   if (t.kind != Target::Kind::file) return;
+  refuse_read_only(t, path);
   const std::filesystem::path dir = t.path.has_parent_path() ? t.path.parent_path() : ".";
   // What would fail only after the work: a name longer than the directory takes (the rename
   // fails), and a directory that takes no new file (read-only, /proc, /sys, no permission):
@@ -242,6 +257,7 @@ void write_file_atomically(const std::filesystem::path& requested, std::span<con
   Target t;
   try {
     t = resolve(requested);
+    refuse_read_only(t, requested);
   } catch (const Error& e) {
     throw Error(fmt::format("cannot write \"{}\": {}", name, e.what()));
   }

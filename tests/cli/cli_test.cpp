@@ -222,6 +222,7 @@ TEST(Cli, BadOptionsExitTwoWithAMessageAndWriteNothing) {
       {"train --data iris --clip-norm 0", "--clip-norm 0 is invalid: it must be > 0"},
       {"train --data iris --clip-value 0", "--clip-value 0 is invalid: it must be > 0"},
       {"train --data iris --time-budget 0", "--time-budget 0 is invalid: it must be > 0"},
+      {"train --data iris --clip-norm 1e-50", "--clip-norm 1e-50 is invalid: it is 0 as a 32-bit"},
       {"train --data iris --early-stopping 0", "--early-stopping 0 is invalid"},
       {"train --data iris --divergence-factor 0.5", "--divergence-factor 0.5 is invalid"},
       // Rates that float arithmetic cannot carry.
@@ -1348,6 +1349,7 @@ TEST(Cli, SweepRefusesBadOptionsBeforeWritingAnything) {
       {"sweep --out OUT --target-loss 0.1 --optimizer adam:beta1=2", "beta1=2 is invalid"},
       {"sweep --out OUT --target-loss 0.1 --optimizer adam:lr=abc", "lr=abc is not a number"},
       {"sweep --out OUT --target-loss 0.1 --max-epochs 0", "--max-epochs 0 is invalid"},
+      {"sweep --out OUT --target-loss 0.1 --time-budget 0", "--time-budget 0 is invalid"},
       {"sweep --out OUT --target-loss 0.1 --data nosuchset", "unknown dataset \"nosuchset\""},
       {"sweep --out OUT --target-accuracy 0.5 --data diabetes", "regression set"},
       {"sweep --out OUT --target-accuracy 0.5 --val-fraction 0", "needs validation data"},

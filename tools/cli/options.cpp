@@ -48,6 +48,16 @@ double parse_number(std::string_view text, std::string_view option) {
   return value;
 }
 
+double positive_or_off(const std::string& text, std::string_view option, std::string_view what) {
+  if (text.empty()) return 0.0;
+  const double v = parse_number(text, option);
+  if (v <= 0.0) {
+    throw Error(fmt::format("{} {} is invalid: it must be > 0 (leave the option out for no {})",
+                            option, text, what));
+  }
+  return v;
+}
+
 std::vector<std::size_t> parse_sizes(std::string_view text, std::string_view option) {
   std::vector<std::size_t> sizes;
   if (text.empty() || text == "none") return sizes;

@@ -15,6 +15,10 @@ namespace descent::cli {
 std::size_t parse_count(std::string_view text, std::string_view option);
 // A finite number.
 double parse_number(std::string_view text, std::string_view option);
+// A number > 0, or 0.0 (off) when the option was left out (`text` empty). Given 0, an option
+// would turn off what it names (`what`: "no time budget"), which leaving it out already does,
+// so 0 is refused with that advice.
+double positive_or_off(const std::string& text, std::string_view option, std::string_view what);
 // "128,64" -> {128, 64}; "none" (or "", which the CLI refuses before this) -> {}. Every size
 // must be a positive integer.
 std::vector<std::size_t> parse_sizes(std::string_view text, std::string_view option);

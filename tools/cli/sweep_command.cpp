@@ -211,11 +211,7 @@ int run_sweep(const SweepArgs& args) {
   }
   const std::size_t max_epochs = parse_count(args.max_epochs, "--max-epochs");
   if (max_epochs == 0) throw Error("--max-epochs 0 is invalid: train for at least one epoch");
-  double time_budget = 0.0;
-  if (!args.time_budget.empty()) {
-    time_budget = parse_number(args.time_budget, "--time-budget");
-    if (time_budget < 0.0) throw Error("--time-budget must be >= 0");
-  }
+  const double time_budget = positive_or_off(args.time_budget, "--time-budget", "time budget");
   const double val_fraction = parse_number(args.val_fraction, "--val-fraction");
   if (!(val_fraction >= 0.0 && val_fraction < 1.0))
     throw Error(
@@ -443,7 +439,7 @@ Command add_sweep_command(CLI::App& app) {
                   "Target: the validation accuracy at least this");
   cmd->add_option("--max-epochs,--epochs", args->max_epochs, "Epochs per run at most")
       ->capture_default_str();
-  cmd->add_option("--time-budget", args->time_budget, "Seconds per run at most (0: no limit)");
+  cmd->add_option("--time-budget", args->time_budget, "Seconds per run at most (default: no limit)");
   cmd->add_option("--val-fraction", args->val_fraction, "Fraction held out for validation")
       ->capture_default_str();
   cmd->add_option("--seed", args->seed, "Seed for the split, initialisation and shuffling")

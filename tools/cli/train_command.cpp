@@ -67,18 +67,6 @@ double nonnegative(const std::string& text, std::string_view option, double fall
   return v;
 }
 
-// A number > 0, or 0.0 (off) when the option was left out: an option given 0 would turn off
-// what it names, which leaving it out already does.
-double positive(const std::string& text, std::string_view option, std::string_view what) {
-  if (text.empty()) return 0.0;
-  const double v = parse_number(text, option);
-  if (v <= 0.0) {
-    throw Error(fmt::format("{} {} is invalid: it must be > 0 (leave the option out for no {})",
-                            option, text, what));
-  }
-  return v;
-}
-
 // The optimizer spec with --lr folded in; both at once is an error.
 std::string optimizer_spec(const TrainArgs& args, bool optimizer_given) {
   if (args.lr.empty()) return args.optimizer;
@@ -242,7 +230,7 @@ int train_command(const TrainArgs& args, const CLI::App& cmd,
     stop.max_steps = parse_count(args.max_steps, "--max-steps");
     if (stop.max_steps == 0) throw Error("--max-steps 0 is invalid: take at least one step");
   }
-  stop.max_seconds = positive(args.time_budget, "--time-budget", "time budget");
+  stop.max_seconds = positive_or_off(args.time_budget, "--time-budget", "time budget");
   stop.grad_tolerance = nonnegative(args.grad_tol, "--grad-tol", 0.0);
   stop.plateau_tolerance = nonnegative(args.plateau_tol, "--plateau-tol", 0.0);
   stop.plateau_patience = parse_count(args.plateau_patience, "--plateau-patience");
@@ -278,8 +266,18 @@ int train_command(const TrainArgs& args, const CLI::App& cmd,
     if (stop.early_stopping_patience > 0)
       throw Error("--early-stopping watches the validation loss: use --val-fraction > 0");
   }
-  options.clip_norm = positive(args.clip_norm, "--clip-norm", "clipping");
-  options.clip_value = positive(args.clip_value, "--clip-value", "clipping");
+  options.clip_norm = positive_or_off(args.clip_norm, "--clip-norm", "clipping");
+  options.clip_value = positive_or_off(args.clip_value, "--clip-value", "clipping");
+  // The clipping is float arithmetic: a bound that is 0 as a float would clip every gradient to 0.
+  auto check_float = [](std::string_view option, const std::string& text, double bound) {
+    if (bound > 0.0 && !(static_cast<float>(bound) > 0.0f)) {
+      throw Error(fmt::format("{} {} is invalid: it is 0 as a 32-bit float (every gradient would "
+                              "be clipped to 0)",
+                              option, text));
+    }
+  };
+  check_float("--clip-norm", args.clip_norm, options.clip_norm);
+  check_float("--clip-value", args.clip_value, options.clip_value);
   // Only rank 0 writes: the other ranks' machines need not have the output directories.
   if (!args.checkpoint.empty()) {
     if (root) check_output_path(args.checkpoint, "--checkpoint");
