@@ -65,6 +65,9 @@ class Network {
   std::size_t parameter_count() const noexcept { return parameters_.size(); }
   // The widest layer, inputs included.
   std::size_t max_width() const noexcept;
+  // Rows per forward pass where predict() and the trainer's evaluation cut their data: 256, or
+  // fewer for a layer wider than 16384, so that a workspace row buffer stays within 16 MiB.
+  std::size_t inference_rows() const noexcept;
 
   std::span<float> parameters() noexcept { return parameters_.span(); }
   std::span<const float> parameters() const noexcept { return parameters_.span(); }

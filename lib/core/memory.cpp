@@ -1,5 +1,7 @@
 // Aligned allocation for AlignedBuffer, with transparent huge pages for large blocks.
 
+#include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -19,10 +21,59 @@ namespace {
 // which cost the square-2048 product 5-10%.
 constexpr std::size_t kHugePage = std::size_t{2} << 20;
 constexpr std::size_t kHugeThreshold = std::size_t{64} << 20;
+// Blocks of at least this many bytes are checked against the memory left, and are refused
+// where they would leave less than kKeepFree of it.
+constexpr std::size_t kCheckedBytes = std::size_t{16} << 20;
+constexpr std::size_t kKeepFree = std::size_t{128} << 20;
+
+// What the kernel can still give this process without the OOM killer ending it, in bytes:
+// MemAvailable plus SwapFree, and no more than a cgroup v2 limit (memory.max) leaves; SIZE_MAX
+// where that cannot be read. Every block is zeroed as it is allocated, so what earlier blocks
+// took is no longer counted.
+std::size_t available_memory() noexcept {
+  // For the tests: a machine with this many bytes left.
+  if (const char* forced = std::getenv("DESCENT_TEST_AVAILABLE_MEMORY"))
+    return static_cast<std::size_t>(std::strtoull(forced, nullptr, 10));
+  std::size_t available = SIZE_MAX;
+#if defined(__linux__)
+  if (std::FILE* f = std::fopen("/proc/meminfo", "r")) {
+    char line[256];
+    unsigned long long kib = 0, total = 0;
+    int found = 0;
+    while (std::fgets(line, sizeof line, f) != nullptr) {
+      if (std::sscanf(line, "MemAvailable: %llu kB", &kib) == 1 ||
+          std::sscanf(line, "SwapFree: %llu kB", &kib) == 1) {
+        total += kib;
+        ++found;
+      }
+    }
+    std::fclose(f);
+    if (found == 2) available = static_cast<std::size_t>(total) * 1024;
+  }
+  unsigned long long limit = 0, used = 0;
+  std::FILE* max = std::fopen("/sys/fs/cgroup/memory.max", "r");
+  std::FILE* current = std::fopen("/sys/fs/cgroup/memory.current", "r");
+  if (max != nullptr && current != nullptr && std::fscanf(max, "%llu", &limit) == 1 &&
+      std::fscanf(current, "%llu", &used) == 1) {
+    available = std::min(available, static_cast<std::size_t>(limit > used ? limit - used : 0));
+  }
+  if (max != nullptr) std::fclose(max);
+  if (current != nullptr) std::fclose(current);
+#endif
+  return available;
+}
 }  // namespace
 
 void* allocate_zeroed(std::size_t bytes) noexcept {
   if (bytes == 0) return nullptr;
+  // Zeroing a block larger than the memory left would not fail: the OOM killer would end the
+  // process part way, with no message (a 10^7-wide layer did). Refused here, it is a
+  // std::bad_alloc the caller reports (the CLI: "out of memory", exit 2). Small blocks are not
+  // worth reading /proc for.
+  if (bytes >= kCheckedBytes) {
+    const std::size_t available = available_memory();
+    if (available < kKeepFree || bytes > available - kKeepFree) return nullptr;
+  }
   void* p = nullptr;
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
   if (bytes >= kHugeThreshold) {

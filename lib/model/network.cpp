@@ -91,6 +91,10 @@ std::size_t Network::max_width() const noexcept {
   return width;
 }
 
+std::size_t Network::inference_rows() const noexcept {
+  return std::clamp<std::size_t>((std::size_t{1} << 22) / max_width(), 1, 256);
+}
+
 void Network::set_parameters(std::span<const float> values) {
   if (values.size() != parameters_.size()) {
     throw Error(fmt::format("the network has {} parameters, got {} values", parameters_.size(),
@@ -244,8 +248,7 @@ void Network::backward(ConstMatrixView x, Workspace& ws, std::span<float> grads,
 Matrix Network::predict(ConstMatrixView x) const {
   check_input(x);
   Matrix result(x.rows, outputs());
-  // Rows per pass: at most 256, and few enough that a wide network's workspace stays small.
-  const std::size_t chunk = std::clamp<std::size_t>((std::size_t{1} << 22) / max_width(), 1, 256);
+  const std::size_t chunk = inference_rows();
   Workspace ws(*this, std::min<std::size_t>(chunk, std::max<std::size_t>(x.rows, 1)));
   ws.set_parallel(true);
   Matrix scaled(std::min(chunk, x.rows), inputs_);

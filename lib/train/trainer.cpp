@@ -68,8 +68,6 @@ double serial_step_flops(Isa isa) noexcept {
 constexpr std::size_t kPassFloats = std::size_t{1} << 19;
 // Chunks of an evaluation run on at most this many workers (each has its own workspace).
 constexpr std::size_t kEvalWorkers = 16;
-// Rows per evaluation chunk.
-constexpr std::size_t kEvalRows = 256;
 // A shard gathering its rows requests this many rows ahead of the one it copies.
 constexpr std::size_t kGatherAhead = 3;
 // Floats per piece of the parallel gradient reduction.
@@ -940,7 +938,9 @@ Evaluation Trainer::evaluate_checked(const Dataset& data) {
   result.rows = data.rows();
   const detail::PreparedTargets targets = detail::prepare_targets(loss_, data);
   State& s = *state_;
-  const std::size_t chunks = ceil_div(data.rows(), kEvalRows);
+  // Rows per chunk (from the model only, so the sums are the same on any thread count).
+  const std::size_t chunk_rows = network_.inference_rows();
+  const std::size_t chunks = ceil_div(data.rows(), chunk_rows);
   // With ranks, each evaluates a contiguous run of the chunks and the chunks' sums are
   // exchanged: the same sums, added in the same order, as one process.
   Communicator* comm = options_.distributed.communicator.get();
@@ -951,12 +951,12 @@ Evaluation Trainer::evaluate_checked(const Dataset& data) {
   const std::size_t end = own.second;
   const std::size_t mine = end - begin;
   const std::size_t workers = std::min(mine, kEvalWorkers);
-  while (s.eval_workspaces.size() < workers) s.eval_workspaces.emplace_back(network_, kEvalRows);
+  while (s.eval_workspaces.size() < workers) s.eval_workspaces.emplace_back(network_, chunk_rows);
   // A forward pass too small to pay for waking threads (2 FLOPs per parameter and row, under
   // the serial-step line) runs its chunks on this thread: a 64-60-10 MLP's 359 validation rows
   // once per epoch made 300 epochs of digits 15-20 ms slower on 2 threads than on 1.
   const std::size_t own_rows =
-      std::min(end * kEvalRows, data.rows()) - std::min(begin * kEvalRows, data.rows());
+      std::min(end * chunk_rows, data.rows()) - std::min(begin * chunk_rows, data.rows());
   const double forward_flops =
       2.0 * static_cast<double>(network_.parameter_count()) * static_cast<double>(own_rows);
   const parallel::SerialScope serial(forward_flops < serial_step_flops(active_isa()));
@@ -965,8 +965,8 @@ Evaluation Trainer::evaluate_checked(const Dataset& data) {
   const ConstMatrixView x = data.features.view();
   parallel::for_each_index(workers, [&](std::size_t worker) {
     for (std::size_t chunk = begin + worker; chunk < end; chunk += workers) {
-      const std::size_t first = chunk * kEvalRows;
-      const std::size_t count = std::min(kEvalRows, data.rows() - first);
+      const std::size_t first = chunk * chunk_rows;
+      const std::size_t count = std::min(chunk_rows, data.rows() - first);
       const ConstMatrixView out =
           network_.forward(x.rows_range(first, count), s.eval_workspaces[worker]);
       const Targets t = detail::slice(targets.view, first, count);

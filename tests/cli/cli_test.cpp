@@ -383,6 +383,21 @@ TEST(Cli, ACrashWhileWritingACheckpointLeavesThePreviousOne) {
   EXPECT_EQ(resumed.status, 0) << resumed.err;
 }
 
+TEST(Cli, AModelTooLargeForTheMemoryLeftExitsTwoAndWritesNothing) {
+  test::TempDir dir;
+  // 192 MiB left, 128 MiB of them kept free: the 4-4000000-3 network's parameters (128 MB) do
+  // not fit. Without the check, zeroing blocks past the memory left ended such a run (a layer
+  // of 10^7 on this 24 GiB machine) by the OOM killer, with no message.
+  const CliRun big = run_cli("DESCENT_TEST_AVAILABLE_MEMORY=201326592 " +
+                                 std::string(DESCENT_CLI) +
+                                 " train --data iris --hidden 4000000 --epochs 1 --quiet --save " +
+                                 (dir / "m.model").string(),
+                             dir, false);
+  EXPECT_EQ(big.status, 2) << big.err;
+  EXPECT_NE(big.err.find("out of memory"), std::string::npos) << big.err;
+  EXPECT_FALSE(std::filesystem::exists(dir / "m.model"));
+}
+
 TEST(Cli, ResumeRefusesAnotherRunsCheckpoint) {
   test::TempDir dir;
   ASSERT_EQ(run_cli("train --data iris --hidden 8 --epochs 1 --quiet --checkpoint " +

@@ -95,6 +95,20 @@ TEST(Matrix, CopiesDeeplyAndMovesCheaply) {
   EXPECT_EQ(c.data(), storage);
 }
 
+TEST(Matrix, ABlockLargerThanTheMemoryLeftIsABadAllocNotAnOomKill) {
+  // A machine with 256 MiB left (of which 128 MiB are kept free): 400 MB is refused before
+  // any of it is touched, 64 MB is taken. Small blocks are not checked.
+  ASSERT_EQ(::setenv("DESCENT_TEST_AVAILABLE_MEMORY", "268435456", 1), 0);
+  EXPECT_THROW(AlignedBuffer<float>(100'000'000), std::bad_alloc);
+  EXPECT_THROW(Matrix(10'000, 10'000), std::bad_alloc);
+  EXPECT_NO_THROW(AlignedBuffer<float>(16'000'000));
+  ASSERT_EQ(::setenv("DESCENT_TEST_AVAILABLE_MEMORY", "0", 1), 0);
+  EXPECT_NO_THROW(AlignedBuffer<float>(1'000'000));  // 4 MB: not checked
+  EXPECT_THROW(AlignedBuffer<float>(5'000'000), std::bad_alloc);
+  ASSERT_EQ(::unsetenv("DESCENT_TEST_AVAILABLE_MEMORY"), 0);
+  EXPECT_NO_THROW(AlignedBuffer<float>(100'000'000));  // this machine has 400 MB to spare
+}
+
 TEST(Rng, SameSeedSameStreamDifferentSeedDifferentStream) {
   Rng a(42), b(42), c(43);
   for (int i = 0; i < 100; ++i) {
