@@ -787,6 +787,9 @@ DataSplit prepare_training(Network& network, const Dataset& data, const TrainOpt
   // Standardising would spread a NaN over its column; name it first.
   data.check_parts("training data");
   detail::check_values(data, "training");
+  // The loss against the targets on the whole set, so that a message names a row of the data
+  // as given, not of the shuffled split it fell into.
+  detail::check_data(network, options.loss.value_or(default_loss(data)), data, "training", false);
   DataSplit split;
   // Any fraction but 0 goes through the split, which refuses NaN and values outside [0, 1).
   if (options.validation_fraction != 0.0) {

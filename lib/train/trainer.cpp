@@ -194,7 +194,7 @@ void check_values(const Dataset& data, std::string_view role) {
         if (!std::isfinite(row[j])) {
           throw Error(
               fmt::format("{} data \"{}\": {} {} of row {} is {} (descent trains on finite "
-                          "numbers only)",
+                          "numbers only; rows and columns count from 0)",
                           role, data.name, what, j, i, number_text(row[j])));
         }
       }
@@ -244,7 +244,7 @@ void check_data(const Network& network, Loss loss, const Dataset& data, std::str
               throw Error(
                   fmt::format("bce_with_logits needs targets in [0, 1] (0/1 labels or "
                               "probabilities): {} data \"{}\": target {} of row {} is {} (a "
-                              "regression set? use mse)",
+                              "regression set? use mse; rows and columns count from 0)",
                               role, data.name, j, i, number_text(v)));
             }
           }

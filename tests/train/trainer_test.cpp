@@ -122,6 +122,12 @@ TEST(Train, BinaryCrossEntropyRefusesTargetsOutsideZeroToOne) {
         << message;
     EXPECT_NE(message.find("\"soft\": target 0 of row 2 is"), std::string::npos) << message;
   }
+  // With a validation split, the row is still the data's own: the whole set is checked before
+  // the shuffled split (row 2 had been reported as row 0 of the validation data).
+  o.validation_fraction = 0.5;
+  const std::string split = test::error_message([&] { train(net, d, sgd, o); });
+  EXPECT_NE(split.find("training data \"soft\": target 0 of row 2 is"), std::string::npos)
+      << split;
 }
 
 // A given standardisation (a saved model's) is applied as it is, not fitted again.
