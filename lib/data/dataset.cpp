@@ -143,7 +143,10 @@ Source resolve(std::string_view name_or_path) {
   }
   const std::filesystem::path path(name_or_path);
   std::error_code ec;
-  if (std::filesystem::exists(path, ec)) {
+  // A link that leads nowhere (dangling, or a loop) is a file the user named: reading it says
+  // why it cannot be opened, rather than "unknown dataset".
+  if (std::filesystem::exists(path, ec) ||
+      std::filesystem::is_symlink(std::filesystem::symlink_status(path, ec))) {
     if (std::filesystem::path labels = detail::idx_labels_for(path); !labels.empty())
       return {Kind::idx, nullptr, {path, labels}};
     return {Kind::csv, nullptr, {path}};

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "core/file_check.hpp"
 #include "data/read_file.hpp"
 #include "descent/data.hpp"
 #include "descent/error.hpp"
@@ -135,13 +136,8 @@ Dataset image_features(const IdxArray& x, const std::string& images_name, std::s
 
 // Throws descent::Error unless `file` is a regular file.
 void check_idx_file(const std::filesystem::path& file) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(file, ec)) {
-    throw Error(fmt::format("IDX file \"{}\" {}", file.string(),
-                            std::filesystem::exists(file, ec)
-                                ? "is not a regular file (a directory or a device)"
-                                : "does not exist"));
-  }
+  if (const std::string why = detail::why_not_a_regular_file(file); !why.empty())
+    throw Error(fmt::format("IDX file \"{}\" {}", file.string(), why));
 }
 
 }  // namespace

@@ -106,6 +106,10 @@ Target resolve(const std::filesystem::path& requested) {
   if (!std::filesystem::is_directory(dir, ec)) {
     if (std::filesystem::exists(dir, ec))
       throw Error(fmt::format("\"{}\" is a file, not a directory", dir.string()));
+    // Not "does not exist" for a directory the system cannot reach (a loop of links, no
+    // permission to look).
+    if (ec && ec != std::errc::no_such_file_or_directory)
+      throw Error(fmt::format("directory \"{}\": {}", dir.string(), ec.message()));
     throw Error(
         fmt::format("directory \"{}\" does not exist{}", dir.string(),
                     p == requested ? "" : fmt::format(" (its link leads to \"{}\")", p.string())));

@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 
 #include "core/bytes.hpp"
+#include "core/file_check.hpp"
 #include "descent/error.hpp"
 #include "descent/io.hpp"
 
@@ -192,12 +193,9 @@ void save_parameters(const std::filesystem::path& path, const Network& network) 
 }
 
 void load_parameters(const std::filesystem::path& path, Network& network) {
+  if (const std::string why = detail::why_not_a_regular_file(path); !why.empty())
+    throw Error(fmt::format("parameter file \"{}\" {}", path.string(), why));
   std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) {
-    throw Error(fmt::format(
-        "parameter file \"{}\" {}", path.string(),
-        std::filesystem::exists(path, ec) ? "is not a regular file" : "does not exist"));
-  }
   const auto size = std::filesystem::file_size(path, ec);
   const std::size_t expected = network.parameter_count() * sizeof(float);
   if (ec || size != expected) {

@@ -398,6 +398,26 @@ TEST(Cli, AModelTooLargeForTheMemoryLeftExitsTwoAndWritesNothing) {
   EXPECT_FALSE(std::filesystem::exists(dir / "m.model"));
 }
 
+TEST(Cli, ALinkThatLeadsNowhereIsNamedAsSuchNotAsMissing) {
+  test::TempDir dir;
+  std::filesystem::create_symlink("loop", dir / "loop");
+  std::filesystem::create_symlink("gone", dir / "dangling");
+  const std::string loop = (dir / "loop").string(), dangling = (dir / "dangling").string();
+  const std::pair<std::string, std::string> cases[] = {
+      {"train --data " + loop, "Too many levels of symbolic links"},
+      {"train --data " + dangling, "No such file or directory"},
+      {"train --data iris --init " + loop, "cannot be reached: Too many levels"},
+      {"train --data iris --init " + dangling, "a link to a file that does not exist"},
+      {"train --data iris --resume " + loop, "cannot be followed: Too many levels"},
+      {"train --data iris --save " + loop + "/m.model", "Too many levels of symbolic links"},
+  };
+  for (const auto& [args, expected] : cases) {
+    const CliRun r = run_cli(args, dir);
+    EXPECT_EQ(r.status, 2) << args;
+    EXPECT_NE(r.err.find(expected), std::string::npos) << args << ": " << r.err;
+  }
+}
+
 TEST(Cli, ResumeRefusesAnotherRunsCheckpoint) {
   test::TempDir dir;
   ASSERT_EQ(run_cli("train --data iris --hidden 8 --epochs 1 --quiet --checkpoint " +

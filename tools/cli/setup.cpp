@@ -104,7 +104,7 @@ std::optional<Init> parse_init_option(const std::string& init) {
     // A word that is no file is a misspelt scheme: the scheme's error names the schemes.
     std::error_code ec;
     if (init.find('/') == std::string::npos && init.find('.') == std::string::npos &&
-        !std::filesystem::exists(init, ec))
+        !std::filesystem::exists(std::filesystem::symlink_status(init, ec)))
       throw;
   }
   return std::nullopt;

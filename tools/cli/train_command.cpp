@@ -296,11 +296,16 @@ int train_command(const TrainArgs& args, const CLI::App& cmd,
   if (options.checkpoint_every == 0) throw Error("--checkpoint-every 0 is invalid: use at least 1");
   if (!args.resume.empty()) {
     std::error_code ec;
-    if (!std::filesystem::is_regular_file(args.resume, ec)) {
+    const std::filesystem::file_status status = std::filesystem::status(args.resume, ec);
+    if (!std::filesystem::is_regular_file(status)) {
+      // A link that leads nowhere says why (a loop, a missing target), not "no such file".
+      const bool link = std::filesystem::is_symlink(std::filesystem::symlink_status(args.resume));
       throw Error(fmt::format("--resume {}: {}", args.resume,
-                              std::filesystem::exists(args.resume, ec)
+                              std::filesystem::exists(status)
                                   ? "not a checkpoint file (a directory or a device)"
-                                  : "no such checkpoint file"));
+                              : link ? fmt::format("a link that cannot be followed: {}",
+                                                   ec ? ec.message() : "its target does not exist")
+                                     : std::string("no such checkpoint file")));
     }
     options.resume = args.resume;
   }
