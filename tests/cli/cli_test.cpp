@@ -831,6 +831,19 @@ TEST(Cli, ATargetReadInASurprisingWayIsWarnedAbout) {
     EXPECT_NE(warnings[0].get<std::string>().find(warning), std::string::npos) << warnings.dump();
     EXPECT_NE(r.err.find("warning: "), std::string::npos) << r.err;
   }
+  // lr-find and sweep read the target the same way, and say so on stderr.
+  test::write_text(dir / "d.csv", one_based);
+  const std::string data = " --hidden 4 --data " + (dir / "d.csv").string();
+  for (const std::string& command :
+       {"lr-find --steps 10" + data, "sweep --target-loss 0.1 --max-epochs 1 --batch 8 --lr 0.1 "
+                                     "--threads 1 --no-plots --out " +
+                                         (dir / "sweep").string() + data}) {
+    const CliRun r = run_cli(command, dir);
+    ASSERT_EQ(r.status, 0) << command << ": " << r.err;
+    EXPECT_NE(r.err.find("warning: \"" + (dir / "d.csv").string() + "\": class 0 has no rows"),
+              std::string::npos)
+        << command << ": " << r.err;
+  }
 }
 
 TEST(Cli, ALossOtherThanTheModelsIsTakenWithAWarning) {
