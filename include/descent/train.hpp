@@ -317,8 +317,8 @@ void check_training_data(const Network& network, const Dataset& data, Loss loss)
 // The first half of train()'s recipe: the seeded train/validation split, standardisation
 // fitted on the training split and applied to both (stored in the network), and the
 // initialisation when options.init is set. What train() then fits on; lr_find can use it too.
-// Throws descent::Error where `data` cannot train `network` with options.loss (or the data's
-// default loss), as check_training_data, naming rows of `data` as given.
+// Where options.loss is set, throws descent::Error when `data` cannot train `network` with it,
+// as check_training_data, naming rows of `data` as given.
 DataSplit prepare_training(Network& network, const Dataset& data, const TrainOptions& options);
 
 // The model in a checkpoint file (TrainOptions::checkpoint): the network, its

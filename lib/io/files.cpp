@@ -197,10 +197,14 @@ int create_temporary(const std::filesystem::path& dir, std::string& name) {
   for (int attempt = 0; attempt < 100 && fd < 0; ++attempt) {
     // A short name of its own: the target's name may already be as long as names get.
     name = (dir / fmt::format(".descent-{}-{}.tmp", ::getpid(), counter.fetch_add(1))).string();
+    // Tracked before it exists: a signal between the open and a later track() would leave the
+    // file behind. A signal before the open finds no file, or an older one of this name (this
+    // process's id, so a partial file all the same).
+    track(name);
     fd = ::open(name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     if (fd < 0 && errno != EEXIST) break;
   }
-  if (fd >= 0) track(name);
+  if (fd < 0) untrack();
   return fd;
 }
 

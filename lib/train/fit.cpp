@@ -788,8 +788,9 @@ DataSplit prepare_training(Network& network, const Dataset& data, const TrainOpt
   data.check_parts("training data");
   detail::check_values(data, "training");
   // The loss against the targets on the whole set, so that a message names a row of the data
-  // as given, not of the shuffled split it fell into.
-  detail::check_data(network, options.loss.value_or(default_loss(data)), data, "training", false);
+  // as given, not of the shuffled split it fell into. (Without options.loss, the caller's loss
+  // is not known here: fit() checks each split with it.)
+  if (options.loss) detail::check_data(network, *options.loss, data, "training", false);
   DataSplit split;
   // Any fraction but 0 goes through the split, which refuses NaN and values outside [0, 1).
   if (options.validation_fraction != 0.0) {
@@ -845,7 +846,9 @@ TrainResult train(Network& network, const Dataset& data, Optimizer& optimizer,
     DataSplit split;
     {
       const detail::FailOnThrow fail_on_throw(options.distributed.communicator.get());
-      split = prepare_training(network, data, options);
+      TrainOptions prepared = options;
+      prepared.loss = loss;
+      split = prepare_training(network, data, prepared);
       trainer.emplace(network, optimizer, loss, options);
     }
     // prepare_training scanned the values (60,000 x 784 floats take about 8 ms a scan).

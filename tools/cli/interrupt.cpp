@@ -2,6 +2,8 @@
 
 #include "cli/interrupt.hpp"
 
+#include <pthread.h>
+
 #include <csignal>
 
 #include "descent/io.hpp"
@@ -11,8 +13,16 @@ namespace {
 
 volatile std::sig_atomic_t graceful = 0;   // a GracefulStop lives
 volatile std::sig_atomic_t requested = 0;  // the signal that asked for a stop
+pthread_t main_thread;                     // the thread that writes the output files
 
 extern "C" void on_signal(int sig) {
+  // A signal can land on any thread (a oneTBB worker). Handled there, the main thread went on
+  // between the removal of the partial file and the end of the process, and could start the
+  // next file. On the main thread, the handler runs between two of its steps instead.
+  if (pthread_equal(pthread_self(), main_thread) == 0) {
+    pthread_kill(main_thread, sig);
+    return;
+  }
   if (graceful != 0 && requested == 0 && sig != SIGHUP) {
     requested = sig;
     return;
@@ -29,6 +39,7 @@ extern "C" void on_signal(int sig) {
 }  // namespace
 
 void install_signal_handlers() {
+  main_thread = pthread_self();
   for (const int sig : {SIGINT, SIGTERM, SIGHUP}) {
     struct sigaction old {};
     // A signal the shell ignores (nohup, a background job's SIGINT) stays ignored.

@@ -427,6 +427,7 @@ int run_lr_find(const LrFindArgs& args) {
   TrainOptions recipe;
   recipe.validation_fraction = val_fraction;
   recipe.seed = o.seed;
+  recipe.loss = loss;
   recipe.init = init;  // nullopt: the weights (and a model's standardisation) of the file
   recipe.standardize = !args.no_standardize;
   if (!init) init_from_file(args.init, false, args.no_standardize, net, recipe);
