@@ -27,7 +27,8 @@ constexpr std::size_t kCheckedBytes = std::size_t{16} << 20;
 constexpr std::size_t kKeepFree = std::size_t{128} << 20;
 
 // What the kernel can still give this process without the OOM killer ending it, in bytes:
-// MemAvailable plus SwapFree, and no more than a cgroup v2 limit (memory.max) leaves; SIZE_MAX
+// MemAvailable plus SwapFree, and no more than a cgroup v2 limit (memory.max) leaves beyond
+// what the group uses other than inactive page cache; SIZE_MAX
 // where that cannot be read. Every block is zeroed as it is allocated, so what earlier blocks
 // took is no longer counted.
 std::size_t available_memory() noexcept {
@@ -50,11 +51,21 @@ std::size_t available_memory() noexcept {
     std::fclose(f);
     if (found == 2) available = static_cast<std::size_t>(total) * 1024;
   }
-  unsigned long long limit = 0, used = 0;
+  // memory.current counts the page cache, which grows towards the limit and which the kernel
+  // frees before it kills: its inactive part (memory.stat's inactive_file) is counted as free,
+  // as docker's figure of usage does.
+  unsigned long long limit = 0, used = 0, cache = 0;
   std::FILE* max = std::fopen("/sys/fs/cgroup/memory.max", "r");
   std::FILE* current = std::fopen("/sys/fs/cgroup/memory.current", "r");
   if (max != nullptr && current != nullptr && std::fscanf(max, "%llu", &limit) == 1 &&
       std::fscanf(current, "%llu", &used) == 1) {
+    if (std::FILE* stat = std::fopen("/sys/fs/cgroup/memory.stat", "r")) {
+      char line[256];
+      while (std::fgets(line, sizeof line, stat) != nullptr)
+        if (std::sscanf(line, "inactive_file %llu", &cache) == 1) break;
+      std::fclose(stat);
+    }
+    used = used > cache ? used - cache : 0;
     available = std::min(available, static_cast<std::size_t>(limit > used ? limit - used : 0));
   }
   if (max != nullptr) std::fclose(max);

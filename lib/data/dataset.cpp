@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <numeric>
+#include <system_error>
 #include <vector>
 
 #include <fmt/format.h>
@@ -142,11 +143,15 @@ Source resolve(std::string_view name_or_path) {
     return {Kind::system, system, {images, labels}};
   }
   const std::filesystem::path path(name_or_path);
-  std::error_code ec;
-  // A link that leads nowhere (dangling, or a loop) is a file the user named: reading it says
-  // why it cannot be opened, rather than "unknown dataset".
-  if (std::filesystem::exists(path, ec) ||
-      std::filesystem::is_symlink(std::filesystem::symlink_status(path, ec))) {
+  std::error_code ec, link_ec;
+  const bool exists = std::filesystem::exists(path, ec);
+  // A name the system cannot follow (a dangling link, a loop of links on the way, a directory
+  // it may not search) is a file the user named, unless a bundled set has that name: reading
+  // it says why it cannot be opened, rather than "unknown dataset" or "does not exist".
+  const bool unreachable =
+      (ec && ec != std::errc::no_such_file_or_directory && ec != std::errc::not_a_directory) ||
+      std::filesystem::is_symlink(std::filesystem::symlink_status(path, link_ec));
+  if (exists || (unreachable && bundled_file(name_or_path).empty())) {
     if (std::filesystem::path labels = detail::idx_labels_for(path); !labels.empty())
       return {Kind::idx, nullptr, {path, labels}};
     return {Kind::csv, nullptr, {path}};

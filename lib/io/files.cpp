@@ -122,16 +122,26 @@ Target resolve(const std::filesystem::path& requested) {
 
 // A file the user took write permission from is kept, although the directory would let the
 // rename replace it: what ld or sed -i would do, but not what one who protected a model
-// expects. Root passes access(W_OK) on any file, so the mode's write bits are read too.
+// expects, and cp would refuse it too. Root passes any access check, so the mode's write bits
+// are read as well. Checked before the work only (check_output_file): under a umask such as
+// 0277, a run's own checkpoint is made read-only, and its next write must replace it.
 void refuse_read_only(const Target& t, const std::filesystem::path& requested) {
   if (t.kind != Target::Kind::file || !t.exists) return;
   const bool no_write_bits = (t.old.st_mode & (S_IWUSR | S_IWGRP | S_IWOTH)) == 0;
-  if (!no_write_bits && !(::access(t.path.c_str(), W_OK) != 0 && errno == EACCES)) return;
+  const bool denied =
+      !no_write_bits && ::faccessat(AT_FDCWD, t.path.c_str(), W_OK, AT_EACCESS) != 0 &&
+      errno == EACCES;
+  if (!no_write_bits && !denied) return;
   const std::string via =
       t.path == requested ? "it" : fmt::format("its link leads to \"{}\", which", t.path.string());
-  throw Error(fmt::format("{} is read-only (no write permission): make it writable (chmod u+w) "
-                          "or write to another file",
-                          via));
+  if (denied) {
+    throw Error(fmt::format("{} may not be written by this user (owner uid {}, mode {:04o}): "
+                            "write to another file",
+                            via, t.old.st_uid, t.old.st_mode & 07777));
+  }
+  throw Error(fmt::format("{} is read-only (mode {:04o}): make it writable (chmod u+w) or write "
+                          "to another file",
+                          via, t.old.st_mode & 07777));
 }
 
 // Writes every byte, retrying after signals; false (with errno set) when a write fails.
@@ -197,14 +207,22 @@ int create_temporary(const std::filesystem::path& dir, std::string& name) {
   for (int attempt = 0; attempt < 100 && fd < 0; ++attempt) {
     // A short name of its own: the target's name may already be as long as names get.
     name = (dir / fmt::format(".descent-{}-{}.tmp", ::getpid(), counter.fetch_add(1))).string();
-    // Tracked before it exists: a signal between the open and a later track() would leave the
-    // file behind. A signal before the open finds no file, or an older one of this name (this
-    // process's id, so a partial file all the same).
-    track(name);
+    // The signals a handler may end the process on wait while the file is made and tracked:
+    // one in between would leave it behind untracked. (Tracking the name first instead could
+    // remove another process's file of that name, when the open finds one.)
+    sigset_t stopping, before;
+    sigemptyset(&stopping);
+    for (const int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&stopping, sig);
+    pthread_sigmask(SIG_BLOCK, &stopping, &before);
     fd = ::open(name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (fd < 0 && errno != EEXIST) break;
+    const int err = errno;
+    if (fd >= 0) track(name);
+    pthread_sigmask(SIG_SETMASK, &before, nullptr);
+    if (fd < 0 && err != EEXIST) {
+      errno = err;
+      break;
+    }
   }
-  if (fd < 0) untrack();
   return fd;
 }
 
@@ -265,7 +283,6 @@ void write_file_atomically(const std::filesystem::path& requested, std::span<con
   Target t;
   try {
     t = resolve(requested);
-    refuse_read_only(t, requested);
   } catch (const Error& e) {
     throw Error(fmt::format("cannot write \"{}\": {}", name, e.what()));
   }

@@ -31,10 +31,12 @@ void detail::check_stop_criteria(const StopCriteria& s, double clip_norm, double
   };
   require(std::isfinite(clip_norm) && clip_norm >= 0.0, "clip_norm", clip_norm, "must be >= 0");
   require(std::isfinite(clip_value) && clip_value >= 0.0, "clip_value", clip_value, "must be >= 0");
-  // The clipping is float arithmetic: a bound that is 0 as a float clips every gradient to 0.
+  // The clipping is float arithmetic: a bound below the smallest normal float (about 1.2e-38)
+  // is 0, or a subnormal that the clipped gradient's products flush to 0.
   for (const auto& [name, bound] : {std::pair{"clip_norm", clip_norm}, {"clip_value", clip_value}})
-    require(bound == 0.0 || static_cast<float>(bound) > 0.0f, name, bound,
-            "so small that it is 0 as a 32-bit float (every gradient would be clipped to 0)");
+    require(bound == 0.0 || bound >= std::numeric_limits<float>::min(), name, bound,
+            "below the smallest normal 32-bit float, 1.2e-38 (every gradient would be clipped "
+            "to 0)");
   require(std::isfinite(s.max_seconds) && s.max_seconds >= 0.0, "max_seconds", s.max_seconds,
           "must be >= 0");
   require(std::isfinite(s.grad_tolerance) && s.grad_tolerance >= 0.0, "grad_tolerance",

@@ -1,6 +1,7 @@
 // The descent CLI as a user runs it: exit status, stdout, stderr and the files it writes.
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -222,7 +223,8 @@ TEST(Cli, BadOptionsExitTwoWithAMessageAndWriteNothing) {
       {"train --data iris --clip-norm 0", "--clip-norm 0 is invalid: it must be > 0"},
       {"train --data iris --clip-value 0", "--clip-value 0 is invalid: it must be > 0"},
       {"train --data iris --time-budget 0", "--time-budget 0 is invalid: it must be > 0"},
-      {"train --data iris --clip-norm 1e-50", "--clip-norm 1e-50 is invalid: it is 0 as a 32-bit"},
+      {"train --data iris --clip-norm 1e-50", "--clip-norm 1e-50 is invalid: it is below the"},
+      {"train --data iris --clip-value 1e-40", "--clip-value 1e-40 is invalid: it is below the"},
       {"train --data iris --early-stopping 0", "--early-stopping 0 is invalid"},
       {"train --data iris --divergence-factor 0.5", "--divergence-factor 0.5 is invalid"},
       // Rates that float arithmetic cannot carry.
@@ -398,6 +400,25 @@ TEST(Cli, AModelTooLargeForTheMemoryLeftExitsTwoAndWritesNothing) {
   EXPECT_FALSE(std::filesystem::exists(dir / "m.model"));
 }
 
+TEST(Cli, AReadOnlyOutputIsRefusedButARunMayReplaceItsOwnFiles) {
+  test::TempDir dir;
+  const std::string model = (dir / "m.model").string();
+  test::write_text(dir / "m.model", "keep");
+  ASSERT_EQ(::chmod(model.c_str(), 0444), 0);
+  const CliRun refused = run_cli("train --data iris --epochs 1 --quiet --save " + model, dir);
+  EXPECT_EQ(refused.status, 2);
+  EXPECT_NE(refused.err.find("--save " + model + ": it is read-only (mode 0444)"),
+            std::string::npos)
+      << refused.err;
+  EXPECT_EQ(test::read_text(dir / "m.model"), "keep");
+  // Under umask 0277 the checkpoint is made 0400; each epoch replaces it all the same.
+  const CliRun own = run_cli("sh -c 'umask 0277 && " + std::string(DESCENT_CLI) +
+                                 " train --data iris --epochs 3 --quiet --checkpoint " +
+                                 (dir / "c.ckpt").string() + "'",
+                             dir, false);
+  EXPECT_EQ(own.status, 0) << own.err;
+}
+
 TEST(Cli, ALinkThatLeadsNowhereIsNamedAsSuchNotAsMissing) {
   test::TempDir dir;
   std::filesystem::create_symlink("loop", dir / "loop");
@@ -409,6 +430,8 @@ TEST(Cli, ALinkThatLeadsNowhereIsNamedAsSuchNotAsMissing) {
       {"train --data iris --init " + loop, "cannot be reached: Too many levels"},
       {"train --data iris --init " + dangling, "a link to a file that does not exist"},
       {"train --data iris --resume " + loop, "cannot be followed: Too many levels"},
+      {"train --data iris --resume " + loop + "/ck", "cannot be reached: Too many levels"},
+      {"train --data " + loop + "/x.csv", "Too many levels of symbolic links"},
       {"train --data iris --save " + loop + "/m.model", "Too many levels of symbolic links"},
   };
   for (const auto& [args, expected] : cases) {

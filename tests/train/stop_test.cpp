@@ -346,12 +346,15 @@ TEST(StopOptions, InvalidValuesAreErrors) {
   u.options.stop.plateau_tolerance = 0.1;
   u.options.stop.plateau_patience = 0;
   EXPECT_THROW(u.run(), Error);
-  // A clipping bound that is 0 as a float would clip every gradient to 0: no learning at all.
+  // A clipping bound that is 0 as a float, or a subnormal one, would clip every gradient to 0:
+  // no learning at all (1e-40 passed the first check, and every layer's gradient was 0).
   for (const bool by_value : {false, true}) {
-    IrisRun v;
-    (by_value ? v.options.clip_value : v.options.clip_norm) = 1e-50;
-    const std::string error = test::error_message([&] { v.run(); });
-    EXPECT_NE(error.find("0 as a 32-bit float"), std::string::npos) << error;
+    for (const double bound : {1e-50, 1e-40}) {
+      IrisRun v;
+      (by_value ? v.options.clip_value : v.options.clip_norm) = bound;
+      const std::string error = test::error_message([&] { v.run(); });
+      EXPECT_NE(error.find("below the smallest normal 32-bit float"), std::string::npos) << error;
+    }
   }
 }
 

@@ -268,11 +268,11 @@ int train_command(const TrainArgs& args, const CLI::App& cmd,
   }
   options.clip_norm = positive_or_off(args.clip_norm, "--clip-norm", "clipping");
   options.clip_value = positive_or_off(args.clip_value, "--clip-value", "clipping");
-  // The clipping is float arithmetic: a bound that is 0 as a float would clip every gradient to 0.
+  // The clipping is float arithmetic (the library says the same in its own names).
   auto check_float = [](std::string_view option, const std::string& text, double bound) {
-    if (bound > 0.0 && !(static_cast<float>(bound) > 0.0f)) {
-      throw Error(fmt::format("{} {} is invalid: it is 0 as a 32-bit float (every gradient would "
-                              "be clipped to 0)",
+    if (bound > 0.0 && bound < std::numeric_limits<float>::min()) {
+      throw Error(fmt::format("{} {} is invalid: it is below the smallest normal 32-bit float, "
+                              "1.2e-38 (every gradient would be clipped to 0)",
                               option, text));
     }
   };
@@ -299,13 +299,17 @@ int train_command(const TrainArgs& args, const CLI::App& cmd,
     const std::filesystem::file_status status = std::filesystem::status(args.resume, ec);
     if (!std::filesystem::is_regular_file(status)) {
       // A link that leads nowhere says why (a loop, a missing target), not "no such file".
-      const bool link = std::filesystem::is_symlink(std::filesystem::symlink_status(args.resume));
-      throw Error(fmt::format("--resume {}: {}", args.resume,
-                              std::filesystem::exists(status)
-                                  ? "not a checkpoint file (a directory or a device)"
-                              : link ? fmt::format("a link that cannot be followed: {}",
-                                                   ec ? ec.message() : "its target does not exist")
-                                     : std::string("no such checkpoint file")));
+      std::error_code link_ec;
+      const bool link =
+          std::filesystem::is_symlink(std::filesystem::symlink_status(args.resume, link_ec));
+      const bool unreachable = ec && ec != std::errc::no_such_file_or_directory;
+      throw Error(fmt::format(
+          "--resume {}: {}", args.resume,
+          std::filesystem::exists(status) ? "not a checkpoint file (a directory or a device)"
+          : link ? fmt::format("a link that cannot be followed: {}",
+                               ec ? ec.message() : "its target does not exist")
+          : unreachable ? fmt::format("cannot be reached: {}", ec.message())
+                        : std::string("no such checkpoint file")));
     }
     options.resume = args.resume;
   }
