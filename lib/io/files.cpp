@@ -128,20 +128,22 @@ Target resolve(const std::filesystem::path& requested) {
 void refuse_read_only(const Target& t, const std::filesystem::path& requested) {
   if (t.kind != Target::Kind::file || !t.exists) return;
   const bool no_write_bits = (t.old.st_mode & (S_IWUSR | S_IWGRP | S_IWOTH)) == 0;
-  const bool denied =
-      !no_write_bits && ::faccessat(AT_FDCWD, t.path.c_str(), W_OK, AT_EACCESS) != 0 &&
-      errno == EACCES;
+  const bool denied = !no_write_bits &&
+                      ::faccessat(AT_FDCWD, t.path.c_str(), W_OK, AT_EACCESS) != 0 &&
+                      errno == EACCES;
   if (!no_write_bits && !denied) return;
   const std::string via =
       t.path == requested ? "it" : fmt::format("its link leads to \"{}\", which", t.path.string());
   if (denied) {
-    throw Error(fmt::format("{} may not be written by this user (owner uid {}, mode {:04o}): "
-                            "write to another file",
-                            via, t.old.st_uid, t.old.st_mode & 07777));
+    throw Error(
+        fmt::format("{} may not be written by this user (owner uid {}, mode {:04o}): "
+                    "write to another file",
+                    via, t.old.st_uid, t.old.st_mode & 07777));
   }
-  throw Error(fmt::format("{} is read-only (mode {:04o}): make it writable (chmod u+w) or write "
-                          "to another file",
-                          via, t.old.st_mode & 07777));
+  throw Error(
+      fmt::format("{} is read-only (mode {:04o}): make it writable (chmod u+w) or write "
+                  "to another file",
+                  via, t.old.st_mode & 07777));
 }
 
 // Writes every byte, retrying after signals; false (with errno set) when a write fails.

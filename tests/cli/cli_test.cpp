@@ -390,8 +390,7 @@ TEST(Cli, AModelTooLargeForTheMemoryLeftExitsTwoAndWritesNothing) {
   // 192 MiB left, 128 MiB of them kept free: the 4-4000000-3 network's parameters (128 MB) do
   // not fit. Without the check, zeroing blocks past the memory left ended such a run (a layer
   // of 10^7 on this 24 GiB machine) by the OOM killer, with no message.
-  const CliRun big = run_cli("DESCENT_TEST_AVAILABLE_MEMORY=201326592 " +
-                                 std::string(DESCENT_CLI) +
+  const CliRun big = run_cli("DESCENT_TEST_AVAILABLE_MEMORY=201326592 " + std::string(DESCENT_CLI) +
                                  " train --data iris --hidden 4000000 --epochs 1 --quiet --save " +
                                  (dir / "m.model").string(),
                              dir, false);
@@ -857,8 +856,8 @@ TEST(Cli, ATargetReadInASurprisingWayIsWarnedAbout) {
   // lr-find and sweep read the target the same way, and say so on stderr.
   test::write_text(dir / "d.csv", one_based);
   const std::string data = " --hidden 4 --data " + (dir / "d.csv").string();
-  for (const std::string& command :
-       {"lr-find --steps 10" + data, "sweep --target-loss 0.1 --max-epochs 1 --batch 8 --lr 0.1 "
+  for (const std::string& command : {"lr-find --steps 10" + data,
+                                     "sweep --target-loss 0.1 --max-epochs 1 --batch 8 --lr 0.1 "
                                      "--threads 1 --no-plots --out " +
                                          (dir / "sweep").string() + data}) {
     const CliRun r = run_cli(command, dir);

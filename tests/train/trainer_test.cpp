@@ -126,8 +126,7 @@ TEST(Train, BinaryCrossEntropyRefusesTargetsOutsideZeroToOne) {
   // the shuffled split (row 2 had been reported as row 0 of the validation data).
   o.validation_fraction = 0.5;
   const std::string split = test::error_message([&] { train(net, d, sgd, o); });
-  EXPECT_NE(split.find("training data \"soft\": target 0 of row 2 is"), std::string::npos)
-      << split;
+  EXPECT_NE(split.find("training data \"soft\": target 0 of row 2 is"), std::string::npos) << split;
 }
 
 // A given standardisation (a saved model's) is applied as it is, not fitted again.

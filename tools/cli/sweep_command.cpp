@@ -442,7 +442,8 @@ Command add_sweep_command(CLI::App& app) {
                   "Target: the validation accuracy at least this");
   cmd->add_option("--max-epochs,--epochs", args->max_epochs, "Epochs per run at most")
       ->capture_default_str();
-  cmd->add_option("--time-budget", args->time_budget, "Seconds per run at most (default: no limit)");
+  cmd->add_option("--time-budget", args->time_budget,
+                  "Seconds per run at most (default: no limit)");
   cmd->add_option("--val-fraction", args->val_fraction, "Fraction held out for validation")
       ->capture_default_str();
   cmd->add_option("--seed", args->seed, "Seed for the split, initialisation and shuffling")

@@ -271,9 +271,10 @@ int train_command(const TrainArgs& args, const CLI::App& cmd,
   // The clipping is float arithmetic (the library says the same in its own names).
   auto check_float = [](std::string_view option, const std::string& text, double bound) {
     if (bound > 0.0 && bound < std::numeric_limits<float>::min()) {
-      throw Error(fmt::format("{} {} is invalid: it is below the smallest normal 32-bit float, "
-                              "1.2e-38 (every gradient would be clipped to 0)",
-                              option, text));
+      throw Error(
+          fmt::format("{} {} is invalid: it is below the smallest normal 32-bit float, "
+                      "1.2e-38 (every gradient would be clipped to 0)",
+                      option, text));
     }
   };
   check_float("--clip-norm", args.clip_norm, options.clip_norm);
@@ -303,13 +304,13 @@ int train_command(const TrainArgs& args, const CLI::App& cmd,
       const bool link =
           std::filesystem::is_symlink(std::filesystem::symlink_status(args.resume, link_ec));
       const bool unreachable = ec && ec != std::errc::no_such_file_or_directory;
-      throw Error(fmt::format(
-          "--resume {}: {}", args.resume,
-          std::filesystem::exists(status) ? "not a checkpoint file (a directory or a device)"
-          : link ? fmt::format("a link that cannot be followed: {}",
-                               ec ? ec.message() : "its target does not exist")
-          : unreachable ? fmt::format("cannot be reached: {}", ec.message())
-                        : std::string("no such checkpoint file")));
+      throw Error(fmt::format("--resume {}: {}", args.resume,
+                              std::filesystem::exists(status)
+                                  ? "not a checkpoint file (a directory or a device)"
+                              : link        ? fmt::format("a link that cannot be followed: {}",
+                                                   ec ? ec.message() : "its target does not exist")
+                              : unreachable ? fmt::format("cannot be reached: {}", ec.message())
+                                            : std::string("no such checkpoint file")));
     }
     options.resume = args.resume;
   }
