@@ -30,9 +30,16 @@ void remove_partial_output() noexcept;
 // Throws descent::Error, with the reason alone (no path), when write_file_atomically(path)
 // would fail for what `path` names: a missing directory, a directory in the way, a link it
 // may not follow, a name too long, a directory where no file can be created (a temporary
-// file is created there and removed), a descriptor not open. Lets a program check its
-// outputs before hours of work.
+// file is created there and removed), a descriptor not open, an existing file without write
+// permission (read-only, or another user's: the rename would replace it, but that file was
+// protected). Lets a program check its outputs before hours of work.
 void check_output_file(const std::filesystem::path& path);
+// Why `path`, given for reading, is not a file: empty when it is a regular file (after
+// links). Otherwise what follows its name in a message: "does not exist", "is not a regular
+// file (a directory or a device)", "is a link to a file that does not exist", or what kept the
+// system from reaching it ("cannot be reached: Too many levels of symbolic links", for a loop
+// of links; "... Permission denied", for a directory it may not search).
+std::string why_not_a_regular_file(const std::filesystem::path& path);
 // Where write_file_atomically(path) writes: absolute, links followed (a dangling one too: the
 // write creates the file it names), the directory canonical; a descriptor's name as given.
 // Two spellings of one new file give the same path. Throws descent::Error as

@@ -1,10 +1,10 @@
 // Why a path given for reading is not a file.
 
-#include "core/file_check.hpp"
+#include "descent/io.hpp"
 
 #include <system_error>
 
-namespace descent::detail {
+namespace descent {
 
 std::string why_not_a_regular_file(const std::filesystem::path& path) {
   std::error_code ec;
@@ -17,4 +17,4 @@ std::string why_not_a_regular_file(const std::filesystem::path& path) {
              : "does not exist";
 }
 
-}  // namespace descent::detail
+}  // namespace descent

@@ -11,10 +11,10 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "core/file_check.hpp"
 #include "data/read_file.hpp"
 #include "descent/data.hpp"
 #include "descent/error.hpp"
+#include "descent/io.hpp"
 
 namespace descent {
 namespace {
@@ -136,7 +136,7 @@ Dataset image_features(const IdxArray& x, const std::string& images_name, std::s
 
 // Throws descent::Error unless `file` is a regular file.
 void check_idx_file(const std::filesystem::path& file) {
-  if (const std::string why = detail::why_not_a_regular_file(file); !why.empty())
+  if (const std::string why = why_not_a_regular_file(file); !why.empty())
     throw Error(fmt::format("IDX file \"{}\" {}", file.string(), why));
 }
 

@@ -17,7 +17,6 @@
 #include <fmt/format.h>
 
 #include "core/bytes.hpp"
-#include "core/file_check.hpp"
 #include "descent/error.hpp"
 #include "descent/io.hpp"
 
@@ -193,7 +192,7 @@ void save_parameters(const std::filesystem::path& path, const Network& network) 
 }
 
 void load_parameters(const std::filesystem::path& path, Network& network) {
-  if (const std::string why = detail::why_not_a_regular_file(path); !why.empty())
+  if (const std::string why = why_not_a_regular_file(path); !why.empty())
     throw Error(fmt::format("parameter file \"{}\" {}", path.string(), why));
   std::error_code ec;
   const auto size = std::filesystem::file_size(path, ec);

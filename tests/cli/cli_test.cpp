@@ -199,7 +199,7 @@ TEST(Cli, BadOptionsExitTwoWithAMessageAndWriteNothing) {
        "--target-accuracy needs class labels, and \"concrete\" is a regression set"},
       {"train --data iris --checkpoint-every 0", "--checkpoint-every 0 is invalid"},
       {"train --data iris --schedule step:step_size=2,gamma=-1", "gamma=-1 is invalid"},
-      {"train --data iris --resume /no/such/checkpoint", "no such checkpoint file"},
+      {"train --data iris --resume /no/such/checkpoint", "the checkpoint file does not exist"},
       {"train --data iris --checkpoint /no/such/dir/ck",
        "directory \"/no/such/dir\" does not exist"},
       {"train --data iris --bogus", "--bogus"},
@@ -233,7 +233,8 @@ TEST(Cli, BadOptionsExitTwoWithAMessageAndWriteNothing) {
       {"train --data iris --epochs 18446744073709551616",
        "--epochs 18446744073709551616 is "
        "invalid: it is too large"},
-      {"train --data iris --resume /dev/null", "not a checkpoint file (a directory or a device)"},
+      {"train --data iris --resume /dev/null",
+       "the checkpoint file is not a regular file (a directory or a device)"},
       {"train --data iris --checkpoint /dev/null", "--checkpoint /dev/null: not a regular file"},
       {"train --data iris --save /dev/null/m.model", "\"/dev/null\" is a file, not a directory"},
   };
@@ -428,7 +429,7 @@ TEST(Cli, ALinkThatLeadsNowhereIsNamedAsSuchNotAsMissing) {
       {"train --data " + dangling, "No such file or directory"},
       {"train --data iris --init " + loop, "cannot be reached: Too many levels"},
       {"train --data iris --init " + dangling, "a link to a file that does not exist"},
-      {"train --data iris --resume " + loop, "cannot be followed: Too many levels"},
+      {"train --data iris --resume " + loop, "cannot be reached: Too many levels"},
       {"train --data iris --resume " + loop + "/ck", "cannot be reached: Too many levels"},
       {"train --data " + loop + "/x.csv", "Too many levels of symbolic links"},
       {"train --data iris --save " + loop + "/m.model", "Too many levels of symbolic links"},

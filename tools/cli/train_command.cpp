@@ -296,22 +296,8 @@ int train_command(const TrainArgs& args, const CLI::App& cmd,
   options.checkpoint_every = parse_count(args.checkpoint_every, "--checkpoint-every");
   if (options.checkpoint_every == 0) throw Error("--checkpoint-every 0 is invalid: use at least 1");
   if (!args.resume.empty()) {
-    std::error_code ec;
-    const std::filesystem::file_status status = std::filesystem::status(args.resume, ec);
-    if (!std::filesystem::is_regular_file(status)) {
-      // A link that leads nowhere says why (a loop, a missing target), not "no such file".
-      std::error_code link_ec;
-      const bool link =
-          std::filesystem::is_symlink(std::filesystem::symlink_status(args.resume, link_ec));
-      const bool unreachable = ec && ec != std::errc::no_such_file_or_directory;
-      throw Error(fmt::format("--resume {}: {}", args.resume,
-                              std::filesystem::exists(status)
-                                  ? "not a checkpoint file (a directory or a device)"
-                              : link        ? fmt::format("a link that cannot be followed: {}",
-                                                   ec ? ec.message() : "its target does not exist")
-                              : unreachable ? fmt::format("cannot be reached: {}", ec.message())
-                                            : std::string("no such checkpoint file")));
-    }
+    if (const std::string why = why_not_a_regular_file(args.resume); !why.empty())
+      throw Error(fmt::format("--resume {}: the checkpoint file {}", args.resume, why));
     options.resume = args.resume;
   }
   if (root && !args.history.empty()) check_output_path(args.history, "--history");
