@@ -97,6 +97,10 @@ std::vector<std::string> data_warnings(const Dataset& data, TaskHint hint) {
   return warnings;
 }
 
+void print_warnings(const std::vector<std::string>& warnings) {
+  for (const std::string& w : warnings) fmt::print(stderr, "descent: warning: {}\n", w);
+}
+
 std::optional<Init> parse_init_option(const std::string& init) {
   try {
     return parse_init(init);

@@ -32,6 +32,8 @@ LossChoice choose_loss(const Dataset& data, const std::string& loss_option);
 // no rows (labels 1..K make class 0 empty, and the network one output too many), or numeric
 // targets of two values only (-1 and 1 are read as numbers, not as two classes).
 std::vector<std::string> data_warnings(const Dataset& data, TaskHint hint);
+// Prints each of `warnings` on stderr as "descent: warning: ...".
+void print_warnings(const std::vector<std::string>& warnings);
 
 // --init: an initialisation scheme's name, or nullopt for a file (a model file from
 // descent train --save, or flat float32 parameters from tools/torch_convert.py). A name that

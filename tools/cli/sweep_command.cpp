@@ -223,9 +223,7 @@ int run_sweep(const SweepArgs& args) {
 
   const Dataset data = load_dataset(args.data, task);
   const LossChoice loss = choose_loss(data, args.loss);
-  if (!args.quiet)
-    for (const std::string& w : data_warnings(data, task))
-      fmt::print(stderr, "descent: warning: {}\n", w);
+  if (!args.quiet) print_warnings(data_warnings(data, task));
   if (data.task != Task::classification && target_accuracy)
     throw Error(
         fmt::format("--target-accuracy: {} is a regression set; use --target-loss", data.name));

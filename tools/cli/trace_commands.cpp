@@ -419,8 +419,7 @@ int run_lr_find(const LrFindArgs& args) {
 
   const Dataset data = load_dataset(args.data, hint);
   const LossChoice choice = choose_loss(data, args.loss);
-  for (const std::string& w : data_warnings(data, hint))
-    fmt::print(stderr, "descent: warning: {}\n", w);
+  print_warnings(data_warnings(data, hint));
   const Loss loss = choice.loss;
   Network net = Network::mlp(data.feature_count(), hidden, choice.outputs, activation);
   // The same rows, scaling and initial weights as `descent train` with these options.

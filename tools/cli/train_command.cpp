@@ -304,15 +304,13 @@ int train_command(const TrainArgs& args, const CLI::App& cmd,
   if (root && !args.save.empty()) check_output_path(args.save, "--save");
   if (root) check_distinct_files(args);
   const std::vector<std::string> option_warnings = ignored_options(cmd, args);
-  if (!args.quiet && root)
-    for (const std::string& w : option_warnings) fmt::print(stderr, "descent: warning: {}\n", w);
+  if (!args.quiet && root) print_warnings(option_warnings);
   const Isa isa = active_isa();  // reports a bad DESCENT_ISA now
 
   const Dataset data = load_dataset(args.data, task);
   const LossChoice choice = choose_loss(data, args.loss);
   const std::vector<std::string> read_warnings = data_warnings(data, task);
-  if (!args.quiet && root)
-    for (const std::string& w : read_warnings) fmt::print(stderr, "descent: warning: {}\n", w);
+  if (!args.quiet && root) print_warnings(read_warnings);
   const Loss loss = choice.loss;
   const std::size_t outputs = choice.outputs;
   options.loss = loss;
