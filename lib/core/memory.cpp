@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "core/memory.hpp"
 #include "descent/matrix.hpp"
 
 #if defined(__linux__)
@@ -75,16 +76,18 @@ std::size_t available_memory() noexcept {
 }
 }  // namespace
 
+bool memory_left_for(std::size_t bytes) noexcept {
+  if (bytes < kCheckedBytes) return true;
+  const std::size_t available = available_memory();
+  return available >= kKeepFree && bytes <= available - kKeepFree;
+}
+
 void* allocate_zeroed(std::size_t bytes) noexcept {
   if (bytes == 0) return nullptr;
   // Zeroing a block larger than the memory left would not fail: the OOM killer would end the
   // process part way, with no message (a 10^7-wide layer did). Refused here, it is a
-  // std::bad_alloc the caller reports (the CLI: "out of memory", exit 2). Small blocks are not
-  // worth reading /proc for.
-  if (bytes >= kCheckedBytes) {
-    const std::size_t available = available_memory();
-    if (available < kKeepFree || bytes > available - kKeepFree) return nullptr;
-  }
+  // std::bad_alloc the caller reports (the CLI: "out of memory", exit 2).
+  if (!memory_left_for(bytes)) return nullptr;
   void* p = nullptr;
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
   if (bytes >= kHugeThreshold) {

@@ -10,26 +10,10 @@
 #include <fmt/format.h>
 #include <zlib.h>
 
+#include "core/memory.hpp"
 #include "descent/error.hpp"
 
 namespace descent::detail {
-
-std::string read_plain(const std::filesystem::path& path) {
-  std::error_code ec;
-  const auto size = std::filesystem::file_size(path, ec);
-  if (!ec && size > kMaxDataBytes) {
-    throw Error(fmt::format("data file \"{}\" is {} bytes, more than the {} descent reads",
-                            path.string(), size, kMaxDataBytes));
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    throw Error(
-        fmt::format("cannot open data file \"{}\": {}", path.string(), std::strerror(errno)));
-  }
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) throw Error(fmt::format("cannot read data file \"{}\"", path.string()));
-  return text;
-}
 
 namespace {
 
@@ -39,7 +23,59 @@ bool gzip_member_at(std::string_view bytes, std::size_t at) {
          static_cast<unsigned char>(bytes[at + 1]) == 0x8b;
 }
 
+// Makes room in `text` for `extra` more bytes, refusing (an Error naming the file) where the
+// larger block would not leave the memory a run needs: growing it past the memory left would
+// end in the OOM killer, with no message.
+void make_room(std::string& text, std::size_t extra, const std::filesystem::path& path) {
+  if (text.size() + extra <= text.capacity()) return;
+  const std::size_t wanted = std::max(text.size() + extra, 2 * text.capacity());
+  if (!memory_left_for(wanted)) {
+    throw Error(fmt::format("data file \"{}\": out of memory reading it ({} bytes read so far, "
+                            "{} more wanted)",
+                            path.string(), text.size(), wanted - text.size()));
+  }
+  text.reserve(wanted);
+}
+
 }  // namespace
+
+std::string read_plain(const std::filesystem::path& path) {
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  if (!ec && size > kMaxDataBytes) {
+    throw Error(fmt::format("data file \"{}\" is {} bytes, more than the {} descent reads",
+                            path.string(), size, kMaxDataBytes));
+  }
+  if (!ec && !memory_left_for(size)) {
+    throw Error(fmt::format("data file \"{}\" is {} bytes, more than the memory left can hold",
+                            path.string(), size));
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    throw Error(
+        fmt::format("cannot open data file \"{}\": {}", path.string(), std::strerror(errno)));
+  }
+  // Read in blocks into a string sized for the file where its size is known (one more byte,
+  // so that the read that finds the end needs no larger block); a pipe's grows as it comes.
+  std::string text;
+  if (!ec) text.reserve(size + 1);
+  constexpr std::size_t kBlock = std::size_t{1} << 20;
+  for (;;) {
+    const std::size_t at = text.size();
+    const std::size_t n = std::min<std::size_t>(kBlock, kMaxDataBytes + 1 - at);
+    make_room(text, n, path);
+    text.resize(at + n);
+    in.read(text.data() + at, static_cast<std::streamsize>(n));
+    text.resize(at + static_cast<std::size_t>(in.gcount()));
+    if (in.bad()) throw Error(fmt::format("cannot read data file \"{}\"", path.string()));
+    if (!in) break;  // the end
+    if (text.size() > kMaxDataBytes) {
+      throw Error(fmt::format("data file \"{}\" holds more than the {} bytes descent reads",
+                              path.string(), kMaxDataBytes));
+    }
+  }
+  return text;
+}
 
 std::string read_gzip(const std::filesystem::path& path) {
   // A file without gzip's magic is read as it is (IDX files come either way). inflate rather
@@ -66,6 +102,7 @@ std::string read_gzip(const std::filesystem::path& path) {
     z.next_out = reinterpret_cast<Bytef*>(buffer);
     z.avail_out = sizeof buffer;
     const int rc = inflate(&z, Z_NO_FLUSH);
+    make_room(text, sizeof buffer - z.avail_out, path);
     text.append(buffer, sizeof buffer - z.avail_out);
     if (text.size() > kMaxDataBytes) {
       throw Error(fmt::format("{}: decompresses to more than the {} bytes descent reads",

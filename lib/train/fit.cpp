@@ -715,7 +715,7 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
           run.best_loss = record.val_loss;
           run.best_epoch = epoch;
           run.bad_epochs = 0;
-          run.best_params.resize(params);
+          if (run.best_params.size() != params) run.best_params.resize(params);
           std::memcpy(run.best_params.data(), network_.parameters().data(), params * sizeof(float));
         } else if (++run.bad_epochs >= crit.early_stopping_patience && !run.best_params.empty()) {
           restore(run.best_params);

@@ -2,6 +2,7 @@
 
 #include <zlib.h>
 
+#include <cstdlib>
 #include <string>
 
 #include "descent/data.hpp"
@@ -193,6 +194,32 @@ TEST(Csv, LoadsPlainAndGzipFilesAndReportsMissingOnes) {
   test::write_text(dir / "binary.csv", std::string("\x00\x01\x02,\n", 5));
   EXPECT_THROW(load_csv(dir / "binary.csv"), Error);
   EXPECT_THROW(load_csv(dir.path()), Error);
+}
+
+TEST(Csv, AFileLargerThanTheMemoryLeftIsAnErrorNamingItNotAnOomKill) {
+  // 24 MB of text, on a machine with 128 MiB + 8 MiB left (128 MiB are kept free): refused
+  // before it is read, naming the file. Gzipped, it is refused as it decompresses.
+  test::TempDir dir;
+  std::string text = "a,y\n";
+  while (text.size() < 24'000'000) text += "0.25,1\n0.75,0\n";
+  test::write_text(dir / "big.csv", text);
+  gzFile gz = gzopen((dir / "big.csv.gz").c_str(), "wb");
+  gzwrite(gz, text.data(), static_cast<unsigned>(text.size()));
+  gzclose(gz);
+  ASSERT_EQ(::setenv("DESCENT_TEST_AVAILABLE_MEMORY", "142606336", 1), 0);
+  for (const char* name : {"big.csv", "big.csv.gz"}) {
+    try {
+      load_csv(dir / name);
+      ADD_FAILURE() << name << " was read";
+    } catch (const Error& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find(name), std::string::npos) << what;
+      EXPECT_NE(what.find("memory"), std::string::npos) << what;
+    }
+  }
+  // With the memory there, both load.
+  ASSERT_EQ(::unsetenv("DESCENT_TEST_AVAILABLE_MEMORY"), 0);
+  EXPECT_EQ(load_csv(dir / "big.csv").rows(), load_csv(dir / "big.csv.gz").rows());
 }
 
 }  // namespace
