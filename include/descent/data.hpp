@@ -64,6 +64,11 @@ Dataset parse_csv_columns(std::string_view text, std::string_view name, TaskHint
 // that still has its target column, whatever it holds (class names too).
 Dataset load_csv_without_last(const std::filesystem::path& path);
 Dataset parse_csv_without_last(std::string_view text, std::string_view name);
+// Data to predict on for a model of `features` inputs: a CSV of that many columns, or of one
+// more with the target last (not read). The header's width decides before any row is parsed;
+// another width is an error naming both.
+Dataset load_csv_features(const std::filesystem::path& path, std::size_t features);
+Dataset parse_csv_features(std::string_view text, std::string_view name, std::size_t features);
 
 // Reads an IDX pair, the format of the original MNIST and Fashion-MNIST files (gzip-compressed
 // or not): unsigned-byte images [N, d1, d2, ...] (each image flattened into d1*d2*... features,

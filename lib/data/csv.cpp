@@ -47,6 +47,45 @@ void split_fields(std::string_view line, std::vector<Field>& fields) {
   }
 }
 
+// A CSV text's lines, each without its terminator. Lines end in LF or CRLF; a file with CRs
+// and no LF at all (classic Mac OS) ends them in CR. A UTF-8 byte-order mark (as spreadsheets
+// write) is not part of the first line.
+class Lines {
+ public:
+  explicit Lines(std::string_view text) : text_(text) {
+    if (text_.starts_with("\xEF\xBB\xBF")) text_.remove_prefix(3);
+    newline_ =
+        text_.find('\n') == std::string_view::npos && text_.find('\r') != std::string_view::npos
+            ? '\r'
+            : '\n';
+  }
+  // The next line; false at the end.
+  bool next(std::string_view& line) {
+    if (pos_ >= text_.size()) return false;
+    std::size_t end = text_.find(newline_, pos_);
+    if (end == std::string_view::npos) end = text_.size();
+    line = text_.substr(pos_, end - pos_);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    pos_ = end + 1;
+    ++number_;
+    return true;
+  }
+  // The next line that is not blank (the header is the first); false where none is left.
+  bool next_nonblank(std::string_view& line) {
+    while (next(line))
+      if (!trim(line).empty()) return true;
+    return false;
+  }
+  // The last line's number, from 1.
+  std::size_t number() const noexcept { return number_; }
+
+ private:
+  std::string_view text_;
+  char newline_ = '\n';
+  std::size_t pos_ = 0;
+  std::size_t number_ = 0;
+};
+
 // Human-readable form of a field for messages (bounded, printable).
 std::string shown(std::string_view text) {
   std::string s;
@@ -84,54 +123,29 @@ Dataset parse_columns(std::string_view text, std::string_view name, TaskHint hin
                       LastColumn last) {
   const bool has_target = last != LastColumn::feature;
   if (text.empty()) throw Error(fmt::format("{}: the file is empty", name));
-  // A UTF-8 byte-order mark (as spreadsheets write) is not part of the first column's name.
-  if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);
-  std::size_t pos = 0;
-  std::size_t line_number = 0;
-  // Lines end in LF or CRLF; a file with CRs and no LF at all (classic Mac OS) ends them in CR.
-  // next_line: the next line without its terminator; false at the end.
-  const char newline =
-      text.find('\n') == std::string_view::npos && text.find('\r') != std::string_view::npos ? '\r'
-                                                                                             : '\n';
-  auto next_line = [&](std::string_view& line) {
-    if (pos >= text.size()) return false;
-    std::size_t end = text.find(newline, pos);
-    if (end == std::string_view::npos) end = text.size();
-    line = text.substr(pos, end - pos);
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    pos = end + 1;
-    ++line_number;
-    return true;
-  };
-
+  Lines lines(text);
   Dataset data;
   data.name = std::string(name);
   std::string_view line;
   std::vector<Field> fields;
-  // The header: the first line that is not blank.
-  bool have_header = false;
-  while (next_line(line)) {
-    if (trim(line).empty()) continue;
-    have_header = true;
-    break;
-  }
+  const bool have_header = lines.next_nonblank(line);
   if (!have_header) throw Error(fmt::format("{}: the file has no header row", name));
   if (line.find('\0') != std::string_view::npos)
-    throw Error(fmt::format("{}:{}: the file is binary, not CSV text", name, line_number));
+    throw Error(fmt::format("{}:{}: the file is binary, not CSV text", name, lines.number()));
   split_fields(line, fields);
   const std::size_t columns = fields.size();
   if (columns < (has_target ? 2u : 1u)) {
     throw Error(
         fmt::format("{}:{}: the header has {} column; need at least one feature and the "
                     "target (the last column)",
-                    name, line_number, columns));
+                    name, lines.number(), columns));
   }
   bool all_numbers = true, counting = true;  // counting: 0,1,2,... or 1,2,3,... (pandas' names)
   for (std::size_t c = 0; c < fields.size(); ++c) {
     const Field& f = fields[c];
     if (f.text.empty())
       throw Error(
-          fmt::format("{}:{}:{}: empty column name in the header", name, line_number, f.column));
+          fmt::format("{}:{}:{}: empty column name in the header", name, lines.number(), f.column));
     data.feature_names.emplace_back(f.text);
     float value = 0.0f;
     const auto [end, ec] = std::from_chars(f.text.data(), f.text.data() + f.text.size(), value);
@@ -148,7 +162,7 @@ Dataset parse_columns(std::string_view text, std::string_view name, TaskHint hin
     throw Error(
         fmt::format("{}:{}: the first line is all numbers, a row of data: the file needs "
                     "a header row of column names first",
-                    name, line_number));
+                    name, lines.number()));
   }
   if (has_target) {
     if (last == LastColumn::target) data.target_name = data.feature_names.back();
@@ -159,12 +173,12 @@ Dataset parse_columns(std::string_view text, std::string_view name, TaskHint hin
   std::vector<float> cells;
   std::vector<std::size_t> target_lines;  // for messages about labels
   std::vector<std::size_t> target_columns;
-  while (next_line(line)) {
+  while (lines.next(line)) {
     if (trim(line).empty()) continue;
     split_fields(line, fields);
     if (fields.size() != columns) {
       throw Error(fmt::format("{}:{}: expected {} fields as in the header, got {}", name,
-                              line_number, columns, fields.size()));
+                              lines.number(), columns, fields.size()));
     }
     // (An ignored last column is not read: it may hold anything, class names too.)
     const std::size_t read = last == LastColumn::ignored ? features : columns;
@@ -178,7 +192,7 @@ Dataset parse_columns(std::string_view text, std::string_view name, TaskHint hin
       const auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), value);
       if (t.empty() || ec == std::errc::invalid_argument || end != t.data() + t.size()) {
         throw Error(fmt::format("{}:{}:{}: column \"{}\": expected a number, got \"{}\"", name,
-                                line_number, f.column, column_name, shown(f.text)));
+                                lines.number(), f.column, column_name, shown(f.text)));
       }
       if (ec == std::errc::result_out_of_range) {
         // Underflow (1e-50) rounds to zero or a subnormal, as strtof does; overflow is an error.
@@ -186,11 +200,11 @@ Dataset parse_columns(std::string_view text, std::string_view name, TaskHint hin
       }
       if (!std::isfinite(value)) {
         throw Error(fmt::format("{}:{}:{}: column \"{}\": \"{}\" is not a finite float", name,
-                                line_number, f.column, column_name, shown(f.text)));
+                                lines.number(), f.column, column_name, shown(f.text)));
       }
       cells.push_back(value);
     }
-    target_lines.push_back(line_number);
+    target_lines.push_back(lines.number());
     target_columns.push_back(fields.back().column);
   }
   const std::size_t rows = target_lines.size();
@@ -275,6 +289,27 @@ Dataset parse_csv_without_last(std::string_view text, std::string_view name) {
   return parse_columns(text, name, TaskHint::regression, LastColumn::ignored);
 }
 
+Dataset parse_csv_features(std::string_view text, std::string_view name, std::size_t features) {
+  // The header decides, before any row is read: a file of another width is refused at once,
+  // and one with its target last is parsed once, without it.
+  Lines lines(text);
+  std::string_view header;
+  if (features > 0 && lines.next_nonblank(header) && header.find('\0') == std::string_view::npos) {
+    std::vector<Field> fields;
+    split_fields(header, fields);
+    if (fields.size() == features + 1) return parse_csv_without_last(text, name);
+    if (fields.size() != features) {
+      throw Error(
+          fmt::format("{}:{}: the header has {} column{}; the model takes {} features "
+                      "(give {} columns, or {} with the target last)",
+                      name, lines.number(), fields.size(), fields.size() == 1 ? "" : "s", features,
+                      features, features + 1));
+    }
+  }
+  // (What else is wrong, the parser names.)
+  return parse_csv_columns(text, name, TaskHint::regression, false);
+}
+
 Dataset load_csv(const std::filesystem::path& path, TaskHint hint) {
   return load_csv_columns(path, hint, true);
 }
@@ -295,6 +330,10 @@ std::string read_csv_text(const std::filesystem::path& path) {
 
 Dataset load_csv_columns(const std::filesystem::path& path, TaskHint hint, bool has_target) {
   return parse_csv_columns(read_csv_text(path), path.string(), hint, has_target);
+}
+
+Dataset load_csv_features(const std::filesystem::path& path, std::size_t features) {
+  return parse_csv_features(read_csv_text(path), path.string(), features);
 }
 
 Dataset load_csv_without_last(const std::filesystem::path& path) {

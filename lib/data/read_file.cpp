@@ -30,9 +30,10 @@ void make_room(std::string& text, std::size_t extra, const std::filesystem::path
   if (text.size() + extra <= text.capacity()) return;
   const std::size_t wanted = std::max(text.size() + extra, 2 * text.capacity());
   if (!memory_left_for(wanted)) {
-    throw Error(fmt::format("data file \"{}\": out of memory reading it ({} bytes read so far, "
-                            "{} more wanted)",
-                            path.string(), text.size(), wanted - text.size()));
+    throw Error(
+        fmt::format("data file \"{}\": out of memory reading it ({} bytes read so far, "
+                    "{} more wanted)",
+                    path.string(), text.size(), wanted - text.size()));
   }
   text.reserve(wanted);
 }

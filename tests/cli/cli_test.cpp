@@ -981,6 +981,10 @@ TEST(Cli, PredictAndEvaluate) {
                                            " --data " + std::string(DESCENT_DATA) + "/wine.csv",
                                        dir);
   EXPECT_EQ(wrong_predict.status, 2);
+  EXPECT_NE(wrong_predict.err.find("wine.csv:1: the header has 14 columns; the model takes 4 "
+                                   "features (give 4 columns, or 5 with the target last)"),
+            std::string::npos)
+      << wrong_predict.err;
   const CliRun no_model =
       run_cli("predict --model " + (dir / "none").string() + " --data x.csv", dir);
   EXPECT_EQ(no_model.status, 2);

@@ -196,6 +196,37 @@ TEST(Csv, LoadsPlainAndGzipFilesAndReportsMissingOnes) {
   EXPECT_THROW(load_csv(dir.path()), Error);
 }
 
+TEST(Csv, FeaturesForAModelAreItsColumnsOrOneMoreWithTheTargetLast) {
+  const Dataset same = parse_csv_features("a,b\n1,2\n3,4\n", "p.csv", 2);
+  EXPECT_EQ(same.feature_count(), 2u);
+  EXPECT_EQ(same.rows(), 2u);
+  EXPECT_FLOAT_EQ(same.features(1, 1), 4.0f);
+  // The target last is not read, whatever it holds (class names too).
+  const Dataset with_target =
+      parse_csv_features("\xEF\xBB\xBF\na,b,y\n1,2,setosa\n3,4,\n", "p.csv", 2);
+  EXPECT_EQ(with_target.feature_count(), 2u);
+  EXPECT_EQ(with_target.rows(), 2u);
+  EXPECT_FLOAT_EQ(with_target.features(1, 0), 3.0f);
+  // Another width is named from the header (line 2 here, after a blank line), before any row
+  // is read: the bad row below is never reached.
+  try {
+    parse_csv_features("\na,b,c,d\n1,2,3,x\n", "p.csv", 2);
+    ADD_FAILURE() << "a 4-column file was taken for 2 features";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(),
+                 "p.csv:2: the header has 4 columns; the model takes 2 features (give 2 columns, "
+                 "or 3 with the target last)");
+  }
+  // What else is wrong, the parser names: a feature that is no number, an empty file.
+  try {
+    parse_csv_features("a,b\n1,x\n", "p.csv", 2);
+    ADD_FAILURE() << "a feature that is no number was read";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("p.csv:2:"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(parse_csv_features("", "p.csv", 2), Error);
+}
+
 TEST(Csv, AFileLargerThanTheMemoryLeftIsAnErrorNamingItNotAnOomKill) {
   // 24 MB of text, on a machine with 128 MiB + 8 MiB left (128 MiB are kept free): refused
   // before it is read, naming the file. Gzipped, it is refused as it decompresses.

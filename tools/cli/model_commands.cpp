@@ -71,24 +71,7 @@ Dataset features_for(const Network& net, const std::string& data) {
   }
   // load_dataset names what is wrong with a name that names nothing.
   if (files.size() != 1) return checked(load_dataset(data));
-  const std::string path = files.front().string();
-  // The model's columns, or one more, the target, not read (class names are no numbers).
-  std::optional<Dataset> all;
-  try {
-    all = load_csv_columns(path, TaskHint::regression, false);
-    if (all->feature_count() == net.inputs()) return std::move(*all);
-  } catch (const Error&) {
-    // A column that is no number: the target, if the other columns are the model's.
-    Dataset d = load_csv_without_last(path);  // throws for what is wrong besides
-    if (d.feature_count() == net.inputs()) return d;
-    throw;
-  }
-  if (all->feature_count() == net.inputs() + 1) return load_csv_without_last(path);
-  const Dataset& d = *all;
-  throw Error(
-      fmt::format("{} has {} columns; the model takes {} features (give {} columns, or {} "
-                  "with the target last)",
-                  path, d.feature_count(), net.inputs(), net.inputs(), net.inputs() + 1));
+  return load_csv_features(files.front(), net.inputs());
 }
 
 int run_predict(const ModelArgs& args) {

@@ -434,8 +434,11 @@ int train_command(const TrainArgs& args, const CLI::App& cmd,
     fmt::print("{}\n", json_text(out));
     return status;
   }
-  fmt::print("\ntrained {} ({} rows, {} features{})\n", data.name, data.rows(),
-             data.feature_count(),
+  auto count = [](std::size_t n, std::string_view what) {
+    return fmt::format("{} {}{}", n, what, n == 1 ? "" : "s");
+  };
+  fmt::print("\ntrained {} ({}, {}{})\n", data.name, count(data.rows(), "row"),
+             count(data.feature_count(), "feature"),
              data.task == Task::classification ? fmt::format(", {} classes", data.classes) : "");
   // (No activation for a model without hidden layers; plateau always steps per epoch.)
   fmt::print("  model      {}{}, {}, {}{}, batch {}\n", shape_of(network),
