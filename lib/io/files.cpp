@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cerrno>
 #include <charconv>
+#include <chrono>
 #include <cmath>
 #include <csignal>
 #include <cstdlib>
@@ -12,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -331,8 +333,11 @@ void write_file_atomically(const std::filesystem::path& requested, std::span<con
     untrack();
     throw Error(fmt::format("cannot write \"{}\": close failed: {}", name, std::strerror(err)));
   }
-  // For the crash test: die between writing the new file and putting it in place.
+  // For the crash test: die between writing the new file and putting it in place. For the
+  // signal test: wait there, so that a signal surely finds a partial file to remove.
   if (std::getenv("DESCENT_TEST_CRASH_BEFORE_RENAME") != nullptr) std::raise(SIGKILL);
+  if (const char* pause = std::getenv("DESCENT_TEST_PAUSE_BEFORE_RENAME"))
+    std::this_thread::sleep_for(std::chrono::duration<double>(std::strtod(pause, nullptr)));
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     const int err = errno;
     ::unlink(tmp.c_str());

@@ -720,16 +720,20 @@ TEST(Cli, ASignalStopsTrainingAfterItsStepAndTheRunIsWrittenAndResumable) {
   // (From the last whole epoch; the one cut short is saved with its position.)
   EXPECT_GE(k["resumed_epoch"].get<std::size_t>() + 1, epochs);
   EXPECT_EQ(k["final_epoch"], epochs + 1);
-  // SIGHUP ends the process at once, as by default, but leaves no partial checkpoint behind
-  // (it writes one every epoch, a few milliseconds apart).
-  const CliRun hung =
-      run_cli("timeout --preserve-status -k 30 -s HUP 2 " + std::string(DESCENT_CLI) +
-                  " train --data digits --hidden 16 --epochs 100000000 --quiet "
-                  "--checkpoint " +
-                  (dir / "c2.ckpt").string(),
-              dir, false);
+  // SIGHUP ends the process at once, as by default, but leaves no partial checkpoint behind.
+  // The first checkpoint's write waits (the test hook) with its temporary file written and not
+  // yet renamed, so the signal surely lands there.
+  const CliRun hung = run_cli(
+      "DESCENT_TEST_PAUSE_BEFORE_RENAME=60 timeout --preserve-status "
+      "-k 30 -s HUP 2 " +
+          std::string(DESCENT_CLI) +
+          " train --data digits --hidden 16 --epochs 100000000 --quiet "
+          "--checkpoint " +
+          (dir / "c2.ckpt").string(),
+      dir, false);
   EXPECT_EQ(hung.status, 128 + SIGHUP) << hung.err;
   EXPECT_EQ(temporary_files(dir.path()), std::vector<std::string>{});
+  EXPECT_FALSE(std::filesystem::exists(dir / "c2.ckpt"));
 }
 
 TEST(Cli, ResumingAFinishedRunReportsItAndTrainsNothing) {
