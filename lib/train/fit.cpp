@@ -173,6 +173,30 @@ std::string layer_name(const DenseLayer& layer, std::size_t index) {
   return fmt::format("layer {} ({} -> {})", index + 1, layer.inputs, layer.outputs);
 }
 
+// What to say where standardising `data` overflowed a float: its first such row in the data's
+// own order (the split is shuffled), standardised again one row at a time.
+std::string standardization_overflow(const Dataset& data, const Standardization& standardization) {
+  const std::string advice =
+      "a feature with a tiny spread and a far outlier? Train without standardisation: standardize "
+      "= false, --no-standardize";
+  Matrix row(1, data.feature_count());
+  for (std::size_t i = 0; i < data.rows(); ++i) {
+    std::memcpy(row.data(), data.features.row(i), data.feature_count() * sizeof(float));
+    standardization.apply(row.view());
+    for (std::size_t j = 0; j < data.feature_count(); ++j) {
+      if (std::isfinite(row(0, j))) continue;
+      return fmt::format(
+          "standardising the features of \"{}\" overflowed a float: feature {} of row {} is "
+          "{:g}, and its mean {:g} and standard deviation {:g} make that {} (rows and columns "
+          "count from 0; {})",
+          data.name, j, i, data.features(i, j), standardization.mean[j], standardization.stddev[j],
+          row(0, j), advice);
+    }
+  }
+  return fmt::format("standardising the features of \"{}\" overflowed a float ({})", data.name,
+                     advice);
+}
+
 }  // namespace
 
 std::string_view to_string(StopReason reason) noexcept {
@@ -821,11 +845,8 @@ DataSplit prepare_training(Network& network, const Dataset& data, const TrainOpt
     try {
       detail::check_values(split.train, "standardised training");
       detail::check_values(split.validation, "standardised validation");
-    } catch (const Error& e) {
-      throw Error(
-          fmt::format("standardising the features overflowed a float (a feature with "
-                      "a tiny spread and a far outlier?; train with standardize off): {}",
-                      e.what()));
+    } catch (const Error&) {
+      throw Error(standardization_overflow(data, standardization));
     }
   }
   network.set_standardization(std::move(standardization));  // empty: the network sees raw inputs

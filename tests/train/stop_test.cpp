@@ -218,6 +218,32 @@ TEST(Divergence, NonFiniteLossAtTheFirstStepLeavesTheWeights) {
   EXPECT_TRUE(std::isnan(r.history[0].samples_per_second));
 }
 
+TEST(Standardisation, AnOverflowNamesTheRowOfTheDataAsGiven) {
+  // Feature 2 of iris row 113 far below the others, which sit near the largest float: its
+  // distance from the mean overflows, wherever the shuffled split puts it.
+  Dataset d = load_dataset("iris");
+  for (std::size_t i = 0; i < d.rows(); ++i) d.features(i, 2) = i == 113 ? -3e38f : 3e38f;
+  Network net = Network::mlp(4, {8}, 3);
+  auto sgd = make_optimizer("sgd:lr=0.1");
+  TrainOptions o;
+  o.validation_fraction = 0.2;
+  o.epochs = 1;
+  for (const std::uint64_t seed : {1u, 2u, 3u}) {
+    o.seed = seed;
+    try {
+      train(net, d, *sgd, o);
+      ADD_FAILURE() << "an overflowing standardisation trained";
+    } catch (const Error& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find("standardising the features of \"iris\" overflowed a float: feature 2 "
+                          "of row 113 is -3e+38"),
+                std::string::npos)
+          << what;
+      EXPECT_NE(what.find("--no-standardize"), std::string::npos) << what;
+    }
+  }
+}
+
 // The run's last update overflows a weight: the loss and gradient before it were finite, so
 // only the end-of-epoch check sees it. The run stops as diverged with the weights from before
 // that update (the model can be saved), instead of ending with an infinite weight.
