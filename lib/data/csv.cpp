@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "core/c_number.hpp"
+#include "core/memory.hpp"
 #include "data/read_file.hpp"
 #include "descent/data.hpp"
 #include "descent/error.hpp"
@@ -78,6 +79,13 @@ class Lines {
   }
   // The last line's number, from 1.
   std::size_t number() const noexcept { return number_; }
+  // How many lines are left (at most; blank ones included).
+  std::size_t left() const noexcept {
+    if (pos_ >= text_.size()) return 0;
+    const std::string_view rest = text_.substr(pos_);
+    return static_cast<std::size_t>(std::count(rest.begin(), rest.end(), newline_)) +
+           (rest.back() == newline_ ? 0 : 1);
+  }
 
  private:
   std::string_view text_;
@@ -85,6 +93,21 @@ class Lines {
   std::size_t pos_ = 0;
   std::size_t number_ = 0;
 };
+
+// "line:column" of data row `row`'s last field (rows from 0, after the header), for messages:
+// found again only when one is needed, rather than kept for every row.
+std::string target_place(std::string_view text, std::size_t row) {
+  Lines lines(text);
+  std::string_view line;
+  std::vector<Field> fields;
+  lines.next_nonblank(line);  // the header
+  for (std::size_t i = 0; lines.next_nonblank(line); ++i) {
+    if (i != row) continue;
+    split_fields(line, fields);
+    return fmt::format("{}:{}", lines.number(), fields.back().column);
+  }
+  return "?";
+}
 
 // Human-readable form of a field for messages (bounded, printable).
 std::string shown(std::string_view text) {
@@ -170,9 +193,18 @@ Dataset parse_columns(std::string_view text, std::string_view name, TaskHint hin
   }
   const std::size_t features = has_target ? columns - 1 : columns;
 
+  // Every cell read, row by row, in a block sized once for the lines left (a row a line at
+  // most), checked against the memory left: grown as it came, it could pass that unchecked.
+  const std::size_t read = last == LastColumn::ignored ? features : columns;
+  const std::size_t most_rows = lines.left();
+  if (most_rows > SIZE_MAX / sizeof(float) / read ||
+      !detail::memory_left_for(most_rows * read * sizeof(float))) {
+    throw Error(
+        fmt::format("{}: out of memory for its {} lines of {} numbers", name, most_rows, read));
+  }
   std::vector<float> cells;
-  std::vector<std::size_t> target_lines;  // for messages about labels
-  std::vector<std::size_t> target_columns;
+  cells.reserve(most_rows * read);
+  std::size_t rows = 0;
   while (lines.next(line)) {
     if (trim(line).empty()) continue;
     split_fields(line, fields);
@@ -181,7 +213,6 @@ Dataset parse_columns(std::string_view text, std::string_view name, TaskHint hin
                               lines.number(), columns, fields.size()));
     }
     // (An ignored last column is not read: it may hold anything, class names too.)
-    const std::size_t read = last == LastColumn::ignored ? features : columns;
     for (std::size_t c = 0; c < read; ++c) {
       const Field& f = fields[c];
       const std::string_view column_name =
@@ -204,10 +235,8 @@ Dataset parse_columns(std::string_view text, std::string_view name, TaskHint hin
       }
       cells.push_back(value);
     }
-    target_lines.push_back(lines.number());
-    target_columns.push_back(fields.back().column);
+    ++rows;
   }
-  const std::size_t rows = target_lines.size();
   if (rows == 0) throw Error(fmt::format("{}: no data rows after the header", name));
 
   data.features = Matrix(rows, features);
@@ -253,15 +282,15 @@ Dataset parse_columns(std::string_view text, std::string_view name, TaskHint hin
     const float t = targets[i];
     if (t < 0.0f || std::floor(t) != t) {
       throw Error(
-          fmt::format("{}:{}:{}: target \"{}\": class labels must be integers 0..K-1, got "
+          fmt::format("{}:{}: target \"{}\": class labels must be integers 0..K-1, got "
                       "{}",
-                      name, target_lines[i], target_columns[i], data.target_name, t));
+                      name, target_place(text, i), data.target_name, t));
     }
     if (t >= static_cast<float>(kMaxClasses)) {
       throw Error(
-          fmt::format("{}:{}:{}: target \"{}\": class label {} is too large (labels are "
+          fmt::format("{}:{}: target \"{}\": class label {} is too large (labels are "
                       "0..K-1 with K <= {})",
-                      name, target_lines[i], target_columns[i], data.target_name, t, kMaxClasses));
+                      name, target_place(text, i), data.target_name, t, kMaxClasses));
     }
     data.labels[i] = static_cast<std::uint32_t>(t);
     max_label = std::max(max_label, data.labels[i]);

@@ -63,7 +63,9 @@ std::string read_plain(const std::filesystem::path& path) {
   constexpr std::size_t kBlock = std::size_t{1} << 20;
   for (;;) {
     const std::size_t at = text.size();
-    const std::size_t n = std::min<std::size_t>(kBlock, kMaxDataBytes + 1 - at);
+    // Within the room reserved while there is some, so that the last block is not a larger one.
+    const std::size_t room = text.capacity() > at ? text.capacity() - at : kBlock;
+    const std::size_t n = std::min<std::size_t>({kBlock, room, kMaxDataBytes + 1 - at});
     make_room(text, n, path);
     text.resize(at + n);
     in.read(text.data() + at, static_cast<std::streamsize>(n));

@@ -134,6 +134,9 @@ TEST(Csv, ClassLabelErrors) {
             "t.csv:2:3: target \"y\": class labels must be integers 0..K-1, got 0.5");
   EXPECT_EQ(error_of("a,y\n1,-1\n2,1\n", TaskHint::classification),
             "t.csv:2:3: target \"y\": class labels must be integers 0..K-1, got -1");
+  // Blank lines and CRLF ends counted, the column where the target starts.
+  EXPECT_EQ(error_of("\r\na,y\r\n1,0\r\n\r\n  \r\n22, 0.5\r\n", TaskHint::classification),
+            "t.csv:6:4: target \"y\": class labels must be integers 0..K-1, got 0.5");
   EXPECT_EQ(error_of("a,y\n1,0\n2,0\n", TaskHint::automatic),
             "t.csv: target \"y\": classification needs at least 2 classes, every row has class 0");
   // One class is one class whatever its number: all 5s are not six classes.
@@ -251,6 +254,23 @@ TEST(Csv, AFileLargerThanTheMemoryLeftIsAnErrorNamingItNotAnOomKill) {
   // With the memory there, both load.
   ASSERT_EQ(::unsetenv("DESCENT_TEST_AVAILABLE_MEMORY"), 0);
   EXPECT_EQ(load_csv(dir / "big.csv").rows(), load_csv(dir / "big.csv.gz").rows());
+}
+
+TEST(Csv, NumbersLargerThanTheMemoryLeftAreAnErrorNamingTheFile) {
+  // 20 MB of text in memory, whose 5 million rows of 2 numbers take 40 MB as floats, with 32 MiB
+  // left beyond the 128 MiB kept free.
+  std::string text = "a,y\n";
+  text.reserve(20'000'010);
+  while (text.size() < 20'000'000) text += "1,0\n1,1\n";
+  ASSERT_EQ(::setenv("DESCENT_TEST_AVAILABLE_MEMORY", "167772160", 1), 0);
+  try {
+    parse_csv(text, "n.csv");
+    ADD_FAILURE() << "the numbers were read";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "n.csv: out of memory for its 5000000 lines of 2 numbers");
+  }
+  ASSERT_EQ(::unsetenv("DESCENT_TEST_AVAILABLE_MEMORY"), 0);
+  EXPECT_EQ(parse_csv(text, "n.csv").rows(), 5'000'000u);
 }
 
 }  // namespace
