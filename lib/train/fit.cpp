@@ -360,7 +360,7 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
   // refused (a rank that disagrees, a rate the schedule cannot start at): the network's
   // parameters and standardisation, the optimizer's and schedule's state, the step count.
   struct Before {
-    std::vector<float> parameters;
+    AlignedBuffer<float> parameters;  // (an AlignedBuffer: its size is checked against memory)
     Standardization standardization;
     std::vector<char> optimizer, schedule;
   };
@@ -369,7 +369,7 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
   const double lr_before = optimizer_.lr();
   if (!options_.resume.empty()) {
     before.emplace();
-    before->parameters.assign(network_.parameters().begin(), network_.parameters().end());
+    before->parameters = detail::copy_of(network_.parameters());
     before->standardization = network_.standardization();
     before->optimizer = optimizer_.save_state();
     if (schedule != nullptr) before->schedule = schedule->save_state();
@@ -394,7 +394,7 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
       steps_ = steps_before;
       optimizer_.set_lr(lr_before);
       if (before) {
-        network_.set_parameters(before->parameters);
+        network_.set_parameters(before->parameters.span());
         network_.set_standardization(std::move(before->standardization));
         optimizer_.load_state(before->optimizer);
         if (schedule != nullptr) schedule->load_state(before->schedule);
@@ -862,8 +862,8 @@ TrainResult train(Network& network, const Dataset& data, Optimizer& optimizer,
   // data, a checkpoint of another run), so that such a refusal leaves the network as it was.
   // (fit() puts back what reading a checkpoint changed.)
   Standardization standardization = network.standardization();
-  std::vector<float> parameters;
-  if (options.init) parameters.assign(network.parameters().begin(), network.parameters().end());
+  AlignedBuffer<float> parameters;  // (checked against the memory left, as a std::vector is not)
+  if (options.init) parameters = detail::copy_of(network.parameters());
   std::optional<Trainer> trainer;
   try {
     DataSplit split;
@@ -881,7 +881,7 @@ TrainResult train(Network& network, const Dataset& data, Optimizer& optimizer,
     if (!trainer || !trainer->state_->started) {
       network.set_standardization(std::move(standardization));
       if (!parameters.empty())
-        std::copy(parameters.begin(), parameters.end(), network.parameters().begin());
+        std::copy_n(parameters.data(), parameters.size(), network.parameters().begin());
     }
     throw;
   }

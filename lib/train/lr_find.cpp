@@ -56,17 +56,14 @@ LrFindResult lr_find(Network& network, const Dataset& data, Optimizer& optimizer
   struct Restore {
     Network& network;
     Optimizer& optimizer;
-    std::vector<float> parameters;
+    AlignedBuffer<float> parameters;
     double lr;
     ~Restore() {
-      network.set_parameters(parameters);
+      network.set_parameters(parameters.span());
       optimizer.reset();
       optimizer.set_lr(lr);
     }
-  } restore{network,
-            optimizer,
-            {network.parameters().begin(), network.parameters().end()},
-            optimizer.lr()};
+  } restore{network, optimizer, detail::copy_of(network.parameters()), optimizer.lr()};
   optimizer.reset();
   const detail::PreparedTargets targets = detail::prepare_targets(loss, data);
   Trainer trainer(network, optimizer, loss);

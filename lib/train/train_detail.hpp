@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <exception>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -13,6 +14,15 @@
 #include "descent/train.hpp"
 
 namespace descent::detail {
+
+// A copy of `values` (parameters kept to be put back) in a buffer whose size is checked
+// against the memory left, as a std::vector's is not: a model too large to copy is "out of
+// memory", not the OOM killer.
+inline AlignedBuffer<float> copy_of(std::span<const float> values) {
+  AlignedBuffer<float> copy(values.size());
+  std::copy(values.begin(), values.end(), copy.data());
+  return copy;
+}
 
 // Independent seeds for the split, the initialisation and the shuffle, from one user seed.
 std::uint64_t derive_seed(std::uint64_t seed, std::uint64_t stream);
