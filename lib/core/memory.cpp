@@ -25,7 +25,7 @@ constexpr std::size_t kHugeThreshold = std::size_t{64} << 20;
 // Blocks of at least this many bytes are checked against the memory left, and are refused
 // where they would leave less than kKeepFree of it.
 constexpr std::size_t kCheckedBytes = std::size_t{16} << 20;
-constexpr std::size_t kKeepFree = std::size_t{128} << 20;
+constexpr std::size_t kKeepFree = kKeepFreeMiB << 20;
 
 // What the kernel can still give this process without the OOM killer ending it, in bytes:
 // MemAvailable plus SwapFree, and no more than a cgroup v2 limit (memory.max) leaves beyond

@@ -6,6 +6,9 @@
 
 namespace descent::detail {
 
+// What a large block must leave of the memory the kernel can still give, for messages.
+constexpr std::size_t kKeepFreeMiB = 128;
+
 // Whether `bytes` more would leave at least 128 MiB of what the kernel can still give this
 // process (MemAvailable + SwapFree, and a cgroup v2 limit). Always true below 16 MiB, where
 // reading /proc is not worth it, and where the figures cannot be read.

@@ -79,6 +79,8 @@ class Lines {
   }
   // The last line's number, from 1.
   std::size_t number() const noexcept { return number_; }
+  // How many bytes are left.
+  std::size_t bytes_left() const noexcept { return pos_ < text_.size() ? text_.size() - pos_ : 0; }
   // How many lines are left (at most; blank ones included).
   std::size_t left() const noexcept {
     if (pos_ >= text_.size()) return 0;
@@ -193,14 +195,18 @@ Dataset parse_columns(std::string_view text, std::string_view name, TaskHint hin
   }
   const std::size_t features = has_target ? columns - 1 : columns;
 
-  // Every cell read, row by row, in a block sized once for the lines left (a row a line at
-  // most), checked against the memory left: grown as it came, it could pass that unchecked.
+  // Every cell read, row by row, in a block sized once for the most rows the rest can hold,
+  // checked against the memory left: grown as it came, it could pass that unchecked. A row is
+  // a line, of at least `read` digits and columns - 1 commas: blank lines and short rows (an
+  // error, found below) do not count for more than their bytes.
   const std::size_t read = last == LastColumn::ignored ? features : columns;
-  const std::size_t most_rows = lines.left();
-  if (most_rows > SIZE_MAX / sizeof(float) / read ||
-      !detail::memory_left_for(most_rows * read * sizeof(float))) {
+  const std::size_t shortest_row = read + columns - 1;
+  const std::size_t most_rows = std::min(lines.left(), lines.bytes_left() / (shortest_row + 1) + 1);
+  if (!detail::memory_left_for(most_rows * read * sizeof(float))) {
     throw Error(
-        fmt::format("{}: out of memory for its {} lines of {} numbers", name, most_rows, read));
+        fmt::format("{}: out of memory for its up to {} rows of {} numbers (they would "
+                    "leave under {} MiB free)",
+                    name, most_rows, read, detail::kKeepFreeMiB));
   }
   std::vector<float> cells;
   cells.reserve(most_rows * read);
@@ -328,11 +334,14 @@ Dataset parse_csv_features(std::string_view text, std::string_view name, std::si
     split_fields(header, fields);
     if (fields.size() == features + 1) return parse_csv_without_last(text, name);
     if (fields.size() != features) {
+      auto count = [](std::size_t n, std::string_view what) {
+        return fmt::format("{} {}{}", n, what, n == 1 ? "" : "s");
+      };
       throw Error(
-          fmt::format("{}:{}: the header has {} column{}; the model takes {} features "
-                      "(give {} columns, or {} with the target last)",
-                      name, lines.number(), fields.size(), fields.size() == 1 ? "" : "s", features,
-                      features, features + 1));
+          fmt::format("{}:{}: the header has {}; the model takes {} (give {}, or {} with "
+                      "the target last)",
+                      name, lines.number(), count(fields.size(), "column"),
+                      count(features, "feature"), count(features, "column"), features + 1));
     }
   }
   // (What else is wrong, the parser names.)

@@ -31,9 +31,9 @@ void make_room(std::string& text, std::size_t extra, const std::filesystem::path
   const std::size_t wanted = std::max(text.size() + extra, 2 * text.capacity());
   if (!memory_left_for(wanted)) {
     throw Error(
-        fmt::format("data file \"{}\": out of memory reading it ({} bytes read so far, "
-                    "{} more wanted)",
-                    path.string(), text.size(), wanted - text.size()));
+        fmt::format("data file \"{}\": out of memory reading it: after {} bytes, a "
+                    "block of {} would leave under {} MiB free",
+                    path.string(), text.size(), wanted, kKeepFreeMiB));
   }
   text.reserve(wanted);
 }
@@ -48,8 +48,10 @@ std::string read_plain(const std::filesystem::path& path) {
                             path.string(), size, kMaxDataBytes));
   }
   if (!ec && !memory_left_for(size)) {
-    throw Error(fmt::format("data file \"{}\" is {} bytes, more than the memory left can hold",
-                            path.string(), size));
+    throw Error(
+        fmt::format("data file \"{}\" is {} bytes: out of memory to read it (it would "
+                    "leave under {} MiB free)",
+                    path.string(), size, kKeepFreeMiB));
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) {

@@ -336,8 +336,11 @@ void write_file_atomically(const std::filesystem::path& requested, std::span<con
   // For the crash test: die between writing the new file and putting it in place. For the
   // signal test: wait there, so that a signal surely finds a partial file to remove.
   if (std::getenv("DESCENT_TEST_CRASH_BEFORE_RENAME") != nullptr) std::raise(SIGKILL);
-  if (const char* pause = std::getenv("DESCENT_TEST_PAUSE_BEFORE_RENAME"))
-    std::this_thread::sleep_for(std::chrono::duration<double>(std::strtod(pause, nullptr)));
+  if (const char* pause = std::getenv("DESCENT_TEST_PAUSE_BEFORE_RENAME")) {
+    const double seconds = std::strtod(pause, nullptr);
+    if (seconds > 0.0 && seconds <= 3600.0)
+      std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  }
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     const int err = errno;
     ::unlink(tmp.c_str());

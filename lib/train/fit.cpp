@@ -177,8 +177,8 @@ std::string layer_name(const DenseLayer& layer, std::size_t index) {
 // own order (the split is shuffled), standardised again one row at a time.
 std::string standardization_overflow(const Dataset& data, const Standardization& standardization) {
   const std::string advice =
-      "a feature with a tiny spread and a far outlier? Train without standardisation: standardize "
-      "= false, --no-standardize";
+      "a far outlier against a tiny spread, or values near the largest float? Train without "
+      "standardisation: standardize = false, --no-standardize";
   Matrix row(1, data.feature_count());
   for (std::size_t i = 0; i < data.rows(); ++i) {
     std::memcpy(row.data(), data.features.row(i), data.feature_count() * sizeof(float));
@@ -841,7 +841,8 @@ DataSplit prepare_training(Network& network, const Dataset& data, const TrainOpt
   if (!standardization.empty()) {
     standardization.apply(split.train.features.view());
     if (split.validation.rows() > 0) standardization.apply(split.validation.features.view());
-    // Finite data can overflow here: a far outlier over a feature's tiny spread.
+    // Finite data can overflow here: a far outlier over a feature's tiny spread, or x - mean
+    // past the largest float.
     try {
       detail::check_values(split.train, "standardised training");
       detail::check_values(split.validation, "standardised validation");

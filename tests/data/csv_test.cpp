@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
 #include <zlib.h>
 
 #include <cstdlib>
@@ -220,6 +221,14 @@ TEST(Csv, FeaturesForAModelAreItsColumnsOrOneMoreWithTheTargetLast) {
                  "p.csv:2: the header has 4 columns; the model takes 2 features (give 2 columns, "
                  "or 3 with the target last)");
   }
+  try {
+    parse_csv_features("a,b,c\n1,2,3\n", "p.csv", 1);
+    ADD_FAILURE() << "a 3-column file was taken for 1 feature";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(),
+                 "p.csv:1: the header has 3 columns; the model takes 1 feature (give 1 column, "
+                 "or 2 with the target last)");
+  }
   // What else is wrong, the parser names: a feature that is no number, an empty file.
   try {
     parse_csv_features("a,b\n1,x\n", "p.csv", 2);
@@ -267,8 +276,20 @@ TEST(Csv, NumbersLargerThanTheMemoryLeftAreAnErrorNamingTheFile) {
     parse_csv(text, "n.csv");
     ADD_FAILURE() << "the numbers were read";
   } catch (const Error& e) {
-    EXPECT_STREQ(e.what(), "n.csv: out of memory for its 5000000 lines of 2 numbers");
+    EXPECT_STREQ(
+        e.what(),
+        "n.csv: out of memory for its up to 5000000 rows of 2 numbers (they would leave under "
+        "128 MiB free)");
   }
+  // Blank lines and short rows count for their bytes, not for a whole row each: a wide header
+  // over 200,000 one-number lines is a short row, not a block of 800 MB.
+  std::string wide;
+  for (int c = 0; c < 1000; ++c) wide += fmt::format("x{},", c);
+  wide += "y\n";
+  for (int r = 0; r < 200'000; ++r) wide += r % 2 == 0 ? "1\n" : "\n";
+  ASSERT_EQ(::setenv("DESCENT_TEST_AVAILABLE_MEMORY", "400000000", 1), 0);
+  EXPECT_EQ(error_of(wide, TaskHint::automatic),
+            "t.csv:2: expected 1001 fields as in the header, got 1");
   ASSERT_EQ(::unsetenv("DESCENT_TEST_AVAILABLE_MEMORY"), 0);
   EXPECT_EQ(parse_csv(text, "n.csv").rows(), 5'000'000u);
 }

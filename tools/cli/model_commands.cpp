@@ -54,8 +54,8 @@ Loss model_loss(const LoadedModel& model, const ModelArgs& args) {
 Dataset features_for(const Network& net, const std::string& data) {
   auto checked = [&](Dataset d) {
     if (d.feature_count() != net.inputs()) {
-      throw Error(fmt::format("\"{}\" has {} features; the model takes {}", data, d.feature_count(),
-                              net.inputs()));
+      throw Error(fmt::format("\"{}\" has {} feature{}; the model takes {}", data,
+                              d.feature_count(), d.feature_count() == 1 ? "" : "s", net.inputs()));
     }
     return d;
   };
