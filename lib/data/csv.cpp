@@ -202,7 +202,9 @@ Dataset parse_columns(std::string_view text, std::string_view name, TaskHint hin
   const std::size_t read = last == LastColumn::ignored ? features : columns;
   const std::size_t shortest_row = read + columns - 1;
   const std::size_t most_rows = std::min(lines.left(), lines.bytes_left() / (shortest_row + 1) + 1);
-  if (!detail::memory_left_for(most_rows * read * sizeof(float))) {
+  const bool has_labels = last == LastColumn::target;  // the target read again, exactly
+  if (!detail::memory_left_for(most_rows *
+                               (read * sizeof(float) + (has_labels ? sizeof(double) : 0)))) {
     throw Error(
         fmt::format("{}: out of memory for its up to {} rows of {} numbers (they would "
                     "leave under {} MiB free)",
@@ -210,6 +212,10 @@ Dataset parse_columns(std::string_view text, std::string_view name, TaskHint hin
   }
   std::vector<float> cells;
   cells.reserve(most_rows * read);
+  // The target as a double too: whether it is a class label is decided on the number written,
+  // not on its float (16777217 and 0.99999999 are no labels 16777216 and 1).
+  std::vector<double> exact;
+  if (has_labels) exact.reserve(most_rows);
   std::size_t rows = 0;
   while (lines.next(line)) {
     if (trim(line).empty()) continue;
@@ -240,6 +246,13 @@ Dataset parse_columns(std::string_view text, std::string_view name, TaskHint hin
                                 lines.number(), f.column, column_name, shown(f.text)));
       }
       cells.push_back(value);
+      if (has_labels && c == features) {
+        double number = 0.0;
+        const auto [exact_end, exact_ec] = std::from_chars(t.data(), t.data() + t.size(), number);
+        if (exact_ec == std::errc::result_out_of_range)
+          number = detail::strtod_c(std::string(t).c_str(), nullptr);
+        exact.push_back(exact_end == t.data() + t.size() ? number : static_cast<double>(value));
+      }
     }
     ++rows;
   }
@@ -263,14 +276,14 @@ Dataset parse_columns(std::string_view text, std::string_view name, TaskHint hin
   // Decide the task: labels 0..K-1 with K <= kMaxAutoClasses, each class used about twice or
   // more on average; a target with at most two values is always classes.
   bool integral = true;
-  float largest = 0.0f;
-  std::set<float> distinct;
-  for (float t : targets) {
-    integral = integral && t >= 0.0f && std::floor(t) == t;
+  double largest = 0.0;
+  std::set<double> distinct;
+  for (double t : exact) {
+    integral = integral && t >= 0.0 && std::floor(t) == t;
     largest = std::max(largest, t);
     if (distinct.size() <= kMaxAutoClasses) distinct.insert(t);
   }
-  const bool looks_like_classes = integral && largest < static_cast<float>(kMaxAutoClasses) &&
+  const bool looks_like_classes = integral && largest < static_cast<double>(kMaxAutoClasses) &&
                                   (distinct.size() <= 2 || distinct.size() * 2 <= rows);
   const bool classification =
       hint == TaskHint::classification || (hint == TaskHint::automatic && looks_like_classes);
@@ -285,14 +298,14 @@ Dataset parse_columns(std::string_view text, std::string_view name, TaskHint hin
   data.labels.resize(rows);
   std::uint32_t max_label = 0;
   for (std::size_t i = 0; i < rows; ++i) {
-    const float t = targets[i];
-    if (t < 0.0f || std::floor(t) != t) {
+    const double t = exact[i];
+    if (t < 0.0 || std::floor(t) != t) {
       throw Error(
           fmt::format("{}:{}: target \"{}\": class labels must be integers 0..K-1, got "
                       "{}",
                       name, target_place(text, i), data.target_name, t));
     }
-    if (t >= static_cast<float>(kMaxClasses)) {
+    if (t >= static_cast<double>(kMaxClasses)) {
       throw Error(
           fmt::format("{}:{}: target \"{}\": class label {} is too large (labels are "
                       "0..K-1 with K <= {})",

@@ -135,6 +135,14 @@ TEST(Csv, ClassLabelErrors) {
             "t.csv:2:3: target \"y\": class labels must be integers 0..K-1, got 0.5");
   EXPECT_EQ(error_of("a,y\n1,-1\n2,1\n", TaskHint::classification),
             "t.csv:2:3: target \"y\": class labels must be integers 0..K-1, got -1");
+  // A label is judged on the number written, not on its float: 16777217 is no 16777216, and
+  // 0.99999999 no 1.
+  EXPECT_EQ(error_of("a,y\n1,16777217\n2,1\n", TaskHint::classification),
+            "t.csv:2:3: target \"y\": class label 16777217 is too large (labels are 0..K-1 with "
+            "K <= 65536)");
+  EXPECT_EQ(error_of("a,y\n1,0.99999999\n2,1\n", TaskHint::classification),
+            "t.csv:2:3: target \"y\": class labels must be integers 0..K-1, got 0.99999999");
+  EXPECT_EQ(parse_csv("a,y\n1,0.99999999\n2,1\n3,0\n4,1\n", "t.csv").task, Task::regression);
   // Blank lines and CRLF ends counted, the column where the target starts.
   EXPECT_EQ(error_of("\r\na,y\r\n1,0\r\n\r\n  \r\n22, 0.5\r\n", TaskHint::classification),
             "t.csv:6:4: target \"y\": class labels must be integers 0..K-1, got 0.5");
