@@ -60,8 +60,10 @@ ModelEvaluation evaluate_model(const Network& network, Loss loss, const Dataset&
     throw Error("a bce_with_logits model for evaluation must have one output");
   for (std::size_t i = 0; i < data.rows(); ++i) {
     if (data.labels[i] >= classes) {
-      throw Error(fmt::format("\"{}\": row {} has class {}, but the model knows classes 0..{}",
-                              data.name, i + 1, data.labels[i], classes - 1));
+      throw Error(
+          fmt::format("\"{}\": row {} has class {}, but the model knows classes 0..{} "
+                      "(rows count from 0)",
+                      data.name, i, data.labels[i], classes - 1));
     }
   }
   const bool confusion = classes <= kMaxConfusionClasses;

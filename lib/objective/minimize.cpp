@@ -68,11 +68,12 @@ MinimizeResult minimize(Objective& objective, Optimizer& optimizer, std::span<co
     const bool finite = std::isfinite(value) && std::isfinite(gnorm);
     // No finite point to fall back on, and no learning rate to blame: the start is wrong.
     if (step == 0 && !finite) {
-      throw Error(
-          fmt::format("minimize: at the start, {}'s {} is {}: no step can be taken from "
-                      "there; start nearer its minimum",
-                      objective.name(), std::isfinite(value) ? "gradient norm" : "value",
-                      number_text(std::isfinite(value) ? gnorm : value)));
+      throw Error(fmt::format(
+          "minimize: at the start, {}'s {} is {}: no step can be taken from "
+          "there; start nearer its minimum, or give the function milder settings (a smaller "
+          "scale or condition)",
+          objective.name(), std::isfinite(value) ? "gradient norm" : "value",
+          number_text(std::isfinite(value) ? gnorm : value)));
     }
     if (step == 0) first_value = value;
     const double bound = crit.divergence_factor * std::max(std::abs(first_value), 1.0);

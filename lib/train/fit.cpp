@@ -53,6 +53,13 @@ void detail::check_stop_criteria(const StopCriteria& s, double clip_norm, double
     throw Error("plateau_patience must be at least 1");
   if (s.target_loss && !std::isfinite(*s.target_loss))
     throw Error(fmt::format("target_loss {} is invalid: must be finite", *s.target_loss));
+  // (Every loss descent trains with, MSE and the cross-entropies, is 0 or more.)
+  if (s.target_loss && *s.target_loss < 0.0) {
+    throw Error(
+        fmt::format("target_loss {} is invalid: a loss is never below 0, so the run could "
+                    "never reach it",
+                    *s.target_loss));
+  }
 }
 
 namespace {
@@ -685,10 +692,16 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
       if (run.first_grad_norms.size() < layers) run.first_grad_norms.push_back(gn);
       if (gn < kVanishing && run.warned_vanishing[l] == 0) {
         run.warned_vanishing[l] = 1;
+        // (relu is advice only where a saturating activation could be the cause.)
+        const auto layers_used = network_.layers();
+        const bool saturating =
+            std::any_of(layers_used.begin(), layers_used.end(), [](const DenseLayer& d) {
+              return d.activation == Activation::sigmoid || d.activation == Activation::tanh;
+            });
         warn(
-            fmt::format("{}: gradient norm {:.3g} at epoch {} -- vanishing gradients; try relu, "
+            fmt::format("{}: gradient norm {:.3g} at epoch {} -- vanishing gradients; try {}"
                         "another initialisation or a larger learning rate",
-                        layer_name(layer, l), gn, epoch));
+                        layer_name(layer, l), gn, epoch, saturating ? "relu, " : ""));
       }
       if (gn > kExploding * run.first_grad_norms[l] && run.warned_exploding[l] == 0) {
         run.warned_exploding[l] = 1;

@@ -171,8 +171,12 @@ TEST(Cli, BadOptionsExitTwoWithAMessageAndWriteNothing) {
       {"train --data /no/such/file.csv", "does not exist"},
       {"train --data iris --loss mse", "mse needs numeric targets"},
       {"train --data diabetes --loss cross_entropy",
-       "cross_entropy needs class labels, but \"diabetes\" is a regression set"},
+       "cross_entropy needs class labels, but \"diabetes\" was read as a regression set"},
       {"train --data diabetes --loss bce_with_logits", "bce_with_logits needs targets in [0, 1]"},
+      {"train --data iris --target-loss -1",
+       "--target-loss -1 is invalid: a loss is never below 0, so the run could never reach it"},
+      {"train --data iris --threads -0",
+       "--threads -0 is invalid: a count is written without a sign"},
       {"train --data iris --save /no/such/dir/m.model",
        "directory \"/no/such/dir\" does not exist"},
       {"train --data iris --history /no/such/dir/h.csv", "does not exist"},
@@ -544,6 +548,13 @@ TEST(Cli, OutputsAreCheckedBeforeTrainingWhateverTheirSpelling) {
       {"--save m --history /proc/h.csv", "--history /proc/h.csv: cannot create a file"},
       {"--checkpoint " + std::string(300, 'c'), "bytes long"},
       {"--save /proc/self/fd/999", "descriptor 999 is not open"},
+      // Standard output (here the test's pipe) carries the summary or the JSON.
+      {"--save /dev/stdout",
+       "--save /dev/stdout: that is this command's standard output, which also carries the "
+       "run's summary"},
+      {"--json --history /proc/self/fd/1",
+       "--history /proc/self/fd/1: that is this command's standard output, which also carries "
+       "the run's JSON"},
   };
   for (const auto& [options, message] : cases) {
     const CliRun r = run_cli(train + options, dir, false);
@@ -1114,6 +1125,11 @@ TEST(Cli, OutputThatCannotBeWrittenIsAnErrorNotLostSilently) {
       run_cli("predict --model " + model + " --data " + digits + " >/dev/full", dir);
   EXPECT_EQ(full.status, 2);
   EXPECT_NE(full.err.find("No space left on device"), std::string::npos) << full.err;
+  const CliRun full_out =
+      run_cli("predict --model " + model + " --data " + digits + " --out /dev/full", dir);
+  EXPECT_EQ(full_out.status, 2);
+  EXPECT_NE(full_out.err.find("--out: cannot write \"/dev/full\""), std::string::npos)
+      << full_out.err;
   const auto history = dir / "h.csv";
   const CliRun save = run_cli(
       "train --data iris --epochs 2 --quiet --save /dev/full --history " + history.string(), dir);
@@ -1244,6 +1260,12 @@ TEST(Cli, ParseErrorsPointToTheirCommandsHelp) {
   EXPECT_NE(list.err.find("--lr is given 2 times: give it once (its lists are comma-separated"),
             std::string::npos)
       << list.err;
+  // An option of two names is named by both, and without the lists' hint.
+  const CliRun alias = run_cli("sweep --epochs 1 --epochs 0", dir);
+  EXPECT_EQ(alias.status, 2);
+  EXPECT_NE(alias.err.find("--max-epochs or --epochs is given 2 times: give it once\n"),
+            std::string::npos)
+      << alias.err;
 }
 
 TEST(Cli, TrainProfileSplitsTheStepTime) {
@@ -1441,6 +1463,14 @@ TEST(Cli, SweepRefusesBadOptionsBeforeWritingAnything) {
        "--optimizer: sgd:momentum=0 repeats sgd"},
       {"sweep --out OUT --target-loss 0.1 --optimizer adam --optimizer adam",
        "--optimizer: adam repeats adam"},
+      // An alias is what it stands for.
+      {"sweep --out OUT --target-loss 0.1 --lr 0.1 --optimizer sgd:momentum=0.9 --optimizer "
+       "momentum",
+       "--optimizer: momentum repeats sgd:momentum=0.9"},
+      {"sweep --out OUT --target-loss 0.1 --optimizer nesterov --optimizer "
+       "sgd:momentum=0.9,nesterov=true",
+       "--optimizer: sgd:momentum=0.9,nesterov=true repeats nesterov"},
+      {"sweep --out OUT --target-loss -1", "--target-loss -1 is invalid: a loss is never below 0"},
       // One rate of a swept optimizer, given again as a spec with its own rate.
       {"sweep --out OUT --target-loss 0.1 --optimizer sgd --optimizer sgd:lr=0.01",
        "--optimizer: sgd:lr=0.01 repeats sgd (at lr 0.01)"},

@@ -340,6 +340,8 @@ TEST(Diagnostics, PerLayerNormsAndAVanishingGradientWarning) {
   ASSERT_EQ(r.warnings.size(), 2u);  // layers 1 and 2, once each
   EXPECT_NE(r.warnings[0].find("layer 1 (4 -> 8)"), std::string::npos) << r.warnings[0];
   EXPECT_NE(r.warnings[0].find("vanishing"), std::string::npos);
+  // A relu network is not told to try relu.
+  EXPECT_EQ(r.warnings[0].find("try relu"), std::string::npos) << r.warnings[0];
 }
 
 TEST(Diagnostics, ExplodingGradientWarning) {

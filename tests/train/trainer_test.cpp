@@ -409,6 +409,12 @@ TEST(Trainer, RejectsHandBuiltDataWhosePartsDisagree) {
           "has 40 rows but 10 rows of targets");
   const std::vector<std::size_t> rows = {0, 1};
   refuses([&] { (void)regression.subset(rows); }, "has 40 rows but 10 rows of targets");
+  // A class the model does not know is named by its row, counted from 0 as elsewhere.
+  Dataset unknown_class = make_synthetic({.rows = 40, .features = 4, .classes = 3, .seed = 1});
+  unknown_class.labels[5] = 7;
+  unknown_class.classes = 8;
+  refuses([&] { evaluate_model(net, Loss::cross_entropy, unknown_class); },
+          "row 5 has class 7, but the model knows classes 0..2 (rows count from 0)");
   // A validation fraction of NaN or below 0 is an error, not "no validation data".
   o.validation_fraction = std::numeric_limits<double>::quiet_NaN();
   refuses([&] { train(net, d, sgd, o); }, "validation fraction nan is invalid");

@@ -103,15 +103,32 @@ int run(int argc, char** argv) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
     // The subcommand the error is in (CLI11 marks it parsed as it reads its options).
     std::string sub;
-    for (const auto& command : commands)
-      if (command.app->parsed()) sub = command.app->get_name();
-    // CLI11 says "--epochs: At Most 1 required but received 2" for an option given twice.
+    const CLI::App* sub_app = nullptr;
+    for (const auto& command : commands) {
+      if (command.app->parsed()) {
+        sub = command.app->get_name();
+        sub_app = command.app;
+      }
+    }
+    // CLI11 says "--epochs: At Most 1 required but received 2" for an option given twice,
+    // under the option's first name: one with two (sweep's --max-epochs, --epochs) is named
+    // by both, as either may be the one typed.
     const std::string what = e.what();
     const std::string twice = ": At Most 1 required but received ";
     if (const auto at = what.find(twice); at != std::string::npos) {
-      fmt::print(stderr, "descent: {} is given {} times: give it once{}\n", what.substr(0, at),
+      std::string name = what.substr(0, at);
+      const bool list =
+          sub == "sweep" && (name == "--lr" || name == "--batch" || name == "--threads");
+      if (const CLI::Option* option =
+              sub_app != nullptr ? sub_app->get_option_no_throw(name) : nullptr;
+          option != nullptr && option->get_lnames().size() > 1) {
+        name.clear();
+        for (const std::string& long_name : option->get_lnames())
+          name += (name.empty() ? "--" : " or --") + long_name;
+      }
+      fmt::print(stderr, "descent: {} is given {} times: give it once{}\n", name,
                  what.substr(at + twice.size()),
-                 sub == "sweep" ? " (its lists are comma-separated: --lr 0.1,0.01)" : "");
+                 list ? " (its lists are comma-separated: --lr 0.1,0.01)" : "");
     } else {
       fmt::print(stderr, "descent: {}\n", what);
     }

@@ -155,7 +155,11 @@ int run_predict(const ModelArgs& args) {
   if (args.out.empty()) {
     fmt::print("{}", text);
   } else {
-    write_file_atomically(args.out, std::span<const char>(text.data(), text.size()));
+    try {
+      write_file_atomically(args.out, std::span<const char>(text.data(), text.size()));
+    } catch (const Error& e) {
+      throw Error(fmt::format("--out: {}", e.what()));  // named as train names --save
+    }
     fmt::print(stderr, "descent: wrote {} predictions to {}\n", out.rows(), args.out);
   }
   return 0;

@@ -1,5 +1,8 @@
 #include "cli/options.hpp"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cctype>
 #include <cerrno>
 #include <charconv>
@@ -22,8 +25,13 @@ std::size_t parse_count(std::string_view text, std::string_view option) {
   std::size_t value = 0;
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (text.empty() || ec != std::errc() || end != text.data() + text.size()) {
-    if (!text.empty() && text.front() == '-')
-      throw Error(fmt::format("{} {} is invalid: it must not be negative", option, text));
+    // ("-0" is no negative number, but a count has no sign.)
+    if (!text.empty() && text.front() == '-') {
+      throw Error(fmt::format("{} {} is invalid: {}", option, text,
+                              text.find_first_not_of("-0") == std::string_view::npos
+                                  ? "a count is written without a sign"
+                                  : "it must not be negative"));
+    }
     if (ec == std::errc::result_out_of_range)
       throw Error(fmt::format("{} {} is invalid: it is too large", option, text));
     throw Error(fmt::format("{} {} is not a whole number", option, text));
@@ -46,6 +54,17 @@ double parse_number(std::string_view text, std::string_view option) {
   if (errno == ERANGE || !std::isfinite(value))
     throw Error(fmt::format("{} {} is not a finite number", option, text));
   return value;
+}
+
+double parse_target_loss(std::string_view text) {
+  const double v = parse_number(text, "--target-loss");
+  if (v < 0.0) {
+    throw Error(
+        fmt::format("--target-loss {} is invalid: a loss is never below 0, so the run "
+                    "could never reach it",
+                    text));
+  }
+  return v;
 }
 
 double positive_or_off(const std::string& text, std::string_view option, std::string_view what) {
@@ -86,6 +105,23 @@ void check_output_path(const std::string& path, std::string_view option) {
   } catch (const Error& e) {
     throw Error(fmt::format("{} {}: {}", option, path, e.what()));
   }
+}
+
+void refuse_standard_output(const std::string& path, std::string_view option,
+                            std::string_view what) {
+  struct stat out {};
+  struct stat target {};
+  struct stat null {};
+  if (::fstat(STDOUT_FILENO, &out) != 0 || ::stat(path.c_str(), &target) != 0) return;
+  if (out.st_dev != target.st_dev || out.st_ino != target.st_ino) return;
+  // (Both discarded: nothing to mix up.)
+  if (::stat("/dev/null", &null) == 0 && null.st_dev == target.st_dev &&
+      null.st_ino == target.st_ino)
+    return;
+  throw Error(
+      fmt::format("{} {}: that is this command's standard output, which also carries {}; "
+                  "the two would be mixed: give a file",
+                  option, path, what));
 }
 
 bool same_file(const std::string& a, const std::string& b) {

@@ -15,6 +15,8 @@ namespace descent::cli {
 std::size_t parse_count(std::string_view text, std::string_view option);
 // A finite number.
 double parse_number(std::string_view text, std::string_view option);
+// --target-loss: a number of 0 or more (no loss descent trains with goes below 0).
+double parse_target_loss(std::string_view text);
 // A number > 0, or 0.0 (off) when the option was left out (`text` empty). Given 0, an option
 // would turn off what it names (`what`: "no time budget"), which leaving it out already does,
 // so 0 is refused with that advice.
@@ -25,6 +27,11 @@ std::vector<std::size_t> parse_sizes(std::string_view text, std::string_view opt
 // Throws descent::Error, naming the option, when writing `path` would fail for what it names
 // (descent::check_output_file: a missing directory, a directory in the way, ...).
 void check_output_path(const std::string& path, std::string_view option);
+// Throws descent::Error, naming the option, when `path` is the process's standard output
+// (/dev/stdout, /proc/self/fd/1, the file it is redirected to) and the command prints `what`
+// there too; /dev/null excepted.
+void refuse_standard_output(const std::string& path, std::string_view option,
+                            std::string_view what);
 // Whether two paths name one file (after links, "." and ".."; a missing file by its name).
 bool same_file(const std::string& a, const std::string& b);
 // "a, b,c" -> {"a", "b", "c"}, items trimmed; an empty item is an error naming the option.

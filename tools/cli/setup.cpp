@@ -48,8 +48,10 @@ LossChoice choose_loss(const Dataset& data, const std::string& loss_option) {
   // (Class labels trained with mse are refused by the library, in its words.) Numeric targets
   // with cross_entropy would build a network of one output, refused for that instead.
   if (loss == Loss::cross_entropy && data.task == Task::regression) {
-    throw Error(
-        fmt::format("cross_entropy needs class labels, but \"{}\" is a regression set", data.name));
+    throw Error(fmt::format(
+        "cross_entropy needs class labels, but \"{}\" was read as a regression set (numeric "
+        "targets; --task classification reads whole-number targets as classes)",
+        data.name));
   }
   if (data.task == Task::classification && data.classes < 2 && loss != Loss::bce_with_logits) {
     throw Error(fmt::format("{}: classification needs at least 2 classes, every row has class 0",

@@ -123,7 +123,7 @@ int run_sweep(const SweepArgs& args) {
   if (args.target_loss.empty() == args.target_accuracy.empty())
     throw Error("give one target: --target-loss X or --target-accuracy X");
   std::optional<double> target_loss, target_accuracy;
-  if (!args.target_loss.empty()) target_loss = parse_number(args.target_loss, "--target-loss");
+  if (!args.target_loss.empty()) target_loss = parse_target_loss(args.target_loss);
   if (!args.target_accuracy.empty()) {
     target_accuracy = parse_number(args.target_accuracy, "--target-accuracy");
     if (*target_accuracy < 0.0 || *target_accuracy > 1.0) {
@@ -182,16 +182,25 @@ int run_sweep(const SweepArgs& args) {
   // Two spellings of one optimizer at one rate (adam and adam:lr=0.5 where --lr replaces the
   // rate; sgd and sgd:momentum=0; sgd at the default rates and sgd:lr=0.01) are a repeat too:
   // every (optimizer, rate) compared by its canonical spec, every key given.
+  // An alias counts as what it stands for (momentum as sgd:momentum=0.9): the optimizer's own
+  // name, then the spec's every key.
+  auto canonical_of = [](const std::string& spec) {
+    const std::unique_ptr<Optimizer> optimizer = make_optimizer(spec);
+    const std::string& keys = optimizer->spec();
+    const std::size_t colon = keys.find(':');
+    return std::string(optimizer->name()) +
+           (colon == std::string::npos ? std::string() : keys.substr(colon));
+  };
   // Whole optimizers first, named as given; then each rate.
   std::vector<std::string> canonical, spelled;
   for (std::size_t i = 0; i < optimizers.size(); ++i)
-    canonical.push_back(make_optimizer(with_lr(optimizers[i], rates[i].front()))->spec());
+    canonical.push_back(canonical_of(with_lr(optimizers[i], rates[i].front())));
   refuse_repeats(canonical, optimizers, "--optimizer");
   canonical.clear();
   for (std::size_t i = 0; i < optimizers.size(); ++i) {
     for (const std::string& lr : rates[i]) {
       // (make_optimizer refuses a bad spec or rate now, naming it.)
-      canonical.push_back(make_optimizer(with_lr(optimizers[i], lr))->spec());
+      canonical.push_back(canonical_of(with_lr(optimizers[i], lr)));
       spelled.push_back(rates[i].size() > 1 ? fmt::format("{} (at lr {})", optimizers[i], lr)
                                             : optimizers[i]);
     }

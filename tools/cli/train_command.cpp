@@ -235,7 +235,7 @@ int train_command(const TrainArgs& args, const CLI::App& cmd,
   stop.plateau_tolerance = nonnegative(args.plateau_tol, "--plateau-tol", 0.0);
   stop.plateau_patience = parse_count(args.plateau_patience, "--plateau-patience");
   if (stop.plateau_patience == 0) throw Error("--plateau-patience 0 is invalid: use at least 1");
-  if (!args.target_loss.empty()) stop.target_loss = parse_number(args.target_loss, "--target-loss");
+  if (!args.target_loss.empty()) stop.target_loss = parse_target_loss(args.target_loss);
   if (!args.target_accuracy.empty()) {
     stop.target_accuracy = parse_number(args.target_accuracy, "--target-accuracy");
     if (*stop.target_accuracy < 0.0 || *stop.target_accuracy > 1.0) {
@@ -302,6 +302,15 @@ int train_command(const TrainArgs& args, const CLI::App& cmd,
   }
   if (root && !args.history.empty()) check_output_path(args.history, "--history");
   if (root && !args.save.empty()) check_output_path(args.save, "--save");
+  // Its summary (or --json) goes to standard output whatever else does.
+  const char* summary = args.json ? "the run's JSON" : "the run's summary";
+  if (root) {
+    for (const auto& [path, option] :
+         {std::pair{&args.save, "--save"}, std::pair{&args.history, "--history"},
+          std::pair{&args.checkpoint, "--checkpoint"}}) {
+      if (!path->empty()) refuse_standard_output(*path, option, summary);
+    }
+  }
   if (root) check_distinct_files(args);
   const std::vector<std::string> option_warnings = ignored_options(cmd, args);
   if (!args.quiet && root) print_warnings(option_warnings);
