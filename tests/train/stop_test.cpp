@@ -374,6 +374,11 @@ TEST(StopOptions, InvalidValuesAreErrors) {
   u.options.stop.plateau_tolerance = 0.1;
   u.options.stop.plateau_patience = 0;
   EXPECT_THROW(u.run(), Error);
+  // No loss goes below 0: such a target would never be reached.
+  IrisRun w;
+  w.options.stop.target_loss = -1.0;
+  EXPECT_EQ(test::error_message([&] { w.run(); }),
+            "target_loss -1 is invalid: a loss is never below 0, so the run could never reach it");
   // A clipping bound that is 0 as a float, or a subnormal one, would clip every gradient to 0:
   // no learning at all (1e-40 passed the first check, and every layer's gradient was 0).
   for (const bool by_value : {false, true}) {
