@@ -67,6 +67,11 @@ TEST(Cli, TrainPrintsOneJsonObjectWithTheResult) {
   // Progress went to stderr, one line per epoch.
   EXPECT_NE(r.err.find("epoch 5/5"), std::string::npos) << r.err;
   EXPECT_EQ(j["final_epoch"], 5);
+  // A spec with spaces around its parts is echoed without them.
+  const CliRun spaced = run_cli(
+      "train --data iris --epochs 1 --hidden 4 --json --optimizer ' sgd: momentum = 0.9 '", dir);
+  ASSERT_EQ(spaced.status, 0) << spaced.err;
+  EXPECT_EQ(nlohmann::json::parse(spaced.out)["optimizer"], "sgd:momentum=0.9");
 }
 
 TEST(Cli, AfterEarlyStoppingTheFinalFiguresAreTheKeptEpochs) {

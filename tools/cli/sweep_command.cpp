@@ -160,8 +160,11 @@ int run_sweep(const SweepArgs& args) {
     const double v = parse_number(lr, "--lr");
     if (!(v > 0.0)) throw Error(fmt::format("--lr {} is invalid: a rate must be > 0", lr));
   }
-  const std::vector<std::string> optimizers =
-      args.optimizers.empty() ? std::vector<std::string>{"sgd"} : args.optimizers;
+  // Each spec written again from its parts: spaces around them are not echoed.
+  std::vector<std::string> optimizers;
+  for (const std::string& given : args.optimizers)
+    optimizers.push_back(Spec::parse(given, "optimizer").to_string());
+  if (optimizers.empty()) optimizers.push_back("sgd");
   // A value given twice would train the same configurations twice (a typo, most likely).
   std::vector<double> lr_values;
   for (const std::string& lr : lrs) lr_values.push_back(parse_number(lr, "--lr"));

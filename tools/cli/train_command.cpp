@@ -67,10 +67,11 @@ double nonnegative(const std::string& text, std::string_view option, double fall
   return v;
 }
 
-// The optimizer spec with --lr folded in; both at once is an error.
+// The optimizer spec with --lr folded in; both at once is an error. Written again from its
+// parts, so that spaces around them (" sgd", "sgd: lr = 0.2") are not echoed.
 std::string optimizer_spec(const TrainArgs& args, bool optimizer_given) {
-  if (args.lr.empty()) return args.optimizer;
   Spec spec = Spec::parse(args.optimizer, "optimizer");
+  if (args.lr.empty()) return spec.to_string();
   if (optimizer_given && spec.has("lr")) {
     throw Error(fmt::format("give the learning rate once: --lr {} and lr= in --optimizer {}",
                             args.lr, args.optimizer));
