@@ -13,6 +13,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "descent/data.hpp"
@@ -235,6 +236,12 @@ class Trainer {
   // Allocates everything a step on a batch of up to batch_rows rows needs (workspaces, shard
   // gradients, the optimizer's state), so that steps allocate nothing. fit() calls it.
   void reserve(std::size_t batch_rows);
+  // Throws descent::Error, naming the sizes, where what reserve(batch_rows) and fit() would
+  // still allocate (shard gradients, workspaces, packed weights, fit's copies of the
+  // parameters; not the optimizer's state), with extra_floats more, would leave under 128 MiB
+  // of the memory the kernel can give: such a run is refused before it starts, not ended by
+  // the OOM killer. fit() calls it, and train() before it initialises the network.
+  void check_memory(std::size_t batch_rows, std::size_t extra_floats = 0) const;
   Loss loss() const noexcept { return loss_; }
 
   // Timing of each step's phases (TrainOptions::profile sets it at construction). profile()
@@ -264,6 +271,10 @@ class Trainer {
                   bool scan_values);
   // How a batch of `rows` rows is cut and which shards this process computes.
   StepPlan plan_step(std::size_t rows) const noexcept;
+  // The most shards this process computes of a batch of batch_rows rows, and the most rows in
+  // one of them. Throws descent::Error for a batch cut into more shards than a trainer holds.
+  std::pair<std::size_t, std::size_t> shard_layout(std::size_t batch_rows) const;
+
   // The ranks' partial gradients and losses combined into network.gradients() (after this
   // rank's shards ran); returns the loss sum and the squared norm.
   void combine_ranks(const StepPlan& plan, double& loss_total, double& squares);

@@ -17,6 +17,7 @@
 #include "core/bytes.hpp"
 #include "descent/error.hpp"
 #include "descent/io.hpp"
+#include "descent/optim/sgd.hpp"
 #include "descent/parallel.hpp"
 #include "kernels/kernel_table.hpp"
 #include "parallel/parallel.hpp"
@@ -293,7 +294,9 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
   State& s = *state_;
   s.profile = StepProfile{};  // the result's profile counts this run's steps
   // Every allocation a step needs, before the first step (see reserve for threads beyond
-  // max(cores, 16)).
+  // max(cores, 16)); all of it, and the copies of the parameters below, checked against the
+  // memory left first.
+  check_memory(batch, options_.resume.empty() ? 0 : params);
   reserve(batch);
   std::vector<std::size_t> order(rows);
 
@@ -864,7 +867,20 @@ DataSplit prepare_training(Network& network, const Dataset& data, const TrainOpt
     }
   }
   network.set_standardization(std::move(standardization));  // empty: the network sees raw inputs
-  if (options.init) network.initialize(*options.init, detail::derive_seed(options.seed, 1));
+  if (options.init) {
+    // A network too large to train is refused before it is initialised (minutes, for a few
+    // GB of parameters). (The optimizer is not known here, nor needed for the check.)
+    // (Where the Trainer would refuse the loss, fit() says so later.)
+    const std::size_t rows = split.train.rows();
+    const Loss loss = options.loss.value_or(default_loss(data));
+    if (rows > 0 && (loss == Loss::mse || loss == Loss::bce_with_logits ||
+                     (loss == Loss::cross_entropy && network.outputs() > 1))) {
+      Sgd optimizer;
+      const Trainer trainer(network, optimizer, loss, options);
+      trainer.check_memory(options.batch_size == 0 ? rows : std::min(options.batch_size, rows));
+    }
+    network.initialize(*options.init, detail::derive_seed(options.seed, 1));
+  }
   return split;
 }
 
@@ -877,7 +893,6 @@ TrainResult train(Network& network, const Dataset& data, Optimizer& optimizer,
   // (fit() puts back what reading a checkpoint changed.)
   Standardization standardization = network.standardization();
   AlignedBuffer<float> parameters;  // (checked against the memory left, as a std::vector is not)
-  if (options.init) parameters = detail::copy_of(network.parameters());
   std::optional<Trainer> trainer;
   try {
     DataSplit split;
@@ -885,8 +900,18 @@ TrainResult train(Network& network, const Dataset& data, Optimizer& optimizer,
       const detail::FailOnThrow fail_on_throw(options.distributed.communicator.get());
       TrainOptions prepared = options;
       prepared.loss = loss;
+      prepared.init.reset();  // below, once the memory the run needs is known to be there
       split = prepare_training(network, data, prepared);
       trainer.emplace(network, optimizer, loss, options);
+      // A network too large to train is refused now, not after initialising it (minutes,
+      // for a few GB of parameters): its copy to put back, and what fit() allocates.
+      const std::size_t rows = split.train.rows();
+      const std::size_t batch = options.batch_size == 0 ? rows : std::min(options.batch_size, rows);
+      if (rows > 0) trainer->check_memory(batch, options.init ? network.parameter_count() : 0);
+      if (options.init) {
+        parameters = detail::copy_of(network.parameters());
+        network.initialize(*options.init, detail::derive_seed(options.seed, 1));
+      }
     }
     // prepare_training scanned the values (60,000 x 784 floats take about 8 ms a scan).
     return trainer->fit(split.train, split.validation.rows() > 0 ? &split.validation : nullptr,

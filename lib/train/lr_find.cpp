@@ -51,6 +51,12 @@ LrFindResult lr_find(Network& network, const Dataset& data, Optimizer& optimizer
   if (const std::string bad = describe_non_finite_parameter(network); !bad.empty())
     throw Error(fmt::format("lr_find: the network's {}: initialise it first", bad));
   const ThreadScope threads(options.threads);
+  Trainer trainer(network, optimizer, loss);
+  const std::size_t rows = data.rows();
+  const std::size_t batch = options.batch_size == 0 ? rows : std::min(options.batch_size, rows);
+  // Refused now where it would not fit, not after the copy below. (What it counts for fit's
+  // copy of the parameters is the copy here.)
+  trainer.check_memory(batch);
   // The network's parameters and the optimizer's rate and state come back as they were,
   // whatever happens on the way.
   struct Restore {
@@ -66,9 +72,6 @@ LrFindResult lr_find(Network& network, const Dataset& data, Optimizer& optimizer
   } restore{network, optimizer, detail::copy_of(network.parameters()), optimizer.lr()};
   optimizer.reset();
   const detail::PreparedTargets targets = detail::prepare_targets(loss, data);
-  Trainer trainer(network, optimizer, loss);
-  const std::size_t rows = data.rows();
-  const std::size_t batch = options.batch_size == 0 ? rows : std::min(options.batch_size, rows);
   trainer.reserve(batch);
   std::vector<std::size_t> order(rows);
   Rng rng(detail::derive_seed(options.seed, 2));

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "core/fp_env.hpp"
+#include "core/memory.hpp"
 #include "core/view_check.hpp"
 #include "descent/error.hpp"
 #include "descent/parallel.hpp"
@@ -24,6 +25,20 @@
 
 namespace descent {
 namespace {
+
+// "4.7 GiB", "512 MiB", "96 KiB", "100 bytes": a size for messages.
+std::string byte_size_text(std::size_t bytes) {
+  constexpr const char* kUnits[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  if (bytes < 1024) return fmt::format("{} bytes", bytes);
+  double size = static_cast<double>(bytes) / 1024.0;
+  std::size_t unit = 0;
+  while (size >= 1024.0 && unit + 1 < std::size(kUnits)) {
+    size /= 1024.0;
+    ++unit;
+  }
+  return size < 10.0 ? fmt::format("{:.1f} {}", size, kUnits[unit])
+                     : fmt::format("{:.0f} {}", size, kUnits[unit]);
+}
 
 // A shard should carry at least this much arithmetic (forward + backward), so that small
 // batches and narrow models are not cut into pieces too small to pay for a task, and so that
@@ -351,8 +366,7 @@ void Trainer::check_buffers_fit() const {
   }
 }
 
-void Trainer::reserve(std::size_t batch_rows) {
-  State& s = *state_;
+std::pair<std::size_t, std::size_t> Trainer::shard_layout(std::size_t batch_rows) const {
   const std::size_t per_shard = shard_rows(batch_rows);
   const std::size_t shards = ceil_div(batch_rows, per_shard);
   if (shards > kMaxShardCount) {
@@ -374,6 +388,64 @@ void Trainer::reserve(std::size_t batch_rows) {
       local_rows = std::max(local_rows, rows);
     }
   }
+  return {std::max<std::size_t>(local_shards, 1), local_rows};
+}
+
+void Trainer::check_memory(std::size_t batch_rows, std::size_t extra_floats) const {
+  const State& s = *state_;
+  const auto [shards, rows] = shard_layout(batch_rows);
+  const std::size_t params = network_.parameter_count();
+  // Saturating: a sum past SIZE_MAX is as refused as SIZE_MAX.
+  std::size_t floats = 0;
+  auto add = [&](std::size_t count, std::size_t each) {
+    std::size_t product = 0;
+    if (__builtin_mul_overflow(count, each, &product) ||
+        __builtin_add_overflow(floats, product, &floats))
+      floats = SIZE_MAX;
+  };
+  // What reserve() and fit() will allocate that is not there yet (the optimizer's state is
+  // not known here): a gradient buffer per shard but the first, the layers' packed weights,
+  // each shard's workspace and rows, and fit's copies of the parameters (the last sound ones,
+  // and the best ones under early stopping).
+  const std::size_t have = std::count_if(s.shard_gradients.begin(), s.shard_gradients.end(),
+                                         [&](const auto& g) { return g.size() == params; });
+  if (shards > 1 && shards - 1 > have) add(shards - 1 - have, params);
+  const std::size_t copies = packed_copies(plan_step(batch_rows));
+  if (copies > 0 && s.packed_weights.size() < copies) {
+    const auto& k = kernels::active();
+    std::size_t packed = 0;
+    for (const DenseLayer& layer : network_.layers())
+      packed +=
+          kernels::gemm_packed_b_size(k, Trans::yes, layer.inputs, layer.outputs, layer.inputs);
+    add(copies - s.packed_weights.size(), packed);
+  }
+  const std::size_t capacity = std::min(rows, pass_rows());
+  if (s.shard_capacity < capacity || s.workspaces.size() < shards) {
+    std::size_t widths = network_.inputs() + network_.outputs() + 2 * network_.max_width();
+    for (const DenseLayer& layer : network_.layers()) widths += layer.outputs;
+    add(std::max(shards, s.workspaces.size()), capacity * widths);
+  }
+  add(options_.stop.early_stopping_patience > 0 ? 2 : 1, params);
+  add(1, extra_floats);
+  if (floats == SIZE_MAX || floats > SIZE_MAX / sizeof(float) ||
+      !detail::memory_left_for(floats * sizeof(float))) {
+    throw Error(fmt::format(
+        "out of memory: training this network of {} parameters ({} each copy) at batch {} "
+        "needs at least {} more for its gradients, workspaces and copies of the parameters, "
+        "and it would leave under {} MiB free: use a smaller network or batch",
+        params, byte_size_text(params * sizeof(float)), batch_rows,
+        floats == SIZE_MAX || floats > SIZE_MAX / sizeof(float)
+            ? std::string("16 EiB")
+            : byte_size_text(floats * sizeof(float)),
+        detail::kKeepFreeMiB));
+  }
+}
+
+void Trainer::reserve(std::size_t batch_rows) {
+  State& s = *state_;
+  const StepPlan plan = plan_step(batch_rows);
+  const auto [local_count, local_rows] = shard_layout(batch_rows);
+  const std::size_t shards = ceil_div(batch_rows, shard_rows(batch_rows));
   if (plan.exact_ranks) {
     // What the exchange moves: each rank's largest finished tree nodes, whole (sent, cut
     // into the ranks' slices) and on this rank's slice of the parameters (received).
@@ -422,12 +494,11 @@ void Trainer::reserve(std::size_t batch_rows) {
     }
   }
   const std::size_t rows_needed = std::min(local_rows, pass_rows());
-  local_shards = std::max<std::size_t>(local_shards, 1);
-  if (s.shard_capacity >= rows_needed && s.workspaces.size() >= local_shards) return;
+  if (s.shard_capacity >= rows_needed && s.workspaces.size() >= local_count) return;
   // A smaller batch never needs more rows per shard or more shards than a larger one, so
   // sizing for the largest batch serves them all.
   const std::size_t capacity = std::max(s.shard_capacity, rows_needed);
-  const std::size_t count = std::max(s.workspaces.size(), local_shards);
+  const std::size_t count = std::max(s.workspaces.size(), local_count);
   s.workspaces.clear();
   for (std::size_t i = 0; i < count; ++i) s.workspaces.emplace_back(network_, capacity);
   s.shard_gradients.resize(count - 1);

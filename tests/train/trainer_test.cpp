@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <limits>
@@ -151,6 +152,43 @@ TEST(Train, UsesAGivenStandardizationInsteadOfFittingOne) {
             std::string::npos);
   o.standardization = Standardization{{0, 0, 0, 0}, {1, 0, 1, 1}};  // a zero spread
   EXPECT_NE(test::error_message([&] { train(net, d, sgd, o); }), "no error");
+}
+
+// A network whose parameters fit but whose training does not (its gradients per shard, the
+// copies of its parameters) is refused before it is initialised -- minutes for a few GB --
+// and is left as it was.
+TEST(Train, ANetworkTooLargeToTrainIsRefusedBeforeItIsInitialised) {
+  const Dataset d = make_synthetic({.rows = 64, .features = 100, .classes = 2, .seed = 1});
+  // 100 -> 50000 -> 2: 5,150,002 parameters, 20.6 MB a copy.
+  Network net = Network::mlp(100, {50000}, 2, Activation::relu);
+  Sgd sgd({.lr = 0.01f});
+  TrainOptions o;
+  o.epochs = 1;
+  o.batch_size = 32;
+  o.init = Init::kaiming_normal;
+  // 30 MB past the 128 MiB kept free: each 20.6 MB block fits, two more copies do not.
+  ASSERT_EQ(::setenv("DESCENT_TEST_AVAILABLE_MEMORY", "164217728", 1), 0);
+  const std::string refused = test::error_message([&] { train(net, d, sgd, o); });
+  const std::vector<float> before(net.parameters().begin(), net.parameters().end());
+  const bool standardised = !net.standardization().empty();
+  // The same with room for it trains (the refusal was the memory's).
+  ASSERT_EQ(::setenv("DESCENT_TEST_AVAILABLE_MEMORY", "1000000000", 1), 0);
+  std::string trained = "trained";
+  try {
+    train(net, d, sgd, o);
+  } catch (const std::exception& e) {
+    trained = e.what();
+  }
+  ASSERT_EQ(::unsetenv("DESCENT_TEST_AVAILABLE_MEMORY"), 0);
+  EXPECT_NE(refused.find("out of memory: training this network of 5150002 parameters (20 MiB "
+                         "each copy) at batch 32 needs at least"),
+            std::string::npos)
+      << refused;
+  EXPECT_NE(refused.find("use a smaller network or batch"), std::string::npos) << refused;
+  // Not initialised, not standardised: as it was.
+  EXPECT_TRUE(std::all_of(before.begin(), before.end(), [](float v) { return v == 0.0f; }));
+  EXPECT_FALSE(standardised);
+  EXPECT_EQ(trained, "trained");
 }
 
 TEST(Trainer, CutsLargeBatchesIntoShardsBySizeNotThreads) {
