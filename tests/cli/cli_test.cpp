@@ -409,6 +409,39 @@ TEST(Cli, AModelTooLargeForTheMemoryLeftExitsTwoAndWritesNothing) {
   EXPECT_FALSE(std::filesystem::exists(dir / "m.model"));
 }
 
+// A model whose parameters fit but whose training does not is refused before it is
+// initialised, and a sweep refused in its first run leaves no empty --out behind.
+TEST(Cli, AModelTooLargeToTrainIsRefusedAndLeavesNoEmptyOutputDirectory) {
+  test::TempDir dir;
+  // 50 MB past the 128 MiB kept free: the 4-1000000-3 network's 32 MB blocks fit, its
+  // training's copies and gradients do not.
+  const std::string env = "DESCENT_TEST_AVAILABLE_MEMORY=184217728 ";
+  const CliRun train = run_cli(
+      env + std::string(DESCENT_CLI) + " train --data iris --hidden 1000000 --epochs 1 --quiet",
+      dir, false);
+  EXPECT_EQ(train.status, 2) << train.err;
+  EXPECT_NE(train.err.find("out of memory: training this network of 8000003 parameters"),
+            std::string::npos)
+      << train.err;
+  const CliRun sweep = run_cli(env + std::string(DESCENT_CLI) +
+                                   " sweep --data iris --hidden 1000000 --lr 0.1 --max-epochs 1 "
+                                   "--target-loss 0.1 --no-plots --quiet --out " +
+                                   (dir / "runs" / "a").string(),
+                               dir, false);
+  EXPECT_EQ(sweep.status, 2) << sweep.err;
+  EXPECT_NE(sweep.err.find("out of memory: training this network"), std::string::npos) << sweep.err;
+  EXPECT_FALSE(std::filesystem::exists(dir / "runs")) << "an empty --out was left";
+  // A directory that was there stays, empty or not.
+  std::filesystem::create_directory(dir / "mine");
+  const CliRun again = run_cli(env + std::string(DESCENT_CLI) +
+                                   " sweep --data iris --hidden 1000000 --lr 0.1 --max-epochs 1 "
+                                   "--target-loss 0.1 --no-plots --quiet --out " +
+                                   (dir / "mine").string(),
+                               dir, false);
+  EXPECT_EQ(again.status, 2) << again.err;
+  EXPECT_TRUE(std::filesystem::is_directory(dir / "mine"));
+}
+
 TEST(Cli, AReadOnlyOutputIsRefusedButARunMayReplaceItsOwnFiles) {
   test::TempDir dir;
   const std::string model = (dir / "m.model").string();

@@ -17,6 +17,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/interrupt.hpp"
+#include "cli/options.hpp"
 #include "descent/error.hpp"
 #include "descent/kernels.hpp"
 
@@ -162,5 +163,7 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  return finish_stdout(run(argc, argv));
+  const int status = finish_stdout(run(argc, argv));
+  if (status != 0) descent::cli::remove_empty_output_dirs();  // no empty --out of a failed run
+  return status;
 }

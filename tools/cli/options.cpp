@@ -162,6 +162,25 @@ void check_output_dir(const std::string& dir, std::string_view option) {
     throw Error(fmt::format("{} {}: that is a file, not a directory", option, dir));
 }
 
+namespace {
+// What create_output_dir made, innermost last, for remove_empty_output_dirs.
+std::vector<std::filesystem::path>& made_output_dirs() {
+  static std::vector<std::filesystem::path> made;
+  return made;
+}
+}  // namespace
+
+void remove_empty_output_dirs() noexcept {
+  try {
+    auto& made = made_output_dirs();
+    std::error_code ignored;
+    for (auto p = made.rbegin(); p != made.rend(); ++p)
+      if (std::filesystem::is_empty(*p, ignored)) std::filesystem::remove(*p, ignored);
+    made.clear();
+  } catch (...) {
+  }
+}
+
 std::filesystem::path create_output_dir(const std::string& dir, std::string_view option,
                                         const std::vector<std::string>& files,
                                         const std::vector<NamedFile>& inputs) {
@@ -205,6 +224,7 @@ std::filesystem::path create_output_dir(const std::string& dir, std::string_view
     remove_made();
     throw;
   }
+  made_output_dirs().insert(made_output_dirs().end(), made.begin(), made.end());
   return dir;
 }
 

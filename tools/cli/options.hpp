@@ -50,6 +50,10 @@ struct NamedFile {
 std::filesystem::path create_output_dir(const std::string& dir, std::string_view option,
                                         const std::vector<std::string>& files,
                                         const std::vector<NamedFile>& inputs = {});
+// Removes the directories create_output_dir made in this process that are still empty: a
+// command that failed before its first file leaves no empty --out behind. (main() calls it
+// when a command fails; a directory that holds anything is left as it is.)
+void remove_empty_output_dirs() noexcept;
 // j as text; a string that is not valid UTF-8 (a file name in another encoding) gets U+FFFD
 // for its bad bytes instead of an exception after the work. indent -1: one line.
 std::string json_text(const nlohmann::json& j, int indent = -1);
