@@ -328,6 +328,8 @@ void check_training_data(const Network& network, const Dataset& data, Loss loss)
 // The first half of train()'s recipe: the seeded train/validation split, standardisation
 // fitted on the training split and applied to both (stored in the network), and the
 // initialisation when options.init is set. What train() then fits on; lr_find can use it too.
+// With options.init, a network too large to train with these options (its batch_size,
+// threads, early stopping) is refused first, as Trainer::check_memory, the network unchanged.
 // Where options.loss is set, throws descent::Error when `data` cannot train `network` with it,
 // as check_training_data, naming rows of `data` as given.
 DataSplit prepare_training(Network& network, const Dataset& data, const TrainOptions& options);

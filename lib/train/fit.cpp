@@ -823,6 +823,18 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
   return finish();
 }
 
+namespace {
+// trainer.check_memory for a run of `options` on `rows` training rows, on the run's threads
+// (how many copies of the packed weights a step makes depends on them).
+void check_run_memory(const Trainer& trainer, const TrainOptions& options, std::size_t rows,
+                      std::size_t extra_floats) {
+  if (rows == 0) return;  // (fit() refuses it)
+  const ThreadScope thread_scope(options.threads);
+  trainer.check_memory(options.batch_size == 0 ? rows : std::min(options.batch_size, rows),
+                       extra_floats);
+}
+}  // namespace
+
 DataSplit prepare_training(Network& network, const Dataset& data, const TrainOptions& options) {
   // The split's Dataset::subset checks the parts before it copies rows; without a split,
   // fit() checks them.
@@ -866,21 +878,23 @@ DataSplit prepare_training(Network& network, const Dataset& data, const TrainOpt
       throw Error(standardization_overflow(data, standardization));
     }
   }
-  network.set_standardization(std::move(standardization));  // empty: the network sees raw inputs
   if (options.init) {
-    // A network too large to train is refused before it is initialised (minutes, for a few
-    // GB of parameters). (The optimizer is not known here, nor needed for the check.)
-    // (Where the Trainer would refuse the loss, fit() says so later.)
-    const std::size_t rows = split.train.rows();
+    // A network too large to train is refused before anything changes in it, and before it
+    // is initialised (minutes, for a few GB of parameters). (The optimizer is not known here,
+    // nor needed for the check; where the Trainer would refuse the loss, fit() says so later.)
     const Loss loss = options.loss.value_or(default_loss(data));
-    if (rows > 0 && (loss == Loss::mse || loss == Loss::bce_with_logits ||
-                     (loss == Loss::cross_entropy && network.outputs() > 1))) {
+    if (loss == Loss::mse || loss == Loss::bce_with_logits ||
+        (loss == Loss::cross_entropy && network.outputs() > 1)) {
+      const detail::FailOnThrow fail_on_throw(options.distributed.communicator.get());
       Sgd optimizer;
-      const Trainer trainer(network, optimizer, loss, options);
-      trainer.check_memory(options.batch_size == 0 ? rows : std::min(options.batch_size, rows));
+      TrainOptions checked = options;
+      checked.flush_denormals = false;  // (not this check's to refuse)
+      const Trainer trainer(network, optimizer, loss, checked);
+      check_run_memory(trainer, options, split.train.rows(), 0);
     }
-    network.initialize(*options.init, detail::derive_seed(options.seed, 1));
   }
+  network.set_standardization(std::move(standardization));  // empty: the network sees raw inputs
+  if (options.init) network.initialize(*options.init, detail::derive_seed(options.seed, 1));
   return split;
 }
 
@@ -904,10 +918,11 @@ TrainResult train(Network& network, const Dataset& data, Optimizer& optimizer,
       split = prepare_training(network, data, prepared);
       trainer.emplace(network, optimizer, loss, options);
       // A network too large to train is refused now, not after initialising it (minutes,
-      // for a few GB of parameters): its copy to put back, and what fit() allocates.
-      const std::size_t rows = split.train.rows();
-      const std::size_t batch = options.batch_size == 0 ? rows : std::min(options.batch_size, rows);
-      if (rows > 0) trainer->check_memory(batch, options.init ? network.parameter_count() : 0);
+      // for a few GB of parameters): its copy to put back, and what fit() allocates. Bad
+      // options are named first, as fit() would.
+      check_options(options, split.validation.rows() > 0, loss);
+      check_run_memory(*trainer, options, split.train.rows(),
+                       options.init ? network.parameter_count() : 0);
       if (options.init) {
         parameters = detail::copy_of(network.parameters());
         network.initialize(*options.init, detail::derive_seed(options.seed, 1));

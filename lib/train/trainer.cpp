@@ -419,14 +419,17 @@ void Trainer::check_memory(std::size_t batch_rows, std::size_t extra_floats) con
           kernels::gemm_packed_b_size(k, Trans::yes, layer.inputs, layer.outputs, layer.inputs);
     add(copies - s.packed_weights.size(), packed);
   }
-  const std::size_t capacity = std::min(rows, pass_rows());
-  if (s.shard_capacity < capacity || s.workspaces.size() < shards) {
+  const std::size_t rows_needed = std::min(rows, pass_rows());
+  std::size_t freed = 0;  // the smaller workspaces reserve() frees first
+  if (s.shard_capacity < rows_needed || s.workspaces.size() < shards) {
     std::size_t widths = network_.inputs() + network_.outputs() + 2 * network_.max_width();
     for (const DenseLayer& layer : network_.layers()) widths += layer.outputs;
-    add(std::max(shards, s.workspaces.size()), capacity * widths);
+    add(std::max(shards, s.workspaces.size()), std::max(s.shard_capacity, rows_needed) * widths);
+    freed = s.workspaces.size() * s.shard_capacity * widths;
   }
   add(options_.stop.early_stopping_patience > 0 ? 2 : 1, params);
   add(1, extra_floats);
+  if (floats != SIZE_MAX) floats -= std::min(floats, freed);
   if (floats == SIZE_MAX || floats > SIZE_MAX / sizeof(float) ||
       !detail::memory_left_for(floats * sizeof(float))) {
     throw Error(fmt::format(

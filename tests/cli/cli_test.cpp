@@ -431,6 +431,15 @@ TEST(Cli, AModelTooLargeToTrainIsRefusedAndLeavesNoEmptyOutputDirectory) {
   EXPECT_EQ(sweep.status, 2) << sweep.err;
   EXPECT_NE(sweep.err.find("out of memory: training this network"), std::string::npos) << sweep.err;
   EXPECT_FALSE(std::filesystem::exists(dir / "runs")) << "an empty --out was left";
+  // lr-find checks with its own --batch, before it initialises or makes --out.
+  const CliRun find = run_cli(env + std::string(DESCENT_CLI) +
+                                  " lr-find --data iris --hidden 1000000 --batch 8 --out " +
+                                  (dir / "find").string(),
+                              dir, false);
+  EXPECT_EQ(find.status, 2) << find.err;
+  EXPECT_NE(find.err.find("parameters (31 MiB each copy) at batch 8 needs"), std::string::npos)
+      << find.err;
+  EXPECT_FALSE(std::filesystem::exists(dir / "find"));
   // A directory that was there stays, empty or not.
   std::filesystem::create_directory(dir / "mine");
   const CliRun again = run_cli(env + std::string(DESCENT_CLI) +

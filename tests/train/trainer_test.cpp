@@ -154,6 +154,15 @@ TEST(Train, UsesAGivenStandardizationInsteadOfFittingOne) {
   EXPECT_NE(test::error_message([&] { train(net, d, sgd, o); }), "no error");
 }
 
+// The memory the library reads as left, for one test (DESCENT_TEST_AVAILABLE_MEMORY), unset
+// again however the test ends.
+class AvailableMemory {
+ public:
+  explicit AvailableMemory(const char* bytes) { set(bytes); }
+  ~AvailableMemory() { ::unsetenv("DESCENT_TEST_AVAILABLE_MEMORY"); }
+  void set(const char* bytes) { ::setenv("DESCENT_TEST_AVAILABLE_MEMORY", bytes, 1); }
+};
+
 // A network whose parameters fit but whose training does not (its gradients per shard, the
 // copies of its parameters) is refused before it is initialised -- minutes for a few GB --
 // and is left as it was.
@@ -167,28 +176,34 @@ TEST(Train, ANetworkTooLargeToTrainIsRefusedBeforeItIsInitialised) {
   o.batch_size = 32;
   o.init = Init::kaiming_normal;
   // 30 MB past the 128 MiB kept free: each 20.6 MB block fits, two more copies do not.
-  ASSERT_EQ(::setenv("DESCENT_TEST_AVAILABLE_MEMORY", "164217728", 1), 0);
+  AvailableMemory memory("164217728");
   const std::string refused = test::error_message([&] { train(net, d, sgd, o); });
-  const std::vector<float> before(net.parameters().begin(), net.parameters().end());
-  const bool standardised = !net.standardization().empty();
-  // The same with room for it trains (the refusal was the memory's).
-  ASSERT_EQ(::setenv("DESCENT_TEST_AVAILABLE_MEMORY", "1000000000", 1), 0);
-  std::string trained = "trained";
-  try {
-    train(net, d, sgd, o);
-  } catch (const std::exception& e) {
-    trained = e.what();
-  }
-  ASSERT_EQ(::unsetenv("DESCENT_TEST_AVAILABLE_MEMORY"), 0);
   EXPECT_NE(refused.find("out of memory: training this network of 5150002 parameters (20 MiB "
                          "each copy) at batch 32 needs at least"),
             std::string::npos)
       << refused;
   EXPECT_NE(refused.find("use a smaller network or batch"), std::string::npos) << refused;
+  // prepare_training (lr_find's recipe) refuses it the same way.
+  EXPECT_NE(test::error_message([&] {
+              prepare_training(net, d, o);
+            }).find("out of memory: training this network of 5150002 parameters"),
+            std::string::npos);
   // Not initialised, not standardised: as it was.
-  EXPECT_TRUE(std::all_of(before.begin(), before.end(), [](float v) { return v == 0.0f; }));
-  EXPECT_FALSE(standardised);
-  EXPECT_EQ(trained, "trained");
+  EXPECT_TRUE(std::all_of(net.parameters().begin(), net.parameters().end(),
+                          [](float v) { return v == 0.0f; }));
+  EXPECT_TRUE(net.standardization().empty());
+  // A bad option is named before the memory is counted.
+  TrainOptions bad = o;
+  bad.epochs = 0;
+  EXPECT_EQ(test::error_message([&] { train(net, d, sgd, bad); }), "epochs must be at least 1");
+  // The same with room for it trains (the refusal was the memory's), and a second fit of
+  // one trainer, which holds its buffers already, is not refused where the first was not.
+  memory.set("1000000000");
+  EXPECT_EQ(test::error_message([&] { train(net, d, sgd, o); }), "no error");
+  o.init.reset();
+  Trainer trainer(net, sgd, Loss::cross_entropy, o);
+  EXPECT_EQ(test::error_message([&] { trainer.fit(d, nullptr); }), "no error");
+  EXPECT_EQ(test::error_message([&] { trainer.fit(d, nullptr); }), "no error");
 }
 
 TEST(Trainer, CutsLargeBatchesIntoShardsBySizeNotThreads) {

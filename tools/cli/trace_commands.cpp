@@ -429,6 +429,8 @@ int run_lr_find(const LrFindArgs& args) {
   recipe.loss = loss;
   recipe.init = init;  // nullopt: the weights (and a model's standardisation) of the file
   recipe.standardize = !args.no_standardize;
+  recipe.batch_size = o.batch_size;  // for the memory check before initialising
+  recipe.threads = o.threads;
   if (!init) init_from_file(args.init, false, args.no_standardize, net, recipe);
   const DataSplit split = prepare_training(net, data, recipe);
   check_training_data(net, split.train, loss);  // before --out is made

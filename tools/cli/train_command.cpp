@@ -352,7 +352,7 @@ int train_command(const TrainArgs& args, const CLI::App& cmd,
     return stop_signal() == 0;
   };
   callbacks.on_warning = [&](const std::string& message) {
-    if (!args.quiet && root) fmt::print(stderr, "descent: warning: {}\n", message);
+    if (!args.quiet && root) print_warnings({message});
   };
   // For the crash test: die at this step as if killed, mid-epoch, without any clean-up.
   if (const char* crash = std::getenv("DESCENT_TEST_CRASH_AT_STEP")) {
