@@ -196,13 +196,18 @@ TEST(Train, ANetworkTooLargeToTrainIsRefusedBeforeItIsInitialised) {
   TrainOptions bad = o;
   bad.epochs = 0;
   EXPECT_EQ(test::error_message([&] { train(net, d, sgd, bad); }), "epochs must be at least 1");
-  // The same with room for it trains (the refusal was the memory's), and a second fit of
-  // one trainer, which holds its buffers already, is not refused where the first was not.
+  // The same with room for it trains (the refusal was the memory's).
   memory.set("1000000000");
   EXPECT_EQ(test::error_message([&] { train(net, d, sgd, o); }), "no error");
   o.init.reset();
   Trainer trainer(net, sgd, Loss::cross_entropy, o);
   EXPECT_EQ(test::error_message([&] { trainer.fit(d, nullptr); }), "no error");
+  // Back to 30 MB: a new trainer, which would allocate its shards' gradients, is refused; the
+  // one that holds them already needs only fit's 20.6 MB copy, and is not.
+  memory.set("164217728");
+  Trainer fresh(net, sgd, Loss::cross_entropy, o);
+  EXPECT_NE(test::error_message([&] { fresh.fit(d, nullptr); }).find("out of memory"),
+            std::string::npos);
   EXPECT_EQ(test::error_message([&] { trainer.fit(d, nullptr); }), "no error");
 }
 
