@@ -36,6 +36,11 @@ struct GemmBlocking {
   std::size_t short_k_mr = 0;
   std::size_t short_k_nr = 0;
   std::size_t short_k_depth = 0;
+  // Software prefetch in the K loop of blocks at least kGemmShortK deep (0: none): each step
+  // of a tile fetches B's panel row prefetch_b steps ahead, and a packed A panel's column
+  // prefetch_a steps ahead. For caches whose own prefetchers leave the tiles waiting on L2.
+  std::size_t prefetch_b = 0;
+  std::size_t prefetch_a = 0;
 };
 
 // The operands of a block of tiles, packed or read in place: panel ir of A (ir a multiple

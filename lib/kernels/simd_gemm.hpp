@@ -261,8 +261,10 @@ template <class A, std::size_t ROWS, std::size_t NV>
 // The micro-kernel: a ROWS x (NV vectors) tile, acc += A panel x B panel over kc, then
 // stored. ROWS and NV are exact: edge tiles are their own instantiations. A panel's element
 // (r, p) is a[r + p * a_step] (packed, or a transposed A in place), or with ROWS_APART
-// a[r * a_row + p] (a row-major A in place).
-template <class A, std::size_t ROWS, std::size_t NV, bool ROWS_APART>
+// a[r * a_row + p] (a row-major A in place). PF_B and PF_A: GemmBlocking's prefetch_b and
+// prefetch_a.
+template <class A, std::size_t ROWS, std::size_t NV, bool ROWS_APART, std::size_t PF_B,
+          std::size_t PF_A>
 [[gnu::always_inline]] inline void tile_body(std::size_t kc, const float* a, std::size_t a_row,
                                              std::size_t a_step, const float* b, std::size_t b_step,
                                              const TilePlace& place) {
@@ -278,7 +280,17 @@ template <class A, std::size_t ROWS, std::size_t NV, bool ROWS_APART>
   constexpr std::size_t kBases = ROWS_APART ? (ROWS + 2) / 3 : 1;
   const float* base[kBases];
   for (std::size_t i = 0; i < kBases; ++i) base[i] = a + 3 * i * a_row;
-  auto step = [&]() __attribute__((always_inline)) {
+  // Prefetch distances in floats. Only a long block prefetches: a short one would fetch
+  // mostly past its panels. A row-major A read in place is ROWS streams the hardware follows.
+  const std::size_t b_ahead = PF_B * b_step, a_ahead = PF_A * a_step;
+  constexpr std::size_t kLines = (NV * W + 15) / 16;  // 64-byte lines per row of B's panel
+  auto step = [&](auto prefetch) __attribute__((always_inline)) {
+    if constexpr (decltype(prefetch)::value && PF_B > 0) {
+#pragma GCC unroll 4
+      for (std::size_t l = 0; l < kLines; ++l) __builtin_prefetch(b + b_ahead + l * 16, 0, 3);
+    }
+    if constexpr (decltype(prefetch)::value && PF_A > 0 && !ROWS_APART)
+      __builtin_prefetch(base[0] + a_ahead, 0, 3);
     B bv[NV];
 #pragma GCC unroll 4
     for (std::size_t v = 0; v < NV; ++v) bv[v] = B::load_unaligned(b + v * W);
@@ -292,23 +304,24 @@ template <class A, std::size_t ROWS, std::size_t NV, bool ROWS_APART>
     for (std::size_t i = 0; i < kBases; ++i) base[i] += a_step;
     b += b_step;
   };
-  if (kc < kGemmShortK || place.store->transposed) {
-    for (std::size_t p = 0; p < kc; ++p) step();
+  if (kc < kGemmShortK) {
+    for (std::size_t p = 0; p < kc; ++p) step(std::false_type{});
+  } else if (place.store->transposed) {
+    for (std::size_t p = 0; p < kc; ++p) step(std::true_type{});
   } else {
     // C's lines, needed at the end, are fetched for writing while the K loop runs, a row of
     // the tile every kc / ROWS steps: its rows lie ldc apart, often a page or more, and a
     // miss per row at the store stalls a long tile (square 1024: 0.89 -> 0.95 of oneDNN).
     // Spread out rather than all at the start, they hold up the loop's own loads less. A
     // short K writes C in long runs, which the hardware prefetches by itself.
-    constexpr std::size_t kLines = (NV * W + 15) / 16;  // 64-byte lines per tile row
     const std::size_t interval = kc / ROWS;
     const float* row = place.c + place.i0 * place.ldc + place.j0;
     for (std::size_t r = 0; r < ROWS; ++r, row += place.ldc) {
 #pragma GCC unroll 4
       for (std::size_t l = 0; l < kLines; ++l) __builtin_prefetch(row + l * 16, 1, 3);
-      for (std::size_t q = 0; q < interval; ++q) step();
+      for (std::size_t q = 0; q < interval; ++q) step(std::true_type{});
     }
-    for (std::size_t p = ROWS * interval; p < kc; ++p) step();
+    for (std::size_t p = ROWS * interval; p < kc; ++p) step(std::true_type{});
   }
   const GemmTileStore& s = *place.store;
   if (!s.transposed && place.cols == NV * W) {
@@ -405,22 +418,25 @@ template <class A, std::size_t ROWS, std::size_t NV, bool ROWS_APART>
 }
 
 // One tile (an edge tile's exact size).
-template <class A, std::size_t ROWS, std::size_t NV, bool ROWS_APART>
+template <class A, std::size_t ROWS, std::size_t NV, bool ROWS_APART, std::size_t PF_B,
+          std::size_t PF_A>
 void tile(std::size_t kc, const TileOperands& ops, const float* a, const float* b,
           const TilePlace& place) {
-  tile_body<A, ROWS, NV, ROWS_APART>(kc, a, ops.a_row, ops.a_step, b, ops.b_step, place);
+  tile_body<A, ROWS, NV, ROWS_APART, PF_B, PF_A>(kc, a, ops.a_row, ops.a_step, b, ops.b_step,
+                                                 place);
 }
 
 // `count` full tiles down a column of the block, panel after panel of A against one panel
 // of B: one call for the lot, so small-K products do not pay a call per tile.
-template <class A, std::size_t ROWS, std::size_t NV, bool ROWS_APART>
+template <class A, std::size_t ROWS, std::size_t NV, bool ROWS_APART, std::size_t PF_B,
+          std::size_t PF_A>
 void tile_column(std::size_t count, std::size_t kc, const TileOperands& ops, const float* b,
                  TilePlace place) {
   const float* a = ops.a;
   const std::size_t a_row = ops.a_row, a_step = ops.a_step, b_step = ops.b_step;
   const std::size_t a_next = ROWS * ops.a_panel;
   for (std::size_t t = 0; t < count; ++t) {
-    tile_body<A, ROWS, NV, ROWS_APART>(kc, a, a_row, a_step, b, b_step, place);
+    tile_body<A, ROWS, NV, ROWS_APART, PF_B, PF_A>(kc, a, a_row, a_step, b, b_step, place);
     a += a_next;
     place.i0 += ROWS;
   }
@@ -428,14 +444,15 @@ void tile_column(std::size_t count, std::size_t kc, const TileOperands& ops, con
 
 // `count` full-width tiles along a row of the block, one panel of A against panel after
 // panel of B (for a short K, so that C is written in long runs).
-template <class A, std::size_t ROWS, std::size_t NV, bool ROWS_APART>
+template <class A, std::size_t ROWS, std::size_t NV, bool ROWS_APART, std::size_t PF_B,
+          std::size_t PF_A>
 void tile_row(std::size_t count, std::size_t kc, const TileOperands& ops, const float* a,
               TilePlace place) {
   const float* b = ops.b;
   const std::size_t a_row = ops.a_row, a_step = ops.a_step, b_step = ops.b_step;
   const std::size_t b_next = NV * Batch<A>::size * ops.b_panel;
   for (std::size_t t = 0; t < count; ++t) {
-    tile_body<A, ROWS, NV, ROWS_APART>(kc, a, a_row, a_step, b, b_step, place);
+    tile_body<A, ROWS, NV, ROWS_APART, PF_B, PF_A>(kc, a, a_row, a_step, b, b_step, place);
     b += b_next;
     place.j0 += NV * Batch<A>::size;
   }
@@ -449,8 +466,8 @@ using ColumnFn = void (*)(std::size_t count, std::size_t kc, const TileOperands&
                           const float* b, TilePlace place);
 
 // Every tile size of an MR x (NV vectors) blocking, for both layouts of A:
-// fn[rows apart][rows - 1][vectors - 1].
-template <class A, std::size_t MR, std::size_t NV>
+// fn[rows apart][rows - 1][vectors - 1]. PF_B, PF_A: the blocking's prefetch distances.
+template <class A, std::size_t MR, std::size_t NV, std::size_t PF_B = 0, std::size_t PF_A = 0>
 struct TileTable {
   TileFn fn[2][MR][NV];
   ColumnFn column[2][NV];
@@ -463,19 +480,19 @@ struct TileTable {
  private:
   template <std::size_t... I>
   constexpr void fill(std::index_sequence<I...>) {
-    ((fn[0][I / NV][I % NV] = &tile<A, I / NV + 1, I % NV + 1, false>), ...);
-    ((fn[1][I / NV][I % NV] = &tile<A, I / NV + 1, I % NV + 1, true>), ...);
+    ((fn[0][I / NV][I % NV] = &tile<A, I / NV + 1, I % NV + 1, false, PF_B, PF_A>), ...);
+    ((fn[1][I / NV][I % NV] = &tile<A, I / NV + 1, I % NV + 1, true, PF_B, PF_A>), ...);
     fill_rows(std::make_index_sequence<MR>{});
   }
   template <std::size_t... I>
   constexpr void fill_rows(std::index_sequence<I...>) {
-    ((row[0][I] = &tile_row<A, I + 1, NV, false>), ...);
-    ((row[1][I] = &tile_row<A, I + 1, NV, true>), ...);
+    ((row[0][I] = &tile_row<A, I + 1, NV, false, PF_B, PF_A>), ...);
+    ((row[1][I] = &tile_row<A, I + 1, NV, true, PF_B, PF_A>), ...);
   }
   template <std::size_t... I>
   constexpr void fill_columns(std::index_sequence<I...>) {
-    ((column[0][I] = &tile_column<A, MR, I + 1, false>), ...);
-    ((column[1][I] = &tile_column<A, MR, I + 1, true>), ...);
+    ((column[0][I] = &tile_column<A, MR, I + 1, false, PF_B, PF_A>), ...);
+    ((column[1][I] = &tile_column<A, MR, I + 1, true, PF_B, PF_A>), ...);
   }
 };
 
@@ -710,7 +727,7 @@ void gemm_tiles(std::size_t mc, std::size_t nc, std::size_t kc, const TileOperan
                 std::size_t ldc, const GemmTileStore& store) {
   constexpr std::size_t W = Batch<A>::size, MR = G.mr, NR = G.nr, NV = NR / W;
   static_assert(NR % W == 0);
-  static constexpr TileTable<A, MR, NV> tiles;
+  static constexpr TileTable<A, MR, NV, G.prefetch_b, G.prefetch_a> tiles;
   alignas(64) float scratch[MR * NR];
   const std::size_t apart = ops.a_row != 1 ? 1 : 0;
   if (kc < kGemmShortK) {
