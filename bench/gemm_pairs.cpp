@@ -1,0 +1,152 @@
+// descent_gemm_pairs: descent::sgemm against oneDNN's dnnl_sgemm, call by call.
+//
+//   descent_gemm_pairs [--threads T] [--calls N] SHAPE...
+//
+// SHAPE is TT:MxNxK, TT the transposes of A and B (NN, NT, TN or TT), for instance
+// NN:512x512x512 or TN:256x784x512 (C = op(A) op(B), op(A) m x k, row-major, as
+// descent_bench's kernels/gemm/ shapes). Each shape runs N calls of each library, alternating
+// (descent, then oneDNN, then descent, ...), and prints both libraries' best and median
+// GFLOP/s and the median over the pairs of oneDNN's time / descent's (above 1: descent is
+// faster). On a host whose speed drifts from second to second the two calls of a pair see the
+// same machine, so the pairs' ratio is steadier than rates measured a second apart; the first
+// tenth of the calls is a warm-up and left out.
+//
+// OpenMP's threads spin after each oneDNN call unless OMP_WAIT_POLICY is passive, and on
+// two threads that spin takes the cores from descent's next call: the program sets it and
+// starts itself again when it is unset (libgomp reads it before main).
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <descent/descent.hpp>
+
+#include "bench_util.hpp"
+#include "peers/blas_peers.hpp"
+
+namespace {
+
+using descent::Trans;
+using Clock = std::chrono::steady_clock;
+
+struct Shape {
+  Trans ta = Trans::no, tb = Trans::no;
+  std::size_t m = 0, n = 0, k = 0;
+};
+
+[[noreturn]] void usage_error(const std::string& message) {
+  std::fprintf(stderr,
+               "descent_gemm_pairs: error: %s\n"
+               "usage: descent_gemm_pairs [--threads T] [--calls N] SHAPE... "
+               "(SHAPE: NN:512x512x512, TN:256x784x512, ...)\n",
+               message.c_str());
+  std::exit(2);
+}
+
+std::size_t parse_count(const std::string& text, const char* what, std::size_t most) {
+  char* end = nullptr;
+  const unsigned long long value = std::strtoull(text.c_str(), &end, 10);
+  if (text.empty() || text[0] == '-' || *end != '\0' || value == 0 || value > most)
+    usage_error(std::string(what) + " \"" + text + "\" is not a whole number from 1 to " +
+                std::to_string(most));
+  return static_cast<std::size_t>(value);
+}
+
+Shape parse_shape(const std::string& text) {
+  Shape s;
+  const std::size_t colon = text.find(':');
+  const std::string trans = text.substr(0, colon);
+  if (colon == std::string::npos || trans.size() != 2 ||
+      trans.find_first_not_of("NT") != std::string::npos)
+    usage_error("shape \"" + text + "\" does not start with NN:, NT:, TN: or TT:");
+  s.ta = trans[0] == 'T' ? Trans::yes : Trans::no;
+  s.tb = trans[1] == 'T' ? Trans::yes : Trans::no;
+  std::size_t* sides[] = {&s.m, &s.n, &s.k};
+  std::size_t begin = colon + 1;
+  for (std::size_t i = 0; i < 3; ++i) {
+    const std::size_t end = i < 2 ? text.find('x', begin) : text.size();
+    if (end == std::string::npos)
+      usage_error("shape \"" + text + "\" does not have three sides MxNxK");
+    *sides[i] = parse_count(text.substr(begin, end - begin), "a side of the shape", 1 << 16);
+    begin = end + 1;
+  }
+  return s;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+void run(const Shape& s, std::size_t calls) {
+  const std::size_t lda = s.ta == Trans::no ? s.k : s.m;
+  const std::size_t ldb = s.tb == Trans::no ? s.n : s.k;
+  const auto a = bench::random_aligned(s.m * s.k, 1), b = bench::random_aligned(s.k * s.n, 2);
+  descent::AlignedBuffer<float> c(s.m * s.n), c_peer(s.m * s.n);
+  std::vector<double> ours, theirs, ratio;
+  for (std::size_t call = 0; call < calls; ++call) {
+    const auto t0 = Clock::now();
+    descent::sgemm(s.ta, s.tb, s.m, s.n, s.k, 1.0f, a.data(), lda, b.data(), ldb, 0.0f, c.data(),
+                   s.n);
+    const auto t1 = Clock::now();
+    bench::peers::sgemm(bench::peers::Blas::onednn, s.ta, s.tb, s.m, s.n, s.k, 1.0f, a.data(), lda,
+                        b.data(), ldb, 0.0f, c_peer.data(), s.n);
+    const auto t2 = Clock::now();
+    if (call < calls / 10) continue;
+    ours.push_back(std::chrono::duration<double>(t1 - t0).count());
+    theirs.push_back(std::chrono::duration<double>(t2 - t1).count());
+    ratio.push_back(theirs.back() / ours.back());
+  }
+  const double gflop =
+      2e-9 * static_cast<double>(s.m) * static_cast<double>(s.n) * static_cast<double>(s.k);
+  const auto best = [](const std::vector<double>& v) {
+    return *std::min_element(v.begin(), v.end());
+  };
+  std::printf(
+      "%c%c:%zux%zux%zu threads %zu  descent %6.1f best %6.1f median  onednn %6.1f best "
+      "%6.1f median  GFLOP/s  ratio %.3f\n",
+      s.ta == Trans::yes ? 'T' : 'N', s.tb == Trans::yes ? 'T' : 'N', s.m, s.n, s.k,
+      descent::threads(), gflop / best(ours), gflop / median(ours), gflop / best(theirs),
+      gflop / median(theirs), median(ratio));
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const char* policy = std::getenv("OMP_WAIT_POLICY");
+  if (policy == nullptr || std::strcmp(policy, "passive") != 0) {
+    setenv("OMP_WAIT_POLICY", "passive", 1);
+    execv("/proc/self/exe", argv);  // returns only on failure: run on with spinning threads
+    std::fprintf(stderr,
+                 "descent_gemm_pairs: warning: could not restart with "
+                 "OMP_WAIT_POLICY=passive; oneDNN's threads will spin\n");
+  }
+  if (!bench::peers::available(bench::peers::Blas::onednn))
+    usage_error("this build has no oneDNN (apt-get install libdnnl-dev, then configure again)");
+  std::size_t threads = 1, calls = 100;
+  std::vector<Shape> shapes;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--threads" || arg == "--calls") {
+      if (i + 1 == argc) usage_error(arg + " needs a value");
+      const std::size_t value =
+          parse_count(argv[++i], arg.c_str(), arg == "--threads" ? 1024 : 1000000);
+      (arg == "--threads" ? threads : calls) = value;
+    } else {
+      shapes.push_back(parse_shape(arg));
+    }
+  }
+  if (shapes.empty()) usage_error("no shape given");
+  if (calls < 2) usage_error("--calls must be at least 2");
+  descent::set_threads(threads);
+  bench::peers::set_threads(threads);
+  for (const Shape& s : shapes) run(s, calls);
+  return 0;
+}
