@@ -21,16 +21,12 @@ namespace descent::kernels {
 //
 // Prefetching B's panel 16 steps ahead and a packed A's 8 (the L2 prefetchers of an Intel
 // Emerald Rapids core left the tiles waiting; on AMD they had not been measured wanting):
-// one thread, the ratio to oneDNN, median of 30-300 call-by-call alternating pairs in a
-// process, three rounds, before -> after: dx 128 x 784 x 256 0.84-0.85 -> 0.89-0.90, dw 256 x
-// 784 x 512 0.73-0.76 -> 0.88-0.90, square 1024 0.83-0.88 -> 0.93-0.95, square 2048
-// 0.87-0.93 -> 0.97-0.98; none of the twelve shapes measured slower beyond the spread.
-//
-// A row-major B is packed for products of more than 128 rows, not read in place, on the same
-// host, pairs as above (with the prefetch), in place -> packed: square 512 (rows 2 KiB apart)
-// 0.71-0.81 -> 0.97-0.99, NN 512 x 784 x 256 0.88 -> 0.92-0.98, TN 256 x 784 x 512 0.86-0.93
-// -> 0.95-0.98. At 128 rows and fewer, in place stays as fast or faster (TN 10 x 256 x 128
-// 1.23-1.32 against 0.82-0.87 packed; the Zen 5 runs kept dx 128 x 256 x 10 in place too).
+// one thread, the ratio of oneDNN's time to descent's, median of 30-300 call-by-call
+// alternating pairs in a process (64-byte aligned operands), two rounds, without -> with:
+// square 1024 0.85-0.90 -> 0.91-0.93, dw 256 x 784 x 512 0.74-0.79 -> 0.89-0.91, dw 256 x 784 x
+// 128 0.88-0.90 -> 0.93; the other shapes measured within the spread. With operands 16 bytes
+// off a line, three rounds: square 2048 0.87-0.93 -> 0.97-0.98, dw 256 x 784 x 512 0.73-0.76
+// -> 0.88-0.90, dx 128 x 784 x 256 0.84-0.85 -> 0.89-0.90.
 constinit const KernelTable avx512_kernels = make_table<xsimd::avx512f, Isa::avx512,
                                                         GemmBlocking{.mr = 12,
                                                                      .nr = 32,
@@ -39,7 +35,6 @@ constinit const KernelTable avx512_kernels = make_table<xsimd::avx512f, Isa::avx
                                                                      .nc = 3072,
                                                                      .dot_rows = 2,
                                                                      .dot_cols = 10,
-                                                                     .direct_b_rows = 128,
                                                                      .short_k_mr = 4,
                                                                      .short_k_nr = 64,
                                                                      .short_k_depth = 32,
