@@ -1,6 +1,6 @@
 // descent_gemm_pairs: descent::sgemm against oneDNN's dnnl_sgemm, call by call.
 //
-//   descent_gemm_pairs [--threads T] [--calls N] SHAPE...
+//   descent_gemm_pairs [--threads T] [--calls N] [--offset F] SHAPE...
 //
 // SHAPE is TT:MxNxK, TT the transposes of A and B (NN, NT, TN or TT), for instance
 // NN:512x512x512 or TN:256x784x512 (C = op(A) op(B), op(A) m x k, row-major, as
@@ -9,19 +9,29 @@
 // GFLOP/s and the median over the pairs of oneDNN's time / descent's (above 1: descent is
 // faster). On a host whose speed drifts from second to second the two calls of a pair see the
 // same machine, so the pairs' ratio is steadier than rates measured a second apart; the first
-// tenth of the calls is a warm-up and left out.
+// tenth of the calls is a warm-up and left out. The operands start on a 64-byte line, as
+// descent's matrices do, or F floats past one (--offset 4: 16 bytes, as large std::vector
+// buffers commonly start).
 //
 // OpenMP's threads spin after each oneDNN call unless OMP_WAIT_POLICY is passive, and on
-// two threads that spin takes the cores from descent's next call: the program sets it and
-// starts itself again when it is unset (libgomp reads it before main).
+// two threads that spin takes the cores from descent's next call: where it is unset, the
+// program sets it to passive and starts itself again, once (libgomp reads it before main). A
+// value set by the caller is left as it is.
+//
+// Each shape's two results are compared at the end (at most 1e-5 x K apart, the operands
+// being in [-1, 1]): a wrong product exits 1 rather than timing it. Each operand may hold at
+// most 2^28 floats (1 GiB).
 
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
+#include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -43,7 +53,7 @@ struct Shape {
 [[noreturn]] void usage_error(const std::string& message) {
   std::fprintf(stderr,
                "descent_gemm_pairs: error: %s\n"
-               "usage: descent_gemm_pairs [--threads T] [--calls N] SHAPE... "
+               "usage: descent_gemm_pairs [--threads T] [--calls N] [--offset F] SHAPE... "
                "(SHAPE: NN:512x512x512, TN:256x784x512, ...)\n",
                message.c_str());
   std::exit(2);
@@ -52,7 +62,8 @@ struct Shape {
 std::size_t parse_count(const std::string& text, const char* what, std::size_t most) {
   char* end = nullptr;
   const unsigned long long value = std::strtoull(text.c_str(), &end, 10);
-  if (text.empty() || text[0] == '-' || *end != '\0' || value == 0 || value > most)
+  if (text.empty() || std::isdigit(static_cast<unsigned char>(text[0])) == 0 || *end != '\0' ||
+      value == 0 || value > most)
     usage_error(std::string(what) + " \"" + text + "\" is not a whole number from 1 to " +
                 std::to_string(most));
   return static_cast<std::size_t>(value);
@@ -76,6 +87,9 @@ Shape parse_shape(const std::string& text) {
     *sides[i] = parse_count(text.substr(begin, end - begin), "a side of the shape", 1 << 16);
     begin = end + 1;
   }
+  constexpr std::size_t kMostFloats = std::size_t{1} << 28;
+  if (s.m * s.k > kMostFloats || s.k * s.n > kMostFloats || s.m * s.n > kMostFloats)
+    usage_error("shape \"" + text + "\" has an operand of more than 2^28 floats (1 GiB)");
   return s;
 }
 
@@ -84,24 +98,46 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-void run(const Shape& s, std::size_t calls) {
+// n floats from random_aligned(n, seed), `offset` floats past a 64-byte line.
+descent::AlignedBuffer<float> operand(std::size_t n, std::uint64_t seed, std::size_t offset) {
+  const auto values = bench::random_aligned(n, seed);
+  descent::AlignedBuffer<float> buffer(n + offset);
+  std::copy(values.data(), values.data() + n, buffer.data() + offset);
+  return buffer;
+}
+
+void run(const Shape& s, std::size_t calls, std::size_t offset) {
   const std::size_t lda = s.ta == Trans::no ? s.k : s.m;
   const std::size_t ldb = s.tb == Trans::no ? s.n : s.k;
-  const auto a = bench::random_aligned(s.m * s.k, 1), b = bench::random_aligned(s.k * s.n, 2);
-  descent::AlignedBuffer<float> c(s.m * s.n), c_peer(s.m * s.n);
+  const auto a_buffer = operand(s.m * s.k, 1, offset), b_buffer = operand(s.k * s.n, 2, offset);
+  descent::AlignedBuffer<float> c_buffer(s.m * s.n + offset), peer_buffer(s.m * s.n + offset);
+  const float* const a = a_buffer.data() + offset;
+  const float* const b = b_buffer.data() + offset;
+  float* const c = c_buffer.data() + offset;
+  float* const c_peer = peer_buffer.data() + offset;
   std::vector<double> ours, theirs, ratio;
   for (std::size_t call = 0; call < calls; ++call) {
     const auto t0 = Clock::now();
-    descent::sgemm(s.ta, s.tb, s.m, s.n, s.k, 1.0f, a.data(), lda, b.data(), ldb, 0.0f, c.data(),
-                   s.n);
+    descent::sgemm(s.ta, s.tb, s.m, s.n, s.k, 1.0f, a, lda, b, ldb, 0.0f, c, s.n);
     const auto t1 = Clock::now();
-    bench::peers::sgemm(bench::peers::Blas::onednn, s.ta, s.tb, s.m, s.n, s.k, 1.0f, a.data(), lda,
-                        b.data(), ldb, 0.0f, c_peer.data(), s.n);
+    bench::peers::sgemm(bench::peers::Blas::onednn, s.ta, s.tb, s.m, s.n, s.k, 1.0f, a, lda, b, ldb,
+                        0.0f, c_peer, s.n);
     const auto t2 = Clock::now();
     if (call < calls / 10) continue;
     ours.push_back(std::chrono::duration<double>(t1 - t0).count());
     theirs.push_back(std::chrono::duration<double>(t2 - t1).count());
     ratio.push_back(theirs.back() / ours.back());
+  }
+  double apart = 0.0;
+  for (std::size_t i = 0; i < s.m * s.n; ++i)
+    apart = std::max(apart, static_cast<double>(std::fabs(c[i] - c_peer[i])));
+  if (!(apart <= 1e-5 * static_cast<double>(s.k))) {
+    std::fprintf(stderr,
+                 "descent_gemm_pairs: error: %c%c:%zux%zux%zu: descent's and oneDNN's products "
+                 "differ by up to %g\n",
+                 s.ta == Trans::yes ? 'T' : 'N', s.tb == Trans::yes ? 'T' : 'N', s.m, s.n, s.k,
+                 apart);
+    std::exit(1);
   }
   const double gflop =
       2e-9 * static_cast<double>(s.m) * static_cast<double>(s.n) * static_cast<double>(s.k);
@@ -120,21 +156,26 @@ void run(const Shape& s, std::size_t calls) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const char* policy = std::getenv("OMP_WAIT_POLICY");
-  if (policy == nullptr || std::strcmp(policy, "passive") != 0) {
-    setenv("OMP_WAIT_POLICY", "passive", 1);
-    execv("/proc/self/exe", argv);  // returns only on failure: run on with spinning threads
+  if (std::getenv("OMP_WAIT_POLICY") == nullptr &&
+      std::getenv("DESCENT_GEMM_PAIRS_RESTARTED") == nullptr) {
+    if (setenv("OMP_WAIT_POLICY", "passive", 1) == 0 &&
+        setenv("DESCENT_GEMM_PAIRS_RESTARTED", "1", 1) == 0)
+      execv("/proc/self/exe", argv);  // returns only on failure
     std::fprintf(stderr,
                  "descent_gemm_pairs: warning: could not restart with "
                  "OMP_WAIT_POLICY=passive; oneDNN's threads will spin\n");
   }
   if (!bench::peers::available(bench::peers::Blas::onednn))
     usage_error("this build has no oneDNN (apt-get install libdnnl-dev, then configure again)");
-  std::size_t threads = 1, calls = 100;
+  std::size_t threads = 1, calls = 100, offset = 0;
   std::vector<Shape> shapes;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
-    if (arg == "--threads" || arg == "--calls") {
+    if (arg == "--offset") {
+      if (i + 1 == argc) usage_error(arg + " needs a value");
+      const std::string text = argv[++i];
+      offset = text == "0" ? 0 : parse_count(text, "--offset", 15);
+    } else if (arg == "--threads" || arg == "--calls") {
       if (i + 1 == argc) usage_error(arg + " needs a value");
       const std::size_t value =
           parse_count(argv[++i], arg.c_str(), arg == "--threads" ? 1024 : 1000000);
@@ -147,6 +188,11 @@ int main(int argc, char** argv) {
   if (calls < 2) usage_error("--calls must be at least 2");
   descent::set_threads(threads);
   bench::peers::set_threads(threads);
-  for (const Shape& s : shapes) run(s, calls);
+  try {
+    for (const Shape& s : shapes) run(s, calls, offset);
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "descent_gemm_pairs: error: out of memory for the operands\n");
+    return 2;
+  }
   return 0;
 }

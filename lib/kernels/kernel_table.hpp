@@ -37,8 +37,9 @@ struct GemmBlocking {
   std::size_t short_k_nr = 0;
   std::size_t short_k_depth = 0;
   // Software prefetch in the K loop of blocks at least kGemmShortK deep (0: none): each step
-  // of a tile fetches B's panel row prefetch_b steps ahead, and a packed A panel's column
-  // prefetch_a steps ahead. For caches whose own prefetchers leave the tiles waiting on L2.
+  // of a tile fetches B's panel row prefetch_b steps ahead, and A's column prefetch_a steps
+  // ahead where A is packed or transposed (not a row-major A read in place). For caches whose
+  // own prefetchers leave the tiles waiting on L2.
   std::size_t prefetch_b = 0;
   std::size_t prefetch_a = 0;
 };

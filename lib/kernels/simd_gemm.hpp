@@ -280,17 +280,23 @@ template <class A, std::size_t ROWS, std::size_t NV, bool ROWS_APART, std::size_
   constexpr std::size_t kBases = ROWS_APART ? (ROWS + 2) / 3 : 1;
   const float* base[kBases];
   for (std::size_t i = 0; i < kBases; ++i) base[i] = a + 3 * i * a_row;
-  // Prefetch distances in floats. Only a long block prefetches: a short one would fetch
+  // Prefetch distances in bytes. Only a long block prefetches: a short one would fetch
   // mostly past its panels. A row-major A read in place is ROWS streams the hardware follows.
-  const std::size_t b_ahead = PF_B * b_step, a_ahead = PF_A * a_step;
+  // The addresses run past the operands in a block's last steps, harmless for a prefetch; they
+  // are formed as integers, not as pointers past the arrays.
+  const std::uintptr_t b_ahead = PF_B * b_step * sizeof(float),
+                       a_ahead = PF_A * a_step * sizeof(float);
   constexpr std::size_t kLines = (NV * W + 15) / 16;  // 64-byte lines per row of B's panel
+  auto fetch = [](const float* p, std::uintptr_t ahead) __attribute__((always_inline)) {
+    __builtin_prefetch(reinterpret_cast<const void*>(reinterpret_cast<std::uintptr_t>(p) + ahead),
+                       0, 3);
+  };
   auto step = [&](auto prefetch) __attribute__((always_inline)) {
     if constexpr (decltype(prefetch)::value && PF_B > 0) {
 #pragma GCC unroll 4
-      for (std::size_t l = 0; l < kLines; ++l) __builtin_prefetch(b + b_ahead + l * 16, 0, 3);
+      for (std::size_t l = 0; l < kLines; ++l) fetch(b + l * 16, b_ahead);
     }
-    if constexpr (decltype(prefetch)::value && PF_A > 0 && !ROWS_APART)
-      __builtin_prefetch(base[0] + a_ahead, 0, 3);
+    if constexpr (decltype(prefetch)::value && PF_A > 0 && !ROWS_APART) fetch(base[0], a_ahead);
     B bv[NV];
 #pragma GCC unroll 4
     for (std::size_t v = 0; v < NV; ++v) bv[v] = B::load_unaligned(b + v * W);
@@ -304,7 +310,7 @@ template <class A, std::size_t ROWS, std::size_t NV, bool ROWS_APART, std::size_
     for (std::size_t i = 0; i < kBases; ++i) base[i] += a_step;
     b += b_step;
   };
-  if (kc < kGemmShortK) {
+  if (kc < kGemmShortK || (PF_B == 0 && PF_A == 0 && place.store->transposed)) {
     for (std::size_t p = 0; p < kc; ++p) step(std::false_type{});
   } else if (place.store->transposed) {
     for (std::size_t p = 0; p < kc; ++p) step(std::true_type{});

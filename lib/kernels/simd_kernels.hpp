@@ -18,8 +18,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
-#include <type_traits>
 #include <new>
+#include <type_traits>
 #include <utility>
 
 #include <xsimd/xsimd.hpp>
