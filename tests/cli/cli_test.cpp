@@ -757,8 +757,13 @@ TEST(Cli, ASignalStopsTrainingAfterItsStepAndTheRunIsWrittenAndResumable) {
   const std::string files = " --checkpoint " + (dir / "c.ckpt").string() + " --save " +
                             (dir / "m.bin").string() + " --history " + (dir / "h.csv").string();
   const std::string train = "train --data digits --hidden 16 --batch 8 --json" + files;
-  const CliRun r = run_cli("timeout --preserve-status -k 30 -s TERM 2 " + std::string(DESCENT_CLI) +
-                               " " + train + " --epochs 100000000",
+  // The signal goes once training runs (its first checkpoint is there): sent at a fixed time,
+  // it could land while a loaded machine was still starting the command, which a signal ends
+  // at once, with nothing written.
+  const CliRun r = run_cli("sh -c '" + std::string(DESCENT_CLI) + " " + train +
+                               " --epochs 100000000 & pid=$!; i=0; " + "while [ ! -e " +
+                               (dir / "c.ckpt").string() + " ] && [ $i -lt 600 ]; do sleep 0.1; " +
+                               "i=$((i+1)); done; sleep 0.2; kill -TERM $pid; wait $pid'",
                            dir, false);
   ASSERT_EQ(r.status, 128 + SIGTERM) << r.err;
   const auto j = nlohmann::json::parse(r.out);
