@@ -59,13 +59,14 @@ struct Shape {
   std::exit(2);
 }
 
-std::size_t parse_count(const std::string& text, const char* what, std::size_t most) {
+std::size_t parse_count(const std::string& text, const char* what, std::size_t least,
+                        std::size_t most) {
   char* end = nullptr;
   const unsigned long long value = std::strtoull(text.c_str(), &end, 10);
   if (text.empty() || std::isdigit(static_cast<unsigned char>(text[0])) == 0 || *end != '\0' ||
-      value == 0 || value > most)
-    usage_error(std::string(what) + " \"" + text + "\" is not a whole number from 1 to " +
-                std::to_string(most));
+      value < least || value > most)
+    usage_error(std::string(what) + " \"" + text + "\" is not a whole number from " +
+                std::to_string(least) + " to " + std::to_string(most));
   return static_cast<std::size_t>(value);
 }
 
@@ -84,7 +85,7 @@ Shape parse_shape(const std::string& text) {
     const std::size_t end = i < 2 ? text.find('x', begin) : text.size();
     if (end == std::string::npos)
       usage_error("shape \"" + text + "\" does not have three sides MxNxK");
-    *sides[i] = parse_count(text.substr(begin, end - begin), "a side of the shape", 1 << 16);
+    *sides[i] = parse_count(text.substr(begin, end - begin), "a side of the shape", 1, 1 << 16);
     begin = end + 1;
   }
   constexpr std::size_t kMostFloats = std::size_t{1} << 28;
@@ -98,11 +99,11 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-// n floats from random_aligned(n, seed), `offset` floats past a 64-byte line.
+// n floats from random_floats(n, seed), `offset` floats past a 64-byte line.
 descent::AlignedBuffer<float> operand(std::size_t n, std::uint64_t seed, std::size_t offset) {
-  const auto values = bench::random_aligned(n, seed);
+  const std::vector<float> values = bench::random_floats(n, seed);
   descent::AlignedBuffer<float> buffer(n + offset);
-  std::copy(values.data(), values.data() + n, buffer.data() + offset);
+  std::copy(values.begin(), values.end(), buffer.data() + offset);
   return buffer;
 }
 
@@ -173,12 +174,11 @@ int main(int argc, char** argv) {
     const std::string arg = argv[i];
     if (arg == "--offset") {
       if (i + 1 == argc) usage_error(arg + " needs a value");
-      const std::string text = argv[++i];
-      offset = text == "0" ? 0 : parse_count(text, "--offset", 15);
+      offset = parse_count(argv[++i], "--offset", 0, 15);
     } else if (arg == "--threads" || arg == "--calls") {
       if (i + 1 == argc) usage_error(arg + " needs a value");
       const std::size_t value =
-          parse_count(argv[++i], arg.c_str(), arg == "--threads" ? 1024 : 1000000);
+          parse_count(argv[++i], arg.c_str(), 1, arg == "--threads" ? 1024 : 1000000);
       (arg == "--threads" ? threads : calls) = value;
     } else {
       shapes.push_back(parse_shape(arg));

@@ -19,14 +19,15 @@ namespace descent::kernels {
 // 220.4; TN 256 x 256 x 16 220.9 against 215.6. At K = 48 they lost (211.6 against 224.6),
 // and beside a one-vector edge (n = 784) too (TN 256 x 784 x 32 197.8 against 224.2).
 //
-// Prefetching B's panel 16 steps ahead and A's column 8 (packed, or transposed in place) (the L2
-// prefetchers of an Intel Emerald Rapids core left the tiles waiting; on AMD they had not been
-// measured wanting): one thread, the ratio of oneDNN's time to descent's, median of 30-300
-// call-by-call alternating pairs in a process (64-byte aligned operands), two rounds, without ->
-// with: square 1024 0.85-0.90 -> 0.91-0.93, dw 256 x 784 x 512 0.74-0.79 -> 0.89-0.91, dw 256 x 784
-// x 128 0.88-0.90 -> 0.93; the other shapes measured within the spread. With operands 16 bytes off
-// a line, three rounds: square 2048 0.87-0.93 -> 0.97-0.98, dw 256 x 784 x 512 0.73-0.76
-// -> 0.88-0.90, dx 128 x 784 x 256 0.84-0.85 -> 0.89-0.90.
+// Prefetching B's panel 16 steps ahead, and A's column 8 where A is packed or transposed in
+// place: on an Intel Emerald Rapids core the L2 prefetchers left the tiles waiting (on the AMD
+// hosts descent had been level with oneDNN without it; not measured there since). One thread,
+// oneDNN's time over descent's, median of 30-300 call-by-call alternating pairs in a process
+// (descent_gemm_pairs), 64-byte aligned operands, without -> with: square 1024 0.85-0.90 ->
+// 0.91-0.93, dw 256 x 784 x 512 0.74-0.79 -> 0.89-0.91, dw 256 x 784 x 128 0.88-0.90 -> 0.93,
+// fwd 128 x 256 x 784 0.85-0.87 -> 0.90-0.98; the other shapes within the spread. Operands 16
+// bytes off a line (as --offset 4 sets them), three rounds: square 2048 0.87-0.93 -> 0.97-0.98, dx
+// 128 x 784 x 256 0.84-0.85 -> 0.89-0.90.
 constinit const KernelTable avx512_kernels = make_table<xsimd::avx512f, Isa::avx512,
                                                         GemmBlocking{.mr = 12,
                                                                      .nr = 32,
