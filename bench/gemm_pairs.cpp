@@ -94,6 +94,12 @@ Shape parse_shape(const std::string& text) {
   return s;
 }
 
+// As the command line writes it: NN:512x512x512.
+std::string name(const Shape& s) {
+  return std::string(1, s.ta == Trans::yes ? 'T' : 'N') + (s.tb == Trans::yes ? 'T' : 'N') + ":" +
+         std::to_string(s.m) + "x" + std::to_string(s.n) + "x" + std::to_string(s.k);
+}
+
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
@@ -134,10 +140,9 @@ void run(const Shape& s, std::size_t calls, std::size_t offset) {
     apart = std::max(apart, static_cast<double>(std::fabs(c[i] - c_peer[i])));
   if (!(apart <= 1e-5 * static_cast<double>(s.k))) {
     std::fprintf(stderr,
-                 "descent_gemm_pairs: error: %c%c:%zux%zux%zu: descent's and oneDNN's products "
-                 "differ by up to %g\n",
-                 s.ta == Trans::yes ? 'T' : 'N', s.tb == Trans::yes ? 'T' : 'N', s.m, s.n, s.k,
-                 apart);
+                 "descent_gemm_pairs: error: %s: descent's and oneDNN's products differ by up "
+                 "to %g\n",
+                 name(s).c_str(), apart);
     std::exit(1);
   }
   const double gflop =
@@ -146,11 +151,10 @@ void run(const Shape& s, std::size_t calls, std::size_t offset) {
     return *std::min_element(v.begin(), v.end());
   };
   std::printf(
-      "%c%c:%zux%zux%zu threads %zu  descent %6.1f best %6.1f median  onednn %6.1f best "
+      "%s threads %zu  descent %6.1f best %6.1f median  onednn %6.1f best "
       "%6.1f median  GFLOP/s  ratio %.3f\n",
-      s.ta == Trans::yes ? 'T' : 'N', s.tb == Trans::yes ? 'T' : 'N', s.m, s.n, s.k,
-      descent::threads(), gflop / best(ours), gflop / median(ours), gflop / best(theirs),
-      gflop / median(theirs), median(ratio));
+      name(s).c_str(), descent::threads(), gflop / best(ours), gflop / median(ours),
+      gflop / best(theirs), gflop / median(theirs), median(ratio));
   std::fflush(stdout);
 }
 
@@ -172,20 +176,22 @@ int main(int argc, char** argv) {
   std::vector<Shape> shapes;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
+    // An option's value, least to most (a median needs at least two calls).
+    const auto value = [&](std::size_t least, std::size_t most) {
+      if (i + 1 == argc) usage_error(arg + " needs a value");
+      return parse_count(argv[++i], arg.c_str(), least, most);
+    };
     if (arg == "--offset") {
-      if (i + 1 == argc) usage_error(arg + " needs a value");
-      offset = parse_count(argv[++i], "--offset", 0, 15);
-    } else if (arg == "--threads" || arg == "--calls") {
-      if (i + 1 == argc) usage_error(arg + " needs a value");
-      const std::size_t value =
-          parse_count(argv[++i], arg.c_str(), 1, arg == "--threads" ? 1024 : 1000000);
-      (arg == "--threads" ? threads : calls) = value;
+      offset = value(0, 15);
+    } else if (arg == "--threads") {
+      threads = value(1, 1024);
+    } else if (arg == "--calls") {
+      calls = value(2, 1000000);
     } else {
       shapes.push_back(parse_shape(arg));
     }
   }
   if (shapes.empty()) usage_error("no shape given");
-  if (calls < 2) usage_error("--calls must be at least 2");
   descent::set_threads(threads);
   bench::peers::set_threads(threads);
   try {
