@@ -157,6 +157,7 @@ Dataset parse_columns(std::string_view text, std::string_view name, TaskHint hin
   if (!have_header) throw Error(fmt::format("{}: the file has no header row", name));
   if (line.find('\0') != std::string_view::npos)
     throw Error(fmt::format("{}:{}: the file is binary, not CSV text", name, lines.number()));
+  const std::string_view header = line;
   split_fields(line, fields);
   const std::size_t columns = fields.size();
   if (columns < (has_target ? 2u : 1u)) {
@@ -221,8 +222,17 @@ Dataset parse_columns(std::string_view text, std::string_view name, TaskHint hin
     if (trim(line).empty()) continue;
     split_fields(line, fields);
     if (fields.size() != columns) {
-      throw Error(fmt::format("{}:{}: expected {} fields as in the header, got {}", name,
-                              lines.number(), columns, fields.size()));
+      // Two readings of the file this reader does not share, where they would explain it.
+      std::string why;
+      if (header.find('"') != std::string_view::npos) {
+        why =
+            " (the header has a quote: quoted fields are not read as such, a comma between "
+            "quotes separates fields too)";
+      } else if (line.find('\r') != std::string_view::npos) {
+        why = " (the line holds a CR: in a file whose lines end in LF, a CR alone ends no line)";
+      }
+      throw Error(fmt::format("{}:{}: expected {} fields as in the header, got {}{}", name,
+                              lines.number(), columns, fields.size(), why));
     }
     // (An ignored last column is not read: it may hold anything, class names too.)
     for (std::size_t c = 0; c < read; ++c) {

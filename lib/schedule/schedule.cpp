@@ -192,6 +192,12 @@ std::unique_ptr<Schedule> make_schedule(std::string_view text, double base_lr) {
     throw Error(fmt::format("unknown schedule \"{}\" (known: {})", name, fmt::join(names(), ", ")));
   }
   SpecReader r(spec, "schedule");
+  // A rate the schedule reaches is used as the optimizer's (float arithmetic), so it is held
+  // to --lr's limits: beyond float's range every update overflows.
+  auto check_rate = [&r](const char* key, double rate) {
+    if (rate > static_cast<double>(std::numeric_limits<float>::max()))
+      r.invalid(key, "too large for the 32-bit floats the parameters are (at most 3.4e38)");
+  };
 
   if (name == "plateau") {
     PlateauSchedule::Options o;
@@ -205,6 +211,7 @@ std::unique_ptr<Schedule> make_schedule(std::string_view text, double base_lr) {
     o.cooldown = r.integer("cooldown", o.cooldown, 0);
     o.min_lr = r.number("min_lr", o.min_lr);
     if (o.min_lr < 0.0) r.invalid("min_lr", "must be >= 0");
+    check_rate("min_lr", o.min_lr);
     o.eps = r.number("eps", o.eps);
     if (o.eps < 0.0) r.invalid("eps", "must be >= 0");
     if (spec.has("warmup_iters") || spec.has("warmup_start_factor")) {
@@ -251,6 +258,7 @@ std::unique_ptr<Schedule> make_schedule(std::string_view text, double base_lr) {
     const long long t_max = r.integer("T_max", 1, 1);
     const double eta_min = r.number("eta_min", 0.0);
     if (eta_min < 0.0) r.invalid("eta_min", "must be >= 0");
+    check_rate("eta_min", eta_min);
     main = std::make_unique<CosineAnnealingLR>(g, t_max, eta_min);
   } else if (name == "cosine_restarts") {
     if (!spec.has("T_0")) r.required("T_0");
@@ -258,6 +266,7 @@ std::unique_ptr<Schedule> make_schedule(std::string_view text, double base_lr) {
     const long long t_mult = r.integer("T_mult", 1, 1);
     const double eta_min = r.number("eta_min", 0.0);
     if (eta_min < 0.0) r.invalid("eta_min", "must be >= 0");
+    check_rate("eta_min", eta_min);
     main = std::make_unique<CosineAnnealingWarmRestarts>(g, t_0, t_mult, eta_min);
   } else if (name == "linear") {
     const double start = r.number("start_factor", 1.0 / 3.0);
@@ -273,6 +282,10 @@ std::unique_ptr<Schedule> make_schedule(std::string_view text, double base_lr) {
   } else if (name == "onecycle") {
     const double max_lr = r.number("max_lr", base_lr);
     if (!(max_lr > 0.0)) r.invalid("max_lr", "must be > 0");
+    check_rate("max_lr", max_lr);
+    if (!(static_cast<float>(max_lr) > 0.0f))
+      r.invalid("max_lr",
+                "so small that it is 0 as a 32-bit float (no update would change anything)");
     if (!spec.has("total_steps")) r.required("total_steps");
     const long long total = r.integer("total_steps", 1, 1);
     const double pct = r.number("pct_start", 0.3);

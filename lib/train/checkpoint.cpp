@@ -44,12 +44,14 @@ RunFingerprint read_fingerprint(bytes::Reader& r) {
   f.optimizer = r.string("the optimizer");
   f.schedule = r.string("the schedule");
   f.schedule_per = r.get<std::uint32_t>("when the schedule steps");
+  if (f.schedule_per > 1) throw Error("checkpoint: damaged schedule stepping");
   f.clip_norm = r.get<double>("clip_norm");
   f.clip_value = r.get<double>("clip_value");
   f.batch_size = r.get<std::uint64_t>("the batch size");
   f.seed = r.get<std::uint64_t>("the seed");
   f.loss = r.get<std::uint32_t>("the loss");
   f.shuffle = r.get<std::uint32_t>("the shuffle setting");
+  if (f.shuffle > 1) throw Error("checkpoint: damaged shuffle setting");
   f.train_rows = r.get<std::uint64_t>("the training rows");
   f.train_crc = r.get<std::uint32_t>("the training data checksum");
   f.validation_rows = r.get<std::uint64_t>("the validation rows");
@@ -289,10 +291,20 @@ void parse_checkpoint(std::span<const char> file, const std::string& name, Netwo
   const std::span<const char> optimizer_state = r.section("the optimizer state");
   const std::string schedule_name = r.string("the schedule name");
   const std::span<const char> schedule_state = r.section("the schedule state");
-  const RunFingerprint saved = read_fingerprint(r);
+  // What the readers below find damaged, they say as "checkpoint: ..."; said with the file.
+  auto named = [&name](auto read) {
+    try {
+      return read();
+    } catch (const Error& e) {
+      const std::string_view what = e.what();
+      if (!what.starts_with("checkpoint: ")) throw;
+      throw Error(fmt::format("{}: {}", name, what));
+    }
+  };
+  const RunFingerprint saved = named([&] { return read_fingerprint(r); });
   const auto saved_steps = r.get<std::uint64_t>("the step count");
-  Trainer::Run saved_run =
-      read_run(r, model.network.parameter_count(), model.network.layers().size());
+  Trainer::Run saved_run = named(
+      [&] { return read_run(r, model.network.parameter_count(), model.network.layers().size()); });
   if (!r.done()) throw Error(fmt::format("{}: the checkpoint has bytes after its end", name));
 
   // Does it belong to this run?

@@ -93,6 +93,16 @@ LrFindResult lr_find(Network& network, const Dataset& data, Optimizer& optimizer
         trainer.train_step(data.features.view(), targets.view,
                            std::span<const std::size_t>(order).subspan(first, batch));
     first += batch;
+    // The first loss and gradient come before any update: non-finite, the weights or the data
+    // are at fault, which no lower rate would mend.
+    if (i == 0 && (!std::isfinite(step.loss) || !std::isfinite(step.grad_norm))) {
+      throw Error(fmt::format(
+          "lr_find: the {} is {} at the start, before any update: the initial weights or the "
+          "data overflow (weights from a file? targets whose square exceeds a float?), not the "
+          "learning rate",
+          std::isfinite(step.loss) ? "gradient norm" : "loss",
+          number_text(std::isfinite(step.loss) ? step.grad_norm : step.loss)));
+    }
     average = options.smoothing * average + (1.0 - options.smoothing) * step.loss;
     const double smoothed =
         average / (1.0 - std::pow(options.smoothing, static_cast<double>(i + 1)));

@@ -239,11 +239,18 @@ TEST(Cli, BadOptionsExitTwoWithAMessageAndWriteNothing) {
       // Rates that float arithmetic cannot carry.
       {"train --data iris --lr 1e39", "too large for the 32-bit floats"},
       {"train --data iris --lr 1e-46", "0 as a 32-bit float"},
+      // The same limits for the rates a schedule reaches.
+      {"train --data iris --schedule onecycle:total_steps=10,max_lr=1e39",
+       "max_lr=1e39 is invalid: too large for the 32-bit floats"},
+      {"train --data iris --schedule onecycle:total_steps=10,max_lr=1e-50",
+       "max_lr=1e-50 is invalid: so small that it is 0 as a 32-bit float"},
+      {"train --data iris --schedule cosine:T_max=10,eta_min=1e39", "eta_min=1e39 is invalid"},
+      {"train --data iris --schedule plateau:min_lr=1e39", "min_lr=1e39 is invalid"},
       {"train --data iris --epochs 18446744073709551616",
        "--epochs 18446744073709551616 is "
        "invalid: it is too large"},
       {"train --data iris --resume /dev/null",
-       "the checkpoint file is not a regular file (a directory or a device)"},
+       "the checkpoint file is not a regular file (a directory, a device or a pipe)"},
       {"train --data iris --checkpoint /dev/null", "--checkpoint /dev/null: not a regular file"},
       {"train --data iris --save /dev/null/m.model", "\"/dev/null\" is a file, not a directory"},
   };
@@ -1224,6 +1231,32 @@ TEST(Cli, PredictGivesALabelAndAProbabilityPerOutputOfAMultiLabelModel) {
   EXPECT_NE(refused.err.find("has one output; cross_entropy needs at least 2"), std::string::npos)
       << refused.err;
   EXPECT_TRUE(refused.out.empty()) << refused.out;
+  // evaluate says the same, not that the data's labels are beyond the model's one class.
+  test::write_text(dir / "xy.csv", "a,b,y\n2,-1,1\n-3,0.5,0\n");
+  const CliRun evaluated = run_cli("evaluate --model " + (dir / "one.model").string() + " --data " +
+                                       (dir / "xy.csv").string() + " --loss cross_entropy",
+                                   dir);
+  EXPECT_EQ(evaluated.status, 2);
+  EXPECT_NE(evaluated.err.find("has one output; cross_entropy needs at least 2"), std::string::npos)
+      << evaluated.err;
+}
+
+TEST(Cli, APipeGivenAsAModelOrInitFileIsRefusedWithoutWaitingForAWriter) {
+  test::TempDir dir;
+  const auto fifo = dir / "fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  // Opening a FIFO for reading waits for a writer: a check after the open would never come.
+  const std::string cases[] = {
+      "predict --data iris --model " + fifo.string(),
+      "evaluate --data iris --model " + fifo.string(),
+      "train --data iris --hidden 3 --epochs 1 --init " + fifo.string(),
+      "lr-find --data iris --hidden 3 --no-plots --init " + fifo.string(),
+  };
+  for (const std::string& args : cases) {
+    const CliRun r = run_cli("timeout 20 " + std::string(DESCENT_CLI) + " " + args, dir, false);
+    EXPECT_EQ(r.status, 2) << args << "\n" << r.err;
+    EXPECT_NE(r.err.find("is not a regular file"), std::string::npos) << args << "\n" << r.err;
+  }
 }
 
 TEST(Cli, BadDataFilesNameFileLineAndColumn) {
@@ -1245,6 +1278,11 @@ TEST(Cli, BadDataFilesNameFileLineAndColumn) {
       {"a,y\n1,-1\n2,1\n", "bad.csv:2:3: target \"y\": class labels must be integers",
        "--task classification"},
       {"a,y\n1,0\n2,0\n3,0\n", "classification needs at least 2 classes", ""},
+      // What the count of fields comes from, where the file reads otherwise elsewhere.
+      {"\"a,b\",c,y\n1,2,0\n3,4,1\n",
+       "bad.csv:2: expected 4 fields as in the header, got 3 (the header has a quote", ""},
+      {"a,b,y\n1,2,0\r3,4,1\n5,6,1\n",
+       "bad.csv:2: expected 3 fields as in the header, got 5 (the line holds a CR", ""},
   };
   for (const BadFile& c : cases) {
     test::TempDir dir;
@@ -1763,6 +1801,18 @@ TEST(Cli, LrFindStartsFromAnInitFileOrSchemeAndSaysWhenNothingFell) {
   EXPECT_NE(words.out.find("no suggestion: the smoothed loss never fell"), std::string::npos)
       << words.out;
   EXPECT_EQ(words.out.find("train with"), std::string::npos) << words.out;
+  // Weights whose first loss already overflows: the weights are at fault, not a rate (a lower
+  // --start-lr would not help), so nothing is suggested.
+  const std::vector<float> huge(4 * 3 + 3 + 3 * 3 + 3, 3e38f);
+  test::write_text(dir / "huge.f32",
+                   std::string(reinterpret_cast<const char*>(huge.data()), huge.size() * 4));
+  const CliRun overflow = run_cli(
+      "lr-find --data iris --hidden 3 --no-plots --init " + (dir / "huge.f32").string(), dir);
+  EXPECT_EQ(overflow.status, 2) << overflow.out;
+  EXPECT_NE(overflow.err.find("at the start, before any update: the initial weights or the data "
+                              "overflow"),
+            std::string::npos)
+      << overflow.err;
 }
 
 TEST(Cli, CommandsWithAnOutputDirectoryWriteNothingWhenOneFileCannotBe) {
@@ -1820,6 +1870,10 @@ TEST(Cli, TraceLrDemoAndLrFindRefuseBadOptionsBeforeWritingAnything) {
       {"trace --function booth --start 1,,2 --out OUT", "an empty item"},
       {"trace --function booth --start 1,1e39 --out OUT", "coordinate 1 (1e+39) is beyond"},
       {"trace --function booth --steps 0 --out OUT", "--steps 0 is invalid"},
+      // Without --out too: sgd at lr=1 on the parabola never converges, and 10^11 steps
+      // would run for hours.
+      {"trace --function parabola --optimizer sgd:lr=1 --steps 100000000000",
+       "--steps 100000000000 is invalid: at most 100000000"},
       {"trace --function booth --grad-tol -1 --out OUT", "--grad-tol -1 is invalid"},
       {"trace --function booth --optimizer adam:beta1=2 --out OUT", "beta1=2 is invalid"},
       {"trace --function quadratic:condition=0 --out OUT", "condition=0 is invalid"},

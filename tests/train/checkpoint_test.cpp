@@ -382,7 +382,20 @@ TEST(Checkpoint, RefusesContentsThatDoNotAgree) {
     r.best_epoch = 2;
     expect_refused(r, "the best epoch lies after the last one");
     r.best_epoch = 1;
-    expect_refused(r, "the best epoch has no weights");
+    // Said with the file's name, as every other fault of a checkpoint is.
+    expect_refused(r,
+                   (dir / "ck").string() + ": checkpoint: damaged: the best epoch has no weights");
+  }
+  {
+    // A flag of another value than 0 or 1 is damage, not a setting that differs from its own
+    // reading ("written with shuffle true; this run has true").
+    const RunFingerprint saved = f;
+    f.shuffle = 2;
+    expect_refused(good(), (dir / "ck").string() + ": checkpoint: damaged shuffle setting");
+    f = saved;
+    f.schedule_per = 5;
+    expect_refused(good(), "damaged schedule stepping");
+    f = saved;
   }
   {
     Trainer::Run r = good();

@@ -36,6 +36,14 @@ std::optional<Loss> chosen_loss(const LoadedModel& model, const ModelArgs& args)
     fmt::print(stderr, "descent: warning: --loss {}: the model in {} was trained with {}\n",
                to_string(loss), args.model, to_string(*model.loss));
   }
+  // A softmax over one output is 1 for every row: class 0 whatever the input. Said here, before
+  // the data's labels (which such a model could only call out of range) are read.
+  if (loss == Loss::cross_entropy && model.network.outputs() < 2) {
+    throw Error(
+        fmt::format("--loss cross_entropy: the model in {} has one output; cross_entropy "
+                    "needs at least 2 (one per class)",
+                    args.model));
+  }
   return loss;
 }
 
@@ -87,13 +95,6 @@ int run_predict(const ModelArgs& args) {
   }
   const LoadedModel model = load_any_model(args.model);
   const std::optional<Loss> loss = chosen_loss(model, args);
-  // A softmax over one output is 1 for every row: class 0 whatever the input.
-  if (loss == Loss::cross_entropy && model.network.outputs() < 2) {
-    throw Error(
-        fmt::format("--loss cross_entropy: the model in {} has one output; cross_entropy "
-                    "needs at least 2 (one per class)",
-                    args.model));
-  }
   const Dataset data = features_for(model.network, args.data);
   const Matrix out = model.network.predict(data.features.view());
   const std::size_t outputs = model.network.outputs();

@@ -22,8 +22,11 @@ std::string shape_of(const Network& net) {
 
 namespace {
 
-// The first 8 bytes of a file (fewer for a shorter one, none for one that cannot be read).
+// The first 8 bytes of a file (fewer for a shorter one, none for one that cannot be read or
+// is not a regular file: opening a FIFO would wait for a writer, and reading a pipe would wait
+// for its end; the loader that follows names what is wrong).
 std::string head_of(const std::string& path) {
+  if (!why_not_a_regular_file(path).empty()) return {};
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (f == nullptr) return {};
   char magic[8] = {};
@@ -89,11 +92,21 @@ std::vector<std::string> data_warnings(const Dataset& data, TaskHint hint) {
       if (!second) second = v;
       two = v == *second;
     }
-    if (two && second) {
+    const float low = second ? std::min(first, *second) : first;
+    const float high = second ? std::max(first, *second) : first;
+    if (two && second && low == 0.0f && high == 1.0f) {
+      // Exactly 0 and 1 would have been read as classes: some value only rounds to one of them
+      // (1e-50, 1.00000001).
+      warnings.push_back(fmt::format(
+          "\"{}\": the target has two values only as 32-bit floats, 0 and 1, but not every one "
+          "is written 0 or 1, so it was read as numbers (regression); for two classes, write "
+          "the labels as 0 and 1",
+          data.name));
+    } else if (two && second) {
       warnings.push_back(fmt::format(
           "\"{}\": the target has two values only, {} and {}, read as numbers (regression); "
           "two classes are labelled 0 and 1",
-          data.name, std::min(first, *second), std::max(first, *second)));
+          data.name, low, high));
     }
   }
   return warnings;

@@ -29,6 +29,9 @@ namespace {
 
 // At most this many numbers go into the trajectory files of one command.
 constexpr double kMaxTracedNumbers = 5e7;
+// At most this many steps per optimizer, some 12 s of a 1-D function's (8 million a second
+// here): an optimizer that never meets --grad-tol would otherwise run on for hours.
+constexpr std::size_t kMaxTraceSteps = 100'000'000;
 
 nlohmann::json points_json(const std::vector<std::vector<double>>& points) {
   nlohmann::json out = nlohmann::json::array();
@@ -180,6 +183,10 @@ int run_trace(const TraceArgs& args) {
   }
   const std::size_t steps = parse_count(args.steps, "--steps");
   if (steps == 0) throw Error("--steps 0 is invalid: take at least one step");
+  if (steps > kMaxTraceSteps) {
+    throw Error(fmt::format("--steps {} is invalid: at most {} steps per optimizer", args.steps,
+                            kMaxTraceSteps));
+  }
   const double grad_tol = parse_number(args.grad_tol, "--grad-tol");
   if (grad_tol < 0.0)
     throw Error(fmt::format("--grad-tol {} is invalid: it must be >= 0", args.grad_tol));
