@@ -33,6 +33,10 @@ class Optimizer {
   virtual void prepare(std::size_t parameter_count) { (void)parameter_count; }
   // Forgets all state (buffers, step counts); hyperparameters and the learning rate stay.
   virtual void reset() { steps_ = 0; }
+  // The floats of state that prepare(parameter_count) has still to allocate: parameter_count
+  // for each buffer visit_state() lists that does not hold that many yet. The trainer counts
+  // them against the memory left before it trains.
+  std::size_t unprepared_floats(std::size_t parameter_count);
 
   // The learning rate for the coming step; schedules set it.
   double lr() const noexcept { return lr_; }

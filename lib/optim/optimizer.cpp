@@ -116,6 +116,20 @@ std::vector<char> Optimizer::save_state() const {
   });
 }
 
+std::size_t Optimizer::unprepared_floats(std::size_t parameter_count) {
+  struct Counter final : StateVisitor {
+    std::size_t n = 0, floats = 0;
+    void buffer(std::string_view, AlignedBuffer<float>& values) override {
+      if (values.size() != n) floats = floats > SIZE_MAX - n ? SIZE_MAX : floats + n;
+    }
+    void counter(std::string_view, std::uint64_t&) override {}
+    void scalar(std::string_view, double&) override {}
+  } counter;
+  counter.n = parameter_count;
+  visit_state(counter);
+  return counter.floats;
+}
+
 void Optimizer::load_state(std::span<const char> bytes) {
   const double rate =
       state_io::read(bytes, kOptimizerStateMagic, name(), "optimizer state", [&](StateVisitor& v) {

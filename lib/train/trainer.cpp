@@ -403,10 +403,10 @@ void Trainer::check_memory(std::size_t batch_rows, std::size_t extra_floats) con
         __builtin_add_overflow(floats, product, &floats))
       floats = SIZE_MAX;
   };
-  // What reserve() and fit() will allocate that is not there yet (the optimizer's state is
-  // not known here): a gradient buffer per shard but the first, the layers' packed weights,
-  // each shard's workspace and rows, and fit's copies of the parameters (the last sound ones,
-  // and the best ones under early stopping).
+  // What reserve() and fit() will allocate that is not there yet: a gradient buffer per shard
+  // but the first, the layers' packed weights, each shard's workspace and rows, the
+  // optimizer's state, and fit's copies of the parameters (the last sound ones, and the best
+  // ones under early stopping).
   const std::size_t have = std::count_if(s.shard_gradients.begin(), s.shard_gradients.end(),
                                          [&](const auto& g) { return g.size() == params; });
   if (shards > 1 && shards - 1 > have) add(shards - 1 - have, params);
@@ -428,13 +428,15 @@ void Trainer::check_memory(std::size_t batch_rows, std::size_t extra_floats) con
     freed = s.workspaces.size() * s.shard_capacity * widths;
   }
   add(options_.stop.early_stopping_patience > 0 ? 2 : 1, params);
+  add(1, optimizer_.unprepared_floats(params));
   add(1, extra_floats);
   if (floats != SIZE_MAX) floats -= std::min(floats, freed);
   if (floats == SIZE_MAX || floats > SIZE_MAX / sizeof(float) ||
       !detail::memory_left_for(floats * sizeof(float))) {
     throw Error(fmt::format(
         "out of memory: training this network of {} parameters ({} each copy) at batch {} "
-        "needs at least {} more for its gradients, workspaces and copies of the parameters, "
+        "needs at least {} more for its gradients, workspaces, optimizer state and copies of the "
+        "parameters, "
         "and it would leave under {} MiB free: use a smaller network or batch",
         params, byte_size_text(params * sizeof(float)), batch_rows,
         floats == SIZE_MAX || floats > SIZE_MAX / sizeof(float)

@@ -221,6 +221,24 @@ TEST(OptimizerState, EveryBufferBelongsToTheSameParameters) {
   EXPECT_NE(p7, std::vector<float>(7, 1.0f));
 }
 
+// What the trainer counts against the memory left before it trains.
+TEST(OptimizerState, CountsTheStateItHasStillToAllocate) {
+  const std::size_t n = 1000;
+  const std::pair<const char*, std::size_t> buffers[] = {
+      {"sgd", 0},      {"momentum", 1}, {"adam", 2},    {"adam:amsgrad=true", 3},
+      {"adamw", 2},    {"adagrad", 1},  {"rmsprop", 1}, {"rmsprop:centered=true,momentum=0.5", 3},
+      {"adadelta", 2}, {"adamax", 2},   {"nadam", 2},   {"radam", 2},
+  };
+  for (const auto& [spec, count] : buffers) {
+    auto optimizer = make_optimizer(spec);
+    EXPECT_EQ(optimizer->unprepared_floats(n), count * n) << spec;
+    optimizer->prepare(n);
+    EXPECT_EQ(optimizer->unprepared_floats(n), 0u) << spec;
+    optimizer->reset();  // zeroes the buffers, keeps them
+    EXPECT_EQ(optimizer->unprepared_floats(n), 0u) << spec;
+  }
+}
+
 TEST(OptimizerState, RefusesScalarsOutOfRange) {
   AlignedBuffer<float> a(8), b(8);
   for (double mu : {-0.5, 1.5, std::numeric_limits<double>::quiet_NaN()}) {

@@ -16,6 +16,7 @@
 #include "descent/matrix.hpp"
 #include "descent/network.hpp"
 #include "descent/optim/sgd.hpp"
+#include "descent/optimizer.hpp"
 #include "descent/parallel.hpp"
 #include "descent/train.hpp"
 #include "test_util.hpp"
@@ -209,6 +210,40 @@ TEST(Train, ANetworkTooLargeToTrainIsRefusedBeforeItIsInitialised) {
   EXPECT_NE(test::error_message([&] { fresh.fit(d, nullptr); }).find("out of memory"),
             std::string::npos);
   EXPECT_EQ(test::error_message([&] { trainer.fit(d, nullptr); }), "no error");
+}
+
+// The optimizer's state counts too: Adam's two buffers are two more copies of the parameters.
+TEST(Train, TheOptimizersStateIsCountedAgainstTheMemoryLeft) {
+  // 100 -> 50000 -> 2: 5,150,002 parameters, 19.6 MiB a copy.
+  Network net = Network::mlp(100, {50000}, 2, Activation::relu);
+  Sgd sgd({.lr = 0.01f});
+  auto adam = make_optimizer("adam");
+  // MiB in "needs at least N MiB more", where nothing is left beyond the 128 MiB kept free.
+  AvailableMemory memory("134217728");
+  auto needed_mib = [&](Optimizer& optimizer) {
+    Trainer trainer(net, optimizer, Loss::cross_entropy);
+    const std::string message = test::error_message([&] { trainer.check_memory(32); });
+    const auto at = message.find("needs at least ");
+    EXPECT_NE(at, std::string::npos) << message;
+    EXPECT_NE(message.find("MiB more for its gradients, workspaces, optimizer state"),
+              std::string::npos)
+        << message;
+    return at == std::string::npos ? 0.0 : std::stod(message.substr(at + 15));
+  };
+  const double plain = needed_mib(sgd), with_adam = needed_mib(*adam);
+  EXPECT_NEAR(with_adam - plain, 2 * 19.65, 1.0) << plain << " " << with_adam;
+  // Room for SGD's needs and one copy more: SGD trains, Adam is refused.
+  const std::string room =
+      std::to_string(134217728 + static_cast<long long>((plain + 20) * 1048576));
+  memory.set(room.c_str());
+  Trainer with_sgd(net, sgd, Loss::cross_entropy);
+  EXPECT_EQ(test::error_message([&] { with_sgd.check_memory(32); }), "no error");
+  Trainer refused(net, *adam, Loss::cross_entropy);
+  EXPECT_NE(test::error_message([&] { refused.check_memory(32); }).find("out of memory"),
+            std::string::npos);
+  // Once its state is there, it is not counted again.
+  adam->prepare(net.parameter_count());
+  EXPECT_EQ(test::error_message([&] { refused.check_memory(32); }), "no error");
 }
 
 TEST(Trainer, CutsLargeBatchesIntoShardsBySizeNotThreads) {
