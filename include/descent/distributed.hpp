@@ -66,9 +66,9 @@ struct DistributedOptions {
   bool check_replicas = true;
 };
 
-// n ranks that are threads of this process (each rank's code runs on its own thread): for
-// tests, and for trying distributed code without MPI. The collectives block until every rank
-// of the group has called them.
+// n ranks (1 to kMaxThreads) that are threads of this process (each rank's code runs on its
+// own thread): for tests, and for trying distributed code without MPI. The collectives block
+// until every rank of the group has called them.
 std::vector<std::shared_ptr<Communicator>> make_local_group(std::size_t n);
 
 namespace mpi {

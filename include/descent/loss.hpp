@@ -41,7 +41,8 @@ void check_targets(Loss loss, ConstMatrixView output, const Targets& targets,
                    std::span<const std::size_t> rows);
 
 // The loss summed over the batch (not yet divided by loss_divisor), in double. When grad is
-// not null it receives grad_scale * d(sum)/d(output). Targets are not checked here.
+// not null it receives grad_scale * d(sum)/d(output). Throws descent::Error as check_targets
+// does, and for a grad of another shape than output's.
 double loss_sum(Loss loss, ConstMatrixView output, const Targets& targets, float grad_scale,
                 const MatrixView* grad);
 

@@ -152,6 +152,9 @@ struct StepRecord {
   double loss = 0.0;       // mean loss of the batch, before the update
   double lr = 0.0;         // the learning rate of this step
   double grad_norm = 0.0;  // L2 norm of the mean gradient
+  // False where train_step() left the parameters as they were: the loss or the gradient was
+  // not finite (NaN or overflowing inputs, weights or targets).
+  bool updated = true;
 };
 
 struct Callbacks {
@@ -198,6 +201,8 @@ class Trainer {
 
   // One gradient step on this batch (inputs already standardised): forward, loss, backward,
   // reduction, optimizer update. network.gradients() holds the batch's mean gradient after.
+  // Where the loss or the gradient is not finite, no update is applied (StepRecord::updated
+  // false, step not counted): the parameters stay as they were.
   StepRecord train_step(ConstMatrixView x, const Targets& targets);
   // The same step on the batch of rows x.row(rows[0]), x.row(rows[1]), ... (and their
   // targets), as fit() steps through a shuffled epoch: each shard copies its own rows, in
@@ -299,6 +304,8 @@ class Trainer {
   void clip_gradients(double grad_norm);
   void clip(double grad_norm);
   // The optimizer's update of the parameters with network.gradients() (timed when profiling).
+  // Whether train_step applies its update (StepRecord::updated), which it records.
+  bool finish_step(StepRecord& record) const noexcept;
   void update_parameters();
   // Copies the parameters to `to` (parameter_count() floats) in the pieces, and on the threads,
   // of the built-in optimizers' update (optim::for_each_piece), so that each thread's update

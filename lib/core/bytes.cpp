@@ -22,9 +22,15 @@ std::vector<char> read_file(const std::string& path, std::string_view what) {
     throw Error(fmt::format("{} \"{}\" is not a regular file", what, path));
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(fmt::format("cannot open {} \"{}\": {}", what, path, std::strerror(errno)));
-  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) throw Error(fmt::format("cannot read {} \"{}\"", what, path));
-  return bytes;
+  // libstdc++'s filebuf throws std::ios_base::failure for a failed read (EIO) whatever the
+  // stream's exception mask: said as the other failures are.
+  try {
+    std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (in.bad()) throw Error(fmt::format("cannot read {} \"{}\"", what, path));
+    return bytes;
+  } catch (const std::ios_base::failure& e) {
+    throw Error(fmt::format("cannot read {} \"{}\": {}", what, path, e.what()));
+  }
 }
 
 }  // namespace descent::bytes

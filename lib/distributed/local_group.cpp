@@ -11,6 +11,7 @@
 
 #include "descent/distributed.hpp"
 #include "descent/error.hpp"
+#include "descent/parallel.hpp"
 
 namespace descent {
 
@@ -217,6 +218,11 @@ class LocalCommunicator final : public Communicator {
 
 std::vector<std::shared_ptr<Communicator>> make_local_group(std::size_t n) {
   if (n == 0) throw Error("make_local_group: a group needs at least one rank");
+  // Each rank is a thread of this process, and the group's exchange space grows as n^2.
+  if (n > kMaxThreads) {
+    throw Error(
+        fmt::format("make_local_group: {} ranks: at most {} (one thread each)", n, kMaxThreads));
+  }
   auto shared = std::make_shared<Shared>(n);
   std::vector<std::shared_ptr<Communicator>> group;
   for (std::size_t r = 0; r < n; ++r)

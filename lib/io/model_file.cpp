@@ -205,7 +205,11 @@ void load_parameters(const std::filesystem::path& path, Network& network) {
   }
   std::ifstream in(path, std::ios::binary);
   std::vector<float> values(network.parameter_count());
-  in.read(reinterpret_cast<char*>(values.data()), static_cast<std::streamsize>(expected));
+  try {
+    in.read(reinterpret_cast<char*>(values.data()), static_cast<std::streamsize>(expected));
+  } catch (const std::ios_base::failure& e) {  // libstdc++'s filebuf on a failed read
+    throw Error(fmt::format("cannot read parameter file \"{}\": {}", path.string(), e.what()));
+  }
   if (!in) throw Error(fmt::format("cannot read parameter file \"{}\"", path.string()));
   for (std::size_t i = 0; i < values.size(); ++i) {
     if (!std::isfinite(values[i])) {

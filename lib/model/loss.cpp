@@ -56,12 +56,15 @@ void check_target_shapes(Loss loss, ConstMatrixView output, const Targets& targe
     throw Error(fmt::format("{}: targets are {}x{} but the output is {}x{}", to_string(loss),
                             v.rows, v.cols, output.rows, output.cols));
   }
-  if (v.rows > 0) detail::check_matrix_view(v, fmt::format("{}: target", to_string(loss)));
+  if (v.rows > 0 && (v.data == nullptr || v.stride < v.cols))
+    detail::check_matrix_view(v, fmt::format("{}: target", to_string(loss)));
 }
 
 }  // namespace
 
 void check_targets(Loss loss, ConstMatrixView output, const Targets& targets) {
+  if (loss != Loss::cross_entropy && loss != Loss::mse && loss != Loss::bce_with_logits)
+    throw Error(fmt::format("unknown loss {}", static_cast<int>(loss)));
   check_target_shapes(loss, output, targets);
   if (loss == Loss::cross_entropy)
     for (std::size_t i = 0; i < output.rows; ++i) check_label(targets, i, output.cols);
@@ -83,6 +86,23 @@ void check_targets(Loss loss, ConstMatrixView output, const Targets& targets,
 
 double loss_sum(Loss loss, ConstMatrixView output, const Targets& targets, float grad_scale,
                 const MatrixView* grad) {
+  // Checks in time linear in the rows (the labels), small beside the loss's exponentials.
+  if (loss != Loss::cross_entropy && loss != Loss::mse && loss != Loss::bce_with_logits)
+    throw Error(fmt::format("loss_sum: unknown loss {}", static_cast<int>(loss)));
+  // (No message is formatted unless it is thrown: a training step allocates nothing.)
+  auto check_view = [loss](ConstMatrixView v, const char* what) {
+    if (v.rows > 0 && (v.data == nullptr || v.stride < v.cols))
+      detail::check_matrix_view(v, fmt::format("{}: {}", to_string(loss), what));
+  };
+  check_view(output, "output");
+  check_targets(loss, output, targets);
+  if (grad != nullptr) {
+    if (grad->rows != output.rows || grad->cols != output.cols) {
+      throw Error(fmt::format("{}: the gradient is {}x{} but the output is {}x{}", to_string(loss),
+                              grad->rows, grad->cols, output.rows, output.cols));
+    }
+    check_view(*grad, "gradient");
+  }
   const auto& k = kernels::active();
   float* g = grad == nullptr ? nullptr : grad->data;
   const std::size_t ldg = grad == nullptr ? 0 : grad->stride;

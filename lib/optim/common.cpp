@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "descent/error.hpp"
+#include "descent/network.hpp"
 
 namespace descent::optim {
 
@@ -50,6 +51,10 @@ void check_sizes(std::string_view optimizer, std::span<const float> params,
 
 void check_state_size(std::string_view optimizer, std::uint64_t steps, std::size_t state_size,
                       std::size_t n) {
+  if (n > kMaxParameters) {
+    throw Error(fmt::format("optimizer \"{}\": {} parameters: no network has more than {}",
+                            optimizer, n, kMaxParameters));
+  }
   if (steps > 0 && state_size != 0 && state_size != n) {
     throw Error(fmt::format(
         "optimizer \"{}\": its state is for {} parameters (after {} steps) but the model has {}: "

@@ -589,6 +589,7 @@ StepRecord Trainer::train_step(ConstMatrixView x, const Targets& targets) {
   const detail::FailOnThrow fail_on_throw(options_.distributed.communicator.get());
   const parallel::SerialScope serial(runs_serially(x.rows));
   StepRecord record = compute_gradient(x, targets);
+  if (!finish_step(record)) return record;
   clip_gradients(record.grad_norm);
   update_parameters();
   record.step = ++steps_;
@@ -601,10 +602,20 @@ StepRecord Trainer::train_step(ConstMatrixView x, const Targets& targets,
   if (rows.empty()) throw Error("train_step: the row selection is empty");
   const parallel::SerialScope serial(runs_serially(rows.size()));
   StepRecord record = compute_gradient(x, targets, rows);
+  if (!finish_step(record)) return record;
   clip_gradients(record.grad_norm);
   update_parameters();
   record.step = ++steps_;
   return record;
+}
+
+bool Trainer::finish_step(StepRecord& record) const noexcept {
+  // A non-finite loss or gradient (NaN or overflowing inputs, weights or targets) would make
+  // every parameter NaN or infinite: the update is not applied. (The values are the reduced
+  // ones, so every rank decides alike.)
+  record.updated = std::isfinite(record.loss) && std::isfinite(record.grad_norm);
+  if (!record.updated) record.step = steps_;
+  return record.updated;
 }
 
 void Trainer::update_parameters() {

@@ -85,6 +85,15 @@ TEST(ModelFile, RejectsEverySingleByteCorruption) {
   EXPECT_THROW(parse_model(bytes, "m.bin"), Error);
 }
 
+// A read that fails part way (EIO: /proc/self/mem's unmapped first page) is a descent::Error
+// naming the file, not the std::ios_base::failure libstdc++'s filebuf throws.
+TEST(ModelFile, AFailedReadIsAnErrorNamingTheFile) {
+  const std::string message = test::error_message([] { (void)load_network("/proc/self/mem"); });
+  // (Where the kernel refuses to open it, "cannot open" says so instead.)
+  EXPECT_NE(message.find("model file \"/proc/self/mem\""), std::string::npos)
+      << message;
+}
+
 TEST(ModelFile, ErrorsSayWhatIsWrong) {
   test::TempDir dir;
   test::write_text(dir / "text.bin", "epoch,step\n1,2\n");

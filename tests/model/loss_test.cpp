@@ -4,6 +4,7 @@
 
 #include "descent/error.hpp"
 #include "descent/loss.hpp"
+#include "descent/matrix.hpp"
 
 namespace descent {
 namespace {
@@ -53,6 +54,18 @@ TEST(Loss, ChecksTargets) {
   EXPECT_THROW(loss_mean(Loss::cross_entropy, out.view(), {short_labels, {}}), Error);
   Matrix wrong(2, 2);
   EXPECT_THROW(loss_mean(Loss::mse, out.view(), {{}, wrong.view()}), Error);
+  // loss_sum, the trainer's, checks them too, and the gradient's shape: a label past the
+  // outputs or a gradient of fewer rows would be read or written past their ends.
+  EXPECT_THROW(loss_sum(Loss::cross_entropy, out.view(), {bad, {}}, 1.0f, nullptr), Error);
+  EXPECT_THROW(loss_sum(Loss::cross_entropy, out.view(), {short_labels, {}}, 1.0f, nullptr), Error);
+  const std::uint32_t good[] = {0, 2};
+  Matrix one_row(1, 3);
+  MatrixView grad = one_row.view();
+  EXPECT_THROW(loss_sum(Loss::cross_entropy, out.view(), {good, {}}, 1.0f, &grad), Error);
+  Matrix fits(2, 3);
+  MatrixView fitting = fits.view();
+  EXPECT_NO_THROW(loss_sum(Loss::cross_entropy, out.view(), {good, {}}, 1.0f, &fitting));
+  EXPECT_THROW(loss_sum(static_cast<Loss>(7), out.view(), {good, {}}, 1.0f, nullptr), Error);
   EXPECT_EQ(parse_loss("ce"), Loss::cross_entropy);
   EXPECT_EQ(parse_loss("bce"), Loss::bce_with_logits);
   EXPECT_THROW(parse_loss("hinge"), Error);

@@ -236,6 +236,10 @@ TEST(OptimizerState, CountsTheStateItHasStillToAllocate) {
     EXPECT_EQ(optimizer->unprepared_floats(n), 0u) << spec;
     optimizer->reset();  // zeroes the buffers, keeps them
     EXPECT_EQ(optimizer->unprepared_floats(n), 0u) << spec;
+    // A count no network has is refused before anything is allocated.
+    auto fresh = make_optimizer(spec);
+    EXPECT_THROW(fresh->prepare(kMaxParameters + 1), Error) << spec;
+    EXPECT_THROW(fresh->prepare(SIZE_MAX), Error) << spec;
   }
 }
 

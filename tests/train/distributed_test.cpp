@@ -21,6 +21,7 @@
 #include "descent/distributed.hpp"
 #include "descent/error.hpp"
 #include "descent/optimizer.hpp"
+#include "descent/parallel.hpp"
 #include "descent/train.hpp"
 #include "test_util.hpp"
 
@@ -111,6 +112,15 @@ std::vector<Outcome> train_ranks(
 
 std::size_t training_rows() {
   return data().rows() - static_cast<std::size_t>(std::llround(0.2 * data().rows()));
+}
+
+TEST(Distributed, ALocalGroupHasAtMostOneRankPerThreadAllowed) {
+  EXPECT_THROW((void)make_local_group(0), Error);
+  EXPECT_NE(test::error_message([] {
+              (void)make_local_group(kMaxThreads + 1);
+            }).find("make_local_group: 1025 ranks: at most 1024"),
+            std::string::npos);
+  EXPECT_EQ(make_local_group(3).size(), 3u);
 }
 
 TEST(Distributed, ReductionNames) {

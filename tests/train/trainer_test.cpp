@@ -246,6 +246,37 @@ TEST(Train, TheOptimizersStateIsCountedAgainstTheMemoryLeft) {
   EXPECT_EQ(test::error_message([&] { refused.check_memory(32); }), "no error");
 }
 
+// A batch whose loss or gradient is not finite changes no parameter (fit() refuses such data
+// up front; train_step() is handed batches one at a time).
+TEST(Trainer, AStepWhoseLossOrGradientIsNotFiniteLeavesTheParameters) {
+  Network net = Network::mlp(3, {4}, 2);
+  net.initialize(Init::kaiming_uniform, 5);
+  Sgd sgd({.lr = 0.1f});
+  Trainer trainer(net, sgd, Loss::cross_entropy);
+  const std::vector<float> before(net.parameters().begin(), net.parameters().end());
+  Matrix x(4, 3);
+  for (std::size_t i = 0; i < 4; ++i)
+    for (std::size_t j = 0; j < 3; ++j) x(i, j) = 0.1f * static_cast<float>(i + j);
+  const std::vector<std::uint32_t> labels{0, 1, 1, 0};
+  x(1, 1) = std::numeric_limits<float>::quiet_NaN();
+  StepRecord r = trainer.train_step(x.view(), Targets{labels, {}});
+  EXPECT_FALSE(r.updated);
+  EXPECT_TRUE(std::isnan(r.loss));
+  EXPECT_EQ(r.step, 0u);
+  EXPECT_EQ(std::vector<float>(net.parameters().begin(), net.parameters().end()), before);
+  x(1, 1) = 3e38f;  // finite, but the products overflow
+  const std::vector<std::size_t> rows{1, 2};
+  r = trainer.train_step(x.view(), Targets{labels, {}}, rows);
+  EXPECT_FALSE(r.updated);
+  EXPECT_EQ(std::vector<float>(net.parameters().begin(), net.parameters().end()), before);
+  // A sound batch is applied and counted.
+  x(1, 1) = 0.5f;
+  r = trainer.train_step(x.view(), Targets{labels, {}});
+  EXPECT_TRUE(r.updated);
+  EXPECT_EQ(r.step, 1u);
+  EXPECT_NE(std::vector<float>(net.parameters().begin(), net.parameters().end()), before);
+}
+
 TEST(Trainer, CutsLargeBatchesIntoShardsBySizeNotThreads) {
   Network net = Network::mlp(784, {256, 256}, 10);
   Sgd sgd;
