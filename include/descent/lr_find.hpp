@@ -15,10 +15,14 @@
 
 namespace descent {
 
+// The most steps lr_find takes (a point of the curve is kept for each).
+inline constexpr std::size_t kMaxLrFindSteps = 100'000'000;
+
 struct LrFindOptions {
   double start_lr = 1e-7;
   double end_lr = 10.0;
-  std::size_t steps = 100;      // mini-batches; rate i is start * (end / start)^(i / (steps - 1))
+  std::size_t steps = 100;      // mini-batches, 2 to kMaxLrFindSteps; rate i is
+                                // start * (end / start)^(i / (steps - 1))
   std::size_t batch_size = 32;  // 0: the whole data set
   std::uint64_t seed = 0;       // the shuffled order of the rows
   std::size_t threads = 0;      // 0: descent::threads()

@@ -34,6 +34,11 @@ void check(const LrFindOptions& o) {
   if (!std::isfinite(static_cast<float>(o.end_lr)))
     throw bad("end_lr", o.end_lr, "it is beyond the 32-bit floats' range (at most 3.4e38)");
   if (o.steps < 2) throw bad("steps", static_cast<double>(o.steps), "it takes at least 2 steps");
+  // A point is kept per step: a count beyond any use would fill the memory, or run for ever.
+  if (o.steps > kMaxLrFindSteps) {
+    throw bad("steps", static_cast<double>(o.steps),
+              fmt::format("it takes at most {} steps", kMaxLrFindSteps));
+  }
   if (!(o.smoothing >= 0.0 && o.smoothing < 1.0))
     throw bad("smoothing", o.smoothing, "it must be in [0, 1)");
   if (!(std::isfinite(o.explode_factor) && o.explode_factor > 1.0))

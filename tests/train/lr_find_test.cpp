@@ -111,6 +111,7 @@ TEST(LrFind, RejectsBadOptions) {
   expect_error({.start_lr = 0.0}, "start_lr");
   expect_error({.start_lr = 1.0, .end_lr = 0.5}, "end_lr");
   expect_error({.steps = 1}, "steps");
+  expect_error({.steps = SIZE_MAX}, "it takes at most 100000000 steps");
   expect_error({.smoothing = 1.0}, "smoothing");
   expect_error({.explode_factor = 1.0}, "explode_factor");
   Network wrong = Network::mlp(3, {8}, 3);
