@@ -90,8 +90,7 @@ TEST(ModelFile, RejectsEverySingleByteCorruption) {
 TEST(ModelFile, AFailedReadIsAnErrorNamingTheFile) {
   const std::string message = test::error_message([] { (void)load_network("/proc/self/mem"); });
   // (Where the kernel refuses to open it, "cannot open" says so instead.)
-  EXPECT_NE(message.find("model file \"/proc/self/mem\""), std::string::npos)
-      << message;
+  EXPECT_NE(message.find("model file \"/proc/self/mem\""), std::string::npos) << message;
 }
 
 TEST(ModelFile, ErrorsSayWhatIsWrong) {
