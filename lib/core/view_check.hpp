@@ -18,5 +18,11 @@ inline void check_matrix_view(ConstMatrixView v, std::string_view what) {
                             v.cols, v.stride, v.data == nullptr ? " and no data" : ""));
   }
 }
+// The same, named "owner: what" (a loss's "mse: target"), formatted only when it is thrown, so
+// that a check inside a training step allocates nothing.
+inline void check_matrix_view(ConstMatrixView v, std::string_view owner, std::string_view what) {
+  if (v.rows > 0 && (v.data == nullptr || v.stride < v.cols))
+    check_matrix_view(v, fmt::format("{}: {}", owner, what));
+}
 
 }  // namespace descent::detail

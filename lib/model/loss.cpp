@@ -56,8 +56,7 @@ void check_target_shapes(Loss loss, ConstMatrixView output, const Targets& targe
     throw Error(fmt::format("{}: targets are {}x{} but the output is {}x{}", to_string(loss),
                             v.rows, v.cols, output.rows, output.cols));
   }
-  if (v.rows > 0 && (v.data == nullptr || v.stride < v.cols))
-    detail::check_matrix_view(v, fmt::format("{}: target", to_string(loss)));
+  detail::check_matrix_view(v, to_string(loss), "target");
 }
 
 }  // namespace
@@ -86,22 +85,16 @@ void check_targets(Loss loss, ConstMatrixView output, const Targets& targets,
 
 double loss_sum(Loss loss, ConstMatrixView output, const Targets& targets, float grad_scale,
                 const MatrixView* grad) {
-  // Checks in time linear in the rows (the labels), small beside the loss's exponentials.
-  if (loss != Loss::cross_entropy && loss != Loss::mse && loss != Loss::bce_with_logits)
-    throw Error(fmt::format("loss_sum: unknown loss {}", static_cast<int>(loss)));
-  // (No message is formatted unless it is thrown: a training step allocates nothing.)
-  auto check_view = [loss](ConstMatrixView v, const char* what) {
-    if (v.rows > 0 && (v.data == nullptr || v.stride < v.cols))
-      detail::check_matrix_view(v, fmt::format("{}: {}", to_string(loss), what));
-  };
-  check_view(output, "output");
+  // Checks in time linear in the rows (the labels), small beside the loss's exponentials, and
+  // no message formatted unless it is thrown (a training step allocates nothing).
   check_targets(loss, output, targets);
+  detail::check_matrix_view(output, to_string(loss), "output");
   if (grad != nullptr) {
     if (grad->rows != output.rows || grad->cols != output.cols) {
       throw Error(fmt::format("{}: the gradient is {}x{} but the output is {}x{}", to_string(loss),
                               grad->rows, grad->cols, output.rows, output.cols));
     }
-    check_view(*grad, "gradient");
+    detail::check_matrix_view(*grad, to_string(loss), "gradient");
   }
   const auto& k = kernels::active();
   float* g = grad == nullptr ? nullptr : grad->data;

@@ -26,6 +26,14 @@
 
 namespace descent {
 
+std::string detail::non_finite_at_start(const StepRecord& step) {
+  return fmt::format(
+      "the {} is {} at the start, before any update: the initial weights or the data overflow "
+      "(weights from a file? targets whose square exceeds a float?), not the learning rate",
+      std::isfinite(step.loss) ? "gradient norm" : "loss",
+      number_text(std::isfinite(step.loss) ? step.grad_norm : step.loss));
+}
+
 void detail::check_stop_criteria(const StopCriteria& s, double clip_norm, double clip_value) {
   auto require = [](bool ok, std::string_view what, double value, std::string_view why) {
     if (!ok) throw Error(fmt::format("{} {} is invalid: {}", what, value, why));
@@ -552,12 +560,7 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
       // and gradient were finite and sound.
       if ((!std::isfinite(step.loss) || !std::isfinite(step.grad_norm)) && steps_ == 0) {
         // Before any update the rate has no part in it: the weights or the data do.
-        stop_with(StopReason::diverged,
-                  fmt::format("the {} is {} at the start, before any update: the initial "
-                              "weights or the data overflow (weights from a file? targets whose "
-                              "square exceeds a float?), not the learning rate",
-                              std::isfinite(step.loss) ? "gradient norm" : "loss",
-                              number_text(std::isfinite(step.loss) ? step.grad_norm : step.loss)));
+        stop_with(StopReason::diverged, detail::non_finite_at_start(step));
         break;
       }
       if (!std::isfinite(step.loss) || !std::isfinite(step.grad_norm)) {

@@ -100,14 +100,8 @@ LrFindResult lr_find(Network& network, const Dataset& data, Optimizer& optimizer
     first += batch;
     // The first loss and gradient come before any update: non-finite, the weights or the data
     // are at fault, which no lower rate would mend.
-    if (i == 0 && (!std::isfinite(step.loss) || !std::isfinite(step.grad_norm))) {
-      throw Error(fmt::format(
-          "lr_find: the {} is {} at the start, before any update: the initial weights or the "
-          "data overflow (weights from a file? targets whose square exceeds a float?), not the "
-          "learning rate",
-          std::isfinite(step.loss) ? "gradient norm" : "loss",
-          number_text(std::isfinite(step.loss) ? step.grad_norm : step.loss)));
-    }
+    if (i == 0 && (!std::isfinite(step.loss) || !std::isfinite(step.grad_norm)))
+      throw Error("lr_find: " + detail::non_finite_at_start(step));
     average = options.smoothing * average + (1.0 - options.smoothing) * step.loss;
     const double smoothed =
         average / (1.0 - std::pow(options.smoothing, static_cast<double>(i + 1)));

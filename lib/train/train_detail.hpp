@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <exception>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -59,6 +60,11 @@ struct Batch {
 // values_out only read when there are values), in that order.
 Batch gather_rows(ConstMatrixView x, const Targets& t, std::span<const std::size_t> rows,
                   Matrix& x_out, std::span<std::uint32_t> labels_out, Matrix& values_out);
+
+// Why a step's loss or gradient norm is not finite before any update (the first step): the
+// weights or the data overflow, which no other rate would mend. fit() stops with it, lr_find()
+// throws it.
+std::string non_finite_at_start(const StepRecord& step);
 
 // Tells the communicator this rank failed when an exception leaves the scope, so that the
 // other ranks of a local group are not left waiting for it.
