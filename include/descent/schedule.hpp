@@ -57,6 +57,10 @@ class Schedule {
   // How many step() calls the schedule defines (onecycle: warmup_iters + total_steps), or
   // nothing when unlimited. Past it, the rate stays at its last value.
   virtual std::optional<std::size_t> step_limit() const { return std::nullopt; }
+  // How many times it has advanced (step() or step(metric)) since it was made, or since the
+  // state load_state read; 0 for a schedule that does not count. A run that takes a schedule
+  // part-way through counts its step_limit from here.
+  virtual std::size_t steps_taken() const { return 0; }
 
   // The position in the schedule as bytes, and back (checkpoints). load_state throws
   // descent::Error for another schedule's state or damaged bytes.

@@ -192,6 +192,7 @@ class SequentialLR {
                long long milestone);
   void step();
   void visit(StateVisitor& visitor);
+  long long last_epoch() const noexcept { return last_epoch_; }
 
  private:
   Group& group_;

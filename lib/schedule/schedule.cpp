@@ -64,6 +64,10 @@ class TorchSchedule final : public Schedule {
   }
   std::string_view name() const override { return name_; }
   std::optional<std::size_t> step_limit() const override { return limit_; }
+  std::size_t steps_taken() const override {
+    const long long epoch = sequential_ ? sequential_->last_epoch() : main_->last_epoch();
+    return epoch > 0 ? static_cast<std::size_t>(epoch) : 0;
+  }
 
  protected:
   void visit_state(StateVisitor& v) override {
@@ -130,6 +134,7 @@ class PlateauSchedule final : public Schedule {
   }
   std::string_view name() const override { return "plateau"; }
   bool needs_metric() const override { return true; }
+  std::size_t steps_taken() const override { return static_cast<std::size_t>(last_epoch_); }
 
  protected:
   void visit_state(StateVisitor& v) override {

@@ -349,13 +349,18 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
           schedule_per_step ? max_steps : (max_steps + steps_per_epoch - 1) / steps_per_epoch;
       if (!planned || *planned > most) planned = most;
     }
-    if (const auto limit = schedule->step_limit(); limit && (!planned || *planned > *limit)) {
-      throw Error(
-          fmt::format("schedule \"{}\" defines {} steps but this run advances it {} "
-                      "times (once per {}): raise total_steps or train less",
-                      schedule->name(), *limit,
-                      planned ? fmt::format("{}", *planned) : std::string("more than 2^64"),
-                      schedule_per_step ? "optimizer step" : "epoch"));
+    // A schedule that has advanced already (an earlier run's) has only the rest to give; a
+    // resumed run takes the checkpoint's position instead, and plans from the start.
+    const std::size_t taken = options_.resume.empty() ? schedule->steps_taken() : 0;
+    if (const auto limit = schedule->step_limit();
+        limit && (!planned || *planned > *limit - std::min(taken, *limit))) {
+      throw Error(fmt::format(
+          "schedule \"{}\" defines {} steps{} but this run advances it {} "
+          "times (once per {}): raise total_steps or train less",
+          schedule->name(), *limit,
+          taken > 0 ? fmt::format(", {} of them taken already,", std::min(taken, *limit)) : "",
+          planned ? fmt::format("{}", *planned) : std::string("more than 2^64"),
+          schedule_per_step ? "optimizer step" : "epoch"));
     }
   }
   // The schedule's rate into the optimizer, or what is wrong with a rate it cannot take (a

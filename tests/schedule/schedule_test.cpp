@@ -228,5 +228,41 @@ TEST(TrainerSchedules, OneCycleThatWouldRunOutIsRefusedUpFront) {
   EXPECT_THROW(run("onecycle:total_steps=2", SchedulePer::epoch, 5, {}, 7), Error);
 }
 
+// A schedule an earlier run advanced has only the rest of its steps for the next run.
+TEST(TrainerSchedules, AScheduleReusedAfterARunHasOnlyItsRemainingSteps) {
+  const Dataset d = load_dataset("iris");
+  Network net = Network::mlp(4, {8}, 3);
+  auto sgd = make_optimizer("sgd:lr=0.1");
+  TrainOptions o;
+  o.epochs = 1;
+  o.batch_size = 40;  // 3 steps an epoch
+  o.init = Init::automatic;
+  o.schedule = make_schedule("onecycle:total_steps=8,warmup_iters=1", sgd->lr());
+  o.schedule_per = SchedulePer::step;
+  train(net, d, *sgd, o);
+  EXPECT_EQ(o.schedule->steps_taken(), 3u);
+  train(net, d, *sgd, o);  // steps 4 to 6 of 9
+  EXPECT_EQ(o.schedule->steps_taken(), 6u);
+  o.epochs = 2;  // 6 more, with 3 left
+  const std::string message = test::error_message([&] { train(net, d, *sgd, o); });
+  EXPECT_NE(message.find("defines 9 steps, 6 of them taken already, but this run advances it 6"),
+            std::string::npos)
+      << message;
+  EXPECT_EQ(o.schedule->steps_taken(), 6u);  // refused before it changed anything
+  o.epochs = 1;
+  EXPECT_NO_THROW(train(net, d, *sgd, o));
+  EXPECT_EQ(o.schedule->steps_taken(), 9u);
+
+  // Counted the same way for plateau (per epoch) and after load_state.
+  auto plateau = make_schedule("plateau", 0.1);
+  plateau->step(1.0);
+  plateau->step(2.0);
+  EXPECT_EQ(plateau->steps_taken(), 2u);
+  auto fresh = make_schedule("onecycle:total_steps=8,warmup_iters=1", 0.1);
+  EXPECT_EQ(fresh->steps_taken(), 0u);
+  fresh->load_state(o.schedule->save_state());
+  EXPECT_EQ(fresh->steps_taken(), 9u);
+}
+
 }  // namespace
 }  // namespace descent
