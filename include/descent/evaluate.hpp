@@ -30,7 +30,8 @@ struct ModelEvaluation {
 
 // Evaluates `network` (which applies its own standardisation to data's raw features) with
 // `loss`. Throws descent::Error when the data does not fit the model: another feature count,
-// class labels the model has no output for, or targets of the wrong kind.
+// class labels the model has no output for, targets of the wrong kind, or a feature or target
+// that is NaN or infinite.
 ModelEvaluation evaluate_model(const Network& network, Loss loss, const Dataset& data);
 
 }  // namespace descent

@@ -539,6 +539,16 @@ TEST(Trainer, RejectsHandBuiltDataWhosePartsDisagree) {
   unknown_class.classes = 8;
   refuses([&] { evaluate_model(net, Loss::cross_entropy, unknown_class); },
           "row 5 has class 7, but the model knows classes 0..2 (rows count from 0)");
+  // A NaN or infinite feature or target (possible only in code) is named, not a NaN loss.
+  Dataset nan_feature = make_synthetic({.rows = 40, .features = 4, .classes = 3, .seed = 1});
+  nan_feature.features(6, 2) = std::numeric_limits<float>::quiet_NaN();
+  refuses([&] { evaluate_model(net, Loss::cross_entropy, nan_feature); },
+          "feature 2 of row 6 is nan");
+  Dataset inf_target = make_synthetic({.rows = 40, .features = 4, .classes = 3, .seed = 1});
+  inf_target.task = Task::regression;
+  inf_target.values = Matrix(40, 1);
+  inf_target.values(39, 0) = std::numeric_limits<float>::infinity();
+  refuses([&] { evaluate_model(one_output, Loss::mse, inf_target); }, "target 0 of row 39 is inf");
   // A validation fraction of NaN or below 0 is an error, not "no validation data".
   o.validation_fraction = std::numeric_limits<double>::quiet_NaN();
   refuses([&] { train(net, d, sgd, o); }, "validation fraction nan is invalid");
