@@ -125,7 +125,9 @@ struct MinimizeOptions {
   std::shared_ptr<Schedule> schedule;
   double clip_norm = 0.0;         // as TrainOptions
   double clip_value = 0.0;        // as TrainOptions
-  bool record_trajectory = true;  // keep every point in MinimizeResult::trajectory
+  // Keep every point in MinimizeResult::trajectory. minimize throws descent::Error, before
+  // the first step where max_steps bounds the run, when the points would not fit in memory.
+  bool record_trajectory = true;
   // Called after every step with the new point's record; return false to stop (callback).
   std::function<bool(const TracePoint&)> on_step;
 };

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "descent/error.hpp"
+#include "core/memory.hpp"
 #include "descent/objective.hpp"
 #include "train/train_detail.hpp"
 
@@ -35,6 +36,21 @@ void check_options(const MinimizeOptions& o) {
   }
 }
 
+// The bytes a trajectory of `points` points of `n` coordinates holds (saturating).
+std::size_t trajectory_bytes(std::size_t points, std::size_t n) {
+  const std::size_t per_point = sizeof(TracePoint) + n * sizeof(float);
+  return points > SIZE_MAX / per_point ? SIZE_MAX : points * per_point;
+}
+
+std::string trajectory_too_large(std::size_t points, std::size_t n) {
+  return fmt::format(
+      "minimize: recording the trajectory ({} points of {} coordinates, {:.1f} GiB) would "
+      "leave less than {} MiB of memory: take fewer steps (max_steps), or set "
+      "record_trajectory = false",
+      points, n, static_cast<double>(trajectory_bytes(points, n)) / (1024.0 * 1024.0 * 1024.0),
+      detail::kKeepFreeMiB);
+}
+
 }  // namespace
 
 MinimizeResult minimize(Objective& objective, Optimizer& optimizer, std::span<const float> start,
@@ -50,6 +66,12 @@ MinimizeResult minimize(Objective& objective, Optimizer& optimizer, std::span<co
   }
   check_options(options);
   const StopCriteria& crit = options.stop;
+  // The start and one point a step, known up front where max_steps bounds the run; otherwise
+  // checked as it doubles.
+  if (options.record_trajectory && crit.max_steps > 0 && crit.max_steps < SIZE_MAX &&
+      !detail::memory_left_for(trajectory_bytes(crit.max_steps + 1, n))) {
+    throw Error(trajectory_too_large(crit.max_steps + 1, n));
+  }
   optimizer.prepare(n);
 
   MinimizeResult result;
@@ -84,7 +106,14 @@ MinimizeResult minimize(Objective& objective, Optimizer& optimizer, std::span<co
       result.value = value;
       result.grad_norm = gnorm;
     }
-    if (options.record_trajectory) result.trajectory.push_back(here);
+    if (options.record_trajectory) {
+      auto& t = result.trajectory;
+      if (t.size() == t.capacity() && t.size() >= 1024 &&
+          !detail::memory_left_for(trajectory_bytes(t.size(), n))) {
+        throw Error(trajectory_too_large(2 * t.size(), n));
+      }
+      t.push_back(here);
+    }
     if (step > 0 && options.on_step && !options.on_step(here)) {
       stop(StopReason::callback, fmt::format("a callback stopped the descent at step {}", step));
       break;

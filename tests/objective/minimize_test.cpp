@@ -14,6 +14,7 @@
 #include "descent/objective.hpp"
 #include "descent/optimizer.hpp"
 #include "descent/schedule.hpp"
+#include "test_util.hpp"
 
 namespace descent {
 namespace {
@@ -223,6 +224,18 @@ TEST(Minimize, RejectsBadStartsAndOptions) {
   MinimizeOptions clip;
   clip.clip_norm = -1.0;
   EXPECT_THROW(minimize(*f, *sgd, start_of(*f), clip), Error);
+  // A trajectory that could not fit in memory is refused before the first step, with the way
+  // out; without recording, the same run is not refused for it.
+  const auto big = make_objective("quadratic:dim=4096");
+  MinimizeOptions huge;
+  huge.stop.max_steps = std::size_t{1} << 40;
+  const std::string message =
+      test::error_message([&] { minimize(*big, *sgd, start_of(*big), huge); });
+  EXPECT_NE(message.find("recording the trajectory"), std::string::npos) << message;
+  EXPECT_NE(message.find("record_trajectory = false"), std::string::npos) << message;
+  huge.record_trajectory = false;
+  huge.stop.grad_tolerance = 1e30;  // converged at once
+  EXPECT_EQ(minimize(*big, *sgd, start_of(*big), huge).stop_reason, StopReason::converged);
 }
 
 }  // namespace
