@@ -63,7 +63,8 @@ class Schedule {
   virtual std::size_t steps_taken() const { return 0; }
 
   // The position in the schedule as bytes, and back (checkpoints). load_state throws
-  // descent::Error for another schedule's state or damaged bytes.
+  // descent::Error for another schedule's state (another name, or, for schedules make_schedule
+  // built, another spec or base rate) or damaged bytes.
   std::vector<char> save_state() const;
   void load_state(std::span<const char> bytes);
 
@@ -78,6 +79,8 @@ class Schedule {
 
  private:
   friend std::unique_ptr<Schedule> make_schedule(std::string_view spec, double base_lr);
+  // What a saved state is for: the spec, or the name where there is none.
+  std::string_view owner() const;
   double rate_;
   std::string spec_;
 };

@@ -198,7 +198,8 @@ std::vector<char> write(std::string_view magic, std::string_view owner, double r
 }
 
 double read(std::span<const char> bytes, std::string_view magic, std::string_view owner,
-            std::string_view what, const std::function<void(StateVisitor&)>& visit) {
+            std::string_view what, const std::function<void(StateVisitor&)>& visit,
+            std::string_view also_owner) {
   try {
     if (bytes.size() < magic.size() + 4 ||
         std::memcmp(bytes.data(), magic.data(), magic.size()) != 0) {
@@ -212,7 +213,8 @@ double read(std::span<const char> bytes, std::string_view magic, std::string_vie
     ByteReader r(bytes.first(body));
     for (std::size_t i = 0; i < magic.size(); ++i) r.get<char>();
     const std::string saved_owner = r.name();
-    if (saved_owner != owner) throw Error(fmt::format("it is for {}, not {}", saved_owner, owner));
+    if (saved_owner != owner && (also_owner.empty() || saved_owner != also_owner))
+      throw Error(fmt::format("it is for {}, not {}", saved_owner, owner));
     const auto rate = r.get<double>();
     // The bounds of Optimizer::set_lr, checked here before any field is applied.
     if (!std::isfinite(rate) || rate < 0.0 || rate > std::numeric_limits<float>::max())

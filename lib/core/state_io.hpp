@@ -17,8 +17,10 @@ std::vector<char> write(std::string_view magic, std::string_view owner, double r
 
 // Parses and checks everything first (magic, checksum, owner, every field's name, kind and
 // size against `visit`), and only then assigns, so a rejected state changes nothing. Returns
-// the saved rate. `what` names the state in messages ("optimizer state").
+// the saved rate. `what` names the state in messages ("optimizer state"). A state saved under
+// `also_owner` (when not empty) is accepted as well: an older, less specific owner.
 double read(std::span<const char> bytes, std::string_view magic, std::string_view owner,
-            std::string_view what, const std::function<void(StateVisitor&)>& visit);
+            std::string_view what, const std::function<void(StateVisitor&)>& visit,
+            std::string_view also_owner = {});
 
 }  // namespace descent::state_io

@@ -172,13 +172,19 @@ void Schedule::step(double metric) {
 
 std::vector<char> Schedule::save_state() const {
   auto& self = const_cast<Schedule&>(*this);
-  return state_io::write(kScheduleStateMagic, name(), rate_,
+  return state_io::write(kScheduleStateMagic, owner(), rate_,
                          [&](StateVisitor& v) { self.visit_state(v); });
 }
 
 void Schedule::load_state(std::span<const char> bytes) {
-  state_io::read(bytes, kScheduleStateMagic, name(), "schedule state",
-                 [&](StateVisitor& v) { visit_state(v); });
+  // A state saved under the name alone (before states named the spec) is still read.
+  state_io::read(
+      bytes, kScheduleStateMagic, owner(), "schedule state",
+      [&](StateVisitor& v) { visit_state(v); }, spec_.empty() ? std::string_view{} : name());
+}
+
+std::string_view Schedule::owner() const {
+  return spec_.empty() ? name() : std::string_view(spec_);
 }
 
 std::vector<std::string> schedule_names() {

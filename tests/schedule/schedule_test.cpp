@@ -96,6 +96,22 @@ TEST(Schedules, StateRoundTripsMidway) {
   }
 }
 
+// A state names the spec it was saved from: the same schedule with other settings, or another
+// base rate, is refused, naming both.
+TEST(Schedules, StateOfTheSameScheduleWithOtherSettingsIsRefused) {
+  auto a = make_schedule("cosine:T_max=10", 0.1);
+  a->step();
+  const std::string message = test::error_message(
+      [&] { make_schedule("cosine:T_max=50", 0.1)->load_state(a->save_state()); });
+  EXPECT_NE(message.find("T_max=10"), std::string::npos) << message;
+  EXPECT_NE(message.find("T_max=50"), std::string::npos) << message;
+  EXPECT_THROW(make_schedule("cosine:T_max=10", 0.2)->load_state(a->save_state()), Error);
+  auto same = make_schedule("cosine:T_max=10", 0.1);
+  same->load_state(a->save_state());
+  EXPECT_EQ(same->rate(), a->rate());
+  EXPECT_EQ(same->steps_taken(), 1u);
+}
+
 // A schedule that saves whatever state a test makes up, under another schedule's name.
 class MadeUpSchedule final : public Schedule {
  public:
