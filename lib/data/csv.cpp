@@ -350,9 +350,12 @@ Dataset parse_csv_without_last(std::string_view text, std::string_view name) {
 Dataset parse_csv_features(std::string_view text, std::string_view name, std::size_t features) {
   // The header decides, before any row is read: a file of another width is refused at once,
   // and one with its target last is parsed once, without it.
+  if (features == 0)
+    throw Error(fmt::format("{}: features for a model of 0 inputs asked for (a model takes >= 1)",
+                            name));
   Lines lines(text);
   std::string_view header;
-  if (features > 0 && lines.next_nonblank(header) && header.find('\0') == std::string_view::npos) {
+  if (lines.next_nonblank(header) && header.find('\0') == std::string_view::npos) {
     std::vector<Field> fields;
     split_fields(header, fields);
     if (fields.size() == features + 1) return parse_csv_without_last(text, name);

@@ -227,6 +227,8 @@ TEST(Csv, FeaturesForAModelAreItsColumnsOrOneMoreWithTheTargetLast) {
   EXPECT_EQ(test::error_message([] { parse_csv_features("a,b,c\n1,2,3\n", "p.csv", 1); }),
             "p.csv:1: the header has 3 columns; the model takes 1 feature (give 1 column, or 2 "
             "with the target last)");
+  EXPECT_EQ(test::error_message([] { parse_csv_features("a\n1\n", "p.csv", 0); }),
+            "p.csv: features for a model of 0 inputs asked for (a model takes >= 1)");
   // What else is wrong, the parser names: a feature that is no number, an empty file.
   EXPECT_EQ(
       test::error_message([] { parse_csv_features("a,b\n1,x\n", "p.csv", 2); }).find("p.csv:2:"),
