@@ -147,6 +147,11 @@ enum class LastColumn { feature, target, ignored };
 Dataset parse_columns(std::string_view text, std::string_view name, TaskHint hint,
                       LastColumn last) {
   const bool has_target = last != LastColumn::feature;
+  if (hint != TaskHint::automatic && hint != TaskHint::classification &&
+      hint != TaskHint::regression) {
+    throw Error(fmt::format("{}: task hint {} is not automatic, classification or regression",
+                            name, static_cast<int>(hint)));
+  }
   if (text.empty()) throw Error(fmt::format("{}: the file is empty", name));
   Lines lines(text);
   Dataset data;

@@ -31,6 +31,10 @@ Targets Dataset::targets() const noexcept {
 }
 
 void Dataset::check_parts(std::string_view role) const {
+  if (task != Task::classification && task != Task::regression) {
+    throw Error(fmt::format("{} \"{}\": task {} is not classification or regression", role, name,
+                            static_cast<int>(task)));
+  }
   if (task == Task::classification) {
     if (labels.size() != rows()) {
       throw Error(

@@ -175,6 +175,10 @@ namespace {
 
 void check_operand(const char* name, Trans trans, std::size_t rows, std::size_t cols,
                    std::size_t ld, const float* data) {
+  if (trans != Trans::no && trans != Trans::yes) {
+    throw Error(fmt::format("sgemm: trans_{} = {} is neither Trans::no nor Trans::yes", name,
+                            static_cast<int>(trans)));
+  }
   // op(X) is rows x cols; X itself is stored cols x rows when transposed.
   const std::size_t stored_cols = trans == Trans::no ? cols : rows;
   const std::size_t stored_rows = trans == Trans::no ? rows : cols;
@@ -233,12 +237,26 @@ void column_sums(std::size_t rows, std::size_t cols, const float* x, std::size_t
   kernels::active().column_sums(rows, cols, x, ldx, beta, out);
 }
 
+namespace {
+
+// An Activation cast from a number that names none would run no case of the kernels' switch.
+void check_activation(const char* call, Activation activation) {
+  if (to_string(activation) == "unknown") {
+    throw Error(fmt::format("{}: activation {} is not one descent has", call,
+                            static_cast<int>(activation)));
+  }
+}
+
+}  // namespace
+
 void activation_forward(Activation activation, std::size_t n, const float* x, float* y) {
+  check_activation("activation_forward", activation);
   kernels::active().activation_forward(activation, n, x, y);
 }
 
 void activation_backward(Activation activation, std::size_t n, const float* y, const float* dy,
                          float* dx) {
+  check_activation("activation_backward", activation);
   kernels::active().activation_backward(activation, n, y, dy, dx);
 }
 

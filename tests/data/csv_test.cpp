@@ -35,6 +35,15 @@ TEST(Csv, ReadsFeaturesAndIntegerLabelsAsClassification) {
   EXPECT_EQ(d.labels, (std::vector<std::uint32_t>{0, 1, 1, 0}));
 }
 
+TEST(Csv, AHintOrTaskThatNamesNoneIsAnError) {
+  EXPECT_EQ(error_of("x,y\n1,0\n", static_cast<TaskHint>(9)),
+            "t.csv: task hint 9 is not automatic, classification or regression");
+  Dataset d = parse_csv("x,y\n1,0\n2,1\n", "t.csv");
+  d.task = static_cast<Task>(9);
+  EXPECT_EQ(test::error_message([&] { d.check_parts(); }),
+            "data \"t.csv\": task 9 is not classification or regression");
+}
+
 TEST(Csv, NonIntegerOrManyDistinctTargetsAreRegression) {
   const Dataset d = parse_csv("x,y\n1,0.5\n2,1.5\n", "t.csv");
   EXPECT_EQ(d.task, Task::regression);
