@@ -123,8 +123,8 @@ struct MinimizeOptions {
   }();
   // Sets the optimizer's rate before every step (stepped once per step); none keeps it.
   std::shared_ptr<Schedule> schedule;
-  double clip_norm = 0.0;         // as TrainOptions
-  double clip_value = 0.0;        // as TrainOptions
+  double clip_norm = 0.0;   // as TrainOptions
+  double clip_value = 0.0;  // as TrainOptions
   // Keep every point in MinimizeResult::trajectory. minimize throws descent::Error, before
   // the first step where max_steps bounds the run, when the points would not fit in memory.
   bool record_trajectory = true;

@@ -149,8 +149,8 @@ Dataset parse_columns(std::string_view text, std::string_view name, TaskHint hin
   const bool has_target = last != LastColumn::feature;
   if (hint != TaskHint::automatic && hint != TaskHint::classification &&
       hint != TaskHint::regression) {
-    throw Error(fmt::format("{}: task hint {} is not automatic, classification or regression",
-                            name, static_cast<int>(hint)));
+    throw Error(fmt::format("{}: task hint {} is not automatic, classification or regression", name,
+                            static_cast<int>(hint)));
   }
   if (text.empty()) throw Error(fmt::format("{}: the file is empty", name));
   Lines lines(text);
@@ -356,8 +356,8 @@ Dataset parse_csv_features(std::string_view text, std::string_view name, std::si
   // The header decides, before any row is read: a file of another width is refused at once,
   // and one with its target last is parsed once, without it.
   if (features == 0)
-    throw Error(fmt::format("{}: features for a model of 0 inputs asked for (a model takes >= 1)",
-                            name));
+    throw Error(
+        fmt::format("{}: features for a model of 0 inputs asked for (a model takes >= 1)", name));
   Lines lines(text);
   std::string_view header;
   if (lines.next_nonblank(header) && header.find('\0') == std::string_view::npos) {

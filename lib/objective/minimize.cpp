@@ -6,8 +6,8 @@
 
 #include <fmt/format.h>
 
-#include "descent/error.hpp"
 #include "core/memory.hpp"
+#include "descent/error.hpp"
 #include "descent/objective.hpp"
 #include "train/train_detail.hpp"
 

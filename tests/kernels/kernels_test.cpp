@@ -105,17 +105,16 @@ TEST(PublicSgemm, BadArgumentsAreErrorsThatNameTheOperandAndLeaveCAlone) {
             "no error");
   // An enum cast from a number that names no case: an error, not a silent no-op.
   EXPECT_EQ(test::error_message([&] {
-              sgemm(static_cast<Trans>(7), Trans::no, 5, 5, 5, 1.0f, a.data(), 5, b.data(), 5,
-                    0.0f, c.data(), 5);
+              sgemm(static_cast<Trans>(7), Trans::no, 5, 5, 5, 1.0f, a.data(), 5, b.data(), 5, 0.0f,
+                    c.data(), 5);
             }),
             "sgemm: trans_a = 7 is neither Trans::no nor Trans::yes");
 }
 
 TEST(PublicActivations, AnActivationThatNamesNoneIsAnError) {
   std::vector<float> x(8, 1.0f), y(8, 0.0f);
-  EXPECT_EQ(test::error_message([&] {
-              activation_forward(static_cast<Activation>(9), 8, x.data(), y.data());
-            }),
+  EXPECT_EQ(test::error_message(
+                [&] { activation_forward(static_cast<Activation>(9), 8, x.data(), y.data()); }),
             "activation_forward: activation 9 is not one descent has");
   EXPECT_EQ(test::error_message([&] {
               activation_backward(static_cast<Activation>(9), 8, x.data(), x.data(), y.data());
