@@ -1,6 +1,7 @@
 // The reductions' names, and the in-process group of ranks (threads) behind make_local_group.
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
@@ -86,6 +87,7 @@ class LocalCommunicator final : public Communicator {
 
   void alltoall(std::span<const float> send, std::span<const std::size_t> send_counts,
                 std::span<float> recv, std::span<const std::size_t> recv_counts) override {
+    const InUse in_use(*this);
     const std::size_t sent =
         std::accumulate(send_counts.begin(), send_counts.end(), std::size_t{0});
     const std::size_t received =
@@ -118,6 +120,7 @@ class LocalCommunicator final : public Communicator {
     }
   }
   void allgather(std::span<float> values, std::span<const std::size_t> counts) override {
+    const InUse in_use(*this);
     if (counts.size() != size() ||
         std::accumulate(counts.begin(), counts.end(), std::size_t{0}) != values.size()) {
       throw Error(fmt::format("allgather on rank {}: counts that do not fit the buffer", rank_));
@@ -144,6 +147,7 @@ class LocalCommunicator final : public Communicator {
   void allreduce_sum(std::span<double> values) override { reduce_sum(values); }
   void fail() noexcept override { shared_->fail(rank_); }
   std::uint64_t allreduce_or(std::uint64_t bits) override {
+    const InUse in_use(*this);
     publish(&bits);
     std::uint64_t out = 0;
     for (const void* in : shared_->inputs) out |= *static_cast<const std::uint64_t*>(in);
@@ -152,6 +156,27 @@ class LocalCommunicator final : public Communicator {
   }
 
  private:
+  // Marks the rank busy for one collective. A rank is one thread's: a second thread entering
+  // a collective on it would publish over the first one's input and arrive twice at the
+  // barrier, which the other ranks would pass too early (reading freed buffers).
+  class InUse {
+   public:
+    explicit InUse(LocalCommunicator& c) : c_(c) {
+      if (c_.busy_.exchange(true, std::memory_order_acquire)) {
+        throw Error(fmt::format(
+            "rank {} of the local group is in a collective on another thread: each rank's "
+            "communicator belongs to one thread",
+            c_.rank_));
+      }
+    }
+    ~InUse() { c_.busy_.store(false, std::memory_order_release); }
+    InUse(const InUse&) = delete;
+    InUse& operator=(const InUse&) = delete;
+
+   private:
+    LocalCommunicator& c_;
+  };
+
   void publish(const void* input) {
     shared_->inputs[rank_] = input;
     shared_->barrier();
@@ -160,6 +185,7 @@ class LocalCommunicator final : public Communicator {
   template <class T>
   void gather(std::span<const T> mine, std::span<T> all, std::span<const std::size_t> counts,
               std::size_t block) {
+    const InUse in_use(*this);
     check_counts(counts, mine.size(), all.size(), block);
     publish(mine.data());
     std::size_t offset = 0;
@@ -174,6 +200,7 @@ class LocalCommunicator final : public Communicator {
   // Every rank adds the ranks' values in rank order, so all get the same bits.
   template <class T>
   void reduce_sum(std::span<T> values) {
+    const InUse in_use(*this);
     std::vector<T>& sum = sum_buffer<T>();  // kept from call to call: no allocation per step
     sum.assign(values.size(), T{0});
     publish(values.data());
@@ -212,6 +239,7 @@ class LocalCommunicator final : public Communicator {
   std::vector<std::size_t> ones_;  // one value per rank
   std::vector<float> float_sum_;
   std::vector<double> double_sum_;
+  std::atomic<bool> busy_{false};
 };
 
 }  // namespace

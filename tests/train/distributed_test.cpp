@@ -12,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <mutex>
 #include <numeric>
 #include <string>
 #include <thread>
@@ -121,6 +122,40 @@ TEST(Distributed, ALocalGroupHasAtMostOneRankPerThreadAllowed) {
             }).find("make_local_group: 1025 ranks: at most 1024"),
             std::string::npos);
   EXPECT_EQ(make_local_group(3).size(), 3u);
+}
+
+// A rank's communicator used by two threads at once: the second is refused (it used to
+// publish over the first one's input and let the other ranks through the barrier early).
+// Whichever of the two gets in first waits for rank 1; the other must have been refused.
+TEST(Distributed, ARankEnteredByTwoThreadsAtOnceRefusesTheSecond) {
+  auto group = make_local_group(2);
+  std::atomic<int> refused{0}, done{0};
+  std::string message;
+  std::mutex message_mutex;
+  auto rank0 = [&](std::uint64_t bits) {
+    try {
+      EXPECT_EQ(group[0]->allreduce_or(bits), bits | 4u);
+      ++done;
+    } catch (const Error& e) {
+      const std::lock_guard lock(message_mutex);
+      message = e.what();
+      ++refused;
+    }
+  };
+  std::thread first(rank0, 1u), second(rank0, 2u);
+  while (refused.load() == 0) std::this_thread::yield();
+  EXPECT_EQ(group[1]->allreduce_or(4u) & 4u, 4u);
+  first.join();
+  second.join();
+  EXPECT_EQ(refused.load(), 1);
+  EXPECT_EQ(done.load(), 1);
+  EXPECT_NE(message.find("rank 0 of the local group is in a collective on another thread"),
+            std::string::npos)
+      << message;
+  // The group goes on afterwards.
+  std::thread again([&] { EXPECT_EQ(group[0]->allreduce_or(8u), 24u); });
+  EXPECT_EQ(group[1]->allreduce_or(16u), 24u);
+  again.join();
 }
 
 TEST(Distributed, ReductionNames) {
