@@ -232,8 +232,27 @@ double fma_loop(std::size_t iterations) {
   return kernels::active().fma_loop(iterations);
 }
 
+namespace {
+
+// A matrix argument of the raw row-major kernels, as sgemm checks its operands: rows apart by
+// at least its width, and there (not null) when it has elements. `optional`: null means "not
+// wanted" (a gradient).
+void check_matrix(const char* call, const char* name, const char* ld_name, std::size_t rows,
+                  std::size_t cols, const void* data, std::size_t ld, bool optional = false) {
+  if (rows == 0 || cols == 0 || (optional && data == nullptr)) return;
+  if (data == nullptr) throw Error(fmt::format("{}: {} is null", call, name));
+  if (rows > 1 && ld < cols) {
+    throw Error(fmt::format("{}: {} = {} is smaller than the {} columns of {}", call, ld_name, ld,
+                            cols, name));
+  }
+}
+
+}  // namespace
+
 void column_sums(std::size_t rows, std::size_t cols, const float* x, std::size_t ldx, float beta,
                  float* out) {
+  check_matrix("column_sums", "x", "ldx", rows, cols, x, ldx);
+  check_matrix("column_sums", "out", "ld", 1, cols, out, cols);
   kernels::active().column_sums(rows, cols, x, ldx, beta, out);
 }
 
@@ -263,6 +282,9 @@ void activation_backward(Activation activation, std::size_t n, const float* y, c
 double softmax_cross_entropy(std::size_t rows, std::size_t cols, const float* logits,
                              std::size_t ld, const std::uint32_t* labels, float grad_scale,
                              float* grad, std::size_t ldg) {
+  check_matrix("softmax_cross_entropy", "logits", "ld", rows, cols, logits, ld);
+  check_matrix("softmax_cross_entropy", "labels", "ld", rows, 1, labels, 1);
+  check_matrix("softmax_cross_entropy", "grad", "ldg", rows, cols, grad, ldg, true);
   for (std::size_t i = 0; i < rows; ++i) {
     if (labels[i] >= cols) {
       throw Error(
@@ -276,12 +298,18 @@ double softmax_cross_entropy(std::size_t rows, std::size_t cols, const float* lo
 
 double mse(std::size_t rows, std::size_t cols, const float* pred, std::size_t ldp,
            const float* target, std::size_t ldt, float grad_scale, float* grad, std::size_t ldg) {
+  check_matrix("mse", "pred", "ldp", rows, cols, pred, ldp);
+  check_matrix("mse", "target", "ldt", rows, cols, target, ldt);
+  check_matrix("mse", "grad", "ldg", rows, cols, grad, ldg, true);
   return kernels::active().mse(rows, cols, pred, ldp, target, ldt, grad_scale, grad, ldg);
 }
 
 double bce_with_logits(std::size_t rows, std::size_t cols, const float* logits, std::size_t ld,
                        const float* target, std::size_t ldt, float grad_scale, float* grad,
                        std::size_t ldg) {
+  check_matrix("bce_with_logits", "logits", "ld", rows, cols, logits, ld);
+  check_matrix("bce_with_logits", "target", "ldt", rows, cols, target, ldt);
+  check_matrix("bce_with_logits", "grad", "ldg", rows, cols, grad, ldg, true);
   return kernels::active().bce_with_logits(rows, cols, logits, ld, target, ldt, grad_scale, grad,
                                            ldg);
 }

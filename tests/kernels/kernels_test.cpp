@@ -124,6 +124,29 @@ TEST(PublicActivations, AnActivationThatNamesNoneIsAnError) {
   EXPECT_EQ(y, x);
 }
 
+// The raw row-major kernels check their matrices as sgemm does: a row stride below the width,
+// or a missing operand, is an Error naming it; a null gradient means none is wanted.
+TEST(PublicLosses, BadStridesAndMissingOperandsAreErrorsThatNameThem) {
+  std::vector<float> x(4 * 3, 0.5f), t(4 * 3, 0.0f), g(4 * 3, 0.0f), out(3, 0.0f);
+  const std::vector<std::uint32_t> labels = {0, 1, 2, 0};
+  EXPECT_EQ(test::error_message(
+                [&] { softmax_cross_entropy(4, 3, x.data(), 2, labels.data(), 1.0f, nullptr, 3); }),
+            "softmax_cross_entropy: ld = 2 is smaller than the 3 columns of logits");
+  EXPECT_EQ(test::error_message(
+                [&] { softmax_cross_entropy(4, 3, x.data(), 3, nullptr, 1.0f, nullptr, 3); }),
+            "softmax_cross_entropy: labels is null");
+  EXPECT_EQ(test::error_message([&] { mse(4, 3, x.data(), 3, t.data(), 3, 1.0f, g.data(), 1); }),
+            "mse: ldg = 1 is smaller than the 3 columns of grad");
+  EXPECT_EQ(test::error_message(
+                [&] { bce_with_logits(4, 3, x.data(), 3, nullptr, 3, 1.0f, nullptr, 3); }),
+            "bce_with_logits: target is null");
+  EXPECT_EQ(test::error_message([&] { column_sums(4, 3, x.data(), 0, 0.0f, out.data()); }),
+            "column_sums: ldx = 0 is smaller than the 3 columns of x");
+  // Valid calls still run: one row may have any stride, and a null gradient is no gradient.
+  EXPECT_GT(mse(1, 3, x.data(), 0, t.data(), 0, 1.0f, nullptr, 0), 0.0);
+  EXPECT_GT(softmax_cross_entropy(4, 3, x.data(), 3, labels.data(), 1.0f, g.data(), 3), 0.0);
+}
+
 TEST_P(KernelTest, AxpyAndScaleMatchReference) {
   for (std::size_t n = 1; n <= 67; ++n) {
     for (std::size_t offset : {0, 1}) {
