@@ -54,8 +54,8 @@ class Schedule {
   virtual std::string_view name() const = 0;
   // plateau: steps once per epoch with a metric, whatever the trainer's setting.
   virtual bool needs_metric() const { return false; }
-  // How many step() calls the schedule defines (onecycle: warmup_iters + total_steps), or
-  // nothing when unlimited. Past it, the rate stays at its last value.
+  // How many step() calls the schedule defines (onecycle: warmup_iters + total_steps, one less
+  // with pct_start = 1), or nothing when unlimited. Past it, the rate stays at its last value.
   virtual std::optional<std::size_t> step_limit() const { return std::nullopt; }
   // How many times it has advanced (step() or step(metric)) since it was made, or since the
   // state load_state read; 0 for a schedule that does not count. A run that takes a schedule

@@ -219,6 +219,8 @@ double OneCycleLR::get_lr() {
   // that would get there).
   if (last_epoch_ > total_steps_) return lr();
   const double step = static_cast<double>(last_epoch_);
+  // pct_start = 1: no second phase, where PyTorch divides by zero; the rate stays.
+  if (step > end_step_1_ && end_step_2_ == end_step_1_) return lr();
   auto anneal = [](double start, double end, double pct) {
     return end + (start - end) / 2.0 * (std::cos(kPi * pct) + 1.0);
   };

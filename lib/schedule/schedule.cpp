@@ -301,20 +301,20 @@ std::unique_ptr<Schedule> make_schedule(std::string_view text, double base_lr) {
     const long long total = r.integer("total_steps", 1, 1);
     const double pct = r.number("pct_start", 0.3);
     if (!(pct >= 0.0 && pct <= 1.0)) r.invalid("pct_start", "must be in [0, 1]");
-    // PyTorch divides by pct_start * total_steps - 1 in the first phase, and by (1 -
-    // pct_start) * total_steps in the second: it raises ZeroDivisionError at the first step,
-    // or at the last. Below 1 the first phase is empty, and PyTorch anneals from the start.
-    if (pct * static_cast<double>(total) == 1.0 || pct >= 1.0) {
+    // PyTorch divides by pct_start * total_steps - 1 in the first phase: with a product of 1
+    // it raises ZeroDivisionError at once. Below 1 the first phase is empty, and PyTorch
+    // anneals from the start. With pct_start = 1 the second phase is empty: the rate warms up
+    // for total_steps - 1 steps, and the next step divides by zero (so the limit is one less).
+    if (pct * static_cast<double>(total) == 1.0) {
       r.invalid("pct_start",
-                "needs pct_start * total_steps other than 1 and pct_start < 1 (PyTorch "
-                "divides by zero there)");
+                "needs pct_start * total_steps other than 1 (PyTorch divides by zero there)");
     }
     const double div = r.number("div_factor", 25.0);
     if (!(div > 0.0)) r.invalid("div_factor", "must be > 0");
     const double final_div = r.number("final_div_factor", 1e4);
     if (!(final_div > 0.0)) r.invalid("final_div_factor", "must be > 0");
     main = std::make_unique<OneCycleLR>(g, max_lr, total, pct, div, final_div);
-    limit = static_cast<std::size_t>(total);
+    limit = static_cast<std::size_t>(pct == 1.0 ? total - 1 : total);
   }
   const long long warmup_iters = r.integer("warmup_iters", 0, 0);
   const double warmup_start = r.number("warmup_start_factor", 1.0 / 3.0);

@@ -42,7 +42,7 @@ TEST(Schedules, InvalidSpecsNameTheKeyAndValue) {
       {"linear:end_factor=2", "end_factor=2 is invalid"},
       {"onecycle:max_lr=1", "total_steps is required"},
       {"onecycle:total_steps=10,pct_start=0.1", "pct_start"},
-      {"onecycle:total_steps=10,pct_start=1", "pct_start"},
+      {"onecycle:total_steps=1,pct_start=1", "pct_start"},
       {"onecycle:total_steps=100,div_factor=0", "div_factor=0 is invalid"},
       {"plateau:factor=1", "factor=1 is invalid"},
       {"plateau:factor=-0.5", "factor=-0.5 is invalid"},
@@ -209,8 +209,9 @@ TEST(TrainerSchedules, PlateauStepsPerEpochWithTheValidationLoss) {
 }
 
 // A first phase shorter than a step (pct_start * total_steps < 1, or pct_start = 0) is empty
-// and the rate anneals from the start, as PyTorch 1.13 computes it: the values below are
-// its OneCycleLR(max_lr=0.01, cycle_momentum=False) rates, printed with repr().
+// and the rate anneals from the start, and with pct_start = 1 the second one is, as PyTorch
+// 1.13 computes it: the values below are its OneCycleLR(max_lr=0.01, cycle_momentum=False)
+// rates, printed with repr().
 TEST(Schedules, OneCycleWithAnEmptyFirstPhaseIsPyTorchs) {
   const std::pair<const char*, std::vector<double>> cases[] = {
       {"onecycle:max_lr=0.01,total_steps=3", {0.009944154354509118, 0.00462637102666975, 4e-08}},
@@ -219,12 +220,23 @@ TEST(Schedules, OneCycleWithAnEmptyFirstPhaseIsPyTorchs) {
         4e-08}},
       {"onecycle:max_lr=0.01,total_steps=4,pct_start=0.1",
        {0.00933012969841412, 0.005868257415371099, 0.001786094807319497, 4e-08}},
+      // No second phase: a warm-up over total_steps - 1 steps.
+      {"onecycle:max_lr=0.01,total_steps=5,pct_start=1",
+       {0.0003999999999999993, 0.0018058874503045722, 0.0052, 0.008594112549695427, 0.01}},
   };
   for (const auto& [spec, rates] : cases) {
     const auto s = make_schedule(spec, 0.01);
+    if (std::string(spec).find("pct_start=1") != std::string::npos) {
+      // A warm-up only: PyTorch divides by zero at the step after these; the rate stays.
+      EXPECT_EQ(s->step_limit(), rates.size() - 1) << spec;
+    }
     for (std::size_t i = 0; i < rates.size(); ++i) {
       EXPECT_NEAR(s->rate(), rates[i], 1e-12 * rates[i]) << spec << " step " << i;
       if (i + 1 < rates.size()) s->step();
+    }
+    if (std::string(spec).find("pct_start=1") != std::string::npos) {
+      s->step();  // past its end: the rate stays (where PyTorch raises)
+      EXPECT_EQ(s->rate(), rates.back());
     }
   }
 }
