@@ -118,7 +118,9 @@ double softmax_cross_entropy(std::size_t rows, std::size_t cols, const float* lo
     const double m = *std::max_element(z, z + cols);
     double sum = 0.0;
     for (std::size_t j = 0; j < cols; ++j) sum += std::exp(z[j] - m);
-    total += m + std::log(sum) - z[labels[i]];
+    // (m - z) first, as log_softmax's z - m: m + log(sum) rounded first loses the loss for
+    // logits far from 0 (1e16 and 1e16 gave 0, not log 2).
+    total += (m - z[labels[i]]) + std::log(sum);
     if (grad != nullptr) {
       for (std::size_t j = 0; j < cols; ++j) {
         const double p = std::exp(z[j] - m) / sum;

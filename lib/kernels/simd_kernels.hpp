@@ -314,8 +314,10 @@ double softmax_cross_entropy(std::size_t rows, std::size_t cols, const float* lo
     const float sum = lane_sum<A>(vsum);
     const std::uint32_t label = labels[i];
     // __builtin_log calls libm's log(double): no inline copy compiled with this ISA's flags.
-    total += static_cast<double>(m) + __builtin_log(static_cast<double>(sum)) -
-             static_cast<double>(z[label]);
+    // (m - z) first, as log_softmax's z - m: m + log(sum) rounded first loses the loss for
+    // logits far from 0 (1e16 and 1e16 gave 0, not log 2).
+    total += (static_cast<double>(m) - static_cast<double>(z[label])) +
+             __builtin_log(static_cast<double>(sum));
     if (g != nullptr) {
       // g = scale * (softmax - onehot)
       const float factor = grad_scale / sum;

@@ -336,6 +336,17 @@ TEST_P(KernelTest, SoftmaxCrossEntropyIsFiniteForHugeLogits) {
   for (float g : grad) EXPECT_TRUE(std::isfinite(g));
   EXPECT_FLOAT_EQ(grad[0], 1.0f);   // softmax 1 at the max, label elsewhere
   EXPECT_FLOAT_EQ(grad[1], -1.0f);  // 0 - 1 at the label
+  // Logits far from 0 but close together keep the loss's digits, as torch's log_softmax
+  // does: two equal logits of 1e16 are log 2 (they gave 0, and 1e12 gave 0.693115).
+  for (const float big : {1.0e12f, 1.0e16f, 1.0e30f}) {
+    const float equal[2] = {big, big};
+    const std::uint32_t first = 0;
+    for (const KernelTable* t : {&simd(), &ref()}) {
+      EXPECT_NEAR(t->softmax_cross_entropy(1, 2, equal, 2, &first, 1.0f, nullptr, 2),
+                  std::log(2.0), 1e-7)
+          << big;
+    }
+  }
 }
 
 TEST_P(KernelTest, MseAndBceMatchReference) {
