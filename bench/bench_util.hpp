@@ -61,6 +61,27 @@ inline const std::vector<std::size_t>& thread_counts() {
   return counts;
 }
 
+// The time cap of a convergence run: DESCENT_BENCH_CAP_SECONDS, or 20 s when it is unset. A
+// value that is not a number of seconds from 0.001 to 86400 ends the program with status 2;
+// main checks it before any case runs, so that a run never stops half-way for it.
+inline double cap_seconds() {
+  static const double cap = [] {
+    const char* text = std::getenv("DESCENT_BENCH_CAP_SECONDS");
+    if (text == nullptr || *text == '\0') return 20.0;
+    char* end = nullptr;
+    const double v = std::strtod(text, &end);
+    if (end == text || *end != '\0' || !(v >= 0.001 && v <= 86400.0) || *text == ' ') {
+      std::fprintf(stderr,
+                   "descent_bench: error: DESCENT_BENCH_CAP_SECONDS=\"%s\" is not a number of "
+                   "seconds from 0.001 to 86400\n",
+                   text);
+      std::exit(2);
+    }
+    return v;
+  }();
+  return cap;
+}
+
 // FLOPs per second of `threads` threads each running descent's FMA loop (the best of five
 // rounds).
 inline double measure_peak_flops(std::size_t threads) {

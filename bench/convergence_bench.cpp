@@ -32,18 +32,6 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-double cap_seconds() {
-  if (const char* env = std::getenv("DESCENT_BENCH_CAP_SECONDS"); env != nullptr && *env != '\0') {
-    char* end = nullptr;
-    const double v = std::strtod(env, &end);
-    if (end != env && *end == '\0' && v > 0.0) return v;
-    fmt::print(stderr, "descent_bench: DESCENT_BENCH_CAP_SECONDS={} is not a positive number\n",
-               env);
-    std::exit(2);
-  }
-  return 20.0;
-}
-
 struct Target {
   const char* name;
   double accuracy;
@@ -77,7 +65,7 @@ void converge(benchmark::State& state, const Target& target, const char* optimiz
     options.threads = threads;
     options.init = descent::Init::automatic;
     options.stop.target_accuracy = target.accuracy;
-    options.stop.max_seconds = cap_seconds();
+    options.stop.max_seconds = bench::cap_seconds();
     const descent::TrainResult result = descent::train(net, data, *opt, options);
 
     const bool reached = result.stop_reason == descent::StopReason::target_reached;

@@ -9,8 +9,16 @@
 
 #include <benchmark/benchmark.h>
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <fmt/format.h>
@@ -81,6 +89,95 @@ const bool registered = [] {
   return true;
 }();
 
+// What a run must not find out half-way (it would leave its --benchmark_out cut off): the
+// environment's settings and the numeric flags Google Benchmark 1.7 reads without checking.
+// Returns the message, or "" when all is well.
+std::string bad_setting(int argc, char** argv) {
+  try {
+    (void)descent::active_isa();  // DESCENT_ISA
+  } catch (const descent::Error& e) {
+    return e.what();
+  }
+  (void)bench::cap_seconds();  // exits with its own message
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    constexpr std::string_view kRepetitions = "--benchmark_repetitions=";
+    if (arg.starts_with(kRepetitions)) {
+      const std::string value(arg.substr(kRepetitions.size()));
+      char* end = nullptr;
+      const long n = std::strtol(value.c_str(), &end, 10);
+      if (value.empty() || *end != '\0' || n < 1 || n > 100000)
+        return fmt::format("{}: the repetitions must be a whole number from 1 to 100000", arg);
+    }
+  }
+  return {};
+}
+
+// --benchmark_out=PATH is written to a temporary file beside PATH and renamed onto it once
+// the run has finished: a run that fails leaves an earlier PATH as it was.
+class AtomicOut {
+ public:
+  AtomicOut(int argc, char** argv) {
+    constexpr std::string_view kOut = "--benchmark_out=";
+    for (int i = 1; i < argc; ++i) {
+      const std::string_view arg = argv[i];
+      if (!arg.starts_with(kOut)) continue;
+      path_ = std::string(arg.substr(kOut.size()));
+      temporary_ = fmt::format("{}.partial-{}", path_, static_cast<long>(::getpid()));
+      arg_ = fmt::format("{}{}", kOut, temporary_);
+      argv[i] = arg_.data();
+    }
+  }
+  AtomicOut(const AtomicOut&) = delete;
+  AtomicOut& operator=(const AtomicOut&) = delete;
+  ~AtomicOut() {
+    if (!temporary_.empty()) std::remove(temporary_.c_str());
+  }
+  // Whether the temporary file can be made where PATH is to go ("" when so).
+  std::string check() const {
+    if (path_.empty()) return {};
+    if (path_.back() == '/' || std::filesystem::is_directory(path_))
+      return fmt::format("--benchmark_out={}: is a directory", path_);
+    std::FILE* f = std::fopen(temporary_.c_str(), "w");
+    if (f == nullptr)
+      return fmt::format("--benchmark_out={}: cannot write there ({})", path_,
+                         std::strerror(errno));
+    std::fclose(f);
+    return {};
+  }
+  // Moves the finished output onto PATH ("" when done, or when there is none).
+  std::string commit() {
+    if (temporary_.empty()) return {};
+    std::error_code ec;
+    std::filesystem::rename(temporary_, path_, ec);
+    if (ec) return fmt::format("--benchmark_out={}: {}", path_, ec.message());
+    temporary_.clear();
+    return {};
+  }
+
+ private:
+  std::string path_, temporary_, arg_;
+};
+
 }  // namespace
 
-BENCHMARK_MAIN();
+// Google Benchmark's main, with the checks above, and exit status 2 for bad arguments or a
+// filter that matches no case.
+int main(int argc, char** argv) {
+  auto fail = [](const std::string& message) {
+    std::fprintf(stderr, "descent_bench: error: %s\n", message.c_str());
+    return 2;
+  };
+  if (const std::string bad = bad_setting(argc, argv); !bad.empty()) return fail(bad);
+  AtomicOut out(argc, argv);
+  ::benchmark::Initialize(&argc, argv);
+  if (::benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
+  if (const std::string bad = out.check(); !bad.empty()) return fail(bad);
+  const std::size_t ran = ::benchmark::RunSpecifiedBenchmarks();
+  ::benchmark::Shutdown();
+  // A filter that matched nothing (Google Benchmark has said so) is an error for a gate, and
+  // leaves an earlier output as it was.
+  if (ran == 0) return 2;
+  if (const std::string bad = out.commit(); !bad.empty()) return fail(bad);
+  return 0;
+}

@@ -172,10 +172,29 @@ int main(int argc, char** argv) {
   }
   if (!bench::peers::available(bench::peers::Blas::onednn))
     usage_error("this build has no oneDNN (apt-get install libdnnl-dev, then configure again)");
+  try {
+    (void)descent::active_isa();  // DESCENT_ISA, checked before anything runs
+  } catch (const descent::Error& e) {
+    std::fprintf(stderr, "descent_gemm_pairs: error: %s\n", e.what());
+    return 2;
+  }
   std::size_t threads = 1, calls = 100, offset = 0;
   std::vector<Shape> shapes;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::printf(
+          "usage: descent_gemm_pairs [--threads T] [--calls N] [--offset F] SHAPE...\n"
+          "Times descent::sgemm and dnnl_sgemm call by call, alternating, on each SHAPE\n"
+          "(NN:512x512x512, TN:256x784x512, ...: op(A) is M x K, op(B) K x N, C M x N),\n"
+          "and prints GFLOP/s and the median of oneDNN's time over descent's.\n"
+          "  --threads T   threads for both (default 1)\n"
+          "  --calls N     calls of each per shape, at least 2 (default 100)\n"
+          "  --offset F    operands F floats past a cache line, 0 to 15 (default 0)\n");
+      return 0;
+    }
+    if (arg.starts_with("--") && arg.find('=') != std::string::npos)
+      usage_error(arg + ": give the value after a space (" + arg.substr(0, arg.find('=')) + " N)");
     // An option's value, least to most (a median needs at least two calls).
     const auto value = [&](std::size_t least, std::size_t most) {
       if (i + 1 == argc) usage_error(arg + " needs a value");

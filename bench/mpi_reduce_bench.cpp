@@ -11,8 +11,10 @@
 // steps; the slowest rank's figures are reported (every rank waits for it).
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -63,6 +65,21 @@ Figures measure(const std::shared_ptr<Communicator>& comm, std::size_t hidden, R
 
 }  // namespace
 
+// A whole number from `least` to `most` for `option`, or nothing (the message printed).
+std::optional<std::size_t> parse_count(const char* text, std::string_view option, std::size_t least,
+                                       std::size_t most) {
+  char* end = nullptr;
+  errno = 0;
+  const unsigned long long n = std::strtoull(text, &end, 10);
+  if (*text < '0' || *text > '9' || *end != '\0' || errno == ERANGE || n < least || n > most) {
+    std::fprintf(stderr,
+                 "descent_mpi_bench: error: %.*s \"%s\" is not a whole number from %zu to %zu\n",
+                 static_cast<int>(option.size()), option.data(), text, least, most);
+    return std::nullopt;
+  }
+  return static_cast<std::size_t>(n);
+}
+
 int main(int argc, char** argv) {
   std::size_t steps = 50;
   std::size_t threads = 1;
@@ -70,9 +87,13 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
     if (arg == "--steps" && i + 1 < argc) {
-      steps = static_cast<std::size_t>(std::strtoul(argv[++i], nullptr, 10));
+      const auto n = parse_count(argv[++i], arg, 1, 1000000);
+      if (!n) return 2;
+      steps = *n;
     } else if (arg == "--threads" && i + 1 < argc) {
-      threads = static_cast<std::size_t>(std::strtoul(argv[++i], nullptr, 10));
+      const auto n = parse_count(argv[++i], arg, 1, kMaxThreads);
+      if (!n) return 2;
+      threads = *n;
     } else if (arg == "--json" && i + 1 < argc) {
       json_path = argv[++i];
     } else {
@@ -82,7 +103,19 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  if (steps == 0) steps = 1;
+  // The output is checked before the measurement, and written whole or not at all (below).
+  if (!json_path.empty()) {
+    std::error_code ec;
+    const std::filesystem::path path(json_path);
+    const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : ".";
+    if (json_path.back() == '/' || std::filesystem::is_directory(path, ec) ||
+        !std::filesystem::is_directory(dir, ec)) {
+      std::fprintf(stderr,
+                   "descent_mpi_bench: error: --json %s: not a file in an existing directory\n",
+                   json_path.c_str());
+      return 2;
+    }
+  }
   // The session outlives the try: a rank that fails must abort the job while MPI runs
   // (finalizing first would wait for the others, who wait for it).
   std::optional<mpi::Session> session;
@@ -119,10 +152,20 @@ int main(int argc, char** argv) {
     }
     json += "]\n";
     if (root && !json_path.empty()) {
-      std::FILE* out = std::fopen(json_path.c_str(), "w");
+      const std::string temporary = json_path + ".partial";
+      std::FILE* out = std::fopen(temporary.c_str(), "w");
       if (out == nullptr) throw Error(fmt::format("cannot write {}", json_path));
-      std::fputs(json.c_str(), out);
-      std::fclose(out);
+      const bool written = std::fputs(json.c_str(), out) >= 0;
+      if (std::fclose(out) != 0 || !written) {
+        std::remove(temporary.c_str());
+        throw Error(fmt::format("cannot write {}", json_path));
+      }
+      std::error_code ec;
+      std::filesystem::rename(temporary, json_path, ec);
+      if (ec) {
+        std::remove(temporary.c_str());
+        throw Error(fmt::format("cannot write {}: {}", json_path, ec.message()));
+      }
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "descent_mpi_bench: %s\n", e.what());
