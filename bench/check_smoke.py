@@ -11,6 +11,7 @@ case reported an error, and each suite's counters are there. No timing is judged
 import os
 import subprocess
 import sys
+import tempfile
 
 import gbench
 
@@ -28,14 +29,37 @@ if (os.cpu_count() or 1) >= 2:
     COUNTERS["kernels/handoff/"] = ["GBps"]
 
 
+def unwritable(out):
+    """Why OUT.json cannot be written, or None: checked before the runs, so that a bad path is
+    bad input (exit 2), not a failed smoke pass (exit 1)."""
+    if os.path.isdir(out):
+        return f"{out} is a directory; name the JSON file to write"
+    parent = os.path.dirname(out) or "."
+    if not os.path.isdir(parent):
+        return f"cannot write {out}: the directory {parent} does not exist"
+    try:
+        fd, probe = tempfile.mkstemp(dir=parent, prefix=".check_smoke.")
+    except OSError as e:
+        return f"cannot write {out}: {e.strerror}"
+    os.close(fd)
+    os.unlink(probe)
+    return None
+
+
 def main():
     if len(sys.argv) == 2 and sys.argv[1] in ("-h", "--help"):
         print(__doc__)
         return 0
     if len(sys.argv) != 3:
-        print(__doc__, file=sys.stderr)
+        print(__doc__.strip(), file=sys.stderr)
+        print(f"check_smoke.py: expected 2 arguments (DESCENT_BENCH OUT.json), got "
+              f"{len(sys.argv) - 1}", file=sys.stderr)
         return 2
     bench, out = sys.argv[1], sys.argv[2]
+    reason = unwritable(out)
+    if reason:
+        print(f"check_smoke.py: {reason}", file=sys.stderr)
+        return 2
     env = dict(os.environ, DESCENT_BENCH_CAP_SECONDS="0.05")
     runs = []
     # Every case but the Fashion-MNIST convergence runs, whose data preparation (60,000 images

@@ -5,6 +5,7 @@ The scripts import it from their own directory (python puts a script's directory
 sys.path).
 """
 import json
+import math
 import subprocess
 from collections import defaultdict
 
@@ -17,6 +18,23 @@ class RunError(Exception):
     """A benchmark or peer that could not run or failed; the scripts say so and stop."""
 
 
+def finite_number(v):
+    """Whether a JSON value is a number a float holds: not a bool, NaN or infinite, nor an
+    integer too large for a float (on which math.isfinite raises OverflowError)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    try:
+        return math.isfinite(v)
+    except OverflowError:
+        return False
+
+
+def shown(v, limit=40):
+    """repr(v) for a message, cut short: a 400-digit number must not fill the screen."""
+    text = repr(v)
+    return text if len(text) <= limit else f"{text[:limit - 12]}... ({len(text)} characters)"
+
+
 def load(path):
     """(context, runs, errored) of a Google Benchmark JSON file: the iteration entries by
     name in file order, and for each run that reported an error, its message (its entries are
@@ -26,6 +44,9 @@ def load(path):
             data = json.load(f)
     except (OSError, UnicodeDecodeError, ValueError) as e:
         raise InputError(f"cannot read {path}: {e}") from e
+    except RecursionError:
+        # json's decoder recurses once per level: "[" * 100000 exhausts the stack.
+        raise InputError(f"cannot read {path}: its JSON is nested too deeply") from None
     if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list):
         raise InputError(f"{path} is not Google Benchmark JSON (no \"benchmarks\" list)")
     runs, errored = defaultdict(list), {}

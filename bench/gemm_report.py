@@ -20,19 +20,22 @@ cannot be read, or results that are not descent_bench's, exits 2 with the reason
 Standard library only.
 """
 
-import math
 import re
 import statistics
 import sys
 from collections import defaultdict
 
-from gbench import InputError, load as load_json
+from gbench import InputError, finite_number, load as load_json, shown
 
 
 def load(path):
     """The run's context, its repetitions by run name (without "/real_time"), and the
     errors benchmarks reported, by run name."""
     context, runs, errored = load_json(path)
+    # Checked before the report starts printing: it divides peaks by this count.
+    cpus = context.get("num_cpus")
+    if cpus is not None and not (finite_number(cpus) and cpus >= 0 and cpus == int(cpus)):
+        raise InputError(f"{path}: context num_cpus {shown(cpus)} is not a whole number >= 0")
 
     def strip(name):
         return re.sub(r"/real_time$", "", name)
@@ -45,11 +48,10 @@ def values(name, reps, key, positive=True):
     out = []
     for r in reps:
         v = r.get(key)
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or (
-                positive and v <= 0):
-            shown = "missing" if v is None else repr(v)
-            raise InputError(f"{name}: counter \"{key}\" is {shown}, not a finite number"
-                              f"{' > 0' if positive else ''}")
+        if not finite_number(v) or (positive and v <= 0):
+            raise InputError(f"{name}: counter \"{key}\" is "
+                             f"{'missing' if v is None else shown(v)}, not a finite number"
+                             f"{' > 0' if positive else ''}")
         out.append(float(v))
     return out
 
@@ -74,7 +76,9 @@ def main():
         print(__doc__)
         return 0
     if len(sys.argv) != 2:
-        print(__doc__, file=sys.stderr)
+        print(__doc__.strip(), file=sys.stderr)
+        print(f"gemm_report.py: expected 1 argument (the descent_bench JSON), got "
+              f"{len(sys.argv) - 1}", file=sys.stderr)
         return 2
     try:
         return report(*load(sys.argv[1]))

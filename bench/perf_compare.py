@@ -20,11 +20,12 @@ calls `run`.
 """
 import argparse
 import json
-import math
 import os
+import re
 import statistics
 import subprocess
 import sys
+import tempfile
 
 import gbench
 
@@ -59,9 +60,8 @@ def values(path, name, entries, key, required):
                 fail_input(f"{path}: {name} has no {key}")
             continue
         v = r[key]
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
-                or (required and v <= 0):
-            fail_input(f"{path}: {name}: {key} {v!r} is not a "
+        if not gbench.finite_number(v) or (required and v <= 0):
+            fail_input(f"{path}: {name}: {key} {gbench.shown(v)} is not a "
                        f"{'positive' if required else 'finite'} number")
         out.append(float(v))
     if not required and out and statistics.median(out) <= 0:
@@ -79,12 +79,18 @@ def u_test(a, b):
 def check_power(paths, name, n_ref, n_new, alpha):
     """Exit 2 when n_ref and n_new repetitions could not give p < alpha even for two samples
     that do not overlap at all: such a gate would pass anything."""
-    best = u_test([float(i) for i in range(n_ref)], [float(n_ref + i) for i in range(n_new)])
+    def best_p(n, m):
+        return u_test([float(i) for i in range(n)], [float(n + i) for i in range(m)])
+
+    best = best_p(n_ref, n_new)
     if best >= alpha:
+        # 9 each, as `run` does, is enough for the usual alphas, not for a tiny one.
+        advice = ("use at least 9, as perf_compare.py run does"
+                  if min(n_ref, n_new) < 9 and best_p(9, 9) < alpha else
+                  "use more repetitions or a larger --alpha")
         fail_input(f"{name} has {n_ref} repetitions in {paths[0]} and {n_new} in {paths[1]}; "
-                   f"the U test cannot "
-                   f"reach p < {alpha} with so few (at best p = {best:.3g}): use at least 9, as "
-                   f"perf_compare.py run does")
+                   f"the U test cannot reach p < {alpha} with so few (at best p = {best:.3g}): "
+                   f"{advice}")
 
 
 def gate(ref_path, new_path, threshold, alpha):
@@ -145,14 +151,54 @@ def gate(ref_path, new_path, threshold, alpha):
     return 0
 
 
+def write_json_files(documents):
+    """Writes each {path: document} to a temporary file beside it, then renames them all:
+    every file is written or none is, and a failure leaves the old ones as they were."""
+    done, current = [], None
+    try:
+        for path, document in documents.items():
+            current = path
+            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=".perf_compare.",
+                                       suffix=".json")
+            done.append(tmp)
+            with os.fdopen(fd, "w") as f:
+                json.dump(document, f, indent=1)
+            mask = os.umask(0)
+            os.umask(mask)
+            os.chmod(tmp, 0o666 & ~mask)
+        for tmp, path in zip(done, documents):
+            current = path
+            os.replace(tmp, path)
+    except BaseException as e:
+        for tmp in done:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        if isinstance(e, OSError):
+            fail_input(f"cannot write {current}: {e.strerror}")
+        raise
+
+
 def run(args):
     for path in (args.ref, args.new):
         if not os.access(path, os.X_OK):
             fail_input(f"{path} is not an executable descent_bench")
     if args.repetitions < 9:
         fail_input(f"--repetitions {args.repetitions}: use at least 9 (the U test needs them)")
+    # Google Benchmark compiles the filter as a std::regex; Python's re refuses the same
+    # malformed patterns ("[", "(") and says where, before any round has run.
+    try:
+        re.compile(args.filter)
+    except re.error as e:
+        fail_input(f"--filter {args.filter!r} is not a valid regular expression: {e}")
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         fail_input(f"--out {args.out}: that is a file, not a directory")
+    # What the rounds and the merge will write, checked before the first round: a directory in
+    # the way would otherwise end the run after every benchmark had run.
+    for name in ["ref.json", "new.json"] + [f"{side}-{rnd}.json" for rnd in
+                                            range(args.repetitions) for side in ("ref", "new")]:
+        if os.path.isdir(os.path.join(args.out, name)):
+            fail_input(f"--out {args.out}: {os.path.join(args.out, name)} is a directory; "
+                       f"remove it or choose another --out")
     try:
         os.makedirs(args.out, exist_ok=True)
     except OSError as e:
@@ -197,8 +243,7 @@ def run(args):
         if not merged[side]["benchmarks"] and not merged[side]["errors"]:
             fail_input(f"the filter {args.filter!r} matched no benchmark of the {side} binary")
         paths[side] = os.path.join(args.out, f"{side}.json")
-        with open(paths[side], "w") as f:
-            json.dump(merged[side], f, indent=1)
+    write_json_files({paths[side]: merged[side] for side in ("ref", "new")})
     if os.path.exists(COMPARE):
         color = [] if sys.stdout.isatty() else ["--no-color"]
         sys.stdout.flush()

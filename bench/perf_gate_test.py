@@ -110,9 +110,22 @@ def main():
                            capture_output=True, text=True)
         if r.returncode != 2 or "cannot read" not in r.stderr:
             failures.append(f"bad JSON: exit {r.returncode}\n{r.stderr}")
+        with open(os.path.join(tmp, "deep.json"), "w") as f:
+            f.write("[" * 100000 + "]" * 100000)
+        r = subprocess.run(["/usr/bin/python3", os.path.join(HERE, "perf_compare.py"), "gate",
+                            os.path.join(tmp, "deep.json"), os.path.join(tmp, "a.json")],
+                           capture_output=True, text=True)
+        if r.returncode != 2 or "nested too deeply" not in r.stderr or "Traceback" in r.stderr:
+            failures.append(f"deeply nested JSON: exit {r.returncode}\n{r.stderr}")
+        # An integer no float holds: math.isfinite would raise OverflowError on it.
+        expect("a 400-digit time is refused", gate(tmp, base, base[:-1] + [int("9" * 400)]), 2,
+               "real_time 999")
+        # Nine repetitions cannot reach p < 1e-300: the advice is not "use at least 9".
+        got = gate(tmp, base, base, extra=("--alpha", "1e-300"))
+        expect("alpha 1e-300 is refused", got, 2, "use more repetitions or a larger --alpha")
     for f in failures:
         print("FAIL " + f)
-    print(f"perf gate tests: {17 - len(failures)} of 17 passed")
+    print(f"perf gate tests: {20 - len(failures)} of 20 passed")
     return 1 if failures else 0
 
 

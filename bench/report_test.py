@@ -129,6 +129,33 @@ def main():
         nan = full_run()
         nan["benchmarks"][0]["GFLOPS"] = float("nan")
         expect("a NaN rate", report(tmp, nan), 2, "not a finite number")
+        expect("JSON nested too deeply", report(tmp, None, raw="[" * 100000 + "]" * 100000), 2,
+               "nested too deeply")
+        huge = int("9" * 400)  # no float holds it: math.isfinite would raise
+        big_rate = full_run()
+        big_rate["benchmarks"][0]["GFLOPS"] = huge
+        expect("a 400-digit rate", report(tmp, big_rate), 2, "\"GFLOPS\" is 999",
+               "not a finite number")
+        big_m = full_run()
+        next(b for b in big_m["benchmarks"] if "m" in b)["m"] = huge
+        expect("a 400-digit m", report(tmp, big_m), 2, "\"m\" is 999")
+        for cpus in (float("inf"), "two", float("nan")):
+            bad_cpus = full_run()
+            bad_cpus["context"]["num_cpus"] = cpus
+            got = report(tmp, bad_cpus)
+            expect(f"num_cpus {cpus!r}", got, 2, "run.json: context num_cpus",
+                   "is not a whole number")
+            if "FMA peak" in got[1]:
+                failures.append(f"num_cpus {cpus!r}: part of the report printed before the error")
+
+        # check_smoke.py: a path it cannot write, or no arguments, is bad input (exit 2).
+        for out, needle in ((os.path.join(tmp, "none", "x.json"), "does not exist"),
+                            ("/proc/x.json", "cannot write /proc/x.json"),
+                            (tmp, "is a directory")):
+            expect(f"check_smoke.py to {out}", script("check_smoke.py", "/bin/true", out), 2,
+                   needle)
+        expect("check_smoke.py without arguments", script("check_smoke.py"), 2,
+               "check_smoke.py: expected 2 arguments")
 
         # train_vs_torch.py: options, then a descent_bench that fails or leaves results out.
         expect("a batch outside the suite", train_vs_torch("--batches", "1,100"), 2,
@@ -153,6 +180,22 @@ def main():
         expect("perf_compare.py run with a failing bench",
                script("perf_compare.py", "run", "--ref", failing, "--new", failing, "--out",
                       os.path.join(tmp, "pc")), 2, "failed (exit 3)", "something broke")
+        # perf_compare.py run checks what it will write, and the filter, before any round.
+        ran = os.path.join(tmp, "ran")
+        marking = os.path.join(tmp, "marking_bench")
+        with open(marking, "w") as f:
+            f.write(f"#!/bin/sh\ntouch {ran}\nexit 3\n")
+        os.chmod(marking, stat.S_IRWXU)
+        os.makedirs(os.path.join(tmp, "pc2", "new.json"))
+        expect("perf_compare.py run with DIR/new.json a directory",
+               script("perf_compare.py", "run", "--ref", marking, "--new", marking, "--out",
+                      os.path.join(tmp, "pc2")), 2, "new.json is a directory")
+        expect("perf_compare.py run --filter '['",
+               script("perf_compare.py", "run", "--ref", marking, "--new", marking, "--filter",
+                      "[", "--out", os.path.join(tmp, "pc3")), 2,
+               "--filter '[' is not a valid regular expression")
+        if os.path.exists(ran) or os.listdir(os.path.join(tmp, "pc2")) != ["new.json"]:
+            failures.append("perf_compare.py run: a bad --out or --filter still ran a round")
         partial = os.path.join(tmp, "partial_bench")
         one_thread = {"name": "train_step/sgd_momentum/batch:1/threads:1", "run_type": "iteration",
                       "samples_per_second": 1000.0, "peak_fraction": 0.01}

@@ -4,6 +4,7 @@ script's directory first on sys.path; it is installed beside them).
 
 Bad input exits 2 with one line naming what was wrong, as the descent CLI does; --help exits 0.
 """
+import math
 import os
 import sys
 import tempfile
@@ -16,12 +17,32 @@ class InputError(Exception):
     """Input a script cannot draw; main() turns it into exit 2 with the message."""
 
 
+def is_number(v):
+    """Whether a JSON value is a number a float holds: not a bool, NaN or infinite, nor an
+    integer too large for a float (on which math.isfinite raises OverflowError)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    try:
+        return math.isfinite(v)
+    except OverflowError:
+        return False
+
+
+def shown(v, limit=40):
+    """repr(v) for a message, cut short: a 400-digit number must not fill the screen."""
+    text = repr(v)
+    return text if len(text) <= limit else f"{text[:limit - 12]}... ({len(text)} characters)"
+
+
 def require_matplotlib(prog):
     """matplotlib with the Agg backend, or exit 3 naming the package to install (the CLI
     passes the message on)."""
     try:
         import matplotlib
         matplotlib.use("Agg")
+        # Titles, labels and legends carry user text (a data path, an optimizer name): a "$"
+        # in it must be drawn, not parsed as mathtext.
+        matplotlib.rcParams["text.parse_math"] = False
         import matplotlib.pyplot  # noqa: F401
         import numpy  # noqa: F401
     except ImportError as e:
@@ -76,9 +97,18 @@ def file_mode():
 
 def save_all(prog, figures, dpi=110):
     """Saves each (figure, path) to a temporary file beside its path, then renames them all:
-    either every figure is written or none is."""
+    either every figure is written or none is (and the files already there stay as they
+    were)."""
     import matplotlib.pyplot as plt
+    # A destination that is a directory would fail its rename after the others had replaced
+    # their files: refused before anything is written.
+    for _, path in figures:
+        if os.path.isdir(path):
+            fail(prog, f"cannot write {path}: it is a directory")
     done, current = [], None
+    # (path, a hard link to the file it replaced; None where none was there, "" where the
+    # file system has no hard links and the new figure must stay)
+    replaced = []
     try:
         for fig, path in figures:
             current = path
@@ -89,12 +119,37 @@ def save_all(prog, figures, dpi=110):
             fig.savefig(tmp, dpi=dpi)
             os.chmod(tmp, file_mode())
             plt.close(fig)
+        # A rename can still fail (a file of another user in a sticky directory): each old
+        # file is kept as a hard link until every rename is done, to be put back.
+        for tmp, (_, path) in zip(done, figures):
+            current = path
+            old = None
+            if os.path.lexists(path):
+                old = tmp + ".old"
+                try:
+                    os.link(path, old, follow_symlinks=False)
+                except OSError:
+                    old = ""
+            replaced.append((path, old))
+            os.replace(tmp, path)
     except BaseException as e:
+        for path, old in reversed(replaced):
+            try:
+                if path == current:  # its rename failed: the old file is still in place
+                    if old:
+                        os.unlink(old)
+                elif old is None:
+                    os.unlink(path)
+                elif old:
+                    os.replace(old, path)
+            except OSError:
+                pass
         for tmp in done:
             if os.path.exists(tmp):
                 os.unlink(tmp)
         if isinstance(e, OSError):
             fail(prog, f"cannot write {current}: {e.strerror}")
         raise
-    for tmp, (_, path) in zip(done, figures):
-        os.replace(tmp, path)
+    for _, old in replaced:
+        if old:
+            os.unlink(old)

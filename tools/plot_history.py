@@ -38,6 +38,11 @@ def read(path):
         raise InputError(f"cannot read {path}: {e.strerror}") from None
     except (UnicodeDecodeError, csv.Error) as e:
         raise InputError(f"cannot read {path}: {e}") from None
+    # DictReader keeps the last of two equal names: every row would look a cell short.
+    duplicates = sorted({c for c in header if header.count(c) > 1})
+    if duplicates:
+        raise InputError(f"{path}: the header has the column name "
+                         f"{', '.join(repr(c) for c in duplicates)} more than once")
     missing = [c for c in NEEDED if c not in header]
     if missing:
         raise InputError(f"{path} is not a descent history CSV: no column "
@@ -53,9 +58,11 @@ def read(path):
                              f"cells, the header {len(header)} (a cut-off file?)")
         for c in NEEDED:
             columns[c].append(number(row, f"{path}: line {line}", c))
-        if not columns["epoch"][-1] >= 1 or columns["epoch"][-1] != int(columns["epoch"][-1]):
+        # Bounded before int(): inf would raise, and matplotlib cannot tick an axis at 1e308.
+        epoch = columns["epoch"][-1]
+        if not 1 <= epoch <= 2 ** 53 or epoch != int(epoch):
             raise InputError(f"{path}: line {line}: epoch {row['epoch']!r} is not a whole "
-                             f"number >= 1")
+                             f"number from 1 to 2^53")
     if not any(math.isfinite(v) and v > 0 for v in columns["train_loss"] + columns["val_loss"]):
         raise InputError(f"{path} holds no finite positive loss to draw")
     return columns

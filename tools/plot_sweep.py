@@ -21,11 +21,17 @@ import math
 import os
 from collections import defaultdict
 
-from figure_io import InputError, arguments, check_directory, fail, require_matplotlib, save_all
+from figure_io import (InputError, arguments, check_directory, fail, is_number, require_matplotlib,
+                       save_all, shown)
 
 PROG = "plot_sweep.py"
 require_matplotlib(PROG)
 import matplotlib.pyplot as plt  # noqa: E402
+
+# loss_curves.png has a panel per optimizer and batch size: beyond this many either way the
+# panels are too small to read (and 200 at full size exceed matplotlib's 2^16 pixels).
+MAX_PANELS = 24
+MAX_INCHES = 60
 
 
 def monitored(run_history):
@@ -49,7 +55,8 @@ def loss_curves(results, runs):
     # thread count.
     first_threads = runs[0]["threads"]
     fig, axes = plt.subplots(len(optimizers), len(batches), squeeze=False, sharey="row",
-                             figsize=(3.6 * len(batches) + 1, 2.9 * len(optimizers) + 0.8))
+                             figsize=(min(3.6 * len(batches) + 1, MAX_INCHES),
+                                      min(2.9 * len(optimizers) + 0.8, MAX_INCHES)))
     rates = sorted({r["lr"] for r in runs})
     colors = {lr: plt.cm.viridis(i / max(1, len(rates) - 1)) for i, lr in enumerate(rates)}
     for i, opt in enumerate(optimizers):
@@ -180,18 +187,19 @@ def check(results):
             raise InputError(f"{where} is not an object")
         for k in numbers:
             if not is_number(r.get(k)) or r[k] <= 0:
-                raise InputError(f"{where}: {k} {r.get(k)!r} is not a positive number")
+                raise InputError(f"{where}: {k} {shown(r.get(k))} is not a positive number")
         for k in optional:
             if r.get(k) is not None and not (is_number(r[k]) and r[k] >= 0):
-                raise InputError(f"{where}: {k} {r[k]!r} is not a number >= 0")
+                raise InputError(f"{where}: {k} {shown(r[k])} is not a number >= 0")
         for k in ("optimizer", "stop_reason"):
             if not isinstance(r.get(k), str):
                 raise InputError(f"{where}: {k} is missing or not a string")
         for k in ("reached", "diverged"):
             if not isinstance(r.get(k), bool):
                 raise InputError(f"{where}: {k} is missing or not true/false")
-        if "batch" not in r:
-            raise InputError(f"{where}: batch is missing")
+        if not isinstance(r.get("batch"), str) and not is_number(r.get("batch")):
+            raise InputError(f"{where}: batch {shown(r.get('batch'))} is not a batch size "
+                             f"(\"16\", \"full\")")
         if r["reached"] and not (is_number(r.get("seconds_to_target")) and
                                  is_number(r.get("epochs_to_target"))):
             raise InputError(f"{where} reached the target but gives no time to it")
@@ -201,15 +209,20 @@ def check(results):
         for j, h in enumerate(history):
             if not isinstance(h, dict) or not is_number(h.get("epoch")):
                 raise InputError(f"{where}: history entry {j + 1} has no epoch")
+            # matplotlib cannot tick an axis that reaches 1e308.
+            if not 0 <= h["epoch"] <= 2 ** 53 or h["epoch"] != int(h["epoch"]):
+                raise InputError(f"{where}: history entry {j + 1}: epoch {shown(h['epoch'])} "
+                                 f"is not a whole number from 0 to 2^53")
             for k in ("train_loss", "val_loss"):
                 if h.get(k) is not None and not is_number(h[k]):
-                    raise InputError(f"{where}: history entry {j + 1}: {k} {h[k]!r} is not a "
-                                     f"number")
+                    raise InputError(f"{where}: history entry {j + 1}: {k} {shown(h[k])} is "
+                                     f"not a number")
+    for what, values in (("optimizers", {r["optimizer"] for r in runs}),
+                         ("batch sizes", {r["batch"] for r in runs})):
+        if len(values) > MAX_PANELS:
+            raise InputError(f"{len(values)} {what}: loss_curves.png draws a panel for each, "
+                             f"at most {MAX_PANELS}; plot a smaller sweep")
     return runs
-
-
-def is_number(v):
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def main():
@@ -220,6 +233,9 @@ def main():
             results = json.load(f)
     except (OSError, UnicodeDecodeError, ValueError) as e:
         fail(PROG, f"cannot read {results_path}: {e}")
+    except RecursionError:
+        # json's decoder recurses once per level: "[" * 100000 exhausts the stack.
+        fail(PROG, f"cannot read {results_path}: its JSON is nested too deeply")
     try:
         runs = check(results)
     except InputError as e:

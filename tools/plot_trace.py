@@ -22,8 +22,8 @@ import json
 import math
 import os
 
-from figure_io import (InputError, arguments, check_image_path, fail, require_matplotlib,
-                       save_all)
+from figure_io import (InputError, arguments, check_image_path, fail, is_number,
+                       require_matplotlib, save_all, shown)
 
 PROG = "plot_trace.py"
 require_matplotlib(PROG)
@@ -34,6 +34,7 @@ from matplotlib.colors import BoundaryNorm  # noqa: E402
 # Coordinates beyond this are pulled in before any arithmetic, so a run that diverged to
 # 1e300 cannot overflow the clipping below.
 HUGE = 1e150
+FLOAT32_MAX = 3.4028234663852886e38
 
 
 def number(cell):
@@ -45,11 +46,15 @@ def number(cell):
 
 
 def finite(v):
-    return v is not None and isinstance(v, (int, float)) and math.isfinite(v)
+    """A JSON number a float holds (figure_io.is_number): a 400-digit integer is not."""
+    return is_number(v)
 
 
-def read_csv(base, name, needed):
-    """The columns of a CSV beside the JSON, as float arrays keyed by the header."""
+def read_csv(base, name, needed, counted=("step",), positive=()):
+    """The columns of a CSV beside the JSON, as float arrays keyed by the header. The
+    `counted` columns must hold whole numbers from 0 to 2^53 and the `positive` ones numbers
+    in (0, FLOAT32_MAX] (descent writes float32 rates): matplotlib cannot place a tick at
+    inf or 1e308."""
     path = os.path.join(base, name)
     try:
         with open(path, newline="") as f:
@@ -64,7 +69,20 @@ def read_csv(base, name, needed):
     if missing:
         raise InputError(f"{path} lacks the column{'s' if len(missing) > 1 else ''} "
                          f"{', '.join(missing)}")
-    return {c: np.array([number(r[c]) for r in rows]) for c in rows[0] if c is not None}
+    columns = {c: np.array([number(r[c]) for r in rows]) for c in rows[0] if c is not None}
+    for c in counted:
+        bad = ~((columns[c] >= 0) & (columns[c] <= 2.0 ** 53) & (columns[c] % 1 == 0))
+        if bad.any():
+            i = int(np.nonzero(bad)[0][0])
+            raise InputError(f"{path}: line {i + 2}: {c} {rows[i][c]!r} is not a whole number "
+                             f"from 0 to 2^53")
+    for c in positive:
+        bad = ~((columns[c] > 0) & (columns[c] <= FLOAT32_MAX))
+        if bad.any():
+            i = int(np.nonzero(bad)[0][0])
+            raise InputError(f"{path}: line {i + 2}: {c} {rows[i][c]!r} is not a number in "
+                             f"(0, {FLOAT32_MAX:.4g}]")
+    return columns
 
 
 def clip_segment(x0, y0, x1, y1, box):
@@ -146,13 +164,18 @@ def run_label(run):
 
 def load_runs(base, runs, dimension):
     """Each run with its CSV columns: step, value, and the point as an (n, dimension) array."""
-    xcols = [f"x{i}" for i in range(dimension)]
     loaded = []
     for run in runs:
         if "csv" not in run:
             raise InputError(f"run {run.get('optimizer', len(loaded))} names no csv")
-        cols = read_csv(base, run["csv"], ["step", "value"] + xcols)
-        points = np.column_stack([cols[c] for c in xcols])
+        cols = read_csv(base, run["csv"], ["step", "value"])
+        # The x columns are looked up one by one, not listed first: a dimension of 1e9 stops
+        # at the first one the file lacks instead of building 1e9 names.
+        lacking = next((i for i in range(dimension) if f"x{i}" not in cols), None)
+        if lacking is not None:
+            raise InputError(f"{os.path.join(base, run['csv'])} lacks the column x{lacking} "
+                             f"(dimension {shown(dimension)})")
+        points = np.column_stack([cols[f"x{i}"] for i in range(dimension)])
         loaded.append((run, cols["step"], cols["value"], points))
     return loaded
 
@@ -327,7 +350,7 @@ def trace_left_2d(fig, ax, doc, loaded, colors):
 def plot_trace(doc, base):
     dimension = doc["dimension"]
     if isinstance(dimension, bool) or not isinstance(dimension, int) or dimension < 1:
-        raise InputError(f"dimension {dimension!r} is not a whole number >= 1")
+        raise InputError(f"dimension {shown(dimension)} is not a whole number >= 1")
     loaded = load_runs(base, doc.get("runs") or [], dimension)
     colors = [plt.cm.tab10(i % 10) for i in range(len(loaded))]
     left = ((dimension == 1 and doc.get("curve")) or (dimension == 2 and doc.get("grid")))
@@ -477,7 +500,7 @@ def plot_lr_demo(doc, base):
 
 
 def plot_lr_find(doc, base):
-    cols = read_csv(base, doc["csv"], ["step", "lr", "loss", "smoothed_loss"])
+    cols = read_csv(base, doc["csv"], ["step", "lr", "loss", "smoothed_loss"], positive=("lr",))
     lr, loss, smooth = cols["lr"], cols["loss"], cols["smoothed_loss"]
     fig, ax = plt.subplots(figsize=(9, 5.2))
     ok_raw = np.isfinite(lr) & np.isfinite(loss) & (lr > 0)
@@ -545,6 +568,9 @@ def main():
             doc = json.load(f)
     except (OSError, UnicodeDecodeError, ValueError) as e:
         fail(PROG, f"cannot read {path}: {e}")
+    except RecursionError:
+        # json's decoder recurses once per level: "[" * 100000 exhausts the stack.
+        fail(PROG, f"cannot read {path}: its JSON is nested too deeply")
     if not isinstance(doc, dict) or doc.get("kind") not in KINDS:
         kind = doc.get("kind") if isinstance(doc, dict) else None
         fail(PROG, f"{path}: kind {kind!r} is none of {', '.join(KINDS)}")
@@ -553,7 +579,7 @@ def main():
         fig = KINDS[doc["kind"]](doc, base)
     except InputError as e:
         fail(PROG, f"{path}: {e}")
-    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as e:
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError, OverflowError) as e:
         what = f"missing field {e}" if isinstance(e, KeyError) else f"malformed input ({e})"
         fail(PROG, f"{path}: {what}")
     save_all(PROG, [(fig, out)])

@@ -100,6 +100,9 @@ def linear_tensors(obj, name):
         return pairs
     if isinstance(obj, dict):
         for k, v in obj.items():
+            if not isinstance(k, str):
+                fail(f"{name}: key {k!r} ({type(k).__name__}) is not a parameter name: "
+                     f"expected an nn.Sequential or its state_dict")
             if not isinstance(v, torch.Tensor):
                 fail(f"{name}: key {k!r} holds a value of type {type(v).__name__}, not a "
                      f"tensor: expected an "
@@ -124,6 +127,20 @@ def linear_tensors(obj, name):
     fail(f"{name}: expected an nn.Module or a state_dict, got a {type(obj).__name__}")
 
 
+def dense_values(name, what, t):
+    """A parameter as a dense float32 CPU tensor; exit 2 for one descent cannot hold as it is
+    (float() would drop an imaginary part, and sparse and meta tensors have no dense values)."""
+    if t.is_meta:
+        fail(f"{name}: {what} is a meta tensor (a shape without values)")
+    if t.layout != torch.strided:
+        fail(f"{name}: {what} is a {str(t.layout).replace('torch.', '')} tensor; descent holds "
+             f"dense values (convert it with .to_dense())")
+    if t.is_quantized or t.is_complex():
+        fail(f"{name}: {what} holds {str(t.dtype).replace('torch.', '')} values; descent holds "
+             f"real float32")
+    return t.detach().float()
+
+
 def to_flat(args):
     check_input(args.model)
     check_output(args.out)
@@ -137,12 +154,18 @@ def to_flat(args):
         if i > 0 and w.shape[1] != pairs[i - 1][1].shape[0]:
             fail(f"{args.model}: {what} takes {w.shape[1]} inputs but the layer before gives "
                  f"{pairs[i - 1][1].shape[0]}")
+        # descent's reader refuses a layer without inputs or units (lib/io/model_file.cpp).
+        if w.shape[0] == 0 or w.shape[1] == 0:
+            fail(f"{args.model}: {what} has {w.shape[1]} inputs and {w.shape[0]} units; "
+                 f"descent's layers have at least one of each")
         for t in (w, b):
-            values = t.detach().float()
+            values = dense_values(args.model, what, t)
             if not torch.isfinite(values).all():
                 fail(f"{args.model}: {what} holds NaN or infinite values")
             parts.append(values.reshape(-1))
     flat = torch.cat(parts).contiguous()
+    if flat.numel() > MAX_PARAMETERS:
+        fail(f"{args.model}: {flat.numel()} parameters; descent holds at most {MAX_PARAMETERS}")
     # numpy writes the host's byte order; descent reads little-endian.
     data = flat.numpy().astype("<f4").tobytes()
 
@@ -206,6 +229,13 @@ def sequential(sizes, activations, flat):
 
 
 FLOAT32_MIN_NORMAL = 1.1754943508222875e-38
+# descent's limits (kMaxParameters in include/descent/network.hpp; the model file reader's
+# kMaxUnits and kMaxLayers follow from it).
+MAX_PARAMETERS = 2 ** 31
+MAX_LAYERS = MAX_PARAMETERS // 2
+# The loss tags of a model file: 0 none, 1 mse, 2 cross_entropy, 3 bce_with_logits.
+CROSS_ENTROPY = 2
+LOSS_TAGS = 4
 
 # The activations by descent's codes in a model file (Activation: identity, relu, sigmoid, tanh).
 MODEL_ACTIVATIONS = [ACTIVATIONS[name] for name in ("identity", "relu", "sigmoid", "tanh")]
@@ -237,20 +267,25 @@ def from_model(args):
         pos += size
         return values
 
-    version, _loss = take("<II")
+    # What descent's reader refuses, it refuses too (parse_model in lib/io/model_file.cpp).
+    version, loss = take("<II")
     if version != 1:
         fail(f"{args.model}: model file version {version}; this script reads version 1")
+    if loss >= LOSS_TAGS:
+        fail(f"{args.model}: corrupted model file: loss tag {loss}")
     inputs, count = take("<QQ")
-    sizes, activations = [inputs], []
-    for _ in range(count):
-        units, activation, _zero = take("<QII")
-        if activation >= len(MODEL_ACTIVATIONS):
-            fail(f"{args.model}: corrupted model file: activation {activation}")
-        sizes.append(units)
-        activations.append(MODEL_ACTIVATIONS[activation])
     if count == 0:
         fail(f"{args.model}: corrupted model file: no layers")
-    # What descent's reader refuses too (lib/io/model_file.cpp).
+    if inputs == 0 or inputs > MAX_PARAMETERS or count > MAX_LAYERS:
+        fail(f"{args.model}: corrupted model file: {inputs} inputs, {count} layers")
+    sizes, activations = [inputs], []
+    for layer in range(count):
+        units, activation, zero = take("<QII")
+        if units == 0 or units > MAX_PARAMETERS or activation >= len(MODEL_ACTIVATIONS) or zero:
+            fail(f"{args.model}: corrupted model file: layer {layer + 1} has {units} units, "
+                 f"activation {activation}" + (f", reserved field {zero}" if zero else ""))
+        sizes.append(units)
+        activations.append(MODEL_ACTIVATIONS[activation])
     (standardised,) = take("<Q")
     if standardised not in (0, inputs):
         fail(f"{args.model}: corrupted model file: a standardisation of {standardised} features "
@@ -268,6 +303,9 @@ def from_model(args):
     flat = torch.tensor(struct.unpack_from(f"<{count}f", data, pos), dtype=torch.float32)
     if not torch.isfinite(flat).all():
         fail(f"{args.model}: corrupted model file: a parameter is not finite")
+    if loss == CROSS_ENTROPY and sizes[-1] < 2:
+        fail(f"{args.model}: the model records the loss cross_entropy but has {sizes[-1]} output "
+             f"(it needs one per class, at least 2)")
     model = sequential(sizes, activations, flat)
     with torch.no_grad():
         if standardised:
@@ -275,6 +313,10 @@ def from_model(args):
             first = model[0]
             w = first.weight.double() / torch.tensor(stddev, dtype=torch.float64)
             b = first.bias.double() - w @ torch.tensor(mean, dtype=torch.float64)
+            # A tiny deviation under a large weight or mean folds past float32's range.
+            if not (torch.isfinite(w.float()).all() and torch.isfinite(b.float()).all()):
+                fail(f"{args.model}: its standardisation cannot be folded into the first Linear: "
+                     f"W / std or b - W mean / std exceeds float32's range")
             first.weight.copy_(w.float())
             first.bias.copy_(b.float())
     write_atomically(args.out, lambda path: torch.save(model, path))

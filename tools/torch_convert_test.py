@@ -61,13 +61,14 @@ def main():
         with open(path("garbage.model"), "w") as f:
             f.write("DESCENTM and then garbage\n")
 
-        def model_file(name, inputs, layers, standardised, mean, stddev, params):
-            """A model file in descent's format (lib/io/model_file.cpp), its CRC right."""
+        def model_file(name, inputs, layers, standardised, mean, stddev, params, loss=1, zero=0):
+            """A model file in descent's format (lib/io/model_file.cpp), its CRC right; the
+            loss mse unless told."""
             import struct
             import zlib
-            body = b"DESCENTM" + struct.pack("<IIQQ", 1, 2, inputs, len(layers))
+            body = b"DESCENTM" + struct.pack("<IIQQ", 1, loss, inputs, len(layers))
             for units, activation in layers:
-                body += struct.pack("<QII", units, activation, 0)
+                body += struct.pack("<QII", units, activation, zero)
             body += struct.pack("<Q", standardised)
             body += struct.pack(f"<{len(mean)}f", *mean) + struct.pack(f"<{len(stddev)}f", *stddev)
             body += struct.pack(f"<Q{len(params)}f", len(params), *params)
@@ -78,6 +79,14 @@ def main():
         model_file("scaling.model", 2, [(1, 0)], 3, [0, 0, 0], [1, 1, 1], [1, 2, 3])
         model_file("zerodev.model", 2, [(1, 0)], 2, [0, 0], [1, 0], [1, 2, 3])
         model_file("good.model", 2, [(1, 0)], 2, [1, 2], [2, 4], [1, 2, 3])
+        # What descent's reader refuses as well (parse_model in lib/io/model_file.cpp).
+        model_file("nounits.model", 2, [(0, 0)], 0, [], [], [])
+        model_file("noinputs.model", 0, [(2, 0)], 0, [], [], [1, 2])
+        model_file("loss9.model", 2, [(2, 0)], 0, [], [], [1] * 6, loss=9)
+        model_file("reserved.model", 2, [(2, 0)], 0, [], [], [1] * 6, zero=5)
+        model_file("ce1.model", 2, [(1, 0)], 0, [], [], [1] * 3, loss=2)
+        # Valid for descent, but W / std overflows float32 once folded.
+        model_file("overflow.model", 2, [(1, 0)], 2, [3e38, 0], [1.2e-38, 1], [1, 1, 1])
         code, out = convert("from-model", path("good.model"), path("good.pt"))
         if code != 0:
             failures.append(f"from-model good.model: exit {code}\n{out}")
@@ -92,7 +101,13 @@ def main():
                 (("from-model", path("missing.model"), path("z.pt")), "no such file"),
                 (("from-model", path("nolayers.model"), path("z.pt")), "no layers"),
                 (("from-model", path("scaling.model"), path("z.pt")), "of 3 features for 2"),
-                (("from-model", path("zerodev.model"), path("z.pt")), "not a normal number")]:
+                (("from-model", path("zerodev.model"), path("z.pt")), "not a normal number"),
+                (("from-model", path("nounits.model"), path("z.pt")), "layer 1 has 0 units"),
+                (("from-model", path("noinputs.model"), path("z.pt")), "0 inputs"),
+                (("from-model", path("loss9.model"), path("z.pt")), "loss tag 9"),
+                (("from-model", path("reserved.model"), path("z.pt")), "reserved field 5"),
+                (("from-model", path("ce1.model"), path("z.pt")), "but has 1 output"),
+                (("from-model", path("overflow.model"), path("z.pt")), "float32's range")]:
             code, out = convert(*args)
             if code != 2 or reason not in out or "Traceback" in out or os.path.exists(path("z.pt")):
                 failures.append(f"{' '.join(args)}: exit {code}, expected 2 with {reason!r}\n{out}")
@@ -130,6 +145,16 @@ def main():
             "checkpoint.pt": ({"model": model.state_dict(), "epoch": 3}, "not a tensor"),
             "chain.pt": (torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Linear(7, 3)),
                          "takes 7 inputs"),
+            "intkey.pt": ({1: torch.zeros(3, 4)}, "key 1 (int) is not a parameter name"),
+            "sparse.pt": ({"fc.weight": torch.zeros(3, 4).to_sparse(), "fc.bias": torch.zeros(3)},
+                          "sparse_coo tensor"),
+            "meta.pt": (torch.nn.Sequential(torch.nn.Linear(4, 3, device="meta")),
+                        "is a meta tensor"),
+            "complex.pt": ({"fc.weight": torch.ones(3, 4, dtype=torch.complex64),
+                            "fc.bias": torch.zeros(3, dtype=torch.complex64)},
+                           "holds complex64 values"),
+            "nounits.pt": (torch.nn.Sequential(torch.nn.Linear(4, 0)), "4 inputs and 0 units"),
+            "noinputs.pt": (torch.nn.Sequential(torch.nn.Linear(0, 3)), "0 inputs and 3 units"),
         }
         for name, (obj, reason) in bad_models.items():
             torch.save(obj, path(name))
