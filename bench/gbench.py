@@ -5,9 +5,14 @@ The scripts import it from their own directory (python puts a script's directory
 sys.path).
 """
 import json
-import math
+import os
 import subprocess
+import sys
 from collections import defaultdict
+
+# The number checks the figure scripts use too, from tools/figure_io.py (no matplotlib needed).
+sys.path.append(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
+from figure_io import is_number as finite_number, shown  # noqa: E402,F401 (re-exported)
 
 
 class InputError(Exception):
@@ -16,23 +21,6 @@ class InputError(Exception):
 
 class RunError(Exception):
     """A benchmark or peer that could not run or failed; the scripts say so and stop."""
-
-
-def finite_number(v):
-    """Whether a JSON value is a number a float holds: not a bool, NaN or infinite, nor an
-    integer too large for a float (on which math.isfinite raises OverflowError)."""
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        return False
-    try:
-        return math.isfinite(v)
-    except OverflowError:
-        return False
-
-
-def shown(v, limit=40):
-    """repr(v) for a message, cut short: a 400-digit number must not fill the screen."""
-    text = repr(v)
-    return text if len(text) <= limit else f"{text[:limit - 12]}... ({len(text)} characters)"
 
 
 def load(path):
