@@ -17,6 +17,10 @@
 namespace descent::state_io {
 namespace {
 
+// The longest owner a state is read with: a schedule's canonical spec (make_schedule keeps
+// its specs well below this).
+constexpr std::size_t kMaxOwnerLength = std::size_t{1} << 20;
+
 enum class FieldKind : std::uint8_t { buffer = 1, counter = 2, scalar = 3 };
 
 struct Field {
@@ -81,9 +85,10 @@ class ByteReader {
     pos_ += sizeof(T);
     return value;
   }
-  std::string name() {
+  // A field's name, or with a larger `most` the owner's (a schedule's whole spec).
+  std::string name(std::size_t most = 256) {
     const auto size = get<std::uint32_t>();
-    if (size > 256) throw Error("a field name is too long");
+    if (size > most) throw Error("a name in it is too long");
     need(size);
     std::string s(bytes_.data() + pos_, size);
     pos_ += size;
@@ -212,7 +217,7 @@ double read(std::span<const char> bytes, std::string_view magic, std::string_vie
       throw Error("checksum mismatch: it is damaged");
     ByteReader r(bytes.first(body));
     for (std::size_t i = 0; i < magic.size(); ++i) r.get<char>();
-    const std::string saved_owner = r.name();
+    const std::string saved_owner = r.name(kMaxOwnerLength);
     if (saved_owner != owner && (also_owner.empty() || saved_owner != also_owner))
       throw Error(fmt::format("it is for {}, not {}", saved_owner, owner));
     const auto rate = r.get<double>();

@@ -21,6 +21,9 @@ using namespace lr_scheduler;
 
 constexpr std::string_view kScheduleStateMagic{"DSNTSCH1", 8};
 constexpr double kMaxRate = std::numeric_limits<double>::max();
+// A spec's length: its canonical form (numbers written out, every default added) stays
+// below the 1 MiB a checkpoint reads.
+constexpr std::size_t kMaxSpecLength = 100000;
 
 const std::vector<std::string>& names() {
   static const std::vector<std::string> n = {
@@ -194,6 +197,11 @@ std::vector<std::string> schedule_names() {
 std::unique_ptr<Schedule> make_schedule(std::string_view text, double base_lr) {
   if (!std::isfinite(base_lr) || base_lr < 0.0) {
     throw Error(fmt::format("schedule: base learning rate {} is invalid", base_lr));
+  }
+  // Its canonical form names a saved state and a checkpoint's run, which read at most 1 MiB.
+  if (text.size() > kMaxSpecLength) {
+    throw Error(fmt::format("schedule: a spec of {} characters is too long (at most {})",
+                            text.size(), kMaxSpecLength));
   }
   const Spec spec = Spec::parse(text, "schedule");
   const std::string& name = spec.name;

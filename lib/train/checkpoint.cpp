@@ -41,8 +41,9 @@ void write_fingerprint(bytes::Writer& w, const RunFingerprint& f) {
 
 RunFingerprint read_fingerprint(bytes::Reader& r) {
   RunFingerprint f;
-  f.optimizer = r.string("the optimizer");
-  f.schedule = r.string("the schedule");
+  // Specs as long as make_optimizer and make_schedule take (a multistep's milestones).
+  f.optimizer = r.string("the optimizer", std::size_t{1} << 20);
+  f.schedule = r.string("the schedule", std::size_t{1} << 20);
   f.schedule_per = r.get<std::uint32_t>("when the schedule steps");
   if (f.schedule_per > 1) throw Error("checkpoint: damaged schedule stepping");
   f.clip_norm = r.get<double>("clip_norm");

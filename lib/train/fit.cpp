@@ -345,8 +345,12 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
     // A step limit ends the run sooner: per step, after max_steps advances; per epoch, after
     // the epochs those steps complete (rounded up, to never allow too few).
     if (const std::size_t max_steps = options_.stop.max_steps; max_steps > 0) {
+      // max_steps counts the Trainer's steps since it was made (or since the checkpoint's
+      // run began): a Trainer that trained before has only the rest of them in this run.
+      const std::size_t left =
+          options_.resume.empty() ? max_steps - std::min(steps_, max_steps) : max_steps;
       const std::size_t most =
-          schedule_per_step ? max_steps : (max_steps + steps_per_epoch - 1) / steps_per_epoch;
+          schedule_per_step ? left : (left + steps_per_epoch - 1) / steps_per_epoch;
       if (!planned || *planned > most) planned = most;
     }
     // A schedule that has advanced already (an earlier run's) has only the rest to give; a

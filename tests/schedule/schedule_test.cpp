@@ -2,10 +2,17 @@
 
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <functional>
 #include <limits>
+#include <string>
+#include <vector>
 
+#include "core/bytes.hpp"
 #include "descent/descent.hpp"
 #include "test_util.hpp"
 
@@ -110,6 +117,36 @@ TEST(Schedules, StateOfTheSameScheduleWithOtherSettingsIsRefused) {
   same->load_state(a->save_state());
   EXPECT_EQ(same->rate(), a->rate());
   EXPECT_EQ(same->steps_taken(), 1u);
+
+  // A state written before states named the spec (the bare name as owner, as in older
+  // checkpoints) is still read: the same bytes with the owner "cosine" and their CRC again.
+  const std::vector<char> state = a->save_state();
+  std::uint32_t owner_size = 0;
+  std::memcpy(&owner_size, state.data() + 8, 4);
+  std::vector<char> old(state.begin(), state.begin() + 8);
+  const std::uint32_t bare = 6;
+  old.insert(old.end(), reinterpret_cast<const char*>(&bare),
+             reinterpret_cast<const char*>(&bare) + 4);
+  old.insert(old.end(), {'c', 'o', 's', 'i', 'n', 'e'});
+  old.insert(old.end(), state.begin() + 12 + owner_size, state.end() - 4);
+  const std::uint32_t crc = bytes::crc32(old);
+  old.insert(old.end(), reinterpret_cast<const char*>(&crc),
+             reinterpret_cast<const char*>(&crc) + 4);
+  auto from_old = make_schedule("cosine:T_max=10", 0.1);
+  from_old->load_state(old);
+  EXPECT_EQ(from_old->rate(), a->rate());
+  EXPECT_EQ(from_old->steps_taken(), 1u);
+
+  // A long spec (a multistep of 3,000 milestones) saves a state that loads back.
+  std::string milestones = "multistep:milestones=[";
+  for (int m = 1; m <= 3000; ++m) milestones += fmt::format("{}{}", m == 1 ? "" : ",", 10 * m);
+  milestones += "]";
+  auto long_spec = make_schedule(milestones, 0.1);
+  long_spec->step();
+  auto long_again = make_schedule(milestones, 0.1);
+  EXPECT_NO_THROW(long_again->load_state(long_spec->save_state()));
+  EXPECT_EQ(long_again->steps_taken(), 1u);
+  EXPECT_THROW(make_schedule(std::string(100001, ' ') + "constant", 0.1), Error);
 }
 
 // A schedule that saves whatever state a test makes up, under another schedule's name.
@@ -280,6 +317,21 @@ TEST(TrainerSchedules, AScheduleReusedAfterARunHasOnlyItsRemainingSteps) {
   o.epochs = 1;
   EXPECT_NO_THROW(train(net, d, *sgd, o));
   EXPECT_EQ(o.schedule->steps_taken(), 9u);
+
+  // A Trainer that fits twice: max_steps counts its steps since it was made, so the second
+  // run has 4 of its 12 left, as has the schedule.
+  {
+    TrainOptions t = o;
+    t.epochs = 2;  // all 150 rows, 4 steps an epoch: 8 a run, cut to 12 in all
+    t.stop.max_steps = 12;
+    t.schedule = make_schedule("onecycle:total_steps=12", sgd->lr());
+    Trainer trainer(net, *sgd, Loss::cross_entropy, t);
+    trainer.fit(d, nullptr);
+    EXPECT_EQ(t.schedule->steps_taken(), 8u);
+    const TrainResult second = trainer.fit(d, nullptr);
+    EXPECT_EQ(second.stop_reason, StopReason::max_steps);
+    EXPECT_EQ(t.schedule->steps_taken(), 12u);
+  }
 
   // Counted the same way for plateau (per epoch) and after load_state.
   auto plateau = make_schedule("plateau", 0.1);
