@@ -117,16 +117,23 @@ std::string bad_setting(int argc, char** argv) {
 // the run has finished: a run that fails leaves an earlier PATH as it was.
 class AtomicOut {
  public:
+  // Google Benchmark reads the last --benchmark_out; an empty one means no file, and a
+  // listing (--benchmark_list_tests) writes none.
   AtomicOut(int argc, char** argv) {
-    constexpr std::string_view kOut = "--benchmark_out=";
+    constexpr std::string_view kOut = "--benchmark_out=", kList = "--benchmark_list_tests";
+    int last = 0;
     for (int i = 1; i < argc; ++i) {
       const std::string_view arg = argv[i];
-      if (!arg.starts_with(kOut)) continue;
-      path_ = std::string(arg.substr(kOut.size()));
-      temporary_ = fmt::format("{}.partial-{}", path_, static_cast<long>(::getpid()));
-      arg_ = fmt::format("{}{}", kOut, temporary_);
-      argv[i] = arg_.data();
+      if (arg.starts_with(kOut)) last = i;
+      if (arg == kList || (arg.starts_with(kList) && arg.substr(kList.size()) != "=false" &&
+                           arg.substr(kList.size()) != "=0"))
+        return;
     }
+    if (last == 0 || std::string_view(argv[last]).size() == kOut.size()) return;
+    path_ = std::string(std::string_view(argv[last]).substr(kOut.size()));
+    temporary_ = fmt::format("{}.partial-{}", path_, static_cast<long>(::getpid()));
+    arg_ = fmt::format("{}{}", kOut, temporary_);
+    argv[last] = arg_.data();
   }
   AtomicOut(const AtomicOut&) = delete;
   AtomicOut& operator=(const AtomicOut&) = delete;
