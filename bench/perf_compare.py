@@ -152,8 +152,9 @@ def gate(ref_path, new_path, threshold, alpha):
 
 
 def write_json_files(documents):
-    """Writes each {path: document} to a temporary file beside it, then renames them all:
-    every file is written or none is, and a failure leaves the old ones as they were."""
+    """Writes each {path: document} to a temporary file beside it, then renames them all: a
+    failure while writing leaves the old files as they were (run() has checked beforehand that
+    no destination is a directory, so a rename failing after another is unlikely)."""
     done, current = [], None
     try:
         for path, document in documents.items():

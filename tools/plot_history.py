@@ -5,6 +5,7 @@ usage: plot_history.py HISTORY.csv OUT.png [--title TITLE]
 
 Uses Debian's python3-matplotlib; run it with /usr/bin/python3.
 """
+import collections
 import csv
 import math
 import sys
@@ -39,7 +40,7 @@ def read(path):
     except (UnicodeDecodeError, csv.Error) as e:
         raise InputError(f"cannot read {path}: {e}") from None
     # DictReader keeps the last of two equal names: every row would look a cell short.
-    duplicates = sorted({c for c in header if header.count(c) > 1})
+    duplicates = sorted(c for c, n in collections.Counter(header).items() if n > 1)
     if duplicates:
         raise InputError(f"{path}: the header has the column name "
                          f"{', '.join(repr(c) for c in duplicates)} more than once")

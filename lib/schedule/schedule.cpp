@@ -322,7 +322,10 @@ std::unique_ptr<Schedule> make_schedule(std::string_view text, double base_lr) {
     const double final_div = r.number("final_div_factor", 1e4);
     if (!(final_div > 0.0)) r.invalid("final_div_factor", "must be > 0");
     main = std::make_unique<OneCycleLR>(g, max_lr, total, pct, div, final_div);
-    limit = static_cast<std::size_t>(pct == 1.0 ? total - 1 : total);
+    // No second phase where pct_start * total_steps rounds to total_steps (pct_start = 1, or
+    // just under): OneCycleLR keeps the rate there, PyTorch divides by zero.
+    const double steps = static_cast<double>(total);
+    limit = static_cast<std::size_t>(pct * steps == steps ? total - 1 : total);
   }
   const long long warmup_iters = r.integer("warmup_iters", 0, 0);
   const double warmup_start = r.number("warmup_start_factor", 1.0 / 3.0);
