@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -143,7 +144,10 @@ TEST(Distributed, ARankEnteredByTwoThreadsAtOnceRefusesTheSecond) {
     }
   };
   std::thread first(rank0, 1u), second(rank0, 2u);
-  while (refused.load() == 0) std::this_thread::yield();
+  // Bounded: should the guard ever go, the test fails instead of waiting for ctest's timeout.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (refused.load() == 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::yield();
   EXPECT_EQ(group[1]->allreduce_or(4u) & 4u, 4u);
   first.join();
   second.join();
