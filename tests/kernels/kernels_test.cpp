@@ -342,8 +342,8 @@ TEST_P(KernelTest, SoftmaxCrossEntropyIsFiniteForHugeLogits) {
     const float equal[2] = {big, big};
     const std::uint32_t first = 0;
     for (const KernelTable* t : {&simd(), &ref()}) {
-      EXPECT_NEAR(t->softmax_cross_entropy(1, 2, equal, 2, &first, 1.0f, nullptr, 2),
-                  std::log(2.0), 1e-7)
+      EXPECT_NEAR(t->softmax_cross_entropy(1, 2, equal, 2, &first, 1.0f, nullptr, 2), std::log(2.0),
+                  1e-7)
           << big;
     }
   }
