@@ -46,6 +46,10 @@ struct Dataset {
   // per row and each below `classes` (classification), or a row of values per row
   // (regression). `role` leads the message ("training data").
   void check_parts(std::string_view role = "data") const;
+  // Throws descent::Error naming the first feature (or regression target) that is NaN or
+  // infinite, with its row and column; the file readers never let one in, a Dataset built by
+  // hand may hold one. `role` leads the message, as for check_parts.
+  void check_finite(std::string_view role = "data") const;
 };
 
 // Reads a CSV file (gzip-compressed when the name ends in .gz). Errors name

@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <numeric>
@@ -50,6 +51,33 @@ void Dataset::check_parts(std::string_view role) const {
     throw Error(fmt::format("{} \"{}\" has {} rows but {} rows of targets", role, name, rows(),
                             values.rows()));
   }
+}
+
+void Dataset::check_finite(std::string_view role) const {
+  auto scan = [&](const Matrix& m, const char* what) {
+    for (std::size_t i = 0; i < m.rows(); ++i) {
+      const float* row = m.row(i);
+      // The exponent bits all set: inf or NaN. One test per row (a loop the compiler
+      // vectorises), the element found only when there is one.
+      std::uint32_t bad = 0;
+      for (std::size_t j = 0; j < m.cols(); ++j) {
+        std::uint32_t bits;
+        std::memcpy(&bits, row + j, sizeof bits);
+        bad |= static_cast<std::uint32_t>((~bits & 0x7f800000u) == 0);
+      }
+      if (bad == 0) continue;
+      for (std::size_t j = 0; j < m.cols(); ++j) {
+        if (!std::isfinite(row[j])) {
+          throw Error(
+              fmt::format("{} \"{}\": {} {} of row {} is {} (descent takes finite numbers "
+                          "only; rows and columns count from 0)",
+                          role, name, what, j, i, number_text(row[j])));
+        }
+      }
+    }
+  };
+  scan(features, "feature");
+  if (task == Task::regression) scan(values, "target");
 }
 
 Dataset Dataset::subset(std::span<const std::size_t> rows) const {

@@ -9,23 +9,6 @@
 #include "descent/error.hpp"
 
 namespace descent {
-namespace {
-
-// The first value of `m` that is NaN or infinite, named; a file never holds one (the readers
-// refuse them), but a Dataset built in code can.
-void check_finite(const Matrix& m, const std::string& data, const char* what) {
-  for (std::size_t i = 0; i < m.rows(); ++i) {
-    const float* row = m.row(i);
-    for (std::size_t j = 0; j < m.cols(); ++j) {
-      if (!std::isfinite(row[j])) {
-        throw Error(fmt::format("\"{}\": {} {} of row {} is {} (rows and columns count from 0)",
-                                data, what, j, i, row[j]));
-      }
-    }
-  }
-}
-
-}  // namespace
 
 ModelEvaluation evaluate_model(const Network& network, Loss loss, const Dataset& data) {
   if (data.feature_count() != network.inputs()) {
@@ -34,8 +17,7 @@ ModelEvaluation evaluate_model(const Network& network, Loss loss, const Dataset&
   }
   if (data.rows() == 0) throw Error(fmt::format("\"{}\" has no rows", data.name));
   data.check_parts();
-  check_finite(data.features, data.name, "feature");
-  if (data.task == Task::regression) check_finite(data.values, data.name, "target");
+  data.check_finite();
   constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
   ModelEvaluation e;
   e.loss = loss;

@@ -193,30 +193,7 @@ std::uint64_t derive_seed(std::uint64_t seed, std::uint64_t stream) {
 }
 
 void check_values(const Dataset& data, std::string_view role) {
-  auto scan = [&](const Matrix& m, const char* what) {
-    for (std::size_t i = 0; i < m.rows(); ++i) {
-      const float* row = m.row(i);
-      // The exponent bits all set: inf or NaN. One test per row (a loop the compiler
-      // vectorises), the element found only when there is one.
-      std::uint32_t bad = 0;
-      for (std::size_t j = 0; j < m.cols(); ++j) {
-        std::uint32_t bits;
-        std::memcpy(&bits, row + j, sizeof bits);
-        bad |= static_cast<std::uint32_t>((~bits & 0x7f800000u) == 0);
-      }
-      if (bad == 0) continue;
-      for (std::size_t j = 0; j < m.cols(); ++j) {
-        if (!std::isfinite(row[j])) {
-          throw Error(
-              fmt::format("{} data \"{}\": {} {} of row {} is {} (descent trains on finite "
-                          "numbers only; rows and columns count from 0)",
-                          role, data.name, what, j, i, number_text(row[j])));
-        }
-      }
-    }
-  };
-  scan(data.features, "feature");
-  if (data.task == Task::regression) scan(data.values, "target");
+  data.check_finite(fmt::format("{} data", role));
 }
 
 void check_data(const Network& network, Loss loss, const Dataset& data, std::string_view role,
