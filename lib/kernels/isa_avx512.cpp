@@ -19,6 +19,14 @@ namespace descent::kernels {
 // 220.4; TN 256 x 256 x 16 220.9 against 215.6. At K = 48 they lost (211.6 against 224.6),
 // and beside a one-vector edge (n = 784) too (TN 256 x 784 x 32 197.8 against 224.2).
 //
+// On the Intel Emerald Rapids host those tiles sat at 0.83-0.89 of oneDNN at K = 10, the
+// core stalled behind stores to C. Fetching each tile's C for writing in its first K steps
+// (tile_body's FETCH_C), and 6 x 64 tiles (24 accumulators) instead of 4 x 64, brought them
+// level: descent_gemm_pairs --calls 400, oneDNN's time over descent's, two alternating
+// rounds, 4 x 64 without -> 4 x 64 with -> 6 x 64 with: dx 512 x 256 x 10 0.85 -> 0.92 ->
+// 0.98-1.02, 128 x 256 x 10 0.87-0.89 -> 0.94-0.96 -> 0.995-1.01, dw 256 x 256 x 32 0.97 ->
+// 0.99-1.00 -> 0.99; 6 x 64 without the fetch 0.87-0.88, 0.90 and 0.96. Not measured on AMD.
+//
 // Prefetching B's panel 16 steps ahead, and A's column 8 where A is packed or transposed in
 // place: on an Intel Emerald Rapids core the L2 prefetchers left the tiles waiting (on the AMD
 // hosts descent had been level with oneDNN without it; not measured there since). One thread,
@@ -36,7 +44,7 @@ constinit const KernelTable avx512_kernels = make_table<xsimd::avx512f, Isa::avx
                                                                      .nc = 3072,
                                                                      .dot_rows = 2,
                                                                      .dot_cols = 10,
-                                                                     .short_k_mr = 4,
+                                                                     .short_k_mr = 6,
                                                                      .short_k_nr = 64,
                                                                      .short_k_depth = 32,
                                                                      .prefetch_b = 16,

@@ -32,7 +32,8 @@ struct GemmBlocking {
   bool transposes_to_save_tiles = true;
   // Tiles of their own shape for the shortest K (0: the MR x NR tiles serve): blocks at most
   // short_k_depth deep, with both operands read in place, whose width is a multiple of
-  // short_k_nr (a multiple of the vector width).
+  // short_k_nr (a multiple of the vector width). They fetch their C for writing (FETCH_C in
+  // simd_gemm.hpp).
   std::size_t short_k_mr = 0;
   std::size_t short_k_nr = 0;
   std::size_t short_k_depth = 0;

@@ -262,9 +262,9 @@ template <class A, std::size_t ROWS, std::size_t NV>
 // stored. ROWS and NV are exact: edge tiles are their own instantiations. A panel's element
 // (r, p) is a[r + p * a_step] (packed, or a transposed A in place), or with ROWS_APART
 // a[r * a_row + p] (a row-major A in place). PF_B and PF_A: GemmBlocking's prefetch_b and
-// prefetch_a.
+// prefetch_a. FETCH_C: a short-K tile fetches its C for writing (GemmBlocking's short-K tiles).
 template <class A, std::size_t ROWS, std::size_t NV, bool ROWS_APART, std::size_t PF_B,
-          std::size_t PF_A>
+          std::size_t PF_A, bool FETCH_C>
 [[gnu::always_inline]] inline void tile_body(std::size_t kc, const float* a, std::size_t a_row,
                                              std::size_t a_step, const float* b, std::size_t b_step,
                                              const TilePlace& place) {
@@ -311,7 +311,23 @@ template <class A, std::size_t ROWS, std::size_t NV, bool ROWS_APART, std::size_
     b += b_step;
   };
   if (kc < kGemmShortK || (PF_B == 0 && PF_A == 0 && place.store->transposed)) {
-    for (std::size_t p = 0; p < kc; ++p) step(std::false_type{});
+    std::size_t p = 0;
+    if constexpr (FETCH_C) {
+      // A short K stores a tile's C every few dozen cycles, and a store that waits for its
+      // line holds up the stores behind it until the core stalls. So each of the first steps
+      // asks for one row of the tile's C for writing, and the lines arrive while the K loop
+      // runs (C is never transposed here: see gemm_tiles).
+      for (std::size_t r = 0; r < ROWS; ++r) {
+        const float* row = place.c + (place.i0 + r) * place.ldc + place.j0;
+#pragma GCC unroll 4
+        for (std::size_t l = 0; l < kLines; ++l) __builtin_prefetch(row + l * 16, 1, 3);
+        if (p < kc) {
+          step(std::false_type{});
+          ++p;
+        }
+      }
+    }
+    for (; p < kc; ++p) step(std::false_type{});
   } else if (place.store->transposed) {
     for (std::size_t p = 0; p < kc; ++p) step(std::true_type{});
   } else {
@@ -319,7 +335,7 @@ template <class A, std::size_t ROWS, std::size_t NV, bool ROWS_APART, std::size_
     // the tile every kc / ROWS steps: its rows lie ldc apart, often a page or more, and a
     // miss per row at the store stalls a long tile (square 1024: 0.89 -> 0.95 of oneDNN).
     // Spread out rather than all at the start, they hold up the loop's own loads less. A
-    // short K writes C in long runs, which the hardware prefetches by itself.
+    // short K takes the branch above, where its own tiles fetch C (FETCH_C).
     const std::size_t interval = kc / ROWS;
     const float* row = place.c + place.i0 * place.ldc + place.j0;
     for (std::size_t r = 0; r < ROWS; ++r, row += place.ldc) {
@@ -425,55 +441,64 @@ template <class A, std::size_t ROWS, std::size_t NV, bool ROWS_APART, std::size_
 
 // One tile (an edge tile's exact size).
 template <class A, std::size_t ROWS, std::size_t NV, bool ROWS_APART, std::size_t PF_B,
-          std::size_t PF_A>
+          std::size_t PF_A, bool FETCH_C>
 void tile(std::size_t kc, const TileOperands& ops, const float* a, const float* b,
           const TilePlace& place) {
-  tile_body<A, ROWS, NV, ROWS_APART, PF_B, PF_A>(kc, a, ops.a_row, ops.a_step, b, ops.b_step,
-                                                 place);
+  tile_body<A, ROWS, NV, ROWS_APART, PF_B, PF_A, FETCH_C>(kc, a, ops.a_row, ops.a_step, b,
+                                                          ops.b_step, place);
 }
 
 // `count` full tiles down a column of the block, panel after panel of A against one panel
 // of B: one call for the lot, so small-K products do not pay a call per tile.
 template <class A, std::size_t ROWS, std::size_t NV, bool ROWS_APART, std::size_t PF_B,
-          std::size_t PF_A>
+          std::size_t PF_A, bool FETCH_C>
 void tile_column(std::size_t count, std::size_t kc, const TileOperands& ops, const float* b,
                  TilePlace place) {
   const float* a = ops.a;
   const std::size_t a_row = ops.a_row, a_step = ops.a_step, b_step = ops.b_step;
   const std::size_t a_next = ROWS * ops.a_panel;
   for (std::size_t t = 0; t < count; ++t) {
-    tile_body<A, ROWS, NV, ROWS_APART, PF_B, PF_A>(kc, a, a_row, a_step, b, b_step, place);
+    tile_body<A, ROWS, NV, ROWS_APART, PF_B, PF_A, FETCH_C>(kc, a, a_row, a_step, b, b_step, place);
     a += a_next;
     place.i0 += ROWS;
   }
 }
 
-// `count` full-width tiles along a row of the block, one panel of A against panel after
-// panel of B (for a short K, so that C is written in long runs).
+// `strips` rows of tiles, one after another, each `count` full-width tiles along the block
+// from column 0: a panel of A against panel after panel of B (for a short K, so that C is
+// written in long runs). One call for them all, so a short K does not pay a call per row.
 template <class A, std::size_t ROWS, std::size_t NV, bool ROWS_APART, std::size_t PF_B,
-          std::size_t PF_A>
-void tile_row(std::size_t count, std::size_t kc, const TileOperands& ops, const float* a,
-              TilePlace place) {
-  const float* b = ops.b;
+          std::size_t PF_A, bool FETCH_C>
+void tile_row(std::size_t strips, std::size_t count, std::size_t kc, const TileOperands& ops,
+              const float* a, TilePlace place) {
   const std::size_t a_row = ops.a_row, a_step = ops.a_step, b_step = ops.b_step;
-  const std::size_t b_next = NV * Batch<A>::size * ops.b_panel;
-  for (std::size_t t = 0; t < count; ++t) {
-    tile_body<A, ROWS, NV, ROWS_APART, PF_B, PF_A>(kc, a, a_row, a_step, b, b_step, place);
-    b += b_next;
-    place.j0 += NV * Batch<A>::size;
+  const std::size_t b_next = NV * Batch<A>::size * ops.b_panel, a_next = ROWS * ops.a_panel;
+  for (std::size_t s = 0; s < strips; ++s) {
+    const float* b = ops.b;
+    place.j0 = 0;
+    for (std::size_t t = 0; t < count; ++t) {
+      tile_body<A, ROWS, NV, ROWS_APART, PF_B, PF_A, FETCH_C>(kc, a, a_row, a_step, b, b_step,
+                                                              place);
+      b += b_next;
+      place.j0 += NV * Batch<A>::size;
+    }
+    a += a_next;
+    place.i0 += ROWS;
   }
 }
 
 using TileFn = void (*)(std::size_t kc, const TileOperands& ops, const float* a, const float* b,
                         const TilePlace& place);
-using RowFn = void (*)(std::size_t count, std::size_t kc, const TileOperands& ops, const float* a,
-                       TilePlace place);
+using RowFn = void (*)(std::size_t strips, std::size_t count, std::size_t kc,
+                       const TileOperands& ops, const float* a, TilePlace place);
 using ColumnFn = void (*)(std::size_t count, std::size_t kc, const TileOperands& ops,
                           const float* b, TilePlace place);
 
 // Every tile size of an MR x (NV vectors) blocking, for both layouts of A:
-// fn[rows apart][rows - 1][vectors - 1]. PF_B, PF_A: the blocking's prefetch distances.
-template <class A, std::size_t MR, std::size_t NV, std::size_t PF_B = 0, std::size_t PF_A = 0>
+// fn[rows apart][rows - 1][vectors - 1]. PF_B, PF_A: the blocking's prefetch distances;
+// FETCH_C: see tile_body.
+template <class A, std::size_t MR, std::size_t NV, std::size_t PF_B = 0, std::size_t PF_A = 0,
+          bool FETCH_C = false>
 struct TileTable {
   TileFn fn[2][MR][NV];
   ColumnFn column[2][NV];
@@ -486,19 +511,19 @@ struct TileTable {
  private:
   template <std::size_t... I>
   constexpr void fill(std::index_sequence<I...>) {
-    ((fn[0][I / NV][I % NV] = &tile<A, I / NV + 1, I % NV + 1, false, PF_B, PF_A>), ...);
-    ((fn[1][I / NV][I % NV] = &tile<A, I / NV + 1, I % NV + 1, true, PF_B, PF_A>), ...);
+    ((fn[0][I / NV][I % NV] = &tile<A, I / NV + 1, I % NV + 1, false, PF_B, PF_A, FETCH_C>), ...);
+    ((fn[1][I / NV][I % NV] = &tile<A, I / NV + 1, I % NV + 1, true, PF_B, PF_A, FETCH_C>), ...);
     fill_rows(std::make_index_sequence<MR>{});
   }
   template <std::size_t... I>
   constexpr void fill_rows(std::index_sequence<I...>) {
-    ((row[0][I] = &tile_row<A, I + 1, NV, false, PF_B, PF_A>), ...);
-    ((row[1][I] = &tile_row<A, I + 1, NV, true, PF_B, PF_A>), ...);
+    ((row[0][I] = &tile_row<A, I + 1, NV, false, PF_B, PF_A, FETCH_C>), ...);
+    ((row[1][I] = &tile_row<A, I + 1, NV, true, PF_B, PF_A, FETCH_C>), ...);
   }
   template <std::size_t... I>
   constexpr void fill_columns(std::index_sequence<I...>) {
-    ((column[0][I] = &tile_column<A, MR, I + 1, false, PF_B, PF_A>), ...);
-    ((column[1][I] = &tile_column<A, MR, I + 1, true, PF_B, PF_A>), ...);
+    ((column[0][I] = &tile_column<A, MR, I + 1, false, PF_B, PF_A, FETCH_C>), ...);
+    ((column[1][I] = &tile_column<A, MR, I + 1, true, PF_B, PF_A, FETCH_C>), ...);
   }
 };
 
@@ -704,25 +729,31 @@ void gemm_dot(std::size_t m, std::size_t n, std::size_t k, float alpha, const fl
 }
 
 // The tiles of a block with a short K, TMR x TNR at a time from `table`: rows of C one after
-// another, so that C is written in long runs.
+// another, so that C is written in long runs. The full-height rows of full-width tiles go in
+// one call (at K = 10 a call per row cost about as much as its tiles' arithmetic), then the
+// rows left over, then any edge column, a tile per row.
 template <class A, std::size_t TMR, std::size_t TNR, class Table>
 void short_k_rows(const Table& table, std::size_t mc, std::size_t nc, std::size_t kc,
                   const TileOperands& ops, float* c, std::size_t ldc, const GemmTileStore& store,
                   float* scratch) {
   constexpr std::size_t W = Batch<A>::size;
   const std::size_t apart = ops.a_row != 1 ? 1 : 0;
-  const std::size_t full = nc / TNR;
-  for (std::size_t ir = 0; ir < mc; ir += TMR) {
-    const std::size_t rows = min_size(TMR, mc - ir);
-    const float* a = ops.a + ir * ops.a_panel;
-    if (full > 0)
-      table.row[apart][rows - 1](full, kc, ops, a,
-                                 TilePlace{ir, 0, rows, TNR, c, ldc, &store, scratch});
-    if (const std::size_t cols = nc - full * TNR; cols > 0) {
-      const std::size_t jr = full * TNR;
+  const std::size_t full = nc / TNR, strips = mc / TMR, done = strips * TMR;
+  if (full > 0) {
+    if (strips > 0)
+      table.row[apart][TMR - 1](strips, full, kc, ops, ops.a,
+                                TilePlace{0, 0, TMR, TNR, c, ldc, &store, scratch});
+    if (done < mc)
+      table.row[apart][mc - done - 1](1, full, kc, ops, ops.a + done * ops.a_panel,
+                                      TilePlace{done, 0, mc - done, TNR, c, ldc, &store, scratch});
+  }
+  if (const std::size_t cols = nc - full * TNR; cols > 0) {
+    const std::size_t jr = full * TNR;
+    for (std::size_t ir = 0; ir < mc; ir += TMR) {
+      const std::size_t rows = min_size(TMR, mc - ir);
       const TilePlace place{ir, jr, rows, cols, c, ldc, &store, scratch};
-      table.fn[apart][rows - 1][(cols + W - 1) / W - 1](kc, ops, a, ops.b + jr * ops.b_panel,
-                                                        place);
+      table.fn[apart][rows - 1][(cols + W - 1) / W - 1](kc, ops, ops.a + ir * ops.a_panel,
+                                                        ops.b + jr * ops.b_panel, place);
     }
   }
 }
@@ -744,7 +775,7 @@ void gemm_tiles(std::size_t mc, std::size_t nc, std::size_t kc, const TileOperan
       static_assert(G.short_k_nr % W == 0);
       if (store.short_k_tiles && kc <= G.short_k_depth && ops.a_any_row && ops.b_panel == 1 &&
           !store.transposed && nc % G.short_k_nr == 0) {
-        static constexpr TileTable<A, G.short_k_mr, G.short_k_nr / W> short_tiles;
+        static constexpr TileTable<A, G.short_k_mr, G.short_k_nr / W, 0, 0, true> short_tiles;
         short_k_rows<A, G.short_k_mr, G.short_k_nr>(short_tiles, mc, nc, kc, ops, c, ldc, store,
                                                     scratch);
         return;
