@@ -7,8 +7,9 @@
 // A tile is an exact-size instantiation of the micro-kernel (rows 1..MR, vectors 1..NR/W),
 // so an edge tile does only the work it needs, with the same arithmetic per element as a
 // full tile: element (i, j) of C is the FMA chain over p = 0, 1, ... in order, wherever it
-// lies and whoever computes it. Only the last vector of a row may be partial: it goes
-// through a stack copy and the same vector code.
+// lies and whoever computes it. Only the last vector of a row may be partial: it is loaded
+// and stored under a mask (AVX-512, AVX2) or through a stack copy (SSE2), with the same
+// vector code.
 //
 // Operands the kernel can read as they are need no packing: a transposed A (its columns are
 // contiguous rows of MR) and a B without transpose (rows of NR contiguous floats). The
@@ -188,12 +189,38 @@ struct TilePlace {
 };
 
 // Stores the first `lanes` of value into c[0..lanes) as tile vectors are stored: combined
-// with C and finished with bias (at bias) and derivative (at y) by stored_value.
+// with C and finished with bias (at bias) and derivative (at y) by stored_value. AVX-512 and
+// AVX2 load and store the lanes under a mask (xsimd 8.1 has no masked loads or stores): the
+// copies through the stack made an edge tile of 4 columns cost more than its tiles' work
+// (NN 512 x 100 x 10). The lanes past `lanes` read as 0 either way, so the bits are the same.
 template <class A>
 [[gnu::always_inline]] inline void store_lanes(const GemmTileStore& s, float* c, const float* bias,
                                                const float* y, std::size_t lanes, Batch<A> value) {
   using B = Batch<A>;
   constexpr std::size_t W = B::size;
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<A, xsimd::avx512f>) {
+    const auto mask = static_cast<__mmask16>((1u << lanes) - 1u);
+    const B zero(0.0f);
+    const B cv = s.overwrite ? zero : B(_mm512_maskz_loadu_ps(mask, c));
+    const B bv = bias != nullptr ? B(_mm512_maskz_loadu_ps(mask, bias)) : zero;
+    const B yv = y != nullptr ? B(_mm512_maskz_loadu_ps(mask, y)) : zero;
+    _mm512_mask_storeu_ps(c, mask, stored_value<A>(s, value, cv, bv, yv));
+    return;
+  }
+#endif
+#if defined(__AVX2__)
+  if constexpr (std::is_same_v<A, xsimd::fma3<xsimd::avx2>>) {
+    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(lanes)),
+                                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    const B zero(0.0f);
+    const B cv = s.overwrite ? zero : B(_mm256_maskload_ps(c, mask));
+    const B bv = bias != nullptr ? B(_mm256_maskload_ps(bias, mask)) : zero;
+    const B yv = y != nullptr ? B(_mm256_maskload_ps(y, mask)) : zero;
+    _mm256_maskstore_ps(c, mask, stored_value<A>(s, value, cv, bv, yv));
+    return;
+  }
+#endif
   alignas(64) float cb[W] = {}, bb[W] = {}, yb[W] = {}, out[W];
   for (std::size_t l = 0; l < lanes; ++l) {
     if (!s.overwrite) cb[l] = c[l];
@@ -206,10 +233,10 @@ template <class A>
 }
 
 // Stores vector v of tile row r of an untransposed tile: whole vectors straight into C, a
-// partial one through stack copies and the same arithmetic.
+// partial one by store_lanes, with the same arithmetic.
 template <class A>
-[[gnu::noinline]] void store_vector(const TilePlace& t, std::size_t r, std::size_t v,
-                                    Batch<A> acc) {
+[[gnu::always_inline]] inline void store_vector(const TilePlace& t, std::size_t r, std::size_t v,
+                                                Batch<A> acc) {
   using B = Batch<A>;
   constexpr std::size_t W = B::size;
   const GemmTileStore& s = *t.store;
@@ -228,6 +255,18 @@ template <class A>
     return;
   }
   store_lanes<A>(s, c, bias, y, lanes, acc);
+}
+
+// Stores a tile whose last vector of each row is partial, held row by row in the scratch
+// tile: one call for the tile. (A call per vector made the compiler save and restore every
+// accumulator around each call, as the ABI has no callee-saved vector registers.)
+template <class A, std::size_t ROWS, std::size_t NV>
+[[gnu::noinline]] void store_partial(const TilePlace& t) {
+  using B = Batch<A>;
+  constexpr std::size_t W = B::size;
+  for (std::size_t r = 0; r < ROWS; ++r)
+    for (std::size_t v = 0; v < NV; ++v)
+      store_vector<A>(t, r, v, B::load_aligned(t.scratch + r * NV * W + v * W));
 }
 
 // Stores a tile of C^T (held row by row in `out`): C^T(i, j) lives at c[j * ldc + i], so the
@@ -432,11 +471,13 @@ template <class A, std::size_t ROWS, std::size_t NV, bool ROWS_APART, std::size_
     store_transposed<A, ROWS, NV>(place);
     return;
   }
-  // Partial vectors, one vector at a time (out of line; acc stays in registers).
+  // A partial last vector in each row: through the scratch tile as well, out of line.
 #pragma GCC unroll 16
   for (std::size_t r = 0; r < ROWS; ++r)
 #pragma GCC unroll 4
-    for (std::size_t v = 0; v < NV; ++v) store_vector<A>(place, r, v, acc[r][v]);
+    for (std::size_t v = 0; v < NV; ++v)
+      acc[r][v].store_aligned(place.scratch + r * NV * W + v * W);
+  store_partial<A, ROWS, NV>(place);
 }
 
 // One tile (an edge tile's exact size).
@@ -771,8 +812,10 @@ void gemm_tiles(std::size_t mc, std::size_t nc, std::size_t kc, const TileOperan
     if constexpr (G.short_k_mr > 0) {
       // The ISA's own short-K tiles, where they fit: A read in place (a tile may then start
       // on any row), B read in place (any column), C's width a multiple of theirs (a narrow
-      // edge tile would have too few accumulators to hide the FMA latency).
-      static_assert(G.short_k_nr % W == 0);
+      // edge tile would have too few accumulators to hide the FMA latency; edges of two or
+      // more vectors were level with the MR x NR tiles, 0.70-0.74 of oneDNN against
+      // 0.70-0.72 at NN 512 x 100 x 10, and lost at 512 x 96 x 10, 0.83-0.89 against 0.90-0.96).
+      static_assert(G.short_k_nr % W == 0 && G.short_k_mr * G.short_k_nr <= MR * NR);
       if (store.short_k_tiles && kc <= G.short_k_depth && ops.a_any_row && ops.b_panel == 1 &&
           !store.transposed && nc % G.short_k_nr == 0) {
         static constexpr TileTable<A, G.short_k_mr, G.short_k_nr / W, 0, 0, true> short_tiles;
