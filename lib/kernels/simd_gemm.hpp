@@ -185,7 +185,7 @@ struct TilePlace {
   float* c;
   std::size_t ldc;
   const GemmTileStore* store;
-  float* scratch;  // 64-byte aligned room for a whole tile (transposed stores)
+  float* scratch;  // 64-byte aligned room for a whole tile (transposed and partial stores)
 };
 
 // Stores the first `lanes` of value into c[0..lanes) as tile vectors are stored: combined
