@@ -190,12 +190,6 @@ BBlocks b_blocks(const GemmBlocking& g, std::size_t k, std::size_t n) {
   return b;
 }
 
-// The most floats of C (as computed) for GemmBlocking's short-K tiles: writing a C that
-// does not fit the caches, their few rows in flight at a time stream to memory slower (AVX-512,
-// Zen 5 VM, NN n = 256, K = 10, 4 alternating processes each, against 12 x 32: 16,384 rows
-// level, 32,768 rows 92 against 115 GFLOP/s).
-constexpr std::size_t kShortKTilesMaxC = std::size_t{1} << 21;
-
 // A narrow C would fill a fraction of each vector: gemm() computes C^T = op(B)^T op(A)^T
 // instead, so that the long side runs along the vectors.
 bool computes_transpose(const KernelTable& t, std::size_t m, std::size_t n) {
@@ -449,7 +443,6 @@ void gemm(const KernelTable& t, Trans ta, Trans tb, std::size_t m, std::size_t n
       store.derivative_activation = e.derivative_activation;
       store.ld_derivative = e.ld_derivative;
       store.transposed = transposed;
-      store.short_k_tiles = m * n <= kShortKTilesMaxC;
       auto task = [&](std::size_t index) {
         const std::size_t chunk = index / ic_blocks, row_block = index % ic_blocks;
         const std::size_t first = chunk_panel(chunk) * g.nr;

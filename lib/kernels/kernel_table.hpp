@@ -115,8 +115,7 @@ struct GemmTileStore {
   const float* derivative = nullptr;  // C = C * f'(y), y read like C at derivative/ld_derivative
   std::size_t ld_derivative = 0;
   Activation derivative_activation = Activation::identity;
-  bool transposed = false;     // the tiles are of C^T: tile element (i, j) is c[j * ldc + i]
-  bool short_k_tiles = false;  // GemmBlocking's short-K tiles may serve (C is small enough)
+  bool transposed = false;  // the tiles are of C^T: tile element (i, j) is c[j * ldc + i]
 };
 
 struct KernelTable {

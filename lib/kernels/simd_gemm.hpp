@@ -355,7 +355,7 @@ template <class A, std::size_t ROWS, std::size_t NV, bool ROWS_APART, std::size_
       // A short K stores a tile's C every few dozen cycles, and a store that waits for its
       // line holds up the stores behind it until the core stalls. So each of the first steps
       // asks for one row of the tile's C for writing, and the lines arrive while the K loop
-      // runs (C is never transposed here: see gemm_tiles).
+      // runs. (These tiles are only ever full-width and untransposed: see gemm_tiles.)
       for (std::size_t r = 0; r < ROWS; ++r) {
         const float* row = place.c + (place.i0 + r) * place.ldc + place.j0;
 #pragma GCC unroll 4
@@ -374,7 +374,8 @@ template <class A, std::size_t ROWS, std::size_t NV, bool ROWS_APART, std::size_
     // the tile every kc / ROWS steps: its rows lie ldc apart, often a page or more, and a
     // miss per row at the store stalls a long tile (square 1024: 0.89 -> 0.95 of oneDNN).
     // Spread out rather than all at the start, they hold up the loop's own loads less. A
-    // short K takes the branch above, where its own tiles fetch C (FETCH_C).
+    // short K takes the branch above: there the ISA's short-K tiles fetch C (FETCH_C), and
+    // the MR x NR tiles write C in long runs that the hardware prefetches by itself.
     const std::size_t interval = kc / ROWS;
     const float* row = place.c + place.i0 * place.ldc + place.j0;
     for (std::size_t r = 0; r < ROWS; ++r, row += place.ldc) {
@@ -816,8 +817,8 @@ void gemm_tiles(std::size_t mc, std::size_t nc, std::size_t kc, const TileOperan
       // more vectors were level with the MR x NR tiles, 0.70-0.74 of oneDNN against
       // 0.70-0.72 at NN 512 x 100 x 10, and lost at 512 x 96 x 10, 0.83-0.89 against 0.90-0.96).
       static_assert(G.short_k_nr % W == 0 && G.short_k_mr * G.short_k_nr <= MR * NR);
-      if (store.short_k_tiles && kc <= G.short_k_depth && ops.a_any_row && ops.b_panel == 1 &&
-          !store.transposed && nc % G.short_k_nr == 0) {
+      if (kc <= G.short_k_depth && ops.a_any_row && ops.b_panel == 1 && !store.transposed &&
+          nc % G.short_k_nr == 0) {
         static constexpr TileTable<A, G.short_k_mr, G.short_k_nr / W, 0, 0, true> short_tiles;
         short_k_rows<A, G.short_k_mr, G.short_k_nr>(short_tiles, mc, nc, kc, ops, c, ldc, store,
                                                     scratch);

@@ -521,23 +521,25 @@ TEST_P(KernelTest, SgemmShortKTilesCoverEveryRemainderForTheSameBits) {
   for (std::size_t k : {std::size_t{1}, std::size_t{10}, depth - 1, depth, depth + 1}) {
     for (std::size_t n : {nr, 3 * nr}) {
       for (std::size_t m = 1; m <= g.mr + 2 * std::max<std::size_t>(g.short_k_mr, 1) + 1; ++m) {
-        SCOPED_TRACE(testing::Message() << "m=" << m << " n=" << n << " k=" << k);
-        const Trans ta = m % 2 == 0 ? Trans::no : Trans::yes;
-        const float betas[] = {0.0f, 1.0f, 0.3f};
-        check_gemm(t, {ta, Trans::no, m, n, k, 0, 0, 0, 0, 1.0f, betas[m % 3]});
-        check_gemm(t, {ta, Trans::no, m, n, k, 1, 16, 3, 0, m % 4 == 0 ? -0.5f : 1.0f, 0.0f});
-        const std::size_t wide = n + 16;
-        const std::size_t lda = ta == Trans::no ? k : m;
-        const auto a = random_floats(m * k, 31);
-        const auto b = random_floats(k * wide, 32);
-        std::vector<float> narrow(m * n), whole(m * wide);
-        t.sgemm(ta, Trans::no, m, n, k, 1.0f, a.data(), lda, b.data(), wide, 0.0f, narrow.data(),
-                n);
-        t.sgemm(ta, Trans::no, m, wide, k, 1.0f, a.data(), lda, b.data(), wide, 0.0f, whole.data(),
-                wide);
-        for (std::size_t i = 0; i < m; ++i)
-          ASSERT_EQ(0, std::memcmp(&narrow[i * n], &whole[i * wide], n * sizeof(float)))
-              << "row " << i;
+        for (const Trans ta : {Trans::no, Trans::yes}) {
+          SCOPED_TRACE(testing::Message()
+                       << "m=" << m << " n=" << n << " k=" << k << " ta=" << (ta == Trans::yes));
+          const float betas[] = {0.0f, 1.0f, 0.3f};
+          check_gemm(t, {ta, Trans::no, m, n, k, 0, 0, 0, 0, 1.0f, betas[m % 3]});
+          check_gemm(t, {ta, Trans::no, m, n, k, 1, 16, 3, 0, m % 4 == 0 ? -0.5f : 1.0f, 0.0f});
+          const std::size_t wide = n + 16;
+          const std::size_t lda = ta == Trans::no ? k : m;
+          const auto a = random_floats(m * k, 31);
+          const auto b = random_floats(k * wide, 32);
+          std::vector<float> narrow(m * n), whole(m * wide);
+          t.sgemm(ta, Trans::no, m, n, k, 1.0f, a.data(), lda, b.data(), wide, 0.0f, narrow.data(),
+                  n);
+          t.sgemm(ta, Trans::no, m, wide, k, 1.0f, a.data(), lda, b.data(), wide, 0.0f,
+                  whole.data(), wide);
+          for (std::size_t i = 0; i < m; ++i)
+            ASSERT_EQ(0, std::memcmp(&narrow[i * n], &whole[i * wide], n * sizeof(float)))
+                << "row " << i;
+        }
       }
     }
   }
@@ -698,6 +700,10 @@ TEST_P(KernelTest, ParallelGemmIsBitIdenticalOnAnyThreadCount) {
                           {Trans::no, Trans::no, 1000, 300, 10},
                           {Trans::yes, Trans::no, 256, 784, 32},
                           {Trans::no, Trans::yes, 20, 3000, 24},
+                          // AVX-512's short-K tiles (width a multiple of 64, A in place),
+                          // split by rows: the input gradient of a 10-class layer.
+                          {Trans::no, Trans::no, 512, 256, 10},
+                          {Trans::yes, Trans::no, 300, 128, 32},
                           // Fewer panels than threads: rows cut finer. One panel of C as it
                           // is, and (alpha 1) a forward product of few rows computed as C^T.
                           {Trans::no, Trans::no, 600, 32, 100},
