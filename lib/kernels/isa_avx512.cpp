@@ -13,7 +13,8 @@ namespace descent::kernels {
 //
 // A K of at most 32 (the input gradient of a 10-class output layer, K = 10) stores a vector
 // of C for every 32 FMAs or fewer: there 4 x 64 tiles (16 accumulators, four full lines of C
-// per tile row) beat 12 x 32 on the Zen 5 VM (they are now 6 x 64: see below). Alternating processes, one thread, GFLOP/s against 12 x 32:
+// per tile row) beat 12 x 32 on the Zen 5 VM (they are now 6 x 64: see below). Alternating
+// processes, one thread, GFLOP/s against 12 x 32:
 // NN 128 x 256 x 10 208.9 against 198.8, and 171 against 150 while the host slowed this CPU
 // (oneDNN 188 and 162); 512 x 256 x 10 214.8 against 203.6; NN 128 x 256 x 32 226.2 against
 // 220.4; TN 256 x 256 x 16 220.9 against 215.6. At K = 48 they lost (211.6 against 224.6),
