@@ -188,48 +188,64 @@ struct TilePlace {
   float* scratch;  // 64-byte aligned room for a whole tile (transposed and partial stores)
 };
 
+// Loads and stores of a vector's first `lanes` floats under a mask, for the ISAs that have
+// them (xsimd 8.1 has no masked loads or stores). Masked-off lanes read as 0, are not
+// written, and never fault.
+template <class A>
+struct MaskedLanes {
+  static constexpr bool available = false;
+};
+#if defined(__AVX512F__)
+template <>
+struct MaskedLanes<xsimd::avx512f> {
+  static constexpr bool available = true;
+  __mmask16 mask;
+  explicit MaskedLanes(std::size_t lanes) : mask(static_cast<__mmask16>((1u << lanes) - 1u)) {}
+  Batch<xsimd::avx512f> load(const float* p) const { return _mm512_maskz_loadu_ps(mask, p); }
+  void store(float* p, Batch<xsimd::avx512f> v) const { _mm512_mask_storeu_ps(p, mask, v); }
+};
+#endif
+#if defined(__AVX2__)
+template <>
+struct MaskedLanes<xsimd::fma3<xsimd::avx2>> {
+  static constexpr bool available = true;
+  __m256i mask;
+  explicit MaskedLanes(std::size_t lanes)
+      : mask(_mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(lanes)),
+                                _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))) {}
+  Batch<xsimd::fma3<xsimd::avx2>> load(const float* p) const { return _mm256_maskload_ps(p, mask); }
+  void store(float* p, Batch<xsimd::fma3<xsimd::avx2>> v) const { _mm256_maskstore_ps(p, mask, v); }
+};
+#endif
+
 // Stores the first `lanes` of value into c[0..lanes) as tile vectors are stored: combined
-// with C and finished with bias (at bias) and derivative (at y) by stored_value. AVX-512 and
-// AVX2 load and store the lanes under a mask (xsimd 8.1 has no masked loads or stores): the
-// copies through the stack made an edge tile of 4 columns cost more than its tiles' work
-// (NN 512 x 100 x 10). The lanes past `lanes` read as 0 either way, so the bits are the same.
+// with C and finished with bias (at bias) and derivative (at y) by stored_value. Under a mask
+// where the ISA has one (MaskedLanes): the copies through the stack made an edge tile of 4
+// columns cost more than its tiles' work (NN 512 x 100 x 10). The lanes past `lanes` read as
+// 0 either way, so the bits are the same.
 template <class A>
 [[gnu::always_inline]] inline void store_lanes(const GemmTileStore& s, float* c, const float* bias,
                                                const float* y, std::size_t lanes, Batch<A> value) {
   using B = Batch<A>;
   constexpr std::size_t W = B::size;
-#if defined(__AVX512F__)
-  if constexpr (std::is_same_v<A, xsimd::avx512f>) {
-    const auto mask = static_cast<__mmask16>((1u << lanes) - 1u);
+  if constexpr (MaskedLanes<A>::available) {
+    const MaskedLanes<A> m(lanes);
     const B zero(0.0f);
-    const B cv = s.overwrite ? zero : B(_mm512_maskz_loadu_ps(mask, c));
-    const B bv = bias != nullptr ? B(_mm512_maskz_loadu_ps(mask, bias)) : zero;
-    const B yv = y != nullptr ? B(_mm512_maskz_loadu_ps(mask, y)) : zero;
-    _mm512_mask_storeu_ps(c, mask, stored_value<A>(s, value, cv, bv, yv));
-    return;
+    const B cv = s.overwrite ? zero : m.load(c);
+    const B bv = bias != nullptr ? m.load(bias) : zero;
+    const B yv = y != nullptr ? m.load(y) : zero;
+    m.store(c, stored_value<A>(s, value, cv, bv, yv));
+  } else {
+    alignas(64) float cb[W] = {}, bb[W] = {}, yb[W] = {}, out[W];
+    for (std::size_t l = 0; l < lanes; ++l) {
+      if (!s.overwrite) cb[l] = c[l];
+      if (bias != nullptr) bb[l] = bias[l];
+      if (y != nullptr) yb[l] = y[l];
+    }
+    stored_value<A>(s, value, B::load_aligned(cb), B::load_aligned(bb), B::load_aligned(yb))
+        .store_aligned(out);
+    for (std::size_t l = 0; l < lanes; ++l) c[l] = out[l];
   }
-#endif
-#if defined(__AVX2__)
-  if constexpr (std::is_same_v<A, xsimd::fma3<xsimd::avx2>>) {
-    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(lanes)),
-                                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-    const B zero(0.0f);
-    const B cv = s.overwrite ? zero : B(_mm256_maskload_ps(c, mask));
-    const B bv = bias != nullptr ? B(_mm256_maskload_ps(bias, mask)) : zero;
-    const B yv = y != nullptr ? B(_mm256_maskload_ps(y, mask)) : zero;
-    _mm256_maskstore_ps(c, mask, stored_value<A>(s, value, cv, bv, yv));
-    return;
-  }
-#endif
-  alignas(64) float cb[W] = {}, bb[W] = {}, yb[W] = {}, out[W];
-  for (std::size_t l = 0; l < lanes; ++l) {
-    if (!s.overwrite) cb[l] = c[l];
-    if (bias != nullptr) bb[l] = bias[l];
-    if (y != nullptr) yb[l] = y[l];
-  }
-  stored_value<A>(s, value, B::load_aligned(cb), B::load_aligned(bb), B::load_aligned(yb))
-      .store_aligned(out);
-  for (std::size_t l = 0; l < lanes; ++l) c[l] = out[l];
 }
 
 // Stores vector v of tile row r of an untransposed tile: whole vectors straight into C, a
