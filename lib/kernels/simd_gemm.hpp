@@ -478,22 +478,23 @@ template <class A, std::size_t ROWS, std::size_t NV, bool ROWS_APART, std::size_
     }
     return;
   }
-  if (s.transposed) {
-    // Through the scratch tile (not a local array: the frame of every tile would pay for it).
+  // A tile of C^T, or one whose last vector in each row is partial: through the scratch tile
+  // (not a local array: the frame of every tile would pay for it), stored out of line. (One
+  // spill in each branch: one shared before the branch measured 2-3% slower on NN 512 x 100
+  // x 10, 0.686-0.691 of oneDNN against 0.705-0.715 in four alternating rounds.)
+  auto spill = [&]() __attribute__((always_inline)) {
 #pragma GCC unroll 16
     for (std::size_t r = 0; r < ROWS; ++r)
 #pragma GCC unroll 4
       for (std::size_t v = 0; v < NV; ++v)
         acc[r][v].store_aligned(place.scratch + r * NV * W + v * W);
+  };
+  if (s.transposed) {
+    spill();
     store_transposed<A, ROWS, NV>(place);
     return;
   }
-  // A partial last vector in each row: through the scratch tile as well, out of line.
-#pragma GCC unroll 16
-  for (std::size_t r = 0; r < ROWS; ++r)
-#pragma GCC unroll 4
-    for (std::size_t v = 0; v < NV; ++v)
-      acc[r][v].store_aligned(place.scratch + r * NV * W + v * W);
+  spill();
   store_partial<A, ROWS, NV>(place);
 }
 
