@@ -11,6 +11,7 @@
 
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
@@ -89,51 +90,107 @@ const bool registered = [] {
   return true;
 }();
 
+// Google Benchmark 1.7 takes each flag's default from the environment (BENCHMARK_OUT for
+// --benchmark_out, and so on), then lets the last of the flag's arguments override it. The
+// checks and the output file below follow the same rules, so that a setting given either
+// way is treated alike.
+constexpr std::string_view kOutFlag = "--benchmark_out=";
+constexpr std::string_view kListFlag = "--benchmark_list_tests";
+constexpr std::string_view kRepetitionsFlag = "--benchmark_repetitions=";
+
+std::string_view env_or_empty(const char* name) {
+  const char* value = std::getenv(name);
+  return value == nullptr ? std::string_view{} : std::string_view(value);
+}
+
+// A boolean flag's value as Google Benchmark 1.7 reads it (IsTruthyFlagValue).
+bool truthy(std::string_view value) {
+  if (value.empty()) return true;
+  if (value.size() == 1) {
+    const char c = value[0];
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 && c != '0' && c != 'f' && c != 'F' &&
+           c != 'n' && c != 'N';
+  }
+  std::string lower(value);
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return lower != "false" && lower != "no" && lower != "off";
+}
+
+// Whether the run only lists the cases (--benchmark_list_tests, or BENCHMARK_LIST_TESTS).
+bool lists_only(const std::vector<char*>& args) {
+  bool list = std::getenv("BENCHMARK_LIST_TESTS") != nullptr &&
+              truthy(env_or_empty("BENCHMARK_LIST_TESTS"));
+  for (std::size_t i = 1; i < args.size(); ++i) {
+    const std::string_view arg = args[i];
+    if (arg == kListFlag) list = true;
+    if (arg.starts_with(kListFlag) && arg.size() > kListFlag.size() && arg[kListFlag.size()] == '=')
+      list = truthy(arg.substr(kListFlag.size() + 1));
+  }
+  return list;
+}
+
+// "" when `value` (from `where`) is a repetition count the run can use, else the message.
+std::string bad_repetitions(std::string_view where, std::string_view value) {
+  const std::string text(value);
+  char* end = nullptr;
+  errno = 0;
+  const long n = std::strtol(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || errno != 0 || n < 1 || n > 100000)
+    return fmt::format("{}: the repetitions must be a whole number from 1 to 100000", where);
+  return {};
+}
+
 // What a run must not find out half-way (it would leave its --benchmark_out cut off): the
-// environment's settings and the numeric flags Google Benchmark 1.7 reads without checking.
-// Returns the message, or "" when all is well.
-std::string bad_setting(int argc, char** argv) {
+// environment's settings and the numeric flags Google Benchmark 1.7 reads without checking
+// (from the command line, or from BENCHMARK_REPETITIONS, whose bad values it would ignore in
+// silence). Returns the message, or "" when all is well.
+std::string bad_setting(const std::vector<char*>& args) {
   try {
     (void)descent::active_isa();  // DESCENT_ISA
   } catch (const descent::Error& e) {
     return e.what();
   }
   (void)bench::cap_seconds();  // exits with its own message
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    constexpr std::string_view kRepetitions = "--benchmark_repetitions=";
-    if (arg.starts_with(kRepetitions)) {
-      const std::string value(arg.substr(kRepetitions.size()));
-      char* end = nullptr;
-      const long n = std::strtol(value.c_str(), &end, 10);
-      if (value.empty() || *end != '\0' || n < 1 || n > 100000)
-        return fmt::format("{}: the repetitions must be a whole number from 1 to 100000", arg);
+  if (std::getenv("BENCHMARK_REPETITIONS") != nullptr) {
+    const std::string_view value = env_or_empty("BENCHMARK_REPETITIONS");
+    if (std::string bad = bad_repetitions(fmt::format("BENCHMARK_REPETITIONS={}", value), value);
+        !bad.empty())
+      return bad;
+  }
+  for (std::size_t i = 1; i < args.size(); ++i) {
+    const std::string_view arg = args[i];
+    if (arg.starts_with(kRepetitionsFlag)) {
+      if (std::string bad = bad_repetitions(arg, arg.substr(kRepetitionsFlag.size())); !bad.empty())
+        return bad;
     }
   }
   return {};
 }
 
-// --benchmark_out=PATH is written to a temporary file beside PATH and renamed onto it once
-// the run has finished: a run that fails leaves an earlier PATH as it was.
+// The output file (the last --benchmark_out, or BENCHMARK_OUT) is written to a temporary
+// file beside it and renamed onto it once the run has finished: a run that fails, or one
+// that only lists the cases (Google Benchmark would empty the file), leaves an earlier file
+// as it was.
 class AtomicOut {
  public:
-  // Google Benchmark reads the last --benchmark_out; an empty one means no file, and a
-  // listing (--benchmark_list_tests) writes none.
-  AtomicOut(int argc, char** argv) {
-    constexpr std::string_view kOut = "--benchmark_out=", kList = "--benchmark_list_tests";
-    int last = 0;
-    for (int i = 1; i < argc; ++i) {
-      const std::string_view arg = argv[i];
-      if (arg.starts_with(kOut)) last = i;
-      if (arg == kList || (arg.starts_with(kList) && arg.substr(kList.size()) != "=false" &&
-                           arg.substr(kList.size()) != "=0"))
-        return;
-    }
-    if (last == 0 || std::string_view(argv[last]).size() == kOut.size()) return;
-    path_ = std::string(std::string_view(argv[last]).substr(kOut.size()));
+  // Points the run's output at the temporary file: the last --benchmark_out argument is
+  // replaced, or one is added where the path came from BENCHMARK_OUT. An empty path means no
+  // file.
+  explicit AtomicOut(std::vector<char*>& args) {
+    std::size_t last = 0;
+    for (std::size_t i = 1; i < args.size(); ++i)
+      if (std::string_view(args[i]).starts_with(kOutFlag)) last = i;
+    path_ = last != 0 ? std::string(std::string_view(args[last]).substr(kOutFlag.size()))
+                      : std::string(env_or_empty("BENCHMARK_OUT"));
+    if (path_.empty()) return;
+    listing_ = lists_only(args);
     temporary_ = fmt::format("{}.partial-{}", path_, static_cast<long>(::getpid()));
-    arg_ = fmt::format("{}{}", kOut, temporary_);
-    argv[last] = arg_.data();
+    arg_ = fmt::format("{}{}", kOutFlag, temporary_);
+    if (last != 0) {
+      args[last] = arg_.data();
+    } else {
+      args.push_back(arg_.data());
+    }
   }
   AtomicOut(const AtomicOut&) = delete;
   AtomicOut& operator=(const AtomicOut&) = delete;
@@ -152,9 +209,10 @@ class AtomicOut {
     std::fclose(f);
     return {};
   }
-  // Moves the finished output onto PATH ("" when done, or when there is none).
+  // Moves the finished output onto PATH ("" when done, or when there is none to move: no
+  // file, or a listing, which writes nothing into it).
   std::string commit() {
-    if (temporary_.empty()) return {};
+    if (temporary_.empty() || listing_) return {};
     std::error_code ec;
     std::filesystem::rename(temporary_, path_, ec);
     if (ec) return fmt::format("--benchmark_out={}: {}", path_, ec.message());
@@ -164,6 +222,7 @@ class AtomicOut {
 
  private:
   std::string path_, temporary_, arg_;
+  bool listing_ = false;
 };
 
 }  // namespace
@@ -175,10 +234,13 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "descent_bench: error: %s\n", message.c_str());
     return 2;
   };
-  if (const std::string bad = bad_setting(argc, argv); !bad.empty()) return fail(bad);
-  AtomicOut out(argc, argv);
-  ::benchmark::Initialize(&argc, argv);
-  if (::benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
+  std::vector<char*> args(argv, argv + argc);
+  if (const std::string bad = bad_setting(args); !bad.empty()) return fail(bad);
+  AtomicOut out(args);
+  int count = static_cast<int>(args.size());
+  args.push_back(nullptr);  // argv's terminator
+  ::benchmark::Initialize(&count, args.data());
+  if (::benchmark::ReportUnrecognizedArguments(count, args.data())) return 2;
   if (const std::string bad = out.check(); !bad.empty()) return fail(bad);
   const std::size_t ran = ::benchmark::RunSpecifiedBenchmarks();
   ::benchmark::Shutdown();

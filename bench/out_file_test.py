@@ -1,0 +1,102 @@
+#!/usr/bin/python3
+"""descent_bench's output file (run by ctest): whether --benchmark_out or BENCHMARK_OUT names
+it, a run writes it only once it has finished, and a listing, a filter that matches nothing
+or a bad setting leaves an earlier file as it was.
+
+usage: out_file_test.py DESCENT_BENCH WORK_DIR
+"""
+import glob
+import json
+import os
+import subprocess
+import sys
+
+# One short case: the whole test takes well under a second.
+CASE = ["--benchmark_filter=^optim/step/sgd/params:269322/threads:1/",
+        "--benchmark_min_time=0.001"]
+KEEP = "an earlier run's results\n"
+
+
+def main():
+    bench, work = sys.argv[1], sys.argv[2]
+    os.makedirs(work, exist_ok=True)
+    out = os.path.join(work, "out.json")
+    failures = []
+
+    def run(args, env=None):
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith("BENCHMARK_")}
+        full_env.update(env or {})
+        with open(out, "w") as f:
+            f.write(KEEP)
+        r = subprocess.run([bench, *args], env=full_env, capture_output=True, text=True)
+        with open(out) as f:
+            text = f.read()
+        return r.returncode, r.stdout + r.stderr, text
+
+    def expect_kept(what, args, env, status, needle=None):
+        code, said, text = run(args, env)
+        if code != status:
+            failures.append(f"{what}: exit {code}, expected {status}: {said[-400:]}")
+        if text != KEEP:
+            failures.append(f"{what}: the earlier file was changed to {text[:80]!r}")
+        if needle is not None and needle not in said:
+            failures.append(f"{what}: no {needle!r} in {said[-400:]!r}")
+
+    def expect_written(what, args, env, runs):
+        code, said, text = run(args, env)
+        if code != 0:
+            failures.append(f"{what}: exit {code}: {said[-400:]}")
+            return
+        try:
+            names = [b["name"] for b in json.loads(text)["benchmarks"]]
+        except (ValueError, KeyError) as e:
+            failures.append(f"{what}: the file is not the run's JSON ({e}): {text[:80]!r}")
+            return
+        if len(names) != runs:
+            failures.append(f"{what}: {len(names)} results in the file, expected {runs}")
+
+    # Listing the cases writes no results: Google Benchmark would empty the file.
+    expect_kept("--benchmark_list_tests", ["--benchmark_list_tests", *CASE,
+                                           f"--benchmark_out={out}"], None, 0)
+    expect_kept("BENCHMARK_LIST_TESTS=true",
+                CASE, {"BENCHMARK_LIST_TESTS": "true", "BENCHMARK_OUT": out}, 0)
+    # The output named by the environment is kept from a run that fails as from one named by
+    # the flag.
+    expect_kept("BENCHMARK_OUT, no case matched", ["--benchmark_filter=^no such case$"],
+                {"BENCHMARK_OUT": out}, 2)
+    expect_kept("--benchmark_out, no case matched",
+                ["--benchmark_filter=^no such case$", f"--benchmark_out={out}"], None, 2)
+    for value in ["0", "-3", "abc", ""]:
+        expect_kept(f"BENCHMARK_REPETITIONS={value}", CASE,
+                    {"BENCHMARK_OUT": out, "BENCHMARK_REPETITIONS": value}, 2,
+                    "the repetitions must be a whole number")
+    expect_kept("--benchmark_repetitions=0",
+                [*CASE, "--benchmark_repetitions=0", f"--benchmark_out={out}"], None, 2,
+                "the repetitions must be a whole number")
+    # An empty --benchmark_out means no file, whatever BENCHMARK_OUT says.
+    expect_kept("--benchmark_out= over BENCHMARK_OUT", [*CASE, "--benchmark_out="],
+                {"BENCHMARK_OUT": out}, 0)
+
+    # Runs that finish write the file, however it was named.
+    expect_written("--benchmark_out", [*CASE, f"--benchmark_out={out}"], None, 1)
+    expect_written("BENCHMARK_OUT", CASE, {"BENCHMARK_OUT": out}, 1)
+    expect_written("BENCHMARK_REPETITIONS=2", CASE,
+                   {"BENCHMARK_OUT": out, "BENCHMARK_REPETITIONS": "2"}, 2 + 4)
+    # A false listing flag, spelled as Google Benchmark accepts it, runs the cases.
+    expect_written("--benchmark_list_tests=no",
+                   [*CASE, "--benchmark_list_tests=no", f"--benchmark_out={out}"], None, 1)
+    expect_written("BENCHMARK_LIST_TESTS=off", CASE,
+                   {"BENCHMARK_OUT": out, "BENCHMARK_LIST_TESTS": "off"}, 1)
+
+    left = glob.glob(os.path.join(work, "*.partial-*"))
+    if left:
+        failures.append(f"temporary files left behind: {left}")
+    for f in failures:
+        print("FAIL", f)
+    if failures:
+        sys.exit(1)
+    print("out_file_test: all passed")
+
+
+if __name__ == "__main__":
+    main()
