@@ -11,6 +11,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstdint>
@@ -163,6 +164,39 @@ std::string bad_setting(const std::vector<char*>& args) {
       if (std::string bad = bad_repetitions(arg, arg.substr(kRepetitionsFlag.size())); !bad.empty())
         return bad;
     }
+  }
+  // Flags that take one of a few words: Google Benchmark answers any other with its usage
+  // text and exit status 0, which a script would take for a run that went well.
+  struct Choice {
+    std::string_view flag, env, words;
+  };
+  constexpr Choice kChoices[] = {
+      {"--benchmark_format=", "BENCHMARK_FORMAT", "console json csv"},
+      {"--benchmark_out_format=", "BENCHMARK_OUT_FORMAT", "json console csv"},
+      {"--benchmark_time_unit=", "BENCHMARK_TIME_UNIT", "ns us ms s"},
+  };
+  for (const Choice& c : kChoices) {
+    const std::string env(c.env);
+    std::string setting, value;
+    if (std::getenv(env.c_str()) != nullptr) {
+      value = env_or_empty(env.c_str());
+      setting = fmt::format("{}={}", env, value);
+    }
+    for (std::size_t i = 1; i < args.size(); ++i) {
+      const std::string_view arg = args[i];
+      if (arg.starts_with(c.flag)) {
+        setting = arg;
+        value = arg.substr(c.flag.size());
+      }
+    }
+    if (setting.empty()) continue;
+    bool known = false;
+    for (std::size_t at = 0; at < c.words.size();) {
+      const std::size_t end = std::min(c.words.find(' ', at), c.words.size());
+      known = known || c.words.substr(at, end - at) == value;
+      at = end + 1;
+    }
+    if (!known) return fmt::format("{}: it must be one of: {}", setting, c.words);
   }
   return {};
 }

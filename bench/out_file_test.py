@@ -1,7 +1,8 @@
 #!/usr/bin/python3
-"""descent_bench's output file (run by ctest): whether --benchmark_out or BENCHMARK_OUT names
-it, a run writes it only once it has finished, and a listing, a filter that matches nothing
-or a bad setting leaves an earlier file as it was.
+"""descent_bench's output file and settings (run by ctest): whether --benchmark_out or
+BENCHMARK_OUT names it, a run writes it only once it has finished, and a listing, a filter
+that matches nothing or a bad setting (a flag, or its environment variable) exits as it
+should and leaves an earlier file as it was.
 
 usage: out_file_test.py DESCENT_BENCH WORK_DIR
 """
@@ -73,6 +74,15 @@ def main():
     expect_kept("--benchmark_repetitions=0",
                 [*CASE, "--benchmark_repetitions=0", f"--benchmark_out={out}"], None, 2,
                 "the repetitions must be a whole number")
+    # Words Google Benchmark does not know: it would print its usage and exit with status 0.
+    for flag, env in [("--benchmark_format=xml", None), ("--benchmark_out_format=yaml", None),
+                      ("--benchmark_time_unit=h", None), (None, ("BENCHMARK_FORMAT", "tsv")),
+                      (None, ("BENCHMARK_OUT_FORMAT", "")), (None, ("BENCHMARK_TIME_UNIT", "min"))]:
+        settings = {"BENCHMARK_OUT": out}
+        if env:
+            settings[env[0]] = env[1]
+        expect_kept(flag or f"{env[0]}={env[1]}", [*CASE, *([flag] if flag else [])], settings,
+                    2, "it must be one of")
     # An empty --benchmark_out means no file, whatever BENCHMARK_OUT says.
     expect_kept("--benchmark_out= over BENCHMARK_OUT", [*CASE, "--benchmark_out="],
                 {"BENCHMARK_OUT": out}, 0)
@@ -87,6 +97,12 @@ def main():
                    [*CASE, "--benchmark_list_tests=no", f"--benchmark_out={out}"], None, 1)
     expect_written("BENCHMARK_LIST_TESTS=off", CASE,
                    {"BENCHMARK_OUT": out, "BENCHMARK_LIST_TESTS": "off"}, 1)
+    # The last of a flag's values counts, as Google Benchmark reads them.
+    expect_written("--benchmark_format=xml then =json",
+                   [*CASE, "--benchmark_format=xml", "--benchmark_format=json",
+                    f"--benchmark_out={out}"], None, 1)
+    expect_written("BENCHMARK_TIME_UNIT=ms", CASE,
+                   {"BENCHMARK_OUT": out, "BENCHMARK_TIME_UNIT": "ms"}, 1)
 
     left = glob.glob(os.path.join(work, "*.partial-*"))
     if left:
