@@ -21,6 +21,7 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <fmt/format.h>
@@ -163,6 +164,25 @@ std::string bad_setting(const std::vector<char*>& args) {
     if (arg.starts_with(kRepetitionsFlag)) {
       if (std::string bad = bad_repetitions(arg, arg.substr(kRepetitionsFlag.size())); !bad.empty())
         return bad;
+    }
+  }
+  // Times in seconds: Google Benchmark takes "nan" and "inf" (a case that never ends) and
+  // negative times (one iteration).
+  for (const auto& [flag, env] :
+       {std::pair<std::string_view, const char*>{"--benchmark_min_time=", "BENCHMARK_MIN_TIME"},
+        {"--benchmark_min_warmup_time=", "BENCHMARK_MIN_WARMUP_TIME"}}) {
+    std::vector<std::pair<std::string, std::string>> settings;  // (setting, value)
+    if (std::getenv(env) != nullptr)
+      settings.emplace_back(fmt::format("{}={}", env, env_or_empty(env)), env_or_empty(env));
+    for (std::size_t i = 1; i < args.size(); ++i) {
+      const std::string_view arg = args[i];
+      if (arg.starts_with(flag)) settings.emplace_back(arg, arg.substr(flag.size()));
+    }
+    for (const auto& [setting, value] : settings) {
+      char* end = nullptr;
+      const double seconds = std::strtod(value.c_str(), &end);
+      if (value.empty() || *end != '\0' || !(seconds >= 0.0 && seconds <= 86400.0))
+        return fmt::format("{}: it must be a number of seconds from 0 to 86400", setting);
     }
   }
   // Flags that take one of a few words: Google Benchmark answers any other with its usage

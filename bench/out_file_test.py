@@ -83,6 +83,15 @@ def main():
             settings[env[0]] = env[1]
         expect_kept(flag or f"{env[0]}={env[1]}", [*CASE, *([flag] if flag else [])], settings,
                     2, "it must be one of")
+    # Times that are no number of seconds (nan and inf would never end, a negative one run
+    # once).
+    for flag in ["--benchmark_min_time=nan", "--benchmark_min_time=-1",
+                 "--benchmark_min_time=inf", "--benchmark_min_warmup_time=-0.5"]:
+        expect_kept(flag, [*CASE, flag, f"--benchmark_out={out}"], None, 2,
+                    "it must be a number of seconds")
+    expect_kept("BENCHMARK_MIN_TIME=inf", ["--benchmark_filter=^optim/step/sgd/"],
+                {"BENCHMARK_OUT": out, "BENCHMARK_MIN_TIME": "inf"}, 2,
+                "it must be a number of seconds")
     # An empty --benchmark_out means no file, whatever BENCHMARK_OUT says.
     expect_kept("--benchmark_out= over BENCHMARK_OUT", [*CASE, "--benchmark_out="],
                 {"BENCHMARK_OUT": out}, 0)
