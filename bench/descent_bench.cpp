@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cerrno>
 #include <cstdint>
@@ -19,9 +20,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
-#include <utility>
 #include <vector>
 
 #include <fmt/format.h>
@@ -92,17 +93,32 @@ const bool registered = [] {
   return true;
 }();
 
-// Google Benchmark 1.7 takes each flag's default from the environment (BENCHMARK_OUT for
-// --benchmark_out, and so on), then lets the last of the flag's arguments override it. The
-// checks and the output file below follow the same rules, so that a setting given either
-// way is treated alike.
-constexpr std::string_view kOutFlag = "--benchmark_out=";
-constexpr std::string_view kListFlag = "--benchmark_list_tests";
-constexpr std::string_view kRepetitionsFlag = "--benchmark_repetitions=";
+// Google Benchmark 1.7 takes each flag's default from its environment variable
+// (--benchmark_out's from BENCHMARK_OUT, and so on), and the last of the flag's arguments
+// overrides it. The checks and the output file below read a setting the same way, so that it
+// is treated alike whichever way it was given.
+struct Setting {
+  std::string where;  // as given ("--benchmark_out=x.json", "BENCHMARK_OUT=x.json"), for messages
+  std::string value;
+  std::size_t arg = 0;  // its index in the arguments; 0 when it is the environment's
+};
 
-std::string_view env_or_empty(const char* name) {
-  const char* value = std::getenv(name);
-  return value == nullptr ? std::string_view{} : std::string_view(value);
+// The setting of --NAME the run will use, if it is given either way. A boolean flag given bare
+// (--benchmark_list_tests) has the value "true".
+std::optional<Setting> setting(const std::vector<char*>& args, std::string_view name) {
+  std::optional<Setting> found;
+  std::string variable(name);
+  for (char& c : variable) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  if (const char* value = std::getenv(variable.c_str()))
+    found = Setting{fmt::format("{}={}", variable, value), value, 0};
+  const std::string flag = fmt::format("--{}", name);
+  for (std::size_t i = 1; i < args.size(); ++i) {
+    const std::string_view arg = args[i];
+    if (arg == flag) found = Setting{flag, "true", i};
+    if (arg.starts_with(flag) && arg.size() > flag.size() && arg[flag.size()] == '=')
+      found = Setting{std::string(arg), std::string(arg.substr(flag.size() + 1)), i};
+  }
+  return found;
 }
 
 // A boolean flag's value as Google Benchmark 1.7 reads it (IsTruthyFlagValue).
@@ -118,34 +134,10 @@ bool truthy(std::string_view value) {
   return lower != "false" && lower != "no" && lower != "off";
 }
 
-// Whether the run only lists the cases (--benchmark_list_tests, or BENCHMARK_LIST_TESTS).
-bool lists_only(const std::vector<char*>& args) {
-  bool list = std::getenv("BENCHMARK_LIST_TESTS") != nullptr &&
-              truthy(env_or_empty("BENCHMARK_LIST_TESTS"));
-  for (std::size_t i = 1; i < args.size(); ++i) {
-    const std::string_view arg = args[i];
-    if (arg == kListFlag) list = true;
-    if (arg.starts_with(kListFlag) && arg.size() > kListFlag.size() && arg[kListFlag.size()] == '=')
-      list = truthy(arg.substr(kListFlag.size() + 1));
-  }
-  return list;
-}
-
-// "" when `value` (from `where`) is a repetition count the run can use, else the message.
-std::string bad_repetitions(std::string_view where, std::string_view value) {
-  const std::string text(value);
-  char* end = nullptr;
-  errno = 0;
-  const long n = std::strtol(text.c_str(), &end, 10);
-  if (text.empty() || *end != '\0' || errno != 0 || n < 1 || n > 100000)
-    return fmt::format("{}: the repetitions must be a whole number from 1 to 100000", where);
-  return {};
-}
-
-// What a run must not find out half-way (it would leave its --benchmark_out cut off): the
-// environment's settings and the numeric flags Google Benchmark 1.7 reads without checking
-// (from the command line, or from BENCHMARK_REPETITIONS, whose bad values it would ignore in
-// silence). Returns the message, or "" when all is well.
+// What a run must not find out half-way (it would leave its output file cut off): the
+// environment's settings, and the flags Google Benchmark 1.7 takes without checking, or
+// answers with its usage and exit status 0 as if the run had gone well. Returns the message,
+// or "" when all is well.
 std::string bad_setting(const std::vector<char*>& args) {
   try {
     (void)descent::active_isa();  // DESCENT_ISA
@@ -153,95 +145,69 @@ std::string bad_setting(const std::vector<char*>& args) {
     return e.what();
   }
   (void)bench::cap_seconds();  // exits with its own message
-  if (std::getenv("BENCHMARK_REPETITIONS") != nullptr) {
-    const std::string_view value = env_or_empty("BENCHMARK_REPETITIONS");
-    if (std::string bad = bad_repetitions(fmt::format("BENCHMARK_REPETITIONS={}", value), value);
-        !bad.empty())
-      return bad;
+  // A repetition count Google Benchmark would ignore (from the environment, malformed) or
+  // crash on (below 1).
+  if (const auto s = setting(args, "benchmark_repetitions")) {
+    char* end = nullptr;
+    errno = 0;
+    const long n = std::strtol(s->value.c_str(), &end, 10);
+    if (s->value.empty() || *end != '\0' || errno != 0 || n < 1 || n > 100000)
+      return fmt::format("{}: the repetitions must be a whole number from 1 to 100000", s->where);
   }
-  for (std::size_t i = 1; i < args.size(); ++i) {
-    const std::string_view arg = args[i];
-    if (arg.starts_with(kRepetitionsFlag)) {
-      if (std::string bad = bad_repetitions(arg, arg.substr(kRepetitionsFlag.size())); !bad.empty())
-        return bad;
-    }
-  }
-  // Times in seconds: Google Benchmark takes "nan" and "inf" (a case that never ends) and
-  // negative times (one iteration).
-  for (const auto& [flag, env] :
-       {std::pair<std::string_view, const char*>{"--benchmark_min_time=", "BENCHMARK_MIN_TIME"},
-        {"--benchmark_min_warmup_time=", "BENCHMARK_MIN_WARMUP_TIME"}}) {
-    std::vector<std::pair<std::string, std::string>> settings;  // (setting, value)
-    if (std::getenv(env) != nullptr)
-      settings.emplace_back(fmt::format("{}={}", env, env_or_empty(env)), env_or_empty(env));
-    for (std::size_t i = 1; i < args.size(); ++i) {
-      const std::string_view arg = args[i];
-      if (arg.starts_with(flag)) settings.emplace_back(arg, arg.substr(flag.size()));
-    }
-    for (const auto& [setting, value] : settings) {
+  // Times: "nan" and "inf" would run a case forever.
+  for (const std::string_view name : {"benchmark_min_time", "benchmark_min_warmup_time"}) {
+    if (const auto s = setting(args, name)) {
       char* end = nullptr;
-      const double seconds = std::strtod(value.c_str(), &end);
-      if (value.empty() || *end != '\0' || !(seconds >= 0.0 && seconds <= 86400.0))
-        return fmt::format("{}: it must be a number of seconds from 0 to 86400", setting);
+      const double seconds = std::strtod(s->value.c_str(), &end);
+      if (s->value.empty() || *end != '\0' || !(seconds >= 0.0 && seconds <= 86400.0))
+        return fmt::format("{}: it must be a number of seconds from 0 to 86400", s->where);
     }
   }
-  // Flags that take one of a few words: Google Benchmark answers any other with its usage
-  // text and exit status 0, which a script would take for a run that went well.
+  // Flags that take one of a few words (an empty time unit is the default).
   struct Choice {
-    std::string_view flag, env, words;
+    std::string_view name;
+    std::array<std::string_view, 4> words;  // "" past the last
+    bool may_be_empty;
   };
   constexpr Choice kChoices[] = {
-      {"--benchmark_format=", "BENCHMARK_FORMAT", "console json csv"},
-      {"--benchmark_out_format=", "BENCHMARK_OUT_FORMAT", "json console csv"},
-      {"--benchmark_time_unit=", "BENCHMARK_TIME_UNIT", "ns us ms s"},
+      {"benchmark_format", {"console", "json", "csv"}, false},
+      {"benchmark_out_format", {"json", "console", "csv"}, false},
+      {"benchmark_time_unit", {"ns", "us", "ms", "s"}, true},
   };
   for (const Choice& c : kChoices) {
-    const std::string env(c.env);
-    std::string setting, value;
-    if (std::getenv(env.c_str()) != nullptr) {
-      value = env_or_empty(env.c_str());
-      setting = fmt::format("{}={}", env, value);
-    }
-    for (std::size_t i = 1; i < args.size(); ++i) {
-      const std::string_view arg = args[i];
-      if (arg.starts_with(c.flag)) {
-        setting = arg;
-        value = arg.substr(c.flag.size());
-      }
-    }
-    if (setting.empty()) continue;
-    bool known = false;
-    for (std::size_t at = 0; at < c.words.size();) {
-      const std::size_t end = std::min(c.words.find(' ', at), c.words.size());
-      known = known || c.words.substr(at, end - at) == value;
-      at = end + 1;
-    }
-    if (!known) return fmt::format("{}: it must be one of: {}", setting, c.words);
+    const auto s = setting(args, c.name);
+    if (!s ||
+        (s->value.empty() ? c.may_be_empty : std::ranges::find(c.words, s->value) != c.words.end()))
+      continue;
+    std::string words;
+    for (const std::string_view w : c.words)
+      if (!w.empty()) words += fmt::format("{}{}", words.empty() ? "" : ", ", w);
+    return fmt::format("{}: it must be one of {}", s->where, words);
   }
+  if (const auto s = setting(args, "benchmark_color"); s && s->value.empty())
+    return fmt::format("{}: it must be auto, or whether to colour the output", s->where);
   return {};
 }
 
-// The output file (the last --benchmark_out, or BENCHMARK_OUT) is written to a temporary
-// file beside it and renamed onto it once the run has finished: a run that fails, or one
-// that only lists the cases (Google Benchmark would empty the file), leaves an earlier file
-// as it was.
+// The output file (--benchmark_out, or BENCHMARK_OUT) is written to a temporary file beside
+// it and renamed onto it once the run has finished: a run that fails, or one that only lists
+// the cases (Google Benchmark would empty the file), leaves an earlier file as it was.
 class AtomicOut {
  public:
-  // Points the run's output at the temporary file: the last --benchmark_out argument is
+  // Points the run's output at the temporary file: the --benchmark_out argument in use is
   // replaced, or one is added where the path came from BENCHMARK_OUT. An empty path means no
   // file.
   explicit AtomicOut(std::vector<char*>& args) {
-    std::size_t last = 0;
-    for (std::size_t i = 1; i < args.size(); ++i)
-      if (std::string_view(args[i]).starts_with(kOutFlag)) last = i;
-    path_ = last != 0 ? std::string(std::string_view(args[last]).substr(kOutFlag.size()))
-                      : std::string(env_or_empty("BENCHMARK_OUT"));
-    if (path_.empty()) return;
-    listing_ = lists_only(args);
+    const auto out = setting(args, "benchmark_out");
+    if (!out || out->value.empty()) return;
+    path_ = out->value;
+    where_ = out->where;
+    const auto list = setting(args, "benchmark_list_tests");
+    listing_ = list && truthy(list->value);
     temporary_ = fmt::format("{}.partial-{}", path_, static_cast<long>(::getpid()));
-    arg_ = fmt::format("{}{}", kOutFlag, temporary_);
-    if (last != 0) {
-      args[last] = arg_.data();
+    arg_ = fmt::format("--benchmark_out={}", temporary_);
+    if (out->arg != 0) {
+      args[out->arg] = arg_.data();
     } else {
       args.push_back(arg_.data());
     }
@@ -251,31 +217,30 @@ class AtomicOut {
   ~AtomicOut() {
     if (!temporary_.empty()) std::remove(temporary_.c_str());
   }
-  // Whether the temporary file can be made where PATH is to go ("" when so).
+  // Whether the temporary file can be made where the output is to go ("" when so).
   std::string check() const {
     if (path_.empty()) return {};
     if (path_.back() == '/' || std::filesystem::is_directory(path_))
-      return fmt::format("--benchmark_out={}: is a directory", path_);
+      return fmt::format("{}: is a directory", where_);
     std::FILE* f = std::fopen(temporary_.c_str(), "w");
     if (f == nullptr)
-      return fmt::format("--benchmark_out={}: cannot write there ({})", path_,
-                         std::strerror(errno));
+      return fmt::format("{}: cannot write there ({})", where_, std::strerror(errno));
     std::fclose(f);
     return {};
   }
-  // Moves the finished output onto PATH ("" when done, or when there is none to move: no
+  // Moves the finished output onto its path ("" when done, or when there is none to move: no
   // file, or a listing, which writes nothing into it).
   std::string commit() {
     if (temporary_.empty() || listing_) return {};
     std::error_code ec;
     std::filesystem::rename(temporary_, path_, ec);
-    if (ec) return fmt::format("--benchmark_out={}: {}", path_, ec.message());
+    if (ec) return fmt::format("{}: {}", where_, ec.message());
     temporary_.clear();
     return {};
   }
 
  private:
-  std::string path_, temporary_, arg_;
+  std::string path_, where_, temporary_, arg_;
   bool listing_ = false;
 };
 

@@ -29,7 +29,12 @@ def main():
         full_env.update(env or {})
         with open(out, "w") as f:
             f.write(KEEP)
-        r = subprocess.run([bench, *args], env=full_env, capture_output=True, text=True)
+        # A check that let "inf" through would run for ever: a minute ends it as a failure.
+        try:
+            r = subprocess.run([bench, *args], env=full_env, capture_output=True, text=True,
+                               timeout=60)
+        except subprocess.TimeoutExpired:
+            return None, "still running after 60 s", ""
         with open(out) as f:
             text = f.read()
         return r.returncode, r.stdout + r.stderr, text
@@ -76,13 +81,14 @@ def main():
                 "the repetitions must be a whole number")
     # Words Google Benchmark does not know: it would print its usage and exit with status 0.
     for flag, env in [("--benchmark_format=xml", None), ("--benchmark_out_format=yaml", None),
-                      ("--benchmark_time_unit=h", None), (None, ("BENCHMARK_FORMAT", "tsv")),
-                      (None, ("BENCHMARK_OUT_FORMAT", "")), (None, ("BENCHMARK_TIME_UNIT", "min"))]:
+                      ("--benchmark_time_unit=h", None), ("--benchmark_color=", None),
+                      (None, ("BENCHMARK_FORMAT", "tsv")), (None, ("BENCHMARK_OUT_FORMAT", "")),
+                      (None, ("BENCHMARK_TIME_UNIT", "min")), (None, ("BENCHMARK_COLOR", ""))]:
         settings = {"BENCHMARK_OUT": out}
         if env:
             settings[env[0]] = env[1]
         expect_kept(flag or f"{env[0]}={env[1]}", [*CASE, *([flag] if flag else [])], settings,
-                    2, "it must be one of")
+                    2, "it must be")
     # Times that are no number of seconds (nan and inf would never end, a negative one run
     # once).
     for flag in ["--benchmark_min_time=nan", "--benchmark_min_time=-1",
@@ -112,6 +118,25 @@ def main():
                     f"--benchmark_out={out}"], None, 1)
     expect_written("BENCHMARK_TIME_UNIT=ms", CASE,
                    {"BENCHMARK_OUT": out, "BENCHMARK_TIME_UNIT": "ms"}, 1)
+    expect_written("--benchmark_time_unit= (the default)",
+                   [*CASE, "--benchmark_time_unit=", f"--benchmark_out={out}"], None, 1)
+    # A flag overrides its variable, and only the setting in use is checked.
+    expect_written("BENCHMARK_REPETITIONS=abc under --benchmark_repetitions=2",
+                   [*CASE, "--benchmark_repetitions=2"],
+                   {"BENCHMARK_OUT": out, "BENCHMARK_REPETITIONS": "abc"}, 2 + 4)
+    expect_written("--benchmark_min_time=nan then =0.001",
+                   [*CASE, "--benchmark_min_time=nan", "--benchmark_min_time=0.001",
+                    f"--benchmark_out={out}"], None, 1)
+    expect_written("BENCHMARK_FORMAT=xml under --benchmark_format=json",
+                   [*CASE, "--benchmark_format=json"],
+                   {"BENCHMARK_OUT": out, "BENCHMARK_FORMAT": "xml"}, 1)
+    expect_written("BENCHMARK_LIST_TESTS=1 under --benchmark_list_tests=false",
+                   [*CASE, "--benchmark_list_tests=false"],
+                   {"BENCHMARK_OUT": out, "BENCHMARK_LIST_TESTS": "1"}, 1)
+    # Where the output file's path came from is what an error names.
+    code, said, _ = run(CASE, {"BENCHMARK_OUT": work})
+    if code != 2 or f"BENCHMARK_OUT={work}: is a directory" not in said:
+        failures.append(f"BENCHMARK_OUT naming a directory: exit {code}: {said[-300:]!r}")
 
     left = glob.glob(os.path.join(work, "*.partial-*"))
     if left:
