@@ -103,9 +103,11 @@ struct Setting {
   std::size_t arg = 0;  // its index in the arguments; 0 when it is the environment's
 };
 
-// The setting of --NAME the run will use, if it is given either way. A boolean flag given bare
-// (--benchmark_list_tests) has the value "true".
-std::optional<Setting> setting(const std::vector<char*>& args, std::string_view name) {
+// The setting of --NAME the run will use, if it is given either way. A boolean flag may be
+// given bare (--benchmark_list_tests), meaning "true"; other flags given bare are unknown
+// arguments to Google Benchmark.
+std::optional<Setting> setting(const std::vector<char*>& args, std::string_view name,
+                               bool boolean = false) {
   std::optional<Setting> found;
   std::string variable(name);
   for (char& c : variable) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
@@ -114,7 +116,7 @@ std::optional<Setting> setting(const std::vector<char*>& args, std::string_view 
   const std::string flag = fmt::format("--{}", name);
   for (std::size_t i = 1; i < args.size(); ++i) {
     const std::string_view arg = args[i];
-    if (arg == flag) found = Setting{flag, "true", i};
+    if (boolean && arg == flag) found = Setting{flag, "true", i};
     if (arg.starts_with(flag) && arg.size() > flag.size() && arg[flag.size()] == '=')
       found = Setting{std::string(arg), std::string(arg.substr(flag.size() + 1)), i};
   }
@@ -202,7 +204,7 @@ class AtomicOut {
     if (!out || out->value.empty()) return;
     path_ = out->value;
     where_ = out->where;
-    const auto list = setting(args, "benchmark_list_tests");
+    const auto list = setting(args, "benchmark_list_tests", true);
     listing_ = list && truthy(list->value);
     temporary_ = fmt::format("{}.partial-{}", path_, static_cast<long>(::getpid()));
     arg_ = fmt::format("--benchmark_out={}", temporary_);

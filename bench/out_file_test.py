@@ -133,6 +133,10 @@ def main():
     expect_written("BENCHMARK_LIST_TESTS=1 under --benchmark_list_tests=false",
                    [*CASE, "--benchmark_list_tests=false"],
                    {"BENCHMARK_OUT": out, "BENCHMARK_LIST_TESTS": "1"}, 1)
+    # A bare --benchmark_out is an unknown argument, not a file named "true".
+    code, said, _ = run([*CASE, "--benchmark_out"], {"BENCHMARK_OUT": out})
+    if code != 2 or os.path.exists(os.path.join(os.getcwd(), "true")):
+        failures.append(f"a bare --benchmark_out: exit {code}: {said[-300:]!r}")
     # Where the output file's path came from is what an error names.
     code, said, _ = run(CASE, {"BENCHMARK_OUT": work})
     if code != 2 or f"BENCHMARK_OUT={work}: is a directory" not in said:
