@@ -159,7 +159,10 @@ double bce_with_logits(std::size_t rows, std::size_t cols, const float* logits, 
   return total;
 }
 
-// Optimizer updates, element by element in double.
+// Optimizer updates, element by element in double. The state is rounded to float as it is
+// stored, and the update reads it back as stored, as torch.optim's float32 state is read: a
+// second moment that overflows is then infinite and the step 0, as in PyTorch (in double the
+// step was taken in full), and a centered RMSprop's variance is its float32 value.
 double decayed(double g, double p, bool maximize, double weight_decay) {
   return (maximize ? -g : g) + weight_decay * p;
 }
@@ -168,9 +171,8 @@ void sgd_step(std::size_t n, float* p, const float* g, float* buf, const SgdPara
   for (std::size_t i = 0; i < n; ++i) {
     double d = decayed(g[i], p[i], s.maximize, s.weight_decay);
     if (s.momentum != 0.0) {
-      const double b = s.first_step ? d : s.momentum * buf[i] + (1.0 - s.dampening) * d;
-      buf[i] = static_cast<float>(b);
-      d = s.nesterov ? d + s.momentum * b : b;
+      buf[i] = static_cast<float>(s.first_step ? d : s.momentum * buf[i] + (1.0 - s.dampening) * d);
+      d = s.nesterov ? d + s.momentum * buf[i] : buf[i];
     }
     p[i] = static_cast<float>(p[i] - s.lr * d);
   }
@@ -179,9 +181,8 @@ void sgd_step(std::size_t n, float* p, const float* g, float* buf, const SgdPara
 void adagrad_step(std::size_t n, float* p, const float* g, float* sum, const AdagradParams& s) {
   for (std::size_t i = 0; i < n; ++i) {
     const double d = decayed(g[i], p[i], s.maximize, s.weight_decay);
-    const double acc = sum[i] + d * d;
-    sum[i] = static_cast<float>(acc);
-    p[i] = static_cast<float>(p[i] - s.clr * d / (std::sqrt(acc) + s.eps));
+    sum[i] = static_cast<float>(sum[i] + d * d);
+    p[i] = static_cast<float>(p[i] - s.clr * d / (std::sqrt(double{sum[i]}) + s.eps));
   }
 }
 
@@ -189,21 +190,20 @@ void rmsprop_step(std::size_t n, float* p, const float* g, float* square_avg, fl
                   float* buf, const RmspropParams& s) {
   for (std::size_t i = 0; i < n; ++i) {
     const double d = decayed(g[i], p[i], s.maximize, s.weight_decay);
-    const double sq = s.alpha * square_avg[i] + (1.0 - s.alpha) * d * d;
-    square_avg[i] = static_cast<float>(sq);
+    square_avg[i] = static_cast<float>(s.alpha * square_avg[i] + (1.0 - s.alpha) * d * d);
+    const double sq = square_avg[i];
     double avg = 0.0;
     if (s.centered) {
-      const double ga = s.alpha * grad_avg[i] + (1.0 - s.alpha) * d;
-      grad_avg[i] = static_cast<float>(ga);
+      grad_avg[i] = static_cast<float>(s.alpha * grad_avg[i] + (1.0 - s.alpha) * d);
+      const double ga = grad_avg[i];
       avg = std::sqrt(sq - ga * ga);
     } else {
       avg = std::sqrt(sq);
     }
     avg += s.eps;
     if (s.momentum > 0.0) {
-      const double b = s.momentum * buf[i] + d / avg;
-      buf[i] = static_cast<float>(b);
-      p[i] = static_cast<float>(p[i] - s.lr * b);
+      buf[i] = static_cast<float>(s.momentum * buf[i] + d / avg);
+      p[i] = static_cast<float>(p[i] - s.lr * buf[i]);
     } else {
       p[i] = static_cast<float>(p[i] - s.lr * d / avg);
     }
@@ -221,16 +221,14 @@ void adam_step(std::size_t n, float* p, const float* g, float* m, float* v, floa
     } else {
       d = decayed(g[i], pv, s.maximize, s.weight_decay);
     }
-    const double mv = s.beta1 * m[i] + (1.0 - s.beta1) * d;
-    const double vv = s.beta2 * v[i] + (1.0 - s.beta2) * d * d;
-    m[i] = static_cast<float>(mv);
-    v[i] = static_cast<float>(vv);
-    double second = vv;
+    m[i] = static_cast<float>(s.beta1 * m[i] + (1.0 - s.beta1) * d);
+    v[i] = static_cast<float>(s.beta2 * v[i] + (1.0 - s.beta2) * d * d);
+    double second = v[i];
     if (s.amsgrad) {
-      second = std::max<double>(vmax[i], vv);
-      vmax[i] = static_cast<float>(second);
+      vmax[i] = std::max(vmax[i], v[i]);
+      second = vmax[i];
     }
-    p[i] = static_cast<float>(pv - s.step_size * mv /
+    p[i] = static_cast<float>(pv - s.step_size * m[i] /
                                        (std::sqrt(second) / s.bias_correction2_sqrt + s.eps));
   }
 }
@@ -239,12 +237,10 @@ void nadam_step(std::size_t n, float* p, const float* g, float* m, float* v, con
   for (std::size_t i = 0; i < n; ++i) {
     const double pv = static_cast<float>(p[i] * s.shrink);
     const double d = decayed(g[i], pv, s.maximize, s.weight_decay);
-    const double mv = s.beta1 * m[i] + (1.0 - s.beta1) * d;
-    const double vv = s.beta2 * v[i] + (1.0 - s.beta2) * d * d;
-    m[i] = static_cast<float>(mv);
-    v[i] = static_cast<float>(vv);
-    const double denom = std::sqrt(vv / s.bias_correction2) + s.eps;
-    p[i] = static_cast<float>(pv + s.grad_coef * d / denom + s.avg_coef * mv / denom);
+    m[i] = static_cast<float>(s.beta1 * m[i] + (1.0 - s.beta1) * d);
+    v[i] = static_cast<float>(s.beta2 * v[i] + (1.0 - s.beta2) * d * d);
+    const double denom = std::sqrt(v[i] / s.bias_correction2) + s.eps;
+    p[i] = static_cast<float>(pv + s.grad_coef * d / denom + s.avg_coef * m[i] / denom);
   }
 }
 
@@ -252,12 +248,10 @@ void radam_step(std::size_t n, float* p, const float* g, float* m, float* v, con
   for (std::size_t i = 0; i < n; ++i) {
     const double pv = static_cast<float>(p[i] * s.shrink);
     const double d = decayed(g[i], pv, s.maximize, s.weight_decay);
-    const double mv = s.beta1 * m[i] + (1.0 - s.beta1) * d;
-    const double vv = s.beta2 * v[i] + (1.0 - s.beta2) * d * d;
-    m[i] = static_cast<float>(mv);
-    v[i] = static_cast<float>(vv);
-    double update = mv / s.bias_correction1 * s.lr;
-    if (s.rectified) update *= s.bias_correction2_sqrt / (std::sqrt(vv) + s.eps) * s.rect;
+    m[i] = static_cast<float>(s.beta1 * m[i] + (1.0 - s.beta1) * d);
+    v[i] = static_cast<float>(s.beta2 * v[i] + (1.0 - s.beta2) * d * d);
+    double update = m[i] / s.bias_correction1 * s.lr;
+    if (s.rectified) update *= s.bias_correction2_sqrt / (std::sqrt(double{v[i]}) + s.eps) * s.rect;
     p[i] = static_cast<float>(pv - update);
   }
 }
@@ -266,11 +260,9 @@ void adamax_step(std::size_t n, float* p, const float* g, float* m, float* u,
                  const AdamaxParams& s) {
   for (std::size_t i = 0; i < n; ++i) {
     const double d = decayed(g[i], p[i], s.maximize, s.weight_decay);
-    const double mv = s.beta1 * m[i] + (1.0 - s.beta1) * d;
-    const double uv = std::max(s.beta2 * u[i], std::abs(d) + s.eps);
-    m[i] = static_cast<float>(mv);
-    u[i] = static_cast<float>(uv);
-    p[i] = static_cast<float>(p[i] - s.clr * mv / uv);
+    m[i] = static_cast<float>(s.beta1 * m[i] + (1.0 - s.beta1) * d);
+    u[i] = static_cast<float>(std::max(s.beta2 * u[i], std::abs(d) + s.eps));
+    p[i] = static_cast<float>(p[i] - s.clr * m[i] / u[i]);
   }
 }
 
@@ -278,9 +270,8 @@ void adadelta_step(std::size_t n, float* p, const float* g, float* square_avg, f
                    const AdadeltaParams& s) {
   for (std::size_t i = 0; i < n; ++i) {
     const double d = decayed(g[i], p[i], s.maximize, s.weight_decay);
-    const double sq = s.rho * square_avg[i] + (1.0 - s.rho) * d * d;
-    square_avg[i] = static_cast<float>(sq);
-    const double delta = std::sqrt(acc_delta[i] + s.eps) / std::sqrt(sq + s.eps) * d;
+    square_avg[i] = static_cast<float>(s.rho * square_avg[i] + (1.0 - s.rho) * d * d);
+    const double delta = std::sqrt(acc_delta[i] + s.eps) / std::sqrt(square_avg[i] + s.eps) * d;
     acc_delta[i] = static_cast<float>(s.rho * acc_delta[i] + (1.0 - s.rho) * delta * delta);
     p[i] = static_cast<float>(p[i] - s.lr * delta);
   }

@@ -305,6 +305,28 @@ TEST(Nadam, KeepsItsMomentumProductAsAFloatAsTorchDoes) {
   }
 }
 
+// torch.optim keeps its state in float32: a gradient of 3e19 makes the accumulated square
+// (9e38, past FLT_MAX) infinite and the step 0. So on every ISA, the scalar reference (which
+// works in double, and is the only kernel of a build for another CPU) included; it took the
+// step in full before it read its state back as stored.
+TEST(BuiltinOptimizers, ASquaredGradientPastFloatTakesNoStepAsInPyTorch) {
+  const Isa previous = active_isa();
+  for (Isa isa : supported_isas()) {
+    set_isa(isa);
+    for (const char* spec :
+         {"adagrad", "adam:lr=0.01,beta1=0,beta2=0.5", "adamw:beta2=0.5,weight_decay=0",
+          "rmsprop:alpha=0.5", "rmsprop:alpha=0.5,centered=true,momentum=0.9", "adadelta:rho=0.5",
+          "nadam:beta2=0.5"}) {
+      auto optimizer = make_optimizer(spec);
+      std::vector<float> p(19, 0.5f), g(19, 3e19f);  // 19: whole vectors and a tail
+      optimizer->step(p, g);
+      for (std::size_t i = 0; i < p.size(); ++i)
+        EXPECT_EQ(p[i], 0.5f) << spec << " on " << to_string(isa) << ", parameter " << i;
+    }
+  }
+  set_isa(previous);
+}
+
 TEST(OptimizerState, ResetStartsOver) {
   for (const char* spec :
        {"sgd:momentum=0.9", "adagrad:initial_accumulator_value=0.1", "rmsprop:centered=true",
