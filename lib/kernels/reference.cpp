@@ -161,8 +161,8 @@ double bce_with_logits(std::size_t rows, std::size_t cols, const float* logits, 
 
 // Optimizer updates, element by element in double. The state is rounded to float as it is
 // stored, and the update reads it back as stored, as torch.optim's float32 state is read: a
-// second moment that overflows is then infinite and the step 0, as in PyTorch (in double the
-// step was taken in full), and a centered RMSprop's variance is its float32 value.
+// second moment that overflows is infinite and the step 0, as in PyTorch, and a centered
+// RMSprop's variance is that of its float32 averages.
 double decayed(double g, double p, bool maximize, double weight_decay) {
   return (maximize ? -g : g) + weight_decay * p;
 }
