@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -227,6 +228,9 @@ TEST(Cli, BadOptionsExitTwoWithAMessageAndWriteNothing) {
       {"train --data iris --hidden ''", "train --hidden: the value is empty"},
       {"train --data iris --resume ''", "train --resume: the value is empty"},
       {"predict --model m --data iris --out ''", "predict --out: the value is empty"},
+      // CLI11 alone would take the next argument as the value (a model saved as "--quiet").
+      {"train --data iris --save= --quiet", "train --save: the value is empty"},
+      {"train --data iris --quiet --checkpoint= --json", "train --checkpoint: the value is empty"},
       {"train --data iris --optimizer sgd:", "nothing after the colon"},
       // 0 would turn off what the option asks for: leaving it out does that.
       {"train --data iris --clip-norm 0", "--clip-norm 0 is invalid: it must be > 0"},
@@ -1201,6 +1205,56 @@ TEST(Cli, OutputThatCannotBeWrittenIsAnErrorNotLostSilently) {
   EXPECT_EQ(checkpoint.status, 2);
   EXPECT_NE(checkpoint.err.find("--checkpoint /dev/full: not a regular file"), std::string::npos)
       << checkpoint.err;
+}
+
+// Standard output a pipe whose reader has gone (descent train ... | head): SIGPIPE must not end
+// the run. Training goes on and saves its files (the same bytes as with a reader), and the lost
+// output is reported with exit status 2.
+CliRun run_cli_into_closed_pipe(const std::string& args, const test::TempDir& dir) {
+  int fds[2];
+  CliRun r;
+  if (::pipe(fds) != 0) return r;
+  ::close(fds[0]);  // no reader from the start: the first write fails, every time
+  const auto err_file = dir / "stderr.txt";
+  const std::string command =
+      std::string(DESCENT_CLI) + " " + args + " 2>" + err_file.string() + " </dev/null";
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(fds[1], 1);
+    ::close(fds[1]);
+    ::execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::close(fds[1]);
+  int raw = 0;
+  if (pid < 0 || ::waitpid(pid, &raw, 0) != pid) return r;
+  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : WIFSIGNALED(raw) ? 128 + WTERMSIG(raw) : -1;
+  r.err = test::read_text(err_file);
+  return r;
+}
+
+TEST(Cli, APipeWithoutReaderLosesTheOutputNotTheTrainedModel) {
+  test::TempDir dir;
+  const auto path = [&dir](const char* name) { return (dir / name).string(); };
+  const std::string train = "train --data iris --epochs 4 --hidden 8 --batch 16";
+  ASSERT_EQ(run_cli(train + " --quiet --save " + path("ref.model"), dir).status, 0);
+  const CliRun r = run_cli_into_closed_pipe(
+      train + " --save " + path("m.model") + " --history " + path("h.csv"), dir);
+  EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_NE(r.err.find("cannot write to standard output: Broken pipe"), std::string::npos)
+      << r.err;
+  EXPECT_EQ(test::read_text(dir / "m.model"), test::read_text(dir / "ref.model"));
+  const std::string history = test::read_text(dir / "h.csv");
+  EXPECT_EQ(std::count(history.begin(), history.end(), '\n'), 5) << history;  // 4 epochs
+  ASSERT_EQ(run_cli("train --data digits --epochs 1 --quiet --save " + path("d.model"), dir).status,
+            0);
+  const CliRun predict = run_cli_into_closed_pipe(
+      "predict --model " + path("d.model") + " --data " + std::string(DESCENT_DATA) +
+          "/digits.csv",
+      dir);
+  EXPECT_EQ(predict.status, 2) << predict.err;
+  EXPECT_NE(predict.err.find("cannot write to standard output"), std::string::npos)
+      << predict.err;
 }
 
 TEST(Cli, PredictGivesALabelAndAProbabilityPerOutputOfAMultiLabelModel) {

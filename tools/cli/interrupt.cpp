@@ -40,6 +40,10 @@ extern "C" void on_signal(int sig) {
 
 void install_signal_handlers() {
   main_thread = pthread_self();
+  // Output to a pipe whose reader has gone (descent train ... | head) fails with EPIPE, which
+  // the commands report (exit 2) after saving what they trained, instead of SIGPIPE ending the
+  // process mid-run with nothing saved.
+  std::signal(SIGPIPE, SIG_IGN);
   for (const int sig : {SIGINT, SIGTERM, SIGHUP}) {
     struct sigaction old {};
     // A signal the shell ignores (nohup, a background job's SIGINT) stays ignored.

@@ -9,6 +9,7 @@
 #include <exception>
 #include <new>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <vector>
 
@@ -35,6 +36,21 @@ void check_no_empty_values(const CLI::App& app) {
               fmt::format("{} {}: the value is empty", sub->get_name(), option->get_name()));
         }
       }
+    }
+  }
+}
+
+// CLI11 reads `--save=` as the option with no value and takes the next argument for it
+// (`--save= --quiet` saved to a file named --quiet): refused before parsing, as `--save ""` is
+// after it.
+void check_no_empty_assignments(int argc, char** argv) {
+  const std::string sub = argc > 1 && argv[1][0] != '-' ? std::string(argv[1]) + " " : "";
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--") return;  // what follows is not an option
+    if (arg.size() > 3 && arg.substr(0, 2) == "--" && arg.find('=') == arg.size() - 1) {
+      throw descent::Error(
+          fmt::format("{}{}: the value is empty", sub, arg.substr(0, arg.size() - 1)));
     }
   }
 }
@@ -95,6 +111,7 @@ int run(int argc, char** argv) {
             fmt::format("unknown subcommand \"{}\": use one of {}", argv[1], names));
       }
     }
+    check_no_empty_assignments(argc, argv);
     app.parse(argc, argv);
     check_no_empty_values(app);
     for (const auto& command : commands)

@@ -28,10 +28,10 @@ void Progress::step(const StepRecord& record) {
                                             : static_cast<double>(steps_in_epoch_) /
                                                   static_cast<double>(steps_per_epoch_);
   const auto filled = static_cast<std::size_t>(done * width);
-  fmt::print(out_, "\r\033[Kepoch {:>{}}/{} [{}{}] {:3.0f}%  loss {:.4f}", record.epoch,
-             fmt::formatted_size("{}", epochs_), epochs_, std::string(filled, '#'),
-             std::string(width - std::min(filled, width), '.'), 100.0 * done, record.loss);
-  std::fflush(out_);
+  show(fmt::format("\r\033[Kepoch {:>{}}/{} [{}{}] {:3.0f}%  loss {:.4f}", record.epoch,
+                   fmt::formatted_size("{}", epochs_), epochs_, std::string(filled, '#'),
+                   std::string(width - std::min(filled, width), '.'), 100.0 * done,
+                   record.loss));
 }
 
 void Progress::epoch(const EpochRecord& r) {
@@ -44,8 +44,12 @@ void Progress::epoch(const EpochRecord& r) {
   if (!std::isnan(r.samples_per_second))
     line += fmt::format("  {:.0f} samples/s", r.samples_per_second);
   line += fmt::format("  {:.2f}s", r.seconds);
-  fmt::print(out_, "{}{}\n", terminal_ ? "\r\033[K" : "", line);
-  std::fflush(out_);
+  show(fmt::format("{}{}\n", terminal_ ? "\r\033[K" : "", line));
+}
+
+void Progress::show(const std::string& text) {
+  if (std::fwrite(text.data(), 1, text.size(), out_) != text.size() || std::fflush(out_) != 0)
+    enabled_ = false;
 }
 
 }  // namespace descent::cli
