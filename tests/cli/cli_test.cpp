@@ -1691,6 +1691,38 @@ TEST(Cli, TraceDrawsTwoDimensionalPathsOnContours) {
   EXPECT_NE(text.out.find("minimum 0 at (1, 3)"), std::string::npos) << text.out;
 }
 
+// An --out whose name starts with '-' is a directory like any other: the figure script gets it
+// as a path (./-t2/...), not as options, and the command to draw it later is one a shell runs.
+TEST(Cli, AnOutDirectoryNamedLikeAnOptionGetsItsFigure) {
+  test::TempDir dir;
+  const std::string cd = "cd " + dir.path().string() + " && " + std::string(DESCENT_CLI);
+  const CliRun r = run_cli(cd + " trace --function parabola --out=-t2", dir, false);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(test::read_text(dir / "-t2" / "trace.png").substr(1, 3), "PNG");
+  const CliRun sweep = run_cli(cd +
+                                   " sweep --data iris --hidden 8 --target-loss 0.5 --lr 0.1 "
+                                   "--epochs 3 --quiet --out=-sw",
+                               dir, false);
+  ASSERT_EQ(sweep.status, 0) << sweep.err;
+  EXPECT_TRUE(std::filesystem::is_regular_file(dir / "-sw" / "results.json"));
+  // Not drawn: the command it prints draws it, run as printed.
+  const CliRun later =
+      run_cli("cd " + dir.path().string() + " && DESCENT_PYTHON=/bin/false " +
+                  std::string(DESCENT_CLI) + " lr-demo --out \"-my demo\"",
+              dir, false);
+  ASSERT_EQ(later.status, 1) << later.err;
+  const std::string with = "draw it later with: ";
+  const auto at = later.err.find(with);
+  ASSERT_NE(at, std::string::npos) << later.err;
+  const std::string command = later.err.substr(at + with.size());
+  EXPECT_NE(command.find("'./-my demo/lr_demo.json'"), std::string::npos) << command;
+  const std::string redraw = command.substr(command.find(' '));  // Debian's python3 instead
+  const CliRun drawn =
+      run_cli("cd " + dir.path().string() + " && /usr/bin/python3" + redraw, dir, false);
+  ASSERT_EQ(drawn.status, 0) << drawn.err;
+  EXPECT_EQ(test::read_text(dir / "-my demo" / "lr_demo.png").substr(1, 3), "PNG");
+}
+
 TEST(Cli, LrDemoShowsEveryRegimeOfTheLearningRate) {
   test::TempDir dir;
   const auto out = dir / "demo";

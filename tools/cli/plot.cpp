@@ -45,8 +45,11 @@ std::string run_script(const std::filesystem::path& script, const std::vector<st
   }
   const std::string py = python();
   const std::string path = script.string();
+  // The arguments are paths: one starting with '-' (--out=-t2) would be read as an option.
+  std::vector<std::string> words;
+  for (const std::string& a : args) words.push_back(a.rfind('-', 0) == 0 ? "./" + a : a);
   std::vector<const char*> argv = {py.c_str(), path.c_str()};
-  for (const std::string& a : args) argv.push_back(a.c_str());
+  for (const std::string& w : words) argv.push_back(w.c_str());
   argv.push_back(nullptr);
   std::fflush(stdout);
   std::fflush(stderr);
@@ -82,6 +85,17 @@ std::string run_script(const std::filesystem::path& script, const std::vector<st
   if (WIFSIGNALED(status))
     return fmt::format("{} {} was killed by signal {}", py, path, WTERMSIG(status));
   return fmt::format("{} {} failed", py, path);
+}
+
+std::string shell_word(const std::string& path) {
+  const std::string word = path.rfind('-', 0) == 0 ? "./" + path : path;
+  const bool plain = !word.empty() && word.find_first_not_of(
+                                          "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                          "0123456789_./,:+=@%-") == std::string::npos;
+  if (plain) return word;
+  std::string quoted = "'";
+  for (const char c : word) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
 }
 
 }  // namespace descent::cli

@@ -22,4 +22,9 @@ std::string python();
 std::string run_script(const std::filesystem::path& script, const std::vector<std::string>& args,
                        const std::vector<std::filesystem::path>& outputs);
 
+// A path as a word to paste into a shell command line: "./" before a leading '-' (else the
+// script would read it as an option), and in single quotes where the shell would split or
+// expand it.
+std::string shell_word(const std::string& path);
+
 }  // namespace descent::cli

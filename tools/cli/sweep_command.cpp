@@ -406,7 +406,8 @@ int run_sweep(const SweepArgs& args) {
     fmt::print(stderr,
                "descent: error: the figures were not drawn: {}. results.json is complete; draw "
                "them later with: {} {} {} {}\n",
-               why, python(), plot_script().string(), results_path.string(), out.string());
+               why, shell_word(python()), shell_word(plot_script().string()),
+               shell_word(results_path.string()), shell_word(out.string()));
     return 1;
   }
   for (const char* figure : kFigures) fmt::print("figure     {}\n", (out / figure).string());

@@ -144,7 +144,8 @@ bool draw(const std::filesystem::path& json, const std::filesystem::path& png) {
   fmt::print(stderr,
              "descent: error: the figure was not drawn: {}. {} is complete; draw it later "
              "with: {} {} {} {}\n",
-             why, json.string(), python(), script.string(), json.string(), png.string());
+             why, json.string(), shell_word(python()), shell_word(script.string()),
+             shell_word(json.string()), shell_word(png.string()));
   return false;
 }
 
