@@ -262,14 +262,7 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
   detail::check_data(network_, loss_, train, "training", scan);
   if (validation != nullptr) detail::check_data(network_, loss_, *validation, "validation", scan);
   if (train.rows() == 0) throw Error(fmt::format("training data \"{}\" has no rows", train.name));
-  // One class (every label the same, whatever the class count says) leaves nothing to learn.
-  if (train.task == Task::classification && loss_ != Loss::bce_with_logits &&
-      std::adjacent_find(train.labels.begin(), train.labels.end(), std::not_equal_to<>()) ==
-          train.labels.end()) {
-    throw Error(fmt::format(
-        "training data \"{}\": classification needs at least 2 classes, every row has class {}",
-        train.name, train.labels.front()));
-  }
+  detail::check_classes(loss_, train, "training data");
   check_options(options_, validation != nullptr, loss_);
   (void)active_isa();  // an invalid DESCENT_ISA is reported here, before any work
 

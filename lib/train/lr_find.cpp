@@ -52,6 +52,7 @@ LrFindResult lr_find(Network& network, const Dataset& data, Optimizer& optimizer
   check(options);
   detail::check_data(network, loss, data, "lr_find");
   if (data.rows() == 0) throw Error(fmt::format("lr_find: data \"{}\" has no rows", data.name));
+  detail::check_classes(loss, data, "lr_find: data");
   // As fit refuses it: every loss would be NaN, read as "exploded at the first rate".
   if (const std::string bad = describe_non_finite_parameter(network); !bad.empty())
     throw Error(fmt::format("lr_find: the network's {}: initialise it first", bad));

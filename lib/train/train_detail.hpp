@@ -40,6 +40,9 @@ PreparedTargets prepare_targets(Loss loss, const Dataset& data);
 // scan_values is false: the caller has scanned them) its values are finite.
 void check_data(const Network& network, Loss loss, const Dataset& data, std::string_view role,
                 bool scan_values = true);
+// Throws descent::Error where classification data has one class only (every label the same,
+// whatever the class count says): nothing to learn, and no rate to find.
+void check_classes(Loss loss, const Dataset& data, std::string_view role);
 // Throws descent::Error naming the first feature or target that is NaN or infinite, and its
 // row (check_data does this too; its parts must agree first).
 void check_values(const Dataset& data, std::string_view role);

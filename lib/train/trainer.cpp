@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <functional>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -194,6 +195,16 @@ std::uint64_t derive_seed(std::uint64_t seed, std::uint64_t stream) {
 
 void check_values(const Dataset& data, std::string_view role) {
   data.check_finite(fmt::format("{} data", role));
+}
+
+void check_classes(Loss loss, const Dataset& data, std::string_view role) {
+  if (data.task == Task::classification && loss != Loss::bce_with_logits && data.rows() > 0 &&
+      std::adjacent_find(data.labels.begin(), data.labels.end(), std::not_equal_to<>()) ==
+          data.labels.end()) {
+    throw Error(fmt::format(
+        "{} \"{}\": classification needs at least 2 classes, every row has class {}", role,
+        data.name, data.labels.front()));
+  }
 }
 
 void check_data(const Network& network, Loss loss, const Dataset& data, std::string_view role,

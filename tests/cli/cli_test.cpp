@@ -219,6 +219,7 @@ TEST(Cli, BadOptionsExitTwoWithAMessageAndWriteNothing) {
       {"train --data synthetic:colums=3", "unknown key \"colums\""},
       {"train --data synthetic:rows=100 --task regression", "not regression"},
       {"train --data iris --shard-rows 0", "--shard-rows 0 is invalid"},
+      {"lr-find --data iris --val-fraction 0.99 --no-plots", "needs at least 2 classes"},
       {"train --data iris --distributed allreduce", "--distributed allreduce is invalid"},
       {"", "subcommand"},
       {"bogus --data iris", "unknown subcommand \"bogus\": use one of train, predict"},

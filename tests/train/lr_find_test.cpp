@@ -3,9 +3,8 @@
 
 #include <gtest/gtest.h>
 
-#include <limits>
-
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "descent/data.hpp"
@@ -116,6 +115,17 @@ TEST(LrFind, RejectsBadOptions) {
   expect_error({.explode_factor = 1.0}, "explode_factor");
   Network wrong = Network::mlp(3, {8}, 3);
   EXPECT_THROW(lr_find(wrong, d, *sgd, Loss::cross_entropy), Error);
+  // One class, as fit refuses it: there is no rate to find.
+  Dataset one_class = d;
+  one_class.labels.assign(d.rows(), 0);
+  try {
+    lr_find(net, one_class, *sgd, Loss::cross_entropy);
+    ADD_FAILURE() << "one class: no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("needs at least 2 classes, every row has class 0"),
+              std::string::npos)
+        << e.what();
+  }
   net.parameters()[5] = std::numeric_limits<float>::quiet_NaN();
   expect_error({}, "parameter 5 (layer 1) is nan");
 }
