@@ -48,26 +48,29 @@ void split_fields(std::string_view line, std::vector<Field>& fields) {
   }
 }
 
-// A CSV text's lines, each without its terminator. Lines end in LF or CRLF; a file with CRs
-// and no LF at all (classic Mac OS) ends them in CR. A UTF-8 byte-order mark (as spreadsheets
+// A CSV text's lines, each without its terminator. Lines end in LF or CRLF. A file whose first
+// line ends in a CR alone (classic Mac OS, perhaps touched since by an editor that added an LF
+// or a CRLF) ends them in any of CR, LF and CRLF. A UTF-8 byte-order mark (as spreadsheets
 // write) is not part of the first line.
 class Lines {
  public:
   explicit Lines(std::string_view text) : text_(text) {
     if (text_.starts_with("\xEF\xBB\xBF")) text_.remove_prefix(3);
-    newline_ =
-        text_.find('\n') == std::string_view::npos && text_.find('\r') != std::string_view::npos
-            ? '\r'
-            : '\n';
+    const std::size_t first = text_.find_first_of("\r\n");
+    any_break_ = first != std::string_view::npos && text_[first] == '\r' &&
+                 (first + 1 == text_.size() || text_[first + 1] != '\n');
   }
   // The next line; false at the end.
   bool next(std::string_view& line) {
     if (pos_ >= text_.size()) return false;
-    std::size_t end = text_.find(newline_, pos_);
+    std::size_t end = any_break_ ? text_.find_first_of("\r\n", pos_) : text_.find('\n', pos_);
     if (end == std::string_view::npos) end = text_.size();
     line = text_.substr(pos_, end - pos_);
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (!any_break_ && !line.empty() && line.back() == '\r') line.remove_suffix(1);
     pos_ = end + 1;
+    if (any_break_ && end < text_.size() && text_[end] == '\r' && pos_ < text_.size() &&
+        text_[pos_] == '\n')
+      ++pos_;  // CRLF: one break
     ++number_;
     return true;
   }
@@ -85,13 +88,14 @@ class Lines {
   std::size_t left() const noexcept {
     if (pos_ >= text_.size()) return 0;
     const std::string_view rest = text_.substr(pos_);
-    return static_cast<std::size_t>(std::count(rest.begin(), rest.end(), newline_)) +
-           (rest.back() == newline_ ? 0 : 1);
+    const auto is_break = [this](char c) { return c == '\n' || (any_break_ && c == '\r'); };
+    return static_cast<std::size_t>(std::count_if(rest.begin(), rest.end(), is_break)) +
+           (is_break(rest.back()) ? 0 : 1);
   }
 
  private:
   std::string_view text_;
-  char newline_ = '\n';
+  bool any_break_ = false;  // CR, LF and CRLF all end a line
   std::size_t pos_ = 0;
   std::size_t number_ = 0;
 };

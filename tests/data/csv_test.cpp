@@ -73,6 +73,21 @@ TEST(Csv, ReadsLinesEndedByCrAlone) {
   EXPECT_NE(error.find("mac.csv:3:1"), std::string::npos) << error;
 }
 
+// Such a file touched since by an editor that ended it in LF, or added CRLF lines: every break
+// still ends a line (the first line's CR alone says how the file was written).
+TEST(Csv, ACrFileWithSomeLfOrCrlfBreaksReadsEveryLine) {
+  const Dataset d = parse_csv("a,b,y\r1,2,0\r3,4,1\r5,6,0\r7,8,1\n", "cr_lf.csv");
+  EXPECT_EQ(d.rows(), 4u);
+  EXPECT_EQ(d.feature_names[1], "b");
+  EXPECT_FLOAT_EQ(d.features(3, 1), 8.0f);
+  const Dataset mixed = parse_csv("a,y\r1,0\r\n2,1\n\r3,0", "mixed.csv");
+  EXPECT_EQ(mixed.rows(), 3u);
+  EXPECT_FLOAT_EQ(mixed.features(2, 0), 3.0f);
+  const std::string error =
+      test::error_message([] { parse_csv("a,y\r1,0\r\nx,1\n", "mixed.csv"); });
+  EXPECT_NE(error.find("mixed.csv:3:1"), std::string::npos) << error;
+}
+
 TEST(Csv, ErrorsNameFileLineColumnAndColumnName) {
   EXPECT_EQ(error_of(""), "t.csv: the file is empty");
   EXPECT_EQ(error_of("\n\n"), "t.csv: the file has no header row");
