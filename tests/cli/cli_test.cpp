@@ -762,6 +762,25 @@ std::vector<std::string> temporary_files(const std::filesystem::path& dir) {
   return found;
 }
 
+// A signal that ends a sweep during its first run (nothing in --out yet) leaves no empty --out
+// directory behind, as a sweep that fails does; one with results in it stays.
+TEST(Cli, ASweepEndedByASignalBeforeItsFirstResultLeavesNoOutDirectory) {
+  test::TempDir dir;
+  const auto out = dir / "made" / "sweep";
+  const std::string sweep =
+      std::string(DESCENT_CLI) +
+      " sweep --data synthetic:rows=4000 --hidden 512,512 --epochs 100000 --target-loss 1e-30 "
+      "--lr 0.001,0.002 --no-plots --quiet --out " +
+      out.string();
+  const CliRun r = run_cli("sh -c '" + sweep + " & pid=$!; i=0; while [ ! -d " + out.string() +
+                               " ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; " +
+                               "sleep 0.3; kill -TERM $pid; wait $pid'",
+                           dir, false);
+  ASSERT_EQ(r.status, 128 + SIGTERM) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir / "made")) << "left behind";
+  EXPECT_TRUE(std::filesystem::is_empty(dir.path()));
+}
+
 TEST(Cli, ASignalStopsTrainingAfterItsStepAndTheRunIsWrittenAndResumable) {
   // SIGTERM (as Ctrl-C's SIGINT) stops the run after the step under way: the model, history
   // and checkpoint are written, the status is 128 + 15, and --resume goes on from there.

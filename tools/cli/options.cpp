@@ -7,7 +7,9 @@
 #include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <csignal>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 
 #include <fmt/format.h>
@@ -170,6 +172,18 @@ std::vector<std::filesystem::path>& made_output_dirs() {
 }
 }  // namespace
 
+namespace {
+// The same directories for a signal handler, which may not allocate: their names in fixed
+// buffers, innermost last. A deeper chain than this keeps its outer directories.
+constexpr std::size_t kSignalDirs = 8;
+char signal_dirs[kSignalDirs][4096];
+volatile std::sig_atomic_t signal_dir_count = 0;
+}  // namespace
+
+void remove_empty_output_dirs_on_signal() noexcept {
+  for (std::sig_atomic_t i = signal_dir_count; i > 0; --i) ::rmdir(signal_dirs[i - 1]);
+}
+
 void remove_empty_output_dirs() noexcept {
   try {
     auto& made = made_output_dirs();
@@ -225,6 +239,13 @@ std::filesystem::path create_output_dir(const std::string& dir, std::string_view
     throw;
   }
   made_output_dirs().insert(made_output_dirs().end(), made.begin(), made.end());
+  for (const fs::path& m : made) {
+    const std::string name = fs::absolute(m).string();
+    const std::sig_atomic_t n = signal_dir_count;
+    if (static_cast<std::size_t>(n) == kSignalDirs || name.size() >= sizeof signal_dirs[0]) break;
+    std::memcpy(signal_dirs[n], name.c_str(), name.size() + 1);
+    signal_dir_count = n + 1;  // after the name is in place
+  }
   return dir;
 }
 
