@@ -32,7 +32,7 @@ inline descent::AlignedBuffer<float> random_aligned(std::size_t n, std::uint64_t
 }
 
 // The thread counts every suite sweeps: DESCENT_BENCH_THREADS, a comma-separated list such as
-// "1,2,4,8,16", or 1 and 2 when it is unset. A malformed list ends the program with status 2
+// "1,2,4,8,16", or 1 and 2 when it is unset. A malformed list (or a count listed twice) ends the program with status 2
 // before any case runs (the cases are registered at start-up, before main).
 inline const std::vector<std::size_t>& thread_counts() {
   static const std::vector<std::size_t> counts = [] {
@@ -51,6 +51,14 @@ inline const std::vector<std::size_t>& thread_counts() {
                      "descent_bench: error: DESCENT_BENCH_THREADS=\"%s\": \"%s\" is not a "
                      "thread count from 1 to 1024 (expected a list such as 1,2,4,8)\n",
                      text, item.c_str());
+        std::exit(2);
+      }
+      // Twice would run every case twice under one name, which the tools that merge results by
+      // name would read as repetitions of one run.
+      if (std::find(parsed.begin(), parsed.end(), n) != parsed.end()) {
+        std::fprintf(stderr,
+                     "descent_bench: error: DESCENT_BENCH_THREADS=\"%s\": %lu is listed twice\n",
+                     text, n);
         std::exit(2);
       }
       parsed.push_back(n);

@@ -79,7 +79,8 @@ def main():
     # inf would never end).
     refused = [("DESCENT_ISA=bogus", "is not an ISA"),
                ("DESCENT_BENCH_CAP_SECONDS=0", "is not a number of seconds"),
-               ("DESCENT_BENCH_THREADS=0", "is not a thread count")]
+               ("DESCENT_BENCH_THREADS=0", "is not a thread count"),
+               ("DESCENT_BENCH_THREADS=1,2,1", "1 is listed twice")]
     refused += [(f"BENCHMARK_REPETITIONS={v}", "the repetitions must be a whole number")
                 for v in ["0", "-3", "abc", ""]]
     refused += [("--benchmark_repetitions=0", "the repetitions must be a whole number")]

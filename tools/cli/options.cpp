@@ -28,7 +28,8 @@ std::size_t parse_count(std::string_view text, std::string_view option) {
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (text.empty() || ec != std::errc() || end != text.data() + text.size()) {
     // ("-0" is no negative number, but a count has no sign.)
-    if (!text.empty() && text.front() == '-') {
+    if (text.size() > 1 && text.front() == '-' &&
+        text.find_first_not_of("0123456789", 1) == std::string_view::npos) {
       throw Error(
           fmt::format("{} {} is invalid: {}", option, text,
                       text.size() > 1 && text.find_first_not_of('0', 1) == std::string_view::npos

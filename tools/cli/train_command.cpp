@@ -326,8 +326,9 @@ int train_command(const TrainArgs& args, const CLI::App& cmd,
   options.loss = loss;
   if (stop.target_accuracy && loss == Loss::mse && data.task == Task::regression) {
     throw Error(fmt::format(
-        "--target-accuracy needs class labels, and \"{}\" is a regression set: use --target-loss",
-        data.name));
+        "--target-accuracy needs class labels, and \"{}\" is {}: use --target-loss", data.name,
+        task == TaskHint::regression ? "read as a regression set (--task regression)"
+                                     : "a regression set"));
   }
   Network network = Network::mlp(data.feature_count(), hidden, outputs, activation);
   if (!init) init_from_file(args.init, !args.resume.empty(), args.no_standardize, network, options);
