@@ -91,12 +91,15 @@ MinimizeResult minimize(Objective& objective, Optimizer& optimizer, std::span<co
     const bool finite = std::isfinite(value) && std::isfinite(gnorm);
     // No finite point to fall back on, and no learning rate to blame: the start is wrong.
     if (step == 0 && !finite) {
+      // (Only the quadratic has settings that make its numbers larger.)
+      const bool quadratic = objective.name().starts_with("quadratic");
       throw Error(fmt::format(
-          "minimize: at the start, {}'s {} is {}: no step can be taken from "
-          "there; start nearer its minimum, or give the function milder settings (a smaller "
-          "scale or condition)",
+          "minimize: at the start, {}'s {} is {}: no step can be taken from there; start "
+          "nearer its minimum{}",
           objective.name(), std::isfinite(value) ? "gradient norm" : "value",
-          number_text(std::isfinite(value) ? gnorm : value)));
+          number_text(std::isfinite(value) ? gnorm : value),
+          quadratic ? ", or give the function milder settings (a smaller scale or condition)"
+                    : ""));
     }
     if (step == 0) first_value = value;
     const double bound = crit.divergence_factor * std::max(std::abs(first_value), 1.0);

@@ -164,6 +164,16 @@ TEST(Minimize, StopCriteriaNameWhatHappened) {
       ADD_FAILURE() << "a start with an infinite gradient gave a result";
     } catch (const Error& e) {
       EXPECT_NE(std::string(e.what()).find("at the start"), std::string::npos) << e.what();
+      // Rosenbrock has no settings to make milder; only the quadratic is told to.
+      EXPECT_EQ(std::string(e.what()).find("milder settings"), std::string::npos) << e.what();
+    }
+    const auto steep = make_objective("quadratic:scale=1e30");
+    try {
+      (void)minimize(*steep, *sgd, far, o);
+      ADD_FAILURE() << "a start with an infinite value gave a result";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("a smaller scale or condition"), std::string::npos)
+          << e.what();
     }
   }
   // The saddle: no minimum; descent leaves it along -y and the value runs away below.
