@@ -32,8 +32,8 @@ inline descent::AlignedBuffer<float> random_aligned(std::size_t n, std::uint64_t
 }
 
 // The thread counts every suite sweeps: DESCENT_BENCH_THREADS, a comma-separated list such as
-// "1,2,4,8,16", or 1 and 2 when it is unset. A malformed list (or a count listed twice) ends the program with status 2
-// before any case runs (the cases are registered at start-up, before main).
+// "1,2,4,8,16", or 1 and 2 when it is unset. A malformed list (or a count listed twice) ends the
+// program with status 2 before any case runs (the cases are registered at start-up, before main).
 inline const std::vector<std::size_t>& thread_counts() {
   static const std::vector<std::size_t> counts = [] {
     const char* text = std::getenv("DESCENT_BENCH_THREADS");

@@ -1,9 +1,9 @@
 #include <algorithm>
-#include <functional>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <numeric>
 #include <tuple>
@@ -201,9 +201,9 @@ void check_classes(Loss loss, const Dataset& data, std::string_view role) {
   if (data.task == Task::classification && loss != Loss::bce_with_logits && data.rows() > 0 &&
       std::adjacent_find(data.labels.begin(), data.labels.end(), std::not_equal_to<>()) ==
           data.labels.end()) {
-    throw Error(fmt::format(
-        "{} \"{}\": classification needs at least 2 classes, every row has class {}", role,
-        data.name, data.labels.front()));
+    throw Error(
+        fmt::format("{} \"{}\": classification needs at least 2 classes, every row has class {}",
+                    role, data.name, data.labels.front()));
   }
 }
 

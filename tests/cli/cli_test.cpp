@@ -1265,20 +1265,17 @@ TEST(Cli, APipeWithoutReaderLosesTheOutputNotTheTrainedModel) {
   const CliRun r = run_cli_into_closed_pipe(
       train + " --save " + path("m.model") + " --history " + path("h.csv"), dir);
   EXPECT_EQ(r.status, 2) << r.err;
-  EXPECT_NE(r.err.find("cannot write to standard output: Broken pipe"), std::string::npos)
-      << r.err;
+  EXPECT_NE(r.err.find("cannot write to standard output: Broken pipe"), std::string::npos) << r.err;
   EXPECT_EQ(test::read_text(dir / "m.model"), test::read_text(dir / "ref.model"));
   const std::string history = test::read_text(dir / "h.csv");
   EXPECT_EQ(std::count(history.begin(), history.end(), '\n'), 5) << history;  // 4 epochs
   ASSERT_EQ(run_cli("train --data digits --epochs 1 --quiet --save " + path("d.model"), dir).status,
             0);
   const CliRun predict = run_cli_into_closed_pipe(
-      "predict --model " + path("d.model") + " --data " + std::string(DESCENT_DATA) +
-          "/digits.csv",
+      "predict --model " + path("d.model") + " --data " + std::string(DESCENT_DATA) + "/digits.csv",
       dir);
   EXPECT_EQ(predict.status, 2) << predict.err;
-  EXPECT_NE(predict.err.find("cannot write to standard output"), std::string::npos)
-      << predict.err;
+  EXPECT_NE(predict.err.find("cannot write to standard output"), std::string::npos) << predict.err;
 }
 
 TEST(Cli, PredictGivesALabelAndAProbabilityPerOutputOfAMultiLabelModel) {
@@ -1723,17 +1720,15 @@ TEST(Cli, AnOutDirectoryNamedLikeAnOptionGetsItsFigure) {
   const CliRun r = run_cli(cd + " trace --function parabola --out=-t2", dir, false);
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(test::read_text(dir / "-t2" / "trace.png").substr(1, 3), "PNG");
-  const CliRun sweep = run_cli(cd +
-                                   " sweep --data iris --hidden 8 --target-loss 0.5 --lr 0.1 "
-                                   "--epochs 3 --quiet --out=-sw",
+  const CliRun sweep = run_cli(cd + " sweep --data iris --hidden 8 --target-loss 0.5 --lr 0.1 "
+                                    "--epochs 3 --quiet --out=-sw",
                                dir, false);
   ASSERT_EQ(sweep.status, 0) << sweep.err;
   EXPECT_TRUE(std::filesystem::is_regular_file(dir / "-sw" / "results.json"));
   // Not drawn: the command it prints draws it, run as printed.
-  const CliRun later =
-      run_cli("cd " + dir.path().string() + " && DESCENT_PYTHON=/bin/false " +
-                  std::string(DESCENT_CLI) + " lr-demo --out \"-my demo\"",
-              dir, false);
+  const CliRun later = run_cli("cd " + dir.path().string() + " && DESCENT_PYTHON=/bin/false " +
+                                   std::string(DESCENT_CLI) + " lr-demo --out \"-my demo\"",
+                               dir, false);
   ASSERT_EQ(later.status, 1) << later.err;
   const std::string with = "draw it later with: ";
   const auto at = later.err.find(with);

@@ -30,8 +30,7 @@ void Progress::step(const StepRecord& record) {
   const auto filled = static_cast<std::size_t>(done * width);
   show(fmt::format("\r\033[Kepoch {:>{}}/{} [{}{}] {:3.0f}%  loss {:.4f}", record.epoch,
                    fmt::formatted_size("{}", epochs_), epochs_, std::string(filled, '#'),
-                   std::string(width - std::min(filled, width), '.'), 100.0 * done,
-                   record.loss));
+                   std::string(width - std::min(filled, width), '.'), 100.0 * done, record.loss));
 }
 
 void Progress::epoch(const EpochRecord& r) {

@@ -237,10 +237,10 @@ int run_sweep(const SweepArgs& args) {
   const LossChoice loss = choose_loss(data, args.loss);
   if (!args.quiet) print_warnings(data_warnings(data, task));
   if (data.task != Task::classification && target_accuracy)
-    throw Error(
-        fmt::format("--target-accuracy: {} is {}; use --target-loss", data.name,
-                    task == TaskHint::regression ? "read as a regression set (--task regression)"
-                                                 : "a regression set"));
+    throw Error(fmt::format("--target-accuracy: {} is {}; use --target-loss", data.name,
+                            task == TaskHint::regression
+                                ? "read as a regression set (--task regression)"
+                                : "a regression set"));
   const std::size_t train_rows = data.rows() - validation_rows(data.rows(), val_fraction);
   // A batch of all the training rows or more is the full batch: of several such (the default
   // 128 and full on a small set), only the first is run.
