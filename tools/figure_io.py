@@ -11,6 +11,8 @@ import tempfile
 
 # matplotlib's formats that need no extra backend.
 FORMATS = (".png", ".svg", ".pdf")
+# The most characters of one text a figure draws (a title, a label).
+TEXT_LIMIT = 300
 
 
 class InputError(Exception):
@@ -71,8 +73,29 @@ def arguments(doc, count, prog):
     return args
 
 
+def not_regular(path):
+    """Why `path` cannot be read as an input file (None when it can): a device such as
+    /dev/zero, or a pipe, would be read forever or block; a directory holds no data."""
+    if not os.path.exists(path):
+        return None  # open() says so, with the reason
+    if not os.path.isfile(path):
+        return f"{path} is not a regular file (a directory, a device or a pipe)"
+    return None
+
+
+def output_path(prog, path):
+    """The file to write for `path`: the file a symbolic link names (the link stays), or exit 2
+    where what is there is no regular file (a device, a pipe): a figure renamed over it would
+    replace /dev/null itself."""
+    real = os.path.realpath(path) if os.path.islink(path) else path
+    if os.path.exists(real) and not os.path.isfile(real) and not os.path.isdir(real):
+        fail(prog, f"cannot write {path}: it is not a regular file (a device or a pipe)")
+    return real
+
+
 def check_image_path(prog, path):
     """Exit 2 unless `path` names an image file (.png, .svg or .pdf) in an existing folder."""
+    output_path(prog, path)
     if os.path.isdir(path):
         fail(prog, f"{path} is a directory; name the image to write (e.g. {path}/figure.png)")
     if os.path.splitext(path)[1].lower() not in FORMATS:
@@ -100,11 +123,20 @@ def save_all(prog, figures, dpi=110):
     either every figure is written or none is (and the files already there stay as they
     were)."""
     import matplotlib.pyplot as plt
+    import matplotlib.text
     # A destination that is a directory would fail its rename after the others had replaced
-    # their files: refused before anything is written.
+    # their files: refused before anything is written. A link is written through.
+    figures = [(fig, output_path(prog, path)) for fig, path in figures]
     for _, path in figures:
         if os.path.isdir(path):
             fail(prog, f"cannot write {path}: it is a directory")
+    # User text (a title, a data path) of a few thousand characters overflows the renderer:
+    # cut short, as a title has no room for it anyway.
+    for fig, _ in figures:
+        for text in fig.findobj(matplotlib.text.Text):
+            words = text.get_text()
+            if len(words) > TEXT_LIMIT:
+                text.set_text(words[:TEXT_LIMIT - 30] + f"... ({len(words)} characters)")
     done, current = [], None
     # (path, a hard link to the file it replaced; None where none was there, "" where the
     # file system has no hard links and the new figure must stay)

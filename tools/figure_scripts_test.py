@@ -8,6 +8,7 @@ usage: figure_scripts_test.py DESCENT_CLI
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -211,6 +212,33 @@ figure_io.save_all("test", [(plt.figure(), os.path.join({path("rollback")!r}, n)
         expect("a duplicated column", run(history_script, write(
             "dup.csv", "epoch,train_loss,val_loss,val_accuracy,val_loss\n1,0.5,0.4,0.8,0.4\n"),
             path("d8.png")), 2, "'val_loss' more than once")
+
+        # Special files: a pipe as the output is refused and left a pipe (renaming a figure
+        # over it would replace it, as over /dev/null); a device as the input is refused rather
+        # than read forever; a link as the output is written through, and stays a link.
+        os.mkfifo(path("pipe.png"))
+        expect("plot_history.py into a pipe", run(history_script, inputs["plot_history.py"],
+                                                 path("pipe.png")), 2, "not a regular file")
+        if not stat.S_ISFIFO(os.lstat(path("pipe.png")).st_mode):
+            failures.append("plot_history.py replaced the pipe it was given as its output")
+        for script, out in (("plot_history.py", path("z.png")), ("plot_sweep.py", path("figures")),
+                            ("plot_trace.py", path("z.png"))):
+            expect(f"{script} reading /dev/zero", run(os.path.join(HERE, script), "/dev/zero", out),
+                   2, "not a regular file")
+        os.symlink("target.png", path("link.png"))
+        expect("plot_history.py through a link",
+               run(history_script, inputs["plot_history.py"], path("link.png")), 0)
+        if not os.path.islink(path("link.png")) or not os.path.isfile(path("target.png")):
+            failures.append("plot_history.py replaced the link it was given instead of its file")
+        # Text of thousands of characters (a title, a data path) overflowed the renderer.
+        expect("a 5000-character title", run(history_script, inputs["plot_history.py"],
+                                             path("t.png"), "--title", "x" * 5000), 0)
+        # Values no history holds: an accuracy that is no fraction, a loss of 1e308.
+        for name, row, needle in (("acc.csv", "1,0.5,0.4,1e308", "not a fraction from 0 to 1"),
+                                  ("big.csv", "1,1e308,0.4,0.5", "too large to draw")):
+            expect(name, run(history_script, write(
+                name, f"epoch,train_loss,val_loss,val_accuracy\n{row}\n"), path("v.png")), 2,
+                needle)
 
         # As installed: the scripts and figure_io.py in a folder of their own.
         os.mkdir(path("share"))

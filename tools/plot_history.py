@@ -10,13 +10,15 @@ import csv
 import math
 import sys
 
-from figure_io import InputError, arguments, check_image_path, fail, require_matplotlib, save_all
+from figure_io import (InputError, arguments, check_image_path, fail, not_regular,
+                       require_matplotlib, save_all)
 
 PROG = "plot_history.py"
 require_matplotlib(PROG)
 import matplotlib.pyplot as plt  # noqa: E402
 
 NEEDED = ("epoch", "train_loss", "val_loss", "val_accuracy")
+LOSS_LIMIT = 1e100
 
 
 def number(row, where, column):
@@ -30,6 +32,8 @@ def number(row, where, column):
 
 
 def read(path):
+    if why := not_regular(path):
+        raise InputError(why)
     try:
         with open(path, newline="", encoding="utf-8") as f:
             reader = csv.DictReader(f)
@@ -64,6 +68,15 @@ def read(path):
         if not 1 <= epoch <= 2 ** 53 or epoch != int(epoch):
             raise InputError(f"{path}: line {line}: epoch {row['epoch']!r} is not a whole "
                              f"number from 1 to 2^53")
+        # An accuracy is a fraction; matplotlib cannot scale an axis to a loss of 1e308 (inf
+        # and nan, a diverged run's, are left out of the drawing).
+        for c in ("train_loss", "val_loss"):
+            if math.isfinite(columns[c][-1]) and abs(columns[c][-1]) > LOSS_LIMIT:
+                raise InputError(f"{path}: line {line}: {c} {row[c]!r} is too large to draw "
+                                 f"(at most {LOSS_LIMIT:g})")
+        if not (math.isnan(columns["val_accuracy"][-1]) or 0 <= columns["val_accuracy"][-1] <= 1):
+            raise InputError(f"{path}: line {line}: val_accuracy {row['val_accuracy']!r} is not "
+                             f"a fraction from 0 to 1")
     if not any(math.isfinite(v) and v > 0 for v in columns["train_loss"] + columns["val_loss"]):
         raise InputError(f"{path} holds no finite positive loss to draw")
     return columns

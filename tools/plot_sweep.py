@@ -21,8 +21,8 @@ import math
 import os
 from collections import defaultdict
 
-from figure_io import (InputError, arguments, check_directory, fail, is_number, require_matplotlib,
-                       save_all, shown)
+from figure_io import (InputError, arguments, check_directory, fail, is_number, not_regular,
+                       require_matplotlib, save_all, shown)
 
 PROG = "plot_sweep.py"
 require_matplotlib(PROG)
@@ -222,6 +222,8 @@ def check(results):
 def main():
     results_path, out = arguments(__doc__, 2, PROG)
     check_directory(PROG, out)
+    if why := not_regular(results_path):
+        fail(PROG, why)
     try:
         with open(results_path, encoding="utf-8") as f:
             results = json.load(f)

@@ -22,7 +22,7 @@ import json
 import math
 import os
 
-from figure_io import (InputError, arguments, check_image_path, fail, is_number,
+from figure_io import (InputError, arguments, check_image_path, fail, is_number, not_regular,
                        require_matplotlib, save_all, shown)
 
 PROG = "plot_trace.py"
@@ -56,6 +56,8 @@ def read_csv(base, name, needed, counted=("step",), positive=()):
     in (0, FLOAT32_MAX] (descent writes float32 rates): matplotlib cannot place a tick at
     inf or 1e308."""
     path = os.path.join(base, name)
+    if why := not_regular(path):
+        raise InputError(why)
     try:
         with open(path, newline="") as f:
             rows = list(csv.DictReader(f))
@@ -563,6 +565,8 @@ KINDS = {"trace": plot_trace, "lr_demo": plot_lr_demo, "lr_find": plot_lr_find}
 def main():
     path, out = arguments(__doc__, 2, PROG)
     check_image_path(PROG, out)
+    if why := not_regular(path):
+        fail(PROG, why)
     try:
         with open(path, encoding="utf-8") as f:
             doc = json.load(f)
