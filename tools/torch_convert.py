@@ -46,13 +46,21 @@ def check_input(path):
         fail(f"{path}: no such file" if not os.path.exists(path) else f"{path}: not a regular file")
 
 
-def check_output(path):
-    """Exit 2 unless `path` can be written: its directory exists and it is not a directory."""
+def check_output(path, source):
+    """The file to write for `path` (the file a symbolic link names; the link stays), or exit 2
+    where it cannot be: a directory, a missing directory, something other than a regular file
+    (renaming the result over /dev/null would replace the device), or the input itself."""
     if os.path.isdir(path):
         fail(f"{path} is a directory; name the file to write")
-    parent = os.path.dirname(path) or "."
+    real = os.path.realpath(path) if os.path.islink(path) else path
+    if os.path.exists(real) and not os.path.isfile(real):
+        fail(f"cannot write {path}: it is not a regular file (a device or a pipe)")
+    if os.path.exists(real) and os.path.samefile(real, source):
+        fail(f"{path} is the input {source}: it would be overwritten; name another file")
+    parent = os.path.dirname(real) or "."
     if not os.path.isdir(parent):
         fail(f"{path}: the directory {parent} does not exist")
+    return real
 
 
 def write_atomically(path, save):
@@ -143,7 +151,7 @@ def dense_values(name, what, t):
 
 def to_flat(args):
     check_input(args.model)
-    check_output(args.out)
+    out = check_output(args.out, args.model)
     try:
         obj = torch.load(args.model, map_location="cpu")
     except Exception as e:  # torch.load raises whatever unpickling met
@@ -172,7 +180,7 @@ def to_flat(args):
     def save(path):
         with open(path, "wb") as f:
             f.write(data)
-    write_atomically(args.out, save)
+    write_atomically(out, save)
     sizes = [pairs[0][1].shape[1]] + [w.shape[0] for _, w, _ in pairs]
     print(f"wrote {args.out}: {flat.numel()} parameters, sizes {','.join(map(str, sizes))}")
 
@@ -189,7 +197,7 @@ def from_flat(args):
     # The file's size first: a model as large as the sizes ask for is built only to hold it.
     expected = sum(sizes[i + 1] * (sizes[i] + 1) for i in range(len(sizes) - 1))
     check_input(args.flat)
-    check_output(args.out)
+    out = check_output(args.out, args.flat)
     size = os.path.getsize(args.flat)
     if size != 4 * expected:
         fail(f"{args.flat} holds {size / 4:g} floats; sizes {args.sizes} need {expected}")
@@ -205,7 +213,7 @@ def from_flat(args):
     hidden = ACTIVATIONS[args.activation]
     model = sequential(sizes, [hidden] * (len(sizes) - 2) + [torch.nn.Identity],
                        torch.from_numpy(values.copy()))
-    write_atomically(args.out, lambda path: torch.save(model, path))
+    write_atomically(out, lambda path: torch.save(model, path))
     print(f"wrote {args.out}: {model}")
 
 
@@ -246,7 +254,7 @@ def from_model(args):
     import struct
     import zlib
     check_input(args.model)
-    check_output(args.out)
+    out = check_output(args.out, args.model)
     try:
         with open(args.model, "rb") as f:
             data = f.read()
@@ -319,7 +327,7 @@ def from_model(args):
                      f"W / std or b - W mean / std exceeds float32's range")
             first.weight.copy_(w.float())
             first.bias.copy_(b.float())
-    write_atomically(args.out, lambda path: torch.save(model, path))
+    write_atomically(out, lambda path: torch.save(model, path))
     folded = " (its standardisation folded into the first Linear)" if standardised else ""
     print(f"wrote {args.out}{folded}: {model}")
 

@@ -5,6 +5,8 @@ descent cannot hold exits 2 with the reason and writes nothing.
 
 Usage: torch_convert_test.py DESCENT_CLI DATA_DIR"""
 import os
+import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -180,6 +182,30 @@ def main():
                 failures.append(f"{' '.join(args)}: exit {code}, expected 2 with {reason!r}\n{out}")
         if os.path.exists(path("y.pt")) or os.path.exists(path("x.bin")):
             failures.append("a refused conversion left a file behind")
+        # The input as the output (by name or through a link) would be destroyed; a pipe as the
+        # output would be replaced by the renamed file; a link elsewhere is written through.
+        shutil.copy(path("model.pt"), path("keep.pt"))
+        with open(path("keep.pt"), "rb") as f:
+            kept = f.read()
+        os.symlink("keep.pt", path("keep-link.pt"))
+        os.mkfifo(path("pipe.bin"))
+        os.symlink("through.bin", path("link.bin"))
+        for args, reason in [
+                (("to-flat", path("keep.pt"), path("keep.pt")), "it would be overwritten"),
+                (("to-flat", path("keep.pt"), path("keep-link.pt")), "it would be overwritten"),
+                (("to-flat", path("keep.pt"), path("pipe.bin")), "not a regular file")]:
+            code, out = convert(*args)
+            if code != 2 or reason not in out or "Traceback" in out:
+                failures.append(f"{' '.join(args)}: exit {code}, expected 2 with {reason!r}\n{out}")
+        with open(path("keep.pt"), "rb") as f:
+            if f.read() != kept:
+                failures.append("to-flat with its input as the output changed the input")
+        if not stat.S_ISFIFO(os.lstat(path("pipe.bin")).st_mode):
+            failures.append("to-flat replaced the pipe it was given as its output")
+        code, out = convert("to-flat", path("keep.pt"), path("link.bin"))
+        if code != 0 or not os.path.islink(path("link.bin")) or \
+                os.path.getsize(path("through.bin")) != 67 * 4:
+            failures.append(f"to-flat through a link: exit {code}, the link or its file wrong\n{out}")
     for f in failures:
         print("FAIL " + f)
     print(f"torch_convert tests: {len(failures)} failure(s)")
