@@ -69,6 +69,23 @@ def values(path, name, entries, key, required):
     return out
 
 
+# Google Benchmark's time units, in nanoseconds (an entry without one is in ns).
+UNITS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
+
+
+def times(path, name, entries):
+    """real_time of each entry in nanoseconds: two runs may be in different units
+    (--benchmark_time_unit, BENCHMARK_TIME_UNIT), and 2.0 us is not faster than 1000 ns."""
+    out = []
+    for r, v in zip(entries, values(path, name, entries, "real_time", True)):
+        unit = r.get("time_unit", "ns")
+        if unit not in UNITS:
+            fail_input(f"{path}: {name}: time_unit {gbench.shown(unit)} is none of "
+                       f"{', '.join(UNITS)}")
+        out.append(v * UNITS[unit])
+    return out
+
+
 def u_test(a, b):
     from scipy.stats import mannwhitneyu  # python3-scipy
     if len(a) < 2 or len(b) < 2 or (len(set(a)) == 1 and set(a) == set(b)):
@@ -116,16 +133,15 @@ def gate(ref_path, new_path, threshold, alpha):
         fail_input(f"{ref_path} and {new_path} have no benchmark in common")
     for name in common:
         a, b = ref[name], new[name]
-        ta = values(ref_path, name, a, "real_time", True)
-        tb = values(new_path, name, b, "real_time", True)
+        ta = times(ref_path, name, a)
+        tb = times(new_path, name, b)
         check_power((ref_path, new_path), name, len(ta), len(tb), alpha)
         checked += 1
         change = statistics.median(tb) / statistics.median(ta) - 1.0
         p = u_test(ta, tb)
         if change > threshold and p < alpha:
             regressions.append(f"{name}: time {change:+.1%} (median {statistics.median(ta):.4g} -> "
-                               f"{statistics.median(tb):.4g} {a[0].get('time_unit', '')}, "
-                               f"p = {p:.3g})")
+                               f"{statistics.median(tb):.4g} ns, p = {p:.3g})")
         for counter in THROUGHPUT:
             ca = values(ref_path, name, a, counter, False)
             cb = values(new_path, name, b, counter, False)

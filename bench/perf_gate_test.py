@@ -9,12 +9,12 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def write(path, times, counters=None):
+def write(path, times, counters=None, unit="us"):
     benchmarks = []
     for i, t in enumerate(times):
         b = {"name": "train_step/adam/batch:128/threads:2", "run_type": "iteration",
              "repetitions": len(times), "repetition_index": i, "real_time": t, "cpu_time": t,
-             "time_unit": "us", "iterations": 100}
+             "time_unit": unit, "iterations": 100}
         if counters:
             b["samples_per_second"] = counters[i]
         benchmarks.append(b)
@@ -22,10 +22,10 @@ def write(path, times, counters=None):
         json.dump({"context": {}, "benchmarks": benchmarks}, f)
 
 
-def gate(tmp, ref, new, ref_counters=None, new_counters=None, extra=()):
+def gate(tmp, ref, new, ref_counters=None, new_counters=None, extra=(), units=("us", "us")):
     a, b = os.path.join(tmp, "a.json"), os.path.join(tmp, "b.json")
-    write(a, ref, ref_counters)
-    write(b, new, new_counters)
+    write(a, ref, ref_counters, units[0])
+    write(b, new, new_counters, units[1])
     r = subprocess.run(["/usr/bin/python3", os.path.join(HERE, "perf_compare.py"), "gate", a, b,
                         *extra], capture_output=True, text=True)
     return r.returncode, r.stdout + r.stderr
@@ -58,6 +58,14 @@ def main():
         expect("one repetition is refused", gate(tmp, base, [t * 10 for t in base[:1]]), 2,
                "cannot reach p < 0.05")
         expect("alpha 0 is refused", gate(tmp, base, base, extra=("--alpha", "0")), 2, "--alpha")
+        # Runs in different time units (--benchmark_time_unit): compared in one unit.
+        in_ns = [t * 1000 for t in base]
+        expect("2x slower in another unit fails",
+               gate(tmp, in_ns, [t * 2 for t in base], units=("ns", "us")), 1, "time +100")
+        expect("the same times in another unit pass", gate(tmp, in_ns, base, units=("ns", "us")),
+               0, "passed")
+        expect("an unknown unit is refused", gate(tmp, base, base, units=("us", "h")), 2,
+               "time_unit 'h' is none of")
         expect("a NaN time is refused", gate(tmp, base, base[:-1] + [float("nan")]), 2,
                "real_time nan is not a positive number")
         expect("a zero reference time is refused", gate(tmp, [0.0] + base[1:], base), 2,
@@ -125,7 +133,7 @@ def main():
         expect("alpha 1e-300 is refused", got, 2, "use more repetitions or a larger --alpha")
     for f in failures:
         print("FAIL " + f)
-    print(f"perf gate tests: {20 - len(failures)} of 20 passed")
+    print(f"perf gate tests: {23 - len(failures)} of 23 passed")
     return 1 if failures else 0
 
 
