@@ -27,6 +27,10 @@ def load(path):
     """(context, runs, errored) of a Google Benchmark JSON file: the iteration entries by
     name in file order, and for each run that reported an error, its message (its entries are
     not in runs)."""
+    # A device (/dev/zero) or a pipe would be read forever, or block.
+    if os.path.exists(path) and not os.path.isfile(path):
+        raise InputError(f"cannot read {path}: not a regular file (a directory, a device or a "
+                         f"pipe)")
     try:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)

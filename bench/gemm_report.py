@@ -20,6 +20,7 @@ cannot be read, or results that are not descent_bench's, exits 2 with the reason
 Standard library only.
 """
 
+import os
 import re
 import statistics
 import sys
@@ -266,4 +267,14 @@ def report(context, runs, errored):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        status = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (gemm_report.py F | head): say so once, and print nothing more
+        # into the closed pipe when python flushes at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        print("gemm_report.py: cannot write to standard output: the reader has gone",
+              file=sys.stderr)
+        status = 2
+    sys.exit(status)

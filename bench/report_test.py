@@ -123,6 +123,20 @@ def main():
         expect("no kernels results", report(tmp, {"benchmarks": []}), 2, "no kernels/gemm")
         expect("not JSON", report(tmp, None, raw="{not json"), 2, "cannot read")
         expect("JSON of something else", report(tmp, [1, 2]), 2, "not Google Benchmark JSON")
+        # A device would be read forever; a reader that goes away (| head) is said once, with
+        # no traceback.
+        expect("/dev/zero", script("gemm_report.py", "/dev/zero"), 2, "not a regular file")
+        report(tmp, full_run())
+        read_end, write_end = os.pipe()
+        os.close(read_end)  # gone before the first write: every write fails
+        piped = subprocess.run([PYTHON, os.path.join(HERE, "gemm_report.py"),
+                                os.path.join(tmp, "run.json")], stdout=write_end,
+                               stderr=subprocess.PIPE, text=True)
+        os.close(write_end)
+        expect("a reader that goes away", (piped.returncode, piped.stderr), 2,
+               "cannot write to standard output")
+        if "Traceback" in piped.stderr:
+            failures.append(f"a reader that goes away: a traceback\n{piped.stderr}")
         no_counter = full_run()
         del no_counter["benchmarks"][-1]["layer_extra_time"]
         expect("a missing counter", report(tmp, no_counter), 2, "\"layer_extra_time\" is missing")
