@@ -30,11 +30,10 @@ std::size_t parse_count(std::string_view text, std::string_view option) {
     // ("-0" is no negative number, but a count has no sign.)
     if (text.size() > 1 && text.front() == '-' &&
         text.find_first_not_of("0123456789", 1) == std::string_view::npos) {
-      throw Error(
-          fmt::format("{} {} is invalid: {}", option, text,
-                      text.size() > 1 && text.find_first_not_of('0', 1) == std::string_view::npos
-                          ? "a count is written without a sign"
-                          : "it must not be negative"));
+      throw Error(fmt::format("{} {} is invalid: {}", option, text,
+                              text.find_first_not_of('0', 1) == std::string_view::npos
+                                  ? "a count is written without a sign"
+                                  : "it must not be negative"));
     }
     if (ec == std::errc::result_out_of_range)
       throw Error(fmt::format("{} {} is invalid: it is too large", option, text));

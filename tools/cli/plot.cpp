@@ -17,6 +17,11 @@ namespace descent::cli {
 namespace {
 // The child's exit status when python itself could not be started (as a shell reports it).
 constexpr int kExecFailed = 127;
+
+// A path that cannot be read as an option: "./" before a leading '-' (--out=-t2).
+std::string not_an_option(const std::string& path) {
+  return path.rfind('-', 0) == 0 ? "./" + path : path;
+}
 }  // namespace
 
 std::filesystem::path tool_script(std::string_view name, const char* env_override) {
@@ -45,9 +50,9 @@ std::string run_script(const std::filesystem::path& script, const std::vector<st
   }
   const std::string py = python();
   const std::string path = script.string();
-  // The arguments are paths: one starting with '-' (--out=-t2) would be read as an option.
+  // The arguments are paths, none to be read as an option.
   std::vector<std::string> words;
-  for (const std::string& a : args) words.push_back(a.rfind('-', 0) == 0 ? "./" + a : a);
+  for (const std::string& a : args) words.push_back(not_an_option(a));
   std::vector<const char*> argv = {py.c_str(), path.c_str()};
   for (const std::string& w : words) argv.push_back(w.c_str());
   argv.push_back(nullptr);
@@ -88,7 +93,7 @@ std::string run_script(const std::filesystem::path& script, const std::vector<st
 }
 
 std::string shell_word(const std::string& path) {
-  const std::string word = path.rfind('-', 0) == 0 ? "./" + path : path;
+  const std::string word = not_an_option(path);
   const bool plain = !word.empty() && word.find_first_not_of(
                                           "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
                                           "0123456789_./,:+=@%-") == std::string::npos;
