@@ -30,6 +30,8 @@ import tempfile
 
 import torch
 
+import figure_io  # beside this script: the output rules the figure scripts follow
+
 ACTIVATIONS = {"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh, "sigmoid": torch.nn.Sigmoid,
                "identity": torch.nn.Identity}
 
@@ -52,9 +54,7 @@ def check_output(path, source):
     (renaming the result over /dev/null would replace the device), or the input itself."""
     if os.path.isdir(path):
         fail(f"{path} is a directory; name the file to write")
-    real = os.path.realpath(path) if os.path.islink(path) else path
-    if os.path.exists(real) and not os.path.isfile(real):
-        fail(f"cannot write {path}: it is not a regular file (a device or a pipe)")
+    real = figure_io.output_path("torch_convert.py", path)
     if os.path.exists(real) and os.path.samefile(real, source):
         fail(f"{path} is the input {source}: it would be overwritten; name another file")
     parent = os.path.dirname(real) or "."

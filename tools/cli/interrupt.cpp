@@ -29,7 +29,7 @@ extern "C" void on_signal(int sig) {
     return;
   }
   remove_partial_output();
-  remove_empty_output_dirs_on_signal();
+  remove_empty_output_dirs();
   // The default action now: the process ends as killed by `sig` (its status says so).
   struct sigaction action {};
   action.sa_handler = SIG_DFL;

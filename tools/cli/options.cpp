@@ -165,34 +165,16 @@ void check_output_dir(const std::string& dir, std::string_view option) {
 }
 
 namespace {
-// What create_output_dir made, innermost last, for remove_empty_output_dirs.
-std::vector<std::filesystem::path>& made_output_dirs() {
-  static std::vector<std::filesystem::path> made;
-  return made;
-}
+// What create_output_dir made, outermost first, for remove_empty_output_dirs: their names in
+// fixed buffers, which a signal handler may read (it may not allocate). Past this many, the
+// rest are not recorded (their outer directories then hold them and stay too).
+constexpr std::size_t kMadeDirs = 16;
+char made_dirs[kMadeDirs][4096];
+volatile std::sig_atomic_t made_dir_count = 0;
 }  // namespace
-
-namespace {
-// The same directories for a signal handler, which may not allocate: their names in fixed
-// buffers, innermost last. A deeper chain than this keeps its outer directories.
-constexpr std::size_t kSignalDirs = 8;
-char signal_dirs[kSignalDirs][4096];
-volatile std::sig_atomic_t signal_dir_count = 0;
-}  // namespace
-
-void remove_empty_output_dirs_on_signal() noexcept {
-  for (std::sig_atomic_t i = signal_dir_count; i > 0; --i) ::rmdir(signal_dirs[i - 1]);
-}
 
 void remove_empty_output_dirs() noexcept {
-  try {
-    auto& made = made_output_dirs();
-    std::error_code ignored;
-    for (auto p = made.rbegin(); p != made.rend(); ++p)
-      if (std::filesystem::is_empty(*p, ignored)) std::filesystem::remove(*p, ignored);
-    made.clear();
-  } catch (...) {
-  }
+  for (std::sig_atomic_t i = made_dir_count; i > 0; --i) ::rmdir(made_dirs[i - 1]);  // if empty
 }
 
 std::filesystem::path create_output_dir(const std::string& dir, std::string_view option,
@@ -238,13 +220,12 @@ std::filesystem::path create_output_dir(const std::string& dir, std::string_view
     remove_made();
     throw;
   }
-  made_output_dirs().insert(made_output_dirs().end(), made.begin(), made.end());
   for (const fs::path& m : made) {
     const std::string name = fs::absolute(m).string();
-    const std::sig_atomic_t n = signal_dir_count;
-    if (static_cast<std::size_t>(n) == kSignalDirs || name.size() >= sizeof signal_dirs[0]) break;
-    std::memcpy(signal_dirs[n], name.c_str(), name.size() + 1);
-    signal_dir_count = n + 1;  // after the name is in place
+    const std::sig_atomic_t n = made_dir_count;
+    if (static_cast<std::size_t>(n) == kMadeDirs || name.size() >= sizeof made_dirs[0]) break;
+    std::memcpy(made_dirs[n], name.c_str(), name.size() + 1);
+    made_dir_count = n + 1;  // after the name is in place
   }
   return dir;
 }
