@@ -120,6 +120,20 @@ def run_torch(opt, batch, max_seconds):
                        f"{last_words(result.stdout)}") from e
 
 
+def hold_to_two_cpus():
+    """The comparison is of two cores: on a machine with more, this process and everything it
+    starts (descent_bench, torch and its BLAS) are held to the first two CPUs it may run on,
+    so that torch's default threads use no more cores than descent's two."""
+    try:
+        cpus = sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return
+    if len(cpus) > 2:
+        os.sched_setaffinity(0, cpus[:2])
+        print(f"{len(cpus)} CPUs here: descent and torch run on CPUs {cpus[0]} and {cpus[1]} "
+              "alone", file=sys.stderr)
+
+
 def med(values):
     return statistics.median(values), min(values), max(values)
 
@@ -137,6 +151,7 @@ def main():
         print(f"train_vs_torch.py: {args.bench} is not an executable file (tools/run bench "
               "builds it)", file=sys.stderr)
         return 2
+    hold_to_two_cpus()
     try:
         return compare(args)
     except RunError as e:

@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 
 #include <fmt/format.h>
 
+#include "core/memory.hpp"
 #include "descent/data.hpp"
 #include "descent/error.hpp"
 #include "descent/rng.hpp"
@@ -45,6 +47,15 @@ Dataset make_synthetic(const SyntheticOptions& o) {
         fmt::format("dataset \"{}\": rows x features = {} values is too large (at most "
                     "2^33)",
                     name, o.rows * o.features));
+  }
+
+  // Refused here with its name, rather than as a bare "out of memory" from the first block.
+  const std::size_t bytes = o.rows * o.features * sizeof(float) + o.rows * sizeof(std::uint32_t);
+  if (!detail::memory_left_for(bytes)) {
+    throw Error(fmt::format(
+        "dataset \"{}\": out of memory for its {} x {} values ({:.1f} GiB; "
+        "they would leave under {} MiB free)",
+        name, o.rows, o.features, static_cast<double>(bytes) / (1 << 30), detail::kKeepFreeMiB));
   }
 
   Rng rng(o.seed);

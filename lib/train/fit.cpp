@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <functional>
 #include <limits>
@@ -15,6 +16,7 @@
 #include <fmt/format.h>
 
 #include "core/bytes.hpp"
+#include "core/memory.hpp"
 #include "descent/error.hpp"
 #include "descent/io.hpp"
 #include "descent/optim/sgd.hpp"
@@ -850,6 +852,18 @@ DataSplit prepare_training(Network& network, const Dataset& data, const TrainOpt
   // as given, not of the shuffled split it fell into. (Without options.loss, the caller's loss
   // is not known here: fit() checks each split with it.)
   if (options.loss) detail::check_data(network, *options.loss, data, "training", false);
+  // The split, or the training set alone, is a copy of the rows: refused with the data's name
+  // where it would not fit, not as a bare "out of memory" from the first block.
+  const std::size_t copy_bytes =
+      (data.features.rows() * data.features.cols() + data.values.rows() * data.values.cols()) *
+          sizeof(float) +
+      data.labels.size() * sizeof(std::uint32_t);
+  if (!detail::memory_left_for(copy_bytes)) {
+    throw Error(fmt::format(
+        "\"{}\": out of memory for the copy of its {} rows that training "
+        "makes ({:.1f} GiB; it would leave under {} MiB free)",
+        data.name, data.rows(), static_cast<double>(copy_bytes) / (1 << 30), detail::kKeepFreeMiB));
+  }
   DataSplit split;
   // Any fraction but 0 goes through the split, which refuses NaN and values outside [0, 1).
   if (options.validation_fraction != 0.0) {

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <set>
+#include <string>
 
 #include "descent/data.hpp"
 #include "descent/error.hpp"
@@ -143,6 +145,23 @@ TEST(Synthetic, BadSpecsNameTheKeyAndValue) {
   }
   EXPECT_THROW(load_dataset("synthetic:rows=10", TaskHint::regression), Error);
   EXPECT_THROW(make_synthetic("digits"), Error);
+}
+
+// More values than the memory left is refused before any is made, naming the spec (not the
+// bare "out of memory" of the first block); with the memory there, the same spec is made.
+TEST(Synthetic, MoreThanTheMemoryLeftIsAnErrorNamingTheSpec) {
+  const char* spec = "synthetic:rows=20000,features=784";                   // 62.8 MB of values
+  ASSERT_EQ(::setenv("DESCENT_TEST_AVAILABLE_MEMORY", "142606336", 1), 0);  // 128 + 8 MiB
+  std::string what = "no error";
+  try {
+    make_synthetic(spec);
+  } catch (const Error& e) {
+    what = e.what();
+  }
+  ASSERT_EQ(::unsetenv("DESCENT_TEST_AVAILABLE_MEMORY"), 0);
+  EXPECT_NE(what.find("synthetic:rows=20000,features=784,"), std::string::npos) << what;
+  EXPECT_NE(what.find("out of memory for its 20000 x 784 values"), std::string::npos) << what;
+  EXPECT_EQ(make_synthetic(spec).rows(), 20000u);
 }
 
 TEST(Split, IsSeededDisjointAndComplete) {

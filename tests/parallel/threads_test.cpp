@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <mutex>
@@ -37,6 +38,36 @@ TEST(Threads, SetThreadsIsHonouredAndNeverExceeded) {
   EXPECT_LE(threads_used(), 3u);
   set_threads(0);
   EXPECT_EQ(threads(), hardware_threads());
+}
+
+// The most pieces that ran at once when each of `count` pieces waits (up to 20 s) until
+// `count` are running: a piece holds its thread while it waits, so this is the number of
+// threads that really work at once.
+std::size_t most_at_once(std::size_t count) {
+  std::atomic<std::size_t> running{0};
+  std::atomic<std::size_t> most{0};
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  parallel::for_each_index(count, [&](std::size_t) {
+    const std::size_t now = running.fetch_add(1) + 1;
+    std::size_t seen = most.load();
+    while (seen < now && !most.compare_exchange_weak(seen, now)) {
+    }
+    while (most.load() < count && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    running.fetch_sub(1);
+  });
+  return most.load();
+}
+
+// oneTBB holds a process to its core count unless told otherwise: a request for more
+// threads than cores must still get them all working at once (on a 2-core machine, this
+// fails if the limit is not lifted).
+TEST(Threads, MoreThreadsThanCoresAllRunAtOnce) {
+  for (const std::size_t n : {3u, 4u, 8u}) {
+    set_threads(n);
+    EXPECT_EQ(most_at_once(n), n) << n << " threads requested";
+  }
+  set_threads(0);
 }
 
 TEST(Threads, ScopeRestoresThePreviousSetting) {

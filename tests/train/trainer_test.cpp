@@ -212,6 +212,29 @@ TEST(Train, ANetworkTooLargeToTrainIsRefusedBeforeItIsInitialised) {
   EXPECT_EQ(test::error_message([&] { trainer.fit(d, nullptr); }), "no error");
 }
 
+// The copy of the data that training makes (the split, or the training set alone) is refused
+// with the data's name where it would not fit, before anything is initialised.
+TEST(Train, DataTooLargeToCopyIsRefusedNamingIt) {
+  const Dataset d = make_synthetic({.rows = 20000, .features = 784, .classes = 10, .seed = 1});
+  Network net = Network::mlp(784, {4}, 10, Activation::relu);
+  Sgd sgd({.lr = 0.01f});
+  TrainOptions o;
+  o.epochs = 1;
+  o.init = Init::kaiming_normal;
+  for (const double fraction : {0.0, 0.2}) {
+    o.validation_fraction = fraction;
+    AvailableMemory memory("176160768");  // 128 + 40 MiB: less than the 62.8 MB copy
+    const std::string refused = test::error_message([&] { train(net, d, sgd, o); });
+    EXPECT_NE(refused.find("\"synthetic:rows=20000,features=784,classes=10,seed=1\": out of "
+                           "memory for the copy of its 20000 rows that training makes"),
+              std::string::npos)
+        << refused;
+    EXPECT_TRUE(std::all_of(net.parameters().begin(), net.parameters().end(),
+                            [](float v) { return v == 0.0f; }));
+  }
+  EXPECT_EQ(test::error_message([&] { train(net, d, sgd, o); }), "no error");
+}
+
 // The optimizer's state counts too: Adam's two buffers are two more copies of the parameters.
 TEST(Train, TheOptimizersStateIsCountedAgainstTheMemoryLeft) {
   // 100 -> 50000 -> 2: 5,150,002 parameters, 19.6 MiB a copy.
