@@ -25,8 +25,8 @@ class Rng {
   float uniform(float low, float high) noexcept { return low + (high - low) * uniform_float(); }
   // Standard normal (Box-Muller in double).
   double normal() noexcept;
-  // Uniform integer in [0, bound), without modulo bias; bound must be > 0.
-  std::uint64_t below(std::uint64_t bound) noexcept;
+  // Uniform integer in [0, bound), without modulo bias; a bound of 0 throws descent::Error.
+  std::uint64_t below(std::uint64_t bound);
   // Fisher-Yates shuffle.
   template <class T>
   void shuffle(std::span<T> items) noexcept {

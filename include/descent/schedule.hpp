@@ -55,7 +55,9 @@ class Schedule {
   // plateau: steps once per epoch with a metric, whatever the trainer's setting.
   virtual bool needs_metric() const { return false; }
   // How many step() calls the schedule defines (onecycle: warmup_iters + total_steps, one less
-  // with pct_start = 1), or nothing when unlimited. Past it, the rate stays at its last value.
+  // with pct_start = 1), or nothing when unlimited. fit() and minimize() refuse a run that
+  // would step past it; there the rate is no longer one the schedule defines (onecycle's
+  // cosine turns back up, as torch's does at its last allowed step).
   virtual std::optional<std::size_t> step_limit() const { return std::nullopt; }
   // How many times it has advanced (step() or step(metric)) since it was made, or since the
   // state load_state read; 0 for a schedule that does not count. A run that takes a schedule

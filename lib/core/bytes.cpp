@@ -7,6 +7,8 @@
 #include <fstream>
 #include <iterator>
 
+#include "core/path_check.hpp"
+
 namespace descent::bytes {
 
 std::uint32_t crc32(std::span<const char> bytes) {
@@ -15,6 +17,7 @@ std::uint32_t crc32(std::span<const char> bytes) {
 }
 
 std::vector<char> read_file(const std::string& path, std::string_view what) {
+  detail::check_no_nul(path, what);
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec))
     throw Error(fmt::format("{} \"{}\" is a directory", what, path));

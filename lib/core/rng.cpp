@@ -45,7 +45,8 @@ double Rng::normal() noexcept {
   return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * std::numbers::pi * u2);
 }
 
-std::uint64_t Rng::below(std::uint64_t bound) noexcept {
+std::uint64_t Rng::below(std::uint64_t bound) {
+  if (bound == 0) throw Error("Rng::below(0): the bound must be at least 1");
   // Rejection of the 2^64 mod bound lowest values leaves a range that divides evenly.
   const std::uint64_t threshold = (0 - bound) % bound;
   for (;;) {

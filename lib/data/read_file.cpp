@@ -11,6 +11,7 @@
 #include <zlib.h>
 
 #include "core/memory.hpp"
+#include "core/path_check.hpp"
 #include "descent/error.hpp"
 
 namespace descent::detail {
@@ -41,6 +42,7 @@ void make_room(std::string& text, std::size_t extra, const std::filesystem::path
 }  // namespace
 
 std::string read_plain(const std::filesystem::path& path) {
+  check_no_nul(path, "data file");
   std::error_code ec;
   const auto size = std::filesystem::file_size(path, ec);
   if (!ec && size > kMaxDataBytes) {

@@ -17,6 +17,7 @@
 
 #include <fmt/format.h>
 
+#include "core/path_check.hpp"
 #include "descent/error.hpp"
 #include "descent/io.hpp"
 
@@ -74,6 +75,7 @@ void check_link_may_be_followed(const std::filesystem::path& link) {
 // names is replaced and the link stays. Throws descent::Error with the reason alone.
 Target resolve(const std::filesystem::path& requested) {
   if (requested.empty()) throw Error("the file name is empty");
+  detail::check_no_nul(requested, "output file");
   Target t;
   std::filesystem::path p = requested;
   for (int hops = 0;; ++hops) {
@@ -283,7 +285,8 @@ std::filesystem::path output_destination(const std::filesystem::path& path) {
 }
 
 void write_file_atomically(const std::filesystem::path& requested, std::span<const char> bytes) {
-  const std::string name = requested.string();  // the name the caller gave, for messages
+  detail::check_no_nul(requested, "output file");  // (before the name is quoted cut short)
+  const std::string name = requested.string();     // the name the caller gave, for messages
   Target t;
   try {
     t = resolve(requested);

@@ -40,7 +40,8 @@ std::uint32_t loss_tag(std::optional<Loss> loss) {
     case Loss::bce_with_logits:
       return 3;
   }
-  return 0;
+  throw Error(fmt::format("cannot save the model: loss {} is not one descent has",
+                          static_cast<int>(*loss)));
 }
 
 }  // namespace

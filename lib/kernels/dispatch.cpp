@@ -14,6 +14,7 @@
 #include <xsimd/config/xsimd_cpuid.hpp>
 #endif
 
+#include "core/view_check.hpp"
 #include "descent/error.hpp"
 #include "kernels/gemm.hpp"
 #include "kernels/kernel_table.hpp"
@@ -212,19 +213,34 @@ void sgemm(Trans trans_a, Trans trans_b, std::size_t m, std::size_t n, std::size
                 {}, true);
 }
 
+namespace {
+
+// A vector argument of n > 0 floats is there: a null one would be read by the kernel.
+void check_vector(const char* call, const char* name, std::size_t n, const void* data) {
+  if (n > 0 && data == nullptr) throw Error(fmt::format("{}: {} is null (n = {})", call, name, n));
+}
+
+}  // namespace
+
 void axpy(std::size_t n, float alpha, const float* x, float* y) {
+  check_vector("axpy", "x", n, x);
+  check_vector("axpy", "y", n, y);
   kernels::active().axpy(n, alpha, x, y);
 }
 
 void scale(std::size_t n, float alpha, float* x) {
+  check_vector("scale", "x", n, x);
   kernels::active().scale(n, alpha, x);
 }
 
 double dot(std::size_t n, const float* x, const float* y) {
+  check_vector("dot", "x", n, x);
+  check_vector("dot", "y", n, y);
   return kernels::active().dot(n, x, y);
 }
 
 double sum_squares(std::size_t n, const float* x) {
+  check_vector("sum_squares", "x", n, x);
   return kernels::active().sum_squares(n, x);
 }
 
@@ -245,6 +261,14 @@ void check_matrix(const char* call, const char* name, const char* ld_name, std::
     throw Error(fmt::format("{}: {} = {} is smaller than the {} columns of {}", call, ld_name, ld,
                             cols, name));
   }
+}
+
+// A gradient that shares memory with an input would be written before the kernel has read
+// the input: refused, as the header's "must not overlap" says.
+void check_apart(const char* call, const char* input, const void* in, std::size_t ld,
+                 const float* grad, std::size_t ldg, std::size_t rows, std::size_t cols) {
+  if (detail::spans_overlap(grad, rows, cols, ldg, in, rows, cols, ld, sizeof(float)))
+    throw Error(fmt::format("{}: grad shares memory with {}", call, input));
 }
 
 }  // namespace
@@ -270,12 +294,17 @@ void check_activation(const char* call, Activation activation) {
 
 void activation_forward(Activation activation, std::size_t n, const float* x, float* y) {
   check_activation("activation_forward", activation);
+  check_vector("activation_forward", "x", n, x);
+  check_vector("activation_forward", "y", n, y);
   kernels::active().activation_forward(activation, n, x, y);
 }
 
 void activation_backward(Activation activation, std::size_t n, const float* y, const float* dy,
                          float* dx) {
   check_activation("activation_backward", activation);
+  check_vector("activation_backward", "y", n, y);
+  check_vector("activation_backward", "dy", n, dy);
+  check_vector("activation_backward", "dx", n, dx);
   kernels::active().activation_backward(activation, n, y, dy, dx);
 }
 
@@ -285,6 +314,10 @@ double softmax_cross_entropy(std::size_t rows, std::size_t cols, const float* lo
   check_matrix("softmax_cross_entropy", "logits", "ld", rows, cols, logits, ld);
   check_matrix("softmax_cross_entropy", "labels", "ld", rows, 1, labels, 1);
   check_matrix("softmax_cross_entropy", "grad", "ldg", rows, cols, grad, ldg, true);
+  check_apart("softmax_cross_entropy", "logits", logits, ld, grad, ldg, rows, cols);
+  if (grad != nullptr && rows > 0 && cols > 0 &&
+      detail::spans_overlap(grad, rows, cols, ldg, labels, rows, 1, 1, sizeof(float)))
+    throw Error("softmax_cross_entropy: grad shares memory with labels");
   for (std::size_t i = 0; i < rows; ++i) {
     if (labels[i] >= cols) {
       throw Error(
@@ -301,6 +334,8 @@ double mse(std::size_t rows, std::size_t cols, const float* pred, std::size_t ld
   check_matrix("mse", "pred", "ldp", rows, cols, pred, ldp);
   check_matrix("mse", "target", "ldt", rows, cols, target, ldt);
   check_matrix("mse", "grad", "ldg", rows, cols, grad, ldg, true);
+  check_apart("mse", "pred", pred, ldp, grad, ldg, rows, cols);
+  check_apart("mse", "target", target, ldt, grad, ldg, rows, cols);
   return kernels::active().mse(rows, cols, pred, ldp, target, ldt, grad_scale, grad, ldg);
 }
 
@@ -310,6 +345,8 @@ double bce_with_logits(std::size_t rows, std::size_t cols, const float* logits, 
   check_matrix("bce_with_logits", "logits", "ld", rows, cols, logits, ld);
   check_matrix("bce_with_logits", "target", "ldt", rows, cols, target, ldt);
   check_matrix("bce_with_logits", "grad", "ldg", rows, cols, grad, ldg, true);
+  check_apart("bce_with_logits", "logits", logits, ld, grad, ldg, rows, cols);
+  check_apart("bce_with_logits", "target", target, ldt, grad, ldg, rows, cols);
   return kernels::active().bce_with_logits(rows, cols, logits, ld, target, ldt, grad_scale, grad,
                                            ldg);
 }

@@ -95,6 +95,22 @@ double loss_sum(Loss loss, ConstMatrixView output, const Targets& targets, float
                               grad->rows, grad->cols, output.rows, output.cols));
     }
     detail::check_matrix_view(*grad, to_string(loss), "gradient");
+    // The kernels read an input row after writing the gradient's: shared memory would give a
+    // wrong loss without a word.
+    const bool on_output =
+        detail::spans_overlap(grad->data, grad->rows, grad->cols, grad->stride, output.data,
+                              output.rows, output.cols, output.stride, sizeof(float));
+    const bool on_target =
+        loss != Loss::cross_entropy &&
+        detail::spans_overlap(grad->data, grad->rows, grad->cols, grad->stride, targets.values.data,
+                              targets.values.rows, targets.values.cols, targets.values.stride,
+                              sizeof(float));
+    if (on_output || on_target) {
+      throw Error(
+          fmt::format("{}: the gradient shares memory with the {}; give it a buffer of "
+                      "its own",
+                      to_string(loss), on_output ? "output" : "targets"));
+    }
   }
   const auto& k = kernels::active();
   float* g = grad == nullptr ? nullptr : grad->data;

@@ -9,6 +9,7 @@
 #include <fmt/ranges.h>
 
 #include "core/c_number.hpp"
+#include "core/path_check.hpp"
 #include "descent/error.hpp"
 
 namespace descent {
@@ -55,6 +56,21 @@ const char* parse_double(std::string_view text, double& out) {
 }  // namespace
 
 Spec Spec::parse(std::string_view text, std::string_view kind) {
+  // Far longer than any spec written by hand (a milestone list included); what is longer is
+  // not one, and its message shows the start only.
+  constexpr std::size_t kMaxSpecLength = 4096;
+  if (text.size() > kMaxSpecLength) {
+    throw Error(fmt::format("{} spec \"{}\" is {} characters long, more than the {} a spec may be",
+                            kind, detail::printable(text, 60), text.size(), kMaxSpecLength));
+  }
+  // A NUL or newline would cut the message that quotes the spec, or be read as part of a value.
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if ((c < 0x20 && c != '\t') || c == 0x7f) {
+      throw Error(fmt::format("{} spec \"{}\": character {} is a control character (\\x{:02x})",
+                              kind, detail::printable(text), i + 1, c));
+    }
+  }
   const std::string_view whole = text;
   Spec spec;
   const std::size_t colon = text.find(':');

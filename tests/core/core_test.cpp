@@ -161,6 +161,13 @@ TEST(Rng, BelowIsInRangeAndShuffleIsAPermutation) {
   EXPECT_TRUE(moved);
 }
 
+TEST(Rng, BelowZeroIsAnErrorNotADivisionByZero) {
+  Rng rng(3);
+  EXPECT_EQ(test::error_message([&] { (void)rng.below(0); }),
+            "Rng::below(0): the bound must be at least 1");
+  EXPECT_EQ(rng.below(1), 0u);
+}
+
 TEST(Rng, StateRoundTrips) {
   Rng a(5);
   a.next_u64();

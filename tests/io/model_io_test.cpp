@@ -93,6 +93,31 @@ TEST(ModelFile, AFailedReadIsAnErrorNamingTheFile) {
   EXPECT_NE(message.find("model file \"/proc/self/mem\""), std::string::npos) << message;
 }
 
+// A NUL in a file name would have the system take the name up to it: another file than the
+// one named, read or overwritten. Refused, naming it readably; nothing is written.
+TEST(ModelFile, ANameWithANulIsRefusedForReadingAndWriting) {
+  test::TempDir dir;
+  const Network net = Network::mlp(2, {3}, 2, Activation::relu);
+  const std::string real = (dir / "m.bin").string();
+  const std::string with_nul = real + std::string("\0evil", 5);
+  const std::string saving = test::error_message([&] { save_network(with_nul, net); });
+  EXPECT_NE(saving.find("output file \""), std::string::npos) << saving;
+  EXPECT_NE(saving.find("m.bin\\x00evil\": the name holds a NUL character"), std::string::npos)
+      << saving;
+  EXPECT_FALSE(std::filesystem::exists(real));
+  save_network(real, net);
+  const std::string loading = test::error_message([&] { (void)load_network(with_nul); });
+  EXPECT_NE(loading.find("m.bin\\x00evil\": the name holds a NUL character"), std::string::npos)
+      << loading;
+  test::write_text(dir / "d.csv", "a,y\n1,2\n");
+  const std::string csv = test::error_message(
+      [&] { (void)load_csv((dir / "d.csv").string() + std::string("\0x", 2)); });
+  EXPECT_NE(csv.find("the name holds a NUL character"), std::string::npos) << csv;
+  // A loss that is none of descent's is not saved as "no loss".
+  EXPECT_EQ(test::error_message([&] { save_network(real, net, static_cast<Loss>(9)); }),
+            "cannot save the model: loss 9 is not one descent has");
+}
+
 TEST(ModelFile, ErrorsSayWhatIsWrong) {
   test::TempDir dir;
   test::write_text(dir / "text.bin", "epoch,step\n1,2\n");

@@ -147,6 +147,43 @@ TEST(PublicLosses, BadStridesAndMissingOperandsAreErrorsThatNameThem) {
   EXPECT_GT(softmax_cross_entropy(4, 3, x.data(), 3, labels.data(), 1.0f, g.data(), 3), 0.0);
 }
 
+// The vector kernels refuse a missing vector of n > 0 floats (the kernel would read it), and
+// a loss refuses a gradient that shares memory with what it reads.
+TEST(PublicKernels, MissingVectorsAndOverlappingGradientsAreErrors) {
+  std::vector<float> x(4, 1.0f), y(4, 0.0f);
+  EXPECT_EQ(test::error_message([&] { axpy(4, 1.0f, nullptr, y.data()); }),
+            "axpy: x is null (n = 4)");
+  EXPECT_EQ(test::error_message([&] { axpy(4, 1.0f, x.data(), nullptr); }),
+            "axpy: y is null (n = 4)");
+  EXPECT_EQ(test::error_message([&] { scale(4, 2.0f, nullptr); }), "scale: x is null (n = 4)");
+  EXPECT_EQ(test::error_message([&] { (void)dot(4, x.data(), nullptr); }),
+            "dot: y is null (n = 4)");
+  EXPECT_EQ(test::error_message([&] { (void)sum_squares(4, nullptr); }),
+            "sum_squares: x is null (n = 4)");
+  EXPECT_EQ(
+      test::error_message([&] { activation_forward(Activation::relu, 4, nullptr, y.data()); }),
+      "activation_forward: x is null (n = 4)");
+  EXPECT_EQ(test::error_message(
+                [&] { activation_backward(Activation::relu, 4, x.data(), x.data(), nullptr); }),
+            "activation_backward: dx is null (n = 4)");
+  // Nothing to read: no pointer needed.
+  axpy(0, 1.0f, nullptr, nullptr);
+  EXPECT_EQ(sum_squares(0, nullptr), 0.0);
+
+  std::vector<float> logits = {1.0f, 2.0f, 3.0f, 4.0f};
+  const std::vector<std::uint32_t> labels = {0, 1};
+  EXPECT_EQ(test::error_message([&] {
+              softmax_cross_entropy(2, 2, logits.data(), 2, labels.data(), 1.0f, logits.data(), 2);
+            }),
+            "softmax_cross_entropy: grad shares memory with logits");
+  EXPECT_EQ(
+      test::error_message([&] { mse(2, 2, logits.data(), 2, x.data(), 2, 1.0f, x.data() + 1, 2); }),
+      "mse: grad shares memory with target");
+  // Apart, the same call runs.
+  std::vector<float> g(4, 0.0f);
+  EXPECT_GT(softmax_cross_entropy(2, 2, logits.data(), 2, labels.data(), 1.0f, g.data(), 2), 0.0);
+}
+
 TEST_P(KernelTest, AxpyAndScaleMatchReference) {
   for (std::size_t n = 1; n <= 67; ++n) {
     for (std::size_t offset : {0, 1}) {

@@ -25,6 +25,31 @@ TEST(Loss, CrossEntropyMatchesHandComputation) {
   EXPECT_NEAR(loss_mean(Loss::cross_entropy, logits.view(), {label, {}}), expected, 1e-6);
 }
 
+// The kernels write a gradient row before reading the next input row: a gradient in the
+// output's (or the targets') memory would give a wrong loss without a word, so it is refused.
+TEST(Loss, AGradientSharingMemoryWithItsInputsIsRefused) {
+  Matrix out(2, 2), target(2, 2), separate(2, 2);
+  const std::uint32_t labels[] = {0, 1};
+  MatrixView on_output = out.view();
+  EXPECT_THROW(
+      {
+        try {
+          loss_sum(Loss::cross_entropy, out.view(), {labels, {}}, 1.0f, &on_output);
+        } catch (const Error& e) {
+          EXPECT_STREQ(e.what(),
+                       "cross_entropy: the gradient shares memory with the output; give it a "
+                       "buffer of its own");
+          throw;
+        }
+      },
+      Error);
+  MatrixView on_target = target.view();
+  EXPECT_THROW(loss_sum(Loss::mse, out.view(), {{}, target.view()}, 1.0f, &on_target), Error);
+  MatrixView apart = separate.view();
+  EXPECT_NEAR(loss_sum(Loss::cross_entropy, out.view(), {labels, {}}, 1.0f, &apart),
+              2.0 * std::log(2.0), 1e-6);
+}
+
 TEST(Loss, MseIsTheMeanOverRowsAndOutputs) {
   Matrix pred(2, 2), target(2, 2);
   pred(0, 0) = 1.0f;  // errors 1, 0, 0, 3 -> (1 + 9) / 4

@@ -220,6 +220,31 @@ TEST(Minimize, FollowsASchedule) {
   EXPECT_DOUBLE_EQ(r.trajectory[4].lr, 0.05);
 }
 
+// A schedule of a fixed number of steps (onecycle) must last the run, as fit() requires:
+// past its end the rate is no longer one it defines.
+TEST(Minimize, RefusesAScheduleShorterThanTheRun) {
+  const auto f = make_objective("parabola");
+  const auto sgd = make_optimizer("sgd:lr=0.1");
+  MinimizeOptions o;
+  o.stop.max_steps = 8;
+  o.schedule = make_schedule("onecycle:total_steps=3", 0.01);
+  EXPECT_EQ(test::error_message([&] { minimize(*f, *sgd, start_of(*f), o); }),
+            "minimize: schedule \"onecycle\" has 3 steps left but this run may take 8: set "
+            "max_steps to at most 3 or raise total_steps");
+  o.stop.max_steps = 3;
+  const MinimizeResult r = minimize(*f, *sgd, start_of(*f), o);
+  EXPECT_EQ(r.trajectory.size(), 4u);
+  // Unlimited steps cannot fit a limited schedule either.
+  MinimizeOptions open;
+  open.stop.max_steps = 0;
+  open.stop.grad_tolerance = 1e-3;
+  open.schedule = make_schedule("onecycle:total_steps=3", 0.01);
+  EXPECT_NE(test::error_message([&] {
+              minimize(*f, *sgd, start_of(*f), open);
+            }).find("this run may take any number"),
+            std::string::npos);
+}
+
 TEST(Minimize, RejectsBadStartsAndOptions) {
   const auto f = make_objective("himmelblau");
   const auto sgd = make_optimizer("sgd:lr=0.01");

@@ -3,6 +3,8 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "descent/data.hpp"
 #include "descent/error.hpp"
 #include "descent/optim/sgd.hpp"
@@ -42,6 +44,26 @@ TEST(Spec, NumbersInAnyFormStrtodAccepts) {
   EXPECT_DOUBLE_EQ(r.number("c", 0), 0.25);
   EXPECT_DOUBLE_EQ(r.number("d", 0), -2.0);
   EXPECT_DOUBLE_EQ(r.number("e", 0), 3.0);
+}
+
+// Control characters (a NUL would cut the message that quotes the spec) and text far longer
+// than any spec are refused, the spec shown readable and cut short.
+TEST(Spec, ControlCharactersAndEndlessTextAreRefused) {
+  EXPECT_EQ(test::error_message([] { Spec::parse(std::string("sgd:lr=0.1\0x", 12), "optimizer"); }),
+            "optimizer spec \"sgd:lr=0.1\\x00x\": character 11 is a control character (\\x00)");
+  EXPECT_NE(test::error_message([] {
+              Spec::parse("adam:lr=0.1\nbeta1=0.9", "optimizer");
+            }).find("character 12 is a control character (\\x0a)"),
+            std::string::npos);
+  std::string many = "sgd:lr=0.1";
+  for (int i = 0; i < 200000; ++i) many += fmt::format(",k{}=1", i);
+  const std::string long_message = test::error_message([&] { Spec::parse(many, "optimizer"); });
+  EXPECT_NE(long_message.find("characters long, more than the 4096 a spec may be"),
+            std::string::npos)
+      << long_message.substr(0, 300);
+  EXPECT_LT(long_message.size(), 300u);
+  // A tab is blank space, as before.
+  EXPECT_EQ(Spec::parse("sgd:\tlr=0.1", "optimizer").options.size(), 1u);
 }
 
 TEST(Spec, ErrorsNameTheKeyAndTheValue) {
