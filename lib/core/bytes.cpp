@@ -7,7 +7,7 @@
 #include <fstream>
 #include <iterator>
 
-#include "core/path_check.hpp"
+#include "core/user_text.hpp"
 
 namespace descent::bytes {
 

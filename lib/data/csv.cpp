@@ -13,6 +13,7 @@
 
 #include "core/c_number.hpp"
 #include "core/memory.hpp"
+#include "core/user_text.hpp"
 #include "data/read_file.hpp"
 #include "descent/data.hpp"
 #include "descent/error.hpp"
@@ -115,15 +116,9 @@ std::string target_place(std::string_view text, std::size_t row) {
   return "?";
 }
 
-// Human-readable form of a field for messages (bounded, printable).
+// Human-readable form of a field for messages (bounded, printable, ASCII).
 std::string shown(std::string_view text) {
-  std::string s;
-  for (char c : text.substr(0, 40)) {
-    const auto u = static_cast<unsigned char>(c);
-    s += (u >= 0x20 && u < 0x7f) ? std::string(1, c) : fmt::format("\\x{:02x}", u);
-  }
-  if (text.size() > 40) s += "...";
-  return s;
+  return detail::printable(text, 40, true);
 }
 
 }  // namespace

@@ -11,7 +11,7 @@
 #include <zlib.h>
 
 #include "core/memory.hpp"
-#include "core/path_check.hpp"
+#include "core/user_text.hpp"
 #include "descent/error.hpp"
 
 namespace descent::detail {

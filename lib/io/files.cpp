@@ -17,7 +17,7 @@
 
 #include <fmt/format.h>
 
-#include "core/path_check.hpp"
+#include "core/user_text.hpp"
 #include "descent/error.hpp"
 #include "descent/io.hpp"
 

@@ -10,7 +10,7 @@
 #include <fmt/ranges.h>
 
 #include "core/c_number.hpp"
-#include "core/path_check.hpp"
+#include "core/user_text.hpp"
 #include "descent/error.hpp"
 
 namespace descent {

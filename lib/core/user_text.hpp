@@ -13,12 +13,13 @@
 namespace descent::detail {
 
 // `text` for a message: a control character (a NUL, a newline) shown as \xNN, and text
-// longer than `most` characters cut there with "...".
-inline std::string printable(std::string_view text, std::size_t most = 200) {
+// longer than `most` bytes cut there with "...". With `ascii`, every byte past ASCII is shown
+// as \xNN too (a data cell's no-break space is then visible); without, UTF-8 stays readable.
+inline std::string printable(std::string_view text, std::size_t most = 200, bool ascii = false) {
   std::string out;
   for (std::size_t i = 0; i < text.size() && i < most; ++i) {
     const auto c = static_cast<unsigned char>(text[i]);
-    if (c < 0x20 || c == 0x7f) {
+    if (c < 0x20 || c == 0x7f || (ascii && c > 0x7f)) {
       out += fmt::format("\\x{:02x}", c);
     } else {
       out += static_cast<char>(c);
