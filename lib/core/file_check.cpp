@@ -2,13 +2,11 @@
 
 #include "descent/io.hpp"
 
-#include <string>
 #include <system_error>
 
 namespace descent {
 
 std::string why_not_a_regular_file(const std::filesystem::path& path) {
-  if (path.native().find('\0') != std::string::npos) return "has a NUL character in its name";
   std::error_code ec;
   const std::filesystem::file_status status = std::filesystem::status(path, ec);
   if (std::filesystem::is_regular_file(status)) return {};

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "core/user_text.hpp"
 #include "data/read_file.hpp"
 #include "descent/data.hpp"
 #include "descent/error.hpp"
@@ -136,6 +137,7 @@ Dataset image_features(const IdxArray& x, const std::string& images_name, std::s
 
 // Throws descent::Error unless `file` is a regular file.
 void check_idx_file(const std::filesystem::path& file) {
+  detail::check_no_nul(file, "IDX file");
   if (const std::string why = why_not_a_regular_file(file); !why.empty())
     throw Error(fmt::format("IDX file \"{}\" {}", file.string(), why));
 }

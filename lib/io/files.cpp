@@ -75,7 +75,9 @@ void check_link_may_be_followed(const std::filesystem::path& link) {
 // names is replaced and the link stays. Throws descent::Error with the reason alone.
 Target resolve(const std::filesystem::path& requested) {
   if (requested.empty()) throw Error("the file name is empty");
-  detail::check_no_nul(requested, "output file");
+  // The system would take the name up to the NUL: another file than the one named.
+  if (requested.native().find('\0') != std::string::npos)
+    throw Error("the name holds a NUL character");
   Target t;
   std::filesystem::path p = requested;
   for (int hops = 0;; ++hops) {
@@ -285,8 +287,8 @@ std::filesystem::path output_destination(const std::filesystem::path& path) {
 }
 
 void write_file_atomically(const std::filesystem::path& requested, std::span<const char> bytes) {
-  detail::check_no_nul(requested, "output file");  // (before the name is quoted cut short)
-  const std::string name = requested.string();     // the name the caller gave, for messages
+  // The name the caller gave, for messages (a NUL in it shown, not cutting them short).
+  const std::string name = detail::printable(requested.string(), std::string::npos);
   Target t;
   try {
     t = resolve(requested);

@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 
 #include "core/bytes.hpp"
+#include "core/user_text.hpp"
 #include "descent/error.hpp"
 #include "descent/io.hpp"
 
@@ -193,6 +194,7 @@ void save_parameters(const std::filesystem::path& path, const Network& network) 
 }
 
 void load_parameters(const std::filesystem::path& path, Network& network) {
+  detail::check_no_nul(path, "parameter file");
   if (const std::string why = why_not_a_regular_file(path); !why.empty())
     throw Error(fmt::format("parameter file \"{}\" {}", path.string(), why));
   std::error_code ec;

@@ -265,9 +265,12 @@ void check_matrix(const char* call, const char* name, const char* ld_name, std::
 
 // A gradient that shares memory with an input would be written before the kernel has read
 // the input: refused, as the header's "must not overlap" says.
-void check_apart(const char* call, const char* input, const void* in, std::size_t ld,
-                 const float* grad, std::size_t ldg, std::size_t rows, std::size_t cols) {
-  if (detail::spans_overlap(grad, rows, cols, ldg, in, rows, cols, ld, sizeof(float)))
+// (`in` is rows x in_cols, rows ld apart: the labels are one column.)
+void check_apart(const char* call, const char* input, const void* in, std::size_t in_cols,
+                 std::size_t ld, const float* grad, std::size_t ldg, std::size_t rows,
+                 std::size_t cols) {
+  static_assert(sizeof(std::uint32_t) == sizeof(float));
+  if (detail::spans_overlap(grad, rows, cols, ldg, in, rows, in_cols, ld, sizeof(float)))
     throw Error(fmt::format("{}: grad shares memory with {}", call, input));
 }
 
@@ -314,10 +317,8 @@ double softmax_cross_entropy(std::size_t rows, std::size_t cols, const float* lo
   check_matrix("softmax_cross_entropy", "logits", "ld", rows, cols, logits, ld);
   check_matrix("softmax_cross_entropy", "labels", "ld", rows, 1, labels, 1);
   check_matrix("softmax_cross_entropy", "grad", "ldg", rows, cols, grad, ldg, true);
-  check_apart("softmax_cross_entropy", "logits", logits, ld, grad, ldg, rows, cols);
-  if (grad != nullptr && rows > 0 && cols > 0 &&
-      detail::spans_overlap(grad, rows, cols, ldg, labels, rows, 1, 1, sizeof(float)))
-    throw Error("softmax_cross_entropy: grad shares memory with labels");
+  check_apart("softmax_cross_entropy", "logits", logits, cols, ld, grad, ldg, rows, cols);
+  check_apart("softmax_cross_entropy", "labels", labels, 1, 1, grad, ldg, rows, cols);
   for (std::size_t i = 0; i < rows; ++i) {
     if (labels[i] >= cols) {
       throw Error(
@@ -334,8 +335,8 @@ double mse(std::size_t rows, std::size_t cols, const float* pred, std::size_t ld
   check_matrix("mse", "pred", "ldp", rows, cols, pred, ldp);
   check_matrix("mse", "target", "ldt", rows, cols, target, ldt);
   check_matrix("mse", "grad", "ldg", rows, cols, grad, ldg, true);
-  check_apart("mse", "pred", pred, ldp, grad, ldg, rows, cols);
-  check_apart("mse", "target", target, ldt, grad, ldg, rows, cols);
+  check_apart("mse", "pred", pred, cols, ldp, grad, ldg, rows, cols);
+  check_apart("mse", "target", target, cols, ldt, grad, ldg, rows, cols);
   return kernels::active().mse(rows, cols, pred, ldp, target, ldt, grad_scale, grad, ldg);
 }
 
@@ -345,8 +346,8 @@ double bce_with_logits(std::size_t rows, std::size_t cols, const float* logits, 
   check_matrix("bce_with_logits", "logits", "ld", rows, cols, logits, ld);
   check_matrix("bce_with_logits", "target", "ldt", rows, cols, target, ldt);
   check_matrix("bce_with_logits", "grad", "ldg", rows, cols, grad, ldg, true);
-  check_apart("bce_with_logits", "logits", logits, ld, grad, ldg, rows, cols);
-  check_apart("bce_with_logits", "target", target, ldt, grad, ldg, rows, cols);
+  check_apart("bce_with_logits", "logits", logits, cols, ld, grad, ldg, rows, cols);
+  check_apart("bce_with_logits", "target", target, cols, ldt, grad, ldg, rows, cols);
   return kernels::active().bce_with_logits(rows, cols, logits, ld, target, ldt, grad_scale, grad,
                                            ldg);
 }

@@ -35,19 +35,10 @@ void check_options(const MinimizeOptions& o) {
       s.plateau_tolerance == 0.0 && !o.on_step) {
     throw Error("minimize: no way to stop: set max_steps or another stop criterion");
   }
-  // A schedule of so many steps (onecycle) cannot last a longer run, as fit() also refuses:
-  // past its end its rate is not one it defines.
   if (o.schedule) {
-    if (const auto limit = o.schedule->step_limit()) {
-      const std::size_t left = *limit - std::min(o.schedule->steps_taken(), *limit);
-      if (s.max_steps == 0 || s.max_steps > left) {
-        throw Error(fmt::format(
-            "minimize: schedule \"{}\" has {} steps left but this run may take {}: set "
-            "max_steps to at most {} or raise total_steps",
-            o.schedule->name(), left,
-            s.max_steps == 0 ? std::string("any number") : fmt::format("{}", s.max_steps), left));
-      }
-    }
+    detail::check_schedule_lasts(*o.schedule, o.schedule->steps_taken(),
+                                 s.max_steps == 0 ? std::nullopt : std::optional(s.max_steps),
+                                 "optimizer step");
   }
 }
 

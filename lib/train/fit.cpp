@@ -17,6 +17,7 @@
 
 #include "core/bytes.hpp"
 #include "core/memory.hpp"
+#include "core/user_text.hpp"
 #include "descent/error.hpp"
 #include "descent/io.hpp"
 #include "descent/optim/sgd.hpp"
@@ -34,6 +35,19 @@ std::string detail::non_finite_at_start(const StepRecord& step) {
       "(weights from a file? targets whose square exceeds a float?), not the learning rate",
       std::isfinite(step.loss) ? "gradient norm" : "loss",
       number_text(std::isfinite(step.loss) ? step.grad_norm : step.loss));
+}
+
+void detail::check_schedule_lasts(const Schedule& schedule, std::size_t taken,
+                                  std::optional<std::size_t> planned, std::string_view per) {
+  const auto limit = schedule.step_limit();
+  if (!limit || (planned && *planned <= *limit - std::min(taken, *limit))) return;
+  throw Error(fmt::format(
+      "schedule \"{}\" defines {} steps{} but this run advances it {} (once per {}): raise "
+      "total_steps or {}",
+      schedule.name(), *limit,
+      taken > 0 ? fmt::format(", {} of them taken already,", std::min(taken, *limit)) : "",
+      planned ? fmt::format("{} times", *planned) : std::string("with no bound on its steps"), per,
+      planned ? "train less" : "bound the run"));
 }
 
 void detail::check_stop_criteria(const StopCriteria& s, double clip_norm, double clip_value) {
@@ -279,7 +293,9 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
     try {
       check_output_file(options_.checkpoint);
     } catch (const Error& e) {
-      throw Error(fmt::format("checkpoint {}: {}", options_.checkpoint.string(), e.what()));
+      throw Error(fmt::format("checkpoint {}: {}",
+                              detail::printable(options_.checkpoint.string(), std::string::npos),
+                              e.what()));
     }
   }
   auto agree = [&](std::uint64_t flags) { return distributed ? comm->allreduce_or(flags) : flags; };
@@ -351,16 +367,8 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* validation,
     // A schedule that has advanced already (an earlier run's) has only the rest to give; a
     // resumed run takes the checkpoint's position instead, and plans from the start.
     const std::size_t taken = options_.resume.empty() ? schedule->steps_taken() : 0;
-    if (const auto limit = schedule->step_limit();
-        limit && (!planned || *planned > *limit - std::min(taken, *limit))) {
-      throw Error(fmt::format(
-          "schedule \"{}\" defines {} steps{} but this run advances it {} "
-          "times (once per {}): raise total_steps or train less",
-          schedule->name(), *limit,
-          taken > 0 ? fmt::format(", {} of them taken already,", std::min(taken, *limit)) : "",
-          planned ? fmt::format("{}", *planned) : std::string("more than 2^64"),
-          schedule_per_step ? "optimizer step" : "epoch"));
-    }
+    detail::check_schedule_lasts(*schedule, taken, planned,
+                                 schedule_per_step ? "optimizer step" : "epoch");
   }
   // The schedule's rate into the optimizer, or what is wrong with a rate it cannot take (a
   // gamma that overflowed), named with the schedule and the point of the run; "" when taken.

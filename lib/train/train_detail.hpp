@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <exception>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -50,6 +51,12 @@ void check_values(const Dataset& data, std::string_view role);
 // Throws descent::Error for a stop criterion or clipping bound out of range (what fit() and
 // minimize() share; each checks what only it has on top).
 void check_stop_criteria(const StopCriteria& s, double clip_norm, double clip_value);
+
+// Throws descent::Error unless `schedule`, `taken` of whose steps are gone, lasts a run that
+// advances it `planned` times (none: no bound), once per `per` ("optimizer step", "epoch"):
+// past a step_limit() its rate is not one it defines (what fit() and minimize() share).
+void check_schedule_lasts(const Schedule& schedule, std::size_t taken,
+                          std::optional<std::size_t> planned, std::string_view per);
 
 // Rows [first, first + count) of the targets.
 Targets slice(const Targets& t, std::size_t first, std::size_t count);

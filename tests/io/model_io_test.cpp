@@ -98,10 +98,11 @@ TEST(ModelFile, AFailedReadIsAnErrorNamingTheFile) {
 TEST(ModelFile, ANameWithANulIsRefusedForReadingAndWriting) {
   test::TempDir dir;
   const Network net = Network::mlp(2, {3}, 2, Activation::relu);
+  Network net_copy = net;
   const std::string real = (dir / "m.bin").string();
   const std::string with_nul = real + std::string("\0evil", 5);
   const std::string saving = test::error_message([&] { save_network(with_nul, net); });
-  EXPECT_NE(saving.find("output file \""), std::string::npos) << saving;
+  EXPECT_NE(saving.find("cannot write \""), std::string::npos) << saving;
   EXPECT_NE(saving.find("m.bin\\x00evil\": the name holds a NUL character"), std::string::npos)
       << saving;
   EXPECT_FALSE(std::filesystem::exists(real));
@@ -113,6 +114,10 @@ TEST(ModelFile, ANameWithANulIsRefusedForReadingAndWriting) {
   const std::string csv = test::error_message(
       [&] { (void)load_csv((dir / "d.csv").string() + std::string("\0x", 2)); });
   EXPECT_NE(csv.find("the name holds a NUL character"), std::string::npos) << csv;
+  test::write_text(dir / "p.bin", "");
+  const std::string raw = test::error_message(
+      [&] { load_parameters((dir / "p.bin").string() + std::string("\0x", 2), net_copy); });
+  EXPECT_NE(raw.find("p.bin\\x00x\": the name holds a NUL character"), std::string::npos) << raw;
   // A loss that is none of descent's is not saved as "no loss".
   EXPECT_EQ(test::error_message([&] { save_network(real, net, static_cast<Loss>(9)); }),
             "cannot save the model: loss 9 is not one descent has");

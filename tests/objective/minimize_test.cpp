@@ -229,8 +229,8 @@ TEST(Minimize, RefusesAScheduleShorterThanTheRun) {
   o.stop.max_steps = 8;
   o.schedule = make_schedule("onecycle:total_steps=3", 0.01);
   EXPECT_EQ(test::error_message([&] { minimize(*f, *sgd, start_of(*f), o); }),
-            "minimize: schedule \"onecycle\" has 3 steps left but this run may take 8: set "
-            "max_steps to at most 3 or raise total_steps");
+            "schedule \"onecycle\" defines 3 steps but this run advances it 8 times (once per "
+            "optimizer step): raise total_steps or train less");
   o.stop.max_steps = 3;
   const MinimizeResult r = minimize(*f, *sgd, start_of(*f), o);
   EXPECT_EQ(r.trajectory.size(), 4u);
@@ -239,9 +239,9 @@ TEST(Minimize, RefusesAScheduleShorterThanTheRun) {
   open.stop.max_steps = 0;
   open.stop.grad_tolerance = 1e-3;
   open.schedule = make_schedule("onecycle:total_steps=3", 0.01);
-  EXPECT_NE(test::error_message([&] {
-              minimize(*f, *sgd, start_of(*f), open);
-            }).find("this run may take any number"),
+  EXPECT_NE(test::error_message([&] { minimize(*f, *sgd, start_of(*f), open); })
+                .find("advances it with no bound on its steps (once per optimizer step): raise "
+                      "total_steps or bound the run"),
             std::string::npos);
 }
 
